@@ -1,0 +1,239 @@
+// Package config declares the connector's configuration: the environment
+// variables of `connector run`, their defaults and their validation. It reads
+// nothing itself; cmd/connector fills it with go-envconfig. The `env` tag names
+// are a contract that the Helm chart and users rely on.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Config is the whole configuration of `connector run`. Zero values are
+// replaced by the defaults in the env tags.
+type Config struct {
+	// XDR API.
+	XDRBaseURL    string        `env:"XDR_BASE_URL"`                     // https://api-<tenant-fqdn>; empty runs the simulated tenant
+	XDRAPIKeyID   string        `env:"XDR_API_KEY_ID"`                   // the key's numeric id (x-xdr-auth-id)
+	XDRAPIKey     xdr.Secret    `env:"XDR_API_KEY"`                      // the API key; prefer XDR_API_KEY_FILE
+	XDRAPIKeyFile string        `env:"XDR_API_KEY_FILE"`                 // file holding the API key (trailing newline ignored)
+	XDRAuthMode   string        `env:"XDR_AUTH_MODE, default=standard"`  // standard | advanced
+	XDRTimeout    time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"` // per HTTP request
+
+	// Kafka.
+	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
+	KafkaSASLMechanism    string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	KafkaSASLUsername     string     `env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword     xdr.Secret `env:"KAFKA_SASL_PASSWORD"`
+	KafkaSASLPasswordFile string     `env:"KAFKA_SASL_PASSWORD_FILE"`
+	KafkaTLSEnabled       bool       `env:"KAFKA_TLS_ENABLED, default=false"`
+	KafkaTLSCAFile        string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
+	KafkaTLSSkipVerify    bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
+	KafkaReplication      int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"` // for topics the connector creates; -1 = broker default
+	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`         // for data topics the connector creates; -1 = broker default
+
+	TopicIncidents string `env:"KAFKA_TOPIC_INCIDENTS, default=xdr.incidents"`
+	TopicAlerts    string `env:"KAFKA_TOPIC_ALERTS, default=xdr.alerts"`
+	TopicArtifacts string `env:"KAFKA_TOPIC_ARTIFACTS, default=xdr.artifacts"`
+	TopicDLQ       string `env:"KAFKA_TOPIC_DLQ, default=xdr.dlq"`
+	TopicOffsets   string `env:"KAFKA_TOPIC_OFFSETS, default=xdr.connector.offsets"`
+
+	// Pipeline.
+	ConnectorName      string        `env:"CONNECTOR_NAME, default=xdr-connector"`
+	Tenant             string        `env:"XDR_TENANT"` // label for the offsets key; defaults to the base URL's host
+	PollInterval       time.Duration `env:"POLL_INTERVAL, default=30s"`
+	Lookback           time.Duration `env:"LOOKBACK, default=2m"`    // how late a change may become visible
+	StartFrom          string        `env:"START_FROM, default=72h"` // first run only: duration back, RFC 3339 time, or "now"
+	FilterStatuses     []string      `env:"FILTER_STATUSES"`         // only incidents with these statuses
+	FilterStarred      string        `env:"FILTER_STARRED"`          // "" | true | false
+	FilterAlertSources []string      `env:"FILTER_ALERT_SOURCES"`
+	EnrichRateLimit    int           `env:"ENRICH_RATE_LIMIT, default=10"`   // get_incident_extra_data calls ...
+	EnrichRateWindow   time.Duration `env:"ENRICH_RATE_WINDOW, default=60s"` // ... in any window this long
+	EnrichWorkers      int           `env:"ENRICH_WORKERS, default=2"`
+	EnrichMaxAttempts  int           `env:"ENRICH_MAX_ATTEMPTS, default=6"` // before the DLQ
+	AlertsLimit        int           `env:"ALERTS_LIMIT, default=1000"`
+	CommitInterval     time.Duration `env:"COMMIT_INTERVAL, default=1s"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
+	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once (exactly-once is planned)
+
+	// Operations.
+	LogLevel  string `env:"LOG_LEVEL, default=info"`          // debug | info | warn | error
+	LogFormat string `env:"LOG_FORMAT, default=text"`         // text | json
+	HTTPAddr  string `env:"HTTP_ADDR"`                        // e.g. :8080 for /metrics, /healthz, /readyz; empty = off
+	DataDir   string `env:"DATA_DIR, default=.xdr-connector"` // embedded broker's data, when KAFKA_BROKERS is empty
+}
+
+// FieldError names a variable whose value is wrong. The message never holds
+// the value of a secret.
+type FieldError struct {
+	Var    string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Var + ": " + e.Reason }
+
+// Validate checks every setting and returns all problems at once, joined; each
+// is a *FieldError. It also resolves the *_FILE secrets into their values.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(v, format string, a ...any) {
+		errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf(format, a...)})
+	}
+	if c.XDRBaseURL != "" {
+		u, err := url.Parse(c.XDRBaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("XDR_BASE_URL", "must be an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+		}
+		if c.XDRAPIKeyID == "" {
+			bad("XDR_API_KEY_ID", "is required when XDR_BASE_URL is set")
+		}
+		if c.XDRAPIKeyFile != "" {
+			if !c.XDRAPIKey.IsZero() {
+				bad("XDR_API_KEY_FILE", "set either XDR_API_KEY or XDR_API_KEY_FILE, not both")
+			} else if b, err := os.ReadFile(c.XDRAPIKeyFile); err != nil {
+				bad("XDR_API_KEY_FILE", "cannot be read: %v", errors.Unwrap(err))
+			} else {
+				c.XDRAPIKey = xdr.NewSecret(strings.TrimSpace(string(b)))
+			}
+		}
+		if c.XDRAPIKey.IsZero() {
+			bad("XDR_API_KEY", "is required when XDR_BASE_URL is set (or use XDR_API_KEY_FILE)")
+		}
+	}
+	switch c.XDRAuthMode {
+	case "standard", "advanced":
+	default:
+		bad("XDR_AUTH_MODE", "must be standard or advanced, not %q", c.XDRAuthMode)
+	}
+	if c.XDRTimeout <= 0 {
+		bad("XDR_REQUEST_TIMEOUT", "must be a positive duration")
+	}
+	for _, b := range c.KafkaBrokers {
+		if !strings.Contains(b, ":") {
+			bad("KAFKA_BROKERS", "%q is not host:port", b)
+		}
+	}
+	switch strings.ToUpper(c.KafkaSASLMechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		bad("KAFKA_SASL_MECHANISM", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", c.KafkaSASLMechanism)
+	}
+	if c.KafkaSASLPasswordFile != "" {
+		if b, err := os.ReadFile(c.KafkaSASLPasswordFile); err != nil {
+			bad("KAFKA_SASL_PASSWORD_FILE", "cannot be read: %v", errors.Unwrap(err))
+		} else {
+			c.KafkaSASLPassword = xdr.NewSecret(strings.TrimSpace(string(b)))
+		}
+	}
+	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword.IsZero()) {
+		bad("KAFKA_SASL_USERNAME", "SASL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE)")
+	}
+	if c.KafkaTLSCAFile != "" {
+		if _, err := os.Stat(c.KafkaTLSCAFile); err != nil {
+			bad("KAFKA_TLS_CA_FILE", "cannot be read: %v", errors.Unwrap(err))
+		}
+	}
+	topics := map[string]string{
+		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
+		"KAFKA_TOPIC_ARTIFACTS": c.TopicArtifacts, "KAFKA_TOPIC_DLQ": c.TopicDLQ,
+		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets,
+	}
+	for v, t := range topics {
+		if !validTopic(t) {
+			bad(v, "%q is not a valid Kafka topic name", t)
+		}
+	}
+	if c.ConnectorName == "" || strings.ContainsAny(c.ConnectorName, "/ ") {
+		bad("CONNECTOR_NAME", "must be non-empty with no spaces or slashes")
+	}
+	if c.PollInterval < 100*time.Millisecond {
+		bad("POLL_INTERVAL", "must be at least 100ms")
+	}
+	if c.Lookback < 0 {
+		bad("LOOKBACK", "must not be negative")
+	}
+	if _, err := ParseStartFrom(c.StartFrom, time.Now()); err != nil {
+		bad("START_FROM", "%v", err)
+	}
+	switch c.FilterStarred {
+	case "", "true", "false":
+	default:
+		bad("FILTER_STARRED", "must be true, false or empty")
+	}
+	if c.EnrichRateLimit < 1 {
+		bad("ENRICH_RATE_LIMIT", "must be at least 1")
+	}
+	if c.EnrichRateWindow <= 0 {
+		bad("ENRICH_RATE_WINDOW", "must be a positive duration")
+	}
+	if c.EnrichWorkers < 1 {
+		bad("ENRICH_WORKERS", "must be at least 1")
+	}
+	if c.EnrichMaxAttempts < 1 {
+		bad("ENRICH_MAX_ATTEMPTS", "must be at least 1")
+	}
+	if c.AlertsLimit < 1 {
+		bad("ALERTS_LIMIT", "must be at least 1")
+	}
+	if c.CommitInterval <= 0 {
+		bad("COMMIT_INTERVAL", "must be a positive duration")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
+	}
+	switch c.Delivery {
+	case "at-least-once":
+	default:
+		bad("DELIVERY", "must be at-least-once, not %q", c.Delivery)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("LOG_FORMAT", "must be text or json, not %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// ParseStartFrom turns START_FROM into an epoch-millisecond watermark: "now",
+// a Go duration back from now ("72h"), or an RFC 3339 time.
+func ParseStartFrom(s string, now time.Time) (int64, error) {
+	switch {
+	case s == "now":
+		return now.UnixMilli(), nil
+	case s == "":
+		return 0, errors.New("must not be empty")
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return 0, errors.New("duration must not be negative")
+		}
+		return now.Add(-d).UnixMilli(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UnixMilli(), nil
+	}
+	return 0, fmt.Errorf("%q is neither \"now\", a duration such as 72h, nor an RFC 3339 time", s)
+}
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,263 @@
+package offsets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RecordVersion is the schema version of the offsets records; see
+// schemas/offsets.schema.json.
+const RecordVersion = 1
+
+// ErrNotCompacted means the offsets topic exists without cleanup.policy=compact:
+// Kafka would delete the watermark once retention passes.
+var ErrNotCompacted = errors.New("offsets topic is not compacted")
+
+// Key is the key of an offsets record. Its JSON encoding is stable (fixed
+// field order), as compaction requires.
+type Key struct {
+	Connector  string `json:"connector"`
+	Tenant     string `json:"tenant"`
+	Kind       string `json:"kind"` // "state" or "pending"
+	IncidentID string `json:"incident_id,omitempty"`
+}
+
+// StateValue is the value of the "state" record.
+type StateValue struct {
+	SchemaVersion int              `json:"schema_version"`
+	Watermark     int64            `json:"watermark"`
+	Emitted       map[string]int64 `json:"emitted"`
+	CommittedAt   int64            `json:"committed_at"`
+}
+
+// PendingValue is the value of a "pending" record; a tombstone (nil value)
+// means the enrichment is settled.
+type PendingValue struct {
+	SchemaVersion int `json:"schema_version"`
+	Pending
+}
+
+// StoreConfig names where the state lives.
+type StoreConfig struct {
+	Topic     string
+	Connector string
+	Tenant    string
+	// ClientOpts are the connection options (seeds, SASL, TLS) used for the
+	// short-lived consumer that Load creates.
+	ClientOpts []kgo.Opt
+	// Now stamps committed_at; default time.Now.
+	Now func() time.Time
+}
+
+// Store reads and writes the offsets topic for one connector and tenant.
+// Commit is not safe for concurrent use; Load may run before it.
+type Store struct {
+	cfg StoreConfig
+	cl  *kgo.Client
+}
+
+// NewStore returns a Store that produces through cl (an idempotent producer,
+// acks=all).
+func NewStore(cl *kgo.Client, cfg StoreConfig) (*Store, error) {
+	if cfg.Topic == "" || cfg.Connector == "" {
+		return nil, errors.New("offsets: topic and connector are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{cfg: cfg, cl: cl}, nil
+}
+
+func (s *Store) key(kind, id string) []byte {
+	b, _ := json.Marshal(Key{Connector: s.cfg.Connector, Tenant: s.cfg.Tenant, Kind: kind, IncidentID: id})
+	return b
+}
+
+// Commit writes a delta: first the pending changes, then — only once Kafka
+// has acknowledged those — the state record. A crash between the two leaves
+// the older state with newer pending entries, which is safe: the older
+// watermark re-reads versions and re-queues their enrichments.
+func (s *Store) Commit(ctx context.Context, d Delta) error {
+	if len(d.Pending) > 0 {
+		recs := make([]*kgo.Record, 0, len(d.Pending))
+		for id, p := range d.Pending {
+			r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("pending", id)}
+			if p != nil {
+				v, err := json.Marshal(PendingValue{SchemaVersion: RecordVersion, Pending: *p})
+				if err != nil {
+					return fmt.Errorf("encoding pending enrichment %s: %w", id, err)
+				}
+				r.Value = v
+			}
+			recs = append(recs, r)
+		}
+		if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("writing pending enrichments: %w", err)
+		}
+	}
+	v, err := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted, CommittedAt: s.cfg.Now().UnixMilli()})
+	if err != nil {
+		return fmt.Errorf("encoding state: %w", err)
+	}
+	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}).FirstErr(); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	return nil
+}
+
+// Load reads the offsets topic to its end and returns this connector's and
+// tenant's state; found is false when nothing was ever committed. It reads
+// with read_committed and keeps control records, so transaction markers
+// cannot stop it from reaching the end.
+func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
+	st = State{Emitted: map[string]int64{}, Pending: map[string]Pending{}}
+	adm := kadm.NewClient(s.cl)
+	ends, err := adm.ListCommittedOffsets(ctx, s.cfg.Topic)
+	if err != nil {
+		return st, false, fmt.Errorf("listing end offsets of %s: %w", s.cfg.Topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return st, false, fmt.Errorf("listing end offsets of %s: %w", s.cfg.Topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	if len(remaining) == 0 {
+		return st, false, nil
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumeTopics(s.cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	}, s.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return st, false, fmt.Errorf("creating offsets reader: %w", err)
+	}
+	defer cl.Close()
+
+	prefix := fmt.Sprintf(`{"connector":%q,"tenant":%q,`, s.cfg.Connector, s.cfg.Tenant)
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return st, false, fmt.Errorf("reading %s: %w", s.cfg.Topic, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, e error) {
+			if !errors.Is(e, context.Canceled) {
+				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
+			}
+		})
+		if ferr != nil {
+			return st, false, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if r.Attrs.IsControl() || !strings.HasPrefix(string(r.Key), prefix) {
+				return
+			}
+			if e := s.apply(&st, r); e != nil && err == nil {
+				err = e
+			} else if e == nil {
+				found = true
+			}
+		})
+		if err != nil {
+			return st, false, err
+		}
+	}
+	return st, found, nil
+}
+
+func (s *Store) apply(st *State, r *kgo.Record) error {
+	var k Key
+	if err := json.Unmarshal(r.Key, &k); err != nil || k.Connector != s.cfg.Connector || k.Tenant != s.cfg.Tenant {
+		return nil // another connector's record, or not ours
+	}
+	switch k.Kind {
+	case "state":
+		var v StateValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("decoding state record at offset %d: %w", r.Offset, err)
+		}
+		if v.SchemaVersion > RecordVersion {
+			return fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
+		}
+		st.Watermark = v.Watermark
+		st.Emitted = v.Emitted
+		if st.Emitted == nil {
+			st.Emitted = map[string]int64{}
+		}
+	case "pending":
+		if r.Value == nil {
+			delete(st.Pending, k.IncidentID)
+			return nil
+		}
+		var v PendingValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("decoding pending record at offset %d: %w", r.Offset, err)
+		}
+		st.Pending[k.IncidentID] = v.Pending
+	}
+	return nil
+}
+
+// EnsureTopic creates the offsets topic with cleanup.policy=compact, or checks
+// that an existing one is compacted (ErrNotCompacted otherwise).
+func EnsureTopic(ctx context.Context, adm *kadm.Client, topic string, replication int16) error {
+	compact := "compact"
+	resp, err := adm.CreateTopic(ctx, 1, replication, map[string]*string{"cleanup.policy": &compact}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating offsets topic %s: %w", topic, err)
+	}
+	return CheckCompacted(ctx, adm, topic)
+}
+
+// CheckCompacted returns ErrNotCompacted (wrapped) unless topic's
+// cleanup.policy includes compact.
+func CheckCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describing offsets topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		return fmt.Errorf("describing offsets topic %s: %w", topic, err)
+	}
+	if rc.Err != nil {
+		return fmt.Errorf("describing offsets topic %s: %w", topic, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" {
+			if c.Value != nil && strings.Contains(*c.Value, "compact") {
+				return nil
+			}
+			v := "<unset>"
+			if c.Value != nil {
+				v = *c.Value
+			}
+			return fmt.Errorf("%w: %s has cleanup.policy=%s; set it to compact", ErrNotCompacted, topic, v)
+		}
+	}
+	return fmt.Errorf("%w: %s has no cleanup.policy; set it to compact", ErrNotCompacted, topic)
+}

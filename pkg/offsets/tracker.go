@@ -1,0 +1,213 @@
+// Package offsets keeps what must survive a restart — the watermark, the
+// incident versions already emitted inside the lookback window, and the
+// enrichments still owed — and stores it in a compacted Kafka topic.
+//
+// The watermark rule lives here, in Tracker, and nowhere else:
+//
+//	watermark = min(polled, oldest incident version emitted but not yet acknowledged)
+//
+// where polled is the highest modification_time seen by a poll that read
+// everything it asked for. A restart polls from watermark - lookback, so every
+// version Kafka has not acknowledged is read again; versions it has are in the
+// emitted set and are not emitted twice.
+package offsets
+
+import (
+	"maps"
+	"sync"
+)
+
+// Pending is an enrichment owed for an incident: the metadata the enrichment
+// queue needs, nothing more.
+type Pending struct {
+	IncidentID       string `json:"incident_id"`
+	ModificationTime int64  `json:"modification_time"` // newest version that asked for it, epoch ms
+	Severity         string `json:"severity,omitempty"`
+	FirstQueued      int64  `json:"first_queued"` // epoch ms
+	TraceParent      string `json:"traceparent,omitempty"`
+}
+
+// State is what a restart resumes from.
+type State struct {
+	Watermark int64              // epoch ms; polls start at Watermark - lookback
+	Emitted   map[string]int64   // incident id -> newest acknowledged version within the lookback window
+	Pending   map[string]Pending // incident id -> enrichment owed
+}
+
+type version struct {
+	id string
+	t  int64
+}
+
+// Tracker follows every emitted version until Kafka acknowledges it and every
+// owed enrichment until it is done, and derives the state that may be
+// committed. It is safe for concurrent use.
+type Tracker struct {
+	lookback int64 // ms
+
+	mu       sync.Mutex
+	polled   int64
+	inflight map[version]int
+	acked    map[string]int64
+	pending  map[string]Pending
+	dirty    map[string]struct{} // pending ids changed since the last Snapshot
+}
+
+// NewTracker starts from a loaded (or initial) state. lookbackMillis bounds
+// how long an acknowledged version is remembered below the watermark.
+func NewTracker(s State, lookbackMillis int64) *Tracker {
+	t := &Tracker{
+		lookback: lookbackMillis,
+		polled:   s.Watermark,
+		inflight: make(map[version]int),
+		acked:    make(map[string]int64, len(s.Emitted)),
+		pending:  make(map[string]Pending, len(s.Pending)),
+		dirty:    make(map[string]struct{}),
+	}
+	maps.Copy(t.acked, s.Emitted)
+	maps.Copy(t.pending, s.Pending)
+	return t
+}
+
+// Emitted registers a version whose records were handed to the producer. It
+// must be called before the poll that read it is reported with Polled.
+func (t *Tracker) Emitted(id string, mtime int64) {
+	t.mu.Lock()
+	t.inflight[version{id, mtime}]++
+	t.mu.Unlock()
+}
+
+// Acked records that Kafka acknowledged the records of a version.
+func (t *Tracker) Acked(id string, mtime int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := version{id, mtime}
+	if n := t.inflight[k]; n > 1 {
+		t.inflight[k] = n - 1
+	} else {
+		delete(t.inflight, k)
+	}
+	if mtime > t.acked[id] {
+		t.acked[id] = mtime
+	}
+}
+
+// Polled reports a poll that read every visible version from its start up to
+// maxMTime. Only complete polls may move the watermark.
+func (t *Tracker) Polled(maxMTime int64) {
+	t.mu.Lock()
+	if maxMTime > t.polled {
+		t.polled = maxMTime
+	}
+	t.mu.Unlock()
+}
+
+// Owe records that an incident needs enrichment, merging with what is owed.
+func (t *Tracker) Owe(p Pending) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.pending[p.IncidentID]; ok {
+		if old.ModificationTime > p.ModificationTime {
+			p.ModificationTime = old.ModificationTime
+		}
+		if old.FirstQueued < p.FirstQueued {
+			p.FirstQueued = old.FirstQueued
+		}
+	}
+	t.pending[p.IncidentID] = p
+	t.dirty[p.IncidentID] = struct{}{}
+}
+
+// Settled records that the enrichment of id for versions up to mtime reached
+// Kafka (as records or as a DLQ entry). A newer version still owed stays.
+func (t *Tracker) Settled(id string, mtime int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.pending[id]; ok && p.ModificationTime <= mtime {
+		delete(t.pending, id)
+		t.dirty[id] = struct{}{}
+	}
+}
+
+// Delta is what a commit writes: the pending entries changed since the last
+// snapshot (a nil value deletes one), then the state record.
+type Delta struct {
+	Pending   map[string]*Pending
+	Watermark int64
+	Emitted   map[string]int64
+}
+
+// Snapshot derives the committable state and the pending changes since the
+// previous Snapshot, atomically. If writing the delta fails, call Unsnapshot
+// so the pending changes are written next time.
+func (t *Tracker) Snapshot() Delta {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.polled
+	for v := range t.inflight {
+		if v.t < w {
+			w = v.t
+		}
+	}
+	d := Delta{Watermark: w, Emitted: make(map[string]int64), Pending: make(map[string]*Pending, len(t.dirty))}
+	floor := w - t.lookback
+	for id, m := range t.acked {
+		if m < floor {
+			delete(t.acked, id) // can no longer be returned by a poll
+			continue
+		}
+		d.Emitted[id] = m
+	}
+	for id := range t.dirty {
+		if p, ok := t.pending[id]; ok {
+			d.Pending[id] = &p
+		} else {
+			d.Pending[id] = nil
+		}
+	}
+	clear(t.dirty)
+	return d
+}
+
+// Unsnapshot marks the pending changes of a delta that could not be written
+// as dirty again.
+func (t *Tracker) Unsnapshot(d Delta) {
+	t.mu.Lock()
+	for id := range d.Pending {
+		t.dirty[id] = struct{}{}
+	}
+	t.mu.Unlock()
+}
+
+// Stats is a point-in-time view for progress displays and metrics.
+type Stats struct {
+	Watermark int64
+	Polled    int64
+	InFlight  int
+	Pending   int
+}
+
+// Stats returns the current figures.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := t.polled
+	for v := range t.inflight {
+		if v.t < w {
+			w = v.t
+		}
+	}
+	return Stats{Watermark: w, Polled: t.polled, InFlight: len(t.inflight), Pending: len(t.pending)}
+}
+
+// PendingList returns a copy of every owed enrichment (used at start-up to
+// queue them again).
+func (t *Tracker) PendingList() []Pending {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Pending, 0, len(t.pending))
+	for _, p := range t.pending {
+		out = append(out, p)
+	}
+	return out
+}

@@ -1,0 +1,307 @@
+// Package pipeline wires the stages of `connector run` for one tenant:
+//
+//	source ──change──▶ sink (xdr.incidents)          ──ack──▶ offsets tracker
+//	   └────owe──────▶ enrich queue ─▶ limiter ─▶ get_incident_extra_data
+//	                        └─flatten─▶ sink (incidents, alerts, artifacts, dlq) ──ack──▶ tracker
+//	tracker ──every COMMIT_INTERVAL──▶ offsets topic
+//
+// The incident's change record is published as soon as the source reads it;
+// it never waits for the rate limiter. What the tracker commits only ever
+// covers what Kafka acknowledged, so every commit is safe, including the one a
+// crash interrupts.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// API is what the pipeline needs of the XDR client.
+type API interface {
+	source.Lister
+	enrich.Fetcher
+}
+
+// Config holds the pipeline's settings. Zero values take the defaults of the
+// stages.
+type Config struct {
+	Connector string
+	Tenant    string
+	Topics    sink.Topics
+	Offsets   string // offsets topic
+
+	CreateTopics bool  // create missing topics at start
+	Partitions   int32 // for created data topics; -1 broker default
+	Replication  int16 // for created topics; -1 broker default
+
+	StartFrom int64 // epoch ms; the watermark of a first start
+	Source    source.Config
+
+	RateLimit   int
+	RateWindow  time.Duration
+	Enrich      enrich.Config // Connector and Tenant are filled in from above
+	Limiter     *enrich.Limiter
+	AlertsLimit int
+
+	CommitInterval  time.Duration // default 1s
+	ShutdownTimeout time.Duration // default 20s: draining in-flight records and the final commit
+
+	// ClientOpts are the Kafka connection options (seeds, SASL, TLS), used
+	// for the short-lived reader of the offsets topic.
+	ClientOpts []kgo.Opt
+}
+
+// Pipeline is one connector instance for one tenant.
+type Pipeline struct {
+	cfg  Config
+	api  API
+	kcl  *kgo.Client
+	log  *slog.Logger
+	now  func() time.Time
+	hard context.CancelFunc
+
+	abandonMu sync.Mutex
+	abandoned bool
+
+	sink    *sink.Sink
+	store   *offsets.Store
+	tracker *offsets.Tracker
+
+	startWatermark int64
+	startEmitted   map[string]int64
+	enricher       *enrich.Enricher
+	ready          chan struct{}
+
+	statsMu  sync.Mutex
+	lastPoll source.PollResult
+	lastErr  error
+	polls    int64
+	restrict int64
+	commits  int64
+	versions int64
+}
+
+// Option configures a Pipeline.
+type Option func(*Pipeline)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } }
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
+
+// New returns a pipeline that reads through api and writes through kcl. kcl
+// must have been built with sink.ProducerOpts(); the caller closes it after
+// Run returns.
+func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error) {
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.Connector == "" || cfg.Offsets == "" {
+		return nil, errors.New("pipeline: connector name and offsets topic are required")
+	}
+	sk, err := sink.New(kcl, cfg.Topics)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now, ready: make(chan struct{})}
+	for _, o := range opts {
+		o(p)
+	}
+	return p, nil
+}
+
+// Ready is closed once the offsets are loaded and the stages run.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
+
+// Abandon stops the pipeline at once, as a crash would: no draining and no
+// final commit. Run returns soon after. Records already handed to the client
+// may or may not reach Kafka.
+func (p *Pipeline) Abandon() {
+	p.abandonMu.Lock()
+	p.abandoned = true
+	hard := p.hard
+	p.abandonMu.Unlock()
+	if hard != nil {
+		hard()
+	}
+}
+
+func (p *Pipeline) isAbandoned() bool {
+	p.abandonMu.Lock()
+	defer p.abandonMu.Unlock()
+	return p.abandoned
+}
+
+// Run loads the offsets and runs the stages until ctx is done, then stops
+// polling, drains in-flight records for up to ShutdownTimeout, commits what
+// Kafka acknowledged and returns nil. It returns an error when a stage fails
+// for good (a rejected API key, a record Kafka refused, an unreadable offsets
+// topic).
+func (p *Pipeline) Run(ctx context.Context) error {
+	hardCtx, hard := context.WithCancel(context.WithoutCancel(ctx))
+	defer hard()
+	p.abandonMu.Lock()
+	p.hard = hard
+	abandoned := p.abandoned
+	p.abandonMu.Unlock()
+	if abandoned {
+		return nil
+	}
+	// work ends on a graceful stop or on a crash; hardCtx only on a crash.
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	go func() {
+		select {
+		case <-hardCtx.Done():
+			stopWork()
+		case <-work.Done():
+		}
+	}()
+
+	if err := p.start(work); err != nil {
+		if p.isAbandoned() || ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	close(p.ready)
+
+	fatal := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+		stopWork()
+	}
+
+	src, err := source.New(p.cfg.Source, p.api, source.Start{Watermark: p.startWatermark, Emitted: p.startEmitted},
+		p.handleChange(work, fail), source.WithLogger(p.log.With("stage", "source")), source.WithClock(p.now),
+		source.WithPollDone(p.pollDone))
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(work)
+	g.Go(func() error { return src.Run(gctx) })
+	g.Go(func() error { return p.enricher.Run(gctx) })
+	g.Go(func() error { p.commitLoop(gctx); return nil })
+	err = g.Wait()
+	select {
+	case ferr := <-fatal:
+		err = errors.Join(err, ferr)
+	default:
+	}
+	if p.isAbandoned() {
+		return nil
+	}
+	// Phase two: drain what is in flight, then commit what was acknowledged.
+	drainCtx, cancel := context.WithTimeout(hardCtx, p.cfg.ShutdownTimeout)
+	defer cancel()
+	if ferr := p.kcl.Flush(drainCtx); ferr != nil {
+		p.log.Warn("shutdown deadline passed with records still in flight; they will be re-read after restart", "in_flight", p.sink.Outstanding(), "err", ferr)
+	}
+	if p.isAbandoned() {
+		return nil
+	}
+	if cerr := p.commit(drainCtx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("final commit: %w", cerr))
+	}
+	return err
+}
+
+func (p *Pipeline) handleChange(ctx context.Context, fail func(error)) source.Handler {
+	meta := p.meta()
+	return func(_ context.Context, inc xdr.Incident) error {
+		id, t := inc.ID, inc.ModificationTime
+		p.tracker.Emitted(id, t)
+		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli()}
+		p.tracker.Owe(pend)
+		meta.FetchedAt = p.now().UnixMilli()
+		rec := enrich.ChangeRecord(meta, inc)
+		err := p.sink.Publish(ctx, []sink.Record{rec}, func(err error) {
+			if err != nil {
+				fail(fmt.Errorf("publishing incident %s version %d: %w", id, t, err))
+				return
+			}
+			p.tracker.Acked(id, t)
+		})
+		if err != nil {
+			return err
+		}
+		p.statsMu.Lock()
+		p.versions++
+		p.statsMu.Unlock()
+		p.enricher.Enqueue(itemOf(pend))
+		return nil
+	}
+}
+
+func itemOf(p offsets.Pending) enrich.Item {
+	return enrich.Item{IncidentID: p.IncidentID, ModificationTime: p.ModificationTime, Severity: p.Severity, FirstQueued: p.FirstQueued, TraceParent: p.TraceParent}
+}
+
+func (p *Pipeline) meta() enrich.Meta {
+	return enrich.Meta{Connector: p.cfg.Connector, Tenant: p.cfg.Tenant, AlertsLimit: p.cfg.AlertsLimit}
+}
+
+func (p *Pipeline) pollDone(r source.PollResult, err error) {
+	if err == nil && r.Complete {
+		p.tracker.Polled(r.MaxMTime)
+	}
+	if len(r.Restricted) > 0 {
+		p.log.Warn("get_incidents withheld incidents this API key may not read (restricted_incident_ids); grant the key's role access to publish them",
+			"count", len(r.Restricted), "incident_ids", r.Restricted)
+	}
+	p.statsMu.Lock()
+	p.polls++
+	p.lastPoll = r
+	p.lastErr = err
+	p.restrict += int64(len(r.Restricted))
+	p.statsMu.Unlock()
+	p.log.Debug("poll done", "pages", r.Pages, "seen", r.Seen, "emitted", r.Emitted, "complete", r.Complete, "max_modification_time", r.MaxMTime, "err", err)
+}
+
+func (p *Pipeline) commitLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := p.commit(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
+		}
+	}
+}
+
+func (p *Pipeline) commit(ctx context.Context) error {
+	d := p.tracker.Snapshot()
+	if err := p.store.Commit(ctx, d); err != nil {
+		p.tracker.Unsnapshot(d)
+		return err
+	}
+	p.statsMu.Lock()
+	p.commits++
+	p.statsMu.Unlock()
+	return nil
+}

@@ -1,0 +1,83 @@
+package sink
+
+import "encoding/json"
+
+// SchemaVersion is the version of the record envelope, sent in every record's
+// value and in its HeaderSchemaVersion header. Bump it on an incompatible change.
+const SchemaVersion = 1
+
+// Header names carried by every record.
+const (
+	HeaderRecordType    = "xdr.record_type"
+	HeaderSchemaVersion = "xdr.schema_version"
+)
+
+// Topic names a logical output; Config maps each to a Kafka topic name.
+type Topic uint8
+
+const (
+	TopicIncidents Topic = iota // incident change and enriched-incident records
+	TopicAlerts                 // one record per alert
+	TopicArtifacts              // one record per network or file artifact
+	TopicDLQ                    // enrichments that failed for good
+)
+
+// Record types: the value of HeaderRecordType and of the envelope's record_type.
+const (
+	TypeIncidentChange   = "incident.change"
+	TypeIncidentEnriched = "incident.enriched"
+	TypeAlert            = "alert"
+	TypeNetworkArtifact  = "artifact.network"
+	TypeFileArtifact     = "artifact.file"
+	TypeDLQ              = "dlq"
+)
+
+// Record is one keyed record bound for a logical topic. Value is the encoded
+// Envelope.
+type Record struct {
+	Topic Topic
+	Type  string
+	Key   []byte
+	Value []byte
+}
+
+// Envelope is the JSON value of every record. Data holds the API object
+// exactly as received, with every field it had.
+type Envelope struct {
+	SchemaVersion    int    `json:"schema_version"`
+	RecordType       string `json:"record_type"`
+	Connector        string `json:"connector"`
+	Tenant           string `json:"tenant,omitempty"`
+	IncidentID       string `json:"incident_id"`
+	ModificationTime int64  `json:"modification_time"` // of the incident version the record belongs to, epoch ms
+
+	AlertID      string `json:"alert_id,omitempty"`      // alert records: the API's alert_id, or the derived key
+	ArtifactType string `json:"artifact_type,omitempty"` // artifact records: DOMAIN, IP, HASH, ...
+
+	Enrichment *EnrichmentInfo `json:"enrichment,omitempty"` // enriched-incident records
+	Error      *DLQError       `json:"error,omitempty"`      // DLQ records
+
+	Data json.RawMessage `json:"data"`
+}
+
+// EnrichmentInfo summarises a get_incident_extra_data reply on the enriched
+// incident record, so truncation is never silent.
+type EnrichmentInfo struct {
+	AlertsTotalCount           int   `json:"alerts_total_count"`
+	AlertsReceived             int   `json:"alerts_received"`
+	AlertsTruncated            bool  `json:"alerts_truncated"`
+	AlertsLimit                int   `json:"alerts_limit"`
+	NetworkArtifactsTotalCount int   `json:"network_artifacts_total_count"`
+	FileArtifactsTotalCount    int   `json:"file_artifacts_total_count"`
+	FetchedAt                  int64 `json:"fetched_at"` // epoch ms
+}
+
+// DLQError describes why an enrichment was given up.
+type DLQError struct {
+	Stage    string `json:"stage"` // e.g. "enrich"
+	Message  string `json:"message"`
+	Status   int    `json:"http_status,omitempty"`
+	Code     string `json:"err_code,omitempty"`
+	Attempts int    `json:"attempts"`
+	FailedAt int64  `json:"failed_at"` // epoch ms
+}

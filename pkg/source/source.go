@@ -1,0 +1,343 @@
+// Package source polls get_incidents for incidents changed since the
+// watermark and emits one change per incident version (incident_id,
+// modification_time), losing none and repeating none that Kafka acknowledged.
+//
+// How a poll reads (see Poll):
+//   - It asks for modification_time >= polled - Lookback, oldest first, where
+//     polled is the newest modification_time a complete poll has seen. The
+//     lookback re-reads the recent past, so a change that became visible late
+//     (up to Lookback after its timestamp) is still found.
+//   - It pages by keyset, not by offset: each next page starts at the last
+//     page's newest modification_time. An incident modified mid-read moves to
+//     the end of the order, where the keyset still reaches it; offset paging
+//     would skip the incident that shifted into its place.
+//   - A page whose 100 incidents all share one millisecond cannot advance the
+//     keyset; that millisecond is read alone by offset, sorted by incident_id,
+//     and read again from the start whenever its total_count changes under it.
+//   - A version is emitted when its modification_time is newer than the last
+//     one emitted for that incident, so the lookback overlap and restarts
+//     (seeded from the committed state) repeat nothing already acknowledged.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Lister is the part of the XDR client the source uses.
+type Lister interface {
+	GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error)
+}
+
+// Handler receives each new incident version, in poll order. It must register
+// the version for acknowledgement tracking before it returns. An error stops
+// the source.
+type Handler func(ctx context.Context, inc xdr.Incident) error
+
+// Config tunes the source. Zero values take the defaults shown.
+type Config struct {
+	PollInterval     time.Duration // between poll starts; default 30s
+	Lookback         time.Duration // how late a change may become visible; default 2m
+	Filters          []xdr.Filter  // extra server-side filters, ANDed
+	PageSize         int           // incidents per request, 1..100; default 100
+	MaxBucketRescans int           // re-reads of one crowded millisecond per poll; default 5
+	MaxRetries       int           // retries of a failed page within one poll; default 3
+}
+
+// Start is the committed state the source resumes from.
+type Start struct {
+	Watermark int64            // epoch ms
+	Emitted   map[string]int64 // incident id -> newest emitted version
+}
+
+// PollResult describes one poll.
+type PollResult struct {
+	Pages      int
+	Seen       int      // incidents returned, counting re-reads
+	Emitted    int      // new versions handed to the Handler
+	Restricted []string // restricted_incident_ids seen for the first time in this run
+	MaxMTime   int64    // newest modification_time seen
+	Complete   bool     // everything visible from the start was read
+	Started    time.Time
+	Duration   time.Duration
+}
+
+// Source polls one tenant. Run owns its goroutine; Poll may be called
+// directly (tests, `connector check`), but not concurrently with Run.
+type Source struct {
+	cfg     Config
+	api     Lister
+	handle  Handler
+	log     *slog.Logger
+	now     func() time.Time
+	onPoll  func(PollResult, error)
+	newBack func() backoff.BackOff
+
+	polled     int64
+	emitted    map[string]int64
+	restricted map[string]struct{}
+}
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
+
+// WithClock sets the clock used for poll timing figures.
+func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = now } }
+
+// WithPollDone registers a callback run after every poll, from the source's
+// goroutine; err is the poll's error, if any.
+func WithPollDone(f func(PollResult, error)) Option { return func(s *Source) { s.onPoll = f } }
+
+// WithBackoff sets the retry policy for failed pages (default exponential
+// from 500ms).
+func WithBackoff(f func() backoff.BackOff) Option { return func(s *Source) { s.newBack = f } }
+
+// New validates cfg and returns a Source resuming from start.
+func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Source, error) {
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.Lookback == 0 {
+		cfg.Lookback = 2 * time.Minute
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = xdr.MaxPageSize
+	}
+	if cfg.MaxBucketRescans == 0 {
+		cfg.MaxBucketRescans = 5
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 3
+	}
+	switch {
+	case cfg.PollInterval < 0, cfg.Lookback < 0:
+		return nil, errors.New("source: poll interval and lookback must not be negative")
+	case cfg.PageSize < 1 || cfg.PageSize > xdr.MaxPageSize:
+		return nil, fmt.Errorf("source: page size must be 1..%d", xdr.MaxPageSize)
+	case api == nil || h == nil:
+		return nil, errors.New("source: an API client and a handler are required")
+	}
+	s := &Source{
+		cfg: cfg, api: api, handle: h,
+		log: slog.New(slog.DiscardHandler), now: time.Now,
+		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)),
+		restricted: map[string]struct{}{},
+		newBack: func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval = 500 * time.Millisecond
+			b.MaxInterval = 10 * time.Second
+			return b
+		},
+	}
+	for id, t := range start.Emitted {
+		s.emitted[id] = t
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Run polls at once and then every PollInterval until ctx is done (returning
+// nil) or a poll fails with an error that retrying cannot fix, such as a
+// rejected key (returning it). Transient failures are retried at the next
+// interval: the watermark does not move past an incomplete poll.
+func (s *Source) Run(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		start := time.Now()
+		_, err := s.Poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if !xdr.Retryable(err) {
+				return fmt.Errorf("polling incidents: %w", err)
+			}
+			s.log.Warn("poll failed; retrying at the next interval", "err", err)
+		}
+		t.Reset(max(0, s.cfg.PollInterval-time.Since(start)))
+	}
+}
+
+// Poll reads every incident version visible since the watermark minus the
+// lookback and hands the new ones to the Handler.
+func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
+	res.Started = s.now()
+	defer func() {
+		res.Duration = s.now().Sub(res.Started)
+		if err == nil && res.Complete && res.MaxMTime > s.polled {
+			s.polled = res.MaxMTime
+		}
+		if err == nil {
+			s.prune()
+		}
+		if s.onPoll != nil {
+			s.onPoll(res, err)
+		}
+	}()
+	cursor := s.polled - s.cfg.Lookback.Milliseconds()
+	if cursor < 0 {
+		cursor = 0
+	}
+	res.Complete = true
+	for {
+		page, err := s.fetch(ctx, &res, xdr.IncidentsRequest{
+			Filters:  s.filters(xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpGTE, Value: cursor}),
+			SearchTo: s.cfg.PageSize,
+			Sort:     &xdr.Sort{Field: xdr.FieldModificationTime, Keyword: xdr.SortAsc},
+		})
+		if err != nil {
+			return res, err
+		}
+		if err := s.take(ctx, &res, page); err != nil {
+			return res, err
+		}
+		n := len(page.Incidents)
+		if n < s.cfg.PageSize {
+			return res, nil
+		}
+		first, last := page.Incidents[0].ModificationTime, page.Incidents[n-1].ModificationTime
+		switch {
+		case first == last:
+			// A whole page in one millisecond: read that millisecond alone.
+			complete, err := s.scanMillisecond(ctx, &res, last)
+			if err != nil {
+				return res, err
+			}
+			res.Complete = res.Complete && complete
+			cursor = last + 1
+		case last > cursor:
+			cursor = last
+		default:
+			// The reply is not ordered as asked; stop rather than loop.
+			res.Complete = false
+			s.log.Warn("get_incidents returned a page out of order; the watermark will not advance this poll", "cursor", cursor, "last", last)
+			return res, nil
+		}
+	}
+}
+
+// scanMillisecond reads every incident whose modification_time is exactly ms
+// by offset paging, restarting when the set changes under it. It reports
+// whether a read completed with a stable total_count.
+func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64) (bool, error) {
+	filters := s.filters(
+		xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpGTE, Value: ms},
+		xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpLTE, Value: ms},
+	)
+	for pass := 0; pass <= s.cfg.MaxBucketRescans; pass++ {
+		total, stable := -1, true
+		for from := 0; ; from += s.cfg.PageSize {
+			page, err := s.fetch(ctx, res, xdr.IncidentsRequest{
+				Filters: filters, SearchFrom: from, SearchTo: from + s.cfg.PageSize,
+				Sort: &xdr.Sort{Field: xdr.FieldIncidentID, Keyword: xdr.SortAsc},
+			})
+			if err != nil {
+				return false, err
+			}
+			if err := s.take(ctx, res, page); err != nil {
+				return false, err
+			}
+			if total >= 0 && page.TotalCount != total {
+				stable = false
+			}
+			total = page.TotalCount
+			if len(page.Incidents) < s.cfg.PageSize || from+s.cfg.PageSize >= total {
+				break
+			}
+		}
+		if stable {
+			return true, nil
+		}
+		s.log.Debug("incidents changed while one millisecond was being read; reading it again", "modification_time", ms, "pass", pass+1)
+	}
+	s.log.Warn("one millisecond kept changing while being read; the watermark will not advance this poll", "modification_time", ms)
+	return false, nil
+}
+
+func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	b := backoff.WithContext(backoff.WithMaxRetries(s.newBack(), uint64(s.cfg.MaxRetries)), ctx)
+	var reply *xdr.IncidentsReply
+	err := backoff.RetryNotify(func() error {
+		r, err := s.api.GetIncidents(ctx, req)
+		if err != nil {
+			if !xdr.Retryable(err) {
+				return backoff.Permanent(err)
+			}
+			return err
+		}
+		reply = r
+		return nil
+	}, b, func(err error, d time.Duration) {
+		s.log.Debug("get_incidents failed; retrying", "err", err, "in", d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetching incidents page: %w", err)
+	}
+	res.Pages++
+	return reply, nil
+}
+
+func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsReply) error {
+	for _, id := range page.RestrictedIDs {
+		if _, seen := s.restricted[id]; !seen && len(s.restricted) < 100_000 {
+			s.restricted[id] = struct{}{}
+			res.Restricted = append(res.Restricted, id)
+		}
+	}
+	for _, inc := range page.Incidents {
+		res.Seen++
+		if inc.ModificationTime > res.MaxMTime {
+			res.MaxMTime = inc.ModificationTime
+		}
+		if inc.ID == "" {
+			s.log.Warn("get_incidents returned an incident without incident_id; skipping it")
+			continue
+		}
+		if inc.ModificationTime <= s.emitted[inc.ID] {
+			continue
+		}
+		if err := s.handle(ctx, inc); err != nil {
+			return err
+		}
+		s.emitted[inc.ID] = inc.ModificationTime
+		res.Emitted++
+	}
+	return nil
+}
+
+// prune forgets versions that no poll can return any more.
+func (s *Source) prune() {
+	floor := s.polled - s.cfg.Lookback.Milliseconds()
+	for id, t := range s.emitted {
+		if t < floor {
+			delete(s.emitted, id)
+		}
+	}
+}
+
+func (s *Source) filters(time ...xdr.Filter) []xdr.Filter {
+	out := make([]xdr.Filter, 0, len(time)+len(s.cfg.Filters))
+	out = append(out, time...)
+	return append(out, s.cfg.Filters...)
+}
+
+// Watermark returns the newest modification_time a complete poll has seen.
+func (s *Source) Watermark() int64 { return s.polled }
