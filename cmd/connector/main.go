@@ -1,0 +1,101 @@
+// Command connector streams Cortex XDR / Xpanse incidents into Kafka.
+//
+// Exit status: 0 after a clean stop, 1 when the pipeline fails, 2 for a bad
+// configuration or command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// errUsage marks errors in the command line or configuration (exit status 2).
+var errUsage = errors.New("usage")
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "poll the tenant and publish to Kafka (the default)", runCmd},
+		{"simulate", "serve a simulated Cortex XDR tenant for curl or another connector", simulateCmd},
+		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintln(stdout, "connector", version)
+			return nil
+		}},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `connector streams Palo Alto Cortex XDR / Xpanse incidents into Kafka.
+
+Usage: connector [command] [--help]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+With no configuration, "connector run" starts a simulated tenant and an
+embedded Kafka broker, so the whole pipeline can be watched on one machine.
+Configuration is by environment variable; see "connector run --help".
+`)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	name := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, args, stdout, stderr)
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, errHelp):
+			return exitOK
+		case errors.Is(err, errUsage):
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		default:
+			fmt.Fprintln(stderr, "connector:", err)
+			return exitFailure
+		}
+	}
+	fmt.Fprintf(stderr, "connector: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+var errHelp = errors.New("help shown")

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+const testKey = "k3y-SHOULD-NEVER-BE-PRINTED-0123456789"
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(context.Background(), envconfig.MapLookuper(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PollInterval != 30*time.Second || c.EnrichRateLimit != 10 || c.EnrichRateWindow != time.Minute ||
+		c.TopicOffsets != "xdr.connector.offsets" || c.XDRAuthMode != "standard" || c.AlertsLimit != 1000 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestEveryBadVariableIsNamed(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		vars []string
+	}{
+		{map[string]string{"POLL_INTERVAL": "often"}, []string{"POLL_INTERVAL"}},
+		{map[string]string{"POLL_INTERVAL": "often", "ENRICH_RATE_LIMIT": "ten", "LOG_LEVEL": "loud"}, []string{"POLL_INTERVAL", "ENRICH_RATE_LIMIT", "LOG_LEVEL"}},
+		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY": testKey}, []string{"XDR_API_KEY_ID"}},
+		{map[string]string{"XDR_BASE_URL": "ftp://x", "XDR_API_KEY_ID": "1", "XDR_API_KEY": testKey}, []string{"XDR_BASE_URL"}},
+		{map[string]string{"XDR_AUTH_MODE": "magic", "XDR_API_KEY": testKey}, []string{"XDR_AUTH_MODE"}},
+		{map[string]string{"START_FROM": "yesterday"}, []string{"START_FROM"}},
+		{map[string]string{"KAFKA_BROKERS": "nohost"}, []string{"KAFKA_BROKERS"}},
+		{map[string]string{"KAFKA_TOPIC_ALERTS": "bad topic!"}, []string{"KAFKA_TOPIC_ALERTS"}},
+		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "1", "XDR_API_KEY_FILE": "/nonexistent/key"}, []string{"XDR_API_KEY_FILE"}},
+		{map[string]string{"ENRICH_RATE_WINDOW": "0s"}, []string{"ENRICH_RATE_WINDOW"}},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI"}, []string{"KAFKA_SASL_MECHANISM"}},
+	}
+	for _, tc := range cases {
+		_, err := Load(context.Background(), envconfig.MapLookuper(tc.env))
+		if err == nil {
+			t.Errorf("%v: no error", tc.env)
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Errorf("%v: error %v has no FieldError", tc.env, err)
+		}
+		for _, v := range tc.vars {
+			if !strings.Contains(err.Error(), v+":") {
+				t.Errorf("%v: error %q does not name %s", tc.env, err, v)
+			}
+		}
+		if strings.Contains(err.Error(), testKey) {
+			t.Errorf("%v: error leaks the API key", tc.env)
+		}
+	}
+}
+
+func TestVarsCoverEveryField(t *testing.T) {
+	vars := Vars()
+	seen := map[string]bool{}
+	for _, v := range vars {
+		if v.Name == "" || seen[v.Name] {
+			t.Errorf("bad or duplicate variable %q", v.Name)
+		}
+		seen[v.Name] = true
+	}
+	for _, want := range []string{"XDR_BASE_URL", "XDR_API_KEY_ID", "XDR_API_KEY", "XDR_API_KEY_FILE", "XDR_AUTH_MODE", "KAFKA_BROKERS",
+		"KAFKA_TOPIC_INCIDENTS", "KAFKA_TOPIC_ALERTS", "KAFKA_TOPIC_ARTIFACTS", "KAFKA_TOPIC_OFFSETS", "KAFKA_TOPIC_DLQ", "CONNECTOR_NAME",
+		"POLL_INTERVAL", "LOOKBACK", "START_FROM", "ENRICH_RATE_LIMIT", "ENRICH_RATE_WINDOW", "ALERTS_LIMIT", "LOG_LEVEL"} {
+		if !seen[want] {
+			t.Errorf("contract variable %s missing", want)
+		}
+	}
+}
+
+func TestParseStartFrom(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for in, want := range map[string]int64{
+		"now":                  now.UnixMilli(),
+		"72h":                  now.Add(-72 * time.Hour).UnixMilli(),
+		"2025-12-31T00:00:00Z": time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC).UnixMilli(),
+	} {
+		got, err := ParseStartFrom(in, now)
+		if err != nil || got != want {
+			t.Errorf("ParseStartFrom(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1h", "soon"} {
+		if _, err := ParseStartFrom(in, now); err == nil {
+			t.Errorf("ParseStartFrom(%q): no error", in)
+		}
+	}
+}

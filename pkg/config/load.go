@@ -1,0 +1,92 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Load fills a Config from l (envconfig.OsLookuper() in production), applies
+// the defaults, and validates it. The error, if any, joins one *FieldError per
+// wrong variable — all of them, not just the first — and never carries the
+// value of a secret.
+func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
+	names := fieldVars()
+	hidden := map[string]bool{}
+	var errs []error
+	for {
+		var c Config
+		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: hiding{l, hidden}})
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				errs = append(errs, verr)
+			}
+			if len(errs) > 0 {
+				return nil, errors.Join(errs...)
+			}
+			return &c, nil
+		}
+		// go-envconfig names the Go field and stops at the first bad value:
+		// record it under its variable name, hide it, and parse again.
+		field, reason, _ := strings.Cut(err.Error(), ": ")
+		v, ok := names[field]
+		if !ok || hidden[v] {
+			return nil, errors.Join(append(errs, err)...)
+		}
+		hidden[v] = true
+		errs = append(errs, &FieldError{Var: v, Reason: "cannot be parsed: " + reason})
+	}
+}
+
+type hiding struct {
+	l      envconfig.Lookuper
+	hidden map[string]bool
+}
+
+func (h hiding) Lookup(key string) (string, bool) {
+	if h.hidden[key] {
+		return "", false
+	}
+	return h.l.Lookup(key)
+}
+
+// fieldVars maps each Config field name to its variable name.
+func fieldVars() map[string]string {
+	m := map[string]string{}
+	for _, v := range Vars() {
+		m[v.Field] = v.Name
+	}
+	return m
+}
+
+// Var describes one configuration variable.
+type Var struct {
+	Name    string // environment variable
+	Field   string // Config field
+	Default string
+}
+
+// Vars lists every variable in declaration order.
+func Vars() []Var {
+	t := reflect.TypeFor[Config]()
+	out := make([]Var, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, ok := f.Tag.Lookup("env")
+		if !ok {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		v := Var{Name: strings.TrimSpace(name), Field: f.Name}
+		for _, o := range strings.Split(opts, ",") {
+			if d, ok := strings.CutPrefix(strings.TrimSpace(o), "default="); ok {
+				v.Default = d
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}

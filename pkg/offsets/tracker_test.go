@@ -1,0 +1,127 @@
+package offsets
+
+import (
+	"maps"
+	"testing"
+)
+
+func TestWatermarkNeverPassesUnackedVersion(t *testing.T) {
+	type step struct {
+		op   string // emit, ack, poll
+		id   string
+		t    int64
+		want int64 // watermark after the step
+	}
+	cases := []struct {
+		name  string
+		start int64
+		steps []step
+	}{
+		{"poll without emissions moves to the poll's max", 100, []step{
+			{"poll", "", 150, 150},
+		}},
+		{"unacked version holds the watermark", 100, []step{
+			{"emit", "a", 120, 100},
+			{"emit", "b", 130, 100},
+			{"poll", "", 130, 120},
+			{"ack", "b", 130, 120},
+			{"ack", "a", 120, 130},
+		}},
+		{"acks out of order", 0, []step{
+			{"emit", "a", 10, 0},
+			{"emit", "b", 20, 0},
+			{"emit", "c", 30, 0},
+			{"poll", "", 30, 10},
+			{"ack", "c", 30, 10},
+			{"ack", "a", 10, 20},
+			{"ack", "b", 20, 30},
+		}},
+		{"a poll never moves the watermark backwards", 500, []step{
+			{"poll", "", 400, 500},
+		}},
+		{"same version emitted twice needs two acks", 0, []step{
+			{"emit", "a", 10, 0},
+			{"emit", "a", 10, 0},
+			{"poll", "", 10, 10},
+			{"ack", "a", 10, 10},
+			{"emit", "z", 5, 5},
+			{"ack", "z", 5, 10},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker(State{Watermark: tc.start}, 1000)
+			for i, s := range tc.steps {
+				switch s.op {
+				case "emit":
+					tr.Emitted(s.id, s.t)
+				case "ack":
+					tr.Acked(s.id, s.t)
+				case "poll":
+					tr.Polled(s.t)
+				}
+				if got := tr.Snapshot().Watermark; got != s.want {
+					t.Fatalf("step %d (%s %s %d): watermark %d, want %d", i, s.op, s.id, s.t, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestEmittedSetKeepsOnlyAckedVersionsInsideLookback(t *testing.T) {
+	tr := NewTracker(State{Watermark: 0, Emitted: map[string]int64{"old": 1}}, 100)
+	tr.Emitted("a", 500)
+	tr.Emitted("b", 950)
+	tr.Acked("a", 500)
+	tr.Polled(1000)
+	d := tr.Snapshot()
+	// b is unacked: watermark 950, floor 850; a (500) and old (1) are below it.
+	if d.Watermark != 950 {
+		t.Fatalf("watermark %d, want 950", d.Watermark)
+	}
+	if len(d.Emitted) != 0 {
+		t.Fatalf("emitted %v, want none (a is below the lookback floor, b is unacked)", d.Emitted)
+	}
+	tr.Acked("b", 950)
+	d = tr.Snapshot()
+	if want := map[string]int64{"b": 950}; !maps.Equal(d.Emitted, want) {
+		t.Fatalf("emitted %v, want %v", d.Emitted, want)
+	}
+}
+
+func TestPendingDeltas(t *testing.T) {
+	tr := NewTracker(State{Pending: map[string]Pending{"x": {IncidentID: "x", ModificationTime: 5}}}, 100)
+	tr.Owe(Pending{IncidentID: "a", ModificationTime: 10, FirstQueued: 50})
+	tr.Owe(Pending{IncidentID: "a", ModificationTime: 20, FirstQueued: 60})
+	d := tr.Snapshot()
+	if p := d.Pending["a"]; p == nil || p.ModificationTime != 20 || p.FirstQueued != 50 {
+		t.Fatalf("merged pending = %+v, want newest version 20 and first queued 50", p)
+	}
+	if _, ok := d.Pending["x"]; ok {
+		t.Fatal("unchanged loaded entry written again")
+	}
+	// Settling an older version keeps a newer one owed.
+	tr.Settled("a", 10)
+	if d := tr.Snapshot(); len(d.Pending) != 0 {
+		t.Fatalf("settling an older version changed pending: %v", d.Pending)
+	}
+	tr.Settled("a", 20)
+	tr.Settled("x", 5)
+	d = tr.Snapshot()
+	if p, ok := d.Pending["a"]; !ok || p != nil {
+		t.Fatalf("settled a: want tombstone, got %v (present %v)", p, ok)
+	}
+	if p, ok := d.Pending["x"]; !ok || p != nil {
+		t.Fatalf("settled x: want tombstone, got %v (present %v)", p, ok)
+	}
+	// A failed write is retried.
+	tr.Owe(Pending{IncidentID: "b", ModificationTime: 1})
+	d = tr.Snapshot()
+	tr.Unsnapshot(d)
+	if d2 := tr.Snapshot(); d2.Pending["b"] == nil {
+		t.Fatal("pending change lost after Unsnapshot")
+	}
+	if n := len(tr.PendingList()); n != 1 {
+		t.Fatalf("PendingList has %d entries, want 1", n)
+	}
+}
