@@ -245,7 +245,7 @@ func TestLateVisibleChangesAreFoundWithinLookback(t *testing.T) {
 	f.clock.Add(10 * time.Second)
 	f.clock.Add(25 * time.Second)
 	early := f.sim.ChangeStatus(ids[1]) // stamped 35 s after `late`, visible 30 s later
-	f.clock.Add(time.Second)           // late is visible now, early is not
+	f.clock.Add(time.Second)            // late is visible now, early is not
 	if _, err := s.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
