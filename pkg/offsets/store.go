@@ -36,6 +36,8 @@ type StateValue struct {
 	Watermark     int64            `json:"watermark"`
 	Emitted       map[string]int64 `json:"emitted"`
 	CommittedAt   int64            `json:"committed_at"`
+	CleanShutdown bool             `json:"clean_shutdown"`
+	RateLog       []int64          `json:"rate_log,omitempty"`
 }
 
 // PendingValue is the value of a "pending" record; a tombstone (nil value)
@@ -103,7 +105,8 @@ func (s *Store) Commit(ctx context.Context, d Delta) error {
 			return fmt.Errorf("writing pending enrichments: %w", err)
 		}
 	}
-	v, err := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted, CommittedAt: s.cfg.Now().UnixMilli()})
+	v, err := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted,
+		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
 	if err != nil {
 		return fmt.Errorf("encoding state: %w", err)
 	}
@@ -199,6 +202,7 @@ func (s *Store) apply(st *State, r *kgo.Record) error {
 		}
 		st.Watermark = v.Watermark
 		st.Emitted = v.Emitted
+		st.Clean, st.RateLog = v.CleanShutdown, v.RateLog
 		if st.Emitted == nil {
 			st.Emitted = map[string]int64{}
 		}

@@ -6,8 +6,8 @@
 //
 //	watermark = min(polled, oldest incident version emitted but not yet acknowledged)
 //
-// where polled is the highest modification_time seen by a poll that read
-// everything it asked for. A restart polls from watermark - lookback, so every
+// where polled is the highest mark of a poll that read everything it asked
+// for (its newest modification_time less its duration; see package source). A restart polls from watermark - lookback, so every
 // version Kafka has not acknowledged is read again; versions it has are in the
 // emitted set and are not emitted twice.
 package offsets
@@ -32,6 +32,13 @@ type State struct {
 	Watermark int64              // epoch ms; polls start at Watermark - lookback
 	Emitted   map[string]int64   // incident id -> newest acknowledged version within the lookback window
 	Pending   map[string]Pending // incident id -> enrichment owed
+
+	// Clean is set when the previous process stopped gracefully; RateLog then
+	// holds the stamps (epoch ms) of its extra-data calls that still counted
+	// against the rate window. After a crash the calls made since the last
+	// commit are unknown.
+	Clean   bool
+	RateLog []int64
 }
 
 type version struct {
@@ -92,8 +99,8 @@ func (t *Tracker) Acked(id string, mtime int64) {
 	}
 }
 
-// Polled reports a poll that read every visible version from its start up to
-// maxMTime. Only complete polls may move the watermark.
+// Polled reports the mark of a poll that read every version visible when it
+// started. Only complete polls may move the watermark.
 func (t *Tracker) Polled(maxMTime int64) {
 	t.mu.Lock()
 	if maxMTime > t.polled {
@@ -135,6 +142,8 @@ type Delta struct {
 	Pending   map[string]*Pending
 	Watermark int64
 	Emitted   map[string]int64
+	Clean     bool    // set only by the final commit of a graceful shutdown
+	RateLog   []int64 // with Clean: the limiter's history, epoch ms
 }
 
 // Snapshot derives the committable state and the pending changes since the

@@ -80,10 +80,13 @@ type Pipeline struct {
 	store   *offsets.Store
 	tracker *offsets.Tracker
 
+	enricher *enrich.Enricher
+	limiter  *enrich.Limiter
+	ready    chan struct{}
+
 	startWatermark int64
 	startEmitted   map[string]int64
-	enricher       *enrich.Enricher
-	ready          chan struct{}
+	observers      []func(source.PollResult, error)
 
 	statsMu  sync.Mutex
 	lastPoll source.PollResult
@@ -99,6 +102,12 @@ type Option func(*Pipeline)
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } }
+
+// WithPollObserver registers a callback run after every poll (for metrics and
+// tests), from the source's goroutine; it must not block.
+func WithPollObserver(f func(source.PollResult, error)) Option {
+	return func(p *Pipeline) { p.observers = append(p.observers, f) }
+}
 
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
@@ -221,7 +230,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.isAbandoned() {
 		return nil
 	}
-	if cerr := p.commit(drainCtx); cerr != nil {
+	if cerr := p.commit(drainCtx, true); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("final commit: %w", cerr))
 	}
 	return err
@@ -264,7 +273,7 @@ func (p *Pipeline) meta() enrich.Meta {
 
 func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	if err == nil && r.Complete {
-		p.tracker.Polled(r.MaxMTime)
+		p.tracker.Polled(r.Mark)
 	}
 	if len(r.Restricted) > 0 {
 		p.log.Warn("get_incidents withheld incidents this API key may not read (restricted_incident_ids); grant the key's role access to publish them",
@@ -276,6 +285,9 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	p.lastErr = err
 	p.restrict += int64(len(r.Restricted))
 	p.statsMu.Unlock()
+	for _, f := range p.observers {
+		f(r, err)
+	}
 	p.log.Debug("poll done", "pages", r.Pages, "seen", r.Seen, "emitted", r.Emitted, "complete", r.Complete, "max_modification_time", r.MaxMTime, "err", err)
 }
 
@@ -288,14 +300,22 @@ func (p *Pipeline) commitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := p.commit(ctx); err != nil && ctx.Err() == nil {
+		if err := p.commit(ctx, false); err != nil && ctx.Err() == nil {
 			p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
 		}
 	}
 }
 
-func (p *Pipeline) commit(ctx context.Context) error {
+// commit writes what Kafka acknowledged. The final commit of a graceful stop
+// also records the limiter's history for the next process.
+func (p *Pipeline) commit(ctx context.Context, final bool) error {
 	d := p.tracker.Snapshot()
+	if final {
+		d.Clean = true
+		for _, s := range p.limiter.History() {
+			d.RateLog = append(d.RateLog, s.UnixMilli())
+		}
+	}
 	if err := p.store.Commit(ctx, d); err != nil {
 		p.tracker.Unsnapshot(d)
 		return err

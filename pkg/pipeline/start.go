@@ -48,11 +48,12 @@ func (p *Pipeline) start(ctx context.Context) error {
 
 	lim := p.cfg.Limiter
 	if lim == nil {
-		lim, err = enrich.NewLimiter(p.cfg.RateLimit, p.cfg.RateWindow)
+		lim, err = enrich.NewLimiter(p.cfg.RateLimit, p.cfg.RateWindow, p.limiterMemory(st, found))
 		if err != nil {
 			return err
 		}
 	}
+	p.limiter = lim
 	ecfg := p.cfg.Enrich
 	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit
 	p.enricher, err = enrich.New(ecfg, lim, p.api, p.sink,
@@ -65,4 +66,25 @@ func (p *Pipeline) start(ctx context.Context) error {
 		p.enricher.Enqueue(itemOf(pend))
 	}
 	return nil
+}
+
+// limiterMemory carries the rate budget across restarts: a clean stop left
+// the exact stamps of its last calls; after a crash, the calls made since the
+// last commit are unknown, so the first window after start-up is treated as
+// spent (every call of the dead process happened before now).
+func (p *Pipeline) limiterMemory(st offsets.State, found bool) enrich.LimiterOption {
+	switch {
+	case !found:
+		return enrich.WithHistory(nil)
+	case st.Clean:
+		stamps := make([]time.Time, len(st.RateLog))
+		for i, ms := range st.RateLog {
+			stamps[i] = time.UnixMilli(ms)
+		}
+		return enrich.WithHistory(stamps)
+	default:
+		p.log.Info("the previous run did not stop cleanly; holding extra-data calls for one rate window in case it spent the budget just before it stopped",
+			"window", p.cfg.RateWindow)
+		return enrich.WithStartupReserve(p.cfg.RateLimit)
+	}
 }

@@ -14,6 +14,11 @@
 //   - A page whose 100 incidents all share one millisecond cannot advance the
 //     keyset; that millisecond is read alone by offset, sorted by incident_id,
 //     and read again from the start whenever its total_count changes under it.
+//   - The mark a complete poll leaves is the newest modification_time it saw
+//     minus the time the poll took. A change that became visible while the
+//     poll ran, after its page had been read, is older than that mark by at
+//     most the indexing lag, so the next poll's lookback still reaches it
+//     however long polls take: LOOKBACK only has to cover the indexing lag.
 //   - A version is emitted when its modification_time is newer than the last
 //     one emitted for that incident, so the lookback overlap and restarts
 //     (seeded from the committed state) repeat nothing already acknowledged.
@@ -64,6 +69,7 @@ type PollResult struct {
 	Emitted    int      // new versions handed to the Handler
 	Restricted []string // restricted_incident_ids seen for the first time in this run
 	MaxMTime   int64    // newest modification_time seen
+	Mark       int64    // MaxMTime less the poll's duration: what a complete poll lets the watermark advance to
 	Complete   bool     // everything visible from the start was read
 	Started    time.Time
 	Duration   time.Duration
@@ -182,8 +188,11 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 	res.Started = s.now()
 	defer func() {
 		res.Duration = s.now().Sub(res.Started)
-		if err == nil && res.Complete && res.MaxMTime > s.polled {
-			s.polled = res.MaxMTime
+		if res.MaxMTime > 0 {
+			res.Mark = res.MaxMTime - res.Duration.Milliseconds()
+		}
+		if err == nil && res.Complete && res.Mark > s.polled {
+			s.polled = res.Mark
 		}
 		if err == nil {
 			s.prune()
@@ -339,5 +348,5 @@ func (s *Source) filters(time ...xdr.Filter) []xdr.Filter {
 	return append(out, s.cfg.Filters...)
 }
 
-// Watermark returns the newest modification_time a complete poll has seen.
+// Watermark returns the mark of the latest complete poll (see PollResult.Mark).
 func (s *Source) Watermark() int64 { return s.polled }

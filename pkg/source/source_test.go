@@ -117,8 +117,8 @@ func TestBacklogIsReadCompletelyInOrder(t *testing.T) {
 	if res.Pages < 5 {
 		t.Errorf("read 450 incidents in %d pages; pages hold at most 100", res.Pages)
 	}
-	if s.Watermark() != res.MaxMTime {
-		t.Errorf("watermark %d, want the newest version %d", s.Watermark(), res.MaxMTime)
+	if s.Watermark() != res.Mark || res.Mark != res.MaxMTime-res.Duration.Milliseconds() {
+		t.Errorf("watermark %d, mark %d: want the newest version %d less the poll's %s", s.Watermark(), res.Mark, res.MaxMTime, res.Duration)
 	}
 }
 

@@ -1,0 +1,236 @@
+// Package testkit is the shared harness of the integration tests: a simulated
+// tenant and an in-process Kafka cluster, readers for the topics, schema
+// validation of every record read, and checks of the topics against the
+// simulator's truth. Only tests import it.
+package testkit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+)
+
+// Topics are the default topic names.
+var Topics = sink.Topics{Incidents: "xdr.incidents", Alerts: "xdr.alerts", Artifacts: "xdr.artifacts", DLQ: "xdr.dlq"}
+
+// OffsetsTopic is the default offsets topic.
+const OffsetsTopic = "xdr.connector.offsets"
+
+// Env is one simulated tenant and one in-process Kafka cluster, both closed
+// when the test ends.
+type Env struct {
+	T       testing.TB
+	Sim     *xdrtest.Tenant
+	API     *xdr.Client
+	BaseURL string
+	KeyID   string
+	Key     string
+	Cluster *kfake.Cluster
+	Brokers []string
+}
+
+// New starts a tenant with sc (Now defaults to time.Now) and a one-broker
+// cluster with kopts.
+func New(t testing.TB, sc xdrtest.Config, kopts ...kfake.Opt) *Env {
+	t.Helper()
+	if sc.Now == nil {
+		sc.Now = time.Now
+	}
+	sim := xdrtest.New(sc)
+	base, stop := sim.Start()
+	t.Cleanup(stop)
+	id, key := sim.Credentials()
+	api, err := xdr.New(xdr.Config{BaseURL: base, KeyID: id, Key: xdr.NewSecret(key), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3)}, kopts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &Env{T: t, Sim: sim, API: api, BaseURL: base, KeyID: id, Key: key, Cluster: c, Brokers: c.ListenAddrs()}
+}
+
+// ConnOpts are the connection options for the cluster.
+func (e *Env) ConnOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(e.Brokers...)} }
+
+// Producer returns a client configured as the connector configures its own.
+func (e *Env) Producer() *kgo.Client {
+	e.T.Helper()
+	cl, err := kgo.NewClient(append(e.ConnOpts(), sink.ProducerOpts()...)...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return cl
+}
+
+// Record is a record as a consumer sees it; data topics' values are decoded
+// into the envelope.
+type Record struct {
+	sink.Envelope
+	Key     string
+	Type    string // the record-type header
+	Topic   string
+	Headers map[string]string
+	Value   []byte
+}
+
+// ReadTopic reads topic from the start to its current end with
+// read_committed, validating every data record against its schema.
+func (e *Env) ReadTopic(topic string) []Record {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append(e.ConnOpts(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	var out []Record
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			e.T.Fatalf("reading %s: %v (still waiting for %v)", topic, ctx.Err(), remaining)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			rec := Record{Key: string(r.Key), Topic: topic, Value: r.Value, Headers: map[string]string{}}
+			for _, h := range r.Headers {
+				rec.Headers[h.Key] = string(h.Value)
+			}
+			rec.Type = rec.Headers[sink.HeaderRecordType]
+			if topic != OffsetsTopic {
+				if err := json.Unmarshal(r.Value, &rec.Envelope); err != nil {
+					e.T.Fatalf("%s offset %d: value is not JSON: %v", topic, r.Offset, err)
+				}
+				ValidateRecord(e.T, rec.Type, r.Value)
+			} else if r.Value != nil {
+				ValidateRecord(e.T, "offsets", r.Value)
+			}
+			out = append(out, rec)
+		})
+	}
+	return out
+}
+
+var (
+	schemaOnce sync.Once
+	schemas    map[string]*jsonschema.Schema
+	schemaErr  error
+)
+
+// SchemaDir is the repository's schemas/ directory.
+func SchemaDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "schemas")
+}
+
+// ValidateRecord checks a record value against the JSON Schema of its record
+// type in schemas/ ("offsets" for the offsets topic).
+func ValidateRecord(t testing.TB, typ string, value []byte) {
+	t.Helper()
+	schemaOnce.Do(func() {
+		files := map[string]string{
+			sink.TypeIncidentChange: "incident-change", sink.TypeIncidentEnriched: "incident-enriched",
+			sink.TypeAlert: "alert", sink.TypeNetworkArtifact: "artifact-network", sink.TypeFileArtifact: "artifact-file",
+			sink.TypeDLQ: "dlq", "offsets": "offsets",
+		}
+		c := jsonschema.NewCompiler()
+		schemas = map[string]*jsonschema.Schema{}
+		for typ, f := range files {
+			p := filepath.Join(SchemaDir(), f+".schema.json")
+			s, err := c.Compile(p)
+			if err != nil {
+				schemaErr = fmt.Errorf("compiling %s: %w", p, err)
+				return
+			}
+			schemas[typ] = s
+		}
+	})
+	if schemaErr != nil {
+		t.Fatal(schemaErr)
+	}
+	s, ok := schemas[typ]
+	if !ok {
+		t.Fatalf("record type %q has no schema", typ)
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(value)))
+	if err != nil {
+		t.Fatalf("%s record is not JSON: %v", typ, err)
+	}
+	if err := s.Validate(v); err != nil {
+		t.Fatalf("%s record does not match its schema: %v\n%s", typ, err, value)
+	}
+}
+
+// ReadState loads the committed offsets of a connector and tenant.
+func (e *Env) ReadState(connector, tenant string) (offsets.State, bool) {
+	e.T.Helper()
+	cl := e.Producer()
+	defer cl.Close()
+	st, err := offsets.NewStore(cl, offsets.StoreConfig{Topic: OffsetsTopic, Connector: connector, Tenant: tenant, ClientOpts: e.ConnOpts()})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, found, err := st.Load(ctx)
+	if err != nil {
+		e.T.Fatalf("loading offsets: %v", err)
+	}
+	return s, found
+}
+
+// WaitFor polls cond every 20ms until it holds, failing the test after d.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// MaxVersion returns the newest modification_time the tenant ever stamped.
+func MaxVersion(sim *xdrtest.Tenant) int64 {
+	var m int64
+	for _, v := range sim.Versions() {
+		m = max(m, v.ModificationTime)
+	}
+	return m
+}
