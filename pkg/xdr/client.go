@@ -1,0 +1,432 @@
+package xdr
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Endpoint names, as they appear in URLs and in APIError.Endpoint.
+const (
+	EndpointGetIncidents         = "get_incidents"
+	EndpointGetIncidentExtraData = "get_incident_extra_data"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultTimeout       = 30 * time.Second
+	DefaultUserAgent     = "xdr-kafka-connector"
+	DefaultMaxReplyBytes = 256 << 20
+)
+
+// apiPath is the path prefix of every endpoint below the base URL.
+const apiPath = "/public_api/v1"
+
+// Config configures a Client. Zero values take the defaults documented per
+// field.
+type Config struct {
+	// BaseURL is the tenant's API URL, https://api-<tenant-fqdn>, with or
+	// without a trailing /public_api/v1 and trailing slashes. It must be
+	// http or https and carry no credentials, query or fragment.
+	BaseURL string
+	// KeyID is the API key's id, sent as x-xdr-auth-id. Required.
+	KeyID string
+	// Key is the API key. Required.
+	Key Secret
+	// AuthMode must match the key's type. Default AuthStandard.
+	AuthMode AuthMode
+	// Timeout bounds one request, from sending to the last byte of the
+	// reply. Default DefaultTimeout (30s).
+	Timeout time.Duration
+	// UserAgent is sent in User-Agent. Default DefaultUserAgent.
+	UserAgent string
+	// MaxReplyBytes caps a reply body after decompression; a larger one
+	// fails with ErrReplyTooLarge. Default DefaultMaxReplyBytes (256 MiB).
+	MaxReplyBytes int64
+}
+
+// Option configures optional parts of a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client send through hc instead of a private
+// client with a clone of http.DefaultTransport that follows no redirects. The Client sets
+// Accept-Encoding itself and decompresses replies, so hc's transport does not
+// need to. A nil hc is ignored.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.hc = hc
+		}
+	}
+}
+
+// WithClock sets the clock used for advanced-key timestamps and for
+// Retry-After dates. Default time.Now. A nil now is ignored.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithRandom sets the source of advanced-key nonces. Default crypto/rand. The
+// Client serialises reads, so r need not be safe for concurrent use. A nil r
+// is ignored.
+func WithRandom(r io.Reader) Option {
+	return func(c *Client) {
+		if r != nil {
+			c.rand = r
+		}
+	}
+}
+
+// Client calls the Cortex XDR incidents API. Each call makes exactly one HTTP
+// attempt and never retries; see Retryable and RetryAfter. A Client is safe
+// for concurrent use.
+type Client struct {
+	base     string // normalised: no /public_api/v1, no trailing slash
+	hc       *http.Client
+	timeout  time.Duration
+	ua       string
+	maxReply int64
+	now      func() time.Time
+	rand     io.Reader
+	signer   *signer // behind a pointer so printing a Client value never reaches the key
+}
+
+// New validates cfg and returns a Client. It fails when the base URL does not
+// parse, is not http(s), or carries credentials, a query or a fragment; when
+// the key id or key is missing or unusable in a header; when the auth mode is
+// unknown; or when a duration or size is negative. Error messages never
+// contain the key.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	base, err := normaliseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("configuring xdr client: %w", err)
+	}
+	keyID := strings.TrimSpace(cfg.KeyID)
+	if keyID == "" {
+		return nil, errors.New("configuring xdr client: API key id is required")
+	}
+	if !headerSafe(keyID) {
+		return nil, errors.New("configuring xdr client: API key id contains white space or control characters")
+	}
+	if cfg.Key.IsZero() {
+		return nil, errors.New("configuring xdr client: API key is required")
+	}
+	if !headerSafe(cfg.Key.Reveal()) {
+		return nil, errors.New("configuring xdr client: API key contains white space or control characters")
+	}
+	mode := AuthMode(strings.ToLower(strings.TrimSpace(string(cfg.AuthMode))))
+	switch mode {
+	case "":
+		mode = AuthStandard
+	case AuthStandard, AuthAdvanced:
+	default:
+		return nil, fmt.Errorf("configuring xdr client: unknown auth mode %q (want %s or %s)", cfg.AuthMode, AuthStandard, AuthAdvanced)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("configuring xdr client: negative timeout %s", cfg.Timeout)
+	}
+	if cfg.MaxReplyBytes < 0 {
+		return nil, fmt.Errorf("configuring xdr client: negative MaxReplyBytes %d", cfg.MaxReplyBytes)
+	}
+	c := &Client{
+		base:     base,
+		timeout:  orDefault(cfg.Timeout, DefaultTimeout),
+		ua:       orDefault(strings.TrimSpace(cfg.UserAgent), DefaultUserAgent),
+		maxReply: orDefault(cfg.MaxReplyBytes, DefaultMaxReplyBytes),
+		now:      time.Now,
+		rand:     rand.Reader,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.hc == nil {
+		var rt http.RoundTripper = http.DefaultTransport
+		if t, ok := rt.(*http.Transport); ok {
+			rt = t.Clone()
+		}
+		// Redirects are not followed: a POST turned into a GET, or the key
+		// sent to another host, helps nobody; the 3xx comes back as an
+		// APIError so the base URL can be fixed.
+		c.hc = &http.Client{
+			Transport:     rt,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	c.signer = &signer{mode: mode, keyID: keyID, key: cfg.Key, now: c.now, rand: c.rand}
+	return c, nil
+}
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// headerSafe reports whether s can be sent as a header value unchanged.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// normaliseBaseURL accepts the tenant URL with or without /public_api/v1 and
+// trailing slashes and returns it without either. Errors never quote the URL,
+// which might hold credentials.
+func normaliseBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("base URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("parsing base URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New("base URL must start with https:// (or http://)")
+	case u.Host == "":
+		return "", errors.New("base URL has no host")
+	case u.User != nil:
+		return "", errors.New("base URL must not carry credentials")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", errors.New("base URL must not carry a query or fragment")
+	}
+	path := strings.TrimRight(u.EscapedPath(), "/")
+	path = strings.TrimRight(strings.TrimSuffix(path, apiPath), "/")
+	return u.Scheme + "://" + u.Host + path, nil
+}
+
+// BaseURL returns the normalised base URL: scheme and host (and any path
+// prefix), without /public_api/v1 and without a trailing slash.
+func (c *Client) BaseURL() string { return c.base }
+
+// String describes the client without its key.
+func (c *Client) String() string {
+	if c == nil || c.signer == nil {
+		return "xdr.Client(nil)"
+	}
+	return fmt.Sprintf("xdr.Client{BaseURL: %q, KeyID: %q, AuthMode: %q, Key: %s}", c.base, c.signer.keyID, c.signer.mode, redacted)
+}
+
+// GoString is String, so %#v never reaches the key.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb, so no verb reaches the key.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// GetIncidents calls get_incidents once. req is validated first (errors wrap
+// ErrInvalidRequest; nothing is sent). Failures are *APIError for a non-2xx
+// reply, or errors wrapping ErrMalformed, ErrTruncated, ErrTimeout,
+// ErrReplyTooLarge, the caller's context error, or a transport error; decide
+// with Retryable.
+func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (*IncidentsReply, error) {
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("validating %s request: %w", EndpointGetIncidents, err)
+	}
+	body, err := c.call(ctx, EndpointGetIncidents, req)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := DecodeIncidentsReply(body)
+	if err != nil {
+		return nil, c.malformed(EndpointGetIncidents, body, err)
+	}
+	return reply, nil
+}
+
+// GetIncidentExtraData calls get_incident_extra_data once; AlertsLimit 0
+// sends DefaultAlertsLimit. Errors are as for GetIncidents. The reply's
+// Alerts.Truncated reports when the incident has more alerts than were sent.
+func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest) (*ExtraData, error) {
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("validating %s request: %w", EndpointGetIncidentExtraData, err)
+	}
+	req.IncidentID = strings.TrimSpace(req.IncidentID)
+	if req.AlertsLimit == 0 {
+		req.AlertsLimit = DefaultAlertsLimit
+	}
+	body, err := c.call(ctx, EndpointGetIncidentExtraData, req)
+	if err != nil {
+		return nil, err
+	}
+	data, err := DecodeExtraData(body)
+	if err != nil {
+		return nil, c.malformed(EndpointGetIncidentExtraData, body, err)
+	}
+	return data, nil
+}
+
+// errRequestTimeout is the cancellation cause of the per-request context.
+var errRequestTimeout = errors.New("per-request timeout")
+
+// call POSTs {"request_data": data} to endpoint once and returns the 2xx
+// body, decompressed.
+func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, error) {
+	payload, err := json.Marshal(struct {
+		RequestData any `json:"request_data"`
+	}{data})
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s request: %w", endpoint, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("calling %s: %w", endpoint, err)
+	}
+	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+apiPath+"/incidents/"+endpoint+"/", bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("building %s request: %w", endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("User-Agent", c.ua)
+	if err := c.signer.sign(req.Header); err != nil {
+		return nil, fmt.Errorf("signing %s request: %w", endpoint, err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.failure(ctx, rctx, endpoint, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var body []byte
+		if r, err := bodyReader(resp); err == nil {
+			body, _ = io.ReadAll(io.LimitReader(r, maxErrorBody)) // whatever arrived is enough
+		}
+		body = c.scrubBytes(body) // before parsing, so no cap can leave half a key
+		e := newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced)
+		e.Code, e.Message, e.Extra = c.scrub(e.Code), c.scrub(e.Message), c.scrub(e.Extra)
+		return nil, e
+	}
+	body, err := readReply(resp, c.maxReply)
+	if err != nil {
+		return nil, c.failure(ctx, rctx, endpoint, err)
+	}
+	return body, nil
+}
+
+// failure wraps a transport or body error, telling apart the caller's
+// context ending (not retryable) and the per-request timeout (ErrTimeout).
+func (c *Client) failure(parent, rctx context.Context, endpoint string, err error) error {
+	if perr := parent.Err(); perr != nil {
+		return fmt.Errorf("calling %s: %w", endpoint, perr)
+	}
+	if errors.Is(context.Cause(rctx), errRequestTimeout) {
+		return fmt.Errorf("calling %s: %w after %s: %w", endpoint, ErrTimeout, c.timeout, context.DeadlineExceeded)
+	}
+	// Any other timeout (an http.Client.Timeout, a dialer's) is this
+	// attempt's too, not the caller's: mark it so Retryable sees ErrTimeout
+	// before the context.DeadlineExceeded it may also match.
+	if ne, ok := errors.AsType[net.Error](err); errors.Is(err, context.DeadlineExceeded) || ok && ne.Timeout() {
+		return fmt.Errorf("calling %s: %w: %w", endpoint, ErrTimeout, err)
+	}
+	return fmt.Errorf("calling %s: %w", endpoint, err)
+}
+
+// malformed wraps a decoding error of a 2xx body, adding a short excerpt when
+// the body is not JSON at all (a proxy's HTML page, say).
+func (c *Client) malformed(endpoint string, body []byte, err error) error {
+	if t := bytes.TrimSpace(body); len(t) > 0 && !json.Valid(t) && t[0] != '{' && t[0] != '[' {
+		return fmt.Errorf("calling %s: %w [%s]", endpoint, err, nonJSONExcerpt("", c.scrubBytes(t)))
+	}
+	return fmt.Errorf("calling %s: %w", endpoint, err)
+}
+
+// scrub removes the key from text a server sent back, in case a proxy echoed
+// the Authorization header.
+func (c *Client) scrub(s string) string {
+	if k := c.signer.key.Reveal(); k != "" && strings.Contains(s, k) {
+		return strings.ReplaceAll(s, k, redacted)
+	}
+	return s
+}
+
+// scrubBytes is scrub for a body.
+func (c *Client) scrubBytes(b []byte) []byte {
+	if k := c.signer.key.Reveal(); k != "" && bytes.Contains(b, []byte(k)) {
+		return bytes.ReplaceAll(b, []byte(k), []byte(redacted))
+	}
+	return b
+}
+
+// bodyReader returns the reply body, gunzipped when the server says so or
+// when the body starts with the gzip magic despite no Content-Encoding.
+func bodyReader(resp *http.Response) (io.Reader, error) {
+	br := bufio.NewReader(resp.Body)
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	gz := enc == "gzip" || enc == "x-gzip"
+	switch {
+	case gz:
+	case enc == "" || enc == "identity":
+		if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+			gz = true
+		}
+	default:
+		return nil, fmt.Errorf("%w: unsupported Content-Encoding %q", ErrMalformed, capText(enc, 32))
+	}
+	if !gz {
+		return br, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return zr, nil
+}
+
+// readReply reads a 2xx body of at most limit bytes after decompression.
+func readReply(resp *http.Response, limit int64) ([]byte, error) {
+	r, err := bodyReader(resp)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("reading reply body: %w: more than %d bytes", ErrReplyTooLarge, limit)
+	}
+	return body, nil
+}
+
+// bodyError marks a body that ended early or a corrupt gzip stream as
+// ErrTruncated; other errors (resets, timeouts) pass through.
+func bodyError(err error) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum),
+		errors.As(err, &corrupt):
+		return fmt.Errorf("reading reply body: %w: %w", ErrTruncated, err)
+	}
+	return fmt.Errorf("reading reply body: %w", err)
+}

@@ -1,0 +1,552 @@
+package xdr
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Tolerant decoding.
+//
+// Real tenants stray from the documentation (see API-NOTES.md), so the typed
+// fields are read leniently and nothing inside "reply" is ever rejected:
+//
+//   - ids may be strings or numbers; both become their decimal text;
+//   - times and counts may be integers, floats, numeric strings or null
+//     (null, objects and anything unreadable become 0);
+//   - typed strings are trimmed of surrounding white space, severities are
+//     also lower-cased (Raw is never altered);
+//   - list sections may be {"total_count","data"} objects, bare lists, or
+//     null; a missing total_count is len(data); null items are skipped;
+//   - artifact items may be objects or bare strings (the latter land in Value).
+//
+// Every object keeps Raw, a private copy of its bytes exactly as received.
+// Only the envelope is checked: a body that is not a JSON object with a
+// "reply" object is an error wrapping ErrMalformed.
+
+// DecodeIncidentsReply decodes a get_incidents reply body,
+// {"reply": {"total_count", "result_count", "incidents", "restricted_incident_ids"}}.
+// It returns an error wrapping ErrMalformed only when the body is not a JSON
+// object with a "reply" object, or when "reply" carries an error instead of
+// incidents. The result does not alias body.
+func DecodeIncidentsReply(body []byte) (*IncidentsReply, error) {
+	var r IncidentsReply
+	if err := r.UnmarshalJSON(body); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeExtraData decodes a get_incident_extra_data reply body,
+// {"reply": {"incident", "alerts", "network_artifacts", "file_artifacts"}},
+// under the same rules as DecodeIncidentsReply.
+func DecodeExtraData(body []byte) (*ExtraData, error) {
+	var d ExtraData
+	if err := d.UnmarshalJSON(body); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// UnmarshalJSON decodes a whole get_incidents body (the {"reply": ...}
+// envelope); see DecodeIncidentsReply.
+func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
+	reply, err := replyObject(b)
+	if err != nil {
+		return fmt.Errorf("decoding get_incidents reply: %w", err)
+	}
+	if _, ok := reply["incidents"]; !ok && hasAny(reply, "err_code", "err_msg") {
+		return fmt.Errorf("decoding get_incidents reply: %w: reply carries an error: %s",
+			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+	}
+	items := arrayItems(reply["incidents"])
+	out := IncidentsReply{
+		Incidents:     make([]Incident, 0, len(items)),
+		RestrictedIDs: []string{},
+	}
+	for _, it := range items {
+		out.Incidents = append(out.Incidents, decodeIncident(it))
+	}
+	for _, it := range arrayItems(reply["restricted_incident_ids"]) {
+		if id := textValue(it); id != "" {
+			out.RestrictedIDs = append(out.RestrictedIDs, id)
+		}
+	}
+	out.TotalCount = countOr(reply["total_count"], len(out.Incidents))
+	out.ResultCount = countOr(reply["result_count"], len(out.Incidents))
+	*r = out
+	return nil
+}
+
+// UnmarshalJSON decodes a whole get_incident_extra_data body (the
+// {"reply": ...} envelope); see DecodeExtraData.
+func (d *ExtraData) UnmarshalJSON(b []byte) error {
+	reply, err := replyObject(b)
+	if err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
+	if _, ok := reply["incident"]; !ok && hasAny(reply, "err_code", "err_msg") {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w: reply carries an error: %s",
+			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+	}
+	var out ExtraData
+	if raw := reply["incident"]; !isNull(raw) {
+		out.Incident = decodeIncident(raw)
+	}
+	out.Alerts = decodeAlertList(reply["alerts"])
+	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
+	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
+	*d = out
+	return nil
+}
+
+// UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
+// Raw. A JSON null leaves the incident unchanged; any other valid JSON value
+// is accepted (a non-object only sets Raw).
+func (inc *Incident) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil || isNull(b) {
+		return err
+	}
+	*inc = decodeIncident(bytes.Clone(bytes.TrimSpace(b)))
+	return nil
+}
+
+// UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
+// Raw. A JSON null leaves the alert unchanged.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil || isNull(b) {
+		return err
+	}
+	*a = decodeAlert(bytes.Clone(bytes.TrimSpace(b)))
+	return nil
+}
+
+// UnmarshalJSON accepts an artifact object or a bare string (which lands in
+// Value) and keeps a copy of b in Raw. A JSON null leaves it unchanged.
+func (n *NetworkArtifact) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil || isNull(b) {
+		return err
+	}
+	*n = decodeNetworkArtifact(bytes.Clone(bytes.TrimSpace(b)))
+	return nil
+}
+
+// UnmarshalJSON accepts an artifact object or a bare string (which lands in
+// Value) and keeps a copy of b in Raw. A JSON null leaves it unchanged.
+func (f *FileArtifact) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil || isNull(b) {
+		return err
+	}
+	*f = decodeFileArtifact(bytes.Clone(bytes.TrimSpace(b)))
+	return nil
+}
+
+// UnmarshalJSON decodes an alerts section; see the package's tolerance rules.
+func (l *AlertList) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil {
+		return err
+	}
+	*l = decodeAlertList(b)
+	return nil
+}
+
+// UnmarshalJSON decodes a network_artifacts section.
+func (l *NetworkArtifactList) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil {
+		return err
+	}
+	*l = decodeNetworkArtifactList(b)
+	return nil
+}
+
+// UnmarshalJSON decodes a file_artifacts section.
+func (l *FileArtifactList) UnmarshalJSON(b []byte) error {
+	if err := checkValue(b); err != nil {
+		return err
+	}
+	*l = decodeFileArtifactList(b)
+	return nil
+}
+
+// The decode* functions below take ownership of their argument, which must be
+// valid JSON: they keep it as Raw without copying. Callers pass slices that
+// json.Unmarshal freshly allocated (json.RawMessage values) or clones.
+
+func decodeIncident(b []byte) Incident {
+	inc := Incident{Raw: json.RawMessage(b)}
+	m, ok := object(b)
+	if !ok {
+		return inc
+	}
+	inc.ID = textValue(m["incident_id"])
+	inc.CreationTime = int64Value(m["creation_time"])
+	inc.ModificationTime = int64Value(m["modification_time"])
+	inc.Status = textValue(m["status"])
+	inc.Severity = strings.ToLower(textValue(m["severity"]))
+	inc.AlertCount = intValue(m["alert_count"])
+	return inc
+}
+
+func decodeAlert(b []byte) Alert {
+	a := Alert{Raw: json.RawMessage(b)}
+	m, ok := object(b)
+	if !ok {
+		return a
+	}
+	a.ID = textValue(m["alert_id"])
+	a.CaseID = textValue(m["case_id"])
+	a.Severity = strings.ToLower(textValue(m["severity"]))
+	a.Name = textValue(m["name"])
+	a.Source = textValue(m["source"])
+	a.HostName = textValue(m["host_name"])
+	a.DetectionTimestamp = int64Value(m["detection_timestamp"])
+	return a
+}
+
+func decodeNetworkArtifact(b []byte) NetworkArtifact {
+	n := NetworkArtifact{Raw: json.RawMessage(b)}
+	m, ok := object(b)
+	if !ok {
+		n.Value = textValue(b)
+		return n
+	}
+	n.Type = textValue(m["type"])
+	n.Domain = textValue(m["network_domain"])
+	n.RemoteIP = textValue(m["network_remote_ip"])
+	n.RemotePort = intValue(m["network_remote_port"])
+	return n
+}
+
+func decodeFileArtifact(b []byte) FileArtifact {
+	f := FileArtifact{Raw: json.RawMessage(b)}
+	m, ok := object(b)
+	if !ok {
+		f.Value = textValue(b)
+		return f
+	}
+	f.Type = textValue(m["type"])
+	f.SHA256 = textValue(m["file_sha256"])
+	f.FileName = textValue(m["file_name"])
+	return f
+}
+
+func decodeAlertList(b []byte) AlertList {
+	items, total := section(b)
+	l := AlertList{Data: make([]Alert, 0, len(items))}
+	for _, it := range items {
+		l.Data = append(l.Data, decodeAlert(it))
+	}
+	l.TotalCount = countOr(total, len(l.Data))
+	return l
+}
+
+func decodeNetworkArtifactList(b []byte) NetworkArtifactList {
+	items, total := section(b)
+	l := NetworkArtifactList{Data: make([]NetworkArtifact, 0, len(items))}
+	for _, it := range items {
+		l.Data = append(l.Data, decodeNetworkArtifact(it))
+	}
+	l.TotalCount = countOr(total, len(l.Data))
+	return l
+}
+
+func decodeFileArtifactList(b []byte) FileArtifactList {
+	items, total := section(b)
+	l := FileArtifactList{Data: make([]FileArtifact, 0, len(items))}
+	for _, it := range items {
+		l.Data = append(l.Data, decodeFileArtifact(it))
+	}
+	l.TotalCount = countOr(total, len(l.Data))
+	return l
+}
+
+// replyObject checks the envelope and returns the fields of "reply".
+func replyObject(b []byte) (map[string]json.RawMessage, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
+	}
+	if b[0] != '{' {
+		if !json.Valid(b) {
+			return nil, fmt.Errorf("%w: body is not JSON", ErrMalformed)
+		}
+		return nil, fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	raw, ok := top["reply"]
+	if !ok {
+		return nil, fmt.Errorf("%w: no \"reply\" in body", ErrMalformed)
+	}
+	reply, ok := object(raw)
+	if !ok {
+		return nil, fmt.Errorf("%w: \"reply\" is not an object", ErrMalformed)
+	}
+	return reply, nil
+}
+
+// section reads a {"total_count", "data"} section, a bare list, or null.
+// total is nil when total_count is absent.
+func section(b []byte) (items []json.RawMessage, total json.RawMessage) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, nil
+	}
+	switch b[0] {
+	case '[':
+		return arrayItems(b), nil
+	case '{':
+		m, _ := object(b)
+		return arrayItems(m["data"]), m["total_count"]
+	}
+	return nil, nil
+}
+
+// arrayItems returns the non-null elements of a JSON list; a single non-list,
+// non-null value is taken as a list of one; null or absent is an empty list.
+func arrayItems(raw json.RawMessage) []json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return nil
+	}
+	if raw[0] != '[' {
+		return []json.RawMessage{raw}
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if !isNull(it) {
+			kept = append(kept, it)
+		}
+	}
+	return kept
+}
+
+// object decodes a JSON object into its members; ok is false for any other
+// value. Of duplicate keys the last wins.
+func object(b []byte) (map[string]json.RawMessage, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil, false
+	}
+	return m, true
+}
+
+func isNull(b []byte) bool { return string(bytes.TrimSpace(b)) == "null" }
+
+func checkValue(b []byte) error {
+	if !json.Valid(b) {
+		return fmt.Errorf("%w: not a JSON value", ErrMalformed)
+	}
+	return nil
+}
+
+// textValue reads a typed string field: a JSON string trimmed of surrounding
+// white space, or a number as its decimal text ("891" for 891 or 891.0).
+// Anything else yields "".
+func textValue(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	}
+	s, _ := numberText(raw)
+	return s
+}
+
+// numberText renders a JSON number literal: integers as they are, integral
+// floats within float64's exact range as integers, others unchanged.
+func numberText(raw []byte) (string, bool) {
+	s := string(raw)
+	if !isNumeric(s) {
+		return "", false
+	}
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return s, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+		return strconv.FormatInt(int64(f), 10), true
+	}
+	return s, true
+}
+
+// int64Value reads a time or count: an integer, a float (truncated), or a
+// numeric string. null, out-of-range and other values yield 0.
+func int64Value(raw json.RawMessage) int64 {
+	v, _ := parseInt64(raw)
+	return v
+}
+
+func intValue(raw json.RawMessage) int {
+	v, _ := parseInt64(raw)
+	if v > math.MaxInt || v < math.MinInt {
+		return 0
+	}
+	return int(v)
+}
+
+// countOr reads a count, falling back to def when it is absent or unreadable.
+func countOr(raw json.RawMessage, def int) int {
+	v, ok := parseInt64(raw)
+	if !ok || v > math.MaxInt || v < math.MinInt {
+		return def
+	}
+	return int(v)
+}
+
+func parseInt64(raw json.RawMessage) (int64, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0, false
+	}
+	s := string(raw)
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+		s = strings.TrimSpace(s)
+	}
+	if !isNumeric(s) {
+		return 0, false
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	// float64(math.MaxInt64) rounds up to 2^63, which is out of range.
+	if f >= math.MaxInt64 || f < math.MinInt64 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// isNumeric reports whether s looks like a decimal number (it may still fail
+// to parse); it rules out the words and hex forms strconv.ParseFloat accepts.
+func isNumeric(s string) bool {
+	digit := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E':
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+// MarshalJSON returns Raw when it is set, so an incident re-encodes as it
+// was received (json.Marshal compacts white space); otherwise it encodes the typed fields under the API's
+// names.
+func (inc Incident) MarshalJSON() ([]byte, error) {
+	if len(inc.Raw) > 0 {
+		return inc.Raw, nil
+	}
+	return json.Marshal(struct {
+		ID               string `json:"incident_id"`
+		CreationTime     int64  `json:"creation_time"`
+		ModificationTime int64  `json:"modification_time"`
+		Status           string `json:"status"`
+		Severity         string `json:"severity"`
+		AlertCount       int    `json:"alert_count"`
+	}{inc.ID, inc.CreationTime, inc.ModificationTime, inc.Status, inc.Severity, inc.AlertCount})
+}
+
+// MarshalJSON returns Raw when it is set; otherwise it encodes the typed
+// fields under the API's names.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	if len(a.Raw) > 0 {
+		return a.Raw, nil
+	}
+	return json.Marshal(struct {
+		ID                 string `json:"alert_id,omitempty"`
+		CaseID             string `json:"case_id,omitempty"`
+		Severity           string `json:"severity"`
+		Name               string `json:"name"`
+		Source             string `json:"source"`
+		HostName           string `json:"host_name"`
+		DetectionTimestamp int64  `json:"detection_timestamp"`
+	}{a.ID, a.CaseID, a.Severity, a.Name, a.Source, a.HostName, a.DetectionTimestamp})
+}
+
+// MarshalJSON returns Raw when it is set; otherwise Value as a bare string
+// when it is set, else the typed fields under the API's names.
+func (n NetworkArtifact) MarshalJSON() ([]byte, error) {
+	switch {
+	case len(n.Raw) > 0:
+		return n.Raw, nil
+	case n.Value != "":
+		return json.Marshal(n.Value)
+	}
+	return json.Marshal(struct {
+		Type       string `json:"type"`
+		Domain     string `json:"network_domain"`
+		RemoteIP   string `json:"network_remote_ip"`
+		RemotePort int    `json:"network_remote_port"`
+	}{n.Type, n.Domain, n.RemoteIP, n.RemotePort})
+}
+
+// MarshalJSON returns Raw when it is set; otherwise Value as a bare string
+// when it is set, else the typed fields under the API's names.
+func (f FileArtifact) MarshalJSON() ([]byte, error) {
+	switch {
+	case len(f.Raw) > 0:
+		return f.Raw, nil
+	case f.Value != "":
+		return json.Marshal(f.Value)
+	}
+	return json.Marshal(struct {
+		Type     string `json:"type"`
+		SHA256   string `json:"file_sha256"`
+		FileName string `json:"file_name"`
+	}{f.Type, f.SHA256, f.FileName})
+}
+
+// MarshalJSON encodes the section as the API does: {"total_count", "data"}.
+func (l AlertList) MarshalJSON() ([]byte, error) {
+	return marshalSection(l.TotalCount, l.Data)
+}
+
+// MarshalJSON encodes the section as the API does: {"total_count", "data"}.
+func (l NetworkArtifactList) MarshalJSON() ([]byte, error) {
+	return marshalSection(l.TotalCount, l.Data)
+}
+
+// MarshalJSON encodes the section as the API does: {"total_count", "data"}.
+func (l FileArtifactList) MarshalJSON() ([]byte, error) {
+	return marshalSection(l.TotalCount, l.Data)
+}
+
+func marshalSection[T any](total int, data []T) ([]byte, error) {
+	if data == nil {
+		data = []T{}
+	}
+	return json.Marshal(struct {
+		TotalCount int `json:"total_count"`
+		Data       []T `json:"data"`
+	}{total, data})
+}

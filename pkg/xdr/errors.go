@@ -1,0 +1,353 @@
+package xdr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+var (
+	// ErrMalformed marks a 2xx reply whose body is not the documented shape:
+	// not JSON, not an object, or without "reply". Retryable.
+	ErrMalformed = errors.New("xdr: malformed reply")
+
+	// ErrTruncated marks a reply body that ended early or whose gzip stream
+	// is corrupt. Retryable.
+	ErrTruncated = errors.New("xdr: truncated or corrupt reply body")
+
+	// ErrTimeout marks a call that ran out of its per-request timeout
+	// (Config.Timeout) while the caller's context was still live. Errors
+	// carrying it also match context.DeadlineExceeded. Retryable.
+	ErrTimeout = errors.New("xdr: request timed out")
+
+	// ErrInvalidRequest marks a request the client refused before any I/O
+	// (see IncidentsRequest.Validate). Not retryable.
+	ErrInvalidRequest = errors.New("xdr: invalid request")
+
+	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes.
+	// Not retryable: the same request would get the same reply.
+	ErrReplyTooLarge = errors.New("xdr: reply body too large")
+)
+
+// DefaultRateLimitWait is the wait RetryAfter reports for an HTTP 429 that
+// carries no usable Retry-After header: the documented rate limit is 10 calls
+// in a 60-second window.
+const DefaultRateLimitWait = 60 * time.Second
+
+// maxRetryAfter bounds a Retry-After header so a hostile value cannot
+// overflow a time.Duration or park the caller for years.
+const maxRetryAfter = 24 * time.Hour
+
+// Size caps for what an error keeps from a server's body.
+const (
+	maxErrorBody = 64 << 10 // bytes of an error body that are read at all
+	maxMessage   = 1024     // bytes kept of err_msg and err_extra
+	maxExcerpt   = 200      // bytes kept of a non-JSON body
+)
+
+// APIError is an HTTP reply outside 2xx. Its fields come from either error
+// envelope the API uses ({"reply":{"err_code","err_msg","err_extra"}} or the
+// same three at top level), from the 422 shape ({"code","status","message",
+// "errors"}), or, for a non-JSON body such as a proxy's HTML page, from a short
+// excerpt of it. Message and Extra are capped at about 1 KiB each.
+type APIError struct {
+	Endpoint     string        // get_incidents or get_incident_extra_data
+	Status       int           // HTTP status code
+	Code         string        // err_code (or 422 code) as text, whether sent as string or number
+	Message      string        // err_msg (or 422 message), trimmed; an excerpt for non-JSON bodies
+	Extra        string        // err_extra (or 422 errors): a string, or a list/object re-encoded compactly
+	RetryAfter   time.Duration // from Retry-After (seconds or HTTP-date); DefaultRateLimitWait on a 429 without it
+	AdvancedAuth bool          // the request was signed with an advanced key
+}
+
+// Error renders the error on one line, e.g.
+// "get_incident_extra_data: HTTP 429: Exceeded 10 requests in a 60-second window; retry after 1m0s",
+// with a hint for 401, 402 and 403. It never includes request headers or the key.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	if e.Endpoint != "" {
+		b.WriteString(e.Endpoint)
+	} else {
+		b.WriteString("xdr")
+	}
+	b.WriteString(": HTTP ")
+	b.WriteString(strconv.Itoa(e.Status))
+	b.WriteString(": ")
+	switch {
+	case e.Message != "":
+		b.WriteString(e.Message)
+	case http.StatusText(e.Status) != "":
+		b.WriteString(http.StatusText(e.Status))
+	default:
+		b.WriteString("no message")
+	}
+	if e.Code != "" && e.Code != strconv.Itoa(e.Status) {
+		b.WriteString(" [err_code ")
+		b.WriteString(e.Code)
+		b.WriteString("]")
+	}
+	if e.Extra != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Extra)
+		b.WriteString(")")
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString("; retry after ")
+		b.WriteString(e.RetryAfter.String())
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		if e.AdvancedAuth {
+			b.WriteString("; advanced API keys sign a timestamp, so a 401 is often clock skew between this host and the tenant: check the host clock (NTP), then the key id and key")
+		} else {
+			b.WriteString("; check the API key id and key, and that the key is neither expired nor revoked")
+		}
+	case http.StatusPaymentRequired:
+		b.WriteString("; the tenant lacks the licence this API requires")
+	case http.StatusForbidden:
+		b.WriteString("; the API key's role lacks the RBAC permission this API requires")
+	}
+	return b.String()
+}
+
+// Retryable reports whether err is worth another attempt. It is the one place
+// that decides:
+//
+//   - true: HTTP 408, 429 and 5xx; ErrTruncated; ErrMalformed; ErrTimeout (the
+//     per-request timeout); connection resets, refusals, unexpected EOF and
+//     other network errors.
+//   - false: nil; every other status (400, 401, 402, 403, 404, 422, ...);
+//     context.Canceled and a context.DeadlineExceeded of the caller's own
+//     context; ErrInvalidRequest, ErrReplyTooLarge and anything unknown.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false
+	case errors.Is(err, ErrTimeout):
+		return true
+	case errors.Is(err, context.DeadlineExceeded):
+		return false // the caller's deadline: its budget is spent
+	}
+	if ae, ok := errors.AsType[*APIError](err); ok {
+		s := ae.Status
+		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || (s >= 500 && s <= 599)
+	}
+	switch {
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed):
+		return true
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrReplyTooLarge):
+		return false
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH):
+		return true
+	}
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
+		return true
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return true
+	}
+	return false
+}
+
+// RetryAfter returns how long the server asked the caller to wait before the
+// next attempt, and whether it asked at all. It is set for any *APIError whose
+// reply carried Retry-After, and for every 429 (DefaultRateLimitWait when the
+// header is missing or unparseable).
+func RetryAfter(err error) (time.Duration, bool) {
+	if ae, ok := errors.AsType[*APIError](err); ok && ae.RetryAfter > 0 {
+		return ae.RetryAfter, true
+	}
+	return 0, false
+}
+
+// parseRetryAfter reads a Retry-After value: delta seconds or an HTTP-date
+// (relative to now). ok is false when the value is absent or unreadable. The
+// result is clamped to [0, maxRetryAfter].
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now)
+	switch {
+	case d < 0:
+		d = 0
+	case d > maxRetryAfter:
+		d = maxRetryAfter
+	}
+	// HTTP-dates have whole-second precision; round up so the caller never
+	// comes back a fraction of a second early.
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d, true
+}
+
+// newAPIError builds the error for a non-2xx reply from its status, headers
+// and (at most maxErrorBody bytes of) body.
+func newAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time, advanced bool) *APIError {
+	e := &APIError{Endpoint: endpoint, Status: status, AdvancedAuth: advanced}
+	fillFromBody(e, h.Get("Content-Type"), body)
+	if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+		e.RetryAfter = d
+	}
+	if status == http.StatusTooManyRequests && e.RetryAfter <= 0 {
+		e.RetryAfter = DefaultRateLimitWait
+	}
+	return e
+}
+
+// fillFromBody sets Code, Message and Extra from whichever error envelope the
+// body uses.
+func fillFromBody(e *APIError, contentType string, body []byte) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		if json.Valid(body) {
+			// A JSON scalar or list: keep it as the message.
+			e.Message = capText(errText(body), maxMessage)
+			return
+		}
+		e.Message = nonJSONExcerpt(contentType, body)
+		return
+	}
+	fields := top
+	if r, ok := top["reply"]; ok {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(r, &inner) == nil && hasAny(inner, "err_code", "err_msg", "err_extra") {
+			fields = inner
+		} else if !hasAny(top, "err_code", "err_msg", "err_extra") {
+			// {"reply": "text"} or a reply without the error fields.
+			e.Message = capText(errText(r), maxMessage)
+			return
+		}
+	}
+	if hasAny(fields, "err_code", "err_msg", "err_extra") {
+		e.Code = capText(errText(fields["err_code"]), maxMessage)
+		e.Message = capText(errText(fields["err_msg"]), maxMessage)
+		e.Extra = capText(errText(fields["err_extra"]), maxMessage)
+		return
+	}
+	// The 422 shape: {"code", "status", "message", "errors"}.
+	e.Code = capText(errText(fields["code"]), maxMessage)
+	e.Message = capText(errText(fields["message"]), maxMessage)
+	if e.Message == "" {
+		e.Message = capText(errText(fields["status"]), maxMessage)
+	}
+	e.Extra = capText(errText(fields["errors"]), maxMessage)
+	if e.Code == "" && e.Message == "" && e.Extra == "" {
+		// An object in no known envelope: keep it, compacted, as the message.
+		e.Message = capText(errText(body), maxMessage)
+	}
+}
+
+func hasAny(m map[string]json.RawMessage, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// errText renders one error field: a string trimmed, a number as its
+// literal, an empty list or object or null as "", anything else re-encoded
+// compactly.
+func errText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case 'n':
+		return ""
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	case '{', '[':
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) != nil {
+			return ""
+		}
+		if s := buf.String(); s != "{}" && s != "[]" {
+			return s
+		}
+		return ""
+	}
+	if s, ok := numberText(raw); ok {
+		return s
+	}
+	return string(raw) // true or false
+}
+
+// nonJSONExcerpt describes a body that is not JSON (an HTML error page from a
+// proxy, say) in at most maxExcerpt bytes: the page title when there is one,
+// else the start of the text with whitespace collapsed.
+func nonJSONExcerpt(contentType string, body []byte) string {
+	text := string(body)
+	lower := strings.ToLower(text)
+	if i := strings.Index(lower, "<title>"); i >= 0 {
+		rest := text[i+len("<title>"):]
+		if j := strings.Index(strings.ToLower(rest), "</title>"); j >= 0 {
+			text = rest[:j]
+		}
+	}
+	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "\uFFFD")), " ")
+	text = capText(text, maxExcerpt)
+	mt := strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0])
+	if mt == "" {
+		return "non-JSON reply: " + text
+	}
+	return "non-JSON reply (" + capText(mt, 64) + "): " + text
+}
+
+// capText cuts s to at most n bytes at a rune boundary, marking the cut.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
