@@ -1,0 +1,349 @@
+// Package enrich is the enrichment stage: it queues the incidents whose
+// extra data is owed, calls get_incident_extra_data for them under the
+// connector's one rate limiter (Limiter), flattens each reply into records
+// (Flatten) and publishes them, dead-lettering enrichments that fail for good.
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Fetcher calls get_incident_extra_data. *xdr.Client implements it.
+type Fetcher interface {
+	GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error)
+}
+
+// Publisher hands records to Kafka. Publish returns once recs are enqueued;
+// done is then called exactly once, from another goroutine, with nil when
+// Kafka acknowledged every record or with the first failure. An error from
+// Publish itself means the records could not be enqueued.
+type Publisher interface {
+	Publish(ctx context.Context, recs []sink.Record, done func(error)) error
+}
+
+// Config holds the stage's settings. Zero values mean the defaults noted.
+type Config struct {
+	Connector   string        // required: the envelope's connector field
+	Tenant      string        // the envelope's tenant field; may be empty
+	Workers     int           // concurrent enrichments; default 2
+	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies not counted; default 6
+	AlertsLimit int           // alerts_limit of every request; default xdr.DefaultAlertsLimit (1000)
+	CallTimeout time.Duration // per call, on top of the client's own timeout; 0 = none
+}
+
+// Defaults.
+const (
+	DefaultWorkers     = 2
+	DefaultMaxAttempts = 6
+)
+
+// Option configures an Enricher.
+type Option func(*Enricher)
+
+// WithLogger sets the logger (default: discard). The stage adds stage=enrich.
+func WithLogger(l *slog.Logger) Option { return func(e *Enricher) { e.log = l } }
+
+// WithClock sets the clock that stamps records (enrichment fetched_at, DLQ
+// failed_at) and Enqueue's default FirstQueued (default time.Now). Waits —
+// backoff and the limiter's pauses — use the time package's clock.
+func WithClock(now func() time.Time) Option { return func(e *Enricher) { e.now = now } }
+
+// WithOnDone sets the function told when an enrichment is settled: its
+// records (dlq false) or its DLQ record (dlq true) were acknowledged by Kafka.
+// It is called once per popped item that settles, from the Publisher's
+// goroutine, and must not block. Items abandoned at shutdown are not reported.
+func WithOnDone(f func(it Item, dlq bool)) Option { return func(e *Enricher) { e.onDone = f } }
+
+// WithBackoff sets the factory of the backoff policy between retryable
+// failures of one enrichment; it is called once per enrichment that needs a
+// retry. backoff.Stop sends the enrichment to the DLQ. The default is
+// exponential: 2s initial, doubling, 50% jitter, at most 2m, no time limit
+// (MaxAttempts bounds it).
+func WithBackoff(f func() backoff.BackOff) Option { return func(e *Enricher) { e.newBackoff = f } }
+
+func defaultBackoff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(2*time.Second),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxInterval(2*time.Minute),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// Enricher is the enrichment stage. Create it with New, feed it with
+// Enqueue, run it with Run. Its methods are safe for concurrent use.
+type Enricher struct {
+	cfg        Config
+	lim        *Limiter
+	api        Fetcher
+	pub        Publisher
+	q          *Queue
+	log        *slog.Logger
+	now        func() time.Time
+	onDone     func(Item, bool)
+	newBackoff func() backoff.BackOff
+
+	running atomic.Bool
+	fatal   chan error // buffered(1): the first publish failure
+
+	calls, retries, rateLimited, enriched, dlq, truncated atomic.Uint64
+	inFlight                                              atomic.Int64
+}
+
+// New returns an Enricher that calls api under lim and publishes through
+// pub. It reports an error for a missing Connector, limiter, Fetcher or
+// Publisher, or a negative setting.
+func New(cfg Config, lim *Limiter, api Fetcher, pub Publisher, opts ...Option) (*Enricher, error) {
+	var errs []error
+	if cfg.Connector == "" {
+		errs = append(errs, errors.New("connector name is required"))
+	}
+	if lim == nil || api == nil || pub == nil {
+		errs = append(errs, errors.New("limiter, fetcher and publisher are required"))
+	}
+	if cfg.Workers < 0 || cfg.MaxAttempts < 0 || cfg.AlertsLimit < 0 || cfg.CallTimeout < 0 {
+		errs = append(errs, errors.New("workers, max attempts, alerts limit and call timeout must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("creating enricher: %w", err)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.AlertsLimit == 0 {
+		cfg.AlertsLimit = xdr.DefaultAlertsLimit
+	}
+	e := &Enricher{
+		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
+		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
+		fatal: make(chan error, 1),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	e.log = e.log.With("stage", "enrich")
+	return e, nil
+}
+
+// Enqueue queues an enrichment, merging it with one already queued for the
+// same incident (see Queue.Push). A zero FirstQueued is set to now. It never
+// blocks and may be called before or while Run runs.
+func (e *Enricher) Enqueue(it Item) {
+	if it.FirstQueued == 0 {
+		it.FirstQueued = e.now().UnixMilli()
+	}
+	e.q.Push(it)
+}
+
+// Len returns the number of incidents waiting for enrichment.
+func (e *Enricher) Len() int { return e.q.Len() }
+
+// Stats is a snapshot of the stage's counters.
+type Stats struct {
+	Calls       uint64 // get_incident_extra_data calls made, every attempt counted
+	Retries     uint64 // calls repeated after a retryable failure other than 429
+	RateLimited uint64 // 429 replies
+	Enriched    uint64 // enrichments whose records Kafka acknowledged
+	DLQ         uint64 // enrichments whose DLQ record Kafka acknowledged
+	Truncated   uint64 // replies with fewer alerts than the incident has
+	InFlight    int    // popped and neither acknowledged nor abandoned
+	Queued      int    // waiting, as Len
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Enricher) Stats() Stats {
+	return Stats{
+		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
+		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(),
+		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(),
+	}
+}
+
+// Run runs Config.Workers workers until ctx is done, then returns nil, or
+// until records could not be published, then returns that error. On return
+// no worker is left: waits (limiter, backoff, calls) are abandoned, and items
+// popped but not settled are not reported to OnDone — the offsets tracker
+// still owes them and re-queues them on restart. Records already handed to
+// the Publisher may still be acknowledged, and reported, after Run returns.
+// Run may be called only once at a time.
+func (e *Enricher) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("enricher: Run is already running")
+	}
+	defer e.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range e.cfg.Workers {
+		wg.Go(func() {
+			for {
+				it, err := e.q.Pop(ctx)
+				if err != nil {
+					return
+				}
+				e.process(ctx, it)
+			}
+		})
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-e.fatal:
+	}
+	cancel()
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-e.fatal:
+		default:
+		}
+	}
+	return err
+}
+
+// process performs one enrichment: fetch with retries, then publish the
+// records or a DLQ record.
+func (e *Enricher) process(ctx context.Context, it Item) {
+	e.inFlight.Add(1)
+	defer e.q.Done(it.IncidentID) // once published (ordered) or abandoned
+	log := e.log.With("incident_id", it.IncidentID, "modification_time", it.ModificationTime)
+
+	ed, attempts, err := e.fetch(ctx, it, log)
+	if ctx.Err() != nil {
+		e.inFlight.Add(-1)
+		return
+	}
+	meta := Meta{Connector: e.cfg.Connector, Tenant: e.cfg.Tenant, AlertsLimit: e.cfg.AlertsLimit, FetchedAt: e.now().UnixMilli()}
+	if err != nil {
+		log.Error("giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
+		rec := DLQRecord(meta, it, err, attempts, meta.FetchedAt)
+		e.publish(ctx, it, []sink.Record{rec}, true, log)
+		return
+	}
+	if ed.Incident.ID == "" {
+		ed.Incident.ID = it.IncidentID
+	}
+	recs, info := Flatten(meta, it.ModificationTime, ed)
+	if info.AlertsTruncated {
+		e.truncated.Add(1)
+		log.Warn("extra data truncated: the incident has more alerts than alerts_limit; the enriched record flags it",
+			"alerts_total_count", info.AlertsTotalCount, "alerts_received", info.AlertsReceived, "alerts_limit", info.AlertsLimit)
+	}
+	e.publish(ctx, it, recs, false, log)
+}
+
+// publish hands recs to the Publisher and settles the item when they are
+// acknowledged. A failure while ctx is live is fatal for Run; one after ctx
+// is done is shutdown, and the item is abandoned.
+func (e *Enricher) publish(ctx context.Context, it Item, recs []sink.Record, dlq bool, log *slog.Logger) {
+	var settled atomic.Bool
+	settle := func(err error) {
+		if !settled.CompareAndSwap(false, true) {
+			return
+		}
+		e.inFlight.Add(-1)
+		if err != nil {
+			if ctx.Err() != nil {
+				log.Debug("publish cut short by shutdown; the enrichment stays owed", "err", err)
+				return
+			}
+			select {
+			case e.fatal <- fmt.Errorf("publishing enrichment of incident %s: %w", it.IncidentID, err):
+			default:
+			}
+			return
+		}
+		if dlq {
+			e.dlq.Add(1)
+		} else {
+			e.enriched.Add(1)
+		}
+		if e.onDone != nil {
+			e.onDone(it, dlq)
+		}
+	}
+	if err := e.pub.Publish(ctx, recs, settle); err != nil {
+		settle(err)
+	}
+}
+
+// fetch calls the API until it succeeds, fails for good, runs out of
+// attempts, or ctx is done. attempts counts the calls that were not 429s.
+func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.ExtraData, int, error) {
+	attempts := 0
+	req := xdr.ExtraDataRequest{IncidentID: it.IncidentID, AlertsLimit: e.cfg.AlertsLimit}
+	var bo backoff.BackOff
+	for {
+		release, err := e.lim.Acquire(ctx)
+		if err != nil {
+			return nil, attempts, err
+		}
+		callCtx, cancel := ctx, context.CancelFunc(func() {})
+		if e.cfg.CallTimeout > 0 {
+			callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
+		}
+		ed, err := e.api.GetIncidentExtraData(callCtx, req)
+		timedOut := callCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		release()
+		e.calls.Add(1)
+		if ctx.Err() != nil {
+			return nil, attempts, ctx.Err()
+		}
+		if err == nil && ed == nil {
+			err = errors.New("empty reply")
+		}
+		if err == nil {
+			return ed, attempts + 1, nil
+		}
+		err = fmt.Errorf("fetching extra data for incident %s: %w", it.IncidentID, err)
+
+		if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
+			e.rateLimited.Add(1)
+			wait, ok := xdr.RetryAfter(err)
+			if !ok {
+				wait = e.lim.Window()
+			}
+			e.lim.Pause(time.Now().Add(wait))
+			log.Warn("rate limited (429); pausing all extra-data calls", "retry_after", wait)
+			continue
+		}
+		attempts++
+		if !(xdr.Retryable(err) || timedOut) || attempts >= e.cfg.MaxAttempts {
+			return nil, attempts, err
+		}
+		if bo == nil {
+			bo = e.newBackoff()
+			bo.Reset()
+		}
+		d := bo.NextBackOff()
+		if d == backoff.Stop {
+			return nil, attempts, err
+		}
+		e.retries.Add(1)
+		log.Info("retrying extra-data call", "attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, attempts, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

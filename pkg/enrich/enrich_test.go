@@ -1,0 +1,622 @@
+package enrich
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// fakeAPI is a scripted get_incident_extra_data. reply gets the call number
+// for the incident (1-based).
+type fakeAPI struct {
+	reply func(ctx context.Context, id string, n int) (*xdr.ExtraData, error)
+
+	mu          sync.Mutex
+	calls       []apiCall
+	perID       map[string]int
+	active      map[string]int
+	maxSameTime int // most concurrent calls seen for one incident
+}
+
+type apiCall struct {
+	id         string
+	start, end time.Time
+}
+
+func (f *fakeAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
+	f.mu.Lock()
+	if f.perID == nil {
+		f.perID, f.active = map[string]int{}, map[string]int{}
+	}
+	f.perID[req.IncidentID]++
+	n := f.perID[req.IncidentID]
+	f.active[req.IncidentID]++
+	f.maxSameTime = max(f.maxSameTime, f.active[req.IncidentID])
+	start := time.Now()
+	f.mu.Unlock()
+
+	ed, err := f.reply(ctx, req.IncidentID, n)
+
+	f.mu.Lock()
+	f.active[req.IncidentID]--
+	f.calls = append(f.calls, apiCall{req.IncidentID, start, time.Now()})
+	f.mu.Unlock()
+	return ed, err
+}
+
+func (f *fakeAPI) callIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s []string
+	for _, c := range f.calls {
+		s = append(s, c.id)
+	}
+	return s
+}
+
+func (f *fakeAPI) starts() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s []time.Time
+	for _, c := range f.calls {
+		s = append(s, c.start)
+	}
+	return s
+}
+
+func extraData(id string, mtime int64) *xdr.ExtraData {
+	return &xdr.ExtraData{
+		Incident: xdr.Incident{ID: id, ModificationTime: mtime, Raw: json.RawMessage(fmt.Sprintf(`{"incident_id":%q,"modification_time":%d}`, id, mtime))},
+		Alerts: xdr.AlertList{TotalCount: 1, Data: []xdr.Alert{{ID: "a-" + id, Name: "n",
+			Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"a-%s","name":"n"}`, id))}}},
+	}
+}
+
+func ok(ctx context.Context, id string, n int) (*xdr.ExtraData, error) { return extraData(id, 1), nil }
+
+// fakePub acknowledges (or fails) every batch from another goroutine, and
+// checks every record against the JSON schemas.
+type fakePub struct {
+	t          *testing.T
+	fail       error // passed to done
+	enqueueErr error // returned by Publish
+	block      bool  // Publish blocks until ctx is done, as a full producer buffer does
+
+	mu      sync.Mutex
+	batches [][]sink.Record
+}
+
+func (p *fakePub) Publish(ctx context.Context, recs []sink.Record, done func(error)) error {
+	if p.enqueueErr != nil {
+		return p.enqueueErr
+	}
+	if p.block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for _, r := range recs {
+		validateRecord(p.t, r)
+	}
+	p.mu.Lock()
+	p.batches = append(p.batches, recs)
+	p.mu.Unlock()
+	go done(p.fail)
+	return nil
+}
+
+func (p *fakePub) all() []sink.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []sink.Record
+	for _, b := range p.batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+type settled struct {
+	it  Item
+	dlq bool
+}
+
+type harness struct {
+	e     *Enricher
+	api   *fakeAPI
+	pub   *fakePub
+	lim   *Limiter
+	stop  context.CancelFunc
+	errc  chan error
+	mu    sync.Mutex
+	dones []settled
+}
+
+func newHarness(t *testing.T, cfg Config, api *fakeAPI, opts ...Option) *harness {
+	t.Helper()
+	lim, err := NewLimiter(10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarnessLim(t, cfg, lim, api, opts...)
+}
+
+func newHarnessLim(t *testing.T, cfg Config, lim *Limiter, api *fakeAPI, opts ...Option) *harness {
+	t.Helper()
+	if cfg.Connector == "" {
+		cfg.Connector = "xdr-connector"
+	}
+	h := &harness{api: api, pub: &fakePub{t: t}, lim: lim, errc: make(chan error, 1)}
+	opts = append([]Option{WithOnDone(func(it Item, dlq bool) {
+		h.mu.Lock()
+		h.dones = append(h.dones, settled{it, dlq})
+		h.mu.Unlock()
+	})}, opts...)
+	e, err := New(cfg, lim, api, h.pub, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	return h
+}
+
+// run starts Run; a failing test still stops it, so the bubble can end.
+func (h *harness) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	finished := make(chan struct{})
+	go func() {
+		h.errc <- h.e.Run(ctx)
+		close(finished)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
+}
+
+func (h *harness) shutdown(t *testing.T) {
+	t.Helper()
+	h.stop()
+	if err := <-h.errc; err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+}
+
+func (h *harness) settled() []settled {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.dones)
+}
+
+func constBackoff(d time.Duration) Option {
+	return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(d) })
+}
+
+func TestNewValidates(t *testing.T) {
+	lim, _ := NewLimiter(1, time.Second)
+	api, pub := &fakeAPI{reply: ok}, &fakePub{t: t}
+	for name, tc := range map[string]struct {
+		cfg Config
+		lim *Limiter
+	}{
+		"no connector": {Config{}, lim},
+		"no limiter":   {Config{Connector: "c"}, nil},
+		"negative":     {Config{Connector: "c", Workers: -1}, lim},
+	} {
+		if _, err := New(tc.cfg, tc.lim, api, pub); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	e, err := New(Config{Connector: "c"}, lim, api, pub)
+	if err != nil || e.cfg.Workers != 2 || e.cfg.MaxAttempts != 6 || e.cfg.AlertsLimit != 1000 {
+		t.Fatalf("defaults: %+v %v", e.cfg, err)
+	}
+}
+
+func TestEnricherCoalesces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, &fakeAPI{reply: ok})
+		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 100})
+		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 300})
+		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 200})
+		if h.e.Len() != 1 {
+			t.Fatalf("Len = %d", h.e.Len())
+		}
+		h.run(t)
+		synctest.Wait()
+		if got := h.api.callIDs(); !slices.Equal(got, []string{"1"}) {
+			t.Fatalf("calls = %v, want one", got)
+		}
+		s := h.settled()
+		if len(s) != 1 || s[0].dlq || s[0].it.ModificationTime != 300 {
+			t.Fatalf("settled = %+v", s)
+		}
+		recs := h.pub.all()
+		if len(recs) != 2 || recs[0].Type != sink.TypeIncidentEnriched {
+			t.Fatalf("records: %d", len(recs))
+		}
+		if env := decodeEnvelope(t, recs[0].Value); env.ModificationTime != 300 || env.Enrichment.AlertsLimit != 1000 {
+			t.Fatalf("envelope %+v", env)
+		}
+		if st := h.e.Stats(); st.Calls != 1 || st.Enriched != 1 || st.InFlight != 0 || st.Queued != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricherPriorityOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{Workers: 1}, &fakeAPI{reply: ok})
+		for _, it := range []Item{
+			{IncidentID: "low", Severity: "low", FirstQueued: 1},
+			{IncidentID: "med", Severity: "medium", FirstQueued: 2},
+			{IncidentID: "crit-new", Severity: "critical", FirstQueued: 9},
+			{IncidentID: "high", Severity: "high", FirstQueued: 3},
+			{IncidentID: "crit-old", Severity: "critical", FirstQueued: 4},
+			{IncidentID: "unknown", FirstQueued: 0}, // stamped now: newest of all
+		} {
+			h.e.Enqueue(it)
+		}
+		h.run(t)
+		synctest.Wait()
+		want := []string{"crit-old", "crit-new", "high", "med", "low", "unknown"}
+		if got := h.api.callIDs(); !slices.Equal(got, want) {
+			t.Fatalf("call order = %v, want %v", got, want)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricher429PausesAllCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			if id == "1" && n == 1 {
+				return nil, &xdr.APIError{Endpoint: "get_incident_extra_data", Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second}
+			}
+			return extraData(id, 1), nil
+		}}
+		// MaxAttempts 1: a 429 must not use up the only attempt.
+		h := newHarness(t, Config{Workers: 2, MaxAttempts: 1}, api)
+		t0 := time.Now()
+		h.e.Enqueue(Item{IncidentID: "1"})
+		h.run(t)
+		synctest.Wait()
+		h.e.Enqueue(Item{IncidentID: "2"}) // arrives during the pause
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		starts := api.starts()
+		if len(starts) != 3 {
+			t.Fatalf("calls = %v", api.callIDs())
+		}
+		for i, s := range starts[1:] {
+			if d := s.Sub(t0); d < 30*time.Second {
+				t.Errorf("call %d (%s) at +%s, inside the 30s pause", i+2, api.callIDs()[i+1], d)
+			}
+		}
+		s := h.settled()
+		if len(s) != 2 || s[0].dlq || s[1].dlq {
+			t.Fatalf("settled %+v", s)
+		}
+		if st := h.e.Stats(); st.RateLimited != 1 || st.Retries != 0 || st.Calls != 3 || st.DLQ != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricherRetryThenSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			if n <= 2 {
+				return nil, &xdr.APIError{Status: http.StatusServiceUnavailable}
+			}
+			return extraData(id, 1), nil
+		}}
+		h := newHarness(t, Config{}, api, constBackoff(5*time.Second))
+		t0 := time.Now()
+		h.e.Enqueue(Item{IncidentID: "1"})
+		h.run(t)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		starts := api.starts()
+		want := []time.Duration{0, 5 * time.Second, 10 * time.Second}
+		if len(starts) != len(want) {
+			t.Fatalf("%d calls", len(starts))
+		}
+		for i, s := range starts {
+			if s.Sub(t0) != want[i] {
+				t.Errorf("call %d at +%s, want +%s", i+1, s.Sub(t0), want[i])
+			}
+		}
+		if s := h.settled(); len(s) != 1 || s[0].dlq {
+			t.Fatalf("settled %+v", s)
+		}
+		if st := h.e.Stats(); st.Retries != 2 || st.Calls != 3 || st.Enriched != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricherPermanentErrorGoesToDLQ(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			return nil, &xdr.APIError{Endpoint: "get_incident_extra_data", Status: http.StatusForbidden, Code: "403", Message: "no permission"}
+		}}
+		now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+		h := newHarness(t, Config{}, api, WithClock(func() time.Time { return now }))
+		h.e.Enqueue(Item{IncidentID: "7", ModificationTime: 55})
+		h.run(t)
+		synctest.Wait()
+		if n := len(api.callIDs()); n != 1 {
+			t.Fatalf("%d calls for a permanent error, want 1", n)
+		}
+		recs := h.pub.all()
+		if len(recs) != 1 || recs[0].Topic != sink.TopicDLQ {
+			t.Fatalf("records %+v", recs)
+		}
+		env := decodeEnvelope(t, recs[0].Value)
+		if e := env.Error; e == nil || e.Status != 403 || e.Code != "403" || e.Attempts != 1 || e.FailedAt != now.UnixMilli() || env.ModificationTime != 55 {
+			t.Fatalf("DLQ envelope %+v error %+v", env, env.Error)
+		}
+		if s := h.settled(); len(s) != 1 || !s[0].dlq || s[0].it.IncidentID != "7" {
+			t.Fatalf("settled %+v", s)
+		}
+		if st := h.e.Stats(); st.DLQ != 1 || st.Enriched != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricherAttemptsExhaustedGoesToDLQ(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			return nil, &xdr.APIError{Status: http.StatusInternalServerError}
+		}}
+		h := newHarness(t, Config{MaxAttempts: 3}, api, constBackoff(time.Second))
+		h.e.Enqueue(Item{IncidentID: "7"})
+		h.run(t)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := len(api.callIDs()); n != 3 {
+			t.Fatalf("%d calls, want 3", n)
+		}
+		recs := h.pub.all()
+		if len(recs) != 1 {
+			t.Fatalf("%d records", len(recs))
+		}
+		if env := decodeEnvelope(t, recs[0].Value); env.Error.Attempts != 3 || env.Error.Status != 500 {
+			t.Fatalf("error %+v", env.Error)
+		}
+		if s := h.settled(); len(s) != 1 || !s[0].dlq {
+			t.Fatalf("settled %+v", s)
+		}
+		h.shutdown(t)
+	})
+}
+
+// TestEnricherCallTimeout: a call cut off by CallTimeout is retried (it is
+// the stage's own deadline, not the caller's) and still holds a limiter slot.
+func TestEnricherCallTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			<-ctx.Done()
+			return nil, fmt.Errorf("posting: %w", ctx.Err())
+		}}
+		h := newHarness(t, Config{MaxAttempts: 2, CallTimeout: 10 * time.Second}, api, constBackoff(time.Second))
+		t0 := time.Now()
+		h.e.Enqueue(Item{IncidentID: "7"})
+		h.run(t)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		starts := api.starts()
+		if len(starts) != 2 || starts[1].Sub(t0) != 11*time.Second {
+			t.Fatalf("call starts %v (t0 %v)", starts, t0)
+		}
+		if st := h.lim.Stats(); st.Acquired != 2 {
+			t.Fatalf("limiter granted %d slots, want 2", st.Acquired)
+		}
+		if s := h.settled(); len(s) != 1 || !s[0].dlq {
+			t.Fatalf("settled %+v", s)
+		}
+		h.shutdown(t)
+	})
+}
+
+// TestEnricherNeverExceedsLimit runs a backlog through several workers with
+// random latencies, retryable failures and 429s, and checks the calls as the
+// server saw them: never more than n starts in any window.
+func TestEnricherNeverExceedsLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, items = 3, 30
+		window := time.Minute
+		rng := rand.New(rand.NewPCG(3, 4))
+		var rmu sync.Mutex
+		api := &fakeAPI{reply: func(ctx context.Context, id string, k int) (*xdr.ExtraData, error) {
+			rmu.Lock()
+			lat, roll := time.Duration(rng.Int64N(int64(20*time.Second))), rng.IntN(10)
+			rmu.Unlock()
+			time.Sleep(lat)
+			switch roll {
+			case 0:
+				return nil, &xdr.APIError{Status: http.StatusBadGateway}
+			case 1:
+				return nil, &xdr.APIError{Status: http.StatusTooManyRequests, RetryAfter: 5 * time.Second}
+			}
+			return extraData(id, 1), nil
+		}}
+		lim, _ := NewLimiter(n, window)
+		h := newHarnessLim(t, Config{Workers: 4, MaxAttempts: 10}, lim, api, constBackoff(time.Second))
+		for i := range items {
+			h.e.Enqueue(Item{IncidentID: fmt.Sprint(i), Severity: []string{"low", "high"}[i%2]})
+		}
+		h.run(t)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if s := h.settled(); len(s) != items {
+			t.Fatalf("%d of %d settled", len(s), items)
+		}
+		starts := api.starts()
+		if got := maxInWindow(starts, window); got > n {
+			t.Fatalf("%d calls in one window, limit %d", got, n)
+		}
+		if api.maxSameTime > 1 {
+			t.Fatalf("one incident fetched by %d workers at once", api.maxSameTime)
+		}
+		t.Logf("%d calls, stats %+v", len(starts), h.e.Stats())
+		h.shutdown(t)
+	})
+}
+
+// TestEnricherRefetchesAfterInFlight: a change queued while its incident is
+// being fetched is fetched again afterwards, never concurrently.
+func TestEnricherRefetchesAfterInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			if n == 1 {
+				<-gate
+			}
+			return extraData(id, int64(n)), nil
+		}}
+		h := newHarness(t, Config{Workers: 2}, api)
+		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 10})
+		h.run(t)
+		synctest.Wait()
+		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 20})
+		synctest.Wait()
+		if n := len(api.callIDs()); n != 0 || h.e.Len() != 1 {
+			t.Fatalf("%d calls finished and Len %d while the first is in flight", n, h.e.Len())
+		}
+		close(gate)
+		synctest.Wait()
+		if got := api.callIDs(); !slices.Equal(got, []string{"1", "1"}) {
+			t.Fatalf("calls %v", got)
+		}
+		s := h.settled()
+		slices.SortFunc(s, func(a, b settled) int { return int(a.it.ModificationTime - b.it.ModificationTime) })
+		if len(s) != 2 || s[0].it.ModificationTime != 10 || s[1].it.ModificationTime != 20 {
+			t.Fatalf("settled %+v", s)
+		}
+		// Publishing order (which Kafka keeps per key) follows fetch order.
+		recs := h.pub.all()
+		if len(recs) != 4 || decodeEnvelope(t, recs[0].Value).ModificationTime != 10 || decodeEnvelope(t, recs[2].Value).ModificationTime != 20 {
+			t.Fatalf("published out of order")
+		}
+		if api.maxSameTime != 1 {
+			t.Fatalf("concurrent fetches of one incident: %d", api.maxSameTime)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestEnricherPublishFailureStopsRun(t *testing.T) {
+	errNo := errors.New("broker said no")
+	for name, setup := range map[string]func(*fakePub){
+		"ack":     func(p *fakePub) { p.fail = errNo },
+		"enqueue": func(p *fakePub) { p.enqueueErr = errNo },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, Config{}, &fakeAPI{reply: ok})
+				setup(h.pub)
+				h.e.Enqueue(Item{IncidentID: "1"})
+				h.run(t)
+				err := <-h.errc
+				if !errors.Is(err, errNo) {
+					t.Fatalf("Run = %v", err)
+				}
+				if s := h.settled(); len(s) != 0 {
+					t.Fatalf("settled %+v after a failed publish", s)
+				}
+				h.stop()
+			})
+		})
+	}
+}
+
+// TestEnricherPublishCutByShutdown: a publish that fails because Run's
+// context ended is shutdown, not a failure: Run returns nil.
+func TestEnricherPublishCutByShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, &fakeAPI{reply: ok})
+		h.pub.block = true
+		h.e.Enqueue(Item{IncidentID: "1"})
+		h.run(t)
+		synctest.Wait()
+		if st := h.e.Stats(); st.Calls != 1 || st.InFlight != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+		if s := h.settled(); len(s) != 0 {
+			t.Fatalf("settled %+v", s)
+		}
+		if st := h.e.Stats(); st.InFlight != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+func TestEnricherShutdownAbandons(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}
+		h := newHarness(t, Config{Workers: 1}, api)
+		h.e.Enqueue(Item{IncidentID: "1"})
+		h.e.Enqueue(Item{IncidentID: "2"})
+		h.run(t)
+		synctest.Wait()
+		if st := h.e.Stats(); st.InFlight != 1 || st.Queued != 1 {
+			t.Fatalf("stats before shutdown %+v", st)
+		}
+		h.shutdown(t)
+		if s := h.settled(); len(s) != 0 {
+			t.Fatalf("abandoned items reported done: %+v", s)
+		}
+		if len(h.pub.all()) != 0 {
+			t.Fatal("records published for an abandoned call")
+		}
+		if st := h.e.Stats(); st.InFlight != 0 || st.DLQ != 0 {
+			t.Fatalf("stats after shutdown %+v", st)
+		}
+	})
+}
+
+func TestEnricherCountsTruncation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			ed := extraData(id, 1)
+			ed.Alerts.TotalCount = 5000
+			return ed, nil
+		}}
+		h := newHarness(t, Config{AlertsLimit: 1}, api)
+		h.e.Enqueue(Item{IncidentID: "1"})
+		h.run(t)
+		synctest.Wait()
+		if st := h.e.Stats(); st.Truncated != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		env := decodeEnvelope(t, h.pub.all()[0].Value)
+		if !env.Enrichment.AlertsTruncated || env.Enrichment.AlertsLimit != 1 {
+			t.Fatalf("enrichment %+v", env.Enrichment)
+		}
+		h.shutdown(t)
+	})
+}

@@ -1,0 +1,315 @@
+package enrich
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+	"sync"
+)
+
+// Item is an enrichment owed for one incident: only the metadata needed to
+// order and perform the get_incident_extra_data call, never the incident
+// itself.
+type Item struct {
+	IncidentID       string
+	ModificationTime int64  // newest version that asked for the enrichment, epoch ms
+	Severity         string // critical, high, medium, low; anything else ranks as unknown
+	FirstQueued      int64  // when the enrichment was first owed, epoch ms
+	TraceParent      string // W3C traceparent of the change that queued it; may be empty
+}
+
+// Severity ranks, highest first in the queue.
+const (
+	sevUnknown uint8 = iota
+	sevLow
+	sevMedium
+	sevHigh
+	sevCritical
+)
+
+var severityNames = [...]string{sevUnknown: "unknown", sevLow: "low", sevMedium: "medium", sevHigh: "high", sevCritical: "critical"}
+
+func severityRank(s string) uint8 {
+	s = strings.TrimSpace(s)
+	for r := sevCritical; r > sevUnknown; r-- {
+		if strings.EqualFold(s, severityNames[r]) {
+			return r
+		}
+	}
+	return sevUnknown
+}
+
+// traceParent is a W3C traceparent header held in 27 bytes instead of a
+// 55-byte string. A zero value (ok false) means none.
+type traceParent struct {
+	traceID [16]byte
+	spanID  [8]byte
+	version byte
+	flags   byte
+	ok      bool
+}
+
+// parseTraceParent accepts "vv-<32 hex>-<16 hex>-ff" in lower-case hex, as the
+// W3C Trace Context spec requires; for versions above 00 it ignores what
+// follows the fourth field. Invalid headers yield the zero value: a receiver
+// must ignore an invalid traceparent anyway.
+func parseTraceParent(s string) traceParent {
+	var tp traceParent
+	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return traceParent{}
+	}
+	if !isLowerHex(s[:2]) || !isLowerHex(s[3:35]) || !isLowerHex(s[36:52]) || !isLowerHex(s[53:55]) {
+		return traceParent{}
+	}
+	var v [1]byte
+	_, _ = hex.Decode(v[:], []byte(s[:2]))
+	if v[0] == 0xff || (v[0] == 0 && len(s) != 55) || (len(s) > 55 && s[55] != '-') {
+		return traceParent{}
+	}
+	_, _ = hex.Decode(tp.traceID[:], []byte(s[3:35]))
+	_, _ = hex.Decode(tp.spanID[:], []byte(s[36:52]))
+	var f [1]byte
+	_, _ = hex.Decode(f[:], []byte(s[53:55]))
+	if tp.traceID == [16]byte{} || tp.spanID == [8]byte{} {
+		return traceParent{}
+	}
+	tp.version, tp.flags, tp.ok = v[0], f[0], true
+	return tp
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (tp traceParent) String() string {
+	if !tp.ok {
+		return ""
+	}
+	b := make([]byte, 0, 55)
+	b = hex.AppendEncode(b, []byte{tp.version})
+	b = append(b, '-')
+	b = hex.AppendEncode(b, tp.traceID[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, tp.spanID[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, []byte{tp.flags})
+	return string(b)
+}
+
+// entry is an Item as the queue stores it (64 bytes plus the id's bytes).
+type entry struct {
+	id    string
+	mod   int64
+	first int64
+	tp    traceParent
+	sev   uint8
+}
+
+func entryOf(it Item) entry {
+	return entry{id: it.IncidentID, mod: it.ModificationTime, first: it.FirstQueued, tp: parseTraceParent(it.TraceParent), sev: severityRank(it.Severity)}
+}
+
+func (e entry) item() Item {
+	return Item{IncidentID: e.id, ModificationTime: e.mod, Severity: severityNames[e.sev], FirstQueued: e.first, TraceParent: e.tp.String()}
+}
+
+// merge folds a newer push for the same incident into e: the highest
+// modification time, the earliest first-queued time, the latest non-empty
+// severity, and the trace parent of the newest version.
+func (e *entry) merge(it Item) {
+	if it.TraceParent != "" && it.ModificationTime >= e.mod {
+		if tp := parseTraceParent(it.TraceParent); tp.ok {
+			e.tp = tp
+		}
+	}
+	e.mod = max(e.mod, it.ModificationTime)
+	e.first = min(e.first, it.FirstQueued)
+	if strings.TrimSpace(it.Severity) != "" {
+		e.sev = severityRank(it.Severity)
+	}
+}
+
+// before reports whether a is served before b: higher severity, then older
+// FirstQueued, then smaller id.
+func before(a, b *entry) bool {
+	if a.sev != b.sev {
+		return a.sev > b.sev
+	}
+	if a.first != b.first {
+		return a.first < b.first
+	}
+	return a.id < b.id
+}
+
+// Queue holds the pending enrichments, one per incident, in service order:
+// severity (critical > high > medium > low > unknown), then age (FirstQueued
+// ascending), then incident id.
+//
+// Pushing an incident already queued updates it in place (see Push). An
+// incident handed out by Pop is in flight until Done is called for it; a push
+// for it meanwhile is held back and becomes poppable at Done, so one incident
+// is never fetched by two workers at once and a newer version is always
+// fetched after the one in flight.
+//
+// A Queue is safe for concurrent use. The zero value is not usable; use
+// NewQueue.
+type Queue struct {
+	mu       sync.Mutex
+	heap     []entry
+	pos      map[string]int32 // incident id -> index in heap
+	inflight map[string]struct{}
+	parked   map[string]entry // pushed while in flight
+	ready    chan struct{}    // closed on the next push; nil when nobody waits
+}
+
+// NewQueue returns an empty queue.
+func NewQueue() *Queue {
+	return &Queue{pos: make(map[string]int32), inflight: make(map[string]struct{}), parked: make(map[string]entry)}
+}
+
+// Push adds an enrichment or merges it into the one queued for the same
+// incident, keeping the highest ModificationTime, the earliest FirstQueued,
+// the latest non-empty Severity and the TraceParent of the newest version. It
+// never blocks.
+func (q *Queue) Push(it Item) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := it.IncidentID
+	if _, busy := q.inflight[id]; busy {
+		if e, ok := q.parked[id]; ok {
+			e.merge(it)
+			q.parked[id] = e
+		} else {
+			q.parked[id] = entryOf(it)
+		}
+		return
+	}
+	if i, ok := q.pos[id]; ok {
+		q.heap[i].merge(it)
+		q.fix(int(i))
+		return
+	}
+	q.add(entryOf(it))
+}
+
+// add inserts a new entry and wakes waiting Pops. q.mu must be held.
+func (q *Queue) add(e entry) {
+	q.heap = append(q.heap, e)
+	i := len(q.heap) - 1
+	q.pos[e.id] = int32(i)
+	q.up(i)
+	if q.ready != nil {
+		close(q.ready)
+		q.ready = nil
+	}
+}
+
+// Pop removes and returns the first enrichment in service order, marking its
+// incident in flight until Done. It blocks until there is one or ctx is done,
+// in which case it returns ctx.Err().
+func (q *Queue) Pop(ctx context.Context) (Item, error) {
+	for {
+		q.mu.Lock()
+		if len(q.heap) > 0 {
+			e := q.heap[0]
+			last := len(q.heap) - 1
+			q.swap(0, last)
+			q.heap[last] = entry{}
+			q.heap = q.heap[:last]
+			delete(q.pos, e.id)
+			if last > 0 {
+				q.down(0)
+			}
+			q.inflight[e.id] = struct{}{}
+			q.mu.Unlock()
+			return e.item(), nil
+		}
+		if q.ready == nil {
+			q.ready = make(chan struct{})
+		}
+		ready := q.ready
+		q.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return Item{}, ctx.Err()
+		}
+	}
+}
+
+// Done ends the in-flight period of an incident handed out by Pop, whether
+// its enrichment succeeded, failed or was abandoned. A push held back
+// meanwhile becomes poppable.
+func (q *Queue) Done(incidentID string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inflight, incidentID)
+	if e, ok := q.parked[incidentID]; ok {
+		delete(q.parked, incidentID)
+		q.add(e)
+	}
+}
+
+// Len returns the number of incidents waiting: poppable ones plus those held
+// back behind an in-flight fetch of the same incident.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.heap) + len(q.parked)
+}
+
+// InFlight returns the number of incidents popped and not yet Done.
+func (q *Queue) InFlight() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.inflight)
+}
+
+func (q *Queue) swap(i, j int) {
+	q.heap[i], q.heap[j] = q.heap[j], q.heap[i]
+	q.pos[q.heap[i].id] = int32(i)
+	q.pos[q.heap[j].id] = int32(j)
+}
+
+func (q *Queue) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !before(&q.heap[i], &q.heap[p]) {
+			return
+		}
+		q.swap(i, p)
+		i = p
+	}
+}
+
+func (q *Queue) down(i int) {
+	n := len(q.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && before(&q.heap[r], &q.heap[l]) {
+			c = r
+		}
+		if !before(&q.heap[c], &q.heap[i]) {
+			return
+		}
+		q.swap(i, c)
+		i = c
+	}
+}
+
+// fix restores heap order after the entry at i changed priority, either way.
+func (q *Queue) fix(i int) {
+	id := q.heap[i].id
+	q.up(i)
+	q.down(int(q.pos[id]))
+}

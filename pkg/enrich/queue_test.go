@@ -1,0 +1,305 @@
+package enrich
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+	"unsafe"
+)
+
+const tp1 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+const tp2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+func popN(t *testing.T, q *Queue, n int) []Item {
+	t.Helper()
+	var out []Item
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		it, err := q.Pop(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Pop: %v", err)
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func ids(items []Item) []string {
+	var s []string
+	for _, it := range items {
+		s = append(s, it.IncidentID)
+	}
+	return s
+}
+
+func TestQueueOrder(t *testing.T) {
+	q := NewQueue()
+	for _, it := range []Item{
+		{IncidentID: "1", Severity: "low", FirstQueued: 100},
+		{IncidentID: "2", Severity: "high", FirstQueued: 300},
+		{IncidentID: "3", Severity: "weird", FirstQueued: 50},
+		{IncidentID: "4", Severity: "critical", FirstQueued: 400},
+		{IncidentID: "5", Severity: "high", FirstQueued: 200},
+		{IncidentID: "6", Severity: "MEDIUM ", FirstQueued: 10},
+		{IncidentID: "7", Severity: "high", FirstQueued: 200},
+		{IncidentID: "8", Severity: "", FirstQueued: 40},
+	} {
+		q.Push(it)
+	}
+	got := popN(t, q, 8)
+	want := []string{"4", "5", "7", "2", "6", "1", "8", "3"}
+	if !slices.Equal(ids(got), want) {
+		t.Fatalf("order = %v, want %v", ids(got), want)
+	}
+	if got[4].Severity != "medium" || got[7].Severity != "unknown" {
+		t.Fatalf("severity names: %q %q", got[4].Severity, got[7].Severity)
+	}
+}
+
+func TestQueueCoalesces(t *testing.T) {
+	q := NewQueue()
+	q.Push(Item{IncidentID: "9", Severity: "low", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1})
+	q.Push(Item{IncidentID: "10", Severity: "medium", FirstQueued: 60, ModificationTime: 1})
+	q.Push(Item{IncidentID: "9", Severity: "critical", FirstQueued: 70, ModificationTime: 900, TraceParent: tp2}) // older version
+	q.Push(Item{IncidentID: "9", Severity: "", FirstQueued: 80, ModificationTime: 800})
+	if q.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", q.Len())
+	}
+	got := popN(t, q, 2)
+	want := Item{IncidentID: "9", Severity: "critical", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1}
+	if got[0] != want {
+		t.Fatalf("merged = %+v, want %+v", got[0], want)
+	}
+
+	// A downgrade moves the incident back.
+	q.Push(Item{IncidentID: "a", Severity: "high", FirstQueued: 1})
+	q.Push(Item{IncidentID: "b", Severity: "medium", FirstQueued: 2})
+	q.Push(Item{IncidentID: "a", Severity: "low", FirstQueued: 3, ModificationTime: 5, TraceParent: tp2})
+	got = popN(t, q, 2)
+	if !slices.Equal(ids(got), []string{"b", "a"}) || got[1].TraceParent != tp2 {
+		t.Fatalf("after downgrade: %+v", got)
+	}
+}
+
+func TestQueueHoldsBackInFlightIncident(t *testing.T) {
+	q := NewQueue()
+	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 10, FirstQueued: 1})
+	first := popN(t, q, 1)[0]
+	if q.InFlight() != 1 {
+		t.Fatalf("InFlight = %d", q.InFlight())
+	}
+	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 20, FirstQueued: 5})
+	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 15, FirstQueued: 4})
+	q.Push(Item{IncidentID: "2", Severity: "low", ModificationTime: 1, FirstQueued: 9})
+	if q.Len() != 2 {
+		t.Fatalf("Len = %d, want 2 (one held back)", q.Len())
+	}
+	// Only incident 2 is poppable while 1 is in flight.
+	if got := popN(t, q, 1)[0]; got.IncidentID != "2" {
+		t.Fatalf("popped %s while 1 in flight", got.IncidentID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if it, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop = %+v, %v; want held back", it, err)
+	}
+	q.Done(first.IncidentID)
+	again := popN(t, q, 1)[0]
+	if again.IncidentID != "1" || again.ModificationTime != 20 || again.FirstQueued != 4 {
+		t.Fatalf("re-queued = %+v", again)
+	}
+	q.Done("1")
+	q.Done("2")
+	if q.Len() != 0 || q.InFlight() != 0 {
+		t.Fatalf("Len %d InFlight %d", q.Len(), q.InFlight())
+	}
+}
+
+func TestQueuePopBlocksAndHonoursCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue()
+		got := make(chan Item, 2)
+		for range 2 {
+			go func() {
+				it, err := q.Pop(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				got <- it
+			}()
+		}
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatal("Pop returned on an empty queue")
+		}
+		q.Push(Item{IncidentID: "x"})
+		q.Push(Item{IncidentID: "y"})
+		a, b := <-got, <-got
+		if a.IncidentID == b.IncidentID {
+			t.Fatalf("both waiters got %s", a.IncidentID)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Pop = %v", err)
+		}
+	})
+}
+
+func TestTraceParent(t *testing.T) {
+	for _, tc := range []struct{ in, out string }{
+		{tp1, tp1},
+		{tp2, tp2},
+		{"", ""},
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", ""}, // upper case
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", ""}, // zero trace id
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", ""}, // zero span id
+		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ""}, // forbidden version
+		{tp1 + "-extra", ""}, // version 00 has exactly four fields
+		{"01" + tp1[2:] + "-future", "01" + tp1[2:]},
+		{"garbage", ""},
+	} {
+		if got := parseTraceParent(tc.in).String(); got != tc.out {
+			t.Errorf("parseTraceParent(%q) = %q, want %q", tc.in, got, tc.out)
+		}
+	}
+}
+
+// TestQueueMatchesModel drives the queue with random operations and checks
+// every pop against a simple model (a map, sorted on demand).
+func TestQueueMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	sevs := []string{"low", "medium", "high", "critical", "", "other"}
+	q := NewQueue()
+	model := map[string]Item{}
+	parked := map[string]Item{}
+	inflight := map[string]bool{}
+	merge := func(m map[string]Item, it Item) {
+		old, ok := m[it.IncidentID]
+		if !ok {
+			if it.Severity == "" || severityRank(it.Severity) == sevUnknown {
+				it.Severity = "unknown"
+			}
+			m[it.IncidentID] = it
+			return
+		}
+		old.ModificationTime = max(old.ModificationTime, it.ModificationTime)
+		old.FirstQueued = min(old.FirstQueued, it.FirstQueued)
+		if it.Severity != "" {
+			old.Severity = severityNames[severityRank(it.Severity)]
+		}
+		m[it.IncidentID] = old
+	}
+	rank := func(it Item) int { return int(severityRank(it.Severity)) }
+	for step := range 20000 {
+		switch op := rng.IntN(10); {
+		case op < 5:
+			it := Item{IncidentID: strconv.Itoa(rng.IntN(200)), Severity: sevs[rng.IntN(len(sevs))],
+				ModificationTime: rng.Int64N(1000), FirstQueued: rng.Int64N(1000)}
+			q.Push(it)
+			if inflight[it.IncidentID] {
+				merge(parked, it)
+			} else {
+				merge(model, it)
+			}
+		case op < 8:
+			if len(model) == 0 {
+				continue
+			}
+			var all []Item
+			for _, it := range model {
+				all = append(all, it)
+			}
+			slices.SortFunc(all, func(a, b Item) int {
+				return cmp.Or(-cmp.Compare(rank(a), rank(b)), cmp.Compare(a.FirstQueued, b.FirstQueued), cmp.Compare(a.IncidentID, b.IncidentID))
+			})
+			got, err := q.Pop(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != all[0] {
+				t.Fatalf("step %d: Pop = %+v, model says %+v", step, got, all[0])
+			}
+			delete(model, got.IncidentID)
+			inflight[got.IncidentID] = true
+		default:
+			for id := range inflight {
+				q.Done(id)
+				delete(inflight, id)
+				if it, ok := parked[id]; ok {
+					delete(parked, id)
+					model[id] = it
+				}
+				break
+			}
+		}
+		if q.Len() != len(model)+len(parked) {
+			t.Fatalf("step %d: Len = %d, model %d", step, q.Len(), len(model)+len(parked))
+		}
+	}
+}
+
+// queuedBytesPerItem measures the heap growth of a queue holding n items,
+// including the incident ids' bytes, which the queue keeps alive.
+func queuedBytesPerItem(n int, withTrace bool) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	q := NewQueue()
+	tp := ""
+	if withTrace {
+		tp = tp1
+	}
+	for i := range n {
+		q.Push(Item{IncidentID: strconv.Itoa(1_000_000 + i), ModificationTime: int64(i), Severity: "high", FirstQueued: int64(i), TraceParent: tp})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(q)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+// TestQueueMemory: 100k queued items stay around 10 MiB; the figure is
+// logged (go test -v -run QueueMemory).
+func TestQueueMemory(t *testing.T) {
+	if s := unsafe.Sizeof(entry{}); s > 64 {
+		t.Errorf("entry is %d bytes, want <= 64", s)
+	}
+	const n = 100_000
+	for _, withTrace := range []bool{false, true} {
+		per := queuedBytesPerItem(n, withTrace)
+		t.Logf("traceparent=%v: %.0f bytes/item, %.1f MiB for %d items", withTrace, per, per*n/(1<<20), n)
+		if per > 160 {
+			t.Errorf("traceparent=%v: %.0f bytes per queued item, want <= 160", withTrace, per)
+		}
+	}
+}
+
+func BenchmarkQueuePushPop(b *testing.B) {
+	q := NewQueue()
+	ctx := context.Background()
+	const backlog = 100_000
+	for i := range backlog {
+		q.Push(Item{IncidentID: strconv.Itoa(i), Severity: severityNames[i%5], FirstQueued: int64(i)})
+	}
+	b.ReportMetric(queuedBytesPerItem(backlog, true), "B/queued-item")
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprint(backlog + i)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		q.Push(Item{IncidentID: ids[i%len(ids)], Severity: "high", FirstQueued: int64(i)})
+		it, _ := q.Pop(ctx)
+		q.Done(it.IncidentID)
+	}
+}
