@@ -7,6 +7,7 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -196,7 +198,8 @@ func ValidateRecord(t testing.TB, typ string, value []byte) {
 	}
 }
 
-// ReadState loads the committed offsets of a connector and tenant.
+// ReadState loads the committed offsets of a connector and tenant; found is
+// false while nothing was committed (or the topic does not exist yet).
 func (e *Env) ReadState(connector, tenant string) (offsets.State, bool) {
 	e.T.Helper()
 	cl := e.Producer()
@@ -208,6 +211,9 @@ func (e *Env) ReadState(connector, tenant string) (offsets.State, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, found, err := st.Load(ctx)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return s, false
+	}
 	if err != nil {
 		e.T.Fatalf("loading offsets: %v", err)
 	}

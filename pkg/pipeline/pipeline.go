@@ -84,6 +84,8 @@ type Pipeline struct {
 	limiter  *enrich.Limiter
 	ready    chan struct{}
 
+	commitSem chan struct{} // held while a commit is being written
+
 	startWatermark int64
 	startEmitted   map[string]int64
 	observers      []func(source.PollResult, error)
@@ -129,7 +131,8 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now, ready: make(chan struct{})}
+	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now,
+		ready: make(chan struct{}), commitSem: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(p)
 	}
@@ -236,9 +239,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-func (p *Pipeline) handleChange(ctx context.Context, fail func(error)) source.Handler {
+func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.Handler {
 	meta := p.meta()
-	return func(_ context.Context, inc xdr.Incident) error {
+	return func(ctx context.Context, inc xdr.Incident) error {
 		id, t := inc.ID, inc.ModificationTime
 		p.tracker.Emitted(id, t)
 		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli()}
@@ -246,11 +249,15 @@ func (p *Pipeline) handleChange(ctx context.Context, fail func(error)) source.Ha
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)
 		err := p.sink.Publish(ctx, []sink.Record{rec}, func(err error) {
-			if err != nil {
+			switch {
+			case err == nil:
+				p.tracker.Acked(id, t)
+			case work.Err() != nil:
+				// Stopping: the version stays in flight, so the watermark
+				// stays below it and the next run reads it again.
+			default:
 				fail(fmt.Errorf("publishing incident %s version %d: %w", id, t, err))
-				return
 			}
-			p.tracker.Acked(id, t)
 		})
 		if err != nil {
 			return err
@@ -307,21 +314,39 @@ func (p *Pipeline) commitLoop(ctx context.Context) {
 }
 
 // commit writes what Kafka acknowledged. The final commit of a graceful stop
-// also records the limiter's history for the next process.
+// also records the limiter's history for the next process. Commits run one at
+// a time, and commit returns when ctx ends even if the write does not: with
+// every broker gone, franz-go may hold an idempotent produce past its context.
 func (p *Pipeline) commit(ctx context.Context, final bool) error {
-	d := p.tracker.Snapshot()
-	if final {
-		d.Clean = true
-		for _, s := range p.limiter.History() {
-			d.RateLog = append(d.RateLog, s.UnixMilli())
+	select {
+	case p.commitSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-p.commitSem }()
+		d := p.tracker.Snapshot()
+		if final {
+			d.Clean = true
+			for _, s := range p.limiter.History() {
+				d.RateLog = append(d.RateLog, s.UnixMilli())
+			}
 		}
-	}
-	if err := p.store.Commit(ctx, d); err != nil {
-		p.tracker.Unsnapshot(d)
+		if err := p.store.Commit(ctx, d); err != nil {
+			p.tracker.Unsnapshot(d)
+			done <- err
+			return
+		}
+		p.statsMu.Lock()
+		p.commits++
+		p.statsMu.Unlock()
+		done <- nil
+	}()
+	select {
+	case err := <-done:
 		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	p.statsMu.Lock()
-	p.commits++
-	p.statsMu.Unlock()
-	return nil
 }

@@ -42,13 +42,20 @@ func (ts Topics) Name(t Topic) string {
 // All lists the topic names in a fixed order.
 func (ts Topics) All() []string { return []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ} }
 
+// MaxInFlight bounds the records a Sink has handed to the producer and Kafka
+// has not acknowledged yet; Publish waits for room beyond it. It stays below
+// the client's MaxBufferedRecords so that kgo.Produce itself never blocks.
+const MaxInFlight = 8192
+
 // ProducerOpts are the producer settings the connector relies on, to be added
 // to the connection options when the client is built: acks from every in-sync
-// replica, idempotence (franz-go's default, kept), zstd then lz4 compression.
+// replica, idempotence (franz-go's default, kept), zstd then lz4 compression,
+// and a record buffer larger than MaxInFlight.
 func ProducerOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.MaxBufferedRecords(MaxInFlight + 1024),
 	}
 }
 
@@ -61,6 +68,7 @@ type Sink struct {
 	mu       sync.Mutex
 	produced map[string]int64 // acknowledged records per topic name
 
+	room        chan struct{} // one token per record in flight
 	outstanding atomic.Int64
 }
 
@@ -71,17 +79,21 @@ func New(cl *kgo.Client, topics Topics) (*Sink, error) {
 			return nil, errors.New("sink: every topic name is required")
 		}
 	}
-	return &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{}}, nil
+	return &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{},
+		room: make(chan struct{}, MaxInFlight)}, nil
 }
 
 // Topics returns the topic names.
 func (s *Sink) Topics() Topics { return s.topics }
 
-// Publish hands recs to the producer and returns once they are buffered
-// (blocking while the producer's buffer is full, until ctx is done). done is
-// called exactly once, from a producer goroutine, when Kafka has acknowledged
-// every record (nil) or when any of them failed (the first error). done must
-// not block. Records of one key keep their order.
+// Publish hands recs to the producer and returns once they are buffered,
+// waiting while MaxInFlight records are unacknowledged. ctx bounds only that
+// wait: records already handed over are never failed because ctx ends, so a
+// graceful stop can still flush them. done is called exactly once, from a
+// producer goroutine (or from Publish, for records it could not hand over
+// before ctx ended), when Kafka has acknowledged every record (nil) or when
+// any of them failed (the first error). done must not block. Records of one
+// key keep their order. The error returned is ctx's, when it ended first.
 func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) error {
 	if len(recs) == 0 {
 		done(nil)
@@ -93,9 +105,8 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 		first error
 	)
 	left.Store(int64(len(recs)))
-	s.outstanding.Add(int64(len(recs)))
-	promise := func(r *kgo.Record, err error) {
-		s.outstanding.Add(-1)
+	noCancel := context.WithoutCancel(ctx)
+	settle := func(r *kgo.Record, err error) {
 		if err != nil {
 			errMu.Lock()
 			if first == nil {
@@ -114,6 +125,11 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 			done(e)
 		}
 	}
+	promise := func(r *kgo.Record, err error) {
+		s.outstanding.Add(-1)
+		<-s.room
+		settle(r, err)
+	}
 	for i, rec := range recs {
 		kr := &kgo.Record{
 			Topic: s.topics.Name(rec.Topic),
@@ -124,14 +140,17 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 				{Key: HeaderSchemaVersion, Value: s.hdrVer},
 			},
 		}
-		if err := ctx.Err(); err != nil {
+		select {
+		case s.room <- struct{}{}:
+		case <-ctx.Done():
 			// Fail the rest so done still fires exactly once.
 			for _, r := range recs[i:] {
-				promise(&kgo.Record{Topic: s.topics.Name(r.Topic)}, err)
+				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, ctx.Err())
 			}
-			return err
+			return ctx.Err()
 		}
-		s.cl.Produce(ctx, kr, promise)
+		s.outstanding.Add(1)
+		s.cl.Produce(noCancel, kr, promise)
 	}
 	return nil
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the connector once per test run, with the release flags.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "connector-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "connector")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test-build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the connector: %v", buildErr)
+	}
+	return binPath
+}
+
+// proc is one run of the built binary.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	status int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		p.status = cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func (p *proc) signal(t *testing.T, s syscall.Signal, within time.Duration) int {
+	t.Helper()
+	_ = p.cmd.Process.Signal(s)
+	select {
+	case <-p.done:
+		return p.status
+	case <-time.After(within):
+		t.Fatalf("connector still running %s after %v; output:\n%s", within, s, p.out.String())
+		return -1
+	}
+}
+
+// runBinary runs the binary to completion with a deadline.
+func runBinary(t *testing.T, env map[string]string, args ...string) (string, int) {
+	t.Helper()
+	p := startBinary(t, env, args...)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("connector %v did not finish; output:\n%s", args, p.out.String())
+	}
+	return p.out.String(), p.status
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, code := runBinary(t, nil, "version")
+	if code != 0 || !strings.Contains(out, "test-build") {
+		t.Fatalf("version: exit %d, output %q", code, out)
+	}
+	out, code = runBinary(t, nil, "run", "--help")
+	if code != 0 || !strings.Contains(out, "ENRICH_RATE_WINDOW") || !strings.Contains(out, "XDR_API_KEY_FILE") {
+		t.Fatalf("run --help: exit %d, output %q", code, out)
+	}
+	out, code = runBinary(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(out, "unknown command") {
+		t.Fatalf("unknown command: exit %d, output %q", code, out)
+	}
+}
+
+func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
+	const key = "super-secret-api-key-value-0123456789"
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"POLL_INTERVAL": "soon"}, "POLL_INTERVAL"},
+		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY": key}, "XDR_API_KEY_ID"},
+		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY": key, "XDR_AUTH_MODE": "hmac"}, "XDR_AUTH_MODE"},
+		{map[string]string{"ENRICH_RATE_LIMIT": "0", "XDR_API_KEY": key}, "ENRICH_RATE_LIMIT"},
+		{map[string]string{"KAFKA_BROKERS": "localhost", "XDR_API_KEY": key}, "KAFKA_BROKERS"},
+		{map[string]string{"START_FROM": "last tuesday"}, "START_FROM"},
+	}
+	for _, tc := range cases {
+		out, code := runBinary(t, tc.env, "run")
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2; output:\n%s", tc.env, code, out)
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("%v: output does not name %s:\n%s", tc.env, tc.want, out)
+		}
+		if strings.Contains(out, key) {
+			t.Errorf("%v: output leaks the API key", tc.env)
+		}
+	}
+}
