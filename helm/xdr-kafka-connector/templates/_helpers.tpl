@@ -1,0 +1,360 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "xdr-kafka-connector.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels shared by every object and every pod of the release. */}}
+{{- define "xdr-kafka-connector.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "xdr-kafka-connector.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.labels" -}}
+helm.sh/chart: {{ include "xdr-kafka-connector.chart" . }}
+{{ include "xdr-kafka-connector.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selects the connector pods only (not the `helm test` pod). */}}
+{{- define "xdr-kafka-connector.connectorSelectorLabels" -}}
+{{ include "xdr-kafka-connector.selectorLabels" . }}
+app.kubernetes.io/component: connector
+{{- end }}
+
+{{- define "xdr-kafka-connector.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "xdr-kafka-connector.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secrets. The chart-managed Secret (named like the release) uses fixed keys;
+existing Secrets use the key names given in values.
+*/}}
+{{- define "xdr-kafka-connector.xdrSecretName" -}}
+{{- default (include "xdr-kafka-connector.fullname" .) .Values.xdr.existingSecret }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.xdrApiKeyKey" -}}
+{{- if .Values.xdr.existingSecret }}{{ .Values.xdr.apiKeyKey }}{{ else }}xdr-api-key{{ end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.xdrApiKeyIdKey" -}}
+{{- if .Values.xdr.existingSecret }}{{ .Values.xdr.apiKeyIdKey }}{{ else }}xdr-api-key-id{{ end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.saslEnabled" -}}
+{{- if .Values.kafka.sasl.mechanism }}true{{ end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.saslSecretName" -}}
+{{- default (include "xdr-kafka-connector.fullname" .) .Values.kafka.sasl.existingSecret }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.saslPasswordKey" -}}
+{{- if .Values.kafka.sasl.existingSecret }}{{ .Values.kafka.sasl.passwordKey }}{{ else }}kafka-sasl-password{{ end }}
+{{- end }}
+
+{{/* Non-empty when the chart must create its own Secret. */}}
+{{- define "xdr-kafka-connector.createSecret" -}}
+{{- if not .Values.xdr.existingSecret }}true{{ end }}
+{{- if and (include "xdr-kafka-connector.saslEnabled" .) (not .Values.kafka.sasl.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* Non-empty when a CA bundle is mounted. */}}
+{{- define "xdr-kafka-connector.caEnabled" -}}
+{{- $ca := .Values.kafka.tls.ca }}
+{{- if and .Values.kafka.tls.enabled (or $ca.existingSecret $ca.existingConfigMap $ca.pem) }}true{{ end }}
+{{- end }}
+
+{{/* Non-empty when the chart creates the CA ConfigMap from kafka.tls.ca.pem. */}}
+{{- define "xdr-kafka-connector.caConfigMap" -}}
+{{- $ca := .Values.kafka.tls.ca }}
+{{- if and (include "xdr-kafka-connector.caEnabled" .) (not $ca.existingSecret) (not $ca.existingConfigMap) }}true{{ end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.caConfigMapName" -}}
+{{- printf "%s-kafka-ca" (include "xdr-kafka-connector.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Where the secret files appear inside the container. */}}
+{{- define "xdr-kafka-connector.xdrKeyDir" -}}/etc/xdr-connector/xdr{{- end }}
+{{- define "xdr-kafka-connector.saslDir" -}}/etc/xdr-connector/kafka-sasl{{- end }}
+{{- define "xdr-kafka-connector.caDir" -}}/etc/xdr-connector/kafka-ca{{- end }}
+
+{{/*
+The environment of `connector run` (and of `connector check` in the test pod).
+Names are the env tags of pkg/config.Config. Optional strings are rendered only
+when set, because an empty variable would override the binary's default.
+*/}}
+{{- define "xdr-kafka-connector.env" -}}
+{{- $v := .Values -}}
+- name: XDR_BASE_URL
+  value: {{ $v.xdr.baseUrl | quote }}
+- name: XDR_API_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "xdr-kafka-connector.xdrSecretName" . }}
+      key: {{ include "xdr-kafka-connector.xdrApiKeyIdKey" . }}
+- name: XDR_API_KEY_FILE
+  value: {{ include "xdr-kafka-connector.xdrKeyDir" . }}/api-key
+- name: XDR_AUTH_MODE
+  value: {{ $v.xdr.authMode | quote }}
+- name: XDR_REQUEST_TIMEOUT
+  value: {{ $v.xdr.requestTimeout | quote }}
+{{- with $v.xdr.tenant }}
+- name: XDR_TENANT
+  value: {{ . | quote }}
+{{- end }}
+- name: KAFKA_BROKERS
+  value: {{ join "," $v.kafka.brokers | quote }}
+{{- if include "xdr-kafka-connector.saslEnabled" . }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ $v.kafka.sasl.mechanism | quote }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $v.kafka.sasl.username | quote }}
+- name: KAFKA_SASL_PASSWORD_FILE
+  value: {{ include "xdr-kafka-connector.saslDir" . }}/password
+{{- end }}
+- name: KAFKA_TLS_ENABLED
+  value: {{ $v.kafka.tls.enabled | quote }}
+- name: KAFKA_TLS_INSECURE_SKIP_VERIFY
+  value: {{ $v.kafka.tls.insecureSkipVerify | quote }}
+{{- if include "xdr-kafka-connector.caEnabled" . }}
+- name: KAFKA_TLS_CA_FILE
+  value: {{ include "xdr-kafka-connector.caDir" . }}/ca.crt
+{{- end }}
+- name: KAFKA_REPLICATION_FACTOR
+  value: {{ $v.kafka.replicationFactor | int64 | quote }}
+- name: KAFKA_PARTITIONS
+  value: {{ $v.kafka.partitions | int64 | quote }}
+- name: KAFKA_TOPIC_INCIDENTS
+  value: {{ $v.topics.incidents | quote }}
+- name: KAFKA_TOPIC_ALERTS
+  value: {{ $v.topics.alerts | quote }}
+- name: KAFKA_TOPIC_ARTIFACTS
+  value: {{ $v.topics.artifacts | quote }}
+- name: KAFKA_TOPIC_DLQ
+  value: {{ $v.topics.dlq | quote }}
+- name: KAFKA_TOPIC_OFFSETS
+  value: {{ $v.topics.offsets | quote }}
+- name: CONNECTOR_NAME
+  value: {{ $v.pipeline.connectorName | quote }}
+- name: POLL_INTERVAL
+  value: {{ $v.pipeline.pollInterval | quote }}
+- name: LOOKBACK
+  value: {{ $v.pipeline.lookback | quote }}
+- name: START_FROM
+  value: {{ $v.pipeline.startFrom | quote }}
+{{- with $v.pipeline.filterStatuses }}
+- name: FILTER_STATUSES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $v.pipeline.filterStarred }}
+- name: FILTER_STARRED
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.pipeline.filterAlertSources }}
+- name: FILTER_ALERT_SOURCES
+  value: {{ join "," . | quote }}
+{{- end }}
+- name: ENRICH_RATE_LIMIT
+  value: {{ $v.pipeline.enrichRateLimit | int64 | quote }}
+- name: ENRICH_RATE_WINDOW
+  value: {{ $v.pipeline.enrichRateWindow | quote }}
+- name: ENRICH_WORKERS
+  value: {{ $v.pipeline.enrichWorkers | int64 | quote }}
+- name: ENRICH_MAX_ATTEMPTS
+  value: {{ $v.pipeline.enrichMaxAttempts | int64 | quote }}
+- name: ALERTS_LIMIT
+  value: {{ $v.pipeline.alertsLimit | int64 | quote }}
+- name: COMMIT_INTERVAL
+  value: {{ $v.pipeline.commitInterval | quote }}
+- name: SHUTDOWN_TIMEOUT
+  value: {{ $v.pipeline.shutdownTimeout | quote }}
+- name: DELIVERY
+  value: {{ $v.pipeline.delivery | quote }}
+- name: LOG_LEVEL
+  value: {{ $v.log.level | quote }}
+- name: LOG_FORMAT
+  value: {{ $v.log.format | quote }}
+- name: HTTP_ADDR
+  value: {{ printf ":%d" ($v.metrics.port | int64) | quote }}
+- name: DATA_DIR
+  value: /tmp/xdr-connector
+{{- with $v.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.otel.protocol }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.otel.insecure }}
+- name: OTEL_EXPORTER_OTLP_INSECURE
+  value: "true"
+{{- end }}
+{{- with $v.otel.headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $v.otel.headersSecret.key }}
+{{- end }}
+{{- with $v.otel.serviceName }}
+- name: OTEL_SERVICE_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.otel.resourceAttributes }}
+{{- $attrs := list }}
+{{- range $k, $val := . }}
+{{- $attrs = append $attrs (printf "%s=%v" $k $val) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attrs | quote }}
+{{- end }}
+{{- with $v.otel.tracesExporter }}
+- name: OTEL_TRACES_EXPORTER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.otel.tracesSampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.otel.tracesSamplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Volume mounts shared by the connector and the test pod. */}}
+{{- define "xdr-kafka-connector.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: xdr-api-key
+  mountPath: {{ include "xdr-kafka-connector.xdrKeyDir" . }}
+  readOnly: true
+{{- if include "xdr-kafka-connector.saslEnabled" . }}
+- name: kafka-sasl-password
+  mountPath: {{ include "xdr-kafka-connector.saslDir" . }}
+  readOnly: true
+{{- end }}
+{{- if include "xdr-kafka-connector.caEnabled" . }}
+- name: kafka-ca
+  mountPath: {{ include "xdr-kafka-connector.caDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes shared by the connector and the test pod. Each Secret volume projects
+only the one key the connector needs, readable by the pod's fsGroup (0440).
+*/}}
+{{- define "xdr-kafka-connector.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+- name: xdr-api-key
+  secret:
+    secretName: {{ include "xdr-kafka-connector.xdrSecretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "xdr-kafka-connector.xdrApiKeyKey" . }}
+        path: api-key
+{{- if include "xdr-kafka-connector.saslEnabled" . }}
+- name: kafka-sasl-password
+  secret:
+    secretName: {{ include "xdr-kafka-connector.saslSecretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "xdr-kafka-connector.saslPasswordKey" . }}
+        path: password
+{{- end }}
+{{- if include "xdr-kafka-connector.caEnabled" . }}
+{{- $ca := .Values.kafka.tls.ca }}
+- name: kafka-ca
+{{- if $ca.existingSecret }}
+  secret:
+    secretName: {{ $ca.existingSecret }}
+    defaultMode: 0444
+    items:
+      - key: {{ $ca.key }}
+        path: ca.crt
+{{- else if $ca.existingConfigMap }}
+  configMap:
+    name: {{ $ca.existingConfigMap }}
+    defaultMode: 0444
+    items:
+      - key: {{ $ca.key }}
+        path: ca.crt
+{{- else }}
+  configMap:
+    name: {{ include "xdr-kafka-connector.caConfigMapName" . }}
+    defaultMode: 0444
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level settings shared by the connector and the test pod. */}}
+{{- define "xdr-kafka-connector.podSpecCommon" -}}
+serviceAccountName: {{ include "xdr-kafka-connector.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
