@@ -34,7 +34,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "poll the tenant and publish to Kafka (the default)", runCmd},
+		{"check", "check the configuration, the API key and Kafka, then exit", checkCmd},
+		{"tail", "print the records of a topic", tailCmd},
 		{"simulate", "serve a simulated Cortex XDR tenant for curl or another connector", simulateCmd},
+		{"bench", "measure the connector against the simulated tenant and an embedded broker", benchCmd},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "connector", version)
 			return nil

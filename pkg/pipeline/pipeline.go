@@ -89,6 +89,7 @@ type Pipeline struct {
 	startWatermark int64
 	startEmitted   map[string]int64
 	observers      []func(source.PollResult, error)
+	onAcked        func(xdr.Incident, time.Time)
 
 	statsMu  sync.Mutex
 	lastPoll source.PollResult
@@ -109,6 +110,13 @@ func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } 
 // tests), from the source's goroutine; it must not block.
 func WithPollObserver(f func(source.PollResult, error)) Option {
 	return func(p *Pipeline) { p.observers = append(p.observers, f) }
+}
+
+// WithChangeAcked registers a callback run when Kafka acknowledged the change
+// record of an incident version (for freshness measurements), from a producer
+// goroutine; it must not block.
+func WithChangeAcked(f func(inc xdr.Incident, at time.Time)) Option {
+	return func(p *Pipeline) { p.onAcked = f }
 }
 
 // WithClock sets the clock (default time.Now).
@@ -252,6 +260,9 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 			switch {
 			case err == nil:
 				p.tracker.Acked(id, t)
+				if p.onAcked != nil {
+					p.onAcked(inc, p.now())
+				}
 			case work.Err() != nil:
 				// Stopping: the version stays in flight, so the watermark
 				// stays below it and the next run reads it again.
