@@ -73,10 +73,11 @@ func New(t testing.TB, sc xdrtest.Config, kopts ...kfake.Opt) *Env {
 // ConnOpts are the connection options for the cluster.
 func (e *Env) ConnOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(e.Brokers...)} }
 
-// Producer returns a client configured as the connector configures its own.
-func (e *Env) Producer() *kgo.Client {
+// Producer returns a client configured as the connector configures its own,
+// plus opts (e.g. kgo.TransactionalID).
+func (e *Env) Producer(opts ...kgo.Opt) *kgo.Client {
 	e.T.Helper()
-	cl, err := kgo.NewClient(append(e.ConnOpts(), sink.ProducerOpts()...)...)
+	cl, err := kgo.NewClient(append(append(e.ConnOpts(), sink.ProducerOpts()...), opts...)...)
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -15,6 +15,11 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -73,6 +78,26 @@ func WithOnDone(f func(it Item, dlq bool)) Option { return func(e *Enricher) { e
 // (MaxAttempts bounds it).
 func WithBackoff(f func() backoff.BackOff) Option { return func(e *Enricher) { e.newBackoff = f } }
 
+// WithTracerProvider makes the Enricher trace each enrichment: an "enrich
+// incident" span whose parent is the remote span context of
+// Item.TraceParent (the change that asked for it), so the enrichment joins
+// that trace; its events are the limiter waits, 429 pauses and retries, its
+// attributes the attempts, total limiter wait, last HTTP status and outcome.
+// A "flatten" child span covers Flatten, and the records are published with
+// the enrichment span's context, so the producer's spans are its children.
+// The API calls' own spans are children too. Default: no spans. A nil tp is
+// ignored.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(e *Enricher) {
+		if tp != nil {
+			e.tracer = tp.Tracer(tracerName)
+		}
+	}
+}
+
+// tracerName is the instrumentation scope of the enricher's spans.
+const tracerName = "github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+
 func defaultBackoff() backoff.BackOff {
 	return backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(2*time.Second),
@@ -95,6 +120,7 @@ type Enricher struct {
 	now        func() time.Time
 	onDone     func(Item, bool)
 	newBackoff func() backoff.BackOff
+	tracer     trace.Tracer
 
 	running atomic.Bool
 	fatal   chan error // buffered(1): the first publish failure
@@ -132,7 +158,7 @@ func New(cfg Config, lim *Limiter, api Fetcher, pub Publisher, opts ...Option) (
 	e := &Enricher{
 		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
 		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
-		fatal: make(chan error, 1),
+		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName),
 	}
 	for _, o := range opts {
 		o(e)
@@ -164,6 +190,9 @@ type Stats struct {
 	Truncated   uint64 // replies with fewer alerts than the incident has
 	InFlight    int    // popped and neither acknowledged nor abandoned
 	Queued      int    // waiting, as Len
+
+	Limiter   LimiterStats // the shared limiter's figures
+	RateLimit int          // calls the limiter admits per window
 }
 
 // Stats returns a snapshot of the counters.
@@ -172,6 +201,7 @@ func (e *Enricher) Stats() Stats {
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(),
 		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(),
+		Limiter: e.lim.Stats(), RateLimit: e.lim.n,
 	}
 }
 
@@ -221,17 +251,29 @@ func (e *Enricher) Run(ctx context.Context) error {
 // records or a DLQ record.
 func (e *Enricher) process(ctx context.Context, it Item) {
 	e.inFlight.Add(1)
-	defer e.q.Done(it.IncidentID) // once published (ordered) or abandoned
+	ctx, span := e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
+		"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", it.IncidentID),
+			attribute.Int64("xdr.modification_time", it.ModificationTime), attribute.String("xdr.severity", it.Severity),
+			attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued)))
+	defer span.End()
+	// Done once published (ordered) or abandoned; covered is the version a
+	// successful fetch returned.
+	covered := int64(0)
+	defer func() { e.q.DoneThrough(it.IncidentID, covered) }()
 	log := e.log.With("incident_id", it.IncidentID, "modification_time", it.ModificationTime)
 
 	ed, attempts, err := e.fetch(ctx, it, log)
+	span.SetAttributes(attribute.Int("xdr.attempts", attempts))
 	if ctx.Err() != nil {
+		span.SetAttributes(attribute.String("xdr.outcome", "abandoned"))
 		e.inFlight.Add(-1)
 		return
 	}
 	meta := Meta{Connector: e.cfg.Connector, Tenant: e.cfg.Tenant, AlertsLimit: e.cfg.AlertsLimit, FetchedAt: e.now().UnixMilli()}
 	if err != nil {
-		log.Error("giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
+		span.SetAttributes(attribute.String("xdr.outcome", "dlq"))
+		span.SetStatus(codes.Error, err.Error())
+		log.ErrorContext(ctx, "giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
 		rec := DLQRecord(meta, it, err, attempts, meta.FetchedAt)
 		e.publish(ctx, it, []sink.Record{rec}, true, log)
 		return
@@ -239,13 +281,30 @@ func (e *Enricher) process(ctx context.Context, it Item) {
 	if ed.Incident.ID == "" {
 		ed.Incident.ID = it.IncidentID
 	}
-	recs, info := Flatten(meta, it.ModificationTime, ed)
+	span.SetAttributes(attribute.String("xdr.outcome", "enriched"))
+	recs, info := e.flatten(ctx, meta, it.ModificationTime, ed)
+	// The reply shows the incident as of its own modification_time, which
+	// may be newer than the version that queued it: the enrichment covers,
+	// and settles, every version up to that one.
+	it.ModificationTime = max(it.ModificationTime, ed.Incident.ModificationTime)
+	covered = it.ModificationTime
 	if info.AlertsTruncated {
 		e.truncated.Add(1)
-		log.Warn("extra data truncated: the incident has more alerts than alerts_limit; the enriched record flags it",
+		log.WarnContext(ctx, "extra data truncated: the incident has more alerts than alerts_limit; the enriched record flags it",
 			"alerts_total_count", info.AlertsTotalCount, "alerts_received", info.AlertsReceived, "alerts_limit", info.AlertsLimit)
 	}
 	e.publish(ctx, it, recs, false, log)
+}
+
+// flatten is Flatten inside a "flatten" span.
+func (e *Enricher) flatten(ctx context.Context, m Meta, version int64, ed *xdr.ExtraData) ([]sink.Record, sink.EnrichmentInfo) {
+	_, span := e.tracer.Start(ctx, "flatten")
+	defer span.End()
+	recs, info := Flatten(m, version, ed)
+	span.SetAttributes(attribute.Int("xdr.records", len(recs)), attribute.Int("xdr.alerts_received", info.AlertsReceived),
+		attribute.Int("xdr.alerts_total_count", info.AlertsTotalCount), attribute.Bool("xdr.alerts_truncated", info.AlertsTruncated),
+		attribute.Int("xdr.network_artifacts", info.NetworkArtifactsTotalCount), attribute.Int("xdr.file_artifacts", info.FileArtifactsTotalCount))
+	return recs, info
 }
 
 // publish hands recs to the Publisher and settles the item when they are
@@ -289,11 +348,18 @@ func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.E
 	attempts := 0
 	req := xdr.ExtraDataRequest{IncidentID: it.IncidentID, AlertsLimit: e.cfg.AlertsLimit}
 	var bo backoff.BackOff
+	span := trace.SpanFromContext(ctx)
+	var waited time.Duration
+	defer func() { span.SetAttributes(attribute.Int64("xdr.limiter_wait_ms", waited.Milliseconds())) }()
 	for {
+		asked := time.Now()
 		release, err := e.lim.Acquire(ctx)
 		if err != nil {
 			return nil, attempts, err
 		}
+		wait := time.Since(asked)
+		waited += wait
+		span.AddEvent("rate limiter slot acquired", trace.WithAttributes(attribute.Int64("wait_ms", wait.Milliseconds())))
 		callCtx, cancel := ctx, context.CancelFunc(func() {})
 		if e.cfg.CallTimeout > 0 {
 			callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
@@ -310,9 +376,13 @@ func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.E
 			err = errors.New("empty reply")
 		}
 		if err == nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
 			return ed, attempts + 1, nil
 		}
 		err = fmt.Errorf("fetching extra data for incident %s: %w", it.IncidentID, err)
+		if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+			span.SetAttributes(attribute.Int("http.response.status_code", ae.Status))
+		}
 
 		if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
 			e.rateLimited.Add(1)
@@ -321,7 +391,8 @@ func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.E
 				wait = e.lim.Window()
 			}
 			e.lim.Pause(time.Now().Add(wait))
-			log.Warn("rate limited (429); pausing all extra-data calls", "retry_after", wait)
+			span.AddEvent("rate limited (429)", trace.WithAttributes(attribute.Int64("retry_after_ms", wait.Milliseconds())))
+			log.WarnContext(ctx, "rate limited (429); pausing all extra-data calls", "retry_after", wait)
 			continue
 		}
 		attempts++
@@ -337,7 +408,9 @@ func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.E
 			return nil, attempts, err
 		}
 		e.retries.Add(1)
-		log.Info("retrying extra-data call", "attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
+		span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempts), attribute.Int64("backoff_ms", d.Milliseconds()),
+			attribute.String("error", err.Error())))
+		log.InfoContext(ctx, "retrying extra-data call", "attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

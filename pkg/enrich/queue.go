@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"encoding/hex"
+	"math"
 	"strings"
 	"sync"
 )
@@ -246,13 +247,20 @@ func (q *Queue) Pop(ctx context.Context) (Item, error) {
 // Done ends the in-flight period of an incident handed out by Pop, whether
 // its enrichment succeeded, failed or was abandoned. A push held back
 // meanwhile becomes poppable.
-func (q *Queue) Done(incidentID string) {
+func (q *Queue) Done(incidentID string) { q.DoneThrough(incidentID, math.MinInt64) }
+
+// DoneThrough is Done for a fetch that returned the incident as of version
+// covered (epoch ms): a push held back meanwhile for a version that is not
+// newer is dropped, since the fetch already covers it.
+func (q *Queue) DoneThrough(incidentID string, covered int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.inflight, incidentID)
 	if e, ok := q.parked[incidentID]; ok {
 		delete(q.parked, incidentID)
-		q.add(e)
+		if e.mod > covered {
+			q.add(e)
+		}
 	}
 }
 

@@ -35,6 +35,7 @@ type StateValue struct {
 	SchemaVersion int              `json:"schema_version"`
 	Watermark     int64            `json:"watermark"`
 	Emitted       map[string]int64 `json:"emitted"`
+	Enriched      map[string]int64 `json:"enriched,omitempty"`
 	CommittedAt   int64            `json:"committed_at"`
 	CleanShutdown bool             `json:"clean_shutdown"`
 	RateLog       []int64          `json:"rate_log,omitempty"`
@@ -88,32 +89,41 @@ func (s *Store) key(kind, id string) []byte {
 // the older state with newer pending entries, which is safe: the older
 // watermark re-reads versions and re-queues their enrichments.
 func (s *Store) Commit(ctx context.Context, d Delta) error {
-	if len(d.Pending) > 0 {
-		recs := make([]*kgo.Record, 0, len(d.Pending))
-		for id, p := range d.Pending {
-			r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("pending", id)}
-			if p != nil {
-				v, err := json.Marshal(PendingValue{SchemaVersion: RecordVersion, Pending: *p})
-				if err != nil {
-					return fmt.Errorf("encoding pending enrichment %s: %w", id, err)
-				}
-				r.Value = v
-			}
-			recs = append(recs, r)
-		}
-		if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	pending, state := s.Records(d)
+	if len(pending) > 0 {
+		if err := s.cl.ProduceSync(ctx, pending...).FirstErr(); err != nil {
 			return fmt.Errorf("writing pending enrichments: %w", err)
 		}
 	}
-	v, err := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted,
-		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
-	if err != nil {
-		return fmt.Errorf("encoding state: %w", err)
-	}
-	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}).FirstErr(); err != nil {
+	if err := s.cl.ProduceSync(ctx, state).FirstErr(); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
 	return nil
+}
+
+// Records encodes a delta as offsets records: the pending changes (a nil
+// value settles one) and the state record. Exactly-once delivery writes them
+// in the transaction that holds the data they cover.
+func (s *Store) Records(d Delta) (pending []*kgo.Record, state *kgo.Record) {
+	pending = make([]*kgo.Record, 0, len(d.Pending))
+	for id, p := range d.Pending {
+		r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("pending", id)}
+		if p != nil {
+			r.Value, _ = json.Marshal(PendingValue{SchemaVersion: RecordVersion, Pending: *p}) // plain struct: cannot fail
+		}
+		pending = append(pending, r)
+	}
+	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted, Enriched: d.Enriched,
+		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
+	return pending, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
+}
+
+// FenceRecord is a tombstone under this connector's "fence" key. Exactly-once
+// delivery writes it in a first transaction at start-up: initialising the
+// transactional producer fences any older instance and completes its open
+// transaction, so the offsets read afterwards are final.
+func (s *Store) FenceRecord() *kgo.Record {
+	return &kgo.Record{Topic: s.cfg.Topic, Key: s.key("fence", "")}
 }
 
 // Load reads the offsets topic to its end and returns this connector's and
@@ -121,7 +131,7 @@ func (s *Store) Commit(ctx context.Context, d Delta) error {
 // with read_committed and keeps control records, so transaction markers
 // cannot stop it from reaching the end.
 func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
-	st = State{Emitted: map[string]int64{}, Pending: map[string]Pending{}}
+	st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}}
 	adm := kadm.NewClient(s.cl)
 	ends, err := adm.ListCommittedOffsets(ctx, s.cfg.Topic)
 	if err != nil {
@@ -173,11 +183,11 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 			if r.Attrs.IsControl() || !strings.HasPrefix(string(r.Key), prefix) {
 				return
 			}
-			if e := s.apply(&st, r); e != nil && err == nil {
+			matched, e := s.apply(&st, r)
+			if e != nil && err == nil {
 				err = e
-			} else if e == nil {
-				found = true
 			}
+			found = found || matched
 		})
 		if err != nil {
 			return st, false, err
@@ -186,38 +196,46 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 	return st, found, nil
 }
 
-func (s *Store) apply(st *State, r *kgo.Record) error {
+// apply folds one record into st and reports whether it was a state or
+// pending record of this connector and tenant.
+func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 	var k Key
 	if err := json.Unmarshal(r.Key, &k); err != nil || k.Connector != s.cfg.Connector || k.Tenant != s.cfg.Tenant {
-		return nil // another connector's record, or not ours
+		return false, nil // another connector's record, or not ours
 	}
 	switch k.Kind {
 	case "state":
 		var v StateValue
 		if err := json.Unmarshal(r.Value, &v); err != nil {
-			return fmt.Errorf("decoding state record at offset %d: %w", r.Offset, err)
+			return false, fmt.Errorf("decoding state record at offset %d: %w", r.Offset, err)
 		}
 		if v.SchemaVersion > RecordVersion {
-			return fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
+			return false, fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
 		}
 		st.Watermark = v.Watermark
 		st.Emitted = v.Emitted
 		st.Clean, st.RateLog = v.CleanShutdown, v.RateLog
+		st.Enriched = v.Enriched
+		if st.Enriched == nil {
+			st.Enriched = map[string]int64{}
+		}
 		if st.Emitted == nil {
 			st.Emitted = map[string]int64{}
 		}
 	case "pending":
 		if r.Value == nil {
 			delete(st.Pending, k.IncidentID)
-			return nil
+			return true, nil
 		}
 		var v PendingValue
 		if err := json.Unmarshal(r.Value, &v); err != nil {
-			return fmt.Errorf("decoding pending record at offset %d: %w", r.Offset, err)
+			return false, fmt.Errorf("decoding pending record at offset %d: %w", r.Offset, err)
 		}
 		st.Pending[k.IncidentID] = v.Pending
+	default:
+		return false, nil // e.g. the fence record of exactly-once delivery
 	}
-	return nil
+	return true, nil
 }
 
 // EnsureTopic creates the offsets topic with cleanup.policy=compact, or checks

@@ -31,6 +31,7 @@ type Pending struct {
 type State struct {
 	Watermark int64              // epoch ms; polls start at Watermark - lookback
 	Emitted   map[string]int64   // incident id -> newest acknowledged version within the lookback window
+	Enriched  map[string]int64   // incident id -> newest version an acknowledged enrichment covered, within the lookback window
 	Pending   map[string]Pending // incident id -> enrichment owed
 
 	// Clean is set when the previous process stopped gracefully; RateLog then
@@ -56,6 +57,8 @@ type Tracker struct {
 	polled   int64
 	inflight map[version]int
 	acked    map[string]int64
+	covered  map[string]int64 // incident id -> version an acknowledged enrichment covered
+	covering map[string]int64 // incident id -> version an enrichment handed to Kafka covers, until acknowledged
 	pending  map[string]Pending
 	dirty    map[string]struct{} // pending ids changed since the last Snapshot
 }
@@ -68,10 +71,13 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 		polled:   s.Watermark,
 		inflight: make(map[version]int),
 		acked:    make(map[string]int64, len(s.Emitted)),
+		covered:  make(map[string]int64, len(s.Enriched)),
+		covering: make(map[string]int64),
 		pending:  make(map[string]Pending, len(s.Pending)),
 		dirty:    make(map[string]struct{}),
 	}
 	maps.Copy(t.acked, s.Emitted)
+	maps.Copy(t.covered, s.Enriched)
 	maps.Copy(t.pending, s.Pending)
 	return t
 }
@@ -109,20 +115,40 @@ func (t *Tracker) Polled(maxMTime int64) {
 	t.mu.Unlock()
 }
 
-// Owe records that an incident needs enrichment, merging with what is owed.
-func (t *Tracker) Owe(p Pending) {
+// Owe records that an incident needs enrichment for version
+// p.ModificationTime, merging with what is owed. It reports whether that
+// raised what is owed: false means an enrichment already done, or owed, for
+// this version or a newer one covers it (a reply can show a version before
+// the poll that emits it), so the incident need not be queued again.
+func (t *Tracker) Owe(p Pending) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.pending[p.IncidentID]; ok {
-		if old.ModificationTime > p.ModificationTime {
-			p.ModificationTime = old.ModificationTime
-		}
-		if old.FirstQueued < p.FirstQueued {
-			p.FirstQueued = old.FirstQueued
-		}
+	if max(t.covered[p.IncidentID], t.covering[p.IncidentID]) >= p.ModificationTime {
+		return false
+	}
+	old, ok := t.pending[p.IncidentID]
+	if ok && old.ModificationTime >= p.ModificationTime {
+		return false
+	}
+	if ok && old.FirstQueued < p.FirstQueued {
+		p.FirstQueued = old.FirstQueued
 	}
 	t.pending[p.IncidentID] = p
 	t.dirty[p.IncidentID] = struct{}{}
+	return true
+}
+
+// Covering records that an enrichment showing id as of version mtime was
+// handed to the producer: until it is settled, a poll that now emits that
+// version does not ask for it again. If the enrichment never reaches Kafka,
+// the process stops (at-least-once: the failed produce is fatal; exactly-once:
+// the failed transaction is), and the next run starts from committed state.
+func (t *Tracker) Covering(id string, mtime int64) {
+	t.mu.Lock()
+	if mtime > t.covering[id] {
+		t.covering[id] = mtime
+	}
+	t.mu.Unlock()
 }
 
 // Settled records that the enrichment of id for versions up to mtime reached
@@ -130,6 +156,12 @@ func (t *Tracker) Owe(p Pending) {
 func (t *Tracker) Settled(id string, mtime int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if mtime > t.covered[id] {
+		t.covered[id] = mtime
+	}
+	if t.covering[id] <= mtime {
+		delete(t.covering, id)
+	}
 	if p, ok := t.pending[id]; ok && p.ModificationTime <= mtime {
 		delete(t.pending, id)
 		t.dirty[id] = struct{}{}
@@ -142,6 +174,7 @@ type Delta struct {
 	Pending   map[string]*Pending
 	Watermark int64
 	Emitted   map[string]int64
+	Enriched  map[string]int64
 	Clean     bool    // set only by the final commit of a graceful shutdown
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
 }
@@ -158,7 +191,7 @@ func (t *Tracker) Snapshot() Delta {
 			w = v.t
 		}
 	}
-	d := Delta{Watermark: w, Emitted: make(map[string]int64), Pending: make(map[string]*Pending, len(t.dirty))}
+	d := Delta{Watermark: w, Emitted: make(map[string]int64), Enriched: make(map[string]int64), Pending: make(map[string]*Pending, len(t.dirty))}
 	floor := w - t.lookback
 	for id, m := range t.acked {
 		if m < floor {
@@ -166,6 +199,13 @@ func (t *Tracker) Snapshot() Delta {
 			continue
 		}
 		d.Emitted[id] = m
+	}
+	for id, m := range t.covered {
+		if m < floor {
+			delete(t.covered, id) // no poll can emit a version this old again
+			continue
+		}
+		d.Enriched[id] = m
 	}
 	for id := range t.dirty {
 		if p, ok := t.pending[id]; ok {

@@ -91,8 +91,15 @@ func TestEmittedSetKeepsOnlyAckedVersionsInsideLookback(t *testing.T) {
 
 func TestPendingDeltas(t *testing.T) {
 	tr := NewTracker(State{Pending: map[string]Pending{"x": {IncidentID: "x", ModificationTime: 5}}}, 100)
-	tr.Owe(Pending{IncidentID: "a", ModificationTime: 10, FirstQueued: 50})
-	tr.Owe(Pending{IncidentID: "a", ModificationTime: 20, FirstQueued: 60})
+	if !tr.Owe(Pending{IncidentID: "a", ModificationTime: 10, FirstQueued: 50}) {
+		t.Fatal("first Owe reported nothing new")
+	}
+	if !tr.Owe(Pending{IncidentID: "a", ModificationTime: 20, FirstQueued: 60}) {
+		t.Fatal("Owe of a newer version reported nothing new")
+	}
+	if tr.Owe(Pending{IncidentID: "a", ModificationTime: 20, FirstQueued: 70}) || tr.Owe(Pending{IncidentID: "x", ModificationTime: 5}) {
+		t.Fatal("Owe of a version already owed asked for another enrichment")
+	}
 	d := tr.Snapshot()
 	if p := d.Pending["a"]; p == nil || p.ModificationTime != 20 || p.FirstQueued != 50 {
 		t.Fatalf("merged pending = %+v, want newest version 20 and first queued 50", p)
@@ -123,5 +130,33 @@ func TestPendingDeltas(t *testing.T) {
 	}
 	if n := len(tr.PendingList()); n != 1 {
 		t.Fatalf("PendingList has %d entries, want 1", n)
+	}
+}
+
+func TestEnrichmentAheadOfThePollIsNotRepeated(t *testing.T) {
+	tr := NewTracker(State{}, 1000)
+	tr.Owe(Pending{IncidentID: "a", ModificationTime: 10})
+	// The reply showed version 30, which no poll has emitted yet; while the
+	// enrichment is on its way to Kafka, version 30 is not owed again.
+	tr.Covering("a", 30)
+	if tr.Owe(Pending{IncidentID: "a", ModificationTime: 30}) {
+		t.Fatal("version 30 owed again while an enrichment covering it was being produced")
+	}
+	tr.Settled("a", 30)
+	if tr.Owe(Pending{IncidentID: "a", ModificationTime: 30}) {
+		t.Fatal("version 30 owed again although an enrichment already covered it")
+	}
+	if !tr.Owe(Pending{IncidentID: "a", ModificationTime: 31}) {
+		t.Fatal("a newer version was not owed")
+	}
+	tr.Polled(100)
+	d := tr.Snapshot()
+	if d.Enriched["a"] != 30 {
+		t.Fatalf("snapshot enriched = %v, want a: 30", d.Enriched)
+	}
+	// It survives a restart.
+	tr2 := NewTracker(State{Watermark: d.Watermark, Enriched: d.Enriched}, 1000)
+	if tr2.Owe(Pending{IncidentID: "a", ModificationTime: 30}) {
+		t.Fatal("after a restart, version 30 was owed again")
 	}
 }

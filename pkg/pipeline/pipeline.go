@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,6 +47,10 @@ type Config struct {
 	CreateTopics bool  // create missing topics at start
 	Partitions   int32 // for created data topics; -1 broker default
 	Replication  int16 // for created topics; -1 broker default
+
+	// Delivery is AtLeastOnce (default) or ExactlyOnce. Exactly-once needs
+	// a client built with kgo.TransactionalID (see TransactionalID).
+	Delivery string
 
 	StartFrom int64 // epoch ms; the watermark of a first start
 	Source    source.Config
@@ -85,6 +90,7 @@ type Pipeline struct {
 	ready    chan struct{}
 
 	commitSem chan struct{} // held while a commit is being written
+	txnBroken atomic.Bool   // a transaction failed: commit nothing more
 
 	startWatermark int64
 	startEmitted   map[string]int64
@@ -135,7 +141,16 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	if cfg.Connector == "" || cfg.Offsets == "" {
 		return nil, errors.New("pipeline: connector name and offsets topic are required")
 	}
-	sk, err := sink.New(kcl, cfg.Topics)
+	var sinkOpts []sink.Option
+	switch cfg.Delivery {
+	case "", AtLeastOnce:
+		cfg.Delivery = AtLeastOnce
+	case ExactlyOnce:
+		sinkOpts = append(sinkOpts, sink.Batching())
+	default:
+		return nil, fmt.Errorf("pipeline: unknown delivery %q", cfg.Delivery)
+	}
+	sk, err := sink.New(kcl, cfg.Topics, sinkOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +237,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(work)
 	g.Go(func() error { return src.Run(gctx) })
 	g.Go(func() error { return p.enricher.Run(gctx) })
-	g.Go(func() error { p.commitLoop(gctx); return nil })
+	if p.cfg.Delivery == ExactlyOnce {
+		g.Go(func() error { return p.txnLoop(gctx, hardCtx) })
+	} else {
+		g.Go(func() error { p.commitLoop(gctx); return nil })
+	}
 	err = g.Wait()
 	select {
 	case ferr := <-fatal:
@@ -235,6 +254,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Phase two: drain what is in flight, then commit what was acknowledged.
 	drainCtx, cancel := context.WithTimeout(hardCtx, p.cfg.ShutdownTimeout)
 	defer cancel()
+	if p.cfg.Delivery == ExactlyOnce {
+		if errors.Is(err, ErrFenced) || p.isAbandoned() {
+			return err
+		}
+		if cerr := p.commitTxn(drainCtx, true); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("final transaction: %w", cerr))
+		}
+		return err
+	}
 	if ferr := p.kcl.Flush(drainCtx); ferr != nil {
 		p.log.Warn("shutdown deadline passed with records still in flight; they will be re-read after restart", "in_flight", p.sink.Outstanding(), "err", ferr)
 	}
@@ -253,7 +281,7 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		id, t := inc.ID, inc.ModificationTime
 		p.tracker.Emitted(id, t)
 		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli()}
-		p.tracker.Owe(pend)
+		owed := p.tracker.Owe(pend)
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)
 		err := p.sink.Publish(ctx, []sink.Record{rec}, func(err error) {
@@ -276,7 +304,9 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		p.statsMu.Lock()
 		p.versions++
 		p.statsMu.Unlock()
-		p.enricher.Enqueue(itemOf(pend))
+		if owed {
+			p.enricher.Enqueue(itemOf(pend))
+		}
 		return nil
 	}
 }
@@ -360,4 +390,10 @@ func (p *Pipeline) commit(ctx context.Context, final bool) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// TransactionalID is the transactional id of exactly-once delivery for a
+// connector and tenant: a second instance with the same pair fences the first.
+func TransactionalID(connector, tenant string) string {
+	return "xdr-kafka-connector/" + connector + "/" + tenant
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
@@ -53,7 +55,11 @@ type running struct {
 }
 
 func start(e *testkit.Env, cfg Config, opts ...Option) *running {
-	kcl := e.Producer()
+	var kopts []kgo.Opt
+	if cfg.Delivery == ExactlyOnce {
+		kopts = append(kopts, kgo.TransactionalID(TransactionalID(cfg.Connector, cfg.Tenant)))
+	}
+	kcl := e.Producer(kopts...)
 	p, err := New(cfg, e.API, kcl, append([]Option{WithLogger(testLogger())}, opts...)...)
 	if err != nil {
 		e.T.Fatal(err)

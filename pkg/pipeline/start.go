@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
@@ -31,6 +33,16 @@ func (p *Pipeline) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.store = store
+	if p.cfg.Delivery == ExactlyOnce {
+		// Fence any older instance and settle its open transaction before
+		// reading the offsets, so what is read is final.
+		if err := p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
+			return []*kgo.Record{store.FenceRecord()}, nil
+		}); err != nil {
+			return fmt.Errorf("starting exactly-once delivery: %w", err)
+		}
+	}
 	st, found, err := store.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("loading offsets: %w", err)
@@ -42,7 +54,6 @@ func (p *Pipeline) start(ctx context.Context) error {
 		p.log.Info("resuming from committed offsets", "watermark", time.UnixMilli(st.Watermark).UTC(),
 			"emitted_in_lookback", len(st.Emitted), "pending_enrichments", len(st.Pending))
 	}
-	p.store = store
 	p.startWatermark, p.startEmitted = st.Watermark, st.Emitted
 	p.tracker = offsets.NewTracker(st, p.cfg.Source.Lookback.Milliseconds())
 
@@ -56,7 +67,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	p.limiter = lim
 	ecfg := p.cfg.Enrich
 	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit
-	p.enricher, err = enrich.New(ecfg, lim, p.api, p.sink,
+	p.enricher, err = enrich.New(ecfg, lim, p.api, coveringPublisher{p},
 		enrich.WithLogger(p.log.With("stage", "enrich")), enrich.WithClock(p.now),
 		enrich.WithOnDone(func(it enrich.Item, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }))
 	if err != nil {
@@ -69,22 +80,40 @@ func (p *Pipeline) start(ctx context.Context) error {
 }
 
 // limiterMemory carries the rate budget across restarts: a clean stop left
-// the exact stamps of its last calls; after a crash, the calls made since the
-// last commit are unknown, so the first window after start-up is treated as
-// spent (every call of the dead process happened before now).
+// the exact stamps of its last calls. Otherwise — after a crash, or with no
+// committed state at all (an attempt that died before its first commit, or
+// another puller of the same key being replaced) — the calls made just
+// before this start are unknown, so the first window is treated as spent.
 func (p *Pipeline) limiterMemory(st offsets.State, found bool) enrich.LimiterOption {
-	switch {
-	case !found:
-		return enrich.WithHistory(nil)
-	case st.Clean:
+	if found && st.Clean {
 		stamps := make([]time.Time, len(st.RateLog))
 		for i, ms := range st.RateLog {
 			stamps[i] = time.UnixMilli(ms)
 		}
 		return enrich.WithHistory(stamps)
-	default:
-		p.log.Info("the previous run did not stop cleanly; holding extra-data calls for one rate window in case it spent the budget just before it stopped",
-			"window", p.cfg.RateWindow)
-		return enrich.WithStartupReserve(p.cfg.RateLimit)
 	}
+	p.log.Info("the previous run did not stop cleanly (or none committed); holding extra-data calls for one rate window in case its last calls spent the budget",
+		"window", p.cfg.RateWindow)
+	return enrich.WithStartupReserve(p.cfg.RateLimit)
+}
+
+// coveringPublisher is the enricher's way into the sink: before handing over
+// an enrichment it marks the version the reply showed as being covered, so a
+// poll that emits that version meanwhile does not queue a second round.
+type coveringPublisher struct{ p *Pipeline }
+
+func (c coveringPublisher) Publish(ctx context.Context, recs []sink.Record, done func(error)) error {
+	for _, r := range recs {
+		if r.Type != sink.TypeIncidentEnriched {
+			continue
+		}
+		var v struct {
+			ID string `json:"incident_id"`
+			T  int64  `json:"modification_time"`
+		}
+		if json.Unmarshal(r.Value, &v) == nil {
+			c.p.tracker.Covering(v.ID, v.T)
+		}
+	}
+	return c.p.sink.Publish(ctx, recs, done)
 }

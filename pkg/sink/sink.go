@@ -70,17 +70,34 @@ type Sink struct {
 
 	room        chan struct{} // one token per record in flight
 	outstanding atomic.Int64
+
+	batching bool
+	batchMu  sync.Mutex
+	batch    Batch
+	full     chan struct{} // signalled when a batch reaches half of MaxInFlight
 }
 
+// Option configures a Sink.
+type Option func(*Sink)
+
+// Batching makes Publish collect records for TakeBatch instead of producing
+// them, for exactly-once delivery: the caller writes each batch in a Kafka
+// transaction together with the offsets that cover it.
+func Batching() Option { return func(s *Sink) { s.batching = true } }
+
 // New returns a Sink writing through cl.
-func New(cl *kgo.Client, topics Topics) (*Sink, error) {
+func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 	for _, t := range topics.All() {
 		if t == "" {
 			return nil, errors.New("sink: every topic name is required")
 		}
 	}
-	return &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{},
-		room: make(chan struct{}, MaxInFlight)}, nil
+	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{},
+		room: make(chan struct{}, MaxInFlight), full: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Topics returns the topic names.
@@ -130,16 +147,11 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 		<-s.room
 		settle(r, err)
 	}
+	if s.batching {
+		return s.collect(ctx, recs, settle)
+	}
 	for i, rec := range recs {
-		kr := &kgo.Record{
-			Topic: s.topics.Name(rec.Topic),
-			Key:   rec.Key,
-			Value: rec.Value,
-			Headers: []kgo.RecordHeader{
-				{Key: HeaderRecordType, Value: []byte(rec.Type)},
-				{Key: HeaderSchemaVersion, Value: s.hdrVer},
-			},
-		}
+		kr := s.record(rec)
 		select {
 		case s.room <- struct{}{}:
 		case <-ctx.Done():
@@ -153,6 +165,18 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 		s.cl.Produce(noCancel, kr, promise)
 	}
 	return nil
+}
+
+func (s *Sink) record(rec Record) *kgo.Record {
+	return &kgo.Record{
+		Topic: s.topics.Name(rec.Topic),
+		Key:   rec.Key,
+		Value: rec.Value,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderRecordType, Value: []byte(rec.Type)},
+			{Key: HeaderSchemaVersion, Value: s.hdrVer},
+		},
+	}
 }
 
 // Produced returns how many records Kafka acknowledged per topic name.
@@ -179,6 +203,96 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics Topics, partitio
 	for _, r := range resps.Sorted() {
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
+
+// Batch is what Publish collected in batching mode since the last TakeBatch.
+type Batch struct {
+	items   []batchItem
+	settles []func(*kgo.Record, error)
+	sink    *Sink
+}
+
+type batchItem struct {
+	ctx    context.Context // carries the record's trace context; never cancelled
+	rec    Record
+	settle func(*kgo.Record, error)
+	token  bool // holds a room token
+}
+
+// Len returns how many records the batch holds.
+func (b Batch) Len() int { return len(b.items) }
+
+// Records returns fresh franz-go records for the batch, each with the context
+// it was published with (franz-go's tracing hooks read it). Call it once per
+// produce attempt: franz-go fills records in as it produces them.
+func (b Batch) Records() ([]*kgo.Record, []context.Context) {
+	recs := make([]*kgo.Record, len(b.items))
+	ctxs := make([]context.Context, len(b.items))
+	for i, it := range b.items {
+		recs[i], ctxs[i] = b.sink.record(it.rec), it.ctx
+	}
+	return recs, ctxs
+}
+
+// Settle reports the batch's outcome to every Publish that contributed to it
+// and frees its room. Call it exactly once.
+func (b Batch) Settle(err error) {
+	for _, it := range b.items {
+		if it.token {
+			<-b.sink.room
+		}
+		b.sink.outstanding.Add(-1)
+		it.settle(&kgo.Record{Topic: b.sink.topics.Name(it.rec.Topic)}, err)
+	}
+}
+
+// TakeBatch returns the records collected since the previous call.
+func (s *Sink) TakeBatch() Batch {
+	s.batchMu.Lock()
+	defer s.batchMu.Unlock()
+	b := s.batch
+	b.sink = s
+	s.batch = Batch{}
+	return b
+}
+
+// BatchFull is signalled when the collected batch reaches half of
+// MaxInFlight, so the caller can write it before Publish has to wait.
+func (s *Sink) BatchFull() <-chan struct{} { return s.full }
+
+func (s *Sink) collect(ctx context.Context, recs []Record, settle func(*kgo.Record, error)) error {
+	// All records of one Publish enter the same batch, so a transaction never
+	// holds part of an enrichment without the offsets that settle it. A
+	// Publish larger than MaxInFlight holds every token.
+	need := min(len(recs), MaxInFlight)
+	for i := range need {
+		select {
+		case s.room <- struct{}{}:
+		case <-ctx.Done():
+			for range i {
+				<-s.room
+			}
+			for _, r := range recs {
+				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, ctx.Err())
+			}
+			return ctx.Err()
+		}
+	}
+	noCancel := context.WithoutCancel(ctx)
+	s.batchMu.Lock()
+	for i, rec := range recs {
+		s.batch.items = append(s.batch.items, batchItem{ctx: noCancel, rec: rec, settle: settle, token: i < need})
+	}
+	n := len(s.batch.items)
+	s.batchMu.Unlock()
+	s.outstanding.Add(int64(len(recs)))
+	if n >= MaxInFlight/2 {
+		select {
+		case s.full <- struct{}{}:
+		default:
 		}
 	}
 	return nil

@@ -1,0 +1,173 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Delivery guarantees.
+const (
+	AtLeastOnce = "at-least-once"
+	ExactlyOnce = "exactly-once"
+)
+
+// ErrFenced means another instance with the same transactional id — the
+// same connector name and tenant — has started. This one must stop: retrying
+// would split the brain.
+var ErrFenced = errors.New("fenced by another instance with the same CONNECTOR_NAME and tenant; this instance stops")
+
+// txnAttempts bounds how often one transaction is retried before the
+// pipeline stops; a restart resumes from the last committed transaction.
+const txnAttempts = 5
+
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
+// transact writes the records that build returns in one transaction,
+// retrying with fresh records (build is called per attempt) when the
+// transaction fails for a reason other than fencing.
+func (p *Pipeline) transact(ctx context.Context, build func() ([]*kgo.Record, []context.Context)) error {
+	var err error
+	for attempt := 1; attempt <= txnAttempts; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
+			}
+		}
+		recs, ctxs := build()
+		if err = p.transactOnce(ctx, recs, ctxs); err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
+			return err
+		}
+		p.log.Warn("transaction failed; retrying", "attempt", attempt, "records", len(recs), "err", err)
+	}
+	return fmt.Errorf("writing a transaction (%d attempts): %w", txnAttempts, err)
+}
+
+func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []context.Context) error {
+	if err := p.kcl.BeginTransaction(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	for i, r := range recs {
+		rctx := context.WithoutCancel(ctx)
+		if ctxs != nil && ctxs[i] != nil {
+			rctx = ctxs[i]
+		}
+		p.kcl.Produce(rctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	flushErr := p.kcl.Flush(ctx)
+	mu.Lock()
+	cause := first
+	mu.Unlock()
+	if cause == nil {
+		cause = flushErr
+	}
+	if cause == nil {
+		end := p.kcl.EndTransaction(ctx, kgo.TryCommit)
+		if end == nil {
+			return nil
+		}
+		if isFenced(end) {
+			return fmt.Errorf("%w: %v", ErrFenced, end)
+		}
+		// The commit's outcome is unconfirmed: abort, which bumps the epoch
+		// and fences whatever the broker may still hold of it.
+		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+			return fmt.Errorf("%w: %v", ErrFenced, abort)
+		}
+		return fmt.Errorf("committing transaction: %w", end)
+	}
+	if isFenced(cause) {
+		return fmt.Errorf("%w: %v", ErrFenced, cause)
+	}
+	_ = p.kcl.AbortBufferedRecords(ctx)
+	if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+		return fmt.Errorf("%w: %v", ErrFenced, abort)
+	}
+	return fmt.Errorf("producing in transaction: %w", cause)
+}
+
+// commitTxn writes, in one transaction, every record published since the
+// previous one and the offsets that cover them. The batch counts as
+// acknowledged when the offsets are computed; if the transaction then fails
+// for good, Run stops and the next run resumes from the last committed one,
+// so nothing computed from that assumption survives.
+func (p *Pipeline) commitTxn(ctx context.Context, final bool) error {
+	if p.txnBroken.Load() {
+		return errors.New("an earlier transaction failed; nothing more is committed by this run")
+	}
+	batch := p.sink.TakeBatch()
+	batch.Settle(nil)
+	d := p.tracker.Snapshot()
+	if final {
+		d.Clean = true
+		for _, s := range p.limiter.History() {
+			d.RateLog = append(d.RateLog, s.UnixMilli())
+		}
+	}
+	pending, state := p.store.Records(d)
+	err := p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
+		recs, ctxs := batch.Records()
+		for _, r := range append(pending, state) {
+			recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+			ctxs = append(ctxs, nil)
+		}
+		return recs, ctxs
+	})
+	if err != nil {
+		p.txnBroken.Store(true)
+		p.log.Error("transaction failed; this run commits nothing more", "err", err)
+		return err
+	}
+	p.statsMu.Lock()
+	p.commits++
+	p.statsMu.Unlock()
+	return nil
+}
+
+// txnLoop commits a transaction every CommitInterval, or sooner when the
+// batch grows large, until ctx ends. A transaction under way when ctx ends is
+// finished under hard (which only a crash cancels), bounded by
+// ShutdownTimeout. A transaction that fails for good stops the pipeline.
+func (p *Pipeline) txnLoop(ctx, hard context.Context) error {
+	t := time.NewTicker(p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-p.sink.BatchFull():
+		}
+		tctx, cancel := context.WithTimeout(hard, p.cfg.ShutdownTimeout)
+		err := p.commitTxn(tctx, false)
+		cancel()
+		if err != nil {
+			if hard.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
