@@ -1106,7 +1106,7 @@ func TestBadValuesRejected(t *testing.T) {
 		"bad-log-format.yaml":                    {"at '/log/format'", "'text', 'json'"},
 		"bad-sasl-mechanism.yaml":                {"at '/kafka/sasl/mechanism'", "'SCRAM-SHA-512'"},
 		"sasl-without-password.yaml":             {"at '/kafka/sasl", "password"},
-		"bad-delivery.yaml":                      {"at '/pipeline/delivery'", "'at-least-once'"},
+		"bad-delivery.yaml":                      {"at '/pipeline/delivery'", "'exactly-once'"},
 		"replicas-without-ack.yaml":              {"at '/allowMultipleReplicas'", "true"},
 		"wrong-type-integer.yaml":                {"at '/pipeline/enrichWorkers'", "want integer"},
 		"wrong-type-brokers.yaml":                {"at '/kafka/brokers'", "want array"},

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=1.2.3".
@@ -21,6 +23,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	exitFenced  = 3 // exactly-once: another instance took over
 )
 
 // errUsage marks errors in the command line or configuration (exit status 2).
@@ -91,6 +94,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		case errors.Is(err, errUsage):
 			fmt.Fprintln(stderr, err)
 			return exitUsage
+		case errors.Is(err, pipeline.ErrFenced):
+			fmt.Fprintln(stderr, "connector:", err)
+			fmt.Fprintln(stderr, "connector: another instance with the same CONNECTOR_NAME and tenant now writes this tenant's records; this one stopped without retrying. Run one instance per name and tenant.")
+			return exitFenced
 		default:
 			fmt.Fprintln(stderr, "connector:", err)
 			return exitFailure

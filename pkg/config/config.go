@@ -188,9 +188,9 @@ func (c *Config) Validate() error {
 		bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
 	switch c.Delivery {
-	case "at-least-once":
+	case "at-least-once", "exactly-once":
 	default:
-		bad("DELIVERY", "must be at-least-once, not %q", c.Delivery)
+		bad("DELIVERY", "must be at-least-once or exactly-once, not %q", c.Delivery)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
