@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,9 @@ type Env struct {
 	Key     string
 	Cluster *kfake.Cluster
 	Brokers []string
+
+	kopts   []kfake.Opt
+	dataDir string
 }
 
 // New starts a tenant with sc (Now defaults to time.Now) and a one-broker
@@ -66,8 +70,38 @@ func New(t testing.TB, sc xdrtest.Config, kopts ...kfake.Opt) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return &Env{T: t, Sim: sim, API: api, BaseURL: base, KeyID: id, Key: key, Cluster: c, Brokers: c.ListenAddrs()}
+	e := &Env{T: t, Sim: sim, API: api, BaseURL: base, KeyID: id, Key: key, Cluster: c, Brokers: c.ListenAddrs(), kopts: kopts}
+	t.Cleanup(func() { e.Cluster.Close() })
+	return e
+}
+
+// NewPersistent is New with a broker that keeps its log in a directory, so
+// StopKafka and StartKafka can take it away and bring it back.
+func NewPersistent(t testing.TB, sc xdrtest.Config) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	e := New(t, sc, kfake.DataDir(dir))
+	e.dataDir = dir
+	return e
+}
+
+// StopKafka shuts the broker down: every connection drops and nothing
+// listens on its port until StartKafka.
+func (e *Env) StopKafka() { e.Cluster.Close() }
+
+// StartKafka starts the broker again on the same port and data directory.
+func (e *Env) StartKafka() {
+	e.T.Helper()
+	if e.dataDir == "" {
+		e.T.Fatal("StartKafka needs an Env from NewPersistent")
+	}
+	_, port, _ := strings.Cut(e.Brokers[0], ":")
+	p, _ := strconv.Atoi(port)
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.Ports(p)}, e.kopts...)...)
+	if err != nil {
+		e.T.Fatalf("restarting the broker: %v", err)
+	}
+	e.Cluster = c
 }
 
 // ConnOpts are the connection options for the cluster.

@@ -69,7 +69,9 @@ func (e *Env) Output() Output {
 // exactly once when exact is set; no version the tenant never had is; and
 // every incident's newest enrichment matches its final state. skip lists
 // incidents whose enrichment is expected to be missing (e.g. sent to the DLQ).
-func (e *Env) Verify(o Output, exact bool, expect func(xdrtest.Version) bool, skip map[string]bool) {
+//
+// It returns how many versions expect excused.
+func (e *Env) Verify(o Output, exact bool, expect func(xdrtest.Version) bool, skip map[string]bool) (excused int) {
 	t := e.T
 	t.Helper()
 	truth := map[Version]bool{}
@@ -146,4 +148,5 @@ func (e *Env) Verify(o Output, exact bool, expect func(xdrtest.Version) bool, sk
 			t.Errorf("incident %s: %d file artifact records, want %d", id, got, tr.FileArtifacts)
 		}
 	}
+	return short
 }

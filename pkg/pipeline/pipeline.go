@@ -234,11 +234,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	}
 
+	// stopBy ends SHUTDOWN_TIMEOUT after the work ends (or at a crash): it
+	// bounds the draining, the transaction under way and the final commit.
+	stopBy, stopNow := context.WithCancel(hardCtx)
+	defer stopNow()
+	go func() {
+		select {
+		case <-work.Done():
+		case <-hardCtx.Done():
+			return
+		}
+		select {
+		case <-time.After(p.cfg.ShutdownTimeout):
+			stopNow()
+		case <-stopBy.Done():
+		}
+	}()
+
 	g, gctx := errgroup.WithContext(work)
 	g.Go(func() error { return src.Run(gctx) })
 	g.Go(func() error { return p.enricher.Run(gctx) })
 	if p.cfg.Delivery == ExactlyOnce {
-		g.Go(func() error { return p.txnLoop(gctx, hardCtx) })
+		g.Go(func() error { return p.txnLoop(gctx, stopBy) })
 	} else {
 		g.Go(func() error { p.commitLoop(gctx); return nil })
 	}
@@ -252,8 +269,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return nil
 	}
 	// Phase two: drain what is in flight, then commit what was acknowledged.
-	drainCtx, cancel := context.WithTimeout(hardCtx, p.cfg.ShutdownTimeout)
-	defer cancel()
+	drainCtx := stopBy
 	if p.cfg.Delivery == ExactlyOnce {
 		if errors.Is(err, ErrFenced) || p.isAbandoned() {
 			return err

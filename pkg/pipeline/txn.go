@@ -22,9 +22,10 @@ const (
 // would split the brain.
 var ErrFenced = errors.New("fenced by another instance with the same CONNECTOR_NAME and tenant; this instance stops")
 
-// txnAttempts bounds how often one transaction is retried before the
-// pipeline stops; a restart resumes from the last committed transaction.
-const txnAttempts = 5
+// txnRetryFor bounds how long one transaction is retried (a broker outage)
+// before the pipeline stops; a restart resumes from the last committed
+// transaction.
+const txnRetryFor = 2 * time.Minute
 
 func isFenced(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
@@ -32,30 +33,46 @@ func isFenced(err error) bool {
 }
 
 // transact writes the records that build returns in one transaction,
-// retrying with fresh records (build is called per attempt) when the
-// transaction fails for a reason other than fencing.
+// retrying with fresh records (build is called per attempt) for up to
+// txnRetryFor when the transaction fails for a reason other than fencing.
 func (p *Pipeline) transact(ctx context.Context, build func() ([]*kgo.Record, []context.Context)) error {
-	var err error
-	for attempt := 1; attempt <= txnAttempts; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
-			}
-		}
+	start := time.Now()
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
 		recs, ctxs := build()
-		if err = p.transactOnce(ctx, recs, ctxs); err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := p.transactOnce(actx, recs, ctxs)
+		cancel()
+		if err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
 			return err
 		}
-		p.log.Warn("transaction failed; retrying", "attempt", attempt, "records", len(recs), "err", err)
+		if time.Since(start) > txnRetryFor {
+			return fmt.Errorf("writing a transaction (%d attempts in %s): %w", attempt, time.Since(start).Round(time.Second), err)
+		}
+		p.log.Warn("transaction failed; retrying", "attempt", attempt, "records", len(recs), "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return fmt.Errorf("writing a transaction (%d attempts): %w", txnAttempts, err)
 }
 
 func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []context.Context) error {
 	if err := p.kcl.BeginTransaction(); err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+		// An earlier attempt could not end its transaction (the broker was
+		// gone): abort it now, then begin again.
+		_ = p.kcl.AbortBufferedRecords(ctx)
+		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); abort != nil {
+			if isFenced(abort) {
+				return fmt.Errorf("%w: %v", ErrFenced, abort)
+			}
+			return fmt.Errorf("aborting an unfinished transaction: %w", abort)
+		}
+		if err := p.kcl.BeginTransaction(); err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
 	}
 	var (
 		mu    sync.Mutex
@@ -148,9 +165,9 @@ func (p *Pipeline) commitTxn(ctx context.Context, final bool) error {
 
 // txnLoop commits a transaction every CommitInterval, or sooner when the
 // batch grows large, until ctx ends. A transaction under way when ctx ends is
-// finished under hard (which only a crash cancels), bounded by
-// ShutdownTimeout. A transaction that fails for good stops the pipeline.
-func (p *Pipeline) txnLoop(ctx, hard context.Context) error {
+// finished under stopBy, which ends SHUTDOWN_TIMEOUT after a stop begins (or
+// at a crash). A transaction that fails for good stops the pipeline.
+func (p *Pipeline) txnLoop(ctx, stopBy context.Context) error {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
 	for {
@@ -160,11 +177,8 @@ func (p *Pipeline) txnLoop(ctx, hard context.Context) error {
 		case <-t.C:
 		case <-p.sink.BatchFull():
 		}
-		tctx, cancel := context.WithTimeout(hard, p.cfg.ShutdownTimeout)
-		err := p.commitTxn(tctx, false)
-		cancel()
-		if err != nil {
-			if hard.Err() != nil {
+		if err := p.commitTxn(stopBy, false); err != nil {
+			if stopBy.Err() != nil {
 				return nil
 			}
 			return err

@@ -42,9 +42,14 @@ func (ts Topics) Name(t Topic) string {
 // All lists the topic names in a fixed order.
 func (ts Topics) All() []string { return []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ} }
 
-// MaxInFlight bounds the records a Sink has handed to the producer and Kafka
-// has not acknowledged yet; Publish waits for room beyond it. It stays below
-// the client's MaxBufferedRecords so that kgo.Produce itself never blocks.
+// MaxInFlight bounds the records of each class — incident changes, and
+// everything else — that a Sink has handed to the producer and Kafka has not
+// acknowledged yet; Publish waits for room beyond it. Changes have their own
+// room so that, while Kafka is away, enrichment records (which can always be
+// fetched again) fill theirs and stop the enricher, while the source keeps
+// capturing incident versions that the API will not show again. Both rooms
+// together stay below the client's MaxBufferedRecords, so kgo.Produce itself
+// never blocks.
 const MaxInFlight = 8192
 
 // ProducerOpts are the producer settings the connector relies on, to be added
@@ -55,7 +60,7 @@ func ProducerOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
-		kgo.MaxBufferedRecords(MaxInFlight + 1024),
+		kgo.MaxBufferedRecords(2*MaxInFlight + 1024),
 	}
 }
 
@@ -68,7 +73,8 @@ type Sink struct {
 	mu       sync.Mutex
 	produced map[string]int64 // acknowledged records per topic name
 
-	room        chan struct{} // one token per record in flight
+	room        chan struct{} // one token per enrichment or DLQ record in flight
+	changeRoom  chan struct{} // one token per incident change record in flight
 	outstanding atomic.Int64
 
 	batching bool
@@ -93,7 +99,7 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 		}
 	}
 	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{},
-		room: make(chan struct{}, MaxInFlight), full: make(chan struct{}, 1)}
+		room: make(chan struct{}, MaxInFlight), changeRoom: make(chan struct{}, MaxInFlight), full: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -142,18 +148,19 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 			done(e)
 		}
 	}
+	room := s.roomFor(recs)
+	if s.batching {
+		return s.collect(ctx, room, recs, settle)
+	}
 	promise := func(r *kgo.Record, err error) {
 		s.outstanding.Add(-1)
-		<-s.room
+		<-room
 		settle(r, err)
-	}
-	if s.batching {
-		return s.collect(ctx, recs, settle)
 	}
 	for i, rec := range recs {
 		kr := s.record(rec)
 		select {
-		case s.room <- struct{}{}:
+		case room <- struct{}{}:
 		case <-ctx.Done():
 			// Fail the rest so done still fires exactly once.
 			for _, r := range recs[i:] {
@@ -165,6 +172,14 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 		s.cl.Produce(noCancel, kr, promise)
 	}
 	return nil
+}
+
+// roomFor picks the in-flight budget of a Publish by its first record.
+func (s *Sink) roomFor(recs []Record) chan struct{} {
+	if recs[0].Type == TypeIncidentChange {
+		return s.changeRoom
+	}
+	return s.room
 }
 
 func (s *Sink) record(rec Record) *kgo.Record {
@@ -219,7 +234,7 @@ type batchItem struct {
 	ctx    context.Context // carries the record's trace context; never cancelled
 	rec    Record
 	settle func(*kgo.Record, error)
-	token  bool // holds a room token
+	room   chan struct{} // the room it holds a token of, or nil
 }
 
 // Len returns how many records the batch holds.
@@ -241,8 +256,8 @@ func (b Batch) Records() ([]*kgo.Record, []context.Context) {
 // and frees its room. Call it exactly once.
 func (b Batch) Settle(err error) {
 	for _, it := range b.items {
-		if it.token {
-			<-b.sink.room
+		if it.room != nil {
+			<-it.room
 		}
 		b.sink.outstanding.Add(-1)
 		it.settle(&kgo.Record{Topic: b.sink.topics.Name(it.rec.Topic)}, err)
@@ -263,17 +278,17 @@ func (s *Sink) TakeBatch() Batch {
 // MaxInFlight, so the caller can write it before Publish has to wait.
 func (s *Sink) BatchFull() <-chan struct{} { return s.full }
 
-func (s *Sink) collect(ctx context.Context, recs []Record, settle func(*kgo.Record, error)) error {
+func (s *Sink) collect(ctx context.Context, room chan struct{}, recs []Record, settle func(*kgo.Record, error)) error {
 	// All records of one Publish enter the same batch, so a transaction never
 	// holds part of an enrichment without the offsets that settle it. A
 	// Publish larger than MaxInFlight holds every token.
 	need := min(len(recs), MaxInFlight)
 	for i := range need {
 		select {
-		case s.room <- struct{}{}:
+		case room <- struct{}{}:
 		case <-ctx.Done():
 			for range i {
-				<-s.room
+				<-room
 			}
 			for _, r := range recs {
 				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, ctx.Err())
@@ -284,7 +299,11 @@ func (s *Sink) collect(ctx context.Context, recs []Record, settle func(*kgo.Reco
 	noCancel := context.WithoutCancel(ctx)
 	s.batchMu.Lock()
 	for i, rec := range recs {
-		s.batch.items = append(s.batch.items, batchItem{ctx: noCancel, rec: rec, settle: settle, token: i < need})
+		it := batchItem{ctx: noCancel, rec: rec, settle: settle}
+		if i < need {
+			it.room = room
+		}
+		s.batch.items = append(s.batch.items, it)
 	}
 	n := len(s.batch.items)
 	s.batchMu.Unlock()
