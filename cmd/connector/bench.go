@@ -3,9 +3,80 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/bench"
 )
 
-func benchCmd(_ context.Context, _ []string, _, _ io.Writer) error {
-	return errors.New("bench: not implemented yet")
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "a shorter run (about 1.5 minutes instead of about 4)")
+	window := fs.Duration("rate-window", 0, "compressed extra-data window of the budget and coalescing phases, 10 calls each (default 2s)")
+	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
+	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")
+	incidents := fs.Int("memory-incidents", 0, "incidents waiting for enrichment in the memory phase (default 100000)")
+	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, `Usage: connector bench [flags]
+
+Measures the connector against the simulated tenant (loopback HTTP) and an
+in-memory Kafka broker (a child process) and prints one markdown table:
+budget use of our rate limiter beside a naive token bucket, freshness,
+extra-data calls per change, CPU and allocations per record, and resident
+memory with a large backlog. It stops by itself. Exit status 1 when a figure
+misses its target. See docs/BENCHMARKS.md.
+
+Flags:
+`)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *serveBroker {
+		return bench.ServeBroker(ctx, os.Stdin, stdout)
+	}
+	cfg := bench.Default()
+	if *quick {
+		cfg = bench.Quick()
+	}
+	if *window > 0 {
+		cfg.RateWindow = *window
+	}
+	if *poll > 0 {
+		cfg.PollInterval = *poll
+	}
+	if *records > 0 {
+		cfg.CostRecords = *records
+	}
+	if *incidents > 0 {
+		cfg.MemoryIncidents = *incidents
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the connector binary: %w", err)
+	}
+	cfg.Connector, cfg.Progress = exe, stderr
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteMarkdown(stdout); err != nil {
+		return fmt.Errorf("writing the table: %w", err)
+	}
+	if !rep.Passed() {
+		return errors.New("bench: a figure missed its target")
+	}
+	return nil
 }

@@ -2,10 +2,411 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-func checkCmd(_ context.Context, _ []string, _, _ io.Writer) error {
-	return errors.New("check: not implemented yet")
+const checkHelp = `Usage: connector check [--timeout 10s]
+
+Checks what "connector run" needs, with the same environment, and prints one
+line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped.
+
+  configuration     every variable valid (see "connector run --help")
+  XDR API           one get_incidents call for one incident: the tenant is
+                    reachable and accepts the key
+  Kafka             the brokers answer a metadata request (TLS and SASL included)
+  data topics       exist, or the brokers accept creating them (checked with a
+                    validate-only request; nothing is created)
+  offsets topic     exists with cleanup.policy=compact, or can be created so
+
+With XDR_BASE_URL unset the API is not checked ("connector run" would serve a
+simulated tenant); with KAFKA_BROKERS unset Kafka is not checked ("connector
+run" would start an embedded broker).
+
+Exit status: 0 when every check passed, 1 when one failed, 2 when the
+configuration is not valid.
+
+Flags:
+`
+
+// checkCmd runs `connector check`.
+func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 10*time.Second, "time allowed for each network check")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, checkHelp)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 || *timeout <= 0 {
+		return fmt.Errorf("%w: usage: connector check [--timeout 10s]", errUsage)
+	}
+	r := &checkReport{out: stdout}
+	cfg, err := loadConfig(ctx)
+	if err != nil {
+		r.fail("configuration", "not valid (each wrong variable is named below)", `fix the variables; "connector run --help" lists them`)
+		return err
+	}
+	var api *xdr.Client
+	if cfg.XDRBaseURL != "" {
+		if api, err = newAPIClient(cfg); err != nil {
+			r.fail("configuration", err.Error(), "fix XDR_BASE_URL, XDR_API_KEY_ID or XDR_API_KEY")
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	connOpts, err := kafkaConnOpts(cfg)
+	if err != nil {
+		r.fail("configuration", err.Error(), "fix the KAFKA_TLS_* or KAFKA_SASL_* variables")
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	r.pass("configuration", "valid")
+
+	if cfg.XDRBaseURL == "" {
+		r.skip("XDR API", `XDR_BASE_URL is not set: "connector run" would serve a simulated tenant on this machine`)
+	} else {
+		checkAPI(ctx, r, cfg, api, *timeout)
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		checkEmbedded(r, cfg)
+	} else {
+		checkKafka(ctx, r, cfg, connOpts, *timeout)
+	}
+
+	if r.failed > 0 {
+		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
+	}
+	fmt.Fprintln(stdout, "All checks passed.")
+	return nil
+}
+
+// checkReport prints the check lines and counts them.
+type checkReport struct {
+	out            io.Writer
+	passed, failed int
+}
+
+func (r *checkReport) pass(name, detail string) {
+	r.passed++
+	fmt.Fprintf(r.out, "✓ %s: %s\n", name, detail)
+}
+
+func (r *checkReport) fail(name, reason, fix string) {
+	r.failed++
+	fmt.Fprintf(r.out, "✗ %s: %s\n", name, reason)
+	if fix != "" {
+		fmt.Fprintf(r.out, "    fix: %s\n", fix)
+	}
+}
+
+func (r *checkReport) skip(name, why string) { fmt.Fprintf(r.out, "– %s: %s\n", name, why) }
+
+// checkAPI makes one get_incidents call for one incident, with the filters
+// the connector would use.
+func checkAPI(ctx context.Context, r *checkReport, cfg *config.Config, api *xdr.Client, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req := xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 1, Filters: pipelineConfig(cfg, nil).Source.Filters}
+	reply, err := api.GetIncidents(ctx, req)
+	name := "XDR API"
+	if err == nil {
+		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
+			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, reply.TotalCount))
+		return
+	}
+	reason, fix := apiFailure(err, cfg, timeout)
+	r.fail(name, reason, fix)
+}
+
+// apiFailure explains a failed get_incidents call: what went wrong and what
+// to change.
+func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, fix string) {
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		reason = fmt.Sprintf("HTTP %d from get_incidents", ae.Status)
+		msg := ae.Message
+		if msg == "" {
+			msg = http.StatusText(ae.Status)
+		}
+		if msg != "" {
+			reason += ": " + msg
+		}
+		if ae.Extra != "" {
+			reason += " (" + ae.Extra + ")"
+		}
+		switch s := ae.Status; {
+		case s == http.StatusUnauthorized && ae.AdvancedAuth:
+			return reason + "; with an advanced key this is most often clock skew",
+				"advanced keys sign the current time: sync this host's clock (NTP) with the tenant's; then check XDR_API_KEY_ID and XDR_API_KEY, and that the key is an advanced key"
+		case s == http.StatusUnauthorized:
+			return reason + "; the tenant does not accept this key",
+				"check XDR_API_KEY_ID (the key's numeric id) and XDR_API_KEY (or XDR_API_KEY_FILE), that the key is not expired or revoked, and set XDR_AUTH_MODE=advanced if it is an advanced key"
+		case s == http.StatusPaymentRequired:
+			return reason + "; the tenant lacks the licence for this API", "ask the tenant's administrator for the Cortex XDR / Xpanse licence that includes the public API"
+		case s == http.StatusForbidden:
+			return reason + "; the key's role lacks a permission", "give the API key a role that may view incidents and alerts (the role needs incident view permission), or use another key"
+		case s == http.StatusNotFound:
+			return reason + "; this URL does not serve the API", "set XDR_BASE_URL to the API URL of the tenant, https://api-<tenant-fqdn> (Settings > API Keys > Copy API URL)"
+		case s == http.StatusBadRequest || s == http.StatusUnprocessableEntity:
+			return reason + "; the tenant rejected the request", "check FILTER_STATUSES, FILTER_STARRED and FILTER_ALERT_SOURCES; without filters, a 400 here means XDR_BASE_URL points at something other than the API"
+		case s == http.StatusTooManyRequests:
+			return reason + "; the tenant is rate-limiting this key", "another client is using this key's budget; wait a minute and check again, and give each connector its own key"
+		case s >= 500:
+			return reason + "; the tenant is unreachable or failing", "retry in a few minutes; if it persists, check the tenant's status and XDR_BASE_URL"
+		}
+		return reason, "check XDR_BASE_URL and the key"
+	}
+	switch {
+	case errors.Is(err, xdr.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("the tenant did not answer within %s (the tenant is unreachable)", min(timeout, cfg.XDRTimeout)),
+			"check XDR_BASE_URL, DNS, and that this host may reach it on port 443 (proxy, firewall)"
+	case errors.Is(err, xdr.ErrMalformed), errors.Is(err, xdr.ErrTruncated):
+		return "the reply is not the API's: " + err.Error(), "set XDR_BASE_URL to the tenant's API URL, https://api-<tenant-fqdn>, not its console URL"
+	}
+	return "the tenant is unreachable: " + err.Error(), "check XDR_BASE_URL, DNS, and that this host may reach it (proxy, firewall)"
+}
+
+// checkEmbedded reports what `connector run` would do without KAFKA_BROKERS.
+func checkEmbedded(r *checkReport, cfg *config.Config) {
+	if _, err := os.Stat(cfg.DataDir); err == nil {
+		if addr := runningBrokerAddr(cfg.DataDir); addr != "" {
+			r.fail("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set, and another connector already runs an embedded broker on DATA_DIR %s (at %s): "connector run" would refuse to start`, cfg.DataDir, addr),
+				"stop that connector, set DATA_DIR to another directory, or set KAFKA_BROKERS")
+			return
+		}
+	}
+	r.skip("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set: "connector run" would start an embedded broker on a loopback port, with its data in %s`, cfg.DataDir))
+}
+
+// checkKafka checks the brokers, the data topics and the offsets topic.
+func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpts []kgo.Opt, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !checkDial(ctx, r, cfg.KafkaBrokers) {
+		r.skip("topics", "not checked: Kafka is unreachable")
+		return
+	}
+	hook := &connectErrors{}
+	cl, err := kgo.NewClient(append(connOpts, kgo.WithHooks(hook), kgo.DialTimeout(min(timeout, 5*time.Second)),
+		kgo.MetadataMinAge(100*time.Millisecond))...)
+	if err != nil {
+		r.fail("Kafka", err.Error(), "fix KAFKA_BROKERS")
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	adm.SetTimeoutMillis(int32(timeout.Milliseconds()))
+
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		if last := hook.last(); last != nil && errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), last.Error()) {
+			err = fmt.Errorf("%w (last connection error: %w)", err, last)
+		}
+		reason, fix := kafkaFailure(err, cfg)
+		r.fail("Kafka", reason, fix)
+		r.skip("topics", "not checked: Kafka did not answer")
+		return
+	}
+	r.pass("Kafka", fmt.Sprintf("%d broker(s) answered (cluster %s)", len(md.Brokers), md.Cluster))
+
+	data := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
+	all := append(slices.Clone(data), cfg.TopicOffsets)
+	details, err := adm.ListTopics(ctx, all...)
+	if err != nil {
+		reason, fix := kafkaFailure(err, cfg)
+		r.fail("topics", "listing the topics: "+reason, fix)
+		return
+	}
+	var missing []string
+	for _, t := range data {
+		d, ok := details[t]
+		switch {
+		case ok && d.Err == nil:
+			r.pass("topic "+t, fmt.Sprintf("exists (%d partitions)", len(d.Partitions)))
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			missing = append(missing, t)
+		default:
+			reason, fix := kafkaFailure(d.Err, cfg)
+			r.fail("topic "+t, reason, fix)
+		}
+	}
+	if len(missing) > 0 {
+		checkCreatable(ctx, r, adm, cfg, missing, int32(cfg.KafkaPartitions), nil, "")
+	}
+
+	t := cfg.TopicOffsets
+	d, ok := details[t]
+	switch {
+	case ok && d.Err == nil:
+		if err := offsets.CheckCompacted(ctx, adm, t); err != nil {
+			fix := fmt.Sprintf("make it compacted (kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact), or set KAFKA_TOPIC_OFFSETS to a new topic: the connector then starts again from START_FROM", t)
+			if !errors.Is(err, offsets.ErrNotCompacted) {
+				reason, f := kafkaFailure(err, cfg)
+				r.fail("offsets topic "+t, reason, f)
+				return
+			}
+			r.fail("offsets topic "+t, err.Error(), fix)
+			return
+		}
+		r.pass("offsets topic "+t, "exists with cleanup.policy=compact")
+	case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+		compact := "compact"
+		checkCreatable(ctx, r, adm, cfg, []string{t}, 1, map[string]*string{"cleanup.policy": &compact}, "offsets ")
+	default:
+		reason, fix := kafkaFailure(d.Err, cfg)
+		r.fail("offsets topic "+t, reason, fix)
+	}
+}
+
+// checkCreatable asks the brokers whether they would create the missing
+// topics as `connector run` will, without creating them.
+func checkCreatable(ctx context.Context, r *checkReport, adm *kadm.Client, cfg *config.Config, topics []string, partitions int32, configs map[string]*string, label string) {
+	how := "the connector creates it at start"
+	if configs != nil {
+		how = "the connector creates it at start, with cleanup.policy=compact"
+	}
+	resps, err := adm.ValidateCreateTopics(ctx, partitions, int16(cfg.KafkaReplication), configs, topics...)
+	if err != nil {
+		for _, t := range topics {
+			r.pass(label+"topic "+t, fmt.Sprintf("missing; %s (the brokers could not validate it beforehand: %v)", how, err))
+		}
+		return
+	}
+	for _, t := range topics {
+		resp, ok := resps[t]
+		switch {
+		case !ok:
+			r.pass(label+"topic "+t, "missing; "+how)
+		case resp.Err == nil:
+			r.pass(label+"topic "+t, "missing; "+how+" (the brokers accepted a validate-only creation)")
+		default:
+			reason := resp.Err.Error()
+			if resp.ErrMessage != "" {
+				reason += ": " + resp.ErrMessage
+			}
+			fix := "create it yourself before starting the connector"
+			switch {
+			case errors.Is(resp.Err, kerr.TopicAuthorizationFailed), errors.Is(resp.Err, kerr.ClusterAuthorizationFailed):
+				fix = "grant the connector's principal CREATE on the topic (or the cluster), or create the topic yourself"
+			case errors.Is(resp.Err, kerr.InvalidReplicationFactor):
+				fix = "set KAFKA_REPLICATION_FACTOR to at most the number of brokers (or -1 for the broker default)"
+			case errors.Is(resp.Err, kerr.InvalidPartitions):
+				fix = "set KAFKA_PARTITIONS to a positive number (or -1 for the broker default)"
+			}
+			if configs != nil {
+				fix += "; the offsets topic needs cleanup.policy=compact"
+			}
+			r.fail(label+"topic "+t, "missing, and the brokers would refuse to create it: "+reason, fix)
+		}
+	}
+}
+
+// checkDial opens a TCP connection to each seed broker. It fails the Kafka
+// check, naming each error, when none answers.
+func checkDial(ctx context.Context, r *checkReport, brokers []string) bool {
+	var d net.Dialer
+	var errs []string
+	for _, b := range brokers {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := d.DialContext(dctx, "tcp", b)
+		cancel()
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		_ = c.Close()
+	}
+	if len(errs) == len(brokers) {
+		r.fail("Kafka", "no broker is reachable: "+strings.Join(errs, "; "),
+			"check KAFKA_BROKERS (host:port of a listener this host may reach), DNS, and firewalls; is the cluster up?")
+		return false
+	}
+	if len(errs) > 0 {
+		r.skip("Kafka seed brokers", fmt.Sprintf("%d of %d unreachable (the others suffice): %s", len(errs), len(brokers), strings.Join(errs, "; ")))
+	}
+	return true
+}
+
+// kafkaFailure explains a failed Kafka request and says what to change.
+func kafkaFailure(err error, cfg *config.Config) (reason, fix string) {
+	reason = err.Error()
+	var firstEOF *kgo.ErrFirstReadEOF
+	var uaErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return reason, "check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE) against the listener's SASL settings"
+	case errors.As(err, &uaErr), errors.As(err, &certErr):
+		return reason, "the brokers' certificate is not trusted: set KAFKA_TLS_CA_FILE to the CA that signed it"
+	case errors.As(err, &hostErr):
+		return reason, "the brokers' certificate does not name the host in KAFKA_BROKERS: use the name it was issued for"
+	case errors.As(err, &recErr):
+		return reason, "the listener does not speak TLS: unset KAFKA_TLS_ENABLED and KAFKA_TLS_CA_FILE, or use the TLS listener's port"
+	case errors.As(err, &firstEOF):
+		if cfg.KafkaTLSEnabled || cfg.KafkaTLSCAFile != "" {
+			return reason, "check that the listener in KAFKA_BROKERS expects TLS (KAFKA_TLS_ENABLED) and, if it needs SASL, set KAFKA_SASL_*"
+		}
+		return reason, "the listener may require TLS (set KAFKA_TLS_ENABLED=true) or SASL (set KAFKA_SASL_MECHANISM and the credentials)"
+	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return reason, "grant the connector's principal DESCRIBE on the cluster and its topics (and WRITE, CREATE as needed)"
+	case errors.Is(err, io.EOF):
+		if cfg.KafkaSASLMechanism != "" {
+			return "the broker closed the connection: " + reason, "check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE): some brokers close the connection on wrong credentials; the listener may also not accept SASL, or require TLS (KAFKA_TLS_ENABLED=true)"
+		}
+		return "the broker closed the connection: " + reason, "the listener may require TLS (KAFKA_TLS_ENABLED=true) or SASL (KAFKA_SASL_MECHANISM and the credentials)"
+	case errors.Is(err, context.DeadlineExceeded) && (cfg.KafkaTLSEnabled || cfg.KafkaTLSCAFile != ""):
+		return "no answer in time: " + reason, "the port accepts TCP connections but the TLS handshake did not finish: the listener probably does not speak TLS (unset KAFKA_TLS_ENABLED and KAFKA_TLS_CA_FILE, or use the TLS listener's port)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time: " + reason, "check KAFKA_BROKERS, and that the TLS and SASL settings match the listener"
+	}
+	return reason, "check KAFKA_BROKERS and the KAFKA_TLS_* and KAFKA_SASL_* settings"
+}
+
+// connectErrors remembers the last failed broker connection (dial, TLS
+// handshake or SASL), to explain a request that timed out.
+type connectErrors struct {
+	mu  sync.Mutex
+	err error
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (h *connectErrors) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil {
+		return
+	}
+	h.mu.Lock()
+	h.err = err
+	h.mu.Unlock()
+}
+
+func (h *connectErrors) last() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }

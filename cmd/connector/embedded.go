@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -65,16 +66,38 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 }
 
 // startEmbeddedKafka runs an in-process broker that persists under
-// cfg.DataDir and listens on a loopback port.
+// cfg.DataDir and listens on a fresh loopback port. It holds DATA_DIR for the
+// process (a second connector or `connector tail` on the same directory is
+// refused while it runs) and writes the address to DATA_DIR/broker.addr so
+// that `connector tail` finds it. stop closes the broker, which saves its
+// state, then gives DATA_DIR up.
 func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return "", nil, fmt.Errorf("creating DATA_DIR: %w", err)
+	lock, err := lockDataDir(cfg.DataDir)
+	if errors.Is(err, errDataDirBusy) {
+		if a := runningBrokerAddr(cfg.DataDir); a != "" {
+			return "", nil, fmt.Errorf("%w: another connector runs an embedded broker on %s (at %s); stop it, or set DATA_DIR to another directory", err, cfg.DataDir, a)
+		}
+		return "", nil, fmt.Errorf("%w: another process (a connector or `connector tail`) holds %s; stop it, or set DATA_DIR to another directory", err, cfg.DataDir)
+	}
+	if err != nil {
+		return "", nil, err
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3))
 	if err != nil {
+		lock.Release()
 		return "", nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
 	}
-	return c.ListenAddrs()[0], c.Close, nil
+	addr = c.ListenAddrs()[0]
+	if err := writeBrokerAddr(cfg.DataDir, addr); err != nil {
+		c.Close()
+		lock.Release()
+		return "", nil, err
+	}
+	return addr, func() {
+		_ = os.Remove(filepath.Join(cfg.DataDir, addrFile))
+		c.Close()
+		lock.Release()
+	}, nil
 }
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,72 +17,283 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
 
-// startProgress shows the pipeline's progress until the returned stop is
-// called: a line redrawn in place on a terminal, a structured log line every
-// 15 seconds otherwise.
-func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log *slog.Logger) (stop func()) {
+// Progress cadence: the terminal line is redrawn every ttyEvery, the log line
+// written every logEvery; figures are sampled every sampleEvery in both cases
+// so that the calls made in the last rate window are known closely.
+const (
+	ttyEvery    = 500 * time.Millisecond
+	logEvery    = 15 * time.Second
+	sampleEvery = 250 * time.Millisecond
+)
+
+// progressOption configures startProgress.
+type progressOption func(*progressConfig)
+
+type progressConfig struct {
+	limit  int           // extra-data calls allowed ...
+	window time.Duration // ... per window; 0: budget unknown, not shown
+	every  time.Duration // display cadence; default by terminal or not
+	tty    *bool         // force the terminal mode (tests)
+}
+
+// withRateBudget tells the display the extra-data budget (ENRICH_RATE_LIMIT
+// calls per ENRICH_RATE_WINDOW), so that it shows the budget in use and the
+// time the enrichment queue needs at that budget. Without it, neither is shown.
+func withRateBudget(limit int, window time.Duration) progressOption {
+	return func(c *progressConfig) { c.limit, c.window = limit, window }
+}
+
+// progressEvery sets the display cadence (default 500ms on a terminal, 15s
+// otherwise).
+func progressEvery(d time.Duration) progressOption { return func(c *progressConfig) { c.every = d } }
+
+// progressTerminal forces the terminal display on or off (default: whether
+// out is a terminal).
+func progressTerminal(on bool) progressOption { return func(c *progressConfig) { c.tty = &on } }
+
+// startProgress shows the pipeline's progress on out until the returned stop
+// is called: one line redrawn in place every 500ms when out is a terminal,
+// otherwise a structured "progress" log line on log every 15 seconds. stop
+// waits for the display to end; it must be called once.
+func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log *slog.Logger, opts ...progressOption) (stop func()) {
+	var pc progressConfig
+	for _, o := range opts {
+		o(&pc)
+	}
 	tty := isTerminal(out)
-	every := 15 * time.Second
-	if tty {
-		every = 500 * time.Millisecond
+	if pc.tty != nil {
+		tty = *pc.tty
+	}
+	if pc.every <= 0 {
+		pc.every = logEvery
+		if tty {
+			pc.every = ttyEvery
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
+	wg.Go(func() {
+		calls := newCallWindow(pc.window, time.Now())
+		t := time.NewTicker(min(sampleEvery, pc.every))
 		defer t.Stop()
+		next := time.Now().Add(pc.every)
+		drawn := false
 		for {
 			select {
 			case <-ctx.Done():
-				if tty {
+				if drawn {
 					fmt.Fprintln(out)
 				}
 				return
-			case <-t.C:
+			case now := <-t.C:
+				s := p.Stats()
+				if !s.Started {
+					continue
+				}
+				calls.add(now, s.Enrich.Calls)
+				if now.Before(next) {
+					continue
+				}
+				next = now.Add(pc.every)
+				v := newProgressView(s, now, pc, calls.inWindow(now))
+				if tty {
+					fmt.Fprintf(out, "\r\033[K%s", v.line())
+					drawn = true
+					continue
+				}
+				log.Info("progress", v.attrs()...)
 			}
-			s := p.Stats()
-			if !s.Started {
-				continue
-			}
-			lag := time.Duration(0)
-			if s.Offsets.Watermark > 0 {
-				lag = time.Since(time.UnixMilli(s.Offsets.Watermark)).Truncate(time.Second)
-			}
-			if tty {
-				fmt.Fprintf(out, "\r\033[K%s", progressLine(s, lag))
-				continue
-			}
-			log.Info("progress", "polls", s.Polls, "incident_versions", s.Versions, "produced", s.Produced,
-				"enrich_queue", s.QueueDepth, "enrich_calls", s.Enrich.Calls, "enrich_429s", s.Enrich.RateLimited,
-				"dlq", s.Enrich.DLQ, "watermark_lag_seconds", int64(lag.Seconds()))
 		}
-	}()
+	})
 	return func() { cancel(); wg.Wait() }
 }
 
-func progressLine(s pipeline.Stats, lag time.Duration) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "versions %d | produced", s.Versions)
-	for _, k := range sortedKeys(s.Produced) {
-		fmt.Fprintf(&b, " %s=%d", k, s.Produced[k])
+// progressView is what one progress update shows.
+type progressView struct {
+	versions   int64            // incident versions published
+	produced   map[string]int64 // records acknowledged per topic
+	queue      int              // enrichments waiting
+	eta        time.Duration    // time to empty the queue at the budget; 0 with no budget or no queue
+	inWindow   uint64           // extra-data calls in the last rate window
+	limit      int              // 0: budget unknown
+	window     time.Duration    //
+	rateLimits uint64           // 429 replies
+	dlq        uint64           // enrichments given up
+	lag        time.Duration    // now - watermark; 0 before the first watermark
+}
+
+func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig, inWindow uint64) progressView {
+	v := progressView{versions: s.Versions, produced: s.Produced, queue: s.QueueDepth, inWindow: inWindow,
+		limit: pc.limit, window: pc.window, rateLimits: s.Enrich.RateLimited, dlq: s.Enrich.DLQ}
+	if s.Offsets.Watermark > 0 {
+		v.lag = max(0, now.Sub(time.UnixMilli(s.Offsets.Watermark)).Truncate(time.Second))
 	}
-	fmt.Fprintf(&b, " | enrich queue %d, calls %d, 429s %d, dlq %d | watermark lag %s", s.QueueDepth, s.Enrich.Calls, s.Enrich.RateLimited, s.Enrich.DLQ, lag)
+	v.eta = drainTime(v.queue, v.limit, v.window)
+	return v
+}
+
+// drainTime is how long n queued enrichments take at limit calls per window
+// (one call each, none failing): the whole windows they need.
+func drainTime(n, limit int, window time.Duration) time.Duration {
+	if n <= 0 || limit <= 0 || window <= 0 {
+		return 0
+	}
+	return time.Duration((n+limit-1)/limit) * window
+}
+
+// line renders the terminal line, for example
+//
+//	versions 305 | xdr.alerts 452, xdr.artifacts 123, xdr.incidents 335 | enrich queue 269 (~54s), budget 9/10 per 2s | lag 2s
+func (v progressView) line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "versions %d |", v.versions)
+	for i, k := range sortedKeys(v.produced) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %s %d", k, v.produced[k])
+	}
+	fmt.Fprintf(&b, " | enrich queue %d", v.queue)
+	if v.limit > 0 {
+		if v.eta > 0 {
+			fmt.Fprintf(&b, " (~%s)", v.eta)
+		}
+		fmt.Fprintf(&b, ", budget %d/%d per %s", v.inWindow, v.limit, v.window)
+	}
+	if v.rateLimits > 0 {
+		fmt.Fprintf(&b, ", 429s %d", v.rateLimits)
+	}
+	if v.dlq > 0 {
+		fmt.Fprintf(&b, ", dlq %d", v.dlq)
+	}
+	fmt.Fprintf(&b, " | lag %s", v.lag)
 	return b.String()
 }
 
+// attrs are the log line's attributes.
+func (v progressView) attrs() []any {
+	produced := make([]any, 0, len(v.produced))
+	for _, k := range sortedKeys(v.produced) {
+		produced = append(produced, slog.Int64(k, v.produced[k]))
+	}
+	a := []any{"incident_versions", v.versions, slog.Group("records", produced...), "enrich_queue", v.queue}
+	if v.limit > 0 {
+		a = append(a, "enrich_eta_seconds", int64(v.eta.Seconds()), "enrich_calls_in_window", v.inWindow,
+			"enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())
+	}
+	return append(a, "enrich_429s", v.rateLimits, "dlq", v.dlq, "watermark_lag_seconds", int64(v.lag.Seconds()))
+}
+
+// callWindow estimates the extra-data calls made in the last rate window from
+// samples of the running call count. The estimate never exceeds the truth: it
+// counts from the oldest sample inside the window.
+type callWindow struct {
+	window  time.Duration
+	samples []callSample // ascending; samples[0] is the newest one at or before now-window, or the first
+}
+
+type callSample struct {
+	at    time.Time
+	calls uint64
+}
+
+func newCallWindow(window time.Duration, start time.Time) *callWindow {
+	return &callWindow{window: window, samples: []callSample{{at: start}}}
+}
+
+func (w *callWindow) add(at time.Time, calls uint64) {
+	w.samples = append(w.samples, callSample{at, calls})
+	cut := at.Add(-w.window)
+	i := 0
+	for i+1 < len(w.samples) && !w.samples[i+1].at.After(cut) {
+		i++
+	}
+	w.samples = w.samples[i:]
+}
+
+// inWindow returns the calls counted since the oldest sample in (now-window, now].
+func (w *callWindow) inWindow(now time.Time) uint64 {
+	if w.window <= 0 || len(w.samples) == 0 {
+		return 0
+	}
+	cut := now.Add(-w.window)
+	last := w.samples[len(w.samples)-1]
+	for _, s := range w.samples {
+		if s.at.After(cut) {
+			return last.calls - s.calls
+		}
+	}
+	return 0
+}
+
+// printSummary writes what the run did and, if the pipeline started, how to
+// read the topics.
 func printSummary(out io.Writer, p *pipeline.Pipeline, cfg *config.Config) {
 	s := p.Stats()
-	fmt.Fprintf(out, "\nSummary: %d polls, %d incident versions, %d extra-data calls (%d rate-limited), %d in the DLQ, %d enrichments still queued\n",
-		s.Polls, s.Versions, s.Enrich.Calls, s.Enrich.RateLimited, s.Enrich.DLQ, s.QueueDepth)
+	fmt.Fprintf(out, "\nSummary: %d polls, %d incident versions, %d extra-data calls (%d answered 429), %d enrichments in the DLQ",
+		s.Polls, s.Versions, s.Enrich.Calls, s.Enrich.RateLimited, s.Enrich.DLQ)
+	if s.Started && s.Offsets.Pending > 0 {
+		fmt.Fprintf(out, ", %d enrichments still owed (kept in %s; the next start resumes them)", s.Offsets.Pending, cfg.TopicOffsets)
+	}
+	fmt.Fprintln(out)
 	for _, k := range sortedKeys(s.Produced) {
 		fmt.Fprintf(out, "  %-24s %d records\n", k, s.Produced[k])
 	}
-	if len(cfg.KafkaBrokers) > 0 {
-		b := cfg.KafkaBrokers[0]
-		fmt.Fprintf(out, "Read the topics with:\n  kcat -b %s -C -t %s -f '%%k\\t%%h\\t%%s\\n' -e\n", b, cfg.TopicIncidents)
+	if s.Started {
+		printHowToRead(out, cfg, false)
 	}
+}
+
+// printHowToRead tells how to read the topics: with `connector tail` and
+// with kcat. running says whether the connector is still running, which
+// matters for the embedded broker: it listens only while its connector runs.
+func printHowToRead(out io.Writer, cfg *config.Config, running bool) {
+	if len(cfg.KafkaBrokers) == 0 {
+		return
+	}
+	self := selfCommand()
+	kcatAt := func(addr string) string {
+		return fmt.Sprintf("kcat -b %s -C -t %s -f '%%k\\t%%h\\t%%s\\n' -e", addr, cfg.TopicIncidents)
+	}
+	kcat := kcatAt(cfg.KafkaBrokers[0])
+	if !isEmbedded(cfg) {
+		fmt.Fprintf(out, "Read the topics with:\n  %s tail %s          (same KAFKA_* environment)\n", self, cfg.TopicIncidents)
+		if cfg.KafkaSASLMechanism != "" || cfg.KafkaTLSEnabled || cfg.KafkaTLSCAFile != "" {
+			fmt.Fprintf(out, "  %s   (plus -X security.protocol=... and the SASL/TLS settings)\n", kcat)
+		} else {
+			fmt.Fprintf(out, "  %s\n", kcat)
+		}
+		return
+	}
+	if running {
+		fmt.Fprintf(out, "While the connector runs, read the topics of its embedded broker with:\n  %s tail %s          (KAFKA_BROKERS unset: it finds the broker through DATA_DIR)\n  %s\n",
+			self, cfg.TopicIncidents, kcat)
+		return
+	}
+	dir := cfg.DataDir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	fmt.Fprintf(out, "The embedded broker stops with the connector; its topics stay in %s. Read them now with:\n"+
+		"  %s tail %s          (KAFKA_BROKERS unset, DATA_DIR as for this run: tail opens the data itself)\n"+
+		"or start the connector again and, while it runs, read its broker with kcat at the address it prints:\n  %s\n",
+		dir, self, cfg.TopicIncidents, kcatAt("127.0.0.1:PORT"))
+}
+
+// isEmbedded reports whether cfg's broker is the embedded one this process
+// runs: DATA_DIR's broker.addr names it.
+func isEmbedded(cfg *config.Config) bool {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, addrFile))
+	return err == nil && len(cfg.KafkaBrokers) == 1 && strings.TrimSpace(string(b)) == cfg.KafkaBrokers[0]
+}
+
+// selfCommand is how the user started this program: "go run ./cmd/connector"
+// for a binary that go run built, else the binary's name.
+func selfCommand() string {
+	if strings.Contains(os.Args[0], string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/connector"
+	}
+	return filepath.Base(os.Args[0])
 }
 
 func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }

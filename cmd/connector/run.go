@@ -19,12 +19,14 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kslog"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -53,14 +55,23 @@ func loadConfig(ctx context.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
+// newLogger logs to w in LOG_FORMAT at LOG_LEVEL, with the trace and span
+// ids of the span a record is logged in. The configuration was validated, so
+// a bad level or format only falls back to text at info.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
-	o := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
+	log, err := telemetry.NewLogger(w, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		log, _ = telemetry.NewLogger(w, "text", "info")
 	}
-	return slog.New(slog.NewTextHandler(w, o))
+	return log
+}
+
+// runDeps are the parts of a run that tests replace.
+type runDeps struct {
+	getenv       func(string) (string, bool) // the environment, for OTEL_* (os.LookupEnv)
+	spanExporter sdktrace.SpanExporter       // non-nil: export every span to it synchronously, tracing on
+	pingEvery    time.Duration               // how long /readyz reuses a Kafka ping; 0: 5s
+	listening    func(addr string)           // told the HTTP server's address once it listens
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,6 +88,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	return run(ctx, cfg, stdout, stderr, runDeps{getenv: os.LookupEnv})
+}
+
+// run runs the connector configured by cfg until ctx is done.
+func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps runDeps) error {
 	log := newLogger(cfg, stderr)
 
 	var cleanup []func()
@@ -110,7 +126,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "KAFKA_BROKERS is not set: embedded Kafka broker listening on %s (data in %s)\n", addr, cfg.DataDir)
 	}
 
-	api, err := newAPIClient(cfg)
+	obs, err := newObservability(ctx, cfg, deps, log)
+	if err != nil {
+		return err
+	}
+	defer obs.shutdown(ctx, log)
+	api, err := newAPIClient(cfg, obs.apiOptions()...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -118,20 +139,61 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	kcl, err := kgo.NewClient(append(append(connOpts, sink.ProducerOpts()...),
+	hookOpts, err := obs.kafkaOpts(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Delivery == pipeline.ExactlyOnce {
+		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(cfg.ConnectorName, tenantName(cfg))))
+	}
+	kcl, err := kgo.NewClient(append(append(append(connOpts, sink.ProducerOpts()...), hookOpts...),
 		kgo.WithLogger(kslog.New(log.With("stage", "kafka"))))...)
 	if err != nil {
 		return fmt.Errorf("creating Kafka client: %w", err)
 	}
 	defer kcl.Close()
 
-	p, err := pipeline.New(pipelineConfig(cfg, connOpts), api, kcl, pipeline.WithLogger(log))
+	var p *pipeline.Pipeline // set before anything reads it
+	health, err := newHealth(cfg, func() *pipeline.Pipeline { return p }, kcl, deps.pingEvery)
 	if err != nil {
 		return err
+	}
+	polls := &pollWatch{health: health}
+	p, err = pipeline.New(pipelineConfig(cfg, connOpts), api, kcl, pipeline.WithLogger(log), pipeline.WithTracerProvider(obs.tracerProvider), pipeline.WithPollObserver(polls.observe))
+	if err != nil {
+		return err
+	}
+	reg, err := obs.registerPipelineMetrics(p, polls)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = reg.Unregister() }()
+
+	stopServer := func() {}
+	if cfg.HTTPAddr != "" {
+		srv, err := telemetry.NewServer(cfg.HTTPAddr, obs.metricsHandler, health, log.With("stage", "http"))
+		if err != nil {
+			return fmt.Errorf("starting the HTTP server (HTTP_ADDR): %w", err)
+		}
+		log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
+		if deps.listening != nil {
+			deps.listening(srv.Addr().String())
+		}
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := srv.Serve(sctx); err != nil {
+				log.Error("the HTTP server stopped; /metrics, /healthz and /readyz are gone", "err", err)
+			}
+		}()
+		stopServer = func() { cancel(); <-done }
 	}
 	stopProgress := startProgress(ctx, p, stdout, log)
 	err = p.Run(ctx)
 	stopProgress()
+	// The server outlives the drain, so probes and scrapes see it through.
+	stopServer()
 	printSummary(stdout, p, cfg)
 	return err
 }
@@ -154,6 +216,7 @@ func pipelineConfig(cfg *config.Config, connOpts []kgo.Opt) pipeline.Config {
 		Topics: sink.Topics{Incidents: cfg.TopicIncidents, Alerts: cfg.TopicAlerts,
 			Artifacts: cfg.TopicArtifacts, DLQ: cfg.TopicDLQ},
 		Offsets:         cfg.TopicOffsets,
+		Delivery:        cfg.Delivery,
 		CreateTopics:    true,
 		Partitions:      int32(cfg.KafkaPartitions),
 		Replication:     int16(cfg.KafkaReplication),
@@ -180,7 +243,8 @@ func tenantName(cfg *config.Config) string {
 	return "default"
 }
 
-func newAPIClient(cfg *config.Config) (*xdr.Client, error) {
+// newAPIClient returns the XDR client of cfg, with opts (instrumentation).
+func newAPIClient(cfg *config.Config, opts ...xdr.Option) (*xdr.Client, error) {
 	return xdr.New(xdr.Config{
 		BaseURL:   cfg.XDRBaseURL,
 		KeyID:     cfg.XDRAPIKeyID,
@@ -188,7 +252,7 @@ func newAPIClient(cfg *config.Config) (*xdr.Client, error) {
 		AuthMode:  xdr.AuthMode(cfg.XDRAuthMode),
 		Timeout:   cfg.XDRTimeout,
 		UserAgent: "xdr-kafka-connector/" + version,
-	})
+	}, opts...)
 }
 
 // kafkaConnOpts are the connection settings shared by every Kafka client.

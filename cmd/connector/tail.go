@@ -1,11 +1,252 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func tailCmd(_ context.Context, _ []string, _, _ io.Writer) error {
-	return errors.New("tail: not implemented yet")
+const tailHelp = `Usage: connector tail [--follow] [--from-end] [--max N] TOPIC
+
+Prints the records of a Kafka topic: partition, offset and time, the key, the
+headers, and the value (JSON indented). It reads committed records only
+(read_committed), from the start of the topic to its current end, then exits.
+
+Kafka is configured as for "connector run" (KAFKA_BROKERS, KAFKA_TLS_*,
+KAFKA_SASL_*). With KAFKA_BROKERS unset, tail reads the embedded broker of
+DATA_DIR: the broker of a connector running there (found through
+DATA_DIR/broker.addr), or, when no connector runs, the data it left there.
+
+Flags:
+`
+
+// tailFlags are the options of `connector tail`.
+type tailFlags struct {
+	topic   string
+	follow  bool
+	fromEnd bool
+	max     int
+}
+
+// parseTailArgs accepts flags before and after the topic.
+func parseTailArgs(args []string, stdout, stderr io.Writer) (tailFlags, error) {
+	var tf tailFlags
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&tf.follow, "follow", false, "keep reading new records until interrupted")
+	fs.BoolVar(&tf.fromEnd, "from-end", false, "start at the end of the topic: print only records written from now on (implies --follow)")
+	fs.IntVar(&tf.max, "max", 0, "stop after this many records (0: no limit)")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, tailHelp)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+	}
+	var topics []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return tf, errHelp
+			}
+			return tf, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		topics = append(topics, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(topics) != 1 {
+		return tf, fmt.Errorf("%w: usage: connector tail [--follow] [--from-end] [--max N] TOPIC (one topic)", errUsage)
+	}
+	if tf.max < 0 {
+		return tf, fmt.Errorf("%w: --max must not be negative", errUsage)
+	}
+	tf.topic = topics[0]
+	tf.follow = tf.follow || tf.fromEnd
+	return tf, nil
+}
+
+// tailCmd runs `connector tail`.
+func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	tf, err := parseTailArgs(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, tf.follow, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeBroker()
+		cfg.KafkaBrokers = []string{addr}
+	}
+	connOpts, err := kafkaConnOpts(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return tailTopic(ctx, connOpts, tf, stdout, stderr)
+}
+
+// embeddedBrokerFor finds the broker of DATA_DIR for tail: the running
+// connector's, or one opened here on the persisted data (not for --follow:
+// nothing would ever arrive). closeBroker is never nil on success.
+func embeddedBrokerFor(dir string, follow bool, stderr io.Writer) (addr string, closeBroker func(), err error) {
+	if addr := runningBrokerAddr(dir); addr != "" {
+		fmt.Fprintf(stderr, "KAFKA_BROKERS is not set: reading the embedded broker of the connector running on %s, at %s\n", dir, addr)
+		return addr, func() {}, nil
+	}
+	if !hasBrokerData(dir) {
+		return "", nil, fmt.Errorf("%w: KAFKA_BROKERS is not set and DATA_DIR (%s) holds no embedded broker data: set KAFKA_BROKERS to the broker address the connector printed (\"embedded Kafka broker listening on 127.0.0.1:PORT\"), or DATA_DIR to the directory it used", errUsage, dir)
+	}
+	if follow {
+		return "", nil, fmt.Errorf("%w: no connector runs on DATA_DIR (%s), so nothing new will arrive to follow: start the connector, or drop --follow and --from-end to read what it left", errUsage, dir)
+	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("opening the data in %s: %w", dir, err)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir))
+	if err != nil {
+		lock.Release()
+		return "", nil, fmt.Errorf("opening the embedded broker's data in %s: %w", dir, err)
+	}
+	fmt.Fprintf(stderr, "KAFKA_BROKERS is not set and no connector runs on %s: reading the data its embedded broker left there\n", dir)
+	return c.ListenAddrs()[0], func() { c.Close(); lock.Release() }, nil
+}
+
+// tailTopic prints tf.topic's records as tailCmd describes.
+func tailTopic(ctx context.Context, connOpts []kgo.Opt, tf tailFlags, stdout, stderr io.Writer) error {
+	admCl, err := kgo.NewClient(connOpts...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	// The end is the last stable offset: what read_committed can reach.
+	ends, err := adm.ListCommittedOffsets(ctx, tf.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %s does not exist", tf.topic)
+	}
+	if err != nil {
+		return fmt.Errorf("listing the end offsets of %s: %w", tf.topic, err)
+	}
+	from := ends
+	if !tf.fromEnd {
+		if from, err = adm.ListStartOffsets(ctx, tf.topic); err == nil {
+			err = from.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("listing the start offsets of %s: %w", tf.topic, err)
+		}
+	}
+	parts := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{} // partition -> end still to reach (without --follow)
+	from.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	ends.Each(func(o kadm.ListedOffset) {
+		if start := from[o.Topic][o.Partition].Offset; o.Offset > start {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+
+	cl, err := kgo.NewClient(append(slices.Clone(connOpts),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tf.topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka consumer: %w", err)
+	}
+	defer cl.Close()
+	if tf.follow {
+		where := "its start"
+		if tf.fromEnd {
+			where = "its end"
+		}
+		fmt.Fprintf(stderr, "following %s (%d partitions) from %s; Ctrl-C stops\n", tf.topic, len(parts), where)
+	}
+
+	printed := 0
+	for tf.follow || len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil // interrupted: a normal way to stop
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, e error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for _, r := range fs.Records() {
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
+			if end, ok := ends[r.Topic][r.Partition]; !tf.follow && ok && r.Offset >= end.Offset {
+				continue // past the end listed at start
+			}
+			if _, err := io.WriteString(stdout, formatRecord(r)); err != nil {
+				return fmt.Errorf("writing: %w", err)
+			}
+			printed++
+			if tf.max > 0 && printed >= tf.max {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// formatRecord renders one record: a line with its position and time, its
+// key, its headers, then its value (indented when JSON), and a blank line.
+func formatRecord(r *kgo.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s [%d] @%d  %s\n", r.Topic, r.Partition, r.Offset, r.Timestamp.UTC().Format(time.RFC3339Nano))
+	if r.Key == nil {
+		b.WriteString("key: (none)\n")
+	} else {
+		fmt.Fprintf(&b, "key: %s\n", r.Key)
+	}
+	if len(r.Headers) > 0 {
+		hs := make([]string, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = h.Key + "=" + string(h.Value)
+		}
+		fmt.Fprintf(&b, "headers: %s\n", strings.Join(hs, ", "))
+	}
+	var pretty bytes.Buffer
+	switch {
+	case r.Value == nil:
+		b.WriteString("(tombstone: no value)\n")
+	case json.Indent(&pretty, r.Value, "", "  ") == nil:
+		b.Write(pretty.Bytes())
+		b.WriteByte('\n')
+	default:
+		b.Write(r.Value)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.String()
 }

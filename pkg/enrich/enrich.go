@@ -251,10 +251,13 @@ func (e *Enricher) Run(ctx context.Context) error {
 // records or a DLQ record.
 func (e *Enricher) process(ctx context.Context, it Item) {
 	e.inFlight.Add(1)
-	ctx, span := e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
-		"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", it.IncidentID),
-			attribute.Int64("xdr.modification_time", it.ModificationTime), attribute.String("xdr.severity", it.Severity),
-			attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued)))
+	span := trace.SpanFromContext(context.Background()) // no span for items popped while stopping
+	if ctx.Err() == nil {
+		ctx, span = e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
+			"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", it.IncidentID),
+				attribute.Int64("xdr.modification_time", it.ModificationTime), attribute.String("xdr.severity", it.Severity),
+				attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued)))
+	}
 	defer span.End()
 	// Done once published (ordered) or abandoned; covered is the version a
 	// successful fetch returned.

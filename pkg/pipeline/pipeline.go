@@ -20,13 +20,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -55,11 +59,14 @@ type Config struct {
 	StartFrom int64 // epoch ms; the watermark of a first start
 	Source    source.Config
 
-	RateLimit   int
-	RateWindow  time.Duration
-	Enrich      enrich.Config // Connector and Tenant are filled in from above
-	Limiter     *enrich.Limiter
-	AlertsLimit int
+	RateLimit  int
+	RateWindow time.Duration
+	Enrich     enrich.Config // Connector and Tenant are filled in from above
+	// EnrichBackoff paces retries of failed extra-data calls; nil takes the
+	// enricher's default (from 2 s, doubling, up to 2 min).
+	EnrichBackoff func() backoff.BackOff
+	Limiter       *enrich.Limiter
+	AlertsLimit   int
 
 	CommitInterval  time.Duration // default 1s
 	ShutdownTimeout time.Duration // default 20s: draining in-flight records and the final commit
@@ -96,6 +103,7 @@ type Pipeline struct {
 	startEmitted   map[string]int64
 	observers      []func(source.PollResult, error)
 	onAcked        func(xdr.Incident, time.Time)
+	tp             trace.TracerProvider
 
 	statsMu  sync.Mutex
 	lastPoll source.PollResult
@@ -124,6 +132,11 @@ func WithPollObserver(f func(source.PollResult, error)) Option {
 func WithChangeAcked(f func(inc xdr.Incident, at time.Time)) Option {
 	return func(p *Pipeline) { p.onAcked = f }
 }
+
+// WithTracerProvider makes the source and the enricher record spans: a poll
+// span whose context the change records carry, and an enrichment span per
+// incident under the trace of the change that queued it.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(p *Pipeline) { p.tp = tp } }
 
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
@@ -154,7 +167,7 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now,
+	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now, tp: noop.NewTracerProvider(),
 		ready: make(chan struct{}), commitSem: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(p)
@@ -229,7 +242,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	src, err := source.New(p.cfg.Source, p.api, source.Start{Watermark: p.startWatermark, Emitted: p.startEmitted},
 		p.handleChange(work, fail), source.WithLogger(p.log.With("stage", "source")), source.WithClock(p.now),
-		source.WithPollDone(p.pollDone))
+		source.WithPollDone(p.pollDone), source.WithTracerProvider(p.tp))
 	if err != nil {
 		return err
 	}
@@ -296,7 +309,8 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 	return func(ctx context.Context, inc xdr.Incident) error {
 		id, t := inc.ID, inc.ModificationTime
 		p.tracker.Emitted(id, t)
-		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli()}
+		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli(),
+			TraceParent: telemetry.TraceParent(ctx)}
 		owed := p.tracker.Owe(pend)
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)

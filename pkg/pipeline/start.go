@@ -67,9 +67,14 @@ func (p *Pipeline) start(ctx context.Context) error {
 	p.limiter = lim
 	ecfg := p.cfg.Enrich
 	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit
-	p.enricher, err = enrich.New(ecfg, lim, p.api, coveringPublisher{p},
-		enrich.WithLogger(p.log.With("stage", "enrich")), enrich.WithClock(p.now),
-		enrich.WithOnDone(func(it enrich.Item, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }))
+	eopts := []enrich.Option{
+		enrich.WithLogger(p.log.With("stage", "enrich")), enrich.WithClock(p.now), enrich.WithTracerProvider(p.tp),
+		enrich.WithOnDone(func(it enrich.Item, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }),
+	}
+	if p.cfg.EnrichBackoff != nil {
+		eopts = append(eopts, enrich.WithBackoff(p.cfg.EnrichBackoff))
+	}
+	p.enricher, err = enrich.New(ecfg, lim, p.api, coveringPublisher{p}, eopts...)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -43,7 +47,8 @@ type Lister interface {
 
 // Handler receives each new incident version, in poll order. It must register
 // the version for acknowledgement tracking before it returns. An error stops
-// the source.
+// the source. ctx carries the poll's span (see WithTracerProvider): records
+// produced with it join the poll's trace.
 type Handler func(ctx context.Context, inc xdr.Incident) error
 
 // Config tunes the source. Zero values take the defaults shown.
@@ -85,6 +90,7 @@ type Source struct {
 	now     func() time.Time
 	onPoll  func(PollResult, error)
 	newBack func() backoff.BackOff
+	tracer  trace.Tracer
 
 	polled     int64
 	emitted    map[string]int64
@@ -107,6 +113,21 @@ func WithPollDone(f func(PollResult, error)) Option { return func(s *Source) { s
 // WithBackoff sets the retry policy for failed pages (default exponential
 // from 500ms).
 func WithBackoff(f func() backoff.BackOff) Option { return func(s *Source) { s.newBack = f } }
+
+// WithTracerProvider makes the Source trace each poll: a "poll" span, with a
+// "get_incidents page" child span per page read (retries as events), whose
+// context is the one the Handler receives. Default: no spans. A nil tp is
+// ignored.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Source) {
+		if tp != nil {
+			s.tracer = tp.Tracer(tracerName)
+		}
+	}
+}
+
+// tracerName is the instrumentation scope of the source's spans.
+const tracerName = "github.com/soc-tools/xdr-kafka-connector/pkg/source"
 
 // New validates cfg and returns a Source resuming from start.
 func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Source, error) {
@@ -138,6 +159,7 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 		log: slog.New(slog.DiscardHandler), now: time.Now,
 		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)),
 		restricted: map[string]struct{}{},
+		tracer:     noop.NewTracerProvider().Tracer(tracerName),
 		newBack: func() backoff.BackOff {
 			b := backoff.NewExponentialBackOff()
 			b.InitialInterval = 500 * time.Millisecond
@@ -183,9 +205,25 @@ func (s *Source) Run(ctx context.Context) error {
 }
 
 // Poll reads every incident version visible since the watermark minus the
-// lookback and hands the new ones to the Handler.
+// lookback and hands the new ones to the Handler, inside a "poll" span that
+// is a child of the span ctx carries, if any.
 func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
+	ctx, span := s.tracer.Start(ctx, "poll", trace.WithAttributes(attribute.Int64("xdr.polled_mark", s.polled),
+		attribute.Int64("xdr.lookback_ms", s.cfg.Lookback.Milliseconds())))
 	res.Started = s.now()
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(
+				attribute.Int("xdr.pages", res.Pages), attribute.Int("xdr.seen", res.Seen),
+				attribute.Int("xdr.emitted", res.Emitted), attribute.Int("xdr.restricted", len(res.Restricted)),
+				attribute.Bool("xdr.complete", res.Complete), attribute.Int64("xdr.max_modification_time", res.MaxMTime),
+				attribute.Int64("xdr.mark", res.Mark))
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.End()
+	}()
 	defer func() {
 		res.Duration = s.now().Sub(res.Started)
 		if res.MaxMTime > 0 {
@@ -237,7 +275,7 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 		default:
 			// The reply is not ordered as asked; stop rather than loop.
 			res.Complete = false
-			s.log.Warn("get_incidents returned a page out of order; the watermark will not advance this poll", "cursor", cursor, "last", last)
+			s.log.WarnContext(ctx, "get_incidents returned a page out of order; the watermark will not advance this poll", "cursor", cursor, "last", last)
 			return res, nil
 		}
 	}
@@ -275,16 +313,23 @@ func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64)
 		if stable {
 			return true, nil
 		}
-		s.log.Debug("incidents changed while one millisecond was being read; reading it again", "modification_time", ms, "pass", pass+1)
+		s.log.DebugContext(ctx, "incidents changed while one millisecond was being read; reading it again", "modification_time", ms, "pass", pass+1)
 	}
-	s.log.Warn("one millisecond kept changing while being read; the watermark will not advance this poll", "modification_time", ms)
+	s.log.WarnContext(ctx, "one millisecond kept changing while being read; the watermark will not advance this poll", "modification_time", ms)
 	return false, nil
 }
 
-func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRequest) (_ *xdr.IncidentsReply, err error) {
+	ctx, span := s.tracer.Start(ctx, "get_incidents page", trace.WithAttributes(pageAttrs(res.Pages+1, req)...))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	b := backoff.WithContext(backoff.WithMaxRetries(s.newBack(), uint64(s.cfg.MaxRetries)), ctx)
 	var reply *xdr.IncidentsReply
-	err := backoff.RetryNotify(func() error {
+	err = backoff.RetryNotify(func() error {
 		r, err := s.api.GetIncidents(ctx, req)
 		if err != nil {
 			if !xdr.Retryable(err) {
@@ -295,13 +340,32 @@ func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRe
 		reply = r
 		return nil
 	}, b, func(err error, d time.Duration) {
-		s.log.Debug("get_incidents failed; retrying", "err", err, "in", d)
+		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error()), attribute.Int64("backoff_ms", d.Milliseconds())))
+		s.log.DebugContext(ctx, "get_incidents failed; retrying", "err", err, "in", d)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching incidents page: %w", err)
 	}
 	res.Pages++
+	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Incidents)), attribute.Int("xdr.total_count", reply.TotalCount),
+		attribute.Int("xdr.restricted_count", len(reply.RestrictedIDs)))
 	return reply, nil
+}
+
+// pageAttrs describes a page request for its span: the page's number in the
+// poll, its offsets, sort, and time bounds (never the other filters' values).
+func pageAttrs(page int, req xdr.IncidentsRequest) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attribute.Int("xdr.page", page),
+		attribute.Int("xdr.search_from", req.SearchFrom), attribute.Int("xdr.search_to", req.SearchTo)}
+	if req.Sort != nil {
+		attrs = append(attrs, attribute.String("xdr.sort", req.Sort.Field+" "+req.Sort.Keyword))
+	}
+	for _, f := range req.Filters {
+		if v, ok := f.Value.(int64); ok && f.Field == xdr.FieldModificationTime {
+			attrs = append(attrs, attribute.Int64("xdr.modification_time."+f.Operator, v))
+		}
+	}
+	return attrs
 }
 
 func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsReply) error {
@@ -317,7 +381,7 @@ func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsR
 			res.MaxMTime = inc.ModificationTime
 		}
 		if inc.ID == "" {
-			s.log.Warn("get_incidents returned an incident without incident_id; skipping it")
+			s.log.WarnContext(ctx, "get_incidents returned an incident without incident_id; skipping it")
 			continue
 		}
 		if inc.ModificationTime <= s.emitted[inc.ID] {

@@ -14,8 +14,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Endpoint names, as they appear in URLs and in APIError.Endpoint.
@@ -93,6 +101,42 @@ func WithRandom(r io.Reader) Option {
 	}
 }
 
+// WithTracerProvider makes the Client start one client span per API call,
+// named after the endpoint (get_incidents, get_incident_extra_data), child of
+// the span ctx carries. Its attributes are the endpoint, the method, the
+// server's host, the URL path and the HTTP status; never a header, so never
+// the key. A failed call sets the span's status to the error, whose text
+// never holds the key either. Default: no spans. A nil tp is ignored.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *Client) {
+		if tp != nil {
+			c.tp = tp
+		}
+	}
+}
+
+// WithMeterProvider makes the Client count its API calls (MetricCalls, by
+// endpoint and status) and time them (MetricDuration, by endpoint).
+// Default: no metrics. A nil mp is ignored.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *Client) {
+		if mp != nil {
+			c.mp = mp
+		}
+	}
+}
+
+// Instrument names of WithMeterProvider. The status attribute is the HTTP
+// status code ("200", "429", ...), or "timeout", "canceled" or "error" when
+// no reply came back; a 2xx reply that does not decode counts as "malformed".
+const (
+	MetricCalls    = "xdr_connector.api.calls"    // counter{endpoint,status}
+	MetricDuration = "xdr_connector.api.duration" // histogram{endpoint,status}, seconds
+)
+
+// instrumentationScope names the client's tracer and meter.
+const instrumentationScope = "github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+
 // Client calls the Cortex XDR incidents API. Each call makes exactly one HTTP
 // attempt and never retries; see Retryable and RetryAfter. A Client is safe
 // for concurrent use.
@@ -105,6 +149,13 @@ type Client struct {
 	now      func() time.Time
 	rand     io.Reader
 	signer   *signer // behind a pointer so printing a Client value never reaches the key
+
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
+	tracer   trace.Tracer
+	calls    metric.Int64Counter
+	duration metric.Float64Histogram
+	host     string
 }
 
 // New validates cfg and returns a Client. It fails when the base URL does not
@@ -151,9 +202,25 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		maxReply: orDefault(cfg.MaxReplyBytes, DefaultMaxReplyBytes),
 		now:      time.Now,
 		rand:     rand.Reader,
+		tp:       tracenoop.NewTracerProvider(),
+		mp:       metricnoop.NewMeterProvider(),
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if u, err := url.Parse(base); err == nil {
+		c.host = u.Hostname()
+	}
+	c.tracer = c.tp.Tracer(instrumentationScope)
+	meter := c.mp.Meter(instrumentationScope)
+	if c.calls, err = meter.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
+		metric.WithDescription("HTTP calls to the Cortex XDR API, by endpoint and status.")); err != nil {
+		return nil, fmt.Errorf("configuring xdr client: creating metrics: %w", err)
+	}
+	if c.duration, err = meter.Float64Histogram(MetricDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of HTTP calls to the Cortex XDR API, by endpoint and status."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)); err != nil {
+		return nil, fmt.Errorf("configuring xdr client: creating metrics: %w", err)
 	}
 	if c.hc == nil {
 		var rt http.RoundTripper = http.DefaultTransport
@@ -245,11 +312,15 @@ func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String
 // reply, or errors wrapping ErrMalformed, ErrTruncated, ErrTimeout,
 // ErrReplyTooLarge, the caller's context error, or a transport error; decide
 // with Retryable.
-func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (*IncidentsReply, error) {
+func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (_ *IncidentsReply, err error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("validating %s request: %w", EndpointGetIncidents, err)
 	}
-	body, err := c.call(ctx, EndpointGetIncidents, req)
+	ctx, span := c.tracer.Start(ctx, EndpointGetIncidents, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.Int("xdr.search_from", req.SearchFrom), attribute.Int("xdr.search_to", req.SearchTo)))
+	start, status := time.Now(), 0
+	defer func() { c.observe(ctx, span, EndpointGetIncidents, start, status, err) }()
+	body, status, err := c.call(ctx, EndpointGetIncidents, req)
 	if err != nil {
 		return nil, err
 	}
@@ -257,13 +328,14 @@ func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (*Incid
 	if err != nil {
 		return nil, c.malformed(EndpointGetIncidents, body, err)
 	}
+	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Incidents)), attribute.Int("xdr.total_count", reply.TotalCount))
 	return reply, nil
 }
 
 // GetIncidentExtraData calls get_incident_extra_data once; AlertsLimit 0
 // sends DefaultAlertsLimit. Errors are as for GetIncidents. The reply's
 // Alerts.Truncated reports when the incident has more alerts than were sent.
-func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest) (*ExtraData, error) {
+func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest) (_ *ExtraData, err error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("validating %s request: %w", EndpointGetIncidentExtraData, err)
 	}
@@ -271,7 +343,11 @@ func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest)
 	if req.AlertsLimit == 0 {
 		req.AlertsLimit = DefaultAlertsLimit
 	}
-	body, err := c.call(ctx, EndpointGetIncidentExtraData, req)
+	ctx, span := c.tracer.Start(ctx, EndpointGetIncidentExtraData, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("xdr.incident_id", req.IncidentID), attribute.Int("xdr.alerts_limit", req.AlertsLimit)))
+	start, status := time.Now(), 0
+	defer func() { c.observe(ctx, span, EndpointGetIncidentExtraData, start, status, err) }()
+	body, status, err := c.call(ctx, EndpointGetIncidentExtraData, req)
 	if err != nil {
 		return nil, err
 	}
@@ -282,37 +358,83 @@ func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest)
 	return data, nil
 }
 
+// observe ends the span of one API call and records its metrics. status is
+// the HTTP status, 0 when no reply came back.
+func (c *Client) observe(ctx context.Context, span trace.Span, endpoint string, start time.Time, status int, err error) {
+	label := statusLabel(status, err)
+	attrs := metric.WithAttributes(attribute.String("endpoint", endpoint), attribute.String("status", label))
+	c.calls.Add(ctx, 1, attrs)
+	c.duration.Record(ctx, time.Since(start).Seconds(), attrs)
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	span.SetAttributes(
+		attribute.String("http.request.method", http.MethodPost),
+		attribute.String("server.address", c.host),
+		attribute.String("url.path", apiPath+"/incidents/"+endpoint+"/"),
+	)
+	if status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	if err != nil {
+		span.SetAttributes(attribute.String("error.type", label))
+		if ae, ok := errors.AsType[*APIError](err); ok && ae.Code != "" {
+			span.SetAttributes(attribute.String("xdr.err_code", ae.Code))
+		}
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// statusLabel is the status attribute of MetricCalls.
+func statusLabel(status int, err error) string {
+	switch {
+	case status >= 200 && status <= 299 && err != nil:
+		return "malformed"
+	case status != 0:
+		return strconv.Itoa(status)
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	case err != nil:
+		return "error"
+	}
+	return "ok"
+}
+
 // errRequestTimeout is the cancellation cause of the per-request context.
 var errRequestTimeout = errors.New("per-request timeout")
 
 // call POSTs {"request_data": data} to endpoint once and returns the 2xx
-// body, decompressed.
-func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, error) {
+// body, decompressed, and the HTTP status (0 when no reply came back).
+func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, int, error) {
 	payload, err := json.Marshal(struct {
 		RequestData any `json:"request_data"`
 	}{data})
 	if err != nil {
-		return nil, fmt.Errorf("encoding %s request: %w", endpoint, err)
+		return nil, 0, fmt.Errorf("encoding %s request: %w", endpoint, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("calling %s: %w", endpoint, err)
+		return nil, 0, fmt.Errorf("calling %s: %w", endpoint, err)
 	}
 	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+apiPath+"/incidents/"+endpoint+"/", bytes.NewReader(payload))
 	if err != nil {
-		return nil, fmt.Errorf("building %s request: %w", endpoint, err)
+		return nil, 0, fmt.Errorf("building %s request: %w", endpoint, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
 	req.Header.Set("User-Agent", c.ua)
 	if err := c.signer.sign(req.Header); err != nil {
-		return nil, fmt.Errorf("signing %s request: %w", endpoint, err)
+		return nil, 0, fmt.Errorf("signing %s request: %w", endpoint, err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.failure(ctx, rctx, endpoint, err)
+		return nil, 0, c.failure(ctx, rctx, endpoint, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 
@@ -324,13 +446,13 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, e
 		body = c.scrubBytes(body) // before parsing, so no cap can leave half a key
 		e := newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced)
 		e.Code, e.Message, e.Extra = c.scrub(e.Code), c.scrub(e.Message), c.scrub(e.Extra)
-		return nil, e
+		return nil, resp.StatusCode, e
 	}
 	body, err := readReply(resp, c.maxReply)
 	if err != nil {
-		return nil, c.failure(ctx, rctx, endpoint, err)
+		return nil, 0, c.failure(ctx, rctx, endpoint, err)
 	}
-	return body, nil
+	return body, resp.StatusCode, nil
 }
 
 // failure wraps a transport or body error, telling apart the caller's

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+)
+
+// checkEnv is the environment of `connector check` against e.
+func checkEnv(e *testkit.Env) map[string]string {
+	return map[string]string{
+		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
+		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_REPLICATION_FACTOR": "1",
+	}
+}
+
+// checkLines returns the ✓ and ✗ lines of a check's output.
+func checkLines(out string) (pass, fail []string) {
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "✓ "):
+			pass = append(pass, l)
+		case strings.HasPrefix(l, "✗ "):
+			fail = append(fail, l)
+		}
+	}
+	return pass, fail
+}
+
+func noSecret(t *testing.T, out string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("output leaks a secret (%d bytes):\n%s", len(s), out)
+		}
+	}
+}
+
+func createTopic(t *testing.T, brokers []string, topic string, configs map[string]*string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, configs, topic); err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+}
+
+func TestCheckAllGood(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	// Two of the data topics exist; the rest and the offsets topic do not.
+	createTopic(t, e.Brokers, "xdr.incidents", nil)
+	createTopic(t, e.Brokers, "xdr.alerts", nil)
+	out, code := runBinary(t, checkEnv(e), "check")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; output:\n%s", code, out)
+	}
+	pass, fail := checkLines(out)
+	if len(fail) > 0 {
+		t.Errorf("failed checks: %q", fail)
+	}
+	for _, want := range []string{"configuration", "XDR API", "Kafka", "topic xdr.incidents: exists", "topic xdr.alerts: exists",
+		"topic xdr.artifacts: missing; the connector creates it", "topic xdr.dlq: missing", "offsets topic xdr.connector.offsets: missing; the connector creates it at start, with cleanup.policy=compact"} {
+		if !strings.Contains(strings.Join(pass, "\n"), want) {
+			t.Errorf("no ✓ line with %q; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, e.Key)
+	// check creates nothing: the missing topics are still missing.
+	cl, err := kgo.NewClient(e.ConnOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("xdr.dlq") || topics.Has("xdr.connector.offsets") {
+		t.Errorf("check created topics: %v", topics.Names())
+	}
+
+	compact := "compact"
+	createTopic(t, e.Brokers, "xdr.connector.offsets", map[string]*string{"cleanup.policy": &compact})
+	out, code = runBinary(t, checkEnv(e), "check")
+	if code != 0 || !strings.Contains(out, "✓ offsets topic xdr.connector.offsets: exists with cleanup.policy=compact") {
+		t.Errorf("compacted offsets topic: exit %d; output:\n%s", code, out)
+	}
+}
+
+func TestCheckWrongKey(t *testing.T) {
+	const wrong = "wrong-key-0123456789-do-not-print"
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	for _, tc := range []struct {
+		mode string
+		want []string
+	}{
+		{"standard", []string{"HTTP 401", "fix: check XDR_API_KEY_ID", "XDR_AUTH_MODE=advanced"}},
+		{"advanced", []string{"HTTP 401", "clock skew", "NTP"}},
+	} {
+		env := checkEnv(e)
+		env["XDR_API_KEY"], env["XDR_AUTH_MODE"] = wrong, tc.mode
+		out, code := runBinary(t, env, "check")
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1; output:\n%s", tc.mode, code, out)
+		}
+		_, fail := checkLines(out)
+		if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ XDR API") {
+			t.Errorf("%s: want exactly the XDR API check failed, got %q", tc.mode, fail)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.mode, w, out)
+			}
+		}
+		noSecret(t, out, wrong, e.Key)
+	}
+}
+
+func TestCheckUnreachableBroker(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	env := checkEnv(e)
+	env["KAFKA_BROKERS"] = closed
+	start := time.Now()
+	out, code := runBinary(t, env, "check") // the default --timeout
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("check took %s against a closed port", took)
+	}
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, out)
+	}
+	_, fail := checkLines(out)
+	if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ Kafka") || !strings.Contains(fail[0], closed) || !strings.Contains(out, "fix: check KAFKA_BROKERS") {
+		t.Errorf("want one ✗ Kafka line naming %s and a fix; output:\n%s", closed, out)
+	}
+	noSecret(t, out, e.Key)
+}
+
+func TestCheckOffsetsTopicNotCompacted(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	del := "delete"
+	createTopic(t, e.Brokers, "xdr.connector.offsets", map[string]*string{"cleanup.policy": &del})
+	out, code := runBinary(t, checkEnv(e), "check")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, out)
+	}
+	_, fail := checkLines(out)
+	if len(fail) != 1 || !strings.Contains(fail[0], "offsets topic xdr.connector.offsets") || !strings.Contains(fail[0], "cleanup.policy=delete") ||
+		!strings.Contains(out, "cleanup.policy=compact") {
+		t.Errorf("want one ✗ naming cleanup.policy and the fix; output:\n%s", out)
+	}
+}
+
+func TestCheckKafkaSASLRejected(t *testing.T) {
+	const password = "kafka-password-do-not-print"
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "connector", "the-right-one"))
+	env := checkEnv(e)
+	env["KAFKA_SASL_MECHANISM"], env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = "PLAIN", "connector", password
+	out, code := runBinary(t, env, "check", "--timeout", "5s")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, out)
+	}
+	_, fail := checkLines(out)
+	if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ Kafka") || !strings.Contains(out, "KAFKA_SASL_PASSWORD") {
+		t.Errorf("want one ✗ Kafka line with a SASL fix; output:\n%s", out)
+	}
+	noSecret(t, out, password, e.Key)
+
+	env["KAFKA_SASL_PASSWORD"] = "the-right-one"
+	if out, code := runBinary(t, env, "check", "--timeout", "5s"); code != 0 {
+		t.Errorf("right SASL password: exit %d; output:\n%s", code, out)
+	}
+}
+
+func TestCheckWithoutTenantOrBroker(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	out, code := runBinary(t, map[string]string{"KAFKA_BROKERS": strings.Join(e.Brokers, ",")}, "check")
+	if code != 0 || !strings.Contains(out, "– XDR API: XDR_BASE_URL is not set") || !strings.Contains(out, "simulated tenant") || !strings.Contains(out, "✓ Kafka") {
+		t.Errorf("no XDR_BASE_URL: exit %d; output:\n%s", code, out)
+	}
+	out, code = runBinary(t, map[string]string{"DATA_DIR": t.TempDir()}, "check")
+	if code != 0 || !strings.Contains(out, "– Kafka: KAFKA_BROKERS is not set") || !strings.Contains(out, "embedded broker") {
+		t.Errorf("nothing set: exit %d; output:\n%s", code, out)
+	}
+	out, code = runBinary(t, map[string]string{"POLL_INTERVAL": "soon"}, "check")
+	if code != 2 || !strings.Contains(out, "POLL_INTERVAL") || !strings.Contains(out, "✗ configuration") {
+		t.Errorf("bad configuration: exit %d, want 2; output:\n%s", code, out)
+	}
+	out, code = runBinary(t, nil, "check", "--help")
+	if code != 0 || !strings.Contains(out, "Usage: connector check") || !strings.Contains(out, "-timeout") {
+		t.Errorf("check --help: exit %d; output:\n%s", code, out)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+// tryLock does nothing where flock is unavailable: two processes on one
+// DATA_DIR are then not prevented.
+func tryLock(*os.File) error { return nil }
+
+func unlock(*os.File) {}

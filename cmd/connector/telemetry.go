@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// serviceName is the default OpenTelemetry service.name; OTEL_SERVICE_NAME
+// and OTEL_RESOURCE_ATTRIBUTES override it.
+const serviceName = "xdr-kafka-connector"
+
+// observability is a run's tracing and metrics: OpenTelemetry providers
+// built from the standard OTEL_* variables and HTTP_ADDR. What nothing turns
+// on is a no-op provider, which costs nothing.
+type observability struct {
+	tracerProvider trace.TracerProvider // no-op unless tracing is on
+	tracing        bool
+	meterProvider  metric.MeterProvider // no-op unless metrics are on
+	metering       bool
+	metricsHandler http.Handler // Prometheus /metrics; nil without HTTP_ADDR
+	shutdowns      []func(context.Context) error
+}
+
+// newObservability builds the providers:
+//   - tracing is on when OTEL_TRACES_EXPORTER names an exporter other than
+//     "none" (otlp, console), or is unset while an OTLP endpoint
+//     (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is;
+//     the exporter is autoexport's, the sampler OTEL_TRACES_SAMPLER's (the
+//     SDK reads it), and spans are batched. deps.spanExporter, when set,
+//     replaces all of that with a synchronous exporter (tests).
+//   - metrics are served for Prometheus when HTTP_ADDR is set, and pushed
+//     when OTEL_METRICS_EXPORTER names an exporter other than "none" or
+//     "prometheus" (which /metrics already is), or is unset while an OTLP
+//     endpoint is.
+//   - OTEL_SDK_DISABLED=true turns both off.
+//
+// The resource is service.name=xdr-kafka-connector and service.version,
+// overridden by OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+func newObservability(ctx context.Context, cfg *config.Config, deps runDeps, log *slog.Logger) (*observability, error) {
+	o := &observability{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider()}
+	env := func(k string) string {
+		v, _ := deps.getenv(k)
+		return strings.ToLower(strings.TrimSpace(v))
+	}
+	if env("OTEL_SDK_DISABLED") == "true" && deps.spanExporter == nil {
+		if cfg.HTTPAddr != "" {
+			log.Warn("OTEL_SDK_DISABLED=true: /metrics serves no connector metrics")
+			_, h, err := telemetry.NewPrometheus()
+			if err != nil {
+				return nil, err
+			}
+			o.metricsHandler = h
+		}
+		return o, nil
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", serviceName), attribute.String("service.version", version)),
+		resource.WithFromEnv(), resource.WithTelemetrySDK())
+	if err != nil {
+		return nil, fmt.Errorf("building the OpenTelemetry resource: %w", err)
+	}
+	otlpEndpoint := func(signal string) bool {
+		return env("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || env("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+	}
+
+	var topts []sdktrace.TracerProviderOption
+	switch v := env("OTEL_TRACES_EXPORTER"); {
+	case deps.spanExporter != nil:
+		topts = append(topts, sdktrace.WithSyncer(deps.spanExporter))
+	case v == "none", v == "" && !otlpEndpoint("TRACES"):
+	default:
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: OTEL_TRACES_EXPORTER: %v", errUsage, err)
+		}
+		topts = append(topts, sdktrace.WithBatcher(exp))
+	}
+	if len(topts) > 0 {
+		tp := sdktrace.NewTracerProvider(append(topts, sdktrace.WithResource(res))...)
+		o.tracerProvider, o.tracing = tp, true
+		o.shutdowns = append(o.shutdowns, tp.Shutdown)
+	}
+
+	var mopts []sdkmetric.Option
+	if cfg.HTTPAddr != "" {
+		r, h, err := telemetry.NewPrometheus()
+		if err != nil {
+			return nil, err
+		}
+		mopts = append(mopts, sdkmetric.WithReader(r))
+		o.metricsHandler = h
+	}
+	switch v := env("OTEL_METRICS_EXPORTER"); {
+	case v == "prometheus":
+		if cfg.HTTPAddr == "" {
+			log.Warn("OTEL_METRICS_EXPORTER=prometheus: set HTTP_ADDR to serve /metrics")
+		}
+	case v == "none", v == "" && !otlpEndpoint("METRICS"):
+	default:
+		r, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: OTEL_METRICS_EXPORTER: %v", errUsage, err)
+		}
+		mopts = append(mopts, sdkmetric.WithReader(r))
+	}
+	if len(mopts) > 0 {
+		mp := sdkmetric.NewMeterProvider(append(mopts, sdkmetric.WithResource(res))...)
+		o.meterProvider, o.metering = mp, true
+		o.shutdowns = append(o.shutdowns, mp.Shutdown)
+	}
+	log.Debug("observability", "tracing", o.tracing, "metrics", o.metering, "prometheus", o.metricsHandler != nil)
+	return o, nil
+}
+
+// shutdown flushes and stops the providers, for at most 5 seconds.
+func (o *observability) shutdown(ctx context.Context, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, f := range o.shutdowns {
+		errs = append(errs, f(ctx))
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Warn("flushing telemetry failed; some spans or metrics were not exported", "err", err)
+	}
+}
+
+// apiOptions instrument the XDR client.
+func (o *observability) apiOptions() []xdr.Option {
+	return []xdr.Option{xdr.WithTracerProvider(o.tracerProvider), xdr.WithMeterProvider(o.meterProvider)}
+}
+
+// kafkaOpts instrument the producer client: a traced publish span and a
+// traceparent header per data record, produce latency and broker metrics.
+func (o *observability) kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
+	kc := telemetry.KafkaConfig{UntracedTopics: []string{cfg.TopicOffsets}}
+	if o.tracing {
+		kc.TracerProvider = o.tracerProvider
+	}
+	if o.metering {
+		kc.MeterProvider = o.meterProvider
+	}
+	hooks, err := telemetry.KafkaHooks(kc)
+	if err != nil {
+		return nil, fmt.Errorf("instrumenting the Kafka client: %w", err)
+	}
+	if len(hooks) == 0 {
+		return nil, nil
+	}
+	return []kgo.Opt{kgo.WithHooks(hooks...)}, nil
+}
+
+// pollWatch observes the pipeline's polls for readiness and metrics.
+type pollWatch struct {
+	health *telemetry.Health
+	errors atomic.Int64
+}
+
+func (w *pollWatch) observe(r source.PollResult, err error) {
+	if err != nil {
+		w.errors.Add(1)
+	}
+	w.health.PollDone(r.Started.Add(r.Duration), err)
+}
+
+// newHealth builds the readiness checks: offsets loaded, Kafka answering a
+// ping, and a successful poll within three poll intervals plus one request
+// timeout.
+func newHealth(cfg *config.Config, p func() *pipeline.Pipeline, kcl *kgo.Client, pingEvery time.Duration) (*telemetry.Health, error) {
+	return telemetry.NewHealth(telemetry.HealthConfig{
+		Started: func() bool {
+			pl := p()
+			return pl != nil && pl.Stats().Started
+		},
+		Ping:      kcl.Ping,
+		PingEvery: pingEvery,
+		PollStale: 3*cfg.PollInterval + cfg.XDRTimeout,
+	})
+}
+
+// registerPipelineMetrics exposes p's figures as observable instruments.
+func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch) (metric.Registration, error) {
+	return telemetry.RegisterMetrics(o.meterProvider.Meter("github.com/soc-tools/xdr-kafka-connector/cmd/connector"),
+		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil)
+}
+
+func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
+	return telemetry.Snapshot{
+		Started: s.Started, Polls: s.Polls, PollErrors: w.errors.Load(), LastPollSuccess: w.health.LastPollSuccess(),
+		Versions: s.Versions, Restricted: s.Restricted, Produced: s.Produced, Commits: s.Commits,
+		QueueDepth: int64(s.QueueDepth), InFlight: int64(s.Enrich.InFlight),
+		EnrichCalls: s.Enrich.Calls, Retries: s.Enrich.Retries, RateLimited: s.Enrich.RateLimited,
+		Enriched: s.Enrich.Enriched, DLQ: s.Enrich.DLQ, Truncated: s.Enrich.Truncated,
+		LimiterUsed: int64(s.Enrich.Limiter.InUse), LimiterBudget: int64(s.Enrich.RateLimit),
+		LimiterWaited: s.Enrich.Limiter.Waited, LimiterWaiting: int64(s.Enrich.Limiter.Waiting),
+		Watermark: s.Offsets.Watermark, OffsetsPending: int64(s.Offsets.Pending),
+	}
+}

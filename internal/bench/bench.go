@@ -1,0 +1,201 @@
+// Package bench measures the connector against the physical limits of its
+// job and against a naive rate limiter, in one run, and renders the figures
+// as one markdown table (`connector bench`).
+//
+// Every phase runs the connector's own code over real loopback sockets: the
+// simulated tenant (pkg/xdr/xdrtest) serves HTTP on 127.0.0.1, and a kfake
+// broker runs in a child process (`connector bench --serve-broker`), so the
+// CPU time and allocations measured in this process are the connector's
+// alone. The phases, in order:
+//
+//   - budget: a backlog drained through enrich.Limiter + enrich.Enricher with
+//     the real xdr client, and, at the same time against an identically
+//     configured tenant, through a token bucket (golang.org/x/time/rate,
+//     burst n) as the naive baseline;
+//   - freshness: the whole pipeline without backlog, from the moment a change
+//     becomes visible to the API to Kafka's acknowledgement of its record;
+//   - coalescing: the whole pipeline under heavy mutation, extra-data calls
+//     per published change;
+//   - cost: flatten + encode + produce of 1,000-alert incidents;
+//   - memory: the connector binary (`connector run`) in a child process with
+//     a backlog of incidents waiting for enrichment, its peak resident set
+//     read from /proc.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config scales a run. Zero values take Default's.
+type Config struct {
+	// Connector is the path of the connector binary, started as
+	// `<Connector> bench --serve-broker` (the Kafka broker) and
+	// `<Connector> run` (the memory phase). Required.
+	Connector string
+	// Name labels the run in the table's heading ("default", "quick", ...).
+	Name string
+
+	// RateLimit extra-data calls are allowed per RateWindow, on the tenant
+	// and in the limiters (default 10 per 2s: the API's 10 per 60s,
+	// compressed so a run takes minutes).
+	RateLimit  int
+	RateWindow time.Duration
+	// BudgetWindows is how many windows the budget phase runs (default 30).
+	BudgetWindows int
+
+	// PollInterval is POLL_INTERVAL of the freshness phase (default 2s).
+	PollInterval time.Duration
+	// FreshFor is how long the tenant changes during the freshness phase
+	// (default 60s).
+	FreshFor time.Duration
+	// ChurnFor is how long the tenant changes heavily during the coalescing
+	// phase (default 20s).
+	ChurnFor time.Duration
+	// CostRecords is how many records the cost phase produces (default 500,000).
+	CostRecords int
+	// MemoryIncidents is the backlog of the memory phase (default 100,000).
+	MemoryIncidents int
+
+	// Progress receives one line per phase; nil discards them.
+	Progress io.Writer
+}
+
+// Default is the configuration of a plain `connector bench`: about four
+// minutes on two cores.
+func Default() Config {
+	return Config{Name: "default", RateLimit: 10, RateWindow: 2 * time.Second, BudgetWindows: 30,
+		PollInterval: 2 * time.Second, FreshFor: 60 * time.Second, ChurnFor: 20 * time.Second,
+		CostRecords: 500_000, MemoryIncidents: 100_000}
+}
+
+// Quick is the configuration of `connector bench --quick`: about a minute
+// and a half on two cores, most of it the memory phase, whose 100k-incident
+// backlog it keeps.
+func Quick() Config {
+	return Config{Name: "quick", RateLimit: 10, RateWindow: 2 * time.Second, BudgetWindows: 10,
+		PollInterval: time.Second, FreshFor: 12 * time.Second, ChurnFor: 8 * time.Second,
+		CostRecords: 200_000, MemoryIncidents: 100_000}
+}
+
+func (c Config) withDefaults() Config {
+	d := Default()
+	if c.Name == "" {
+		c.Name = d.Name
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = d.RateLimit
+	}
+	if c.RateWindow <= 0 {
+		c.RateWindow = d.RateWindow
+	}
+	if c.BudgetWindows <= 0 {
+		c.BudgetWindows = d.BudgetWindows
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = d.PollInterval
+	}
+	if c.FreshFor <= 0 {
+		c.FreshFor = d.FreshFor
+	}
+	if c.ChurnFor <= 0 {
+		c.ChurnFor = d.ChurnFor
+	}
+	if c.CostRecords <= 0 {
+		c.CostRecords = d.CostRecords
+	}
+	if c.MemoryIncidents <= 0 {
+		c.MemoryIncidents = d.MemoryIncidents
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return c
+}
+
+// Targets.
+const (
+	TargetBudgetUse      = 0.99              // share of the allowed calls made, under a backlog
+	TargetFreshnessSlack = time.Second       // p99 freshness may exceed POLL_INTERVAL by this much
+	TargetCallsPerChange = 1.0               // extra-data calls per published change, at most
+	TargetRecordsPerCPU  = 100_000           // records per CPU-second, at least
+	TargetAllocsPerRec   = 10.0              // heap allocations per record, at most
+	TargetMemoryBytes    = 150 * 1024 * 1024 // peak resident set with the memory backlog, at most
+)
+
+// Run runs every phase in order and returns the report. It stops by itself:
+// each phase is bounded in time, and Run returns ctx's error if ctx ends
+// first. Child processes it started are gone when it returns.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Connector == "" {
+		return nil, errors.New("bench: the connector binary's path is required")
+	}
+	rep := &Report{Config: cfg, Machine: ReadMachine(), Started: time.Now()}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
+	}
+
+	say("starting a Kafka broker in a child process")
+	broker, err := startBroker(ctx, cfg.Connector)
+	if err != nil {
+		return nil, err
+	}
+	defer broker.stop()
+
+	say("budget: %d windows of %s, %d calls per window, our limiter and a token bucket side by side", cfg.BudgetWindows, cfg.RateWindow, cfg.RateLimit)
+	if rep.Budget, err = runBudget(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("budget phase: %w", err)
+	}
+	say("freshness: POLL_INTERVAL %s, changes for %s", cfg.PollInterval, cfg.FreshFor)
+	if rep.Freshness, err = runFreshness(ctx, cfg, broker.addr); err != nil {
+		return nil, fmt.Errorf("freshness phase: %w", err)
+	}
+	say("coalescing: heavy changes for %s, then draining the queue", cfg.ChurnFor)
+	if rep.Coalescing, err = runCoalescing(ctx, cfg, broker.addr); err != nil {
+		return nil, fmt.Errorf("coalescing phase: %w", err)
+	}
+	say("cost: flatten + encode + produce %d records of 1,000-alert incidents", cfg.CostRecords)
+	if rep.Cost, err = runCost(ctx, cfg, broker.addr); err != nil {
+		return nil, fmt.Errorf("cost phase: %w", err)
+	}
+	say("memory: `connector run` with %d incidents waiting for enrichment", cfg.MemoryIncidents)
+	if rep.Memory, err = runMemory(ctx, cfg, broker.addr); err != nil {
+		return nil, fmt.Errorf("memory phase: %w", err)
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	return rep, nil
+}
+
+// Machine describes where a run happened.
+type Machine struct {
+	CPUs      int
+	CPUModel  string
+	GoVersion string
+	OS, Arch  string
+}
+
+// ReadMachine reports the CPU count, the CPU model from /proc/cpuinfo
+// ("unknown" where it cannot be read) and the Go version.
+func ReadMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), CPUModel: "unknown", GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func (m Machine) String() string {
+	return fmt.Sprintf("%d CPUs, %s, %s %s/%s", m.CPUs, m.CPUModel, m.GoVersion, m.OS, m.Arch)
+}

@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+)
+
+// buildConnector builds cmd/connector into a temporary directory: the bench
+// runs its broker and its memory phase as that binary's child processes. The
+// flags are those of cmd/connector's own tests, so both share the build cache.
+func buildConnector(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "connector")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test-build", "-o", bin,
+		"github.com/soc-tools/xdr-kafka-connector/cmd/connector")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the connector: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestTinyRunHasEveryRowWithSaneValues runs every phase of the bench at a
+// tiny scale (a few seconds each) through the built binary's child
+// processes, and checks the figures and the table, so `connector bench`
+// cannot rot unnoticed.
+func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
+	var progress bytes.Buffer
+	cfg := Config{
+		Connector: buildConnector(t), Name: "tiny",
+		RateLimit: 10, RateWindow: 200 * time.Millisecond, BudgetWindows: 10,
+		PollInterval: 200 * time.Millisecond, FreshFor: 2 * time.Second, ChurnFor: 2 * time.Second,
+		CostRecords: 20_000, MemoryIncidents: 2_000, Progress: &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+
+	b := rep.Budget
+	if b.Ours.Refused != 0 {
+		t.Errorf("our limiter drew %d × 429 from the strict window", b.Ours.Refused)
+	}
+	if b.Ours.Admitted <= b.Limit || b.Ours.Use < 0.5 || b.Ours.Use > 1.01 {
+		t.Errorf("our budget use: %+v", b.Ours)
+	}
+	if b.Naive.Calls == 0 || b.Naive.Use > 1.01 {
+		t.Errorf("naive budget use: %+v", b.Naive)
+	}
+
+	f := rep.Freshness
+	if f.Versions == 0 || f.Missing() != 0 {
+		t.Errorf("freshness: %d versions, %d without an acknowledged record", f.Versions, f.Missing())
+	}
+	if !(0 < f.P50 && f.P50 <= f.P99 && f.P99 <= f.Max && f.P99 < f.PollInterval+5*time.Second) {
+		t.Errorf("freshness percentiles: p50 %s p99 %s max %s", f.P50, f.P99, f.Max)
+	}
+
+	c := rep.Coalescing
+	if !c.Drained || c.Refused != 0 || c.Calls == 0 || c.CallsPerChange() > 1 {
+		t.Errorf("coalescing: %+v (%.3f calls per change)", c, c.CallsPerChange())
+	}
+
+	k := rep.Cost
+	if k.Records < cfg.CostRecords || k.CPU <= 0 || k.Wall <= 0 || k.AllocsPerRecord() <= 0 || k.AllocsPerRecord() > 100 {
+		t.Errorf("cost: %+v", k)
+	}
+
+	m := rep.Memory
+	if m.Incidents != cfg.MemoryIncidents || m.RSS < 1<<20 || m.PeakRSS < m.RSS || m.PeakRSS > 1<<30 {
+		t.Errorf("memory: %+v", m)
+	}
+
+	var out bytes.Buffer
+	if err := rep.WriteMarkdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	t.Logf("\n%s", table)
+	for _, want := range []string{
+		"| figure | measured | target | result |",
+		"Budget use, our sliding-log limiter, 10 calls / 200ms",
+		"Budget use, naive token bucket (burst 10), 10 calls / 200ms",
+		"Freshness p50, POLL_INTERVAL 200ms", "Freshness p99, POLL_INTERVAL 200ms",
+		"Extra-data calls per change", "Flatten + encode + produce", "CPU per 10k records",
+		"Heap allocations per record", "Resident memory, 2,000 incidents",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	rows := 0
+	for line := range strings.Lines(table) {
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| figure") {
+			continue
+		}
+		rows++
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 4 {
+			t.Errorf("row with %d cells: %s", len(cells), line)
+			continue
+		}
+		switch Result(strings.TrimSpace(cells[3])) {
+		case Pass, Miss, Baseline:
+		default:
+			t.Errorf("row without a verdict: %s", line)
+		}
+		if strings.Contains(line, "NaN") || strings.Contains(line, "Inf") {
+			t.Errorf("row with a non-number: %s", line)
+		}
+	}
+	if rows != len(rep.Rows()) || rows != 9 {
+		t.Errorf("%d rows in the table, %d in Rows(), want 9", rows, len(rep.Rows()))
+	}
+}
+
+func TestBudgetUseFromTheCallLog(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int, status int) xdrtest.Call {
+		return xdrtest.Call{Time: t0.Add(time.Duration(ms) * time.Millisecond), Status: status}
+	}
+	const n, w = 2, time.Second
+	cases := []struct {
+		name  string
+		calls []xdrtest.Call
+		want  BudgetRun
+	}{
+		{"full budget", []xdrtest.Call{at(0, 200), at(1, 200), at(1000, 200), at(1001, 200), at(2000, 200), at(2001, 200)},
+			BudgetRun{Calls: 6, Admitted: 6, Span: 2001 * time.Millisecond, Use: 4 / (2 * 2.001)}},
+		{"half the budget", []xdrtest.Call{at(2000, 200), at(0, 200), at(1, 200), at(2001, 200)},
+			BudgetRun{Calls: 4, Admitted: 4, Span: 2001 * time.Millisecond, Use: 2 / (2 * 2.001)}},
+		{"429s spend nothing and end no span", []xdrtest.Call{at(0, 200), at(1, 200), at(500, 429), at(1000, 200), at(1001, 200), at(1500, 429)},
+			BudgetRun{Calls: 6, Admitted: 4, Refused: 2, Span: 1001 * time.Millisecond, Use: 2 / (2 * 1.001)}},
+		{"no more than the first window", []xdrtest.Call{at(0, 200), at(1, 200), at(2, 429)},
+			BudgetRun{Calls: 3, Admitted: 2, Refused: 1}},
+		{"nothing", nil, BudgetRun{}},
+	}
+	for _, tc := range cases {
+		got := budgetUse(tc.calls, n, w)
+		if got.Calls != tc.want.Calls || got.Admitted != tc.want.Admitted || got.Refused != tc.want.Refused ||
+			got.Span != tc.want.Span || diff(got.Use, tc.want.Use) > 1e-9 {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	xs := make([]time.Duration, 100)
+	for i := range xs {
+		xs[i] = time.Duration(i+1) * time.Millisecond
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := percentile(xs, tc.q); got != tc.want {
+			t.Errorf("percentile(1..100ms, %v) = %s, want %s", tc.q, got, tc.want)
+		}
+	}
+	if got := percentile([]time.Duration{7}, 0.99); got != 7 {
+		t.Errorf("percentile of one = %s", got)
+	}
+}
+
+func TestRowsJudgeAgainstTheTargets(t *testing.T) {
+	rep := &Report{
+		Budget: Budget{Limit: 10, Window: time.Second,
+			Ours:  BudgetRun{Calls: 100, Admitted: 100, Use: 0.995},
+			Naive: BudgetRun{Calls: 100, Admitted: 60, Refused: 40, Use: 0.5}},
+		Freshness:  Freshness{PollInterval: 2 * time.Second, Versions: 10, Samples: 10, P50: time.Second, P99: 3100 * time.Millisecond, Max: 4 * time.Second},
+		Coalescing: Coalescing{Changes: 100, Calls: 40, Drained: true},
+		Cost:       Cost{Records: 100_000, CPU: 500 * time.Millisecond, Wall: time.Second, Mallocs: 400_000},
+		Memory:     Memory{Incidents: 100_000, PeakRSS: 151 << 20, RSS: 100 << 20},
+	}
+	want := []Result{Pass, Baseline, Pass, Miss, Pass, Pass, Pass, Pass, Miss}
+	rows := rep.Rows()
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if r.Result != want[i] {
+			t.Errorf("row %q: %s, want %s", r.Figure, r.Result, want[i])
+		}
+	}
+	if rep.Passed() {
+		t.Error("Passed with two misses")
+	}
+}
+
+func diff(a, b float64) float64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}

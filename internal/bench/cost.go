@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+)
+
+// Cost is what flattening, encoding and producing records costs this process.
+type Cost struct {
+	Incidents int           // extra-data replies flattened (1,000 alerts each)
+	Records   int           // records acknowledged by Kafka
+	Bytes     int64         // record values produced
+	Wall      time.Duration // first Flatten to last acknowledgement
+	CPU       time.Duration // user + system CPU time of this process over Wall
+	Mallocs   uint64        // heap allocations over Wall
+}
+
+// RecordsPerSecond is records per wall-clock second.
+func (c Cost) RecordsPerSecond() float64 { return float64(c.Records) / c.Wall.Seconds() }
+
+// RecordsPerCPUSecond is records per CPU-second: the throughput one core
+// would sustain.
+func (c Cost) RecordsPerCPUSecond() float64 { return float64(c.Records) / c.CPU.Seconds() }
+
+// CPUPer10k is CPU-seconds per 10,000 records.
+func (c Cost) CPUPer10k() float64 { return c.CPU.Seconds() * 10_000 / float64(c.Records) }
+
+// AllocsPerRecord is heap allocations per record.
+func (c Cost) AllocsPerRecord() float64 { return float64(c.Mallocs) / float64(c.Records) }
+
+// costSources is how many distinct large incidents the cost phase cycles through.
+const costSources = 8
+
+// costAlerts is the alerts of every incident of the cost phase.
+const costAlerts = 1000
+
+// runCost fetches a few 1,000-alert incidents from the tenant once (decoding
+// is not measured), then flattens, encodes and produces them round-robin
+// through the connector's sink until CostRecords records are acknowledged.
+// CPU time (getrusage) and allocations (MemStats.Mallocs) are read around
+// that loop; the broker runs in another process and is not counted.
+func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
+	var c Cost
+	sim := xdrtest.New(xdrtest.Config{Seed: 14, Incidents: costSources, MaxAlerts: costAlerts, RateLimit: 1 << 20})
+	for _, id := range sim.IncidentIDs() {
+		if tr, _ := sim.Truth(id); tr.AlertCount < costAlerts {
+			sim.AddAlerts(id, costAlerts-tr.AlertCount)
+		}
+	}
+	api, _, stopSim, err := newSimClient(sim)
+	if err != nil {
+		return c, err
+	}
+	var eds []*xdr.ExtraData
+	for _, id := range sim.IncidentIDs() {
+		ed, err := api.GetIncidentExtraData(ctx, xdr.ExtraDataRequest{IncidentID: id, AlertsLimit: costAlerts})
+		if err != nil {
+			stopSim()
+			return c, fmt.Errorf("fetching incident %s: %w", id, err)
+		}
+		eds = append(eds, ed)
+	}
+	stopSim()
+
+	kcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokerAddr)}, sink.ProducerOpts()...)...)
+	if err != nil {
+		return c, fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	defer kcl.Close()
+	topics, _ := phaseTopics("cost")
+	if err := sink.EnsureTopics(ctx, kadm.NewClient(kcl), topics, -1, -1); err != nil {
+		return c, err
+	}
+	sk, err := sink.New(kcl, topics)
+	if err != nil {
+		return c, err
+	}
+	meta := enrich.Meta{Connector: "bench-cost", Tenant: "sim", AlertsLimit: costAlerts}
+
+	// produce flattens and produces until at least n records are handed
+	// over, then waits for every acknowledgement.
+	produce := func(ctx context.Context, n int) (incidents, records int, bytes int64, err error) {
+		var wg sync.WaitGroup
+		var failed atomic.Pointer[error]
+		done := func(err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+			wg.Done()
+		}
+		for i := 0; records < n && failed.Load() == nil; i++ {
+			ed := eds[i%len(eds)]
+			meta.FetchedAt = time.Now().UnixMilli()
+			recs, _ := enrich.Flatten(meta, ed.Incident.ModificationTime+int64(i), ed)
+			wg.Add(1)
+			if err := sk.Publish(ctx, recs, done); err != nil {
+				wg.Wait()
+				return incidents, records, bytes, fmt.Errorf("publishing: %w", err)
+			}
+			incidents++
+			records += len(recs)
+			for _, r := range recs {
+				bytes += int64(len(r.Value))
+			}
+		}
+		wg.Wait()
+		if p := failed.Load(); p != nil {
+			return incidents, records, bytes, *p
+		}
+		return incidents, records, bytes, nil
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if _, _, _, err := produce(pctx, min(cfg.CostRecords/10, 20_000)); err != nil { // warm-up: connections, metadata, buffers
+		return c, err
+	}
+	runtime.GC()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	ru0, err := rusage()
+	if err != nil {
+		return c, err
+	}
+	start := time.Now()
+	c.Incidents, c.Records, c.Bytes, err = produce(pctx, cfg.CostRecords)
+	c.Wall = time.Since(start)
+	ru1, rerr := rusage()
+	runtime.ReadMemStats(&ms1)
+	if err = errors.Join(err, rerr); err != nil {
+		return c, err
+	}
+	c.CPU = ru1 - ru0
+	c.Mallocs = ms1.Mallocs - ms0.Mallocs
+	if c.Records == 0 || c.CPU <= 0 {
+		return c, fmt.Errorf("nothing measured (%d records, %s CPU)", c.Records, c.CPU)
+	}
+	return c, nil
+}
+
+// rusage returns the user + system CPU time this process has used.
+func rusage() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("reading CPU usage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}

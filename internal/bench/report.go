@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report holds the figures of one run.
+type Report struct {
+	Config     Config
+	Machine    Machine
+	Started    time.Time
+	Elapsed    time.Duration
+	Budget     Budget
+	Freshness  Freshness
+	Coalescing Coalescing
+	Cost       Cost
+	Memory     Memory
+}
+
+// Result is a row's verdict.
+type Result string
+
+// Verdicts. Baseline marks the naive limiter's row: it is held to our
+// target to show what it misses, not because it should meet it.
+const (
+	Pass     Result = "PASS"
+	Miss     Result = "MISS"
+	Baseline Result = "baseline"
+)
+
+// Row is one line of the table.
+type Row struct {
+	Figure   string
+	Measured string
+	Target   string
+	Result   Result
+}
+
+func verdict(ok bool) Result {
+	if ok {
+		return Pass
+	}
+	return Miss
+}
+
+// Rows returns the table's rows, in a fixed order.
+func (r *Report) Rows() []Row {
+	b, f, c, k, m := r.Budget, r.Freshness, r.Coalescing, r.Cost, r.Memory
+	window := fmt.Sprintf("%d calls / %s", b.Limit, b.Window)
+	budgetRow := func(name string, run BudgetRun) (string, string) {
+		return name + ", " + window,
+			fmt.Sprintf("%.1f %% of allowed, %d × 429 (%d calls in %s)", 100*run.Use, run.Refused, run.Calls, run.Span.Round(time.Millisecond))
+	}
+	oursFig, oursVal := budgetRow("Budget use, our sliding-log limiter", b.Ours)
+	naiveFig, naiveVal := budgetRow("Budget use, naive token bucket (burst "+fmt.Sprint(b.Limit)+")", b.Naive)
+	naiveResult := Baseline
+	if b.Naive.Use >= TargetBudgetUse && b.Naive.Refused == 0 {
+		naiveResult = Pass
+	}
+	freshLimit := f.PollInterval + TargetFreshnessSlack
+	return []Row{
+		{oursFig, oursVal, fmt.Sprintf("≥ %.0f %%, 0 × 429", 100*TargetBudgetUse),
+			verdict(b.Ours.Use >= TargetBudgetUse && b.Ours.Refused == 0)},
+		{naiveFig, naiveVal, fmt.Sprintf("≥ %.0f %%, 0 × 429", 100*TargetBudgetUse), naiveResult},
+		{fmt.Sprintf("Freshness p50, POLL_INTERVAL %s", f.PollInterval),
+			fmt.Sprintf("%s (%d of %d versions)", secs(f.P50), f.Samples, f.Versions),
+			"≤ POLL_INTERVAL (" + secs(f.PollInterval) + ")", verdict(f.P50 <= f.PollInterval && f.Missing() == 0)},
+		{fmt.Sprintf("Freshness p99, POLL_INTERVAL %s", f.PollInterval),
+			fmt.Sprintf("%s = %.2f × POLL_INTERVAL (max %s)", secs(f.P99), f.P99Ratio(), secs(f.Max)),
+			"≤ POLL_INTERVAL + 1 s (" + secs(freshLimit) + ")", verdict(f.P99 <= freshLimit && f.Missing() == 0)},
+		{"Extra-data calls per change, heavy mutation",
+			fmt.Sprintf("%.3f (%d calls / %d changes of %d incidents, %d × 429)", c.CallsPerChange(), c.Calls, c.Changes, c.Incidents, c.Refused),
+			fmt.Sprintf("≤ %.1f", TargetCallsPerChange), verdict(c.Drained && c.CallsPerChange() <= TargetCallsPerChange && c.Refused == 0)},
+		{"Flatten + encode + produce, 1,000-alert incidents",
+			fmt.Sprintf("%s records/s per core (%s records/s wall, %s records)", thousands(k.RecordsPerCPUSecond()), thousands(k.RecordsPerSecond()), thousands(float64(k.Records))),
+			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(k.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
+		{"CPU per 10k records", fmt.Sprintf("%.3f CPU-s", k.CPUPer10k()),
+			fmt.Sprintf("≤ %.3f CPU-s", 10_000.0/TargetRecordsPerCPU), verdict(k.CPUPer10k() <= 10_000.0/TargetRecordsPerCPU)},
+		{"Heap allocations per record", fmt.Sprintf("%.2f", k.AllocsPerRecord()),
+			fmt.Sprintf("≤ %.0f", TargetAllocsPerRec), verdict(k.AllocsPerRecord() <= TargetAllocsPerRec)},
+		{fmt.Sprintf("Resident memory, %s incidents awaiting enrichment", thousands(float64(m.Incidents))),
+			fmt.Sprintf("%s peak (VmHWM), %s now (VmRSS)", mib(m.PeakRSS), mib(m.RSS)),
+			"≤ " + mib(TargetMemoryBytes) + " peak", verdict(m.PeakRSS <= TargetMemoryBytes)},
+	}
+}
+
+// Passed reports whether every row that has a target met it.
+func (r *Report) Passed() bool {
+	for _, row := range r.Rows() {
+		if row.Result == Miss {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteMarkdown writes a one-line description of the run and machine, then
+// the table.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "connector bench (%s), %s; %s; took %s\n\n", r.Config.Name, r.Started.UTC().Format("2006-01-02 15:04 MST"),
+		r.Machine, r.Elapsed.Round(time.Second))
+	b.WriteString("| figure | measured | target | result |\n|---|---|---|---|\n")
+	for _, row := range r.Rows() {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.Figure, row.Measured, row.Target, row.Result)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// secs formats d in seconds with two decimals.
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// mib formats bytes in MiB with one decimal.
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// thousands formats x rounded to an integer, with commas between thousands.
+func thousands(x float64) string {
+	s := fmt.Sprintf("%.0f", x)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,217 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// scopeName is the instrumentation scope of the connector's own instruments.
+const scopeName = "github.com/soc-tools/xdr-kafka-connector"
+
+// OpenTelemetry instrument names. The Prometheus exporter turns dots into
+// underscores and adds the unit and _total suffixes: "xdr_connector.polls"
+// is scraped as xdr_connector_polls_total, MetricProduceDuration as
+// xdr_connector_produce_duration_seconds.
+const (
+	MetricPolls           = "xdr_connector.polls"                // counter: polls of get_incidents, failed or not
+	MetricPollErrors      = "xdr_connector.poll.errors"          // counter: polls that ended with an error
+	MetricLastPollSuccess = "xdr_connector.poll.last_success"    // gauge, s: Unix time of the last successful poll
+	MetricVersions        = "xdr_connector.incident_versions"    // counter: incident versions published
+	MetricRestricted      = "xdr_connector.restricted_incidents" // counter: restricted incident ids seen
+	MetricProduced        = "xdr_connector.records_produced"     // counter{topic}: records Kafka acknowledged
+	MetricProduceDuration = "xdr_connector.produce.duration"     // histogram{topic,outcome}, s
+	MetricAPICalls        = "xdr_connector.api.calls"            // counter{endpoint,status}: HTTP calls to the XDR API
+	MetricAPIDuration     = "xdr_connector.api.duration"         // histogram{endpoint}, s
+	MetricEnrichCalls     = "xdr_connector.enrich.calls"         // counter: get_incident_extra_data calls, every attempt
+	MetricEnrichRetries   = "xdr_connector.enrich.retries"       // counter: calls repeated after a retryable failure other than 429
+	MetricEnrichRateLimit = "xdr_connector.enrich.rate_limited"  // counter: 429 replies
+	MetricEnriched        = "xdr_connector.enrich.enriched"      // counter: enrichments acknowledged by Kafka
+	MetricDLQ             = "xdr_connector.enrich.dlq"           // counter: enrichments dead-lettered (DLQ records acknowledged)
+	MetricTruncated       = "xdr_connector.enrich.truncated"     // counter: replies with fewer alerts than the incident has
+	MetricQueueDepth      = "xdr_connector.enrich.queue_depth"   // gauge: incidents waiting for enrichment
+	MetricInFlight        = "xdr_connector.enrich.in_flight"     // gauge: enrichments being fetched or published
+	MetricLimiterUsed     = "xdr_connector.limiter.used"         // gauge: slots of the sliding window in use
+	MetricLimiterBudget   = "xdr_connector.limiter.budget"       // gauge: calls allowed per window
+	MetricLimiterWait     = "xdr_connector.limiter.wait"         // counter, s: time enrichment workers spent waiting for a slot
+	MetricLimiterWaiting  = "xdr_connector.limiter.waiting"      // gauge: workers waiting for a slot now
+	MetricWatermarkLag    = "xdr_connector.watermark.lag"        // gauge, s: now minus the committable watermark
+	MetricWatermark       = "xdr_connector.watermark"            // gauge, s: the committable watermark as Unix time
+	MetricOffsetsPending  = "xdr_connector.offsets.pending"      // gauge: enrichments owed in the offsets state
+	MetricCommits         = "xdr_connector.offsets.commits"      // counter: offsets commits written
+	MetricReady           = "xdr_connector.ready"                // gauge: 1 once the offsets are loaded and the stages run
+)
+
+// Metric attribute keys.
+const (
+	AttrTopic    = "topic"
+	AttrOutcome  = "outcome"
+	AttrEndpoint = "endpoint"
+	AttrStatus   = "status"
+)
+
+// Snapshot is the pipeline's state as the metrics read it at each
+// collection. Counters must only grow during a process's life.
+type Snapshot struct {
+	Started         bool             // offsets loaded, stages running
+	Polls           int64            // polls done
+	PollErrors      int64            // polls that failed
+	LastPollSuccess time.Time        // end of the last successful poll; zero if none
+	Versions        int64            // incident versions published
+	Restricted      int64            // restricted incident ids seen
+	Produced        map[string]int64 // records acknowledged per topic name
+	Commits         int64            // offsets commits written
+
+	QueueDepth  int64  // incidents waiting for enrichment
+	InFlight    int64  // enrichments being fetched or published
+	EnrichCalls uint64 // get_incident_extra_data calls, every attempt
+	Retries     uint64 // calls repeated after a retryable failure other than 429
+	RateLimited uint64 // 429 replies
+	Enriched    uint64 // enrichments acknowledged
+	DLQ         uint64 // enrichments dead-lettered
+	Truncated   uint64 // replies with truncated alert lists
+
+	LimiterUsed    int64         // slots in use in the sliding window
+	LimiterBudget  int64         // calls allowed per window
+	LimiterWaited  time.Duration // total time spent waiting for a slot
+	LimiterWaiting int64         // callers waiting now
+
+	Watermark      int64 // committable watermark, epoch ms; 0 before the offsets are loaded
+	OffsetsPending int64 // enrichments owed in the offsets state
+}
+
+// RegisterMetrics registers the pipeline's observable instruments on m; at
+// each collection they call read once, from the collecting goroutine, so read
+// must be safe for concurrent use and quick. now is the clock of the
+// watermark lag (nil: time.Now). Unregister the returned registration when
+// the pipeline is gone.
+func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time) (metric.Registration, error) {
+	if now == nil {
+		now = time.Now
+	}
+	var errs []error
+	cnt := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	fgauge := func(name, unit, desc string) metric.Float64ObservableGauge {
+		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return g
+	}
+	polls := cnt(MetricPolls, "{poll}", "Polls of get_incidents, failed or not.")
+	pollErrs := cnt(MetricPollErrors, "{poll}", "Polls of get_incidents that ended with an error.")
+	lastOK := fgauge(MetricLastPollSuccess, "s", "Unix time of the end of the last successful poll; 0 before the first.")
+	versions := cnt(MetricVersions, "{version}", "Incident versions (incident_id, modification_time) published to the incidents topic.")
+	restricted := cnt(MetricRestricted, "{incident}", "Restricted incident ids get_incidents withheld from this API key.")
+	produced := cnt(MetricProduced, "{record}", "Records Kafka acknowledged, by topic.")
+	commits := cnt(MetricCommits, "{commit}", "Offsets commits written.")
+	calls := cnt(MetricEnrichCalls, "{call}", "get_incident_extra_data calls made, every attempt counted.")
+	retries := cnt(MetricEnrichRetries, "{call}", "get_incident_extra_data calls repeated after a retryable failure other than 429.")
+	limited := cnt(MetricEnrichRateLimit, "{reply}", "get_incident_extra_data replies with HTTP 429.")
+	enriched := cnt(MetricEnriched, "{incident}", "Enrichments whose records Kafka acknowledged.")
+	dlq := cnt(MetricDLQ, "{record}", "Enrichments given up whose DLQ record Kafka acknowledged.")
+	truncated := cnt(MetricTruncated, "{reply}", "Extra-data replies with fewer alerts than the incident has (alerts_limit reached).")
+	queue := gauge(MetricQueueDepth, "{incident}", "Incidents waiting for enrichment.")
+	inFlight := gauge(MetricInFlight, "{incident}", "Enrichments being fetched or published.")
+	used := gauge(MetricLimiterUsed, "{call}", "Slots of the extra-data rate window in use (acquired, or released less than a window ago).")
+	budget := gauge(MetricLimiterBudget, "{call}", "Extra-data calls allowed per rate window (ENRICH_RATE_LIMIT).")
+	waiting := gauge(MetricLimiterWaiting, "{worker}", "Enrichment workers waiting for a rate-limiter slot.")
+	wait, err := m.Float64ObservableCounter(MetricLimiterWait, metric.WithUnit("s"),
+		metric.WithDescription("Total time enrichment workers spent waiting for a rate-limiter slot."))
+	errs = append(errs, err)
+	lag := fgauge(MetricWatermarkLag, "s", "Seconds between now and the committable watermark; 0 before the offsets are loaded.")
+	wm := fgauge(MetricWatermark, "s", "The committable watermark (modification_time) as Unix time.")
+	pending := gauge(MetricOffsetsPending, "{incident}", "Enrichments owed in the offsets state.")
+	ready := gauge(MetricReady, "", "1 once the offsets are loaded and the stages run, else 0.")
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("creating pipeline instruments: %w", err)
+	}
+
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := read()
+		o.ObserveInt64(polls, s.Polls)
+		o.ObserveInt64(pollErrs, s.PollErrors)
+		if !s.LastPollSuccess.IsZero() {
+			o.ObserveFloat64(lastOK, float64(s.LastPollSuccess.UnixMilli())/1000)
+		} else {
+			o.ObserveFloat64(lastOK, 0)
+		}
+		o.ObserveInt64(versions, s.Versions)
+		o.ObserveInt64(restricted, s.Restricted)
+		for topic, n := range s.Produced {
+			o.ObserveInt64(produced, n, metric.WithAttributes(topicAttr(topic)))
+		}
+		o.ObserveInt64(commits, s.Commits)
+		o.ObserveInt64(calls, int64(s.EnrichCalls))
+		o.ObserveInt64(retries, int64(s.Retries))
+		o.ObserveInt64(limited, int64(s.RateLimited))
+		o.ObserveInt64(enriched, int64(s.Enriched))
+		o.ObserveInt64(dlq, int64(s.DLQ))
+		o.ObserveInt64(truncated, int64(s.Truncated))
+		o.ObserveInt64(queue, s.QueueDepth)
+		o.ObserveInt64(inFlight, s.InFlight)
+		o.ObserveInt64(used, s.LimiterUsed)
+		o.ObserveInt64(budget, s.LimiterBudget)
+		o.ObserveInt64(waiting, s.LimiterWaiting)
+		o.ObserveFloat64(wait, s.LimiterWaited.Seconds())
+		var lagS, wmS float64
+		if s.Watermark > 0 {
+			wmS = float64(s.Watermark) / 1000
+			lagS = max(0, float64(now().UnixMilli()-s.Watermark)/1000)
+		}
+		o.ObserveFloat64(lag, lagS)
+		o.ObserveFloat64(wm, wmS)
+		o.ObserveInt64(pending, s.OffsetsPending)
+		var r int64
+		if s.Started {
+			r = 1
+		}
+		o.ObserveInt64(ready, r)
+		return nil
+	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,
+		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, ready)
+	if err != nil {
+		return nil, fmt.Errorf("registering pipeline metrics: %w", err)
+	}
+	return reg, nil
+}
+
+// NewPrometheus returns a metric reader to add to the MeterProvider and the
+// HTTP handler that serves what it reads in the Prometheus text format, from
+// a private registry that also holds the Go runtime and process collectors.
+// Metric names follow the Prometheus conventions (see the Metric constants).
+func NewPrometheus() (sdkmetric.Reader, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, nil, fmt.Errorf("registering the Go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, nil, fmt.Errorf("registering the process collector: %w", err)
+	}
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg),
+		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the Prometheus exporter: %w", err)
+	}
+	return exp, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+func topicAttr(topic string) attribute.KeyValue { return attribute.String(AttrTopic, topic) }
