@@ -141,6 +141,23 @@ func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
 		{map[string]string{"ENRICH_RATE_LIMIT": "0", "XDR_API_KEY": key}, "ENRICH_RATE_LIMIT"},
 		{map[string]string{"KAFKA_BROKERS": "localhost", "XDR_API_KEY": key}, "KAFKA_BROKERS"},
 		{map[string]string{"START_FROM": "last tuesday"}, "START_FROM"},
+		{map[string]string{"XDR_BASE_URL": "not a url", "XDR_API_KEY_ID": "7", "XDR_API_KEY": key}, "XDR_BASE_URL"},
+		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY_FILE": "/nonexistent/key"}, "XDR_API_KEY_FILE"},
+		{map[string]string{"XDR_REQUEST_TIMEOUT": "fast", "XDR_API_KEY": key}, "XDR_REQUEST_TIMEOUT"},
+		{map[string]string{"DELIVERY": "at-most-once", "XDR_API_KEY": key}, "DELIVERY"},
+		{map[string]string{"LOG_FORMAT": "xml", "XDR_API_KEY": key}, "LOG_FORMAT"},
+		{map[string]string{"LOG_LEVEL": "loud", "XDR_API_KEY": key}, "LOG_LEVEL"},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI", "XDR_API_KEY": key}, "KAFKA_SASL_MECHANISM"},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_PASSWORD": key}, "KAFKA_SASL_USERNAME"},
+		{map[string]string{"KAFKA_TLS_ENABLED": "perhaps", "XDR_API_KEY": key}, "KAFKA_TLS_ENABLED"},
+		{map[string]string{"KAFKA_TOPIC_DLQ": "bad topic", "XDR_API_KEY": key}, "KAFKA_TOPIC_DLQ"},
+		{map[string]string{"ALERTS_LIMIT": "-5", "XDR_API_KEY": key}, "ALERTS_LIMIT"},
+		{map[string]string{"LOOKBACK": "-1m", "XDR_API_KEY": key}, "LOOKBACK"},
+		{map[string]string{"COMMIT_INTERVAL": "0s", "XDR_API_KEY": key}, "COMMIT_INTERVAL"},
+		{map[string]string{"ENRICH_WORKERS": "0", "XDR_API_KEY": key}, "ENRICH_WORKERS"},
+		{map[string]string{"ENRICH_RATE_WINDOW": "a minute", "XDR_API_KEY": key}, "ENRICH_RATE_WINDOW"},
+		{map[string]string{"FILTER_STARRED": "maybe", "XDR_API_KEY": key}, "FILTER_STARRED"},
+		{map[string]string{"CONNECTOR_NAME": "a b", "XDR_API_KEY": key}, "CONNECTOR_NAME"},
 	}
 	for _, tc := range cases {
 		out, code := runBinary(t, tc.env, "run")
