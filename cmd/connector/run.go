@@ -55,6 +55,19 @@ func loadConfig(ctx context.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
+// kafkaLogger is the franz-go client's logger: franz-go is chatty at info,
+// so its lines are kept at warn unless LOG_LEVEL is debug.
+func kafkaLogger(cfg *config.Config, log *slog.Logger, w io.Writer) *slog.Logger {
+	if strings.EqualFold(cfg.LogLevel, "debug") {
+		return log.With("stage", "kafka")
+	}
+	l, err := telemetry.NewLogger(w, cfg.LogFormat, "warn")
+	if err != nil {
+		return log.With("stage", "kafka")
+	}
+	return l.With("stage", "kafka")
+}
+
 // newLogger logs to w in LOG_FORMAT at LOG_LEVEL, with the trace and span
 // ids of the span a record is logged in. The configuration was validated, so
 // a bad level or format only falls back to text at info.
@@ -124,6 +137,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 				"broker", addr, "data_dir", cfg.DataDir)
 		}
 		fmt.Fprintf(stdout, "KAFKA_BROKERS is not set: embedded Kafka broker listening on %s (data in %s)\n", addr, cfg.DataDir)
+		printHowToRead(stdout, cfg, true)
 	}
 
 	obs, err := newObservability(ctx, cfg, deps, log)
@@ -147,7 +161,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(cfg.ConnectorName, tenantName(cfg))))
 	}
 	kcl, err := kgo.NewClient(append(append(append(connOpts, sink.ProducerOpts()...), hookOpts...),
-		kgo.WithLogger(kslog.New(log.With("stage", "kafka"))))...)
+		kgo.WithLogger(kslog.New(kafkaLogger(cfg, log, stderr))))...)
 	if err != nil {
 		return fmt.Errorf("creating Kafka client: %w", err)
 	}
@@ -189,7 +203,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}()
 		stopServer = func() { cancel(); <-done }
 	}
-	stopProgress := startProgress(ctx, p, stdout, log)
+	stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow))
 	err = p.Run(ctx)
 	stopProgress()
 	// The server outlives the drain, so probes and scrapes see it through.

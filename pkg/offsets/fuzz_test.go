@@ -67,3 +67,23 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Fatalf("pending read back: %+v", st.Pending)
 	}
 }
+
+// TestStateTombstoneStartsOver: deleting the state record (a tombstone under
+// its key) makes the next start use START_FROM, keeping owed enrichments.
+func TestStateTombstoneStartsOver(t *testing.T) {
+	s, err := NewStore(nil, StoreConfig{Topic: "o", Connector: "c", Tenant: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, state := s.Records(Delta{Watermark: 42, Emitted: map[string]int64{"1": 40},
+		Pending: map[string]*Pending{"2": {IncidentID: "2", ModificationTime: 7}}})
+	st := State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}}
+	for _, r := range append(pending, state, &kgo.Record{Key: s.key("state", "")}) {
+		if _, err := s.apply(&st, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.hasState || st.Watermark != 0 || len(st.Emitted) != 0 || len(st.Pending) != 1 {
+		t.Fatalf("after a state tombstone: %+v", st)
+	}
+}

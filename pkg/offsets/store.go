@@ -127,7 +127,9 @@ func (s *Store) FenceRecord() *kgo.Record {
 }
 
 // Load reads the offsets topic to its end and returns this connector's and
-// tenant's state; found is false when nothing was ever committed. It reads
+// tenant's state; found is false when no state record is there (none was
+// ever committed, or it was deleted with a tombstone to start over). Pending
+// enrichments are returned either way. It reads
 // with read_committed and keeps control records, so transaction markers
 // cannot stop it from reaching the end.
 func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
@@ -183,17 +185,15 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 			if r.Attrs.IsControl() || !strings.HasPrefix(string(r.Key), prefix) {
 				return
 			}
-			matched, e := s.apply(&st, r)
-			if e != nil && err == nil {
+			if _, e := s.apply(&st, r); e != nil && err == nil {
 				err = e
 			}
-			found = found || matched
 		})
 		if err != nil {
 			return st, false, err
 		}
 	}
-	return st, found, nil
+	return st, st.hasState, nil
 }
 
 // apply folds one record into st and reports whether it was a state or
@@ -205,6 +205,11 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 	}
 	switch k.Kind {
 	case "state":
+		if r.Value == nil {
+			// A deleted state (e.g. to replay from START_FROM): start over.
+			*st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: st.Pending}
+			return true, nil
+		}
 		var v StateValue
 		if err := json.Unmarshal(r.Value, &v); err != nil {
 			return false, fmt.Errorf("decoding state record at offset %d: %w", r.Offset, err)
@@ -214,7 +219,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 		}
 		st.Watermark = v.Watermark
 		st.Emitted = v.Emitted
-		st.Clean, st.RateLog = v.CleanShutdown, v.RateLog
+		st.Clean, st.RateLog, st.hasState = v.CleanShutdown, v.RateLog, true
 		st.Enriched = v.Enriched
 		if st.Enriched == nil {
 			st.Enriched = map[string]int64{}

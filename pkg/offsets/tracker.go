@@ -40,6 +40,8 @@ type State struct {
 	// commit are unknown.
 	Clean   bool
 	RateLog []int64
+
+	hasState bool // Load saw a live state record
 }
 
 type version struct {

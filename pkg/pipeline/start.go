@@ -68,7 +68,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	ecfg := p.cfg.Enrich
 	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit
 	eopts := []enrich.Option{
-		enrich.WithLogger(p.log.With("stage", "enrich")), enrich.WithClock(p.now), enrich.WithTracerProvider(p.tp),
+		enrich.WithLogger(p.log), enrich.WithClock(p.now), enrich.WithTracerProvider(p.tp),
 		enrich.WithOnDone(func(it enrich.Item, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }),
 	}
 	if p.cfg.EnrichBackoff != nil {

@@ -583,7 +583,9 @@ func (t *Tenant) renderNetworkArtifact(a artifactRef) map[string]any {
 	} else {
 		m["type"] = "IP"
 		m["network_domain"] = nil
-		m["network_remote_ip"] = fmt.Sprintf("198.51.100.%d", 1+r.IntN(254))
+		// Derived from the artifact's unique sequence number: a tenant
+		// never lists the same artifact twice in one incident.
+		m["network_remote_ip"] = fmt.Sprintf("10.%d.%d.%d", (a.seq>>16)&0xff, (a.seq>>8)&0xff, a.seq&0xff)
 		m["network_remote_port"] = pick(r, []int{443, 80, 53, 4444, 8443})
 	}
 	return m
