@@ -25,6 +25,10 @@ type BudgetRun struct {
 	Admitted int           // calls answered without 429
 	Refused  int           // calls answered 429 by the sliding window
 	Span     time.Duration // first call to last admitted call
+	// SlowestReuse is the longest time between an admitted call and the
+	// n-th admitted call after it: a window plus the slowest call's latency
+	// for a limiter that keeps every slot busy.
+	SlowestReuse time.Duration
 	// Use is the share of the allowed calls that were admitted: after the
 	// first window's n, the window allows n calls per window, so
 	// Use = (Admitted - n) / (n × Span / window).
@@ -72,7 +76,7 @@ func runBudget(ctx context.Context, cfg Config) (Budget, error) {
 func budgetUse(calls []xdrtest.Call, n int, w time.Duration) BudgetRun {
 	slices.SortFunc(calls, func(a, b xdrtest.Call) int { return a.Time.Compare(b.Time) })
 	var r BudgetRun
-	var last time.Time
+	var admitted []time.Time
 	for _, c := range calls {
 		r.Calls++
 		if c.Status == http.StatusTooManyRequests {
@@ -80,10 +84,13 @@ func budgetUse(calls []xdrtest.Call, n int, w time.Duration) BudgetRun {
 			continue
 		}
 		r.Admitted++
-		last = c.Time
+		admitted = append(admitted, c.Time)
 	}
-	if r.Admitted > n && len(calls) > 0 {
-		r.Span = last.Sub(calls[0].Time)
+	for i := n; i < len(admitted); i++ {
+		r.SlowestReuse = max(r.SlowestReuse, admitted[i].Sub(admitted[i-n]))
+	}
+	if r.Admitted > n {
+		r.Span = admitted[len(admitted)-1].Sub(calls[0].Time)
 		r.Use = float64(r.Admitted-n) / (float64(n) * r.Span.Seconds() / w.Seconds())
 	}
 	return r

@@ -97,8 +97,13 @@ func (p *Pipeline) limiterMemory(st offsets.State, found bool) enrich.LimiterOpt
 		}
 		return enrich.WithHistory(stamps)
 	}
-	p.log.Info("the previous run did not stop cleanly (or none committed); holding extra-data calls for one rate window in case its last calls spent the budget",
-		"window", p.cfg.RateWindow)
+	if found {
+		p.log.Info("the previous run did not stop cleanly; holding extra-data calls for one rate window in case its last calls spent the budget",
+			"window", p.cfg.RateWindow)
+	} else {
+		p.log.Info("first start: holding extra-data calls for one rate window in case another client of this API key spent the budget just before",
+			"window", p.cfg.RateWindow)
+	}
 	return enrich.WithStartupReserve(p.cfg.RateLimit)
 }
 
