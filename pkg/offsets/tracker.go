@@ -187,12 +187,7 @@ type Delta struct {
 func (t *Tracker) Snapshot() Delta {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w := t.polled
-	for v := range t.inflight {
-		if v.t < w {
-			w = v.t
-		}
-	}
+	w := t.watermark()
 	d := Delta{Watermark: w, Emitted: make(map[string]int64), Enriched: make(map[string]int64), Pending: make(map[string]*Pending, len(t.dirty))}
 	floor := w - t.lookback
 	for id, m := range t.acked {
@@ -230,6 +225,15 @@ func (t *Tracker) Unsnapshot(d Delta) {
 	t.mu.Unlock()
 }
 
+// watermark applies the rule of the package comment. t.mu must be held.
+func (t *Tracker) watermark() int64 {
+	w := t.polled
+	for v := range t.inflight {
+		w = min(w, v.t)
+	}
+	return w
+}
+
 // Stats is a point-in-time view for progress displays and metrics.
 type Stats struct {
 	Watermark int64
@@ -242,12 +246,7 @@ type Stats struct {
 func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w := t.polled
-	for v := range t.inflight {
-		if v.t < w {
-			w = v.t
-		}
-	}
+	w := t.watermark()
 	return Stats{Watermark: w, Polled: t.polled, InFlight: len(t.inflight), Pending: len(t.pending)}
 }
 

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -27,15 +26,8 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 	go func() {
 		mutations <- e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 8 * time.Millisecond, BulkEvery: 40, BulkSize: 110, MinVersionAge: 800 * time.Millisecond, Steps: 250})
 	}()
-	rng := rand.New(rand.NewPCG(43, 43))
 	var polls testkit.PollLog
-	r := start(e, cfg, WithPollObserver(polls.Observer(0)))
-	for i := range 10 {
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		r.crash(t)
-		polls.Crashed(i)
-		r = start(e, cfg, WithPollObserver(polls.Observer(i+1)))
-	}
+	r := crashTenTimes(t, e, cfg, 43, &polls)
 	if err := <-mutations; err != nil {
 		t.Fatal(err)
 	}

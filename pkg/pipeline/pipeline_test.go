@@ -85,6 +85,23 @@ func (r *running) stop(t *testing.T) {
 	r.close()
 }
 
+// crashTenTimes runs the pipeline and crashes it at ten random points —
+// sometimes before the offsets are even loaded, mostly while polling,
+// producing and enriching — restarting it at once each time, as a supervisor
+// would. It returns the eleventh run.
+func crashTenTimes(t *testing.T, e *testkit.Env, cfg Config, seed uint64, polls *testkit.PollLog) *running {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	r := start(e, cfg, WithPollObserver(polls.Observer(0)))
+	for i := range 10 {
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		r.crash(t)
+		polls.Crashed(i)
+		t.Logf("crash %d: %+v", i+1, r.p.Stats().Offsets)
+		r = start(e, cfg, WithPollObserver(polls.Observer(i+1)))
+	}
+	return r
+}
+
 // crash abandons the pipeline as a crash would: no drain, no final commit.
 func (r *running) crash(t *testing.T) {
 	t.Helper()
@@ -160,19 +177,8 @@ func TestCrashAtRandomPointsLosesNothing(t *testing.T) {
 	go func() {
 		mutations <- e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 8 * time.Millisecond, BulkEvery: 40, BulkSize: 110, MinVersionAge: 800 * time.Millisecond, Steps: 250})
 	}()
-	rng := rand.New(rand.NewPCG(42, 42))
 	var polls testkit.PollLog
-	r := start(e, cfg, WithPollObserver(polls.Observer(0)))
-	for i := range 10 {
-		// Crash at a random point: sometimes before the offsets are even
-		// loaded, mostly while polling, producing and enriching; restart at
-		// once, as a supervisor would.
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		r.crash(t)
-		polls.Crashed(i)
-		t.Logf("crash %d: %+v", i+1, r.p.Stats().Offsets)
-		r = start(e, cfg, WithPollObserver(polls.Observer(i+1)))
-	}
+	r := crashTenTimes(t, e, cfg, 42, &polls)
 	if err := <-mutations; err != nil {
 		t.Fatal(err)
 	}
