@@ -67,7 +67,7 @@ type Config struct {
 	Progress io.Writer
 }
 
-// Default is the configuration of a plain `connector bench`: about four
+// Default is the configuration of a plain `connector bench`: about 3.5
 // minutes on two cores.
 func Default() Config {
 	return Config{Name: "default", RateLimit: 10, RateWindow: 2 * time.Second, BudgetWindows: 30,

@@ -51,10 +51,10 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 	if b.Ours.Refused != 0 {
 		t.Errorf("our limiter drew %d × 429 from the strict window", b.Ours.Refused)
 	}
-	if b.Ours.Admitted <= b.Limit || b.Ours.Use < 0.5 || b.Ours.Use > 1.01 {
+	if b.Ours.Admitted <= b.Limit || b.Ours.Use < 0.5 || b.Ours.Use > 1 {
 		t.Errorf("our budget use: %+v", b.Ours)
 	}
-	if b.Naive.Calls == 0 || b.Naive.Use > 1.01 {
+	if b.Naive.Calls == 0 || b.Naive.Use > 1 {
 		t.Errorf("naive budget use: %+v", b.Naive)
 	}
 
@@ -129,26 +129,26 @@ func TestBudgetUseFromTheCallLog(t *testing.T) {
 	at := func(ms int, status int) xdrtest.Call {
 		return xdrtest.Call{Time: t0.Add(time.Duration(ms) * time.Millisecond), Status: status}
 	}
-	const n, w = 2, time.Second
+	const n, w, windows = 2, time.Second, 3
 	cases := []struct {
 		name  string
 		calls []xdrtest.Call
 		want  BudgetRun
 	}{
 		{"full budget", []xdrtest.Call{at(0, 200), at(1, 200), at(1000, 200), at(1001, 200), at(2000, 200), at(2001, 200)},
-			BudgetRun{Calls: 6, Admitted: 6, Span: 2001 * time.Millisecond, Use: 4 / (2 * 2.001)}},
-		{"half the budget", []xdrtest.Call{at(2000, 200), at(0, 200), at(1, 200), at(2001, 200)},
-			BudgetRun{Calls: 4, Admitted: 4, Span: 2001 * time.Millisecond, Use: 2 / (2 * 2.001)}},
-		{"429s spend nothing and end no span", []xdrtest.Call{at(0, 200), at(1, 200), at(500, 429), at(1000, 200), at(1001, 200), at(1500, 429)},
-			BudgetRun{Calls: 6, Admitted: 4, Refused: 2, Span: 1001 * time.Millisecond, Use: 2 / (2 * 1.001)}},
-		{"no more than the first window", []xdrtest.Call{at(0, 200), at(1, 200), at(2, 429)},
-			BudgetRun{Calls: 3, Admitted: 2, Refused: 1}},
-		{"nothing", nil, BudgetRun{}},
+			BudgetRun{Calls: 6, Admitted: 6, Allowed: 6, SlowestReuse: time.Second, Use: 1}},
+		{"calls after the interval do not count", []xdrtest.Call{at(3001, 200), at(2000, 200), at(0, 200), at(1, 200), at(1000, 200), at(3000, 200)},
+			BudgetRun{Calls: 4, Admitted: 4, Allowed: 6, SlowestReuse: 1999 * time.Millisecond, Use: 4.0 / 6}},
+		{"429s spend the budget on nothing", []xdrtest.Call{at(0, 200), at(1, 200), at(500, 429), at(1000, 200), at(1001, 200), at(1500, 429), at(2500, 429)},
+			BudgetRun{Calls: 7, Admitted: 4, Refused: 3, Allowed: 6, SlowestReuse: time.Second, Use: 4.0 / 6}},
+		{"one late slot", []xdrtest.Call{at(0, 200), at(1, 200), at(1000, 200), at(1900, 200), at(2000, 200), at(2900, 200)},
+			BudgetRun{Calls: 6, Admitted: 6, Allowed: 6, SlowestReuse: 1899 * time.Millisecond, Use: 1}},
+		{"nothing", nil, BudgetRun{Allowed: 6}},
 	}
 	for _, tc := range cases {
-		got := budgetUse(tc.calls, n, w)
-		if got.Calls != tc.want.Calls || got.Admitted != tc.want.Admitted || got.Refused != tc.want.Refused ||
-			got.Span != tc.want.Span || diff(got.Use, tc.want.Use) > 1e-9 {
+		got := budgetUse(tc.calls, n, w, windows)
+		if got.Calls != tc.want.Calls || got.Admitted != tc.want.Admitted || got.Refused != tc.want.Refused || got.Allowed != tc.want.Allowed ||
+			got.SlowestReuse != tc.want.SlowestReuse || diff(got.Use, tc.want.Use) > 1e-9 {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
@@ -174,9 +174,9 @@ func TestPercentileIsNearestRank(t *testing.T) {
 
 func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	rep := &Report{
-		Budget: Budget{Limit: 10, Window: time.Second,
-			Ours:  BudgetRun{Calls: 100, Admitted: 100, Use: 0.995},
-			Naive: BudgetRun{Calls: 100, Admitted: 60, Refused: 40, Use: 0.5}},
+		Budget: Budget{Limit: 10, Window: time.Second, Windows: 10,
+			Ours:  BudgetRun{Calls: 100, Admitted: 99, Allowed: 100, Use: 0.99},
+			Naive: BudgetRun{Calls: 100, Admitted: 60, Refused: 40, Allowed: 100, Use: 0.6}},
 		Freshness:  Freshness{PollInterval: 2 * time.Second, Versions: 10, Samples: 10, P50: time.Second, P99: 3100 * time.Millisecond, Max: 4 * time.Second},
 		Coalescing: Coalescing{Changes: 100, Calls: 40, Drained: true},
 		Cost:       Cost{Records: 100_000, CPU: 500 * time.Millisecond, Wall: time.Second, Mallocs: 400_000},

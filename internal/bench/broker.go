@@ -54,6 +54,7 @@ type broker struct {
 // address.
 func startBroker(ctx context.Context, connector string) (*broker, error) {
 	cmd := exec.Command(connector, "bench", "--serve-broker")
+	dieWithParent(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting the broker: %w", err)

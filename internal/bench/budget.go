@@ -19,29 +19,34 @@ import (
 )
 
 // BudgetRun is what one limiter achieved against the tenant's strict
-// sliding window while draining a backlog, as the tenant logged it.
+// sliding window while draining a backlog, as the tenant logged it, over the
+// measured interval: BudgetWindows windows from the first call.
 type BudgetRun struct {
-	Calls    int           // get_incident_extra_data calls the tenant received
-	Admitted int           // calls answered without 429
-	Refused  int           // calls answered 429 by the sliding window
-	Span     time.Duration // first call to last admitted call
+	Calls    int // get_incident_extra_data calls the tenant received in the interval
+	Admitted int // of which answered without 429
+	Refused  int // of which answered 429 by the sliding window
+	Allowed  int // the most a strict sliding window admits in the interval: n per window
+	// Use is Admitted / Allowed: the share of the budget spent on calls
+	// that did work.
+	Use float64
 	// SlowestReuse is the longest time between an admitted call and the
 	// n-th admitted call after it: a window plus the slowest call's latency
 	// for a limiter that keeps every slot busy.
 	SlowestReuse time.Duration
-	// Use is the share of the allowed calls that were admitted: after the
-	// first window's n, the window allows n calls per window, so
-	// Use = (Admitted - n) / (n × Span / window).
-	Use float64
 }
 
 // Budget compares our limiter with the naive token bucket.
 type Budget struct {
 	Limit   int
 	Window  time.Duration
+	Windows int // measured
 	Backlog int
 	Ours    BudgetRun // enrich.Limiter + enrich.Enricher
-	Naive   BudgetRun // rate.Limiter(n per window, burst n), 429s retried through it
+	// OursRetries counts our calls repeated after a failure other than
+	// 429 (a reset connection, a timeout): each holds a slot through its
+	// backoff, so a non-zero count explains a dip in Ours.Use.
+	OursRetries uint64
+	Naive       BudgetRun // rate.Limiter(n per window, burst n), 429s retried through it
 }
 
 // budgetWorkers is the number of concurrent callers on both sides: the
@@ -53,31 +58,45 @@ const budgetWorkers = enrich.DefaultWorkers
 // would mix their calls in one window), for BudgetWindows windows.
 func runBudget(ctx context.Context, cfg Config) (Budget, error) {
 	n, w := cfg.RateLimit, cfg.RateWindow
-	b := Budget{Limit: n, Window: w, Backlog: n * (cfg.BudgetWindows + 5)}
+	b := Budget{Limit: n, Window: w, Windows: cfg.BudgetWindows, Backlog: n * (cfg.BudgetWindows + 5)}
 	simCfg := xdrtest.Config{Seed: 11, Incidents: b.Backlog, MaxAlerts: 50, RateLimit: n, RateWindow: w}
-	run := cfg.RateWindow * time.Duration(cfg.BudgetWindows)
+	// Run half a window longer than measured, so the interval is whole
+	// however late the first call comes.
+	run := cfg.RateWindow*time.Duration(cfg.BudgetWindows) + cfg.RateWindow/2
 
 	ours, naive := xdrtest.New(simCfg), xdrtest.New(simCfg)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return drainOurs(gctx, ours, n, w, run) })
+	g.Go(func() error {
+		var err error
+		b.OursRetries, err = drainOurs(gctx, ours, n, w, run)
+		return err
+	})
 	g.Go(func() error { return drainNaive(gctx, naive, n, w, run) })
 	if err := g.Wait(); err != nil {
 		return b, err
 	}
-	b.Ours = budgetUse(ours.ExtraDataCalls(), n, w)
-	b.Naive = budgetUse(naive.ExtraDataCalls(), n, w)
+	b.Ours = budgetUse(ours.ExtraDataCalls(), n, w, cfg.BudgetWindows)
+	b.Naive = budgetUse(naive.ExtraDataCalls(), n, w, cfg.BudgetWindows)
 	if b.Ours.Calls == 0 || b.Naive.Calls == 0 {
 		return b, fmt.Errorf("no extra-data calls reached the tenant (ours %d, naive %d)", b.Ours.Calls, b.Naive.Calls)
 	}
 	return b, nil
 }
 
-// budgetUse derives a BudgetRun from a tenant's call log.
-func budgetUse(calls []xdrtest.Call, n int, w time.Duration) BudgetRun {
+// budgetUse derives a BudgetRun from a tenant's call log, counting the calls
+// that arrived in [first call, first call + windows × w).
+func budgetUse(calls []xdrtest.Call, n int, w time.Duration, windows int) BudgetRun {
+	r := BudgetRun{Allowed: n * windows}
+	if len(calls) == 0 {
+		return r
+	}
 	slices.SortFunc(calls, func(a, b xdrtest.Call) int { return a.Time.Compare(b.Time) })
-	var r BudgetRun
+	end := calls[0].Time.Add(w * time.Duration(windows))
 	var admitted []time.Time
 	for _, c := range calls {
+		if !c.Time.Before(end) {
+			break
+		}
 		r.Calls++
 		if c.Status == http.StatusTooManyRequests {
 			r.Refused++
@@ -89,10 +108,7 @@ func budgetUse(calls []xdrtest.Call, n int, w time.Duration) BudgetRun {
 	for i := n; i < len(admitted); i++ {
 		r.SlowestReuse = max(r.SlowestReuse, admitted[i].Sub(admitted[i-n]))
 	}
-	if r.Admitted > n {
-		r.Span = admitted[len(admitted)-1].Sub(calls[0].Time)
-		r.Use = float64(r.Admitted-n) / (float64(n) * r.Span.Seconds() / w.Seconds())
-	}
+	r.Use = float64(r.Admitted) / float64(r.Allowed)
 	return r
 }
 
@@ -118,20 +134,21 @@ func (discardPublisher) Publish(_ context.Context, _ []sink.Record, done func(er
 	return nil
 }
 
-// drainOurs runs the connector's enrichment stage over the whole tenant for d.
-func drainOurs(ctx context.Context, sim *xdrtest.Tenant, n int, w, d time.Duration) error {
+// drainOurs runs the connector's enrichment stage over the whole tenant for
+// d and returns its retry count.
+func drainOurs(ctx context.Context, sim *xdrtest.Tenant, n int, w, d time.Duration) (retries uint64, err error) {
 	api, _, stop, err := newSimClient(sim)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer stop()
 	lim, err := enrich.NewLimiter(n, w)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	e, err := enrich.New(enrich.Config{Connector: "bench", Workers: budgetWorkers}, lim, api, discardPublisher{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, id := range sim.IncidentIDs() {
 		e.Enqueue(enrich.Item{IncidentID: id, ModificationTime: 1, Severity: "low"})
@@ -139,9 +156,9 @@ func drainOurs(ctx context.Context, sim *xdrtest.Tenant, n int, w, d time.Durati
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := e.Run(rctx); err != nil {
-		return fmt.Errorf("running the enricher: %w", err)
+		return 0, fmt.Errorf("running the enricher: %w", err)
 	}
-	return ctx.Err()
+	return e.Stats().Retries, ctx.Err()
 }
 
 // drainNaive is the baseline: the same client and worker count behind a

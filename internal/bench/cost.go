@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -150,13 +149,4 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
 		return c, fmt.Errorf("nothing measured (%d records, %s CPU)", c.Records, c.CPU)
 	}
 	return c, nil
-}
-
-// rusage returns the user + system CPU time this process has used.
-func rusage() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("reading CPU usage: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

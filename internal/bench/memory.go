@@ -76,6 +76,7 @@ func runMemory(ctx context.Context, cfg Config, brokerAddr string) (Memory, erro
 
 	cmd := exec.Command(cfg.Connector, "run")
 	cmd.Env = env
+	dieWithParent(cmd)
 	var out strings.Builder
 	lw := &limitedWriter{w: &out, n: 16 << 10}
 	cmd.Stdout, cmd.Stderr = lw, lw

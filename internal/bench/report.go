@@ -52,9 +52,13 @@ func (r *Report) Rows() []Row {
 	window := fmt.Sprintf("%d calls / %s", b.Limit, b.Window)
 	budgetRow := func(name string, run BudgetRun) (string, string) {
 		return name + ", " + window,
-			fmt.Sprintf("%.1f %% of allowed, %d × 429 (%d calls in %s)", 100*run.Use, run.Refused, run.Calls, run.Span.Round(time.Millisecond))
+			fmt.Sprintf("%.1f %% (%d of %d allowed calls in %d windows), %d × 429; slowest slot reuse %s", 100*run.Use,
+				run.Admitted, run.Allowed, b.Windows, run.Refused, secs(run.SlowestReuse))
 	}
 	oursFig, oursVal := budgetRow("Budget use, our sliding-log limiter", b.Ours)
+	if b.OursRetries > 0 {
+		oursVal += fmt.Sprintf(" (%d calls retried after a failure)", b.OursRetries)
+	}
 	naiveFig, naiveVal := budgetRow("Budget use, naive token bucket (burst "+fmt.Sprint(b.Limit)+")", b.Naive)
 	naiveResult := Baseline
 	if b.Naive.Use >= TargetBudgetUse && b.Naive.Refused == 0 {
