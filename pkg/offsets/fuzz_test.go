@@ -18,7 +18,7 @@ func FuzzApplyRecord(f *testing.F) {
 		f.Fatal(err)
 	}
 	pending, state := s.Records(Delta{
-		Watermark: 5, Emitted: map[string]int64{"1": 5}, Enriched: map[string]int64{"1": 5},
+		Watermark: 5, Marks: map[string]*Mark{"1": {Emitted: 5, Enriched: 5}, "4": nil},
 		Pending: map[string]*Pending{"2": {IncidentID: "2", ModificationTime: 7, Severity: "high", FirstQueued: 1}, "3": nil},
 		Clean:   true, RateLog: []int64{1, 2},
 	})
@@ -48,19 +48,19 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Delta{
-		Watermark: 42, Emitted: map[string]int64{"1": 40}, Enriched: map[string]int64{"1": 41},
+		Watermark: 42, Marks: map[string]*Mark{"1": {Emitted: 40, Enriched: 41}, "5": {Emitted: 39}, "6": nil},
 		Pending: map[string]*Pending{"2": {IncidentID: "2", ModificationTime: 7, Severity: "high", FirstQueued: 1, TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
 		Clean:   true, RateLog: []int64{10, 20},
 	}
 	pending, state := s.Records(d)
-	st := State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{"3": {IncidentID: "3"}}}
+	st := State{Emitted: map[string]int64{"6": 1}, Enriched: map[string]int64{}, Pending: map[string]Pending{"3": {IncidentID: "3"}}}
 	tomb := &kgo.Record{Key: s.key("pending", "3")}
 	for _, r := range append(append(pending, state), tomb, s.FenceRecord()) {
 		if _, err := s.apply(&st, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st.Watermark != 42 || !maps.Equal(st.Emitted, d.Emitted) || !maps.Equal(st.Enriched, d.Enriched) || !st.Clean || len(st.RateLog) != 2 {
+	if st.Watermark != 42 || !maps.Equal(st.Emitted, map[string]int64{"1": 40, "5": 39}) || !maps.Equal(st.Enriched, map[string]int64{"1": 41}) || !st.Clean || len(st.RateLog) != 2 {
 		t.Fatalf("state read back: %+v", st)
 	}
 	if len(st.Pending) != 1 || st.Pending["2"] != *d.Pending["2"] {
@@ -75,7 +75,7 @@ func TestStateTombstoneStartsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, state := s.Records(Delta{Watermark: 42, Emitted: map[string]int64{"1": 40},
+	pending, state := s.Records(Delta{Watermark: 42, Marks: map[string]*Mark{"1": {Emitted: 40}},
 		Pending: map[string]*Pending{"2": {IncidentID: "2", ModificationTime: 7}}})
 	st := State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}}
 	for _, r := range append(pending, state, &kgo.Record{Key: s.key("state", "")}) {

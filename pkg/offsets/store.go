@@ -26,19 +26,25 @@ var ErrNotCompacted = errors.New("offsets topic is not compacted")
 type Key struct {
 	Connector  string `json:"connector"`
 	Tenant     string `json:"tenant"`
-	Kind       string `json:"kind"` // "state" or "pending"
+	Kind       string `json:"kind"` // "state", "pending", "version" (or "fence")
 	IncidentID string `json:"incident_id,omitempty"`
 }
 
-// StateValue is the value of the "state" record.
+// StateValue is the value of the "state" record. It stays small: what grows
+// with the number of incidents lives in "pending" and "version" records.
 type StateValue struct {
-	SchemaVersion int              `json:"schema_version"`
-	Watermark     int64            `json:"watermark"`
-	Emitted       map[string]int64 `json:"emitted"`
-	Enriched      map[string]int64 `json:"enriched,omitempty"`
-	CommittedAt   int64            `json:"committed_at"`
-	CleanShutdown bool             `json:"clean_shutdown"`
-	RateLog       []int64          `json:"rate_log,omitempty"`
+	SchemaVersion int     `json:"schema_version"`
+	Watermark     int64   `json:"watermark"`
+	CommittedAt   int64   `json:"committed_at"`
+	CleanShutdown bool    `json:"clean_shutdown"`
+	RateLog       []int64 `json:"rate_log,omitempty"`
+}
+
+// VersionValue is the value of a "version" record: one incident's Mark. A
+// tombstone means the incident fell out of the lookback window.
+type VersionValue struct {
+	SchemaVersion int `json:"schema_version"`
+	Mark
 }
 
 // PendingValue is the value of a "pending" record; a tombstone (nil value)
@@ -84,15 +90,16 @@ func (s *Store) key(kind, id string) []byte {
 	return b
 }
 
-// Commit writes a delta: first the pending changes, then — only once Kafka
-// has acknowledged those — the state record. A crash between the two leaves
-// the older state with newer pending entries, which is safe: the older
-// watermark re-reads versions and re-queues their enrichments.
+// Commit writes a delta: first the pending and version changes, then — only
+// once Kafka has acknowledged those — the state record. A crash between the
+// two leaves the older state with newer entries, which is safe: the older
+// watermark re-reads versions, the entries say which were already
+// published, and owed enrichments are queued again.
 func (s *Store) Commit(ctx context.Context, d Delta) error {
-	pending, state := s.Records(d)
-	if len(pending) > 0 {
-		if err := s.cl.ProduceSync(ctx, pending...).FirstErr(); err != nil {
-			return fmt.Errorf("writing pending enrichments: %w", err)
+	entries, state := s.Records(d)
+	if len(entries) > 0 {
+		if err := s.cl.ProduceSync(ctx, entries...).FirstErr(); err != nil {
+			return fmt.Errorf("writing pending enrichments and versions: %w", err)
 		}
 	}
 	if err := s.cl.ProduceSync(ctx, state).FirstErr(); err != nil {
@@ -101,21 +108,28 @@ func (s *Store) Commit(ctx context.Context, d Delta) error {
 	return nil
 }
 
-// Records encodes a delta as offsets records: the pending changes (a nil
-// value settles one) and the state record. Exactly-once delivery writes them
-// in the transaction that holds the data they cover.
-func (s *Store) Records(d Delta) (pending []*kgo.Record, state *kgo.Record) {
-	pending = make([]*kgo.Record, 0, len(d.Pending))
+// Records encodes a delta as offsets records: the pending and version
+// changes (a nil value deletes one) and the state record. Exactly-once
+// delivery writes them in the transaction that holds the data they cover.
+func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
+	entries = make([]*kgo.Record, 0, len(d.Pending)+len(d.Marks))
 	for id, p := range d.Pending {
 		r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("pending", id)}
 		if p != nil {
 			r.Value, _ = json.Marshal(PendingValue{SchemaVersion: RecordVersion, Pending: *p}) // plain struct: cannot fail
 		}
-		pending = append(pending, r)
+		entries = append(entries, r)
 	}
-	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark, Emitted: d.Emitted, Enriched: d.Enriched,
+	for id, m := range d.Marks {
+		r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("version", id)}
+		if m != nil {
+			r.Value, _ = json.Marshal(VersionValue{SchemaVersion: RecordVersion, Mark: *m})
+		}
+		entries = append(entries, r)
+	}
+	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark,
 		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
-	return pending, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
+	return entries, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
 }
 
 // FenceRecord is a tombstone under this connector's "fence" key. Exactly-once
@@ -206,7 +220,8 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 	switch k.Kind {
 	case "state":
 		if r.Value == nil {
-			// A deleted state (e.g. to replay from START_FROM): start over.
+			// A deleted state (e.g. to replay from START_FROM): start over,
+			// forgetting which versions were published, keeping what is owed.
 			*st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: st.Pending}
 			return true, nil
 		}
@@ -218,15 +233,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 			return false, fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
 		}
 		st.Watermark = v.Watermark
-		st.Emitted = v.Emitted
 		st.Clean, st.RateLog, st.hasState = v.CleanShutdown, v.RateLog, true
-		st.Enriched = v.Enriched
-		if st.Enriched == nil {
-			st.Enriched = map[string]int64{}
-		}
-		if st.Emitted == nil {
-			st.Emitted = map[string]int64{}
-		}
 	case "pending":
 		if r.Value == nil {
 			delete(st.Pending, k.IncidentID)
@@ -237,6 +244,22 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 			return false, fmt.Errorf("decoding pending record at offset %d: %w", r.Offset, err)
 		}
 		st.Pending[k.IncidentID] = v.Pending
+	case "version":
+		delete(st.Emitted, k.IncidentID)
+		delete(st.Enriched, k.IncidentID)
+		if r.Value == nil {
+			return true, nil
+		}
+		var v VersionValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return false, fmt.Errorf("decoding version record at offset %d: %w", r.Offset, err)
+		}
+		if v.Emitted > 0 {
+			st.Emitted[k.IncidentID] = v.Emitted
+		}
+		if v.Enriched > 0 {
+			st.Enriched[k.IncidentID] = v.Enriched
+		}
 	default:
 		return false, nil // e.g. the fence record of exactly-once delivery
 	}

@@ -63,6 +63,7 @@ type Tracker struct {
 	covering map[string]int64 // incident id -> version an enrichment handed to Kafka covers, until acknowledged
 	pending  map[string]Pending
 	dirty    map[string]struct{} // pending ids changed since the last Snapshot
+	marks    map[string]struct{} // ids whose acked or covered version changed (or was forgotten) since then
 }
 
 // NewTracker starts from a loaded (or initial) state. lookbackMillis bounds
@@ -77,6 +78,7 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 		covering: make(map[string]int64),
 		pending:  make(map[string]Pending, len(s.Pending)),
 		dirty:    make(map[string]struct{}),
+		marks:    make(map[string]struct{}),
 	}
 	maps.Copy(t.acked, s.Emitted)
 	maps.Copy(t.covered, s.Enriched)
@@ -104,6 +106,7 @@ func (t *Tracker) Acked(id string, mtime int64) {
 	}
 	if mtime > t.acked[id] {
 		t.acked[id] = mtime
+		t.marks[id] = struct{}{}
 	}
 }
 
@@ -160,6 +163,7 @@ func (t *Tracker) Settled(id string, mtime int64) {
 	defer t.mu.Unlock()
 	if mtime > t.covered[id] {
 		t.covered[id] = mtime
+		t.marks[id] = struct{}{}
 	}
 	if t.covering[id] <= mtime {
 		delete(t.covering, id)
@@ -170,40 +174,57 @@ func (t *Tracker) Settled(id string, mtime int64) {
 	}
 }
 
-// Delta is what a commit writes: the pending entries changed since the last
-// snapshot (a nil value deletes one), then the state record.
+// Delta is what a commit writes: the pending entries and version marks
+// changed since the last snapshot (a nil value deletes one), then the state
+// record. Only changes are written, so a commit stays small however many
+// incidents a first poll reads.
 type Delta struct {
 	Pending   map[string]*Pending
+	Marks     map[string]*Mark
 	Watermark int64
-	Emitted   map[string]int64
-	Enriched  map[string]int64
 	Clean     bool    // set only by the final commit of a graceful shutdown
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
 }
 
-// Snapshot derives the committable state and the pending changes since the
-// previous Snapshot, atomically. If writing the delta fails, call Unsnapshot
-// so the pending changes are written next time.
+// Mark is what the offsets remember of one incident inside the lookback
+// window: the newest version Kafka acknowledged, and the newest version an
+// acknowledged enrichment covered (0 when none).
+type Mark struct {
+	Emitted  int64 `json:"emitted"`
+	Enriched int64 `json:"enriched,omitempty"`
+}
+
+// Snapshot derives the committable state and the changes since the previous
+// Snapshot, atomically. Versions that fell below the lookback window are
+// forgotten (and deleted from the offsets). If writing the delta fails, call
+// Unsnapshot so the changes are written next time.
 func (t *Tracker) Snapshot() Delta {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.watermark()
-	d := Delta{Watermark: w, Emitted: make(map[string]int64), Enriched: make(map[string]int64), Pending: make(map[string]*Pending, len(t.dirty))}
+	d := Delta{Watermark: w, Pending: make(map[string]*Pending, len(t.dirty)), Marks: make(map[string]*Mark, len(t.marks))}
 	floor := w - t.lookback
 	for id, m := range t.acked {
 		if m < floor {
-			delete(t.acked, id) // can no longer be returned by a poll
-			continue
+			delete(t.acked, id) // no poll can return this version again
+			t.marks[id] = struct{}{}
 		}
-		d.Emitted[id] = m
 	}
 	for id, m := range t.covered {
 		if m < floor {
 			delete(t.covered, id) // no poll can emit a version this old again
-			continue
+			t.marks[id] = struct{}{}
 		}
-		d.Enriched[id] = m
 	}
+	for id := range t.marks {
+		e, c := t.acked[id], t.covered[id]
+		if e == 0 && c == 0 {
+			d.Marks[id] = nil
+		} else {
+			d.Marks[id] = &Mark{Emitted: e, Enriched: c}
+		}
+	}
+	clear(t.marks)
 	for id := range t.dirty {
 		if p, ok := t.pending[id]; ok {
 			d.Pending[id] = &p
@@ -221,6 +242,9 @@ func (t *Tracker) Unsnapshot(d Delta) {
 	t.mu.Lock()
 	for id := range d.Pending {
 		t.dirty[id] = struct{}{}
+	}
+	for id := range d.Marks {
+		t.marks[id] = struct{}{}
 	}
 	t.mu.Unlock()
 }

@@ -1,7 +1,6 @@
 package offsets
 
 import (
-	"maps"
 	"testing"
 )
 
@@ -68,24 +67,37 @@ func TestWatermarkNeverPassesUnackedVersion(t *testing.T) {
 	}
 }
 
-func TestEmittedSetKeepsOnlyAckedVersionsInsideLookback(t *testing.T) {
+func TestMarksKeepOnlyAckedVersionsInsideLookback(t *testing.T) {
 	tr := NewTracker(State{Watermark: 0, Emitted: map[string]int64{"old": 1}}, 100)
 	tr.Emitted("a", 500)
 	tr.Emitted("b", 950)
 	tr.Acked("a", 500)
 	tr.Polled(1000)
 	d := tr.Snapshot()
-	// b is unacked: watermark 950, floor 850; a (500) and old (1) are below it.
+	// b is unacked: watermark 950, floor 850; a (500) and old (1) are below
+	// it, so they are forgotten (deleted), and b is not marked yet.
 	if d.Watermark != 950 {
 		t.Fatalf("watermark %d, want 950", d.Watermark)
 	}
-	if len(d.Emitted) != 0 {
-		t.Fatalf("emitted %v, want none (a is below the lookback floor, b is unacked)", d.Emitted)
+	if len(d.Marks) != 2 || d.Marks["a"] != nil || d.Marks["old"] != nil {
+		t.Fatalf("marks %v, want deletions of a and old only", d.Marks)
 	}
 	tr.Acked("b", 950)
+	tr.Settled("b", 960)
 	d = tr.Snapshot()
-	if want := map[string]int64{"b": 950}; !maps.Equal(d.Emitted, want) {
-		t.Fatalf("emitted %v, want %v", d.Emitted, want)
+	if len(d.Marks) != 1 || d.Marks["b"] == nil || *d.Marks["b"] != (Mark{Emitted: 950, Enriched: 960}) {
+		t.Fatalf("marks %v, want b: 950 emitted, 960 enriched", d.Marks)
+	}
+	// Only changes are written: an idle snapshot carries no marks.
+	if d := tr.Snapshot(); len(d.Marks) != 0 || len(d.Pending) != 0 {
+		t.Fatalf("idle snapshot wrote %d marks and %d pending entries", len(d.Marks), len(d.Pending))
+	}
+	// A failed write is retried.
+	tr.Acked("c", 990)
+	d = tr.Snapshot()
+	tr.Unsnapshot(d)
+	if d := tr.Snapshot(); d.Marks["c"] == nil {
+		t.Fatal("mark lost after Unsnapshot")
 	}
 }
 
@@ -151,11 +163,11 @@ func TestEnrichmentAheadOfThePollIsNotRepeated(t *testing.T) {
 	}
 	tr.Polled(100)
 	d := tr.Snapshot()
-	if d.Enriched["a"] != 30 {
-		t.Fatalf("snapshot enriched = %v, want a: 30", d.Enriched)
+	if m := d.Marks["a"]; m == nil || m.Enriched != 30 {
+		t.Fatalf("snapshot marks = %v, want a enriched through 30", d.Marks)
 	}
 	// It survives a restart.
-	tr2 := NewTracker(State{Watermark: d.Watermark, Enriched: d.Enriched}, 1000)
+	tr2 := NewTracker(State{Watermark: d.Watermark, Enriched: map[string]int64{"a": d.Marks["a"].Enriched}}, 1000)
 	if tr2.Owe(Pending{IncidentID: "a", ModificationTime: 30}) {
 		t.Fatal("after a restart, version 30 was owed again")
 	}
