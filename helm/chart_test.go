@@ -399,7 +399,8 @@ func checkEnvNames(t *testing.T, tags map[string]string, r *rendered, c *corev1.
 		}
 		seen[e.Name] = true
 		_, isTag := tags[e.Name]
-		if !isTag && !strings.HasPrefix(e.Name, "OTEL_") && !extra[e.Name] {
+		// GOMEMLIMIT is the Go runtime's soft memory limit, not a connector setting.
+		if !isTag && !strings.HasPrefix(e.Name, "OTEL_") && !extra[e.Name] && e.Name != "GOMEMLIMIT" {
 			t.Errorf("%s: env %s is not an env tag of config.Config", c.Name, e.Name)
 		}
 	}
@@ -595,6 +596,10 @@ func TestRenderRequiredValues(t *testing.T) {
 	d := r.deployment
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
 		t.Errorf("replicas = %v, want 1", d.Spec.Replicas)
+	}
+	// The Go runtime's soft limit sits below the container's memory limit.
+	if e, ok := envVar(r.container(), "GOMEMLIMIT"); !ok || e.Value != "200MiB" {
+		t.Errorf("GOMEMLIMIT = %+v (set %v), want 200MiB by default", e, ok)
 	}
 	if r.pdb != nil || r.netpol != nil || r.serviceMonitor != nil || len(r.configMaps) != 0 {
 		t.Errorf("optional objects rendered by default: pdb=%v netpol=%v sm=%v configmaps=%d",

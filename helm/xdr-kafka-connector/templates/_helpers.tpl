@@ -119,6 +119,10 @@ when set, because an empty variable would override the binary's default.
 */}}
 {{- define "xdr-kafka-connector.env" -}}
 {{- $v := .Values -}}
+{{- with $v.goMemLimit }}
+- name: GOMEMLIMIT
+  value: {{ . | quote }}
+{{- end }}
 - name: XDR_BASE_URL
   value: {{ $v.xdr.baseUrl | quote }}
 - name: XDR_API_KEY_ID
