@@ -284,8 +284,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Phase two: drain what is in flight, then commit what was acknowledged.
 	drainCtx := stopBy
 	if p.cfg.Delivery == ExactlyOnce {
-		if errors.Is(err, ErrFenced) || p.isAbandoned() {
-			return err
+		if errors.Is(err, ErrFenced) {
+			return err // the new instance owns the transactional id now
 		}
 		if cerr := p.commitTxn(drainCtx, true); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("final transaction: %w", cerr))
