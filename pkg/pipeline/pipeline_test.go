@@ -85,11 +85,18 @@ func (r *running) stop(t *testing.T) {
 	r.close()
 }
 
-// crashTenTimes runs the pipeline and crashes it at ten random points —
-// sometimes before the offsets are even loaded, mostly while polling,
-// producing and enriching — restarting it at once each time, as a supervisor
-// would. It returns the eleventh run.
-func crashTenTimes(t *testing.T, e *testkit.Env, cfg Config, seed uint64, polls *testkit.PollLog) *running {
+// crashTenTimes runs the pipeline while the tenant changes, and crashes it
+// at ten random points — sometimes before the offsets are even loaded, mostly
+// while polling, producing and enriching — restarting it at once each time,
+// as a supervisor would. The eleventh run drains and stops gracefully.
+func crashTenTimes(t *testing.T, e *testkit.Env, cfg Config, seed uint64, polls *testkit.PollLog) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mutations := make(chan error, 1)
+	go func() {
+		mutations <- e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 8 * time.Millisecond, BulkEvery: 40, BulkSize: 110, MinVersionAge: 800 * time.Millisecond, Steps: 250})
+	}()
 	rng := rand.New(rand.NewPCG(seed, seed))
 	r := start(e, cfg, WithPollObserver(polls.Observer(0)))
 	for i := range 10 {
@@ -99,7 +106,11 @@ func crashTenTimes(t *testing.T, e *testkit.Env, cfg Config, seed uint64, polls 
 		t.Logf("crash %d: %+v", i+1, r.p.Stats().Offsets)
 		r = start(e, cfg, WithPollObserver(polls.Observer(i+1)))
 	}
-	return r
+	if err := <-mutations; err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 90*time.Second, "the pipeline to drain after the crashes", func() bool { return drained(r.p, e.Sim) })
+	r.stop(t)
 }
 
 // crash abandons the pipeline as a crash would: no drain, no final commit.
@@ -171,19 +182,8 @@ func TestCrashAtRandomPointsLosesNothing(t *testing.T) {
 	e := testkit.New(t, xdrtest.Config{Seed: 11, Incidents: 120, MaxAlerts: 40, RateWindow: 60 * time.Millisecond, IndexDelay: 150 * time.Millisecond})
 	cfg := testConfig(e, 60*time.Millisecond)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	mutations := make(chan error, 1)
-	go func() {
-		mutations <- e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 8 * time.Millisecond, BulkEvery: 40, BulkSize: 110, MinVersionAge: 800 * time.Millisecond, Steps: 250})
-	}()
 	var polls testkit.PollLog
-	r := crashTenTimes(t, e, cfg, 42, &polls)
-	if err := <-mutations; err != nil {
-		t.Fatal(err)
-	}
-	testkit.WaitFor(t, 90*time.Second, "the pipeline to drain after the crashes", func() bool { return drained(r.p, e.Sim) })
-	r.stop(t)
+	crashTenTimes(t, e, cfg, 42, &polls)
 	// A version read by a poll may be lost only if its run crashed within
 	// 300ms, before Kafka acknowledged it, and it changed again before the
 	// next run polled.

@@ -101,15 +101,18 @@ func (t *Tenant) nowMs() int64 { return t.cfg.Now().UnixMilli() }
 // ChangeStatus moves the incident to another status (resolved statuses get
 // resolved_timestamp, others clear it) and returns the new version. It
 // returns the zero Version for an unknown id.
-func (t *Tenant) ChangeStatus(id string) Version {
+func (t *Tenant) ChangeStatus(id string) Version { return t.mutate(id, t.changeStatus) }
+
+// mutate applies change to incident id under the lock, at the current time;
+// the zero Version for an unknown id.
+func (t *Tenant) mutate(id string, change func(inc *incident, now int64) Version) Version {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	inc := t.byID[id]
 	if inc == nil {
 		return Version{}
 	}
-	now := t.nowMs()
-	return t.changeStatus(inc, now)
+	return change(inc, t.nowMs())
 }
 
 func (t *Tenant) changeStatus(inc *incident, now int64) Version {
@@ -134,14 +137,7 @@ func (t *Tenant) changeStatus(inc *incident, now int64) Version {
 // apply) detected in the minute before Now, sometimes with new artifacts,
 // and returns the new version. It returns the zero Version for an unknown id.
 func (t *Tenant) AddAlerts(id string, n int) Version {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	inc := t.byID[id]
-	if inc == nil {
-		return Version{}
-	}
-	now := t.nowMs()
-	return t.addAlerts(inc, max(n, 1), now)
+	return t.mutate(id, func(inc *incident, now int64) Version { return t.addAlerts(inc, max(n, 1), now) })
 }
 
 func (t *Tenant) addAlerts(inc *incident, n int, now int64) Version {
@@ -163,16 +159,7 @@ func (t *Tenant) addAlerts(inc *incident, n int, now int64) Version {
 
 // Reassign gives the incident another assignee (sometimes none) and returns
 // the new version. It returns the zero Version for an unknown id.
-func (t *Tenant) Reassign(id string) Version {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	inc := t.byID[id]
-	if inc == nil {
-		return Version{}
-	}
-	now := t.nowMs()
-	return t.reassign(inc, now)
-}
+func (t *Tenant) Reassign(id string) Version { return t.mutate(id, t.reassign) }
 
 func (t *Tenant) reassign(inc *incident, now int64) Version {
 	return t.stamp(inc, now, now, func(s *snapshot) {
