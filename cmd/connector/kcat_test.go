@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -55,7 +55,7 @@ func TestKcatReadsWhatTheConnectorWrote(t *testing.T) {
 		if len(want) == 0 {
 			t.Fatalf("%s is empty", topic)
 		}
-		if topic == "xdr.incidents" && (!types[sink.TypeIncidentChange] || !types[sink.TypeIncidentEnriched]) {
+		if topic == "xdr.incidents" && (!types[record.TypeIncidentChange] || !types[record.TypeIncidentEnriched]) {
 			t.Errorf("xdr.incidents holds record types %v; want both change and enriched", slices.Sorted(maps.Keys(types)))
 		}
 
@@ -72,14 +72,14 @@ func TestKcatReadsWhatTheConnectorWrote(t *testing.T) {
 				t.Fatalf("%s: kcat line is not key, headers, value: %q", topic, line)
 			}
 			got[parts[0]+"\t"+sortedHeaders(strings.Split(parts[1], ","))+"\t"+parts[2]]++
-			var env sink.Envelope
+			var env record.Envelope
 			if err := json.Unmarshal([]byte(parts[2]), &env); err != nil {
 				t.Fatalf("%s: kcat value is not JSON: %v", topic, err)
 			}
 			if topic != "xdr.alerts" && topic != "xdr.artifacts" && parts[0] != env.IncidentID {
 				t.Errorf("%s: key %q, but the value is for incident %q", topic, parts[0], env.IncidentID)
 			}
-			if !strings.Contains(parts[1], sink.HeaderRecordType+"="+env.RecordType) {
+			if !strings.Contains(parts[1], record.HeaderRecordType+"="+env.RecordType) {
 				t.Errorf("%s: headers %q do not name the record type %q", topic, parts[1], env.RecordType)
 			}
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -108,7 +108,7 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 	if delivery == "exactly-once" {
 		rounds := map[testkit.Version]int{}
 		for _, r := range e.ReadTopic(testkit.Topics.Incidents) {
-			if r.Type == sink.TypeIncidentEnriched {
+			if r.Type == record.TypeIncidentEnriched {
 				rounds[testkit.Version{ID: r.IncidentID, T: r.ModificationTime}]++
 			}
 		}

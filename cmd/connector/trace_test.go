@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
@@ -55,12 +55,12 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 		}
 		parent := byID[pub.Parent.SpanID()]
 		switch rec.Type {
-		case sink.TypeIncidentChange:
+		case record.TypeIncidentChange:
 			if parent.Name != "poll" || parent.Parent.IsValid() {
 				t.Errorf("change of incident %s: publish span's parent is %q, want the root poll span", rec.IncidentID, parent.Name)
 			}
 			pollOf[rec.IncidentID] = parent
-		case sink.TypeIncidentEnriched:
+		case record.TypeIncidentEnriched:
 			if parent.Name != "enrich incident" {
 				t.Errorf("enrichment of incident %s: publish span's parent is %q, want the enrich span", rec.IncidentID, parent.Name)
 			}

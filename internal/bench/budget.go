@@ -13,7 +13,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
@@ -129,7 +130,7 @@ func newSimClient(sim *xdrtest.Tenant) (*xdr.Client, string, func(), error) {
 // measures calls, not Kafka.
 type discardPublisher struct{}
 
-func (discardPublisher) Publish(_ context.Context, _ []sink.Record, done func(error)) error {
+func (discardPublisher) Publish(_ context.Context, _ []record.Record, done func(error)) error {
 	go done(nil)
 	return nil
 }
@@ -151,7 +152,7 @@ func drainOurs(ctx context.Context, sim *xdrtest.Tenant, n int, w, d time.Durati
 		return 0, err
 	}
 	for _, id := range sim.IncidentIDs() {
-		e.Enqueue(enrich.Item{IncidentID: id, ModificationTime: 1, Severity: "low"})
+		e.Enqueue(offsets.Pending{IncidentID: id, ModificationTime: 1, Severity: "low"})
 	}
 	rctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

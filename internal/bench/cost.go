@@ -106,7 +106,7 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
 			meta.FetchedAt = time.Now().UnixMilli()
 			recs, _ := enrich.Flatten(meta, ed.Incident.ModificationTime+int64(i), ed)
 			wg.Add(1)
-			if err := sk.Publish(ctx, recs, done); err != nil {
+			if err := sk.Publish(ctx, sink.Enrichments, recs, done); err != nil {
 				wg.Wait()
 				return incidents, records, bytes, fmt.Errorf("publishing: %w", err)
 			}

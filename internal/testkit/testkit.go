@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -121,7 +122,7 @@ func (e *Env) Producer(opts ...kgo.Opt) *kgo.Client {
 // Record is a record as a consumer sees it; data topics' values are decoded
 // into the envelope.
 type Record struct {
-	sink.Envelope
+	record.Envelope
 	Key     string
 	Type    string // the record-type header
 	Topic   string
@@ -168,7 +169,7 @@ func (e *Env) ReadTopic(topic string) []Record {
 			for _, h := range r.Headers {
 				rec.Headers[h.Key] = string(h.Value)
 			}
-			rec.Type = rec.Headers[sink.HeaderRecordType]
+			rec.Type = rec.Headers[record.HeaderRecordType]
 			if topic != OffsetsTopic {
 				if err := json.Unmarshal(r.Value, &rec.Envelope); err != nil {
 					e.T.Fatalf("%s offset %d: value is not JSON: %v", topic, r.Offset, err)
@@ -201,9 +202,9 @@ func ValidateRecord(t testing.TB, typ string, value []byte) {
 	t.Helper()
 	schemaOnce.Do(func() {
 		files := map[string]string{
-			sink.TypeIncidentChange: "incident-change", sink.TypeIncidentEnriched: "incident-enriched",
-			sink.TypeAlert: "alert", sink.TypeNetworkArtifact: "artifact-network", sink.TypeFileArtifact: "artifact-file",
-			sink.TypeDLQ: "dlq", "offsets": "offsets",
+			record.TypeIncidentChange: "incident-change", record.TypeIncidentEnriched: "incident-enriched",
+			record.TypeAlert: "alert", record.TypeNetworkArtifact: "artifact-network", record.TypeFileArtifact: "artifact-file",
+			record.TypeDLQ: "dlq", "offsets": "offsets",
 		}
 		c := jsonschema.NewCompiler()
 		schemas = map[string]*jsonschema.Schema{}

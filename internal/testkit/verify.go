@@ -1,7 +1,7 @@
 package testkit
 
 import (
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -36,9 +36,9 @@ func (e *Env) Output() Output {
 	for _, r := range e.ReadTopic(Topics.Incidents) {
 		o.Records[Topics.Incidents]++
 		switch r.Type {
-		case sink.TypeIncidentChange:
+		case record.TypeIncidentChange:
 			o.Changes[Version{r.IncidentID, r.ModificationTime}]++
-		case sink.TypeIncidentEnriched:
+		case record.TypeIncidentEnriched:
 			if old, ok := o.Enriched[r.IncidentID]; !ok || r.ModificationTime >= old.ModificationTime {
 				o.Enriched[r.IncidentID] = r
 			}
@@ -53,9 +53,9 @@ func (e *Env) Output() Output {
 	for _, r := range e.ReadTopic(Topics.Artifacts) {
 		o.Records[Topics.Artifacts]++
 		switch r.Type {
-		case sink.TypeNetworkArtifact:
+		case record.TypeNetworkArtifact:
 			add(o.Network, r)
-		case sink.TypeFileArtifact:
+		case record.TypeFileArtifact:
 			add(o.Files, r)
 		}
 	}

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
@@ -26,7 +27,7 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type ackingPublisher struct{}
 
-func (ackingPublisher) Publish(_ context.Context, _ []sink.Record, done func(error)) error {
+func (ackingPublisher) Publish(_ context.Context, _ []record.Record, done func(error)) error {
 	go done(nil)
 	return nil
 }
@@ -50,12 +51,12 @@ func TestFullBacklogUsesTheWholeBudgetWithout429(t *testing.T) {
 		}
 		done := make(chan struct{}, backlog)
 		e, err := enrich.New(enrich.Config{Connector: "budget", Workers: 4}, lim, api, ackingPublisher{},
-			enrich.WithOnDone(func(enrich.Item, bool) { done <- struct{}{} }))
+			enrich.WithOnDone(func(offsets.Pending, bool) { done <- struct{}{} }))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, id := range sim.IncidentIDs() {
-			e.Enqueue(enrich.Item{IncidentID: id, ModificationTime: 1, Severity: "low", FirstQueued: int64(i)})
+			e.Enqueue(offsets.Pending{IncidentID: id, ModificationTime: 1, Severity: "low", FirstQueued: int64(i)})
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		stopped := make(chan error)

@@ -21,7 +21,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -30,12 +31,33 @@ type Fetcher interface {
 	GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error)
 }
 
+// RateLimiter is the budget of get_incident_extra_data calls that every
+// worker of one tenant shares. *Limiter, a sliding log, is its one
+// implementation; the policy around it (what a 429 pauses, what a restart
+// remembers) lives beside it, in limiter.go and limiter_history.go.
+type RateLimiter interface {
+	// Acquire blocks until a call may be made, or ctx is done (ctx.Err(),
+	// nothing taken). release must be called once the call's outcome is
+	// known (response, error or timeout).
+	Acquire(ctx context.Context) (release func(), err error)
+	// Throttle is told that the API answered a call with err, a 429: it
+	// pauses every call for as long as the answer asks and returns that.
+	Throttle(err error) time.Duration
+	// History returns the stamps of the calls that still count against the
+	// window, for the next process to start from (see Resume).
+	History() []time.Time
+	// Stats returns a snapshot of the limiter's figures.
+	Stats() LimiterStats
+	// Limit returns how many calls the limiter admits per window.
+	Limit() int
+}
+
 // Publisher hands records to Kafka. Publish returns once recs are enqueued;
 // done is then called exactly once, from another goroutine, with nil when
 // Kafka acknowledged every record or with the first failure. An error from
 // Publish itself means the records could not be enqueued.
 type Publisher interface {
-	Publish(ctx context.Context, recs []sink.Record, done func(error)) error
+	Publish(ctx context.Context, recs []record.Record, done func(error)) error
 }
 
 // Config holds the stage's settings. Zero values mean the defaults noted.
@@ -69,7 +91,19 @@ func WithClock(now func() time.Time) Option { return func(e *Enricher) { e.now =
 // records (dlq false) or its DLQ record (dlq true) were acknowledged by Kafka.
 // It is called once per popped item that settles, from the Publisher's
 // goroutine, and must not block. Items abandoned at shutdown are not reported.
-func WithOnDone(f func(it Item, dlq bool)) Option { return func(e *Enricher) { e.onDone = f } }
+func WithOnDone(f func(it offsets.Pending, dlq bool)) Option {
+	return func(e *Enricher) { e.onDone = f }
+}
+
+// WithCovering sets the function told, just before an enrichment's records
+// are handed to the Publisher, which incident version they cover: the reply
+// shows the incident as of its own modification_time, which may be newer
+// than the version that queued it. The offsets tracker uses it so that a poll
+// emitting that version meanwhile does not queue a second round. It is
+// called from a worker goroutine and must not block.
+func WithCovering(f func(incidentID string, version int64)) Option {
+	return func(e *Enricher) { e.covering = f }
+}
 
 // WithBackoff sets the factory of the backoff policy between retryable
 // failures of one enrichment; it is called once per enrichment that needs a
@@ -80,7 +114,7 @@ func WithBackoff(f func() backoff.BackOff) Option { return func(e *Enricher) { e
 
 // WithTracerProvider makes the Enricher trace each enrichment: an "enrich
 // incident" span whose parent is the remote span context of
-// Item.TraceParent (the change that asked for it), so the enrichment joins
+// Pending.TraceParent (the change that asked for it), so the enrichment joins
 // that trace; its events are the limiter waits, 429 pauses and retries, its
 // attributes the attempts, total limiter wait, last HTTP status and outcome.
 // A "flatten" child span covers Flatten, and the records are published with
@@ -112,13 +146,14 @@ func defaultBackoff() backoff.BackOff {
 // Enqueue, run it with Run. Its methods are safe for concurrent use.
 type Enricher struct {
 	cfg        Config
-	lim        *Limiter
+	lim        RateLimiter
 	api        Fetcher
 	pub        Publisher
 	q          *Queue
 	log        *slog.Logger
 	now        func() time.Time
-	onDone     func(Item, bool)
+	onDone     func(offsets.Pending, bool)
+	covering   func(string, int64)
 	newBackoff func() backoff.BackOff
 	tracer     trace.Tracer
 
@@ -132,12 +167,12 @@ type Enricher struct {
 // New returns an Enricher that calls api under lim and publishes through
 // pub. It reports an error for a missing Connector, limiter, Fetcher or
 // Publisher, or a negative setting.
-func New(cfg Config, lim *Limiter, api Fetcher, pub Publisher, opts ...Option) (*Enricher, error) {
+func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option) (*Enricher, error) {
 	var errs []error
 	if cfg.Connector == "" {
 		errs = append(errs, errors.New("connector name is required"))
 	}
-	if lim == nil || api == nil || pub == nil {
+	if l, ok := lim.(*Limiter); lim == nil || ok && l == nil || api == nil || pub == nil {
 		errs = append(errs, errors.New("limiter, fetcher and publisher are required"))
 	}
 	if cfg.Workers < 0 || cfg.MaxAttempts < 0 || cfg.AlertsLimit < 0 || cfg.CallTimeout < 0 {
@@ -170,7 +205,7 @@ func New(cfg Config, lim *Limiter, api Fetcher, pub Publisher, opts ...Option) (
 // Enqueue queues an enrichment, merging it with one already queued for the
 // same incident (see Queue.Push). A zero FirstQueued is set to now. It never
 // blocks and may be called before or while Run runs.
-func (e *Enricher) Enqueue(it Item) {
+func (e *Enricher) Enqueue(it offsets.Pending) {
 	if it.FirstQueued == 0 {
 		it.FirstQueued = e.now().UnixMilli()
 	}
@@ -201,7 +236,7 @@ func (e *Enricher) Stats() Stats {
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(),
 		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(),
-		Limiter: e.lim.Stats(), RateLimit: e.lim.n,
+		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
 }
 
@@ -249,7 +284,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 
 // process performs one enrichment: fetch with retries, then publish the
 // records or a DLQ record.
-func (e *Enricher) process(ctx context.Context, it Item) {
+func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
 	e.inFlight.Add(1)
 	span := trace.SpanFromContext(context.Background()) // no span for items popped while stopping
 	if ctx.Err() == nil {
@@ -278,7 +313,7 @@ func (e *Enricher) process(ctx context.Context, it Item) {
 		span.SetStatus(codes.Error, err.Error())
 		log.ErrorContext(ctx, "giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
 		rec := DLQRecord(meta, it, err, attempts, meta.FetchedAt)
-		e.publish(ctx, it, []sink.Record{rec}, true, log)
+		e.publish(ctx, it, []record.Record{rec}, true, log)
 		return
 	}
 	if ed.Incident.ID == "" {
@@ -291,6 +326,9 @@ func (e *Enricher) process(ctx context.Context, it Item) {
 	// and settles, every version up to that one.
 	it.ModificationTime = max(it.ModificationTime, ed.Incident.ModificationTime)
 	covered = it.ModificationTime
+	if e.covering != nil {
+		e.covering(it.IncidentID, covered)
+	}
 	if info.AlertsTruncated {
 		e.truncated.Add(1)
 		log.WarnContext(ctx, "extra data truncated: the incident has more alerts than alerts_limit; the enriched record flags it",
@@ -300,7 +338,7 @@ func (e *Enricher) process(ctx context.Context, it Item) {
 }
 
 // flatten is Flatten inside a "flatten" span.
-func (e *Enricher) flatten(ctx context.Context, m Meta, version int64, ed *xdr.ExtraData) ([]sink.Record, sink.EnrichmentInfo) {
+func (e *Enricher) flatten(ctx context.Context, m Meta, version int64, ed *xdr.ExtraData) ([]record.Record, record.EnrichmentInfo) {
 	_, span := e.tracer.Start(ctx, "flatten")
 	defer span.End()
 	recs, info := Flatten(m, version, ed)
@@ -313,7 +351,7 @@ func (e *Enricher) flatten(ctx context.Context, m Meta, version int64, ed *xdr.E
 // publish hands recs to the Publisher and settles the item when they are
 // acknowledged. A failure while ctx is live is fatal for Run; one after ctx
 // is done is shutdown, and the item is abandoned.
-func (e *Enricher) publish(ctx context.Context, it Item, recs []sink.Record, dlq bool, log *slog.Logger) {
+func (e *Enricher) publish(ctx context.Context, it offsets.Pending, recs []record.Record, dlq bool, log *slog.Logger) {
 	var settled atomic.Bool
 	settle := func(err error) {
 		if !settled.CompareAndSwap(false, true) {
@@ -347,7 +385,7 @@ func (e *Enricher) publish(ctx context.Context, it Item, recs []sink.Record, dlq
 
 // fetch calls the API until it succeeds, fails for good, runs out of
 // attempts, or ctx is done. attempts counts the calls that were not 429s.
-func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.ExtraData, int, error) {
+func (e *Enricher) fetch(ctx context.Context, it offsets.Pending, log *slog.Logger) (*xdr.ExtraData, int, error) {
 	attempts := 0
 	req := xdr.ExtraDataRequest{IncidentID: it.IncidentID, AlertsLimit: e.cfg.AlertsLimit}
 	var bo backoff.BackOff
@@ -389,11 +427,7 @@ func (e *Enricher) fetch(ctx context.Context, it Item, log *slog.Logger) (*xdr.E
 
 		if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
 			e.rateLimited.Add(1)
-			wait, ok := xdr.RetryAfter(err)
-			if !ok {
-				wait = e.lim.Window()
-			}
-			e.lim.Pause(time.Now().Add(wait))
+			wait := e.lim.Throttle(err)
 			span.AddEvent("rate limited (429)", trace.WithAttributes(attribute.Int64("retry_after_ms", wait.Milliseconds())))
 			log.WarnContext(ctx, "rate limited (429); pausing all extra-data calls", "retry_after", wait)
 			continue

@@ -15,7 +15,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -96,10 +97,10 @@ type fakePub struct {
 	block      bool  // Publish blocks until ctx is done, as a full producer buffer does
 
 	mu      sync.Mutex
-	batches [][]sink.Record
+	batches [][]record.Record
 }
 
-func (p *fakePub) Publish(ctx context.Context, recs []sink.Record, done func(error)) error {
+func (p *fakePub) Publish(ctx context.Context, recs []record.Record, done func(error)) error {
 	if p.enqueueErr != nil {
 		return p.enqueueErr
 	}
@@ -117,10 +118,10 @@ func (p *fakePub) Publish(ctx context.Context, recs []sink.Record, done func(err
 	return nil
 }
 
-func (p *fakePub) all() []sink.Record {
+func (p *fakePub) all() []record.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []sink.Record
+	var out []record.Record
 	for _, b := range p.batches {
 		out = append(out, b...)
 	}
@@ -128,7 +129,7 @@ func (p *fakePub) all() []sink.Record {
 }
 
 type settled struct {
-	it  Item
+	it  offsets.Pending
 	dlq bool
 }
 
@@ -158,7 +159,7 @@ func newHarnessLim(t *testing.T, cfg Config, lim *Limiter, api *fakeAPI, opts ..
 		cfg.Connector = "xdr-connector"
 	}
 	h := &harness{api: api, pub: &fakePub{t: t}, lim: lim, errc: make(chan error, 1)}
-	opts = append([]Option{WithOnDone(func(it Item, dlq bool) {
+	opts = append([]Option{WithOnDone(func(it offsets.Pending, dlq bool) {
 		h.mu.Lock()
 		h.dones = append(h.dones, settled{it, dlq})
 		h.mu.Unlock()
@@ -228,9 +229,9 @@ func TestNewValidates(t *testing.T) {
 func TestEnricherCoalesces(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, &fakeAPI{reply: ok})
-		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 100})
-		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 300})
-		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 200})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1", ModificationTime: 100})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1", ModificationTime: 300})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1", ModificationTime: 200})
 		if h.e.Len() != 1 {
 			t.Fatalf("Len = %d", h.e.Len())
 		}
@@ -244,7 +245,7 @@ func TestEnricherCoalesces(t *testing.T) {
 			t.Fatalf("settled = %+v", s)
 		}
 		recs := h.pub.all()
-		if len(recs) != 2 || recs[0].Type != sink.TypeIncidentEnriched {
+		if len(recs) != 2 || recs[0].Type != record.TypeIncidentEnriched {
 			t.Fatalf("records: %d", len(recs))
 		}
 		if env := decodeEnvelope(t, recs[0].Value); env.ModificationTime != 300 || env.Enrichment.AlertsLimit != 1000 {
@@ -260,7 +261,7 @@ func TestEnricherCoalesces(t *testing.T) {
 func TestEnricherPriorityOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{Workers: 1}, &fakeAPI{reply: ok})
-		for _, it := range []Item{
+		for _, it := range []offsets.Pending{
 			{IncidentID: "low", Severity: "low", FirstQueued: 1},
 			{IncidentID: "med", Severity: "medium", FirstQueued: 2},
 			{IncidentID: "crit-new", Severity: "critical", FirstQueued: 9},
@@ -291,10 +292,10 @@ func TestEnricher429PausesAllCalls(t *testing.T) {
 		// MaxAttempts 1: a 429 must not use up the only attempt.
 		h := newHarness(t, Config{Workers: 2, MaxAttempts: 1}, api)
 		t0 := time.Now()
-		h.e.Enqueue(Item{IncidentID: "1"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
 		h.run(t)
 		synctest.Wait()
-		h.e.Enqueue(Item{IncidentID: "2"}) // arrives during the pause
+		h.e.Enqueue(offsets.Pending{IncidentID: "2"}) // arrives during the pause
 		synctest.Wait()
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -328,7 +329,7 @@ func TestEnricherRetryThenSuccess(t *testing.T) {
 		}}
 		h := newHarness(t, Config{}, api, constBackoff(5*time.Second))
 		t0 := time.Now()
-		h.e.Enqueue(Item{IncidentID: "1"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
 		h.run(t)
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -359,14 +360,14 @@ func TestEnricherPermanentErrorGoesToDLQ(t *testing.T) {
 		}}
 		now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 		h := newHarness(t, Config{}, api, WithClock(func() time.Time { return now }))
-		h.e.Enqueue(Item{IncidentID: "7", ModificationTime: 55})
+		h.e.Enqueue(offsets.Pending{IncidentID: "7", ModificationTime: 55})
 		h.run(t)
 		synctest.Wait()
 		if n := len(api.callIDs()); n != 1 {
 			t.Fatalf("%d calls for a permanent error, want 1", n)
 		}
 		recs := h.pub.all()
-		if len(recs) != 1 || recs[0].Topic != sink.TopicDLQ {
+		if len(recs) != 1 || recs[0].Topic != record.TopicDLQ {
 			t.Fatalf("records %+v", recs)
 		}
 		env := decodeEnvelope(t, recs[0].Value)
@@ -389,7 +390,7 @@ func TestEnricherAttemptsExhaustedGoesToDLQ(t *testing.T) {
 			return nil, &xdr.APIError{Status: http.StatusInternalServerError}
 		}}
 		h := newHarness(t, Config{MaxAttempts: 3}, api, constBackoff(time.Second))
-		h.e.Enqueue(Item{IncidentID: "7"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "7"})
 		h.run(t)
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -420,7 +421,7 @@ func TestEnricherCallTimeout(t *testing.T) {
 		}}
 		h := newHarness(t, Config{MaxAttempts: 2, CallTimeout: 10 * time.Second}, api, constBackoff(time.Second))
 		t0 := time.Now()
-		h.e.Enqueue(Item{IncidentID: "7"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "7"})
 		h.run(t)
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -463,7 +464,7 @@ func TestEnricherNeverExceedsLimit(t *testing.T) {
 		lim, _ := NewLimiter(n, window)
 		h := newHarnessLim(t, Config{Workers: 4, MaxAttempts: 10}, lim, api, constBackoff(time.Second))
 		for i := range items {
-			h.e.Enqueue(Item{IncidentID: fmt.Sprint(i), Severity: []string{"low", "high"}[i%2]})
+			h.e.Enqueue(offsets.Pending{IncidentID: fmt.Sprint(i), Severity: []string{"low", "high"}[i%2]})
 		}
 		h.run(t)
 		time.Sleep(time.Hour)
@@ -495,10 +496,10 @@ func TestEnricherRefetchesAfterInFlight(t *testing.T) {
 			return extraData(id, int64(n)), nil
 		}}
 		h := newHarness(t, Config{Workers: 2}, api)
-		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 10})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1", ModificationTime: 10})
 		h.run(t)
 		synctest.Wait()
-		h.e.Enqueue(Item{IncidentID: "1", ModificationTime: 20})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1", ModificationTime: 20})
 		synctest.Wait()
 		if n := len(api.callIDs()); n != 0 || h.e.Len() != 1 {
 			t.Fatalf("%d calls finished and Len %d while the first is in flight", n, h.e.Len())
@@ -535,7 +536,7 @@ func TestEnricherPublishFailureStopsRun(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := newHarness(t, Config{}, &fakeAPI{reply: ok})
 				setup(h.pub)
-				h.e.Enqueue(Item{IncidentID: "1"})
+				h.e.Enqueue(offsets.Pending{IncidentID: "1"})
 				h.run(t)
 				err := <-h.errc
 				if !errors.Is(err, errNo) {
@@ -556,7 +557,7 @@ func TestEnricherPublishCutByShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, &fakeAPI{reply: ok})
 		h.pub.block = true
-		h.e.Enqueue(Item{IncidentID: "1"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
 		h.run(t)
 		synctest.Wait()
 		if st := h.e.Stats(); st.Calls != 1 || st.InFlight != 1 {
@@ -579,8 +580,8 @@ func TestEnricherShutdownAbandons(t *testing.T) {
 			return nil, ctx.Err()
 		}}
 		h := newHarness(t, Config{Workers: 1}, api)
-		h.e.Enqueue(Item{IncidentID: "1"})
-		h.e.Enqueue(Item{IncidentID: "2"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "2"})
 		h.run(t)
 		synctest.Wait()
 		if st := h.e.Stats(); st.InFlight != 1 || st.Queued != 1 {
@@ -607,7 +608,7 @@ func TestEnricherCountsTruncation(t *testing.T) {
 			return ed, nil
 		}}
 		h := newHarness(t, Config{AlertsLimit: 1}, api)
-		h.e.Enqueue(Item{IncidentID: "1"})
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
 		h.run(t)
 		synctest.Wait()
 		if st := h.e.Stats(); st.Truncated != 1 {

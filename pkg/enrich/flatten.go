@@ -9,9 +9,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -19,12 +19,7 @@ import (
 // I/O, no clock, no logging.
 
 // Meta is what every record of one connector instance shares.
-type Meta struct {
-	Connector   string
-	Tenant      string
-	AlertsLimit int   // the alerts_limit the extra data was fetched with
-	FetchedAt   int64 // when the reply came back, epoch ms
-}
+type Meta = record.Meta
 
 // Artifact kinds, the second part of an artifact key.
 const (
@@ -38,18 +33,13 @@ const DLQStage = "enrich"
 // ChangeRecord returns the record of one incident version as get_incidents
 // returned it: topic incidents, type incident.change, key the incident id,
 // data the incident object unchanged.
-func ChangeRecord(m Meta, inc xdr.Incident) sink.Record {
-	env := sink.Envelope{
-		RecordType:       sink.TypeIncidentChange,
+func ChangeRecord(m Meta, inc xdr.Incident) record.Record {
+	return record.New(m, record.TopicIncidents, inc.ID, &record.Envelope{
+		RecordType:       record.TypeIncidentChange,
 		IncidentID:       inc.ID,
 		ModificationTime: inc.ModificationTime,
 		Data:             inc.Raw,
-	}
-	buf := make([]byte, 0, envelopeSize(m, &env, len(inc.ID)))
-	buf = append(buf, inc.ID...)
-	k := len(buf)
-	buf = appendEnvelope(buf, m, &env)
-	return sink.Record{Topic: sink.TopicIncidents, Type: sink.TypeIncidentChange, Key: buf[:k:k], Value: buf[k:]}
+	})
 }
 
 // Flatten turns one get_incident_extra_data reply into records, in this
@@ -65,11 +55,11 @@ func ChangeRecord(m Meta, inc xdr.Incident) sink.Record {
 //
 // All records share one backing buffer; their Key and Value slices must be
 // treated as read-only.
-func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []sink.Record, info sink.EnrichmentInfo) {
+func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, info record.EnrichmentInfo) {
 	inc := &ed.Incident
 	id := inc.ID
 	version = max(version, inc.ModificationTime)
-	info = sink.EnrichmentInfo{
+	info = record.EnrichmentInfo{
 		AlertsTotalCount:           max(ed.Alerts.TotalCount, len(ed.Alerts.Data)),
 		AlertsReceived:             len(ed.Alerts.Data),
 		AlertsTruncated:            ed.Alerts.Truncated(),
@@ -81,9 +71,8 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []sink.Record, info
 
 	n := 1 + len(ed.Alerts.Data) + len(ed.NetworkArtifacts.Data) + len(ed.FileArtifacts.Data)
 	// Size the shared buffer once: the raw objects plus a generous envelope
-	// per record. Slices are cut only at the end, so an underestimate costs a
-	// re-allocation, never correctness.
-	per := 320 + 2*(len(m.Connector)+len(m.Tenant)+len(id))
+	// per record.
+	per := record.EnvelopeOverhead(m) + 2*len(id)
 	size := n*per + len(inc.Raw)
 	for i := range ed.Alerts.Data {
 		size += len(ed.Alerts.Data[i].Raw) + 2*len(ed.Alerts.Data[i].ID)
@@ -94,43 +83,31 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []sink.Record, info
 	for i := range ed.FileArtifacts.Data {
 		size += len(ed.FileArtifacts.Data[i].Raw) + 2*len(ed.FileArtifacts.Data[i].FileName)
 	}
-	buf := make([]byte, 0, size)
-	type span struct{ k0, k1, v1 int } // key buf[k0:k1], value buf[k1:v1]
-	spans := make([]span, 0, n)
-	recs = make([]sink.Record, 0, n)
-	add := func(topic sink.Topic, typ string, key string, env *sink.Envelope) {
-		k0 := len(buf)
-		buf = append(buf, key...)
-		k1 := len(buf)
+	b := record.NewBuilder(m, n, size)
+	add := func(topic record.Topic, typ string, key string, env *record.Envelope) {
 		env.RecordType = typ
 		env.IncidentID = id
 		env.ModificationTime = version
-		buf = appendEnvelope(buf, m, env)
-		spans = append(spans, span{k0, k1, len(buf)})
-		recs = append(recs, sink.Record{Topic: topic, Type: typ})
+		b.Add(topic, key, env)
 	}
 
-	add(sink.TopicIncidents, sink.TypeIncidentEnriched, id, &sink.Envelope{Enrichment: &info, Data: inc.Raw})
+	add(record.TopicIncidents, record.TypeIncidentEnriched, id, &record.Envelope{Enrichment: &info, Data: inc.Raw})
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		key := AlertKey(id, *a)
-		add(sink.TopicAlerts, sink.TypeAlert, key, &sink.Envelope{AlertID: key, Data: a.Raw})
+		add(record.TopicAlerts, record.TypeAlert, key, &record.Envelope{AlertID: key, Data: a.Raw})
 	}
 	for i := range ed.NetworkArtifacts.Data {
 		a := &ed.NetworkArtifacts.Data[i]
-		add(sink.TopicArtifacts, sink.TypeNetworkArtifact, NetworkArtifactKey(id, *a),
-			&sink.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
+		add(record.TopicArtifacts, record.TypeNetworkArtifact, NetworkArtifactKey(id, *a),
+			&record.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
 	}
 	for i := range ed.FileArtifacts.Data {
 		a := &ed.FileArtifacts.Data[i]
-		add(sink.TopicArtifacts, sink.TypeFileArtifact, FileArtifactKey(id, *a),
-			&sink.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
+		add(record.TopicArtifacts, record.TypeFileArtifact, FileArtifactKey(id, *a),
+			&record.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
 	}
-	for i, s := range spans {
-		recs[i].Key = buf[s.k0:s.k1:s.k1]
-		recs[i].Value = buf[s.k1:s.v1:s.v1]
-	}
-	return recs, info
+	return b.Records(), info
 }
 
 // DLQRecord returns the dead-letter record of an enrichment given up after
@@ -139,8 +116,8 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []sink.Record, info
 // block with cause's message and, when cause wraps an *xdr.APIError, its HTTP
 // status and err_code. at is the failure time in epoch ms. cause's message is
 // copied as is: it must not hold a secret (the xdr client's errors never do).
-func DLQRecord(m Meta, it Item, cause error, attempts int, at int64) sink.Record {
-	e := &sink.DLQError{Stage: DLQStage, Attempts: attempts, FailedAt: at, Message: "unknown error"}
+func DLQRecord(m Meta, it offsets.Pending, cause error, attempts int, at int64) record.Record {
+	e := &record.DLQError{Stage: DLQStage, Attempts: attempts, FailedAt: at, Message: "unknown error"}
 	if cause != nil {
 		e.Message = cause.Error()
 	}
@@ -148,24 +125,7 @@ func DLQRecord(m Meta, it Item, cause error, attempts int, at int64) sink.Record
 	if errors.As(cause, &ae) {
 		e.Status, e.Code = ae.Status, ae.Code
 	}
-	data := make([]byte, 0, 64+len(it.IncidentID))
-	data = append(data, `{"incident_id":`...)
-	data = appendString(data, it.IncidentID)
-	data = append(data, `,"modification_time":`...)
-	data = strconv.AppendInt(data, it.ModificationTime, 10)
-	data = append(data, '}')
-	env := sink.Envelope{
-		RecordType:       sink.TypeDLQ,
-		IncidentID:       it.IncidentID,
-		ModificationTime: it.ModificationTime,
-		Error:            e,
-		Data:             data,
-	}
-	buf := make([]byte, 0, envelopeSize(m, &env, len(it.IncidentID))+2*len(e.Message)+2*len(e.Code))
-	buf = append(buf, it.IncidentID...)
-	k := len(buf)
-	buf = appendEnvelope(buf, m, &env)
-	return sink.Record{Topic: sink.TopicDLQ, Type: sink.TypeDLQ, Key: buf[:k:k], Value: buf[k:]}
+	return record.DeadLetter(m, it.IncidentID, it.ModificationTime, e)
 }
 
 // AlertKey returns the key of an alert record: the API's alert_id when the
@@ -283,137 +243,4 @@ func FileArtifactKey(incidentID string, a xdr.FileArtifact) string {
 func rawHash(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return "h:" + hex.EncodeToString(sum[:])
-}
-
-// envelopeSize is a generous estimate of an encoded envelope plus a key of
-// keyLen bytes.
-func envelopeSize(m Meta, env *sink.Envelope, keyLen int) int {
-	return 320 + keyLen + len(env.Data) + 2*(len(m.Connector)+len(m.Tenant)+len(env.IncidentID)+len(env.AlertID)+len(env.ArtifactType))
-}
-
-// appendEnvelope appends env as JSON, with Connector and Tenant from m and
-// SchemaVersion sink.SchemaVersion. It produces what encoding/json would for
-// sink.Envelope (same field names, order and omitempty rules), except that
-// Data is copied byte for byte — encoding/json would compact it and escape
-// HTML characters — and an empty Data is written as null. It is hand-written
-// because it runs once per record on the hot path.
-func appendEnvelope(b []byte, m Meta, env *sink.Envelope) []byte {
-	b = append(b, `{"schema_version":`...)
-	b = strconv.AppendInt(b, sink.SchemaVersion, 10)
-	b = append(b, `,"record_type":`...)
-	b = appendString(b, env.RecordType)
-	b = append(b, `,"connector":`...)
-	b = appendString(b, m.Connector)
-	if m.Tenant != "" {
-		b = append(b, `,"tenant":`...)
-		b = appendString(b, m.Tenant)
-	}
-	b = append(b, `,"incident_id":`...)
-	b = appendString(b, env.IncidentID)
-	b = append(b, `,"modification_time":`...)
-	b = strconv.AppendInt(b, env.ModificationTime, 10)
-	if env.AlertID != "" {
-		b = append(b, `,"alert_id":`...)
-		b = appendString(b, env.AlertID)
-	}
-	if env.ArtifactType != "" {
-		b = append(b, `,"artifact_type":`...)
-		b = appendString(b, env.ArtifactType)
-	}
-	if e := env.Enrichment; e != nil {
-		b = append(b, `,"enrichment":{"alerts_total_count":`...)
-		b = strconv.AppendInt(b, int64(e.AlertsTotalCount), 10)
-		b = append(b, `,"alerts_received":`...)
-		b = strconv.AppendInt(b, int64(e.AlertsReceived), 10)
-		b = append(b, `,"alerts_truncated":`...)
-		b = strconv.AppendBool(b, e.AlertsTruncated)
-		b = append(b, `,"alerts_limit":`...)
-		b = strconv.AppendInt(b, int64(e.AlertsLimit), 10)
-		b = append(b, `,"network_artifacts_total_count":`...)
-		b = strconv.AppendInt(b, int64(e.NetworkArtifactsTotalCount), 10)
-		b = append(b, `,"file_artifacts_total_count":`...)
-		b = strconv.AppendInt(b, int64(e.FileArtifactsTotalCount), 10)
-		b = append(b, `,"fetched_at":`...)
-		b = strconv.AppendInt(b, e.FetchedAt, 10)
-		b = append(b, '}')
-	}
-	if e := env.Error; e != nil {
-		b = append(b, `,"error":{"stage":`...)
-		b = appendString(b, e.Stage)
-		b = append(b, `,"message":`...)
-		b = appendString(b, e.Message)
-		if e.Status != 0 {
-			b = append(b, `,"http_status":`...)
-			b = strconv.AppendInt(b, int64(e.Status), 10)
-		}
-		if e.Code != "" {
-			b = append(b, `,"err_code":`...)
-			b = appendString(b, e.Code)
-		}
-		b = append(b, `,"attempts":`...)
-		b = strconv.AppendInt(b, int64(e.Attempts), 10)
-		b = append(b, `,"failed_at":`...)
-		b = strconv.AppendInt(b, e.FailedAt, 10)
-		b = append(b, '}')
-	}
-	b = append(b, `,"data":`...)
-	if len(env.Data) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, env.Data...)
-	}
-	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Control characters, quote and
-// backslash are escaped, as are U+2028 and U+2029; invalid UTF-8 becomes
-// U+FFFD, as encoding/json does. HTML characters are left alone.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

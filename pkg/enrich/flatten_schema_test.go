@@ -8,16 +8,16 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
 
 var schemaFiles = map[string]string{
-	sink.TypeIncidentChange:   "incident-change.schema.json",
-	sink.TypeIncidentEnriched: "incident-enriched.schema.json",
-	sink.TypeAlert:            "alert.schema.json",
-	sink.TypeNetworkArtifact:  "artifact-network.schema.json",
-	sink.TypeFileArtifact:     "artifact-file.schema.json",
-	sink.TypeDLQ:              "dlq.schema.json",
+	record.TypeIncidentChange:   "incident-change.schema.json",
+	record.TypeIncidentEnriched: "incident-enriched.schema.json",
+	record.TypeAlert:            "alert.schema.json",
+	record.TypeNetworkArtifact:  "artifact-network.schema.json",
+	record.TypeFileArtifact:     "artifact-file.schema.json",
+	record.TypeDLQ:              "dlq.schema.json",
 }
 
 // loadSchemas compiles the files under /schemas once per test binary.
@@ -35,7 +35,7 @@ var loadSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) 
 })
 
 // validateRecord checks a record's value against the schema of its type.
-func validateRecord(t testing.TB, r sink.Record) {
+func validateRecord(t testing.TB, r record.Record) {
 	t.Helper()
 	schemas, err := loadSchemas()
 	if err != nil {
@@ -46,7 +46,7 @@ func validateRecord(t testing.TB, r sink.Record) {
 	}
 }
 
-func schemaError(schemas map[string]*jsonschema.Schema, r sink.Record) error {
+func schemaError(schemas map[string]*jsonschema.Schema, r record.Record) error {
 	s, ok := schemas[r.Type]
 	if !ok {
 		return errUnknownType(r.Type)
@@ -92,22 +92,22 @@ func TestSchemasRejectBrokenRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]sink.Record{
-		"alert without alert_id": {Type: sink.TypeAlert,
+	for name, r := range map[string]record.Record{
+		"alert without alert_id": {Type: record.TypeAlert,
 			Value: []byte(`{"schema_version":1,"record_type":"alert","connector":"c","incident_id":"1","modification_time":1,"data":{}}`)},
-		"wrong record_type": {Type: sink.TypeAlert,
+		"wrong record_type": {Type: record.TypeAlert,
 			Value: []byte(`{"schema_version":1,"record_type":"dlq","connector":"c","incident_id":"1","modification_time":1,"alert_id":"a","data":{}}`)},
-		"enriched without enrichment": {Type: sink.TypeIncidentEnriched,
+		"enriched without enrichment": {Type: record.TypeIncidentEnriched,
 			Value: []byte(`{"schema_version":1,"record_type":"incident.enriched","connector":"c","incident_id":"1","modification_time":1,"data":{"incident_id":"1"}}`)},
-		"change with string modification_time": {Type: sink.TypeIncidentChange,
+		"change with string modification_time": {Type: record.TypeIncidentChange,
 			Value: []byte(`{"schema_version":1,"record_type":"incident.change","connector":"c","incident_id":"1","modification_time":"1","data":{"incident_id":"1"}}`)},
-		"change with null data": {Type: sink.TypeIncidentChange,
+		"change with null data": {Type: record.TypeIncidentChange,
 			Value: []byte(`{"schema_version":1,"record_type":"incident.change","connector":"c","incident_id":"1","modification_time":1,"data":null}`)},
-		"dlq without error": {Type: sink.TypeDLQ,
+		"dlq without error": {Type: record.TypeDLQ,
 			Value: []byte(`{"schema_version":1,"record_type":"dlq","connector":"c","incident_id":"1","modification_time":1,"data":{"incident_id":"1","modification_time":1}}`)},
-		"artifact with stray field": {Type: sink.TypeFileArtifact,
+		"artifact with stray field": {Type: record.TypeFileArtifact,
 			Value: []byte(`{"schema_version":1,"record_type":"artifact.file","connector":"c","incident_id":"1","modification_time":1,"enrichment":{},"data":"abc"}`)},
-		"future schema version": {Type: sink.TypeFileArtifact,
+		"future schema version": {Type: record.TypeFileArtifact,
 			Value: []byte(`{"schema_version":2,"record_type":"artifact.file","connector":"c","incident_id":"1","modification_time":1,"data":"abc"}`)},
 	} {
 		if schemaError(schemas, r) == nil {

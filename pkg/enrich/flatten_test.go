@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -22,9 +22,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 var testMeta = Meta{Connector: "xdr-connector", Tenant: "acme.xdr.eu", AlertsLimit: 1000, FetchedAt: 1700000999000}
 
-var topicNames = map[sink.Topic]string{
-	sink.TopicIncidents: "incidents", sink.TopicAlerts: "alerts",
-	sink.TopicArtifacts: "artifacts", sink.TopicDLQ: "dlq",
+var topicNames = map[record.Topic]string{
+	record.TopicIncidents: "incidents", record.TopicAlerts: "alerts",
+	record.TopicArtifacts: "artifacts", record.TopicDLQ: "dlq",
 }
 
 // Typed-field decoding for fixtures, tolerant in the way the xdr client is;
@@ -129,7 +129,7 @@ var flattenCases = []struct {
 	{"empty", 9},                 // queued version newer than the reply
 }
 
-func flattenFixture(t testing.TB, name string, version int64) (*xdr.ExtraData, []sink.Record, sink.EnrichmentInfo) {
+func flattenFixture(t testing.TB, name string, version int64) (*xdr.ExtraData, []record.Record, record.EnrichmentInfo) {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", "flatten", name+".input.json"))
 	if err != nil {
@@ -140,7 +140,7 @@ func flattenFixture(t testing.TB, name string, version int64) (*xdr.ExtraData, [
 	return ed, recs, info
 }
 
-func renderRecords(recs []sink.Record) []byte {
+func renderRecords(recs []record.Record) []byte {
 	var b bytes.Buffer
 	for _, r := range recs {
 		fmt.Fprintf(&b, "== topic=%s type=%s key=%s\n%s\n", topicNames[r.Topic], r.Type, r.Key, r.Value)
@@ -204,7 +204,7 @@ func TestFlattenRecords(t *testing.T) {
 					t.Errorf("record %d: data changed:\n got %s\nwant %s", i, env.Data, raws[i])
 				}
 				if env.IncidentID != ed.Incident.ID || env.ModificationTime != version || env.Connector != testMeta.Connector ||
-					env.Tenant != testMeta.Tenant || env.SchemaVersion != sink.SchemaVersion || env.RecordType != r.Type {
+					env.Tenant != testMeta.Tenant || env.SchemaVersion != record.SchemaVersion || env.RecordType != r.Type {
 					t.Errorf("record %d: envelope %+v", i, env)
 				}
 				if keys[r.Type+"\x00"+string(r.Key)] {
@@ -213,7 +213,7 @@ func TestFlattenRecords(t *testing.T) {
 				keys[r.Type+"\x00"+string(r.Key)] = true
 				switch {
 				case i == 0:
-					if r.Topic != sink.TopicIncidents || r.Type != sink.TypeIncidentEnriched || string(r.Key) != ed.Incident.ID {
+					if r.Topic != record.TopicIncidents || r.Type != record.TypeIncidentEnriched || string(r.Key) != ed.Incident.ID {
 						t.Errorf("first record: %v %s %s", r.Topic, r.Type, r.Key)
 					}
 					if env.Enrichment == nil || *env.Enrichment != info {
@@ -221,11 +221,11 @@ func TestFlattenRecords(t *testing.T) {
 					}
 				case i <= len(ed.Alerts.Data):
 					a := ed.Alerts.Data[i-1]
-					if r.Topic != sink.TopicAlerts || r.Type != sink.TypeAlert || string(r.Key) != AlertKey(ed.Incident.ID, a) || env.AlertID != string(r.Key) {
+					if r.Topic != record.TopicAlerts || r.Type != record.TypeAlert || string(r.Key) != AlertKey(ed.Incident.ID, a) || env.AlertID != string(r.Key) {
 						t.Errorf("alert record %d: %v %s key %s alert_id %s", i, r.Topic, r.Type, r.Key, env.AlertID)
 					}
 				default:
-					if r.Topic != sink.TopicArtifacts || (r.Type != sink.TypeNetworkArtifact && r.Type != sink.TypeFileArtifact) {
+					if r.Topic != record.TopicArtifacts || (r.Type != record.TypeNetworkArtifact && r.Type != record.TypeFileArtifact) {
 						t.Errorf("artifact record %d: %v %s", i, r.Topic, r.Type)
 					}
 				}
@@ -238,9 +238,9 @@ func TestFlattenRecords(t *testing.T) {
 	}
 }
 
-func decodeEnvelope(t testing.TB, v []byte) sink.Envelope {
+func decodeEnvelope(t testing.TB, v []byte) record.Envelope {
 	t.Helper()
-	var env sink.Envelope
+	var env record.Envelope
 	d := json.NewDecoder(bytes.NewReader(v))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&env); err != nil {
@@ -358,11 +358,11 @@ func TestArtifactKeys(t *testing.T) {
 func TestChangeRecord(t *testing.T) {
 	raw := json.RawMessage(`{"incident_id":"891",  "modification_time":5,"x":"<&>"}`)
 	r := ChangeRecord(testMeta, xdr.Incident{ID: "891", ModificationTime: 5, Raw: raw})
-	if r.Topic != sink.TopicIncidents || r.Type != sink.TypeIncidentChange || string(r.Key) != "891" {
+	if r.Topic != record.TopicIncidents || r.Type != record.TypeIncidentChange || string(r.Key) != "891" {
 		t.Fatalf("record %v %s %s", r.Topic, r.Type, r.Key)
 	}
 	env := decodeEnvelope(t, r.Value)
-	want := sink.Envelope{SchemaVersion: sink.SchemaVersion, RecordType: sink.TypeIncidentChange, Connector: "xdr-connector",
+	want := record.Envelope{SchemaVersion: record.SchemaVersion, RecordType: record.TypeIncidentChange, Connector: "xdr-connector",
 		Tenant: "acme.xdr.eu", IncidentID: "891", ModificationTime: 5, Data: raw}
 	if fmt.Sprint(env) != fmt.Sprint(want) || !bytes.Equal(env.Data, raw) {
 		t.Fatalf("envelope = %+v\nwant %+v", env, want)
@@ -378,25 +378,25 @@ func TestChangeRecord(t *testing.T) {
 func dlqCases() []struct {
 	name  string
 	cause error
-	rec   sink.Record
+	rec   record.Record
 } {
-	it := Item{IncidentID: "42", ModificationTime: 1700000000123, Severity: "high"}
+	it := offsets.Pending{IncidentID: "42", ModificationTime: 1700000000123, Severity: "high"}
 	mk := func(name string, cause error) struct {
 		name  string
 		cause error
-		rec   sink.Record
+		rec   record.Record
 	} {
 		return struct {
 			name  string
 			cause error
-			rec   sink.Record
+			rec   record.Record
 		}{name, cause, DLQRecord(testMeta, it, cause, 6, 1700000999999)}
 	}
 	apiErr := &xdr.APIError{Endpoint: "get_incident_extra_data", Status: 403, Code: "403", Message: "Forbidden \"role\"\n"}
 	return []struct {
 		name  string
 		cause error
-		rec   sink.Record
+		rec   record.Record
 	}{
 		mk("api", fmt.Errorf("fetching extra data for incident 42: %w", apiErr)),
 		mk("plain", errors.New("fetching extra data for incident 42: connection reset")),
@@ -408,7 +408,7 @@ func TestDLQRecord(t *testing.T) {
 	for _, tc := range dlqCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.rec
-			if r.Topic != sink.TopicDLQ || r.Type != sink.TypeDLQ || string(r.Key) != "42" {
+			if r.Topic != record.TopicDLQ || r.Type != record.TypeDLQ || string(r.Key) != "42" {
 				t.Fatalf("record %v %s %s", r.Topic, r.Type, r.Key)
 			}
 			env := decodeEnvelope(t, r.Value)
@@ -438,66 +438,6 @@ func TestDLQRecord(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestAppendEnvelopeMatchesEncodingJSON: the hand-written encoder means the
-// same as encoding/json for every field.
-func TestAppendEnvelopeMatchesEncodingJSON(t *testing.T) {
-	for _, env := range []sink.Envelope{
-		{RecordType: "alert", IncidentID: "1\"\\\n\x01", ModificationTime: -5, AlertID: "h:ab", Data: json.RawMessage(`{"a":1}`)},
-		{RecordType: "artifact.file", IncidentID: "é\u2028\xff", ArtifactType: "HASH", Data: json.RawMessage(`"bare"`)},
-		{RecordType: "incident.enriched", IncidentID: "2", Enrichment: &sink.EnrichmentInfo{AlertsTotalCount: 3, AlertsReceived: 2, AlertsTruncated: true, AlertsLimit: 2, NetworkArtifactsTotalCount: 1, FileArtifactsTotalCount: 4, FetchedAt: 99}, Data: json.RawMessage(`{}`)},
-		{RecordType: "dlq", IncidentID: "3", Error: &sink.DLQError{Stage: "enrich", Message: "m<>&", Status: 429, Code: "x", Attempts: 2, FailedAt: 7}, Data: json.RawMessage(`{"incident_id":"3"}`)},
-		{RecordType: "dlq", IncidentID: "3", Error: &sink.DLQError{Stage: "enrich"}, Data: json.RawMessage(`[]`)},
-	} {
-		for _, m := range []Meta{testMeta, {Connector: "c\t"}} {
-			got := appendEnvelope(nil, m, &env)
-			e := env
-			e.SchemaVersion, e.Connector, e.Tenant = sink.SchemaVersion, m.Connector, m.Tenant
-			want, err := json.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatalf("invalid JSON %s: %v", got, err)
-			}
-			_ = json.Unmarshal(want, &w)
-			if fmt.Sprint(g) != fmt.Sprint(w) {
-				t.Errorf("encoding differs:\n got %s\nwant %s", got, want)
-			}
-			// Same field order as encoding/json: compare with HTML escaping off.
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(e)
-			if strings.TrimSpace(buf.String()) != string(got) {
-				t.Errorf("bytes differ:\n got %s\nwant %s", got, buf.String())
-			}
-		}
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\/", "\x00\x1f\x7f", "é😀", "\u2028\u2029", "\xff\xfe", "<&>", "a\xc3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, b, err)
-		}
-		want := strings.ToValidUTF8(s, "\ufffd")
-		if !utf8.ValidString(s) {
-			// encoding/json replaces each invalid byte; compare with it.
-			wb, _ := json.Marshal(s)
-			_ = json.Unmarshal(wb, &want)
-		}
-		if got != want {
-			t.Fatalf("round trip of %q = %q, want %q", s, got, want)
-		}
-	})
 }
 
 // benchExtraData builds an incident with n alerts shaped like the API

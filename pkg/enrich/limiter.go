@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // Limiter is the connector's one rate limiter for get_incident_extra_data: a
@@ -263,3 +265,18 @@ func (l *Limiter) Stats() LimiterStats {
 
 // Window returns the limiter's window.
 func (l *Limiter) Window() time.Duration { return l.window }
+
+// Limit returns how many calls the limiter admits per window.
+func (l *Limiter) Limit() int { return l.n }
+
+// Throttle is the policy for a 429 answer: every call pauses for the answer's
+// Retry-After, or for a whole window when it gives none, since the server's
+// window is then unknown. It returns the pause.
+func (l *Limiter) Throttle(err error) time.Duration {
+	wait, ok := xdr.RetryAfter(err)
+	if !ok {
+		wait = l.window
+	}
+	l.Pause(time.Now().Add(wait))
+	return wait
+}

@@ -6,6 +6,24 @@ import (
 	"time"
 )
 
+// Resume returns the limiter of a process that takes over from an earlier
+// one. After a clean stop (clean true) it is seeded with the stamps of the
+// calls that process made last (epoch ms, as it wrote them with History), so
+// the restart cannot put more than n calls in one window. Otherwise — after a
+// crash, or with no earlier state at all (another client of the same API key
+// may have been replaced by this one) — the calls made just before this start
+// are unknown, and the whole first window is treated as spent.
+func Resume(n int, window time.Duration, clean bool, stamps []int64) (*Limiter, error) {
+	if !clean {
+		return NewLimiter(n, window, WithStartupReserve(n))
+	}
+	ts := make([]time.Time, len(stamps))
+	for i, ms := range stamps {
+		ts[i] = time.UnixMilli(ms)
+	}
+	return NewLimiter(n, window, WithHistory(ts))
+}
+
 // WithHistory seeds the limiter with the release stamps of calls a previous
 // process made (for example read back from the offsets topic after a clean
 // shutdown), so a restart cannot put more than n calls in one window.

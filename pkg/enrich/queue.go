@@ -6,18 +6,9 @@ import (
 	"math"
 	"strings"
 	"sync"
-)
 
-// Item is an enrichment owed for one incident: only the metadata needed to
-// order and perform the get_incident_extra_data call, never the incident
-// itself.
-type Item struct {
-	IncidentID       string
-	ModificationTime int64  // newest version that asked for the enrichment, epoch ms
-	Severity         string // critical, high, medium, low; anything else ranks as unknown
-	FirstQueued      int64  // when the enrichment was first owed, epoch ms
-	TraceParent      string // W3C traceparent of the change that queued it; may be empty
-}
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+)
 
 // Severity ranks, highest first in the queue.
 const (
@@ -103,7 +94,7 @@ func (tp traceParent) String() string {
 	return string(b)
 }
 
-// entry is an Item as the queue stores it (64 bytes plus the id's bytes).
+// entry is an offsets.Pending as the queue stores it (64 bytes plus the id's bytes).
 type entry struct {
 	id    string
 	mod   int64
@@ -112,28 +103,18 @@ type entry struct {
 	sev   uint8
 }
 
-func entryOf(it Item) entry {
+func entryOf(it offsets.Pending) entry {
 	return entry{id: it.IncidentID, mod: it.ModificationTime, first: it.FirstQueued, tp: parseTraceParent(it.TraceParent), sev: severityRank(it.Severity)}
 }
 
-func (e entry) item() Item {
-	return Item{IncidentID: e.id, ModificationTime: e.mod, Severity: severityNames[e.sev], FirstQueued: e.first, TraceParent: e.tp.String()}
+func (e entry) item() offsets.Pending {
+	return offsets.Pending{IncidentID: e.id, ModificationTime: e.mod, Severity: severityNames[e.sev], FirstQueued: e.first, TraceParent: e.tp.String()}
 }
 
-// merge folds a newer push for the same incident into e: the highest
-// modification time, the earliest first-queued time, the latest non-empty
-// severity, and the trace parent of the newest version.
-func (e *entry) merge(it Item) {
-	if it.TraceParent != "" && it.ModificationTime >= e.mod {
-		if tp := parseTraceParent(it.TraceParent); tp.ok {
-			e.tp = tp
-		}
-	}
-	e.mod = max(e.mod, it.ModificationTime)
-	e.first = min(e.first, it.FirstQueued)
-	if strings.TrimSpace(it.Severity) != "" {
-		e.sev = severityRank(it.Severity)
-	}
+// merge folds a newer push for the same incident into e by the one merge
+// rule of an owed enrichment, offsets.Pending.Merge.
+func (e *entry) merge(it offsets.Pending) {
+	*e = entryOf(e.item().Merge(it))
 }
 
 // before reports whether a is served before b: higher severity, then older
@@ -174,11 +155,9 @@ func NewQueue() *Queue {
 	return &Queue{pos: make(map[string]int32), inflight: make(map[string]struct{}), parked: make(map[string]entry)}
 }
 
-// Push adds an enrichment or merges it into the one queued for the same
-// incident, keeping the highest ModificationTime, the earliest FirstQueued,
-// the latest non-empty Severity and the TraceParent of the newest version. It
-// never blocks.
-func (q *Queue) Push(it Item) {
+// Push adds an enrichment or merges it (offsets.Pending.Merge) into the one
+// queued for the same incident. It never blocks.
+func (q *Queue) Push(it offsets.Pending) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := it.IncidentID
@@ -214,7 +193,7 @@ func (q *Queue) add(e entry) {
 // Pop removes and returns the first enrichment in service order, marking its
 // incident in flight until Done. It blocks until there is one or ctx is done,
 // in which case it returns ctx.Err().
-func (q *Queue) Pop(ctx context.Context) (Item, error) {
+func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 	for {
 		q.mu.Lock()
 		if len(q.heap) > 0 {
@@ -239,7 +218,7 @@ func (q *Queue) Pop(ctx context.Context) (Item, error) {
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return Item{}, ctx.Err()
+			return offsets.Pending{}, ctx.Err()
 		}
 	}
 }

@@ -13,14 +13,16 @@ import (
 	"testing/synctest"
 	"time"
 	"unsafe"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 )
 
 const tp1 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 const tp2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
 
-func popN(t *testing.T, q *Queue, n int) []Item {
+func popN(t *testing.T, q *Queue, n int) []offsets.Pending {
 	t.Helper()
-	var out []Item
+	var out []offsets.Pending
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		it, err := q.Pop(ctx)
@@ -33,7 +35,7 @@ func popN(t *testing.T, q *Queue, n int) []Item {
 	return out
 }
 
-func ids(items []Item) []string {
+func ids(items []offsets.Pending) []string {
 	var s []string
 	for _, it := range items {
 		s = append(s, it.IncidentID)
@@ -43,7 +45,7 @@ func ids(items []Item) []string {
 
 func TestQueueOrder(t *testing.T) {
 	q := NewQueue()
-	for _, it := range []Item{
+	for _, it := range []offsets.Pending{
 		{IncidentID: "1", Severity: "low", FirstQueued: 100},
 		{IncidentID: "2", Severity: "high", FirstQueued: 300},
 		{IncidentID: "3", Severity: "weird", FirstQueued: 50},
@@ -67,23 +69,23 @@ func TestQueueOrder(t *testing.T) {
 
 func TestQueueCoalesces(t *testing.T) {
 	q := NewQueue()
-	q.Push(Item{IncidentID: "9", Severity: "low", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1})
-	q.Push(Item{IncidentID: "10", Severity: "medium", FirstQueued: 60, ModificationTime: 1})
-	q.Push(Item{IncidentID: "9", Severity: "critical", FirstQueued: 70, ModificationTime: 900, TraceParent: tp2}) // older version
-	q.Push(Item{IncidentID: "9", Severity: "", FirstQueued: 80, ModificationTime: 800})
+	q.Push(offsets.Pending{IncidentID: "9", Severity: "low", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1})
+	q.Push(offsets.Pending{IncidentID: "10", Severity: "medium", FirstQueued: 60, ModificationTime: 1})
+	q.Push(offsets.Pending{IncidentID: "9", Severity: "critical", FirstQueued: 70, ModificationTime: 900, TraceParent: tp2}) // older version
+	q.Push(offsets.Pending{IncidentID: "9", Severity: "", FirstQueued: 80, ModificationTime: 800})
 	if q.Len() != 2 {
 		t.Fatalf("Len = %d, want 2", q.Len())
 	}
 	got := popN(t, q, 2)
-	want := Item{IncidentID: "9", Severity: "critical", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1}
+	want := offsets.Pending{IncidentID: "9", Severity: "critical", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1}
 	if got[0] != want {
 		t.Fatalf("merged = %+v, want %+v", got[0], want)
 	}
 
 	// A downgrade moves the incident back.
-	q.Push(Item{IncidentID: "a", Severity: "high", FirstQueued: 1})
-	q.Push(Item{IncidentID: "b", Severity: "medium", FirstQueued: 2})
-	q.Push(Item{IncidentID: "a", Severity: "low", FirstQueued: 3, ModificationTime: 5, TraceParent: tp2})
+	q.Push(offsets.Pending{IncidentID: "a", Severity: "high", FirstQueued: 1})
+	q.Push(offsets.Pending{IncidentID: "b", Severity: "medium", FirstQueued: 2})
+	q.Push(offsets.Pending{IncidentID: "a", Severity: "low", FirstQueued: 3, ModificationTime: 5, TraceParent: tp2})
 	got = popN(t, q, 2)
 	if !slices.Equal(ids(got), []string{"b", "a"}) || got[1].TraceParent != tp2 {
 		t.Fatalf("after downgrade: %+v", got)
@@ -92,14 +94,14 @@ func TestQueueCoalesces(t *testing.T) {
 
 func TestQueueHoldsBackInFlightIncident(t *testing.T) {
 	q := NewQueue()
-	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 10, FirstQueued: 1})
+	q.Push(offsets.Pending{IncidentID: "1", Severity: "critical", ModificationTime: 10, FirstQueued: 1})
 	first := popN(t, q, 1)[0]
 	if q.InFlight() != 1 {
 		t.Fatalf("InFlight = %d", q.InFlight())
 	}
-	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 20, FirstQueued: 5})
-	q.Push(Item{IncidentID: "1", Severity: "critical", ModificationTime: 15, FirstQueued: 4})
-	q.Push(Item{IncidentID: "2", Severity: "low", ModificationTime: 1, FirstQueued: 9})
+	q.Push(offsets.Pending{IncidentID: "1", Severity: "critical", ModificationTime: 20, FirstQueued: 5})
+	q.Push(offsets.Pending{IncidentID: "1", Severity: "critical", ModificationTime: 15, FirstQueued: 4})
+	q.Push(offsets.Pending{IncidentID: "2", Severity: "low", ModificationTime: 1, FirstQueued: 9})
 	if q.Len() != 2 {
 		t.Fatalf("Len = %d, want 2 (one held back)", q.Len())
 	}
@@ -127,7 +129,7 @@ func TestQueueHoldsBackInFlightIncident(t *testing.T) {
 func TestQueuePopBlocksAndHonoursCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := NewQueue()
-		got := make(chan Item, 2)
+		got := make(chan offsets.Pending, 2)
 		for range 2 {
 			go func() {
 				it, err := q.Pop(context.Background())
@@ -141,8 +143,8 @@ func TestQueuePopBlocksAndHonoursCancel(t *testing.T) {
 		if len(got) != 0 {
 			t.Fatal("Pop returned on an empty queue")
 		}
-		q.Push(Item{IncidentID: "x"})
-		q.Push(Item{IncidentID: "y"})
+		q.Push(offsets.Pending{IncidentID: "x"})
+		q.Push(offsets.Pending{IncidentID: "y"})
 		a, b := <-got, <-got
 		if a.IncidentID == b.IncidentID {
 			t.Fatalf("both waiters got %s", a.IncidentID)
@@ -180,10 +182,10 @@ func TestQueueMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	sevs := []string{"low", "medium", "high", "critical", "", "other"}
 	q := NewQueue()
-	model := map[string]Item{}
-	parked := map[string]Item{}
+	model := map[string]offsets.Pending{}
+	parked := map[string]offsets.Pending{}
 	inflight := map[string]bool{}
-	merge := func(m map[string]Item, it Item) {
+	merge := func(m map[string]offsets.Pending, it offsets.Pending) {
 		old, ok := m[it.IncidentID]
 		if !ok {
 			if it.Severity == "" || severityRank(it.Severity) == sevUnknown {
@@ -199,11 +201,11 @@ func TestQueueMatchesModel(t *testing.T) {
 		}
 		m[it.IncidentID] = old
 	}
-	rank := func(it Item) int { return int(severityRank(it.Severity)) }
+	rank := func(it offsets.Pending) int { return int(severityRank(it.Severity)) }
 	for step := range 20000 {
 		switch op := rng.IntN(10); {
 		case op < 5:
-			it := Item{IncidentID: strconv.Itoa(rng.IntN(200)), Severity: sevs[rng.IntN(len(sevs))],
+			it := offsets.Pending{IncidentID: strconv.Itoa(rng.IntN(200)), Severity: sevs[rng.IntN(len(sevs))],
 				ModificationTime: rng.Int64N(1000), FirstQueued: rng.Int64N(1000)}
 			q.Push(it)
 			if inflight[it.IncidentID] {
@@ -215,11 +217,11 @@ func TestQueueMatchesModel(t *testing.T) {
 			if len(model) == 0 {
 				continue
 			}
-			var all []Item
+			var all []offsets.Pending
 			for _, it := range model {
 				all = append(all, it)
 			}
-			slices.SortFunc(all, func(a, b Item) int {
+			slices.SortFunc(all, func(a, b offsets.Pending) int {
 				return cmp.Or(-cmp.Compare(rank(a), rank(b)), cmp.Compare(a.FirstQueued, b.FirstQueued), cmp.Compare(a.IncidentID, b.IncidentID))
 			})
 			got, err := q.Pop(context.Background())
@@ -260,7 +262,7 @@ func queuedBytesPerItem(n int, withTrace bool) float64 {
 		tp = tp1
 	}
 	for i := range n {
-		q.Push(Item{IncidentID: strconv.Itoa(1_000_000 + i), ModificationTime: int64(i), Severity: "high", FirstQueued: int64(i), TraceParent: tp})
+		q.Push(offsets.Pending{IncidentID: strconv.Itoa(1_000_000 + i), ModificationTime: int64(i), Severity: "high", FirstQueued: int64(i), TraceParent: tp})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -289,7 +291,7 @@ func BenchmarkQueuePushPop(b *testing.B) {
 	ctx := context.Background()
 	const backlog = 100_000
 	for i := range backlog {
-		q.Push(Item{IncidentID: strconv.Itoa(i), Severity: severityNames[i%5], FirstQueued: int64(i)})
+		q.Push(offsets.Pending{IncidentID: strconv.Itoa(i), Severity: severityNames[i%5], FirstQueued: int64(i)})
 	}
 	b.ReportMetric(queuedBytesPerItem(backlog, true), "B/queued-item")
 	ids := make([]string, 1024)
@@ -298,7 +300,7 @@ func BenchmarkQueuePushPop(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		q.Push(Item{IncidentID: ids[i%len(ids)], Severity: "high", FirstQueued: int64(i)})
+		q.Push(offsets.Pending{IncidentID: ids[i%len(ids)], Severity: "high", FirstQueued: int64(i)})
 		it, _ := q.Pop(ctx)
 		q.Done(it.IncidentID)
 	}

@@ -1,6 +1,7 @@
 package offsets
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,6 +91,15 @@ func (s *Store) key(kind, id string) []byte {
 	return b
 }
 
+// keyPrefix is what every key of this connector and tenant starts with, cut
+// from a key written by the same encoder as key, so the two always agree
+// (encoding/json escapes &, < and >; a hand-built prefix would not). It only
+// skips other tenants' records cheaply: apply still compares decoded keys.
+func (s *Store) keyPrefix() []byte {
+	k := s.key("", "")
+	return k[:bytes.Index(k, []byte(`"kind":`))]
+}
+
 // Commit writes a delta: first the pending and version changes, then — only
 // once Kafka has acknowledged those — the state record. A crash between the
 // two leaves the older state with newer entries, which is safe: the older
@@ -177,7 +187,7 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 	}
 	defer cl.Close()
 
-	prefix := fmt.Sprintf(`{"connector":%q,"tenant":%q,`, s.cfg.Connector, s.cfg.Tenant)
+	prefix := s.keyPrefix()
 	for len(remaining) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -196,7 +206,7 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
-			if r.Attrs.IsControl() || !strings.HasPrefix(string(r.Key), prefix) {
+			if r.Attrs.IsControl() || !bytes.HasPrefix(r.Key, prefix) {
 				return
 			}
 			if _, e := s.apply(&st, r); e != nil && err == nil {

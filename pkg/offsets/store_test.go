@@ -14,6 +14,11 @@ import (
 
 func newStore(t *testing.T) (*Store, *kadm.Client) {
 	t.Helper()
+	return newStoreFor(t, "c", "t")
+}
+
+func newStoreFor(t *testing.T, connector, tenant string) (*Store, *kadm.Client) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +34,7 @@ func newStore(t *testing.T) (*Store, *kadm.Client) {
 	if err := EnsureTopic(context.Background(), adm, "offsets", 1); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewStore(cl, StoreConfig{Topic: "offsets", Connector: "c", Tenant: "t", ClientOpts: opts})
+	s, err := NewStore(cl, StoreConfig{Topic: "offsets", Connector: connector, Tenant: tenant, ClientOpts: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,5 +86,32 @@ func TestEnsureTopicRefusesANonCompactedTopic(t *testing.T) {
 	}
 	if err := CheckCompacted(context.Background(), adm, "offsets"); err != nil {
 		t.Fatalf("the topic EnsureTopic created is not compacted: %v", err)
+	}
+}
+
+// TestLoadFindsNamesThatJSONEscapes: keys are written with encoding/json,
+// which escapes &, < and >; Load must match them with the same encoder, or a
+// connector or tenant named "R&D" would silently start over at every start.
+func TestLoadFindsNamesThatJSONEscapes(t *testing.T) {
+	for _, name := range []string{"R&D", "<soc>", `q"uote`, "plain"} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := newStoreFor(t, name, name+"-tenant")
+			tr := NewTracker(State{Watermark: 1234}, time.Hour.Milliseconds())
+			tr.Emitted("7", 1200)
+			tr.Acked("7", 1200)
+			tr.Owe(Pending{IncidentID: "7", ModificationTime: 1200, FirstQueued: 5})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := s.Commit(ctx, tr.Snapshot()); err != nil {
+				t.Fatal(err)
+			}
+			st, found, err := s.Load(ctx)
+			if err != nil || !found {
+				t.Fatalf("Load: found=%v err=%v; the committed state of %q was not found", found, err, name)
+			}
+			if st.Watermark != 1234 || st.Emitted["7"] != 1200 || st.Pending["7"].ModificationTime != 1200 {
+				t.Fatalf("read back %+v", st)
+			}
+		})
 	}
 }

@@ -17,16 +17,6 @@ import (
 	"sync"
 )
 
-// Pending is an enrichment owed for an incident: the metadata the enrichment
-// queue needs, nothing more.
-type Pending struct {
-	IncidentID       string `json:"incident_id"`
-	ModificationTime int64  `json:"modification_time"` // newest version that asked for it, epoch ms
-	Severity         string `json:"severity,omitempty"`
-	FirstQueued      int64  `json:"first_queued"` // epoch ms
-	TraceParent      string `json:"traceparent,omitempty"`
-}
-
 // State is what a restart resumes from.
 type State struct {
 	Watermark int64              // epoch ms; polls start at Watermark - lookback
@@ -135,8 +125,8 @@ func (t *Tracker) Owe(p Pending) bool {
 	if ok && old.ModificationTime >= p.ModificationTime {
 		return false
 	}
-	if ok && old.FirstQueued < p.FirstQueued {
-		p.FirstQueued = old.FirstQueued
+	if ok {
+		p = old.Merge(p)
 	}
 	t.pending[p.IncidentID] = p
 	t.dirty[p.IncidentID] = struct{}{}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -29,7 +29,7 @@ func TestExactlyOnceAcrossCrashes(t *testing.T) {
 
 	rounds := map[testkit.Version][]int64{}
 	for _, r := range e.ReadTopic(testkit.Topics.Incidents) {
-		if r.Type == sink.TypeIncidentEnriched {
+		if r.Type == record.TypeIncidentEnriched {
 			k := testkit.Version{ID: r.IncidentID, T: r.ModificationTime}
 			rounds[k] = append(rounds[k], r.Enrichment.FetchedAt)
 		}

@@ -9,6 +9,12 @@
 // it never waits for the rate limiter. What the tracker commits only ever
 // covers what Kafka acknowledged, so every commit is safe, including the one a
 // crash interrupts.
+//
+// Where each rule lives: the watermark in offsets.Tracker; the paging rules
+// in source; the rate limit and its policy in enrich (limiter.go); which
+// records a reply becomes in enrich (flatten.go) and how a record is encoded
+// in record; the delivery mode in this package's committer (commit.go for
+// at-least-once, txn.go for exactly-once), chosen once in New.
 package pipeline
 
 import (
@@ -17,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -28,6 +33,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
@@ -65,8 +71,10 @@ type Config struct {
 	// EnrichBackoff paces retries of failed extra-data calls; nil takes the
 	// enricher's default (from 2 s, doubling, up to 2 min).
 	EnrichBackoff func() backoff.BackOff
-	Limiter       *enrich.Limiter
-	AlertsLimit   int
+	// Limiter replaces the limiter that start-up restores from the offsets
+	// (enrich.Resume); nil is the default.
+	Limiter     enrich.RateLimiter
+	AlertsLimit int
 
 	CommitInterval  time.Duration // default 1s
 	ShutdownTimeout time.Duration // default 20s: draining in-flight records and the final commit
@@ -88,16 +96,14 @@ type Pipeline struct {
 	abandonMu sync.Mutex
 	abandoned bool
 
+	commit  committer // the delivery mode, chosen once in New
 	sink    *sink.Sink
 	store   *offsets.Store
 	tracker *offsets.Tracker
 
 	enricher *enrich.Enricher
-	limiter  *enrich.Limiter
+	limiter  enrich.RateLimiter
 	ready    chan struct{}
-
-	commitSem chan struct{} // held while a commit is being written
-	txnBroken atomic.Bool   // a transaction failed: commit nothing more
 
 	startWatermark int64
 	startEmitted   map[string]int64
@@ -154,11 +160,15 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	if cfg.Connector == "" || cfg.Offsets == "" {
 		return nil, errors.New("pipeline: connector name and offsets topic are required")
 	}
+	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, log: slog.New(slog.DiscardHandler), now: time.Now, tp: noop.NewTracerProvider(),
+		ready: make(chan struct{})}
 	var sinkOpts []sink.Option
 	switch cfg.Delivery {
 	case "", AtLeastOnce:
-		cfg.Delivery = AtLeastOnce
+		p.cfg.Delivery = AtLeastOnce
+		p.commit = &atLeastOnce{p: p, sem: make(chan struct{}, 1)}
 	case ExactlyOnce:
+		p.commit = &exactlyOnce{p: p}
 		sinkOpts = append(sinkOpts, sink.Batching())
 	default:
 		return nil, fmt.Errorf("pipeline: unknown delivery %q", cfg.Delivery)
@@ -167,8 +177,7 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, sink: sk, log: slog.New(slog.DiscardHandler), now: time.Now, tp: noop.NewTracerProvider(),
-		ready: make(chan struct{}), commitSem: make(chan struct{}, 1)}
+	p.sink = sk
 	for _, o := range opts {
 		o(p)
 	}
@@ -178,10 +187,10 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 // Ready is closed once the offsets are loaded and the stages run.
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
 
-// Abandon stops the pipeline at once, as a crash would: no draining and no
+// abandon stops the pipeline at once, as a crash would: no draining and no
 // final commit. Run returns soon after. Records already handed to the client
-// may or may not reach Kafka.
-func (p *Pipeline) Abandon() {
+// may or may not reach Kafka. Tests reach it through export_test.go.
+func (p *Pipeline) abandon() {
 	p.abandonMu.Lock()
 	p.abandoned = true
 	hard := p.hard
@@ -267,11 +276,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(work)
 	g.Go(func() error { return src.Run(gctx) })
 	g.Go(func() error { return p.enricher.Run(gctx) })
-	if p.cfg.Delivery == ExactlyOnce {
-		g.Go(func() error { return p.txnLoop(gctx, stopBy) })
-	} else {
-		g.Go(func() error { p.commitLoop(gctx); return nil })
-	}
+	g.Go(func() error { return p.commit.loop(gctx, stopBy) })
 	err = g.Wait()
 	select {
 	case ferr := <-fatal:
@@ -282,24 +287,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return nil
 	}
 	// Phase two: drain what is in flight, then commit what was acknowledged.
-	drainCtx := stopBy
-	if p.cfg.Delivery == ExactlyOnce {
-		if errors.Is(err, ErrFenced) {
-			return err // the new instance owns the transactional id now
-		}
-		if cerr := p.commitTxn(drainCtx, true); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("final transaction: %w", cerr))
-		}
-		return err
+	if errors.Is(err, ErrFenced) {
+		return err // the new instance owns the transactional id now
 	}
-	if ferr := p.kcl.Flush(drainCtx); ferr != nil {
-		p.log.Warn("shutdown deadline passed with records still in flight; they will be re-read after restart", "in_flight", p.sink.Outstanding(), "err", ferr)
-	}
-	if p.isAbandoned() {
-		return nil
-	}
-	if cerr := p.commit(drainCtx, true); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("final commit: %w", cerr))
+	if cerr := p.commit.finish(stopBy); cerr != nil {
+		err = errors.Join(err, cerr)
 	}
 	return err
 }
@@ -314,7 +306,7 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		owed := p.tracker.Owe(pend)
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)
-		err := p.sink.Publish(ctx, []sink.Record{rec}, func(err error) {
+		err := p.sink.Publish(ctx, sink.Changes, []record.Record{rec}, func(err error) {
 			switch {
 			case err == nil:
 				p.tracker.Acked(id, t)
@@ -335,14 +327,10 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		p.versions++
 		p.statsMu.Unlock()
 		if owed {
-			p.enricher.Enqueue(itemOf(pend))
+			p.enricher.Enqueue(pend)
 		}
 		return nil
 	}
-}
-
-func itemOf(p offsets.Pending) enrich.Item {
-	return enrich.Item{IncidentID: p.IncidentID, ModificationTime: p.ModificationTime, Severity: p.Severity, FirstQueued: p.FirstQueued, TraceParent: p.TraceParent}
 }
 
 func (p *Pipeline) meta() enrich.Meta {
@@ -369,57 +357,16 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	p.log.Debug("poll done", "pages", r.Pages, "seen", r.Seen, "emitted", r.Emitted, "complete", r.Complete, "max_modification_time", r.MaxMTime, "err", err)
 }
 
-func (p *Pipeline) commitLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := p.commit(ctx, false); err != nil && ctx.Err() == nil {
-			p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
-		}
+// finalDelta is the snapshot of a graceful stop's last commit: it says the
+// stop was clean and carries the limiter's history for the next process
+// (enrich.Resume).
+func (p *Pipeline) finalDelta() offsets.Delta {
+	d := p.tracker.Snapshot()
+	d.Clean = true
+	for _, s := range p.limiter.History() {
+		d.RateLog = append(d.RateLog, s.UnixMilli())
 	}
-}
-
-// commit writes what Kafka acknowledged. The final commit of a graceful stop
-// also records the limiter's history for the next process. Commits run one at
-// a time, and commit returns when ctx ends even if the write does not: with
-// every broker gone, franz-go may hold an idempotent produce past its context.
-func (p *Pipeline) commit(ctx context.Context, final bool) error {
-	select {
-	case p.commitSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() { <-p.commitSem }()
-		d := p.tracker.Snapshot()
-		if final {
-			d.Clean = true
-			for _, s := range p.limiter.History() {
-				d.RateLog = append(d.RateLog, s.UnixMilli())
-			}
-		}
-		if err := p.store.Commit(ctx, d); err != nil {
-			p.tracker.Unsnapshot(d)
-			done <- err
-			return
-		}
-		p.statsMu.Lock()
-		p.commits++
-		p.statsMu.Unlock()
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d
 }
 
 // TransactionalID is the transactional id of exactly-once delivery for a

@@ -39,3 +39,9 @@ func (p *Pipeline) Stats() Stats {
 	}
 	return s
 }
+
+func (p *Pipeline) countCommit() {
+	p.statsMu.Lock()
+	p.commits++
+	p.statsMu.Unlock()
+}

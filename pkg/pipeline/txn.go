@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
-
-// Delivery guarantees.
-const (
-	AtLeastOnce = "at-least-once"
-	ExactlyOnce = "exactly-once"
 )
 
 // ErrFenced means another instance with the same transactional id — the
@@ -30,6 +25,35 @@ const txnRetryFor = 2 * time.Minute
 func isFenced(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
+// exactlyOnce collects the records of every Publish (the sink batches them)
+// and writes each batch in one Kafka transaction together with the offsets
+// that cover it, so a read_committed consumer sees each record exactly once.
+// The transactional id (TransactionalID) fences any older instance.
+type exactlyOnce struct {
+	p      *Pipeline
+	broken atomic.Bool // a transaction failed: commit nothing more
+}
+
+// begin fences any older instance and settles its open transaction before
+// the offsets are read, so what is read is final.
+func (c *exactlyOnce) begin(ctx context.Context) error {
+	store := c.p.store
+	if err := c.p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
+		return []*kgo.Record{store.FenceRecord()}, nil
+	}); err != nil {
+		return fmt.Errorf("starting exactly-once delivery: %w", err)
+	}
+	return nil
+}
+
+// finish writes the last batch, with the offsets of a clean stop.
+func (c *exactlyOnce) finish(ctx context.Context) error {
+	if err := c.commitTxn(ctx, true); err != nil {
+		return fmt.Errorf("final transaction: %w", err)
+	}
+	return nil
 }
 
 // transact writes the records that build returns in one transaction,
@@ -66,7 +90,7 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 		_ = p.kcl.AbortBufferedRecords(ctx)
 		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); abort != nil {
 			if isFenced(abort) {
-				return fmt.Errorf("%w: %v", ErrFenced, abort)
+				return fmt.Errorf("%w: %w", ErrFenced, abort)
 			}
 			return fmt.Errorf("aborting an unfinished transaction: %w", abort)
 		}
@@ -106,21 +130,21 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 			return nil
 		}
 		if isFenced(end) {
-			return fmt.Errorf("%w: %v", ErrFenced, end)
+			return fmt.Errorf("%w: %w", ErrFenced, end)
 		}
 		// The commit's outcome is unconfirmed: abort, which bumps the epoch
 		// and fences whatever the broker may still hold of it.
 		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
-			return fmt.Errorf("%w: %v", ErrFenced, abort)
+			return fmt.Errorf("%w: %w", ErrFenced, abort)
 		}
 		return fmt.Errorf("committing transaction: %w", end)
 	}
 	if isFenced(cause) {
-		return fmt.Errorf("%w: %v", ErrFenced, cause)
+		return fmt.Errorf("%w: %w", ErrFenced, cause)
 	}
 	_ = p.kcl.AbortBufferedRecords(ctx)
 	if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
-		return fmt.Errorf("%w: %v", ErrFenced, abort)
+		return fmt.Errorf("%w: %w", ErrFenced, abort)
 	}
 	return fmt.Errorf("producing in transaction: %w", cause)
 }
@@ -130,20 +154,18 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 // acknowledged when the offsets are computed; if the transaction then fails
 // for good, Run stops and the next run resumes from the last committed one,
 // so nothing computed from that assumption survives.
-func (p *Pipeline) commitTxn(ctx context.Context, final bool) error {
-	if p.txnBroken.Load() {
+func (c *exactlyOnce) commitTxn(ctx context.Context, final bool) error {
+	p := c.p
+	if c.broken.Load() {
 		return errors.New("an earlier transaction failed; nothing more is committed by this run")
 	}
 	batch := p.sink.TakeBatch()
 	batch.Settle(nil)
-	d := p.tracker.Snapshot()
+	snapshot := p.tracker.Snapshot
 	if final {
-		d.Clean = true
-		for _, s := range p.limiter.History() {
-			d.RateLog = append(d.RateLog, s.UnixMilli())
-		}
+		snapshot = p.finalDelta
 	}
-	pending, state := p.store.Records(d)
+	pending, state := p.store.Records(snapshot())
 	err := p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
 		recs, ctxs := batch.Records()
 		for _, r := range append(pending, state) {
@@ -153,31 +175,30 @@ func (p *Pipeline) commitTxn(ctx context.Context, final bool) error {
 		return recs, ctxs
 	})
 	if err != nil {
-		p.txnBroken.Store(true)
-		p.log.Error("transaction failed; this run commits nothing more", "err", err)
-		return err
+		// Returned, not logged: the loop (or the final stop) that owns the
+		// work stops the pipeline with it.
+		c.broken.Store(true)
+		return fmt.Errorf("transaction failed, so this run commits nothing more: %w", err)
 	}
-	p.statsMu.Lock()
-	p.commits++
-	p.statsMu.Unlock()
+	p.countCommit()
 	return nil
 }
 
-// txnLoop commits a transaction every CommitInterval, or sooner when the
+// loop commits a transaction every CommitInterval, or sooner when the
 // batch grows large, until ctx ends. A transaction under way when ctx ends is
 // finished under stopBy, which ends SHUTDOWN_TIMEOUT after a stop begins (or
 // at a crash). A transaction that fails for good stops the pipeline.
-func (p *Pipeline) txnLoop(ctx, stopBy context.Context) error {
-	t := time.NewTicker(p.cfg.CommitInterval)
+func (c *exactlyOnce) loop(ctx, stopBy context.Context) error {
+	t := time.NewTicker(c.p.cfg.CommitInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-p.sink.BatchFull():
+		case <-c.p.sink.BatchFull():
 		}
-		if err := p.commitTxn(stopBy, false); err != nil {
+		if err := c.commitTxn(stopBy, false); err != nil {
 			if stopBy.Err() != nil {
 				return nil
 			}

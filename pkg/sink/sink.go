@@ -14,6 +14,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+)
+
+// Class names an in-flight room: what a Publish may wait for.
+type Class uint8
+
+const (
+	// Changes is the room of incident change records, which the API will
+	// not show again and which must keep flowing while enrichment waits.
+	Changes Class = iota
+	// Enrichments is the room of everything else: enriched incidents,
+	// alerts, artifacts and DLQ records, which can always be fetched again.
+	Enrichments
 )
 
 // Topics maps each logical output to a Kafka topic name.
@@ -25,15 +39,15 @@ type Topics struct {
 }
 
 // Name returns the Kafka topic of t.
-func (ts Topics) Name(t Topic) string {
+func (ts Topics) Name(t record.Topic) string {
 	switch t {
-	case TopicIncidents:
+	case record.TopicIncidents:
 		return ts.Incidents
-	case TopicAlerts:
+	case record.TopicAlerts:
 		return ts.Alerts
-	case TopicArtifacts:
+	case record.TopicArtifacts:
 		return ts.Artifacts
-	case TopicDLQ:
+	case record.TopicDLQ:
 		return ts.DLQ
 	}
 	return ""
@@ -42,8 +56,7 @@ func (ts Topics) Name(t Topic) string {
 // All lists the topic names in a fixed order.
 func (ts Topics) All() []string { return []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ} }
 
-// MaxInFlight bounds the records of each class — incident changes, and
-// everything else — that a Sink has handed to the producer and Kafka has not
+// MaxInFlight bounds the records of each Class that a Sink has handed to the producer and Kafka has not
 // acknowledged yet; Publish waits for room beyond it. Changes have their own
 // room so that, while Kafka is away, enrichment records (which can always be
 // fetched again) fill theirs and stop the enricher, while the source keeps
@@ -98,7 +111,7 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 			return nil, errors.New("sink: every topic name is required")
 		}
 	}
-	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(SchemaVersion)), produced: map[string]int64{},
+	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(record.SchemaVersion)), produced: map[string]int64{},
 		room: make(chan struct{}, MaxInFlight), changeRoom: make(chan struct{}, MaxInFlight), full: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
@@ -109,7 +122,7 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 // Topics returns the topic names.
 func (s *Sink) Topics() Topics { return s.topics }
 
-// Publish hands recs to the producer and returns once they are buffered,
+// Publish hands recs to the producer, in the room of class, and returns once they are buffered,
 // waiting while MaxInFlight records are unacknowledged. ctx bounds only that
 // wait: records already handed over are never failed because ctx ends, so a
 // graceful stop can still flush them. done is called exactly once, from a
@@ -117,7 +130,7 @@ func (s *Sink) Topics() Topics { return s.topics }
 // before ctx ended), when Kafka has acknowledged every record (nil) or when
 // any of them failed (the first error). done must not block. Records of one
 // key keep their order. The error returned is ctx's, when it ended first.
-func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) error {
+func (s *Sink) Publish(ctx context.Context, class Class, recs []record.Record, done func(error)) error {
 	if len(recs) == 0 {
 		done(nil)
 		return nil
@@ -148,7 +161,10 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 			done(e)
 		}
 	}
-	room := s.roomFor(recs)
+	room := s.room
+	if class == Changes {
+		room = s.changeRoom
+	}
 	if s.batching {
 		return s.collect(ctx, room, recs, settle)
 	}
@@ -174,24 +190,31 @@ func (s *Sink) Publish(ctx context.Context, recs []Record, done func(error)) err
 	return nil
 }
 
-// roomFor picks the in-flight budget of a Publish by its first record.
-func (s *Sink) roomFor(recs []Record) chan struct{} {
-	if recs[0].Type == TypeIncidentChange {
-		return s.changeRoom
-	}
-	return s.room
-}
-
-func (s *Sink) record(rec Record) *kgo.Record {
+func (s *Sink) record(rec record.Record) *kgo.Record {
 	return &kgo.Record{
 		Topic: s.topics.Name(rec.Topic),
 		Key:   rec.Key,
 		Value: rec.Value,
 		Headers: []kgo.RecordHeader{
-			{Key: HeaderRecordType, Value: []byte(rec.Type)},
-			{Key: HeaderSchemaVersion, Value: s.hdrVer},
+			{Key: record.HeaderRecordType, Value: []byte(rec.Type)},
+			{Key: record.HeaderSchemaVersion, Value: s.hdrVer},
 		},
 	}
+}
+
+// Room is a Sink's Publish bound to one Class.
+type Room struct {
+	s     *Sink
+	class Class
+}
+
+// For returns the Publish of class, for a stage that publishes in one room
+// only (the enricher publishes in Enrichments).
+func (s *Sink) For(class Class) Room { return Room{s, class} }
+
+// Publish is Sink.Publish in the room's class.
+func (r Room) Publish(ctx context.Context, recs []record.Record, done func(error)) error {
+	return r.s.Publish(ctx, r.class, recs, done)
 }
 
 // Produced returns how many records Kafka acknowledged per topic name.
@@ -232,7 +255,7 @@ type Batch struct {
 
 type batchItem struct {
 	ctx    context.Context // carries the record's trace context; never cancelled
-	rec    Record
+	rec    record.Record
 	settle func(*kgo.Record, error)
 	room   chan struct{} // the room it holds a token of, or nil
 }
@@ -278,7 +301,7 @@ func (s *Sink) TakeBatch() Batch {
 // MaxInFlight, so the caller can write it before Publish has to wait.
 func (s *Sink) BatchFull() <-chan struct{} { return s.full }
 
-func (s *Sink) collect(ctx context.Context, room chan struct{}, recs []Record, settle func(*kgo.Record, error)) error {
+func (s *Sink) collect(ctx context.Context, room chan struct{}, recs []record.Record, settle func(*kgo.Record, error)) error {
 	// All records of one Publish enter the same batch, so a transaction never
 	// holds part of an enrichment without the offsets that settle it. A
 	// Publish larger than MaxInFlight holds every token.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
 
 var testTopics = Topics{Incidents: "i", Alerts: "a", Artifacts: "r", DLQ: "d"}
@@ -32,10 +34,10 @@ func newSink(t *testing.T, opts ...Option) (*Sink, *kgo.Client) {
 	return s, cl
 }
 
-func recs(n int, typ string, topic Topic) []Record {
-	out := make([]Record, n)
+func recs(n int, typ string, topic record.Topic) []record.Record {
+	out := make([]record.Record, n)
 	for i := range out {
-		out[i] = Record{Topic: topic, Type: typ, Key: []byte{byte(i)}, Value: []byte(`{}`)}
+		out[i] = record.Record{Topic: topic, Type: typ, Key: []byte{byte(i)}, Value: []byte(`{}`)}
 	}
 	return out
 }
@@ -44,7 +46,7 @@ func TestPublishCallsDoneOnceWhenAllAreAcknowledged(t *testing.T) {
 	s, cl := newSink(t)
 	var calls atomic.Int32
 	done := make(chan error, 2)
-	if err := s.Publish(context.Background(), recs(25, TypeAlert, TopicAlerts), func(err error) { calls.Add(1); done <- err }); err != nil {
+	if err := s.Publish(context.Background(), Enrichments, recs(25, record.TypeAlert, record.TopicAlerts), func(err error) { calls.Add(1); done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -71,7 +73,7 @@ func TestPublishCallsDoneOnceWhenAllAreAcknowledged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := fetch.PollFetches(ctx).Records()[0]
-	if len(r.Headers) != 2 || r.Headers[0].Key != HeaderRecordType || string(r.Headers[0].Value) != TypeAlert || string(r.Headers[1].Value) != "1" {
+	if len(r.Headers) != 2 || r.Headers[0].Key != record.HeaderRecordType || string(r.Headers[0].Value) != record.TypeAlert || string(r.Headers[1].Value) != "1" {
 		t.Fatalf("headers %+v", r.Headers)
 	}
 }
@@ -79,21 +81,21 @@ func TestPublishCallsDoneOnceWhenAllAreAcknowledged(t *testing.T) {
 func TestCancelledWaitSettlesTheRest(t *testing.T) {
 	s, _ := newSink(t, Batching()) // batching: nothing drains the room by itself
 	// Fill the enrichment room.
-	if err := s.Publish(context.Background(), recs(MaxInFlight, TypeAlert, TopicAlerts), func(error) {}); err != nil {
+	if err := s.Publish(context.Background(), Enrichments, recs(MaxInFlight, record.TypeAlert, record.TopicAlerts), func(error) {}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	var got error
 	calls := 0
-	err := s.Publish(ctx, recs(3, TypeAlert, TopicAlerts), func(err error) { calls++; got = err })
+	err := s.Publish(ctx, Enrichments, recs(3, record.TypeAlert, record.TopicAlerts), func(err error) { calls++; got = err })
 	if !errors.Is(err, context.DeadlineExceeded) || calls != 1 || !errors.Is(got, context.DeadlineExceeded) {
 		t.Fatalf("Publish = %v, done called %d times with %v; want the deadline once", err, calls, got)
 	}
 	// Change records have their own room: a full enrichment room does not
 	// stop them.
 	ok := make(chan error, 1)
-	if err := s.Publish(context.Background(), recs(1, TypeIncidentChange, TopicIncidents), func(err error) { ok <- err }); err != nil {
+	if err := s.Publish(context.Background(), Changes, recs(1, record.TypeIncidentChange, record.TopicIncidents), func(err error) { ok <- err }); err != nil {
 		t.Fatalf("change record blocked behind enrichment records: %v", err)
 	}
 	if b := s.TakeBatch(); b.Len() != MaxInFlight+1 {
@@ -109,7 +111,7 @@ func TestCancelledWaitSettlesTheRest(t *testing.T) {
 func TestBatchingKeepsOnePublishInOneBatch(t *testing.T) {
 	s, _ := newSink(t, Batching())
 	settled := 0
-	if err := s.Publish(context.Background(), recs(10, TypeAlert, TopicAlerts), func(err error) {
+	if err := s.Publish(context.Background(), Enrichments, recs(10, record.TypeAlert, record.TopicAlerts), func(err error) {
 		if err != nil {
 			t.Error(err)
 		}

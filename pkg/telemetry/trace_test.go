@@ -18,6 +18,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
@@ -121,8 +122,8 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 	}
 	var wg sync.WaitGroup // one per change record and per enrichment, until acknowledged
 	fail := make(chan error, 2*incidents)
-	enr, err := enrich.New(enrich.Config{Connector: "test", Workers: 2}, lim, api, sk,
-		enrich.WithTracerProvider(tp), enrich.WithOnDone(func(enrich.Item, bool) { wg.Done() }),
+	enr, err := enrich.New(enrich.Config{Connector: "test", Workers: 2}, lim, api, sk.For(sink.Enrichments),
+		enrich.WithTracerProvider(tp), enrich.WithOnDone(func(offsets.Pending, bool) { wg.Done() }),
 		enrich.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }))
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 	meta := enrich.Meta{Connector: "test"}
 	handle := func(ctx context.Context, inc xdr.Incident) error {
 		wg.Add(2)
-		if err := sk.Publish(ctx, []sink.Record{enrich.ChangeRecord(meta, inc)}, func(err error) {
+		if err := sk.Publish(ctx, sink.Changes, []record.Record{enrich.ChangeRecord(meta, inc)}, func(err error) {
 			if err != nil {
 				fail <- err
 			}
@@ -138,7 +139,7 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		enr.Enqueue(enrich.Item{IncidentID: inc.ID, ModificationTime: inc.ModificationTime, Severity: inc.Severity,
+		enr.Enqueue(offsets.Pending{IncidentID: inc.ID, ModificationTime: inc.ModificationTime, Severity: inc.Severity,
 			TraceParent: telemetry.TraceParent(ctx)})
 		return nil
 	}
@@ -257,7 +258,7 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 				continue
 			}
 			want := poll.SpanContext.SpanID()
-			if r.Type != sink.TypeIncidentChange {
+			if r.Type != record.TypeIncidentChange {
 				want = enrichOf[r.IncidentID].SpanContext.SpanID()
 			}
 			if pub.Parent.SpanID() != want {

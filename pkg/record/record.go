@@ -1,4 +1,12 @@
-package sink
+// Package record is the connector's record model: what a record is (its
+// topic role, type, key, incident version and encoded value), the envelope
+// every native record's value follows, and the one encoder that writes it.
+//
+// Stages build records only through this package: the enricher decides which
+// records a reply becomes and how each is keyed (package enrich, Flatten), the
+// sink decides where each topic role goes (package sink). A second output
+// format is a second encoder here, not a change to either stage.
+package record
 
 import "encoding/json"
 
@@ -12,7 +20,8 @@ const (
 	HeaderSchemaVersion = "xdr.schema_version"
 )
 
-// Topic names a logical output; Config maps each to a Kafka topic name.
+// Topic names a logical output (a topic role); the sink maps each to a Kafka
+// topic name.
 type Topic uint8
 
 const (
@@ -32,13 +41,25 @@ const (
 	TypeDLQ              = "dlq"
 )
 
-// Record is one keyed record bound for a logical topic. Value is the encoded
-// Envelope.
+// Record is one keyed record bound for a topic role. Value is the encoded
+// envelope. IncidentID and Version name the incident version the record
+// belongs to (Version is its modification_time, epoch ms), so no stage needs
+// to decode Value to learn them.
 type Record struct {
-	Topic Topic
-	Type  string
-	Key   []byte
-	Value []byte
+	Topic      Topic
+	Type       string
+	Key        []byte
+	Value      []byte
+	IncidentID string
+	Version    int64
+}
+
+// Meta is what every record of one connector instance and tenant shares.
+type Meta struct {
+	Connector   string
+	Tenant      string
+	AlertsLimit int   // the alerts_limit the extra data was fetched with
+	FetchedAt   int64 // when the reply came back, epoch ms
 }
 
 // Envelope is the JSON value of every record. Data holds the API object

@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Delivery guarantees.
+const (
+	AtLeastOnce = "at-least-once"
+	ExactlyOnce = "exactly-once"
+)
+
+// committer is a delivery mode: how what Kafka acknowledged becomes committed
+// offsets. New chooses one, once; nothing else in the pipeline branches on the
+// mode.
+type committer interface {
+	// begin runs after the offsets store exists and before the offsets are
+	// read, so that what is read is final.
+	begin(ctx context.Context) error
+	// loop commits every CommitInterval (or sooner) until ctx ends. An error
+	// stops the pipeline. stopBy bounds work that must finish after ctx ends.
+	loop(ctx, stopBy context.Context) error
+	// finish is phase two of a graceful stop: drain what is in flight and
+	// make the final commit, within ctx.
+	finish(ctx context.Context) error
+}
+
+// atLeastOnce produces records as they come and commits, every interval,
+// offsets that cover only what Kafka has acknowledged: a crash re-reads what
+// was in flight, so a record may appear twice, never zero times.
+type atLeastOnce struct {
+	p   *Pipeline
+	sem chan struct{} // held while a commit is being written
+}
+
+func (c *atLeastOnce) begin(context.Context) error { return nil }
+
+func (c *atLeastOnce) loop(ctx, _ context.Context) error {
+	t := time.NewTicker(c.p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := c.commit(ctx, false); err != nil && ctx.Err() == nil {
+			c.p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
+		}
+	}
+}
+
+func (c *atLeastOnce) finish(ctx context.Context) error {
+	p := c.p
+	if err := p.kcl.Flush(ctx); err != nil {
+		p.log.Warn("shutdown deadline passed with records still in flight; they will be re-read after restart", "in_flight", p.sink.Outstanding(), "err", err)
+	}
+	if p.isAbandoned() {
+		return nil
+	}
+	if err := c.commit(ctx, true); err != nil {
+		return fmt.Errorf("final commit: %w", err)
+	}
+	return nil
+}
+
+// commit writes what Kafka acknowledged. The final commit of a graceful stop
+// also records the limiter's history for the next process. Commits run one at
+// a time, and commit returns when ctx ends even if the write does not: with
+// every broker gone, franz-go may hold an idempotent produce past its context.
+func (c *atLeastOnce) commit(ctx context.Context, final bool) error {
+	p := c.p
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-c.sem }()
+		snapshot := p.tracker.Snapshot
+		if final {
+			snapshot = p.finalDelta
+		}
+		d := snapshot()
+		if err := p.store.Commit(ctx, d); err != nil {
+			p.tracker.Unsnapshot(d)
+			done <- err
+			return
+		}
+		p.countCommit()
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
