@@ -2,36 +2,23 @@ package source
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/clocktest"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
-// clock is a settable clock for the simulated tenant.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	sim   *xdrtest.Tenant
 	api   *xdr.Client
-	clock *clock
+	clock *clocktest.Clock
 }
 
 func newFixture(t *testing.T, cfg xdrtest.Config) *fixture {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	cfg.Now = c.Now
 	cfg.MaxSkew = 100 * 365 * 24 * time.Hour // the client signs with the real clock
 	sim := xdrtest.New(cfg)
@@ -128,7 +115,7 @@ func TestBacklogIsReadCompletelyInOrder(t *testing.T) {
 type mutatingLister struct {
 	api   Lister
 	sim   *xdrtest.Tenant
-	clock *clock
+	clock *clocktest.Clock
 	first []string
 	calls int
 }

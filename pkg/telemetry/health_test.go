@@ -10,22 +10,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/clocktest"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestReadiness(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktest.New(time.Unix(1_700_000_000, 0))
 	var started atomic.Bool
 	var pingMu sync.Mutex
 	pingErr := errors.New("dial tcp: connection refused")
@@ -39,7 +29,7 @@ func TestReadiness(t *testing.T) {
 			defer pingMu.Unlock()
 			return pingErr
 		},
-		PingEvery: 5 * time.Second, PollStale: time.Minute, Now: clk.now,
+		PingEvery: 5 * time.Second, PollStale: time.Minute, Now: clk.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,21 +60,21 @@ func TestReadiness(t *testing.T) {
 	if n := pings.Load(); n != 1 {
 		t.Errorf("%d pings within PingEvery, want 1", n)
 	}
-	clk.add(5 * time.Second)
-	h.PollDone(clk.now(), errors.New("503"))
+	clk.Add(5 * time.Second)
+	h.PollDone(clk.Now(), errors.New("503"))
 	check("poll")
-	h.PollDone(clk.now(), nil)
+	h.PollDone(clk.Now(), nil)
 	check()
-	clk.add(61 * time.Second)
-	h.PollDone(clk.now(), errors.New("timeout"))
+	clk.Add(61 * time.Second)
+	h.PollDone(clk.Now(), errors.New("timeout"))
 	check("poll")
-	h.PollDone(clk.now(), nil)
+	h.PollDone(clk.Now(), nil)
 	check()
-	if got := h.LastPollSuccess(); !got.Equal(clk.now()) {
-		t.Errorf("LastPollSuccess = %v, want %v", got, clk.now())
+	if got := h.LastPollSuccess(); !got.Equal(clk.Now()) {
+		t.Errorf("LastPollSuccess = %v, want %v", got, clk.Now())
 	}
 	setPing(errors.New("broker gone"))
-	clk.add(5 * time.Second)
+	clk.Add(5 * time.Second)
 	check("kafka")
 
 	if _, err := NewHealth(HealthConfig{Started: started.Load}); err == nil {

@@ -24,6 +24,10 @@ const scopeName = "github.com/soc-tools/xdr-kafka-connector"
 // underscores and adds the unit and _total suffixes: "xdr_connector.polls"
 // is scraped as xdr_connector_polls_total, MetricProduceDuration as
 // xdr_connector_produce_duration_seconds.
+//
+// The XDR API instruments, xdr_connector.api.calls and
+// xdr_connector.api.duration, are declared and recorded by the client:
+// xdr.MetricCalls and xdr.MetricDuration.
 const (
 	MetricPolls           = "xdr_connector.polls"                // counter: polls of get_incidents, failed or not
 	MetricPollErrors      = "xdr_connector.poll.errors"          // counter: polls that ended with an error
@@ -32,8 +36,6 @@ const (
 	MetricRestricted      = "xdr_connector.restricted_incidents" // counter: restricted incident ids seen
 	MetricProduced        = "xdr_connector.records_produced"     // counter{topic}: records Kafka acknowledged
 	MetricProduceDuration = "xdr_connector.produce.duration"     // histogram{topic,outcome}, s
-	MetricAPICalls        = "xdr_connector.api.calls"            // counter{endpoint,status}: HTTP calls to the XDR API
-	MetricAPIDuration     = "xdr_connector.api.duration"         // histogram{endpoint}, s
 	MetricEnrichCalls     = "xdr_connector.enrich.calls"         // counter: get_incident_extra_data calls, every attempt
 	MetricEnrichRetries   = "xdr_connector.enrich.retries"       // counter: calls repeated after a retryable failure other than 429
 	MetricEnrichRateLimit = "xdr_connector.enrich.rate_limited"  // counter: 429 replies

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/clocktest"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
@@ -15,25 +15,8 @@ import (
 // Client against the simulated tenant of pkg/xdr/xdrtest, which imports
 // nothing from this package and so checks the client independently.
 
-type simClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *simClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // startSim starts a tenant on a fake clock and returns it with its base URL.
-func startSim(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *simClock) {
+func startSim(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *clocktest.Clock) {
 	t.Helper()
 	tenant, base, clk, _ := startSimStop(t, cfg)
 	return tenant, base, clk
@@ -41,9 +24,9 @@ func startSim(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *simCl
 
 // startSimStop is startSim that also returns the (idempotent) stop function,
 // which waits for in-flight handlers.
-func startSimStop(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *simClock, func()) {
+func startSimStop(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *clocktest.Clock, func()) {
 	t.Helper()
-	clk := &simClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	cfg.Now = clk.Now
 	if cfg.Key == "" {
 		cfg.Key = testKey
@@ -55,7 +38,7 @@ func startSimStop(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *s
 	return tenant, base, clk, stop
 }
 
-func simClient(t *testing.T, base string, mode xdr.AuthMode, clk *simClock, opts ...xdr.Option) *xdr.Client {
+func simClient(t *testing.T, base string, mode xdr.AuthMode, clk *clocktest.Clock, opts ...xdr.Option) *xdr.Client {
 	t.Helper()
 	return newClient(t, base, mode, append([]xdr.Option{xdr.WithClock(clk.Now)}, opts...)...)
 }
@@ -119,9 +102,9 @@ func TestSimPagingKeyset(t *testing.T) {
 	for _, mode := range []xdr.AuthMode{xdr.AuthStandard, xdr.AuthAdvanced} {
 		t.Run(string(mode), func(t *testing.T) {
 			tenant, base, clk := startSim(t, xdrtest.Config{Seed: 11, Incidents: 260, MaxAlerts: 20, RestrictedFraction: 0.05})
-			clk.Advance(time.Second)
+			clk.Add(time.Second)
 			bulk := tenant.BulkUpdate(150) // 150 incidents share one millisecond: more than a page
-			clk.Advance(time.Second)
+			clk.Add(time.Second)
 			c := simClient(t, base, mode, clk)
 
 			// Keyset on (modification_time, position within that millisecond).
@@ -280,14 +263,14 @@ func TestSimRateLimit(t *testing.T) {
 		}
 	}
 	expect429(60 * time.Second)
-	clk.Advance(20 * time.Second)
+	clk.Add(20 * time.Second)
 	expect429(40 * time.Second)
-	clk.Advance(40 * time.Second)
+	clk.Add(40 * time.Second)
 	if err := call(); err != nil {
 		t.Errorf("after waiting Retry-After: %v", err)
 	}
 	// An injected 429 carries Retry-After: 1.
-	clk.Advance(time.Hour)
+	clk.Add(time.Hour)
 	tenant.Inject(xdrtest.EndpointExtraData, xdrtest.Fault429, 1)
 	expect429(time.Second)
 

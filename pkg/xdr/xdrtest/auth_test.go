@@ -67,7 +67,7 @@ func TestAdvancedKey(t *testing.T) {
 	base := strings.Repeat("aB3dE5gH7jK9mN1p", 4)[:60]
 	nonce := func(i int) string { return base + strings.Repeat(string(rune('a'+i%26)), 4) }
 	tn, clk := newTenant(xdrtest.Config{Incidents: 3, MaxSkew: 5 * time.Minute})
-	now := clk.ms()
+	now := clk.Now().UnixMilli()
 	skew := (5 * time.Minute).Milliseconds()
 
 	tests := []struct {
@@ -106,11 +106,11 @@ func TestAdvancedKey(t *testing.T) {
 	}
 
 	// The skew check follows the injected clock.
-	clk.Advance(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultKey, nonce(14), now)); r.status != 401 {
 		t.Fatalf("timestamp 10 minutes old accepted: %d", r.status)
 	}
-	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultKey, nonce(15), clk.ms())); r.status != 200 {
+	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultKey, nonce(15), clk.Now().UnixMilli())); r.status != 200 {
 		t.Fatalf("fresh timestamp refused: %d %s", r.status, r.body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/clocktest"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestQuirks(t *testing.T) {
 	tn, clk := newTenant(xdrtest.Config{Seed: 3, Incidents: 200, RateLimit: 1 << 20})
 	incs := queryAll(t, tn, nil, nil).incidents
-	now := clk.ms()
+	now := clk.Now().UnixMilli()
 
 	seen := map[string]bool{}
 	mark := func(cond bool, quirk string) {
@@ -179,7 +180,7 @@ func TestTruthMarksMissingAlertIDs(t *testing.T) {
 
 func TestSameSeedSameData(t *testing.T) {
 	snapshot := func(seed int64) []byte {
-		clk := newClock()
+		clk := clocktest.New(clockStart)
 		tn := xdrtest.New(xdrtest.Config{Seed: seed, Incidents: 60, RateLimit: 1 << 20, Now: clk.Now})
 		var out bytes.Buffer
 		dump := func() {
@@ -191,7 +192,7 @@ func TestSameSeedSameData(t *testing.T) {
 			}
 		}
 		dump()
-		clk.Advance(time.Minute)
+		clk.Add(time.Minute)
 		if err := tn.RunMutations(t.Context(), xdrtest.MutationConfig{Steps: 40, BulkEvery: 10, BulkSize: 5}); err != nil {
 			t.Fatal(err)
 		}

@@ -135,7 +135,7 @@ func TestRateWindowEdge(t *testing.T) {
 	start := clk.Now()
 	at := func(d time.Duration) int {
 		t.Helper()
-		clk.Advance(start.Add(d).Sub(clk.Now()))
+		clk.Add(start.Add(d).Sub(clk.Now()))
 		return extra(t, tn, id, 1).status
 	}
 	for i := range 10 { // 0, 20, ..., 180 ms
@@ -163,7 +163,7 @@ func TestRateWindowRefusedCallsCount(t *testing.T) {
 	start := clk.Now()
 	at := func(d time.Duration) result {
 		t.Helper()
-		clk.Advance(start.Add(d).Sub(clk.Now()))
+		clk.Add(start.Add(d).Sub(clk.Now()))
 		return extra(t, tn, id, 1)
 	}
 	for i := range 10 {
@@ -218,9 +218,9 @@ func TestRetryAfter(t *testing.T) {
 		if st := extra(t, tn, id, 1).status; st != http.StatusOK {
 			t.Fatalf("status %d", st)
 		}
-		clk.Advance(time.Second)
+		clk.Add(time.Second)
 	}
-	clk.Advance(20 * time.Second) // now t0+30s; calls at 0..9 s
+	clk.Add(20 * time.Second) // now t0+30s; calls at 0..9 s
 	r := extra(t, tn, id, 1)
 	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Exceeded 10 requests in a 60-second window") {
 		t.Fatalf("%d %s", r.status, r.body)
@@ -230,18 +230,18 @@ func TestRetryAfter(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra != "31" {
 		t.Fatalf("Retry-After %q, want 31", ra)
 	}
-	clk.Advance(30*time.Second + 500*time.Millisecond)
+	clk.Add(30*time.Second + 500*time.Millisecond)
 	if st := extra(t, tn, id, 1).status; st != http.StatusTooManyRequests {
 		t.Fatalf("call before Retry-After elapsed: %d, want 429", st)
 	}
 	tn2, clk2 := newTenant(xdrtest.Config{Incidents: 3})
 	for range 10 {
 		extra(t, tn2, tn2.IncidentIDs()[0], 1)
-		clk2.Advance(time.Second)
+		clk2.Add(time.Second)
 	}
-	clk2.Advance(20 * time.Second)
+	clk2.Add(20 * time.Second)
 	extra(t, tn2, id, 1) // refused at 30 s
-	clk2.Advance(31 * time.Second)
+	clk2.Add(31 * time.Second)
 	if st := extra(t, tn2, tn2.IncidentIDs()[0], 1).status; st != http.StatusOK {
 		t.Fatalf("call after Retry-After: %d, want 200", st)
 	}

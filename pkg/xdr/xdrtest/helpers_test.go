@@ -9,40 +9,19 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/clocktest"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
-// fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clockStart is where the tests' manual clocks start.
+var clockStart = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) ms() int64 { return c.Now().UnixMilli() }
-
-// newTenant builds a tenant on a fresh fake clock unless cfg has a clock.
-func newTenant(cfg xdrtest.Config) (*xdrtest.Tenant, *fakeClock) {
-	clk := newClock()
+// newTenant builds a tenant on a fresh manual clock unless cfg has a clock.
+func newTenant(cfg xdrtest.Config) (*xdrtest.Tenant, *clocktest.Clock) {
+	clk := clocktest.New(clockStart)
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}

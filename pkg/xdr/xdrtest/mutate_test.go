@@ -32,19 +32,19 @@ func TestIndexDelay(t *testing.T) {
 	}
 	oldMod := num(t, before["modification_time"])
 
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	v := tn.ChangeStatus(id)
-	if v.ModificationTime != clk.ms() || v.VisibleAt != v.ModificationTime+delay.Milliseconds() || v.SupersededAt != 0 {
-		t.Fatalf("version %+v at now %d", v, clk.ms())
+	if v.ModificationTime != clk.Now().UnixMilli() || v.VisibleAt != v.ModificationTime+delay.Milliseconds() || v.SupersededAt != 0 {
+		t.Fatalf("version %+v at now %d", v, clk.Now().UnixMilli())
 	}
-	clk.Advance(delay - time.Millisecond)
+	clk.Add(delay - time.Millisecond)
 	if got := num(t, getOne(t, tn, id)["modification_time"]); got != oldMod {
 		t.Fatalf("change visible %v early: modification_time %d", time.Millisecond, got)
 	}
 	if got := num(t, extra(t, tn, id, 1).reply(t)["incident"].(map[string]any)["modification_time"]); got != oldMod {
 		t.Fatalf("extra data shows the change early: %d", got)
 	}
-	clk.Advance(time.Millisecond)
+	clk.Add(time.Millisecond)
 	after := getOne(t, tn, id)
 	if got := num(t, after["modification_time"]); got != v.ModificationTime {
 		t.Fatalf("change not visible at T+delay: modification_time %d, want %d", got, v.ModificationTime)
@@ -90,7 +90,7 @@ func TestIndexDelay(t *testing.T) {
 	if tr, ok := tn.Truth(nv.IncidentID); !ok || tr.ModificationTime != nv.ModificationTime || tr.AlertCount == 0 {
 		t.Fatalf("Truth of new incident: %+v %v", tr, ok)
 	}
-	clk.Advance(delay)
+	clk.Add(delay)
 	if getOne(t, tn, nv.IncidentID) == nil {
 		t.Fatal("new incident invisible after IndexDelay")
 	}
@@ -101,12 +101,12 @@ func TestIndexDelay(t *testing.T) {
 
 func TestBulkUpdate(t *testing.T) {
 	tn, clk := newTenant(xdrtest.Config{Seed: 4, Incidents: 160})
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	vs := tn.BulkUpdate(130)
 	if len(vs) != 130 {
 		t.Fatalf("%d versions, want 130", len(vs))
 	}
-	mod := clk.ms()
+	mod := clk.Now().UnixMilli()
 	seen := map[string]bool{}
 	for _, v := range vs {
 		if v.ModificationTime != mod {

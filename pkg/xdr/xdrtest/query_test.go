@@ -241,7 +241,7 @@ func toMaps(l []any) []map[string]any {
 func TestEmptyPoll(t *testing.T) {
 	tn, clk := newTenant(xdrtest.Config{Incidents: 10})
 	rep := call(t, tn, "get_incidents", map[string]any{
-		"filters": []any{filter("modification_time", "gte", clk.ms()+1)},
+		"filters": []any{filter("modification_time", "gte", clk.Now().UnixMilli()+1)},
 	}).reply(t)
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range rep {
