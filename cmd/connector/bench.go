@@ -40,7 +40,7 @@ Flags:
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *serveBroker {
 		return bench.ServeBroker(ctx, os.Stdin, stdout)

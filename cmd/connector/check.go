@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -62,7 +63,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 || *timeout <= 0 {
 		return fmt.Errorf("%w: usage: connector check [--timeout 10s]", errUsage)
@@ -75,15 +76,15 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var api *xdr.Client
 	if cfg.XDRBaseURL != "" {
-		if api, err = newAPIClient(cfg); err != nil {
+		if api, err = app.TenantOf(cfg).APIClient(version); err != nil {
 			r.fail("configuration", err.Error(), "fix XDR_BASE_URL, XDR_API_KEY_ID or XDR_API_KEY")
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 	}
-	connOpts, err := kafkaConnOpts(cfg)
+	connOpts, err := app.KafkaOptions(cfg)
 	if err != nil {
 		r.fail("configuration", err.Error(), "fix the KAFKA_TLS_* or KAFKA_SASL_* variables")
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
 
@@ -131,7 +132,7 @@ func (r *checkReport) skip(name, why string) { fmt.Fprintf(r.out, "– %s: %s\n"
 func checkAPI(ctx context.Context, r *checkReport, cfg *config.Config, api *xdr.Client, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req := xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 1, Filters: pipelineConfig(cfg, nil).Source.Filters}
+	req := xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 1, Filters: app.TenantOf(cfg).Filters()}
 	reply, err := api.GetIncidents(ctx, req)
 	name := "XDR API"
 	if err == nil {

@@ -130,25 +130,18 @@ func TestDrainTime(t *testing.T) {
 	}
 }
 
-func TestCallWindowCountsOnlyTheLastWindow(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	w := newCallWindow(10*time.Second, t0)
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	w.add(at(1), 3)
-	w.add(at(5), 8)
-	if got := w.inWindow(at(5)); got != 8 {
-		t.Errorf("after 5s: %d calls in the window, want 8", got)
+// TestProgressShowsTheLimitersCallsInWindow: the budget on screen is the
+// limiter's own count of slots in use, not an estimate of the display's.
+func TestProgressShowsTheLimitersCallsInWindow(t *testing.T) {
+	var s pipeline.Stats
+	s.Enrich.Limiter.InUse = 7
+	s.QueueDepth = 25
+	v := newProgressView(s, time.Unix(1000, 0), progressConfig{limit: 10, window: 2 * time.Second})
+	if v.inWindow != 7 {
+		t.Fatalf("calls in window = %d, want the limiter's 7", v.inWindow)
 	}
-	w.add(at(12), 10) // calls made by 1s (3) have left the window; the estimate counts from the 5s sample
-	if got := w.inWindow(at(12)); got != 2 {
-		t.Errorf("after 12s: %d calls in the window, want 2 (10 - 8 at 5s)", got)
-	}
-	w.add(at(30), 10)
-	if got := w.inWindow(at(30)); got != 0 {
-		t.Errorf("after 30s without calls: %d, want 0", got)
-	}
-	if len(w.samples) > 3 {
-		t.Errorf("kept %d samples; old ones must be pruned", len(w.samples))
+	if want := "budget 7/10 per 2s"; !strings.Contains(v.line(), want) {
+		t.Fatalf("line %q lacks %q", v.line(), want)
 	}
 }
 

@@ -119,7 +119,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	t := xdrtest.New(xdrtest.Config{Seed: *seed, Incidents: *n, RateLimit: *limit, RateWindow: *window, IndexDelay: *delay})
 	ln, err := net.Listen("tcp", *addr)

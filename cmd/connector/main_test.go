@@ -158,6 +158,9 @@ func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
 		{map[string]string{"ENRICH_RATE_WINDOW": "a minute", "XDR_API_KEY": key}, "ENRICH_RATE_WINDOW"},
 		{map[string]string{"FILTER_STARRED": "maybe", "XDR_API_KEY": key}, "FILTER_STARRED"},
 		{map[string]string{"CONNECTOR_NAME": "a b", "XDR_API_KEY": key}, "CONNECTOR_NAME"},
+		{map[string]string{"CONNECTOR_NAME": "R&D", "XDR_API_KEY": key}, "CONNECTOR_NAME"},
+		{map[string]string{"XDR_TENANT": "acme/eu", "XDR_API_KEY": key}, "XDR_TENANT"},
+		{map[string]string{"XDR_TENANT": "-acme", "XDR_API_KEY": key}, "XDR_TENANT"},
 	}
 	for _, tc := range cases {
 		out, code := runBinary(t, tc.env, "run")

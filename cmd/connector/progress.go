@@ -18,8 +18,7 @@ import (
 )
 
 // Progress cadence: the terminal line is redrawn every ttyEvery, the log line
-// written every logEvery; figures are sampled every sampleEvery in both cases
-// so that the calls made in the last rate window are known closely.
+// written every logEvery; figures are sampled every sampleEvery.
 const (
 	ttyEvery    = 500 * time.Millisecond
 	logEvery    = 15 * time.Second
@@ -73,7 +72,6 @@ func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		calls := newCallWindow(pc.window, time.Now())
 		t := time.NewTicker(min(sampleEvery, pc.every))
 		defer t.Stop()
 		next := time.Now().Add(pc.every)
@@ -90,12 +88,11 @@ func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log
 				if !s.Started {
 					continue
 				}
-				calls.add(now, s.Enrich.Calls)
 				if now.Before(next) {
 					continue
 				}
 				next = now.Add(pc.every)
-				v := newProgressView(s, now, pc, calls.inWindow(now))
+				v := newProgressView(s, now, pc)
 				if tty {
 					fmt.Fprintf(out, "\r\033[K%s", v.line())
 					drawn = true
@@ -114,7 +111,7 @@ type progressView struct {
 	produced   map[string]int64 // records acknowledged per topic
 	queue      int              // enrichments waiting
 	eta        time.Duration    // time to empty the queue at the budget; 0 with no budget or no queue
-	inWindow   uint64           // extra-data calls in the last rate window
+	inWindow   uint64           // extra-data calls in the last rate window, as the limiter counts them
 	limit      int              // 0: budget unknown
 	window     time.Duration    //
 	rateLimits uint64           // 429 replies
@@ -122,8 +119,8 @@ type progressView struct {
 	lag        time.Duration    // now - watermark; 0 before the first watermark
 }
 
-func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig, inWindow uint64) progressView {
-	v := progressView{versions: s.Versions, produced: s.Produced, queue: s.QueueDepth, inWindow: inWindow,
+func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig) progressView {
+	v := progressView{versions: s.Versions, produced: s.Produced, queue: s.QueueDepth, inWindow: uint64(s.Enrich.Limiter.InUse),
 		limit: pc.limit, window: pc.window, rateLimits: s.Enrich.RateLimited, dlq: s.Enrich.DLQ}
 	if s.Offsets.Watermark > 0 {
 		v.lag = max(0, now.Sub(time.UnixMilli(s.Offsets.Watermark)).Truncate(time.Second))
@@ -182,48 +179,6 @@ func (v progressView) attrs() []any {
 			"enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())
 	}
 	return append(a, "enrich_429s", v.rateLimits, "dlq", v.dlq, "watermark_lag_seconds", int64(v.lag.Seconds()))
-}
-
-// callWindow estimates the extra-data calls made in the last rate window from
-// samples of the running call count. The estimate never exceeds the truth: it
-// counts from the oldest sample inside the window.
-type callWindow struct {
-	window  time.Duration
-	samples []callSample // ascending; samples[0] is the newest one at or before now-window, or the first
-}
-
-type callSample struct {
-	at    time.Time
-	calls uint64
-}
-
-func newCallWindow(window time.Duration, start time.Time) *callWindow {
-	return &callWindow{window: window, samples: []callSample{{at: start}}}
-}
-
-func (w *callWindow) add(at time.Time, calls uint64) {
-	w.samples = append(w.samples, callSample{at, calls})
-	cut := at.Add(-w.window)
-	i := 0
-	for i+1 < len(w.samples) && !w.samples[i+1].at.After(cut) {
-		i++
-	}
-	w.samples = w.samples[i:]
-}
-
-// inWindow returns the calls counted since the oldest sample in (now-window, now].
-func (w *callWindow) inWindow(now time.Time) uint64 {
-	if w.window <= 0 || len(w.samples) == 0 {
-		return 0
-	}
-	cut := now.Add(-w.window)
-	last := w.samples[len(w.samples)-1]
-	for _, s := range w.samples {
-		if s.at.After(cut) {
-			return last.calls - s.calls
-		}
-	}
-	return 0
 }
 
 // printSummary writes what the run did and, if the pipeline started, how to

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -59,7 +60,7 @@ func parseTailArgs(args []string, stdout, stderr io.Writer) (tailFlags, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return tf, errHelp
 			}
-			return tf, fmt.Errorf("%w: %v", errUsage, err)
+			return tf, fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -96,9 +97,9 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer closeBroker()
 		cfg.KafkaBrokers = []string{addr}
 	}
-	connOpts, err := kafkaConnOpts(cfg)
+	connOpts, err := app.KafkaOptions(cfg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return tailTopic(ctx, connOpts, tf, stdout, stderr)
 }

@@ -54,11 +54,11 @@ func startConnector(t *testing.T, e *testkit.Env, extra map[string]string, deps 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if deps.getenv == nil {
-		deps.getenv = func(string) (string, bool) { return "", false }
+	if deps.Getenv == nil {
+		deps.Getenv = func(string) (string, bool) { return "", false }
 	}
 	addr := make(chan string, 1)
-	deps.listening = func(a string) { addr <- a }
+	deps.Listening = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &connRun{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- run(ctx, cfg, r.out, r.out, deps) }()
@@ -163,7 +163,7 @@ next:
 func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 	const incidents = 40
 	e := testkit.New(t, xdrtest.Config{Seed: 11, Incidents: incidents, MaxAlerts: 10, RateWindow: 100 * time.Millisecond})
-	r := startConnector(t, e, nil, runDeps{pingEvery: time.Millisecond})
+	r := startConnector(t, e, nil, runDeps{PingEvery: time.Millisecond})
 
 	var m metrics
 	testkit.WaitFor(t, 60*time.Second, "every incident enriched", func() bool {
@@ -259,7 +259,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	e.Sim.Inject(xdrtest.EndpointIncidents, xdrtest.FaultMalformedJSON, 1)
 	e.Sim.FailIncident(e.Sim.IncidentIDs()[0], http.StatusForbidden)
 	exp := keptSpans{tracetest.NewInMemoryExporter()}
-	r := startConnector(t, e, map[string]string{"LOG_LEVEL": "debug"}, runDeps{spanExporter: exp})
+	r := startConnector(t, e, map[string]string{"LOG_LEVEL": "debug"}, runDeps{SpanExporter: exp})
 
 	var m metrics
 	testkit.WaitFor(t, 60*time.Second, "every incident enriched or dead-lettered", func() bool {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -60,7 +59,7 @@ type Config struct {
 	AlertsLimit        int           `env:"ALERTS_LIMIT, default=1000"`
 	CommitInterval     time.Duration `env:"COMMIT_INTERVAL, default=1s"`
 	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
-	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once (exactly-once is planned)
+	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
 	LogLevel  string `env:"LOG_LEVEL, default=info"`          // debug | info | warn | error
@@ -79,7 +78,8 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Var + ": " + e.Reason }
 
 // Validate checks every setting and returns all problems at once, joined; each
-// is a *FieldError. It also resolves the *_FILE secrets into their values.
+// is a *FieldError. It reads nothing: Load resolves the *_FILE settings after
+// it.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(v, format string, a ...any) {
@@ -93,16 +93,10 @@ func (c *Config) Validate() error {
 		if c.XDRAPIKeyID == "" {
 			bad("XDR_API_KEY_ID", "is required when XDR_BASE_URL is set")
 		}
-		if c.XDRAPIKeyFile != "" {
-			if !c.XDRAPIKey.IsZero() {
-				bad("XDR_API_KEY_FILE", "set either XDR_API_KEY or XDR_API_KEY_FILE, not both")
-			} else if b, err := os.ReadFile(c.XDRAPIKeyFile); err != nil {
-				bad("XDR_API_KEY_FILE", "cannot be read: %v", errors.Unwrap(err))
-			} else {
-				c.XDRAPIKey = xdr.NewSecret(strings.TrimSpace(string(b)))
-			}
+		if c.XDRAPIKeyFile != "" && !c.XDRAPIKey.IsZero() {
+			bad("XDR_API_KEY_FILE", "set either XDR_API_KEY or XDR_API_KEY_FILE, not both")
 		}
-		if c.XDRAPIKey.IsZero() {
+		if c.XDRAPIKey.IsZero() && c.XDRAPIKeyFile == "" {
 			bad("XDR_API_KEY", "is required when XDR_BASE_URL is set (or use XDR_API_KEY_FILE)")
 		}
 	}
@@ -124,20 +118,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("KAFKA_SASL_MECHANISM", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", c.KafkaSASLMechanism)
 	}
-	if c.KafkaSASLPasswordFile != "" {
-		if b, err := os.ReadFile(c.KafkaSASLPasswordFile); err != nil {
-			bad("KAFKA_SASL_PASSWORD_FILE", "cannot be read: %v", errors.Unwrap(err))
-		} else {
-			c.KafkaSASLPassword = xdr.NewSecret(strings.TrimSpace(string(b)))
-		}
+	if c.KafkaSASLPasswordFile != "" && !c.KafkaSASLPassword.IsZero() {
+		bad("KAFKA_SASL_PASSWORD_FILE", "set either KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
 	}
-	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword.IsZero()) {
+	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword.IsZero() && c.KafkaSASLPasswordFile == "") {
 		bad("KAFKA_SASL_USERNAME", "SASL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE)")
-	}
-	if c.KafkaTLSCAFile != "" {
-		if _, err := os.Stat(c.KafkaTLSCAFile); err != nil {
-			bad("KAFKA_TLS_CA_FILE", "cannot be read: %v", errors.Unwrap(err))
-		}
 	}
 	topics := map[string]string{
 		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
@@ -149,8 +134,11 @@ func (c *Config) Validate() error {
 			bad(v, "%q is not a valid Kafka topic name", t)
 		}
 	}
-	if c.ConnectorName == "" || strings.ContainsAny(c.ConnectorName, "/ ") {
-		bad("CONNECTOR_NAME", "must be non-empty with no spaces or slashes")
+	if !ValidName(c.ConnectorName) {
+		bad("CONNECTOR_NAME", "%q is not a valid name: %s", c.ConnectorName, NameRule)
+	}
+	if c.Tenant != "" && !ValidName(c.Tenant) {
+		bad("XDR_TENANT", "%q is not a valid name: %s", c.Tenant, NameRule)
 	}
 	if c.PollInterval < 100*time.Millisecond {
 		bad("POLL_INTERVAL", "must be at least 100ms")
@@ -224,6 +212,25 @@ func ParseStartFrom(s string, now time.Time) (int64, error) {
 		return t.UnixMilli(), nil
 	}
 	return 0, fmt.Errorf("%q is neither \"now\", a duration such as 72h, nor an RFC 3339 time", s)
+}
+
+// NameRule is the documented character set of CONNECTOR_NAME and
+// XDR_TENANT, which name the offsets keys, the records and the transactional
+// id.
+const NameRule = "1 to 128 characters from A-Z a-z 0-9 . _ - :, starting with a letter or digit"
+
+// ValidName reports whether s follows NameRule.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '.' && r != '_' && r != '-' && r != ':') {
+			return false
+		}
+	}
+	return true
 }
 
 func validTopic(t string) bool {

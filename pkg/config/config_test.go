@@ -3,6 +3,8 @@ package config
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,48 @@ func TestParseStartFrom(t *testing.T) {
 		if _, err := ParseStartFrom(in, now); err == nil {
 			t.Errorf("ParseStartFrom(%q): no error", in)
 		}
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"xdr-connector": true, "acme.xdr.eu": true, "127.0.0.1:8089": true, "Tenant_01": true, "a": true,
+		"": false, "R&D": false, "a b": false, "acme/eu": false, "-acme": false, ".acme": false, "é": false,
+		strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
+	} {
+		if got := ValidName(name); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestValidateReadsNoFiles: Validate is pure; Load is what reads the secret
+// files, and a missing file is named once.
+func TestValidateReadsNoFiles(t *testing.T) {
+	env := map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY_FILE": "/nonexistent/key"}
+	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.XDRBaseURL, c.XDRAPIKeyID, c.XDRAPIKeyFile = env["XDR_BASE_URL"], env["XDR_API_KEY_ID"], env["XDR_API_KEY_FILE"]
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate read the file: %v", err)
+	}
+	_, err = Load(context.Background(), envconfig.MapLookuper(env))
+	if err == nil || !strings.Contains(err.Error(), "XDR_API_KEY_FILE") || !strings.Contains(err.Error(), "/nonexistent") && !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("Load: %v", err)
+	}
+	if strings.Contains(err.Error(), "XDR_API_KEY:") {
+		t.Fatalf("a missing key file also reported a missing key: %v", err)
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("  the-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["XDR_API_KEY_FILE"] = key
+	c, err = Load(context.Background(), envconfig.MapLookuper(env))
+	if err != nil || c.XDRAPIKey.Reveal() != "the-key" {
+		t.Fatalf("Load with a key file: %v", err)
 	}
 }

@@ -3,14 +3,19 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // Load fills a Config from l (envconfig.OsLookuper() in production), applies
-// the defaults, and validates it. The error, if any, joins one *FieldError per
+// the defaults, validates it and resolves the *_FILE settings (it reads the
+// secret files and checks that the other files can be read). The error, if any, joins one *FieldError per
 // wrong variable — all of them, not just the first — and never carries the
 // value of a secret.
 func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
@@ -23,6 +28,9 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		if err == nil {
 			if verr := c.Validate(); verr != nil {
 				errs = append(errs, verr)
+			}
+			if ferr := c.resolveFiles(); ferr != nil {
+				errs = append(errs, ferr)
 			}
 			if len(errs) > 0 {
 				return nil, errors.Join(errs...)
@@ -39,6 +47,37 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		hidden[v] = true
 		errs = append(errs, &FieldError{Var: v, Reason: "cannot be parsed: " + reason})
 	}
+}
+
+// resolveFiles reads the secret files into their settings and checks that
+// the CA file can be read. It runs after Validate, which has checked that a
+// secret and its file are not both set.
+func (c *Config) resolveFiles() error {
+	var errs []error
+	read := func(v, path string) (xdr.Secret, bool) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))})
+			return xdr.Secret{}, false
+		}
+		return xdr.NewSecret(strings.TrimSpace(string(b))), true
+	}
+	if c.XDRBaseURL != "" && c.XDRAPIKeyFile != "" {
+		if s, ok := read("XDR_API_KEY_FILE", c.XDRAPIKeyFile); ok {
+			c.XDRAPIKey = s
+		}
+	}
+	if c.KafkaSASLPasswordFile != "" {
+		if s, ok := read("KAFKA_SASL_PASSWORD_FILE", c.KafkaSASLPasswordFile); ok {
+			c.KafkaSASLPassword = s
+		}
+	}
+	if c.KafkaTLSCAFile != "" {
+		if _, err := os.Stat(c.KafkaTLSCAFile); err != nil {
+			errs = append(errs, &FieldError{Var: "KAFKA_TLS_CA_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type hiding struct {

@@ -246,7 +246,7 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 	res.Complete = true
 	for {
 		page, err := s.fetch(ctx, &res, xdr.IncidentsRequest{
-			Filters:  s.filters(xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpGTE, Value: cursor}),
+			Filters:  s.filters(xdr.ModifiedSince(cursor)),
 			SearchTo: s.cfg.PageSize,
 			Sort:     &xdr.Sort{Field: xdr.FieldModificationTime, Keyword: xdr.SortAsc},
 		})
@@ -286,8 +286,8 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 // whether a read completed with a stable total_count.
 func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64) (bool, error) {
 	filters := s.filters(
-		xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpGTE, Value: ms},
-		xdr.Filter{Field: xdr.FieldModificationTime, Operator: xdr.OpLTE, Value: ms},
+		xdr.ModifiedSince(ms),
+		xdr.ModifiedUntil(ms),
 	)
 	for pass := 0; pass <= s.cfg.MaxBucketRescans; pass++ {
 		total, stable := -1, true

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -49,7 +49,7 @@ type observability struct {
 //     "none" (otlp, console), or is unset while an OTLP endpoint
 //     (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is;
 //     the exporter is autoexport's, the sampler OTEL_TRACES_SAMPLER's (the
-//     SDK reads it), and spans are batched. deps.spanExporter, when set,
+//     SDK reads it), and spans are batched. deps.SpanExporter, when set,
 //     replaces all of that with a synchronous exporter (tests).
 //   - metrics are served for Prometheus when HTTP_ADDR is set, and pushed
 //     when OTEL_METRICS_EXPORTER names an exporter other than "none" or
@@ -59,13 +59,13 @@ type observability struct {
 //
 // The resource is service.name=xdr-kafka-connector and service.version,
 // overridden by OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
-func newObservability(ctx context.Context, cfg *config.Config, deps runDeps, log *slog.Logger) (*observability, error) {
+func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *slog.Logger) (*observability, error) {
 	o := &observability{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider()}
 	env := func(k string) string {
-		v, _ := deps.getenv(k)
+		v, _ := deps.Getenv(k)
 		return strings.ToLower(strings.TrimSpace(v))
 	}
-	if env("OTEL_SDK_DISABLED") == "true" && deps.spanExporter == nil {
+	if env("OTEL_SDK_DISABLED") == "true" && deps.SpanExporter == nil {
 		if cfg.HTTPAddr != "" {
 			log.Warn("OTEL_SDK_DISABLED=true: /metrics serves no connector metrics")
 			_, h, err := telemetry.NewPrometheus()
@@ -77,7 +77,7 @@ func newObservability(ctx context.Context, cfg *config.Config, deps runDeps, log
 		return o, nil
 	}
 	res, err := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", serviceName), attribute.String("service.version", version)),
+		resource.WithAttributes(attribute.String("service.name", serviceName), attribute.String("service.version", deps.Version)),
 		resource.WithFromEnv(), resource.WithTelemetrySDK())
 	if err != nil {
 		return nil, fmt.Errorf("building the OpenTelemetry resource: %w", err)
@@ -88,13 +88,13 @@ func newObservability(ctx context.Context, cfg *config.Config, deps runDeps, log
 
 	var topts []sdktrace.TracerProviderOption
 	switch v := env("OTEL_TRACES_EXPORTER"); {
-	case deps.spanExporter != nil:
-		topts = append(topts, sdktrace.WithSyncer(deps.spanExporter))
+	case deps.SpanExporter != nil:
+		topts = append(topts, sdktrace.WithSyncer(deps.SpanExporter))
 	case v == "none", v == "" && !otlpEndpoint("TRACES"):
 	default:
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: OTEL_TRACES_EXPORTER: %v", errUsage, err)
+			return nil, &ConfigError{fmt.Errorf("OTEL_TRACES_EXPORTER: %w", err)}
 		}
 		topts = append(topts, sdktrace.WithBatcher(exp))
 	}
@@ -122,7 +122,7 @@ func newObservability(ctx context.Context, cfg *config.Config, deps runDeps, log
 	default:
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: OTEL_METRICS_EXPORTER: %v", errUsage, err)
+			return nil, &ConfigError{fmt.Errorf("OTEL_METRICS_EXPORTER: %w", err)}
 		}
 		mopts = append(mopts, sdkmetric.WithReader(r))
 	}
@@ -189,12 +189,9 @@ func (w *pollWatch) observe(r source.PollResult, err error) {
 // newHealth builds the readiness checks: offsets loaded, Kafka answering a
 // ping, and a successful poll within three poll intervals plus one request
 // timeout.
-func newHealth(cfg *config.Config, p func() *pipeline.Pipeline, kcl *kgo.Client, pingEvery time.Duration) (*telemetry.Health, error) {
+func newHealth(cfg *config.Config, p *pipeline.Pipeline, kcl *kgo.Client, pingEvery time.Duration) (*telemetry.Health, error) {
 	return telemetry.NewHealth(telemetry.HealthConfig{
-		Started: func() bool {
-			pl := p()
-			return pl != nil && pl.Stats().Started
-		},
+		Started:   func() bool { return p.Stats().Started },
 		Ping:      kcl.Ping,
 		PingEvery: pingEvery,
 		PollStale: 3*cfg.PollInterval + cfg.XDRTimeout,

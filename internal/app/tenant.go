@@ -1,0 +1,162 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Tenant is what differs between the tenants of one process: the API it
+// reads and the settings of its pipeline.
+type Tenant struct {
+	ID  string     // labels the offsets key, records and the transactional id
+	API xdr.Config // the XDR client's settings (its UserAgent is set by the process)
+
+	PollInterval       time.Duration
+	Lookback           time.Duration
+	StartFrom          int64 // epoch ms: the watermark of a first start
+	FilterStatuses     []string
+	FilterStarred      string // "", "true" or "false"
+	FilterAlertSources []string
+	EnrichRateLimit    int
+	EnrichRateWindow   time.Duration
+	EnrichWorkers      int
+	EnrichMaxAttempts  int
+	AlertsLimit        int
+}
+
+// TenantOf is the one tenant of an env-only configuration.
+func TenantOf(cfg *config.Config) Tenant {
+	startFrom, _ := config.ParseStartFrom(cfg.StartFrom, time.Now()) // validated
+	return Tenant{
+		ID: TenantName(cfg),
+		API: xdr.Config{
+			BaseURL:  cfg.XDRBaseURL,
+			KeyID:    cfg.XDRAPIKeyID,
+			Key:      cfg.XDRAPIKey,
+			AuthMode: xdr.AuthMode(cfg.XDRAuthMode),
+			Timeout:  cfg.XDRTimeout,
+		},
+		PollInterval: cfg.PollInterval, Lookback: cfg.Lookback, StartFrom: startFrom,
+		FilterStatuses: cfg.FilterStatuses, FilterStarred: cfg.FilterStarred, FilterAlertSources: cfg.FilterAlertSources,
+		EnrichRateLimit: cfg.EnrichRateLimit, EnrichRateWindow: cfg.EnrichRateWindow,
+		EnrichWorkers: cfg.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: cfg.AlertsLimit,
+	}
+}
+
+// TenantName labels the offsets key: XDR_TENANT, else the base URL's host.
+func TenantName(cfg *config.Config) string {
+	if cfg.Tenant != "" {
+		return cfg.Tenant
+	}
+	if u, err := url.Parse(cfg.XDRBaseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "default"
+}
+
+// Filters are the server-side filters of the tenant's polls.
+func (t Tenant) Filters() []xdr.Filter {
+	var filters []xdr.Filter
+	if len(t.FilterStatuses) > 0 {
+		filters = append(filters, xdr.StatusIn(t.FilterStatuses...))
+	}
+	if t.FilterStarred != "" {
+		filters = append(filters, xdr.Starred(t.FilterStarred == "true"))
+	}
+	if len(t.FilterAlertSources) > 0 {
+		filters = append(filters, xdr.AlertSourcesIn(t.FilterAlertSources...))
+	}
+	return filters
+}
+
+// APIClient returns the tenant's XDR client, with opts (instrumentation).
+func (t Tenant) APIClient(version string, opts ...xdr.Option) (*xdr.Client, error) {
+	c := t.API
+	c.UserAgent = "xdr-kafka-connector/" + version
+	return xdr.New(c, opts...)
+}
+
+// PipelineConfig is the tenant's pipeline under the process-wide settings of
+// cfg; connOpts are the Kafka connection options.
+func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt) pipeline.Config {
+	return pipeline.Config{
+		Connector: cfg.ConnectorName,
+		Tenant:    t.ID,
+		Topics: sink.Topics{Incidents: cfg.TopicIncidents, Alerts: cfg.TopicAlerts,
+			Artifacts: cfg.TopicArtifacts, DLQ: cfg.TopicDLQ},
+		Offsets:         cfg.TopicOffsets,
+		Delivery:        cfg.Delivery,
+		CreateTopics:    true,
+		Partitions:      int32(cfg.KafkaPartitions),
+		Replication:     int16(cfg.KafkaReplication),
+		StartFrom:       t.StartFrom,
+		Source:          source.Config{PollInterval: t.PollInterval, Lookback: t.Lookback, Filters: t.Filters()},
+		RateLimit:       t.EnrichRateLimit,
+		RateWindow:      t.EnrichRateWindow,
+		Enrich:          enrich.Config{Workers: t.EnrichWorkers, MaxAttempts: t.EnrichMaxAttempts, CallTimeout: t.API.Timeout},
+		AlertsLimit:     t.AlertsLimit,
+		CommitInterval:  cfg.CommitInterval,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		ClientOpts:      connOpts,
+	}
+}
+
+// shared are the parts of a process every tenant uses.
+type shared struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	connOpts []kgo.Opt
+	obs      *observability
+	version  string
+	stderr   io.Writer
+}
+
+// tenant is one tenant's running parts: its XDR client, its producer client
+// (with its own transactional id in exactly-once mode) and its pipeline.
+type tenant struct {
+	pipeline *pipeline.Pipeline
+	kcl      *kgo.Client
+	polls    *pollWatch
+}
+
+func newTenant(s shared, t Tenant) (*tenant, error) {
+	api, err := t.APIClient(s.version, s.obs.apiOptions()...)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	hookOpts, err := s.obs.kafkaOpts(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Delivery == pipeline.ExactlyOnce {
+		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, t.ID)))
+	}
+	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...)
+	kcl, err := kgo.NewClient(append(opts, kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, s.log, s.stderr))))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	polls := &pollWatch{}
+	p, err := pipeline.New(t.PipelineConfig(s.cfg, s.connOpts), api, kcl, pipeline.WithLogger(s.log),
+		pipeline.WithTracerProvider(s.obs.tracerProvider), pipeline.WithPollObserver(polls.observe))
+	if err != nil {
+		kcl.Close()
+		return nil, err
+	}
+	return &tenant{pipeline: p, kcl: kcl, polls: polls}, nil
+}
+
+func (t *tenant) close() { t.kcl.Close() }
