@@ -707,11 +707,13 @@ xdr:
   apiKeyId: 31337
   authMode: advanced
   requestTimeout: 45s
+  maxRetryAfter: 2m
   tenant: tenant-b
 kafka:
   brokers: [k1.example:9093, k2.example:9094]
   replicationFactor: 3
   partitions: 12
+  maxRecordBytes: 2097152
   sasl:
     mechanism: SCRAM-SHA-256
     username: svc-xdr
@@ -845,6 +847,8 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_TLS_INSECURE_SKIP_VERIFY": value("true"),
 		"KAFKA_REPLICATION_FACTOR":       value("3"),
 		"KAFKA_PARTITIONS":               value("12"),
+		"KAFKA_MAX_RECORD_BYTES":         value("2097152"),
+		"XDR_MAX_RETRY_AFTER":            value("2m"),
 		"KAFKA_TOPIC_INCIDENTS":          value("t.incidents"),
 		"KAFKA_TOPIC_ALERTS":             value("t.alerts"),
 		"KAFKA_TOPIC_ARTIFACTS":          value("t.artifacts"),

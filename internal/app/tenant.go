@@ -13,6 +13,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -108,11 +109,16 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt) pipeline.
 		RateWindow:      t.EnrichRateWindow,
 		Enrich:          enrich.Config{Workers: t.EnrichWorkers, MaxAttempts: t.EnrichMaxAttempts, CallTimeout: t.API.Timeout},
 		AlertsLimit:     t.AlertsLimit,
+		MaxRecordBytes:  cfg.KafkaMaxRecordBytes,
+		MaxRetryAfter:   cfg.XDRMaxRetryAfter,
 		CommitInterval:  cfg.CommitInterval,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		ClientOpts:      connOpts,
 	}
 }
+
+// defaultBatchMaxBytes is franz-go's default ProducerBatchMaxBytes.
+const defaultBatchMaxBytes = 1_000_012
 
 // shared are the parts of a process every tenant uses.
 type shared struct {
@@ -145,6 +151,11 @@ func newTenant(s shared, t Tenant) (*tenant, error) {
 		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, t.ID)))
 	}
 	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...)
+	if n := s.cfg.KafkaMaxRecordBytes + record.HeaderSlack; n > defaultBatchMaxBytes {
+		// Let the client send what the limit allows; the broker's
+		// max.message.bytes must allow it too.
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(n)))
+	}
 	kcl, err := kgo.NewClient(append(opts, kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, s.log, s.stderr))))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kafka client: %w", err)

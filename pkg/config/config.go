@@ -18,12 +18,13 @@ import (
 // replaced by the defaults in the env tags.
 type Config struct {
 	// XDR API.
-	XDRBaseURL    string        `env:"XDR_BASE_URL"`                     // https://api-<tenant-fqdn>; empty runs the simulated tenant
-	XDRAPIKeyID   string        `env:"XDR_API_KEY_ID"`                   // the key's numeric id (x-xdr-auth-id)
-	XDRAPIKey     xdr.Secret    `env:"XDR_API_KEY"`                      // the API key; prefer XDR_API_KEY_FILE
-	XDRAPIKeyFile string        `env:"XDR_API_KEY_FILE"`                 // file holding the API key (trailing newline ignored)
-	XDRAuthMode   string        `env:"XDR_AUTH_MODE, default=standard"`  // standard | advanced
-	XDRTimeout    time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"` // per HTTP request
+	XDRBaseURL       string        `env:"XDR_BASE_URL"`                     // https://api-<tenant-fqdn>; empty runs the simulated tenant
+	XDRAPIKeyID      string        `env:"XDR_API_KEY_ID"`                   // the key's numeric id (x-xdr-auth-id)
+	XDRAPIKey        xdr.Secret    `env:"XDR_API_KEY"`                      // the API key; prefer XDR_API_KEY_FILE
+	XDRAPIKeyFile    string        `env:"XDR_API_KEY_FILE"`                 // file holding the API key (trailing newline ignored)
+	XDRAuthMode      string        `env:"XDR_AUTH_MODE, default=standard"`  // standard | advanced
+	XDRTimeout       time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"` // per HTTP request
+	XDRMaxRetryAfter time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`  // cap on the pause one 429's Retry-After imposes
 
 	// Kafka.
 	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
@@ -34,8 +35,9 @@ type Config struct {
 	KafkaTLSEnabled       bool       `env:"KAFKA_TLS_ENABLED, default=false"`
 	KafkaTLSCAFile        string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
 	KafkaTLSSkipVerify    bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
-	KafkaReplication      int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"` // for topics the connector creates; -1 = broker default
-	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`         // for data topics the connector creates; -1 = broker default
+	KafkaReplication      int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`    // for topics the connector creates; -1 = broker default
+	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`            // for data topics the connector creates; -1 = broker default
+	KafkaMaxRecordBytes   int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"` // larger records go to the DLQ with an excerpt
 
 	TopicIncidents string `env:"KAFKA_TOPIC_INCIDENTS, default=xdr.incidents"`
 	TopicAlerts    string `env:"KAFKA_TOPIC_ALERTS, default=xdr.alerts"`
@@ -107,6 +109,12 @@ func (c *Config) Validate() error {
 	}
 	if c.XDRTimeout <= 0 {
 		bad("XDR_REQUEST_TIMEOUT", "must be a positive duration")
+	}
+	if c.XDRMaxRetryAfter <= 0 {
+		bad("XDR_MAX_RETRY_AFTER", "must be a positive duration")
+	}
+	if c.KafkaMaxRecordBytes < MinRecordBytes {
+		bad("KAFKA_MAX_RECORD_BYTES", "must be at least %d (a DLQ record with its excerpt must fit)", MinRecordBytes)
 	}
 	for _, b := range c.KafkaBrokers {
 		if !strings.Contains(b, ":") {
@@ -213,6 +221,10 @@ func ParseStartFrom(s string, now time.Time) (int64, error) {
 	}
 	return 0, fmt.Errorf("%q is neither \"now\", a duration such as 72h, nor an RFC 3339 time", s)
 }
+
+// MinRecordBytes is the smallest KAFKA_MAX_RECORD_BYTES: the DLQ record of an
+// oversized record, with its excerpt, must itself fit.
+const MinRecordBytes = 16 * 1024
 
 // NameRule is the documented character set of CONNECTOR_NAME and
 // XDR_TENANT, which name the offsets keys, the records and the transactional

@@ -26,6 +26,11 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
+// ErrMismatchedReply means get_incident_extra_data answered with another
+// incident than the one asked for. The call is retried like a server error,
+// then dead-lettered; the reply is never published.
+var ErrMismatchedReply = errors.New("extra data for another incident")
+
 // Fetcher calls get_incident_extra_data. *xdr.Client implements it.
 type Fetcher interface {
 	GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error)
@@ -41,8 +46,9 @@ type RateLimiter interface {
 	// known (response, error or timeout).
 	Acquire(ctx context.Context) (release func(), err error)
 	// Throttle is told that the API answered a call with err, a 429: it
-	// pauses every call for as long as the answer asks and returns that.
-	Throttle(err error) time.Duration
+	// pauses every call for as long as the answer asks, within the
+	// limiter's cap, and returns the pause and whether the cap cut it short.
+	Throttle(err error) (wait time.Duration, capped bool)
 	// History returns the stamps of the calls that still count against the
 	// window, for the next process to start from (see Resume).
 	History() []time.Time
@@ -68,6 +74,9 @@ type Config struct {
 	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies not counted; default 6
 	AlertsLimit int           // alerts_limit of every request; default xdr.DefaultAlertsLimit (1000)
 	CallTimeout time.Duration // per call, on top of the client's own timeout; 0 = none
+	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a record larger than this is
+	// dead-lettered (record.Oversized) instead of produced. 0: no limit.
+	MaxRecordBytes int
 }
 
 // Defaults.
@@ -160,7 +169,7 @@ type Enricher struct {
 	running atomic.Bool
 	fatal   chan error // buffered(1): the first publish failure
 
-	calls, retries, rateLimited, enriched, dlq, truncated atomic.Uint64
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, oversized, rejected atomic.Uint64
 	inFlight                                              atomic.Int64
 }
 
@@ -223,6 +232,9 @@ type Stats struct {
 	Enriched    uint64 // enrichments whose records Kafka acknowledged
 	DLQ         uint64 // enrichments whose DLQ record Kafka acknowledged
 	Truncated   uint64 // replies with fewer alerts than the incident has
+	Mismatched  uint64 // replies for another incident than the one asked for (each retried)
+	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
+	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	InFlight    int    // popped and neither acknowledged nor abandoned
 	Queued      int    // waiting, as Len
 
@@ -234,7 +246,8 @@ type Stats struct {
 func (e *Enricher) Stats() Stats {
 	return Stats{
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
-		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(),
+		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
+		Oversized: e.oversized.Load(), Rejected: e.rejected.Load(),
 		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
@@ -307,7 +320,7 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
 		e.inFlight.Add(-1)
 		return
 	}
-	meta := Meta{Connector: e.cfg.Connector, Tenant: e.cfg.Tenant, AlertsLimit: e.cfg.AlertsLimit, FetchedAt: e.now().UnixMilli()}
+	meta := e.meta()
 	if err != nil {
 		span.SetAttributes(attribute.String("xdr.outcome", "dlq"))
 		span.SetStatus(codes.Error, err.Error())
@@ -329,12 +342,23 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
 	if e.covering != nil {
 		e.covering(it.IncidentID, covered)
 	}
+	if info.OversizedRecords > 0 {
+		e.oversized.Add(uint64(info.OversizedRecords))
+		log.WarnContext(ctx, "records larger than KAFKA_MAX_RECORD_BYTES went to the DLQ with an excerpt; the enriched record counts them",
+			"oversized_records", info.OversizedRecords, "limit_bytes", e.cfg.MaxRecordBytes)
+	}
 	if info.AlertsTruncated {
 		e.truncated.Add(1)
 		log.WarnContext(ctx, "extra data truncated: the incident has more alerts than alerts_limit; the enriched record flags it",
 			"alerts_total_count", info.AlertsTotalCount, "alerts_received", info.AlertsReceived, "alerts_limit", info.AlertsLimit)
 	}
 	e.publish(ctx, it, recs, false, log)
+}
+
+// meta is what this enricher's records share, stamped now.
+func (e *Enricher) meta() Meta {
+	return Meta{Connector: e.cfg.Connector, Tenant: e.cfg.Tenant, AlertsLimit: e.cfg.AlertsLimit,
+		MaxBytes: e.cfg.MaxRecordBytes, FetchedAt: e.now().UnixMilli()}
 }
 
 // flatten is Flatten inside a "flatten" span.
@@ -361,6 +385,16 @@ func (e *Enricher) publish(ctx context.Context, it offsets.Pending, recs []recor
 		if err != nil {
 			if ctx.Err() != nil {
 				log.Debug("publish cut short by shutdown; the enrichment stays owed", "err", err)
+				return
+			}
+			if !dlq && errors.Is(err, record.ErrRejected) {
+				// No retry can fix it: dead-letter the enrichment with the
+				// reason and go on. Publish may wait for room, which done
+				// must never do, hence the goroutine.
+				e.rejected.Add(1)
+				log.ErrorContext(ctx, "Kafka refused a record of this enrichment; dead-lettering it (is KAFKA_MAX_RECORD_BYTES above the broker's max.message.bytes?)", "err", err)
+				e.inFlight.Add(1)
+				go e.publish(ctx, it, []record.Record{DLQRecord(e.meta(), it, err, 0, e.now().UnixMilli())}, true, log)
 				return
 			}
 			select {
@@ -416,6 +450,12 @@ func (e *Enricher) fetch(ctx context.Context, it offsets.Pending, log *slog.Logg
 		if err == nil && ed == nil {
 			err = errors.New("empty reply")
 		}
+		if err == nil && ed.Incident.ID != "" && ed.Incident.ID != it.IncidentID {
+			// Never publish another incident's data as the asked one's.
+			e.mismatched.Add(1)
+			log.WarnContext(ctx, "get_incident_extra_data answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)
+			err = fmt.Errorf("%w: asked for incident %s, the reply is for incident %s", ErrMismatchedReply, it.IncidentID, ed.Incident.ID)
+		}
 		if err == nil {
 			span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
 			return ed, attempts + 1, nil
@@ -427,13 +467,18 @@ func (e *Enricher) fetch(ctx context.Context, it offsets.Pending, log *slog.Logg
 
 		if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
 			e.rateLimited.Add(1)
-			wait := e.lim.Throttle(err)
+			wait, capped := e.lim.Throttle(err)
+			if capped {
+				asked, _ := xdr.RetryAfter(err)
+				log.WarnContext(ctx, "a 429 asked for a pause longer than XDR_MAX_RETRY_AFTER; pausing for the cap instead",
+					"retry_after", asked, "pause", wait)
+			}
 			span.AddEvent("rate limited (429)", trace.WithAttributes(attribute.Int64("retry_after_ms", wait.Milliseconds())))
 			log.WarnContext(ctx, "rate limited (429); pausing all extra-data calls", "retry_after", wait)
 			continue
 		}
 		attempts++
-		if !(xdr.Retryable(err) || timedOut) || attempts >= e.cfg.MaxAttempts {
+		if !(xdr.Retryable(err) || timedOut || errors.Is(err, ErrMismatchedReply)) || attempts >= e.cfg.MaxAttempts {
 			return nil, attempts, err
 		}
 		if bo == nil {

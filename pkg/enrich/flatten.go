@@ -53,6 +53,10 @@ func ChangeRecord(m Meta, inc xdr.Incident) record.Record {
 // must be valid JSON (as xdr decoding guarantees); an object with no bytes is
 // written as null. The returned info is the enriched record's summary.
 //
+// A record larger than m.MaxBytes is replaced by its record.Oversized DLQ
+// record; the enriched incident counts them in enrichment.oversized_records
+// (and so does info).
+//
 // All records share one backing buffer; their Key and Value slices must be
 // treated as read-only.
 func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, info record.EnrichmentInfo) {
@@ -88,10 +92,13 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, in
 		env.RecordType = typ
 		env.IncidentID = id
 		env.ModificationTime = version
-		b.Add(topic, key, env)
+		if !b.Fit(topic, key, env, m.FetchedAt) {
+			info.OversizedRecords++
+		}
 	}
 
-	add(record.TopicIncidents, record.TypeIncidentEnriched, id, &record.Envelope{Enrichment: &info, Data: inc.Raw})
+	// The enriched incident is encoded last, once the oversized count is
+	// known, and moved to the front.
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		key := AlertKey(id, *a)
@@ -107,7 +114,13 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, in
 		add(record.TopicArtifacts, record.TypeFileArtifact, FileArtifactKey(id, *a),
 			&record.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
 	}
-	return b.Records(), info
+	enriched := info // the record carries the count of the others
+	add(record.TopicIncidents, record.TypeIncidentEnriched, id, &record.Envelope{Enrichment: &enriched, Data: inc.Raw})
+	recs = b.Records()
+	last := recs[len(recs)-1]
+	copy(recs[1:], recs[:len(recs)-1])
+	recs[0] = last
+	return recs, info
 }
 
 // DLQRecord returns the dead-letter record of an enrichment given up after

@@ -25,8 +25,9 @@ import (
 // use; one Limiter is shared by all enrichment workers. The Limiter reads the
 // time package's clock (tests run it inside testing/synctest bubbles).
 type Limiter struct {
-	n      int
-	window time.Duration
+	n        int
+	window   time.Duration
+	maxPause time.Duration // longest pause one 429 imposes
 
 	mu       sync.Mutex
 	active   int         // acquired, not yet released
@@ -72,7 +73,7 @@ func NewLimiter(n int, window time.Duration, opts ...LimiterOption) (*Limiter, e
 	if window <= 0 {
 		return nil, fmt.Errorf("creating limiter: window must be positive, got %s", window)
 	}
-	l := &Limiter{n: n, window: window, released: make([]time.Time, 0, n)}
+	l := &Limiter{n: n, window: window, maxPause: xdr.DefaultMaxRetryAfter, released: make([]time.Time, 0, n)}
 	for _, o := range opts {
 		if err := o(l); err != nil {
 			return nil, fmt.Errorf("creating limiter: %w", err)
@@ -269,14 +270,24 @@ func (l *Limiter) Window() time.Duration { return l.window }
 // Limit returns how many calls the limiter admits per window.
 func (l *Limiter) Limit() int { return l.n }
 
+// WithMaxPause caps the pause one 429 can impose (see Throttle); default
+// xdr.DefaultMaxRetryAfter.
+func WithMaxPause(d time.Duration) LimiterOption {
+	return func(l *Limiter) error {
+		if d <= 0 {
+			return fmt.Errorf("max pause %s must be positive", d)
+		}
+		l.maxPause = d
+		return nil
+	}
+}
+
 // Throttle is the policy for a 429 answer: every call pauses for the answer's
 // Retry-After, or for a whole window when it gives none, since the server's
-// window is then unknown. It returns the pause.
-func (l *Limiter) Throttle(err error) time.Duration {
-	wait, ok := xdr.RetryAfter(err)
-	if !ok {
-		wait = l.window
-	}
+// window is then unknown; never longer than the limiter's max pause
+// (WithMaxPause), in which case capped is true. It returns the pause.
+func (l *Limiter) Throttle(err error) (wait time.Duration, capped bool) {
+	wait, capped = xdr.RetryWait(err, l.window, l.maxPause)
 	l.Pause(time.Now().Add(wait))
-	return wait
+	return wait, capped
 }

@@ -13,15 +13,17 @@ import (
 // crash, or with no earlier state at all (another client of the same API key
 // may have been replaced by this one) — the calls made just before this start
 // are unknown, and the whole first window is treated as spent.
-func Resume(n int, window time.Duration, clean bool, stamps []int64) (*Limiter, error) {
+//
+// opts are applied after the restored history.
+func Resume(n int, window time.Duration, clean bool, stamps []int64, opts ...LimiterOption) (*Limiter, error) {
 	if !clean {
-		return NewLimiter(n, window, WithStartupReserve(n))
+		return NewLimiter(n, window, append([]LimiterOption{WithStartupReserve(n)}, opts...)...)
 	}
 	ts := make([]time.Time, len(stamps))
 	for i, ms := range stamps {
 		ts[i] = time.UnixMilli(ms)
 	}
-	return NewLimiter(n, window, WithHistory(ts))
+	return NewLimiter(n, window, append([]LimiterOption{WithHistory(ts)}, opts...)...)
 }
 
 // WithHistory seeds the limiter with the release stamps of calls a previous

@@ -75,6 +75,12 @@ type Config struct {
 	// (enrich.Resume); nil is the default.
 	Limiter     enrich.RateLimiter
 	AlertsLimit int
+	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a larger record goes to the
+	// DLQ with an excerpt instead (see record.Oversized). 0: no limit.
+	MaxRecordBytes int
+	// MaxRetryAfter caps the pause one 429 imposes, on polls and on
+	// extra-data calls (XDR_MAX_RETRY_AFTER); 0: xdr.DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
 
 	CommitInterval  time.Duration // default 1s
 	ShutdownTimeout time.Duration // default 20s: draining in-flight records and the final commit
@@ -118,6 +124,13 @@ type Pipeline struct {
 	restrict int64
 	commits  int64
 	versions int64
+	// event classes of hostile replies and oversized records
+	oversized int64 // change records dead-lettered for their size
+	future    int64 // incidents seen stamped in the future
+	clamped   int64 // polls whose mark was held at the clock
+	untrusted int64 // total_count values that were missing or contradicted the rows
+	dropped   int64 // incidents without id or modification_time
+	poisoned  int64 // incidents the client could not decode
 }
 
 // Option configures a Pipeline.
@@ -249,7 +262,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		stopWork()
 	}
 
-	src, err := source.New(p.cfg.Source, p.api, source.Start{Watermark: p.startWatermark, Emitted: p.startEmitted},
+	scfg := p.cfg.Source
+	if scfg.MaxRetryAfter == 0 {
+		scfg.MaxRetryAfter = p.cfg.MaxRetryAfter
+	}
+	src, err := source.New(scfg, p.api, source.Start{Watermark: p.startWatermark, Emitted: p.startEmitted},
 		p.handleChange(work, fail), source.WithLogger(p.log.With("stage", "source")), source.WithClock(p.now),
 		source.WithPollDone(p.pollDone), source.WithTracerProvider(p.tp))
 	if err != nil {
@@ -306,16 +323,40 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		owed := p.tracker.Owe(pend)
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)
+		if !record.Fits(meta, rec) {
+			p.countOversized(ctx, rec)
+			rec = record.Oversized(meta, rec, meta.FetchedAt)
+		}
+		acked := func() {
+			p.tracker.Acked(id, t)
+			if p.onAcked != nil {
+				p.onAcked(inc, p.now())
+			}
+		}
 		err := p.sink.Publish(ctx, sink.Changes, []record.Record{rec}, func(err error) {
 			switch {
 			case err == nil:
-				p.tracker.Acked(id, t)
-				if p.onAcked != nil {
-					p.onAcked(inc, p.now())
-				}
+				acked()
 			case work.Err() != nil:
 				// Stopping: the version stays in flight, so the watermark
 				// stays below it and the next run reads it again.
+			case errors.Is(err, record.ErrRejected) && rec.Type != record.TypeDLQ:
+				// Kafka refused the record itself: publish its stand-in
+				// instead (outside this callback, which must not block).
+				p.countOversized(ctx, rec)
+				stand := record.Oversized(record.Meta{Connector: meta.Connector, Tenant: meta.Tenant, MaxBytes: meta.MaxBytes}, rec, p.now().UnixMilli())
+				go func() {
+					if err := p.sink.Publish(ctx, sink.Changes, []record.Record{stand}, func(err error) {
+						switch {
+						case err == nil:
+							acked()
+						case work.Err() == nil:
+							fail(fmt.Errorf("publishing the stand-in of incident %s version %d: %w", id, t, err))
+						}
+					}); err != nil && work.Err() == nil {
+						fail(err)
+					}
+				}()
 			default:
 				fail(fmt.Errorf("publishing incident %s version %d: %w", id, t, err))
 			}
@@ -333,8 +374,18 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 	}
 }
 
+// countOversized counts and logs an incident change record Kafka would not
+// take, which goes to the DLQ with an excerpt instead.
+func (p *Pipeline) countOversized(ctx context.Context, rec record.Record) {
+	p.statsMu.Lock()
+	p.oversized++
+	p.statsMu.Unlock()
+	p.log.WarnContext(ctx, "an incident change record is larger than KAFKA_MAX_RECORD_BYTES (or Kafka refused it); it goes to the DLQ with an excerpt, and the watermark moves on",
+		"incident_id", rec.IncidentID, "modification_time", rec.Version, "record_bytes", record.Size(rec), "limit_bytes", p.cfg.MaxRecordBytes)
+}
+
 func (p *Pipeline) meta() enrich.Meta {
-	return enrich.Meta{Connector: p.cfg.Connector, Tenant: p.cfg.Tenant, AlertsLimit: p.cfg.AlertsLimit}
+	return enrich.Meta{Connector: p.cfg.Connector, Tenant: p.cfg.Tenant, AlertsLimit: p.cfg.AlertsLimit, MaxBytes: p.cfg.MaxRecordBytes}
 }
 
 func (p *Pipeline) pollDone(r source.PollResult, err error) {
@@ -350,6 +401,13 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	p.lastPoll = r
 	p.lastErr = err
 	p.restrict += int64(len(r.Restricted))
+	p.future += int64(r.Future)
+	p.untrusted += int64(r.Untrusted)
+	p.dropped += int64(r.Dropped)
+	p.poisoned += int64(r.Poisoned)
+	if r.Clamped {
+		p.clamped++
+	}
 	p.statsMu.Unlock()
 	for _, f := range p.observers {
 		f(r, err)

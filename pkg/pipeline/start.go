@@ -56,7 +56,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 		}
 	}
 	ecfg := p.cfg.Enrich
-	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit
+	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit, ecfg.MaxRecordBytes = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit, p.cfg.MaxRecordBytes
 	eopts := []enrich.Option{
 		enrich.WithLogger(p.log), enrich.WithClock(p.now), enrich.WithTracerProvider(p.tp),
 		enrich.WithOnDone(func(it offsets.Pending, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }),
@@ -87,5 +87,9 @@ func (p *Pipeline) resumeLimiter(st offsets.State, found bool) (enrich.RateLimit
 		p.log.Info("first start: holding extra-data calls for one rate window in case another client of this API key spent the budget just before",
 			"window", p.cfg.RateWindow)
 	}
-	return enrich.Resume(p.cfg.RateLimit, p.cfg.RateWindow, found && st.Clean, st.RateLog)
+	var opts []enrich.LimiterOption
+	if p.cfg.MaxRetryAfter > 0 {
+		opts = append(opts, enrich.WithMaxPause(p.cfg.MaxRetryAfter))
+	}
+	return enrich.Resume(p.cfg.RateLimit, p.cfg.RateWindow, found && st.Clean, st.RateLog, opts...)
 }

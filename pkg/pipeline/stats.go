@@ -15,6 +15,12 @@ type Stats struct {
 	LastPollErr error
 	Versions    int64            // incident versions published
 	Restricted  int64            // restricted incident ids seen
+	Oversized   int64            // change records larger than KAFKA_MAX_RECORD_BYTES, dead-lettered
+	Future      int64            // incidents seen stamped beyond the clock's tolerance
+	Clamped     int64            // polls whose mark was held at the clock because of them
+	Untrusted   int64            // total_count values missing or contradicting the rows
+	Dropped     int64            // incidents without incident_id or modification_time, skipped
+	Poisoned    int64            // incidents the client could not decode, skipped
 	Produced    map[string]int64 // records acknowledged per topic
 	Commits     int64
 	QueueDepth  int
@@ -26,7 +32,8 @@ type Stats struct {
 func (p *Pipeline) Stats() Stats {
 	p.statsMu.Lock()
 	s := Stats{Polls: p.polls, LastPoll: p.lastPoll, LastPollErr: p.lastErr, Versions: p.versions,
-		Restricted: p.restrict, Commits: p.commits}
+		Restricted: p.restrict, Commits: p.commits, Oversized: p.oversized, Future: p.future, Clamped: p.clamped,
+		Untrusted: p.untrusted, Dropped: p.dropped, Poisoned: p.poisoned}
 	p.statsMu.Unlock()
 	s.Produced = p.sink.Produced()
 	select {

@@ -9,9 +9,11 @@ import (
 // IncidentID and Version come from env. Connector, Tenant and SchemaVersion
 // come from m and SchemaVersion, whatever env holds.
 func New(m Meta, topic Topic, key string, env *Envelope) Record {
-	b := NewBuilder(m, 1, envelopeSize(m, env)+len(key))
-	b.Add(topic, key, env)
-	return b.Records()[0]
+	buf := make([]byte, 0, envelopeSize(m, env)+len(key))
+	buf = append(buf, key...)
+	k := len(buf)
+	buf = appendEnvelope(buf, m, env)
+	return Record{Topic: topic, Type: env.RecordType, Key: buf[:k:k], Value: buf[k:], IncidentID: env.IncidentID, Version: env.ModificationTime}
 }
 
 // DeadLetter encodes the DLQ record of the incident version (id, version):
@@ -26,6 +28,44 @@ func DeadLetter(m Meta, id string, version int64, e *DLQError) Record {
 	data = strconv.AppendInt(data, version, 10)
 	data = append(data, '}')
 	return New(m, TopicDLQ, id, &Envelope{RecordType: TypeDLQ, IncidentID: id, ModificationTime: version, Error: e, Data: data})
+}
+
+// Oversized returns the DLQ record that stands in for r, a record larger
+// than m.MaxBytes, so that the rest of its incident's records can still be
+// published and nothing is lost without a trace: topic dlq, key the incident
+// id, an error block naming r's type, key, topic role and size, and data
+// {"incident_id", "modification_time", "excerpt"} with the first
+// ExcerptBytes of r's value. at is the time, epoch ms.
+func Oversized(m Meta, r Record, at int64) Record {
+	size := Size(r)
+	e := &DLQError{
+		Stage: StagePublish, FailedAt: at,
+		Message:    "record of " + strconv.Itoa(size) + " bytes exceeds KAFKA_MAX_RECORD_BYTES (" + strconv.Itoa(m.MaxBytes) + "); an excerpt is kept",
+		RecordType: r.Type, RecordKey: excerpt(r.Key, 512), RecordTopic: r.Topic.String(), RecordBytes: size, LimitBytes: m.MaxBytes,
+	}
+	data := make([]byte, 0, 96+len(r.IncidentID)+2*ExcerptBytes)
+	data = append(data, `{"incident_id":`...)
+	data = appendString(data, r.IncidentID)
+	data = append(data, `,"modification_time":`...)
+	data = strconv.AppendInt(data, r.Version, 10)
+	data = append(data, `,"excerpt":`...)
+	data = appendString(data, excerpt(r.Value, ExcerptBytes))
+	data = append(data, '}')
+	return New(m, TopicDLQ, r.IncidentID, &Envelope{RecordType: TypeDLQ, IncidentID: r.IncidentID, ModificationTime: r.Version, Error: e, Data: data})
+}
+
+// Fits reports whether r is within m.MaxBytes (always, with no limit).
+func Fits(m Meta, r Record) bool { return m.MaxBytes <= 0 || Size(r) <= m.MaxBytes }
+
+// excerpt returns at most n bytes of b, cut on a UTF-8 boundary.
+func excerpt(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return string(b[:n])
 }
 
 // Builder encodes many records into one backing buffer, so a reply with a
@@ -55,6 +95,27 @@ func (b *Builder) Add(topic Topic, key string, env *Envelope) {
 	b.buf = appendEnvelope(b.buf, b.m, env)
 	b.spans = append(b.spans, span{k0, k1, len(b.buf)})
 	b.recs = append(b.recs, Record{Topic: topic, Type: env.RecordType, IncidentID: env.IncidentID, Version: env.ModificationTime})
+}
+
+// Fit is Add for a record that must fit m.MaxBytes: one that does not is
+// replaced by its Oversized DLQ record (stamped at), and Fit reports false.
+func (b *Builder) Fit(topic Topic, key string, env *Envelope, at int64) bool {
+	k0, n := len(b.buf), len(b.recs)
+	b.Add(topic, key, env)
+	s := b.spans[n]
+	r := b.recs[n]
+	r.Key, r.Value = b.buf[s.k0:s.k1:s.k1], b.buf[s.k1:s.v1:s.v1]
+	if Fits(b.m, r) {
+		return true
+	}
+	stand := Oversized(b.m, r, at) // copies what it keeps of r before r's bytes are dropped
+	b.buf, b.spans, b.recs = b.buf[:k0], b.spans[:n], b.recs[:n]
+	b.buf = append(b.buf, stand.Key...)
+	k1 := len(b.buf)
+	b.buf = append(b.buf, stand.Value...)
+	b.spans = append(b.spans, span{k0, k1, len(b.buf)})
+	b.recs = append(b.recs, Record{Topic: TopicDLQ, Type: TypeDLQ, IncidentID: stand.IncidentID, Version: stand.Version})
+	return false
 }
 
 // Records returns the records added so far, in order. Call it once, after the
@@ -124,6 +185,10 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 		b = strconv.AppendInt(b, int64(e.FileArtifactsTotalCount), 10)
 		b = append(b, `,"fetched_at":`...)
 		b = strconv.AppendInt(b, e.FetchedAt, 10)
+		if e.OversizedRecords != 0 {
+			b = append(b, `,"oversized_records":`...)
+			b = strconv.AppendInt(b, int64(e.OversizedRecords), 10)
+		}
 		b = append(b, '}')
 	}
 	if e := env.Error; e != nil {
@@ -143,6 +208,22 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 		b = strconv.AppendInt(b, int64(e.Attempts), 10)
 		b = append(b, `,"failed_at":`...)
 		b = strconv.AppendInt(b, e.FailedAt, 10)
+		for _, f := range [...]struct{ name, v string }{
+			{`,"record_type":`, e.RecordType}, {`,"record_key":`, e.RecordKey}, {`,"record_topic":`, e.RecordTopic},
+		} {
+			if f.v != "" {
+				b = append(b, f.name...)
+				b = appendString(b, f.v)
+			}
+		}
+		if e.RecordBytes != 0 {
+			b = append(b, `,"record_bytes":`...)
+			b = strconv.AppendInt(b, int64(e.RecordBytes), 10)
+		}
+		if e.LimitBytes != 0 {
+			b = append(b, `,"limit_bytes":`...)
+			b = strconv.AppendInt(b, int64(e.LimitBytes), 10)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"data":`...)

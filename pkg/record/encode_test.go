@@ -20,6 +20,8 @@ func TestAppendEnvelopeMatchesEncodingJSON(t *testing.T) {
 		{RecordType: "incident.enriched", IncidentID: "2", Enrichment: &EnrichmentInfo{AlertsTotalCount: 3, AlertsReceived: 2, AlertsTruncated: true, AlertsLimit: 2, NetworkArtifactsTotalCount: 1, FileArtifactsTotalCount: 4, FetchedAt: 99}, Data: json.RawMessage(`{}`)},
 		{RecordType: "dlq", IncidentID: "3", Error: &DLQError{Stage: "enrich", Message: "m<>&", Status: 429, Code: "x", Attempts: 2, FailedAt: 7}, Data: json.RawMessage(`{"incident_id":"3"}`)},
 		{RecordType: "dlq", IncidentID: "3", Error: &DLQError{Stage: "enrich"}, Data: json.RawMessage(`[]`)},
+		{RecordType: "dlq", IncidentID: "4", Error: &DLQError{Stage: "publish", Message: "too big", RecordType: "alert", RecordKey: "k<&>", RecordTopic: "alerts", RecordBytes: 2000000, LimitBytes: 1048576}, Data: json.RawMessage(`{}`)},
+		{RecordType: "incident.enriched", IncidentID: "5", Enrichment: &EnrichmentInfo{AlertsReceived: 1, OversizedRecords: 2}, Data: json.RawMessage(`{}`)},
 	} {
 		for _, m := range []Meta{testMeta, {Connector: "c\t"}} {
 			got := appendEnvelope(nil, m, &env)

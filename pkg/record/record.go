@@ -8,7 +8,10 @@
 // format is a second encoder here, not a change to either stage.
 package record
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
 
 // SchemaVersion is the version of the record envelope, sent in every record's
 // value and in its HeaderSchemaVersion header. Bump it on an incompatible change.
@@ -60,7 +63,28 @@ type Meta struct {
 	Tenant      string
 	AlertsLimit int   // the alerts_limit the extra data was fetched with
 	FetchedAt   int64 // when the reply came back, epoch ms
+	// MaxBytes is the largest record Kafka is expected to accept
+	// (KAFKA_MAX_RECORD_BYTES); a larger one is replaced by an Oversized
+	// DLQ record. 0: no limit.
+	MaxBytes int
 }
+
+// ErrRejected marks a produce error that no retry can fix: Kafka refused
+// the record itself (too large, invalid). The sink wraps such errors with
+// it; the stage that owns the record dead-letters it instead of stopping.
+var ErrRejected = errors.New("record rejected by Kafka")
+
+// HeaderSlack is what Size adds to a record's key and value for its
+// headers (record type, schema version, traceparent) and Kafka's per-record
+// framing.
+const HeaderSlack = 256
+
+// Size is the bytes a record takes against Meta.MaxBytes.
+func Size(r Record) int { return len(r.Key) + len(r.Value) + HeaderSlack }
+
+// ExcerptBytes is how much of an oversized record's value its DLQ record
+// keeps.
+const ExcerptBytes = 4096
 
 // Envelope is the JSON value of every record. Data holds the API object
 // exactly as received, with every field it had.
@@ -91,14 +115,43 @@ type EnrichmentInfo struct {
 	NetworkArtifactsTotalCount int   `json:"network_artifacts_total_count"`
 	FileArtifactsTotalCount    int   `json:"file_artifacts_total_count"`
 	FetchedAt                  int64 `json:"fetched_at"` // epoch ms
+	// OversizedRecords counts this reply's records that exceeded
+	// KAFKA_MAX_RECORD_BYTES and went to the DLQ instead (omitted when 0).
+	OversizedRecords int `json:"oversized_records,omitempty"`
 }
 
-// DLQError describes why an enrichment was given up.
+// DLQError describes why an enrichment, or one record, was given up.
 type DLQError struct {
-	Stage    string `json:"stage"` // e.g. "enrich"
+	Stage    string `json:"stage"` // "enrich", or StagePublish for a record Kafka would not take
 	Message  string `json:"message"`
 	Status   int    `json:"http_status,omitempty"`
 	Code     string `json:"err_code,omitempty"`
 	Attempts int    `json:"attempts"`
 	FailedAt int64  `json:"failed_at"` // epoch ms
+
+	// For a record replaced because of its size (Stage StagePublish).
+	RecordType  string `json:"record_type,omitempty"`  // the replaced record's type
+	RecordKey   string `json:"record_key,omitempty"`   // its key
+	RecordTopic string `json:"record_topic,omitempty"` // its topic role: incidents, alerts, artifacts
+	RecordBytes int    `json:"record_bytes,omitempty"` // its size (see Size)
+	LimitBytes  int    `json:"limit_bytes,omitempty"`  // KAFKA_MAX_RECORD_BYTES
+}
+
+// StagePublish is the DLQ stage of a record replaced because Kafka would not
+// take it.
+const StagePublish = "publish"
+
+// String names a topic role as the DLQ record of an oversized record does.
+func (t Topic) String() string {
+	switch t {
+	case TopicIncidents:
+		return "incidents"
+	case TopicAlerts:
+		return "alerts"
+	case TopicArtifacts:
+		return "artifacts"
+	case TopicDLQ:
+		return "dlq"
+	}
+	return "unknown"
 }

@@ -86,8 +86,8 @@ type Sink struct {
 	mu       sync.Mutex
 	produced map[string]int64 // acknowledged records per topic name
 
-	room        chan struct{} // one token per enrichment or DLQ record in flight
-	changeRoom  chan struct{} // one token per incident change record in flight
+	room        *room // enrichment and DLQ records in flight
+	changeRoom  *room // incident change records in flight
 	outstanding atomic.Int64
 
 	batching bool
@@ -112,7 +112,7 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 		}
 	}
 	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(record.SchemaVersion)), produced: map[string]int64{},
-		room: make(chan struct{}, MaxInFlight), changeRoom: make(chan struct{}, MaxInFlight), full: make(chan struct{}, 1)}
+		room: newRoom(MaxInFlight), changeRoom: newRoom(MaxInFlight), full: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -146,7 +146,11 @@ func (s *Sink) Publish(ctx context.Context, class Class, recs []record.Record, d
 		if err != nil {
 			errMu.Lock()
 			if first == nil {
-				first = fmt.Errorf("producing to %s: %w", r.Topic, err)
+				if Rejected(err) {
+					first = fmt.Errorf("producing to %s: %w: %w", r.Topic, record.ErrRejected, err)
+				} else {
+					first = fmt.Errorf("producing to %s: %w", r.Topic, err)
+				}
 			}
 			errMu.Unlock()
 		} else {
@@ -170,19 +174,19 @@ func (s *Sink) Publish(ctx context.Context, class Class, recs []record.Record, d
 	}
 	promise := func(r *kgo.Record, err error) {
 		s.outstanding.Add(-1)
-		<-room
+		room.release(1)
 		settle(r, err)
 	}
 	for i, rec := range recs {
 		kr := s.record(rec)
-		select {
-		case room <- struct{}{}:
-		case <-ctx.Done():
+		// One place at a time: each is freed by its own acknowledgement,
+		// whatever happens to the rest of recs, so this wait always ends.
+		if err := room.acquire(ctx, 1); err != nil {
 			// Fail the rest so done still fires exactly once.
 			for _, r := range recs[i:] {
-				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, ctx.Err())
+				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, err)
 			}
-			return ctx.Err()
+			return err
 		}
 		s.outstanding.Add(1)
 		s.cl.Produce(noCancel, kr, promise)
@@ -200,6 +204,14 @@ func (s *Sink) record(rec record.Record) *kgo.Record {
 			{Key: record.HeaderSchemaVersion, Value: s.hdrVer},
 		},
 	}
+}
+
+// Rejected is the one classification of produce errors that no retry can
+// fix: Kafka (or the client, before sending) refused the record itself.
+// Publish wraps such errors with record.ErrRejected.
+func Rejected(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidRequiredAcks)
 }
 
 // Room is a Sink's Publish bound to one Class.
@@ -257,7 +269,7 @@ type batchItem struct {
 	ctx    context.Context // carries the record's trace context; never cancelled
 	rec    record.Record
 	settle func(*kgo.Record, error)
-	room   chan struct{} // the room it holds a token of, or nil
+	room   *room // the room it holds a place in
 }
 
 // Len returns how many records the batch holds.
@@ -279,9 +291,7 @@ func (b Batch) Records() ([]*kgo.Record, []context.Context) {
 // and frees its room. Call it exactly once.
 func (b Batch) Settle(err error) {
 	for _, it := range b.items {
-		if it.room != nil {
-			<-it.room
-		}
+		it.room.release(1)
 		b.sink.outstanding.Add(-1)
 		it.settle(&kgo.Record{Topic: b.sink.topics.Name(it.rec.Topic)}, err)
 	}
@@ -301,37 +311,27 @@ func (s *Sink) TakeBatch() Batch {
 // MaxInFlight, so the caller can write it before Publish has to wait.
 func (s *Sink) BatchFull() <-chan struct{} { return s.full }
 
-func (s *Sink) collect(ctx context.Context, room chan struct{}, recs []record.Record, settle func(*kgo.Record, error)) error {
+func (s *Sink) collect(ctx context.Context, room *room, recs []record.Record, settle func(*kgo.Record, error)) error {
 	// All records of one Publish enter the same batch, so a transaction never
-	// holds part of an enrichment without the offsets that settle it. A
-	// Publish larger than MaxInFlight holds every token.
-	need := min(len(recs), MaxInFlight)
-	for i := range need {
-		select {
-		case room <- struct{}{}:
-		case <-ctx.Done():
-			for range i {
-				<-room
-			}
-			for _, r := range recs {
-				settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, ctx.Err())
-			}
-			return ctx.Err()
+	// holds part of an enrichment without the offsets that settle it. Their
+	// room is taken at once: a batch's places are freed only when the batch
+	// is written, so a Publish holding part of its room while waiting for
+	// the rest could wait forever.
+	if err := room.acquire(ctx, len(recs)); err != nil {
+		for _, r := range recs {
+			settle(&kgo.Record{Topic: s.topics.Name(r.Topic)}, err)
 		}
+		return err
 	}
 	noCancel := context.WithoutCancel(ctx)
 	s.batchMu.Lock()
-	for i, rec := range recs {
-		it := batchItem{ctx: noCancel, rec: rec, settle: settle}
-		if i < need {
-			it.room = room
-		}
-		s.batch.items = append(s.batch.items, it)
+	for _, rec := range recs {
+		s.batch.items = append(s.batch.items, batchItem{ctx: noCancel, rec: rec, settle: settle, room: room})
 	}
 	n := len(s.batch.items)
 	s.batchMu.Unlock()
 	s.outstanding.Add(int64(len(recs)))
-	if n >= MaxInFlight/2 {
+	if n >= MaxInFlight/2 || room.inUse() >= MaxInFlight {
 		select {
 		case s.full <- struct{}{}:
 		default:

@@ -139,3 +139,62 @@ func TestBatchingKeepsOnePublishInOneBatch(t *testing.T) {
 		t.Fatal("a batch was handed out twice")
 	}
 }
+
+// TestConcurrentOversizedPublishesNeverDeadlock: publishes in batching mode
+// that each need more than half the room take it all at once or wait, so two
+// (or eight) of them can never each hold part of it and wait for the rest
+// forever. Each round is bounded: a publish that has not got its room after
+// 20 s fails the test instead of hanging it.
+func TestConcurrentOversizedPublishesNeverDeadlock(t *testing.T) {
+	s, _ := newSink(t, Batching())
+	for _, n := range []int{2, 8} {
+		for round := range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			// The committer: what exactly-once delivery does every interval.
+			stop := make(chan struct{})
+			committed := make(chan struct{})
+			go func() {
+				defer close(committed)
+				for {
+					select {
+					case <-stop:
+						s.TakeBatch().Settle(nil)
+						return
+					case <-s.BatchFull():
+					case <-time.After(5 * time.Millisecond):
+					}
+					s.TakeBatch().Settle(nil)
+				}
+			}()
+			errs := make(chan error, n)
+			var settled atomic.Int64
+			for i := range n {
+				size := MaxInFlight/2 + 1 + i*97 // each more than half the room; some more than all of it
+				if i%3 == 2 {
+					size = MaxInFlight + 10
+				}
+				go func() {
+					errs <- s.Publish(ctx, Enrichments, recs(size, record.TypeAlert, record.TopicAlerts), func(err error) {
+						if err == nil {
+							settled.Add(1)
+						}
+					})
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatalf("%d publishes, round %d: %v (room in use %d)", n, round, err, s.room.inUse())
+				}
+			}
+			close(stop)
+			<-committed
+			cancel()
+			if got := settled.Load(); got != int64(n) {
+				t.Fatalf("%d publishes, round %d: %d settled", n, round, got)
+			}
+			if used := s.room.inUse(); used != 0 {
+				t.Fatalf("round %d left %d places taken", round, used)
+			}
+		}
+	}
+}

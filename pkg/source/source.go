@@ -19,6 +19,14 @@
 //     poll ran, after its page had been read, is older than that mark by at
 //     most the indexing lag, so the next poll's lookback still reaches it
 //     however long polls take: LOOKBACK only has to cover the indexing lag.
+//   - The mark never passes now plus FutureTolerance: an incident stamped in
+//     the future (a tenant's clock gone wrong) is published, counted and
+//     logged, but cannot blind the source to every later change.
+//   - A crowded millisecond is read until a short page, never to a
+//     total_count the rows contradict; such a poll is not complete.
+//   - A page the client cannot decode (deeply nested JSON, say) is read
+//     again one incident at a time: the unreadable incident is reported and
+//     skipped, its healthy neighbours are taken.
 //   - A version is emitted when its modification_time is newer than the last
 //     one emitted for that incident, so the lookback overlap and restarts
 //     (seeded from the committed state) repeat nothing already acknowledged.
@@ -59,6 +67,13 @@ type Config struct {
 	PageSize         int           // incidents per request, 1..100; default 100
 	MaxBucketRescans int           // re-reads of one crowded millisecond per poll; default 5
 	MaxRetries       int           // retries of a failed page within one poll; default 3
+	// FutureTolerance is how far ahead of the local clock an incident's
+	// modification_time may lie and still move the mark; default 30s. Keep
+	// it well below Lookback: the lookback shrinks by as much.
+	FutureTolerance time.Duration
+	// MaxRetryAfter caps the wait a 429's Retry-After imposes on a page;
+	// default xdr.DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
 }
 
 // Start is the committed state the source resumes from.
@@ -74,7 +89,12 @@ type PollResult struct {
 	Emitted    int      // new versions handed to the Handler
 	Restricted []string // restricted_incident_ids seen for the first time in this run
 	MaxMTime   int64    // newest modification_time seen
-	Mark       int64    // MaxMTime less the poll's duration: what a complete poll lets the watermark advance to
+	Mark       int64    // min(MaxMTime, start + FutureTolerance) less the poll's duration: what a complete poll lets the watermark advance to
+	Future     int      // incidents seen stamped beyond start + FutureTolerance (published, never moving the mark)
+	Clamped    bool     // the mark was held back because of them
+	Untrusted  int      // pages whose total_count was missing or contradicted their rows (the poll is then not complete)
+	Dropped    int      // incidents without incident_id or modification_time, skipped
+	Poisoned   int      // incidents the client could not decode, reported and skipped
 	Complete   bool     // everything visible from the start was read
 	Started    time.Time
 	Duration   time.Duration
@@ -94,7 +114,9 @@ type Source struct {
 
 	polled     int64
 	emitted    map[string]int64
+	future     map[string]int64 // incident id -> future-stamped version emitted (see FutureTolerance)
 	restricted map[string]struct{}
+	limit      int64 // this poll's: no mark beyond it, epoch ms
 }
 
 // Option configures a Source.
@@ -146,6 +168,12 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 3
 	}
+	if cfg.FutureTolerance == 0 {
+		cfg.FutureTolerance = 30 * time.Second
+	}
+	if cfg.MaxRetryAfter == 0 {
+		cfg.MaxRetryAfter = xdr.DefaultMaxRetryAfter
+	}
 	switch {
 	case cfg.PollInterval < 0, cfg.Lookback < 0:
 		return nil, errors.New("source: poll interval and lookback must not be negative")
@@ -157,7 +185,7 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 	s := &Source{
 		cfg: cfg, api: api, handle: h,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
-		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)),
+		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)), future: map[string]int64{},
 		restricted: map[string]struct{}{},
 		tracer:     noop.NewTracerProvider().Tracer(tracerName),
 		newBack: func() backoff.BackOff {
@@ -167,11 +195,18 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 			return b
 		},
 	}
-	for id, t := range start.Emitted {
-		s.emitted[id] = t
-	}
 	for _, o := range opts {
 		o(s)
+	}
+	// A committed version stamped in the future must not hide the
+	// incident's later (earlier-stamped) changes.
+	limit := s.now().Add(cfg.FutureTolerance).UnixMilli()
+	for id, t := range start.Emitted {
+		if t > limit {
+			s.future[id] = t
+		} else {
+			s.emitted[id] = t
+		}
 	}
 	return s, nil
 }
@@ -224,10 +259,17 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 		}
 		span.End()
 	}()
+	s.limit = res.Started.Add(s.cfg.FutureTolerance).UnixMilli()
 	defer func() {
 		res.Duration = s.now().Sub(res.Started)
 		if res.MaxMTime > 0 {
-			res.Mark = res.MaxMTime - res.Duration.Milliseconds()
+			newest := res.MaxMTime
+			if newest > s.limit {
+				newest, res.Clamped = s.limit, true
+				s.log.WarnContext(ctx, "incidents are stamped in the future; published, but the watermark stays at the local clock",
+					"future_incidents", res.Future, "newest_modification_time", res.MaxMTime, "tolerance", s.cfg.FutureTolerance)
+			}
+			res.Mark = newest - res.Duration.Milliseconds()
 		}
 		if err == nil && res.Complete && res.Mark > s.polled {
 			s.polled = res.Mark
@@ -245,22 +287,27 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 	}
 	res.Complete = true
 	for {
-		page, err := s.fetch(ctx, &res, xdr.IncidentsRequest{
+		req := xdr.IncidentsRequest{
 			Filters:  s.filters(xdr.ModifiedSince(cursor)),
 			SearchTo: s.cfg.PageSize,
 			Sort:     &xdr.Sort{Field: xdr.FieldModificationTime, Keyword: xdr.SortAsc},
-		})
+		}
+		page, err := s.fetch(ctx, &res, req)
+		read := 0 // positions of the page consumed, readable or not
+		if errors.Is(err, xdr.ErrMalformed) {
+			page, read, err = s.readOneByOne(ctx, &res, req, err)
+		}
 		if err != nil {
 			return res, err
 		}
 		if err := s.take(ctx, &res, page); err != nil {
 			return res, err
 		}
-		n := len(page.Incidents)
-		if n < s.cfg.PageSize {
+		n := max(len(page.Incidents), read)
+		if n < s.cfg.PageSize || len(page.Incidents) == 0 {
 			return res, nil
 		}
-		first, last := page.Incidents[0].ModificationTime, page.Incidents[n-1].ModificationTime
+		first, last := page.Incidents[0].ModificationTime, page.Incidents[len(page.Incidents)-1].ModificationTime
 		switch {
 		case first == last:
 			// A whole page in one millisecond: read that millisecond alone.
@@ -290,7 +337,7 @@ func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64)
 		xdr.ModifiedUntil(ms),
 	)
 	for pass := 0; pass <= s.cfg.MaxBucketRescans; pass++ {
-		total, stable := -1, true
+		total, stable, untrusted := -1, true, false
 		for from := 0; ; from += s.cfg.PageSize {
 			page, err := s.fetch(ctx, res, xdr.IncidentsRequest{
 				Filters: filters, SearchFrom: from, SearchTo: from + s.cfg.PageSize,
@@ -302,13 +349,25 @@ func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64)
 			if err := s.take(ctx, res, page); err != nil {
 				return false, err
 			}
+			// The scan ends on a short page. total_count only tells whether
+			// the set changed under the scan, and only when it is there and
+			// agrees with the rows.
+			if page.TotalCountMissing || page.TotalCount < from+len(page.Incidents) {
+				untrusted = true
+			}
 			if total >= 0 && page.TotalCount != total {
 				stable = false
 			}
 			total = page.TotalCount
-			if len(page.Incidents) < s.cfg.PageSize || from+s.cfg.PageSize >= total {
+			if len(page.Incidents) < s.cfg.PageSize {
 				break
 			}
+		}
+		if untrusted {
+			res.Untrusted++
+			s.log.WarnContext(ctx, "get_incidents gave a total_count that is missing or contradicts the rows of a crowded millisecond; it was read to its end, but the watermark will not advance this poll",
+				"modification_time", ms, "total_count", total)
+			return false, nil
 		}
 		if stable {
 			return true, nil
@@ -319,6 +378,66 @@ func (s *Source) scanMillisecond(ctx context.Context, res *PollResult, ms int64)
 	return false, nil
 }
 
+// readOneByOne reads the page req asked for one incident at a time, after
+// the client could not decode it whole (cause). An incident that cannot be
+// decoded alone is reported and skipped, so one poison incident cannot stall
+// the source or cost its neighbours. It returns the readable incidents and
+// how many positions it consumed. When no single read succeeds at all, the
+// fault is not one incident's: the poll fails with cause.
+func (s *Source) readOneByOne(ctx context.Context, res *PollResult, req xdr.IncidentsRequest, cause error) (*xdr.IncidentsReply, int, error) {
+	out := &xdr.IncidentsReply{}
+	var poisoned []int
+	ok := false
+	read := 0
+	for i := req.SearchFrom; i < req.SearchTo; i++ {
+		one := req
+		one.SearchFrom, one.SearchTo = i, i+1
+		page, err := s.fetch(ctx, res, one)
+		if errors.Is(err, xdr.ErrMalformed) {
+			poisoned = append(poisoned, i)
+			read++
+			if !ok && len(poisoned) >= maxPoisonRun {
+				break // nothing decodes: not one incident's fault
+			}
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		ok = true
+		out.RestrictedIDs = append(out.RestrictedIDs, page.RestrictedIDs...)
+		if len(page.Incidents) == 0 {
+			break
+		}
+		out.Incidents = append(out.Incidents, page.Incidents...)
+		read++
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("reading a page one incident at a time after it could not be decoded: %w", cause)
+	}
+	for _, i := range poisoned {
+		res.Poisoned++
+		s.log.ErrorContext(ctx, "get_incidents returned an incident that cannot be decoded; skipping it (its neighbours are published)",
+			"offset", i, "filters_from_modification_time", fromTime(req), "err", cause)
+	}
+	out.TotalCount, out.ResultCount = len(out.Incidents), len(out.Incidents)
+	return out, read, nil
+}
+
+// maxPoisonRun is how many undecodable single reads, with no good one
+// before them, make readOneByOne give up on the page as a whole.
+const maxPoisonRun = 3
+
+// fromTime is the modification_time lower bound of req, for logs.
+func fromTime(req xdr.IncidentsRequest) int64 {
+	for _, f := range req.Filters {
+		if v, ok := f.Value.(int64); ok && f.Field == xdr.FieldModificationTime && f.Operator == xdr.OpGTE {
+			return v
+		}
+	}
+	return 0
+}
+
 func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRequest) (_ *xdr.IncidentsReply, err error) {
 	ctx, span := s.tracer.Start(ctx, "get_incidents page", trace.WithAttributes(pageAttrs(res.Pages+1, req)...))
 	defer func() {
@@ -327,10 +446,12 @@ func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRe
 		}
 		span.End()
 	}()
-	b := backoff.WithContext(backoff.WithMaxRetries(s.newBack(), uint64(s.cfg.MaxRetries)), ctx)
+	ra := &retryAfter{b: s.newBack(), limit: s.cfg.MaxRetryAfter}
+	b := backoff.WithContext(backoff.WithMaxRetries(ra, uint64(s.cfg.MaxRetries)), ctx)
 	var reply *xdr.IncidentsReply
 	err = backoff.RetryNotify(func() error {
 		r, err := s.api.GetIncidents(ctx, req)
+		ra.last = err
 		if err != nil {
 			if !xdr.Retryable(err) {
 				return backoff.Permanent(err)
@@ -340,6 +461,10 @@ func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRe
 		reply = r
 		return nil
 	}, b, func(err error, d time.Duration) {
+		if ra.capped {
+			asked, _ := xdr.RetryAfter(err)
+			s.log.WarnContext(ctx, "a 429 asked for a pause longer than XDR_MAX_RETRY_AFTER; waiting for the cap instead", "retry_after", asked, "wait", d)
+		}
 		span.AddEvent("retry", trace.WithAttributes(attribute.String("error", err.Error()), attribute.Int64("backoff_ms", d.Milliseconds())))
 		s.log.DebugContext(ctx, "get_incidents failed; retrying", "err", err, "in", d)
 	})
@@ -351,6 +476,28 @@ func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRe
 		attribute.Int("xdr.restricted_count", len(reply.RestrictedIDs)))
 	return reply, nil
 }
+
+// retryAfter is the page retry policy: the backoff's next interval, or the
+// server's Retry-After (xdr.RetryWait, capped at limit) when the last error
+// carries a longer one.
+type retryAfter struct {
+	b      backoff.BackOff
+	limit  time.Duration
+	last   error // the error of the attempt just made
+	capped bool  // the last NextBackOff cut a Retry-After to limit
+}
+
+func (r *retryAfter) NextBackOff() time.Duration {
+	d := r.b.NextBackOff()
+	if d == backoff.Stop {
+		return d
+	}
+	wait, capped := xdr.RetryWait(r.last, d, r.limit)
+	r.capped = capped
+	return max(d, wait)
+}
+
+func (r *retryAfter) Reset() { r.b.Reset() }
 
 // pageAttrs describes a page request for its span: the page's number in the
 // poll, its offsets, sort, and time bounds (never the other filters' values).
@@ -380,8 +527,24 @@ func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsR
 		if inc.ModificationTime > res.MaxMTime {
 			res.MaxMTime = inc.ModificationTime
 		}
-		if inc.ID == "" {
-			s.log.WarnContext(ctx, "get_incidents returned an incident without incident_id; skipping it")
+		if inc.ID == "" || inc.ModificationTime <= 0 {
+			res.Dropped++
+			s.log.WarnContext(ctx, "get_incidents returned an incident without incident_id or modification_time; it has no version to publish, skipping it",
+				"incident_id", inc.ID, "modification_time", inc.ModificationTime)
+			continue
+		}
+		if inc.ModificationTime > s.limit {
+			// Stamped in the future: published once per version, kept out
+			// of emitted so the incident's later changes are not hidden.
+			res.Future++
+			if s.future[inc.ID] == inc.ModificationTime {
+				continue
+			}
+			if err := s.handle(ctx, inc); err != nil {
+				return err
+			}
+			s.future[inc.ID] = inc.ModificationTime
+			res.Emitted++
 			continue
 		}
 		if inc.ModificationTime <= s.emitted[inc.ID] {
@@ -396,12 +559,21 @@ func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsR
 	return nil
 }
 
-// prune forgets versions that no poll can return any more.
+// prune forgets versions that no poll can return any more, and moves
+// future-stamped versions the clock has caught up with to emitted.
 func (s *Source) prune() {
 	floor := s.polled - s.cfg.Lookback.Milliseconds()
 	for id, t := range s.emitted {
 		if t < floor {
 			delete(s.emitted, id)
+		}
+	}
+	for id, t := range s.future {
+		if t <= s.limit {
+			delete(s.future, id)
+			if t > s.emitted[id] {
+				s.emitted[id] = t
+			}
 		}
 	}
 }

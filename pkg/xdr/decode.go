@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Tolerant decoding.
@@ -24,7 +25,10 @@ import (
 //     null; a missing total_count is len(data); null items are skipped;
 //   - artifact items may be objects or bare strings (the latter land in Value).
 //
-// Every object keeps Raw, a private copy of its bytes exactly as received.
+// Every object keeps Raw, a private copy of its bytes exactly as received,
+// except that invalid UTF-8 is replaced by U+FFFD (as encoding/json does when
+// it decodes a string), so every record value is valid JSON text for strict
+// consumers; the incident stays published rather than lost for one bad byte.
 // Only the envelope is checked: a body that is not a JSON object with a
 // "reply" object is an error wrapping ErrMalformed.
 
@@ -76,7 +80,10 @@ func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
 			out.RestrictedIDs = append(out.RestrictedIDs, id)
 		}
 	}
-	out.TotalCount = countOr(reply["total_count"], len(out.Incidents))
+	out.TotalCount = countOr(reply["total_count"], -1)
+	if out.TotalCount < 0 {
+		out.TotalCount, out.TotalCountMissing = len(out.Incidents), true
+	}
 	out.ResultCount = countOr(reply["result_count"], len(out.Incidents))
 	*r = out
 	return nil
@@ -266,7 +273,7 @@ func decodeFileArtifactList(b []byte) FileArtifactList {
 
 // replyObject checks the envelope and returns the fields of "reply".
 func replyObject(b []byte) (map[string]json.RawMessage, error) {
-	b = bytes.TrimSpace(b)
+	b = validUTF8(bytes.TrimSpace(b))
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	}
@@ -289,6 +296,15 @@ func replyObject(b []byte) (map[string]json.RawMessage, error) {
 		return nil, fmt.Errorf("%w: \"reply\" is not an object", ErrMalformed)
 	}
 	return reply, nil
+}
+
+// validUTF8 returns b, or a copy with each run of invalid UTF-8 replaced by
+// U+FFFD.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	return bytes.ToValidUTF8(b, []byte("\uFFFD"))
 }
 
 // section reads a {"total_count", "data"} section, a bare list, or null.

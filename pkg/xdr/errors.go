@@ -180,6 +180,28 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+// DefaultMaxRetryAfter caps the wait a Retry-After can impose on the
+// connector (XDR_MAX_RETRY_AFTER): the documented rate window is 60 s, so a
+// longer ask is a broken or hostile reply, and honouring a day of it would
+// stop the tenant for a day.
+const DefaultMaxRetryAfter = 5 * time.Minute
+
+// RetryWait is the one policy for how long to wait after a failed call: the
+// server's Retry-After when it sent one (every 429 counts as sending one,
+// see RetryAfter), at most limit, else fallback. capped reports that limit
+// cut the server's ask short; the caller should say so. A limit of zero or
+// less does not cap.
+func RetryWait(err error, fallback, limit time.Duration) (wait time.Duration, capped bool) {
+	d, ok := RetryAfter(err)
+	if !ok {
+		return fallback, false
+	}
+	if limit > 0 && d > limit {
+		return limit, true
+	}
+	return d, false
+}
+
 // parseRetryAfter reads a Retry-After value: delta seconds or an HTTP-date
 // (relative to now). ok is false when the value is absent or unreadable. The
 // result is clamped to [0, maxRetryAfter].

@@ -136,6 +136,8 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.xdr.authMode | quote }}
 - name: XDR_REQUEST_TIMEOUT
   value: {{ $v.xdr.requestTimeout | quote }}
+- name: XDR_MAX_RETRY_AFTER
+  value: {{ $v.xdr.maxRetryAfter | quote }}
 {{- with $v.xdr.tenant }}
 - name: XDR_TENANT
   value: {{ . | quote }}
@@ -162,6 +164,8 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.kafka.replicationFactor | int64 | quote }}
 - name: KAFKA_PARTITIONS
   value: {{ $v.kafka.partitions | int64 | quote }}
+- name: KAFKA_MAX_RECORD_BYTES
+  value: {{ $v.kafka.maxRecordBytes | int64 | quote }}
 - name: KAFKA_TOPIC_INCIDENTS
   value: {{ $v.topics.incidents | quote }}
 - name: KAFKA_TOPIC_ALERTS
