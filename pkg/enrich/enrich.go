@@ -170,7 +170,7 @@ type Enricher struct {
 	fatal   chan error // buffered(1): the first publish failure
 
 	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, oversized, rejected atomic.Uint64
-	inFlight                                              atomic.Int64
+	inFlight                                                                               atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through

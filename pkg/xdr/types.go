@@ -68,11 +68,11 @@ type IncidentsReply struct {
 	// TotalCount is the reply's total_count; when the reply has none (or an
 	// unreadable one), it is the number of incidents and TotalCountMissing
 	// is set, so a caller never mistakes the page length for a count.
-	TotalCount        int  `json:"total_count"`
-	TotalCountMissing bool `json:"-"`
-	ResultCount   int        `json:"result_count"`
-	Incidents     []Incident `json:"incidents"`
-	RestrictedIDs []string   `json:"restricted_incident_ids"`
+	TotalCount        int        `json:"total_count"`
+	TotalCountMissing bool       `json:"-"`
+	ResultCount       int        `json:"result_count"`
+	Incidents         []Incident `json:"incidents"`
+	RestrictedIDs     []string   `json:"restricted_incident_ids"`
 }
 
 // ExtraDataRequest is the request_data of get_incident_extra_data.
