@@ -214,5 +214,15 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 		LimiterUsed: int64(s.Enrich.Limiter.InUse), LimiterBudget: int64(s.Enrich.RateLimit),
 		LimiterWaited: s.Enrich.Limiter.Waited, LimiterWaiting: int64(s.Enrich.Limiter.Waiting),
 		Watermark: s.Offsets.Watermark, OffsetsPending: int64(s.Offsets.Pending),
+		Anomalies: map[string]int64{
+			telemetry.AnomalyOversizedRecord:  s.Oversized + int64(s.Enrich.Oversized),
+			telemetry.AnomalyRejectedRecord:   int64(s.Enrich.Rejected),
+			telemetry.AnomalyFutureIncident:   s.Future,
+			telemetry.AnomalyClampedMark:      s.Clamped,
+			telemetry.AnomalyMismatchedReply:  int64(s.Enrich.Mismatched),
+			telemetry.AnomalyUntrustedCount:   s.Untrusted,
+			telemetry.AnomalyDroppedIncident:  s.Dropped,
+			telemetry.AnomalyPoisonedIncident: s.Poisoned,
+		},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // maxInWindow returns the largest number of instants that lie in one
@@ -275,5 +277,33 @@ func TestLimiterThroughput(t *testing.T) {
 		}
 		t.Logf("acquired %d in %d windows (%.2f%% of budget), total wait %s", st.Acquired, windows,
 			100*float64(st.Acquired)/(n*windows), st.Waited)
+	})
+}
+
+// TestThrottleCapsAnAbsurdRetryAfter: a 429 asking for a day pauses the
+// limiter for the cap, and says so. (Before, it paused for up to 24 h.)
+func TestThrottleCapsAnAbsurdRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := NewLimiter(10, time.Minute, WithMaxPause(2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait, capped := l.Throttle(&xdr.APIError{Status: 429, RetryAfter: 24 * time.Hour})
+		if wait != 2*time.Minute || !capped {
+			t.Fatalf("Throttle = %s, %v; want 2m, capped", wait, capped)
+		}
+		start := time.Now()
+		release, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		if got := time.Since(start); got != 2*time.Minute {
+			t.Fatalf("the next call waited %s, want the capped 2m", got)
+		}
+		// Without Retry-After, a whole window.
+		if wait, capped := l.Throttle(errors.New("429 without header")); wait != time.Minute || capped {
+			t.Fatalf("Throttle without Retry-After = %s, %v", wait, capped)
+		}
 	})
 }

@@ -55,12 +55,17 @@ type running struct {
 }
 
 func start(e *testkit.Env, cfg Config, opts ...Option) *running {
+	return startWith(e, e.API, cfg, opts...)
+}
+
+// startWith is start reading through api instead of the simulator's client.
+func startWith(e *testkit.Env, api API, cfg Config, opts ...Option) *running {
 	var kopts []kgo.Opt
 	if cfg.Delivery == ExactlyOnce {
 		kopts = append(kopts, kgo.TransactionalID(TransactionalID(cfg.Connector, cfg.Tenant)))
 	}
 	kcl := e.Producer(kopts...)
-	p, err := New(cfg, e.API, kcl, append([]Option{WithLogger(testLogger())}, opts...)...)
+	p, err := New(cfg, api, kcl, append([]Option{WithLogger(testLogger())}, opts...)...)
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -53,6 +53,20 @@ const (
 	MetricOffsetsPending  = "xdr_connector.offsets.pending"      // gauge: enrichments owed in the offsets state
 	MetricCommits         = "xdr_connector.offsets.commits"      // counter: offsets commits written
 	MetricReady           = "xdr_connector.ready"                // gauge: 1 once the offsets are loaded and the stages run
+	MetricAnomalies       = "xdr_connector.anomalies"            // counter{kind}: hostile replies and oversized records, each made harmless (see Anomaly kinds)
+)
+
+// Anomaly kinds, the values of the kind attribute of MetricAnomalies. Each
+// has one log line; docs/OPERATIONS.md says what it means and what to do.
+const (
+	AnomalyOversizedRecord  = "oversized_record"  // a record above KAFKA_MAX_RECORD_BYTES went to the DLQ with an excerpt
+	AnomalyRejectedRecord   = "rejected_record"   // Kafka refused a record; its enrichment went to the DLQ
+	AnomalyFutureIncident   = "future_incident"   // an incident stamped beyond the clock's tolerance was seen
+	AnomalyClampedMark      = "clamped_mark"      // a poll's mark was held at the clock because of one
+	AnomalyMismatchedReply  = "mismatched_reply"  // extra data answered for another incident (retried)
+	AnomalyUntrustedCount   = "untrusted_count"   // a total_count was missing or contradicted the rows
+	AnomalyDroppedIncident  = "dropped_incident"  // an incident without incident_id or modification_time was skipped
+	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
 )
 
 // Metric attribute keys.
@@ -61,6 +75,7 @@ const (
 	AttrOutcome  = "outcome"
 	AttrEndpoint = "endpoint"
 	AttrStatus   = "status"
+	AttrKind     = "kind"
 )
 
 // Snapshot is the pipeline's state as the metrics read it at each
@@ -91,6 +106,8 @@ type Snapshot struct {
 
 	Watermark      int64 // committable watermark, epoch ms; 0 before the offsets are loaded
 	OffsetsPending int64 // enrichments owed in the offsets state
+
+	Anomalies map[string]int64 // by Anomaly kind; every kind is reported, 0 included
 }
 
 // RegisterMetrics registers the pipeline's observable instruments on m; at
@@ -143,6 +160,7 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time)
 	wm := fgauge(MetricWatermark, "s", "The committable watermark (modification_time) as Unix time.")
 	pending := gauge(MetricOffsetsPending, "{incident}", "Enrichments owed in the offsets state.")
 	ready := gauge(MetricReady, "", "1 once the offsets are loaded and the stages run, else 0.")
+	anomalies := cnt(MetricAnomalies, "{event}", "Hostile replies and oversized records, each made harmless, by kind (see docs/OPERATIONS.md).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("creating pipeline instruments: %w", err)
 	}
@@ -187,9 +205,12 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time)
 			r = 1
 		}
 		o.ObserveInt64(ready, r)
+		for kind, n := range s.Anomalies {
+			o.ObserveInt64(anomalies, n, metric.WithAttributes(attribute.String(AttrKind, kind)))
+		}
 		return nil
 	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,
-		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, ready)
+		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, ready, anomalies)
 	if err != nil {
 		return nil, fmt.Errorf("registering pipeline metrics: %w", err)
 	}

@@ -76,6 +76,7 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 		QueueDepth: 5, InFlight: 2, EnrichCalls: 44, Retries: 3, RateLimited: 1, Enriched: 40, DLQ: 1, Truncated: 2,
 		LimiterUsed: 8, LimiterBudget: 10, LimiterWaited: 1500 * time.Millisecond, LimiterWaiting: 1,
 		Watermark: now.Add(-90 * time.Second).UnixMilli(), OffsetsPending: 6,
+		Anomalies: map[string]int64{AnomalyOversizedRecord: 2, AnomalyClampedMark: 1, AnomalyPoisonedIncident: 0},
 	}
 	reg, err := RegisterMetrics(mp.Meter("test"), func() Snapshot { return snap }, func() time.Time { return now })
 	if err != nil {
@@ -122,6 +123,9 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 		{"xdr_connector_offsets_pending", nil, 6},
 		{"xdr_connector_ready", nil, 1},
 		{"xdr_connector_produce_duration_seconds", map[string]string{"topic": "xdr.alerts", "outcome": "ok"}, 1},
+		{"xdr_connector_anomalies_total", map[string]string{"kind": "oversized_record"}, 2},
+		{"xdr_connector_anomalies_total", map[string]string{"kind": "clamped_mark"}, 1},
+		{"xdr_connector_anomalies_total", map[string]string{"kind": "poisoned_incident"}, 0},
 	} {
 		got, ok := value(fams, tc.name, tc.labels)
 		if !ok || got != tc.want {

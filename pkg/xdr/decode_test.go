@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -489,5 +491,60 @@ func TestMarshalReturnsRaw(t *testing.T) {
 	var in xdr.Incident
 	if err := json.Unmarshal(b, &in); err != nil || in.ID != "5" || in.ModificationTime != 7 || in.Severity != "low" {
 		t.Errorf("synthesised incident %s decodes to %+v, %v", b, in, err)
+	}
+}
+
+// TestDecodeRepairsInvalidUTF8: invalid UTF-8 in a reply becomes U+FFFD, so
+// every Raw is valid JSON text for strict consumers; the rest is kept.
+func TestDecodeRepairsInvalidUTF8(t *testing.T) {
+	body := []byte("{\"reply\":{\"total_count\":1,\"incidents\":[{\"incident_id\":\"7\",\"modification_time\":5,\"description\":\"bad \xff\xfe byte\"}]}}")
+	r, err := xdr.DecodeIncidentsReply(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := r.Incidents[0].Raw
+	if !utf8.Valid(raw) || !json.Valid(raw) || !bytes.Contains(raw, []byte("bad \uFFFD byte")) || r.Incidents[0].ID != "7" {
+		t.Fatalf("raw %q", raw)
+	}
+}
+
+// TestDecodeSaysWhenTotalCountIsMissing: a missing total_count is reported as
+// such, never mistaken for the page length by a caller.
+func TestDecodeSaysWhenTotalCountIsMissing(t *testing.T) {
+	for body, missing := range map[string]bool{
+		`{"reply":{"incidents":[{"incident_id":"1"}]}}`:                     true,
+		`{"reply":{"total_count":null,"incidents":[{"incident_id":"1"}]}}`:  true,
+		`{"reply":{"total_count":"x","incidents":[{"incident_id":"1"}]}}`:   true,
+		`{"reply":{"total_count":1,"incidents":[{"incident_id":"1"}]}}`:     false,
+		`{"reply":{"total_count":"250","incidents":[{"incident_id":"1"}]}}`: false,
+	} {
+		r, err := xdr.DecodeIncidentsReply([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.TotalCountMissing != missing || missing && r.TotalCount != 1 {
+			t.Errorf("%s: total_count %d, missing %v; want missing %v", body, r.TotalCount, r.TotalCountMissing, missing)
+		}
+	}
+}
+
+// TestRetryWait is the one Retry-After policy: the server's ask, capped, or
+// the fallback.
+func TestRetryWait(t *testing.T) {
+	ra := func(d time.Duration) error { return &xdr.APIError{Status: 429, RetryAfter: d} }
+	for _, tc := range []struct {
+		err        error
+		want       time.Duration
+		wantCapped bool
+	}{
+		{ra(30 * time.Second), 30 * time.Second, false},
+		{ra(24 * time.Hour), 5 * time.Minute, true},
+		{errors.New("reset"), time.Second, false},
+		{&xdr.APIError{Status: 500}, time.Second, false},
+	} {
+		got, capped := xdr.RetryWait(tc.err, time.Second, xdr.DefaultMaxRetryAfter)
+		if got != tc.want || capped != tc.wantCapped {
+			t.Errorf("RetryWait(%v) = %s, %v; want %s, %v", tc.err, got, capped, tc.want, tc.wantCapped)
+		}
 	}
 }

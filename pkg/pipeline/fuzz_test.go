@@ -1,0 +1,143 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// bodyLister serves get_incidents from raw incident objects: each reply is
+// the JSON text of the positions asked for, decoded by the real decoder, so
+// a hostile object reaches the source exactly as a hostile reply would.
+type bodyLister struct{ items [][]byte }
+
+func (l bodyLister) GetIncidents(_ context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	from, to := min(req.SearchFrom, len(l.items)), min(req.SearchTo, len(l.items))
+	var b bytes.Buffer
+	b.WriteString(`{"reply":{"total_count":` + strconv.Itoa(len(l.items)) + `,"incidents":[`)
+	for i, it := range l.items[from:to] {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(it)
+	}
+	b.WriteString(`]}}`)
+	return xdr.DecodeIncidentsReply(b.Bytes())
+}
+
+// bodyFetcher answers get_incident_extra_data with a raw body.
+type bodyFetcher struct{ body []byte }
+
+func (f bodyFetcher) GetIncidentExtraData(context.Context, xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
+	return xdr.DecodeExtraData(f.body)
+}
+
+var fuzzKafka = sync.OnceValues(func() (*sink.Sink, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, testkit.Topics.All()...))
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, sink.ProducerOpts()...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sink.EnsureTopics(context.Background(), kadm.NewClient(cl), testkit.Topics, 1, 1); err != nil {
+		return nil, err
+	}
+	return sink.New(cl, testkit.Topics)
+})
+
+// FuzzHostileReplies drives whole replies through the source and the
+// enricher into kfake: a well-formed incident next to a fuzzed one on a
+// get_incidents page, then a fuzzed get_incident_extra_data body for the
+// well-formed one. Whatever the bytes: no panic, no hang (each stage has a
+// deadline), the well-formed incident's version is emitted, and its
+// enrichment settles, as records or as a DLQ record, within the deadline.
+func FuzzHostileReplies(f *testing.F) {
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	for _, seed := range []struct{ incident, extra string }{
+		{`{"incident_id":"2","modification_time":1500,"severity":"high"}`, `{"reply":{"incident":{"incident_id":"1","modification_time":1000},"alerts":{"total_count":1,"data":[{"alert_id":"9"}]}}}`},
+		{`{"incident_id":"3","nested":` + deep + `}`, `{"reply":{"incident":{"incident_id":"1","deep":` + deep + `}}}`},
+		{"{\"incident_id\":\"4\",\"modification_time\":2000,\"d\":\"\xff\xfe\"}", `{"reply":{"incident":{"incident_id":"777"}}}`},
+		{`{"incident_id":"5"}`, `{"reply":{"err_code":500,"err_msg":"boom"}}`},
+		{`{"incident_id":"6","modification_time":99999999999999}`, `{"reply":{"incident":null,"alerts":null}}`},
+		{`null`, `not json`},
+		{`{}]},"x":{"y":1`, `{"reply":{"incident":{"incident_id":"1"},"alerts":{"total_count":5,"data":[null,"x",1]}}}`},
+	} {
+		f.Add([]byte(seed.incident), []byte(seed.extra))
+	}
+	good := []byte(`{"incident_id":"1","modification_time":1000,"severity":"critical","status":"new"}`)
+	f.Fuzz(func(t *testing.T, incident, extra []byte) {
+		sk, err := fuzzKafka()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var seen []offsets.Pending
+		src, err := source.New(source.Config{PollInterval: time.Second, Lookback: time.Minute, MaxRetries: 1},
+			bodyLister{items: [][]byte{good, incident}}, source.Start{Watermark: 1},
+			func(_ context.Context, inc xdr.Incident) error {
+				seen = append(seen, offsets.Pending{IncidentID: inc.ID, ModificationTime: inc.ModificationTime, Severity: inc.Severity})
+				return nil
+			},
+			source.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Poll(ctx); err != nil {
+			t.Fatalf("poll failed with a well-formed incident on the page: %v", err)
+		}
+		if len(seen) == 0 || seen[0].IncidentID != "1" || seen[0].ModificationTime != 1000 {
+			t.Fatalf("the well-formed incident's version was not emitted first: %+v", seen)
+		}
+
+		lim, err := enrich.NewLimiter(1000, time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled := make(chan bool, 1)
+		e, err := enrich.New(enrich.Config{Connector: "fuzz", Tenant: "t", Workers: 1, MaxAttempts: 2, MaxRecordBytes: 1 << 20},
+			lim, bodyFetcher{extra}, sk.For(sink.Enrichments),
+			enrich.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }),
+			enrich.WithOnDone(func(it offsets.Pending, dlq bool) {
+				if it.IncidentID == "1" {
+					settled <- dlq
+				}
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Enqueue(seen[0])
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(runCtx) }()
+		select {
+		case <-settled:
+		case err := <-done:
+			t.Fatalf("the enricher stopped before settling the enrichment: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the enrichment did not settle within 10 s")
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatalf("enricher: %v", err)
+		}
+	})
+}

@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+)
+
+// hostileAPI is a correct tenant with three legal but hostile answers: one
+// incident whose object is 1.2 MB, one whose first alert is, and one whose
+// extra data comes back for another incident.
+type hostileAPI struct {
+	API
+	bigChange, bigAlert, mismatch string
+}
+
+// inflate adds a 1.2 MB field to a JSON object.
+func inflate(raw json.RawMessage) json.RawMessage {
+	pad := `"command_line":"` + strings.Repeat("A", 1_200_000) + `",`
+	return append([]byte("{"+pad), bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("{"))...)
+}
+
+func (h hostileAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	r, err := h.API.GetIncidents(ctx, req)
+	if err != nil {
+		return r, err
+	}
+	for i := range r.Incidents {
+		if r.Incidents[i].ID == h.bigChange {
+			r.Incidents[i].Raw = inflate(r.Incidents[i].Raw)
+		}
+	}
+	return r, nil
+}
+
+func (h hostileAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
+	ed, err := h.API.GetIncidentExtraData(ctx, req)
+	if err != nil {
+		return ed, err
+	}
+	switch req.IncidentID {
+	case h.bigAlert:
+		ed.Alerts.Data[0].Raw = inflate(ed.Alerts.Data[0].Raw)
+	case h.mismatch:
+		ed.Incident.ID = "4242424242"
+	}
+	return ed, nil
+}
+
+// TestHostileRepliesKeepEveryOtherIncidentFlowing: a record larger than
+// KAFKA_MAX_RECORD_BYTES and extra data for the wrong incident become DLQ
+// records with their reason; the pipeline neither stops nor loses anything
+// else, in both delivery modes. (Before, the oversized produce failed with
+// MESSAGE_TOO_LARGE and Run stopped, at every restart again; the mismatched
+// reply was published as the asked incident's.)
+func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
+	for _, delivery := range []string{AtLeastOnce, ExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) {
+			e := testkit.New(t, xdrtest.Config{Seed: 23, Incidents: 40, MaxAlerts: 6, RateWindow: 100 * time.Millisecond})
+			ids := e.Sim.IncidentIDs()
+			h := hostileAPI{API: e.API, bigChange: ids[3], mismatch: ids[8]}
+			for _, id := range ids[10:] {
+				if tr, _ := e.Sim.Truth(id); tr.AlertCount >= 2 && !tr.Restricted {
+					h.bigAlert = id
+					break
+				}
+			}
+			cfg := testConfig(e, 100*time.Millisecond)
+			cfg.Delivery = delivery
+			cfg.MaxRecordBytes = 1 << 20
+			cfg.Enrich.MaxAttempts = 3
+			cfg.EnrichBackoff = func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }
+			r := startWith(e, h, cfg)
+			testkit.WaitFor(t, 60*time.Second, "the pipeline to drain past the hostile incidents", func() bool {
+				return drained(r.p, e.Sim) && r.p.Stats().Enrich.DLQ == 1
+			})
+			s := r.p.Stats()
+			r.stop(t)
+
+			o := e.Output()
+			var changeStandIn, alertStandIn, mismatched *testkit.Record
+			for i := range o.DLQ {
+				d := &o.DLQ[i]
+				switch {
+				case d.Error.Stage == record.StagePublish && d.Error.RecordType == record.TypeIncidentChange:
+					changeStandIn = d
+				case d.Error.Stage == record.StagePublish && d.Error.RecordType == record.TypeAlert:
+					alertStandIn = d
+				case d.Error.Stage == "enrich":
+					mismatched = d
+				}
+			}
+			if changeStandIn == nil || changeStandIn.IncidentID != h.bigChange || changeStandIn.Error.RecordBytes <= 1<<20 ||
+				changeStandIn.Error.LimitBytes != 1<<20 || changeStandIn.Error.RecordKey != h.bigChange || len(changeStandIn.Value) > 64<<10 {
+				t.Fatalf("change stand-in %+v", changeStandIn)
+			}
+			var data struct{ Excerpt string }
+			if err := json.Unmarshal(changeStandIn.Data, &data); err != nil || len(data.Excerpt) == 0 || len(data.Excerpt) > record.ExcerptBytes {
+				t.Fatalf("stand-in data %s: %v", changeStandIn.Data, err)
+			}
+			// The replaced change counts as published: its version is in
+			// Kafka, as a DLQ record.
+			o.Changes[testkit.Version{ID: changeStandIn.IncidentID, T: changeStandIn.ModificationTime}]++
+
+			if alertStandIn == nil || alertStandIn.IncidentID != h.bigAlert || alertStandIn.Error.RecordTopic != "alerts" {
+				t.Fatalf("alert stand-in %+v", alertStandIn)
+			}
+			en := o.Enriched[h.bigAlert]
+			tr, _ := e.Sim.Truth(h.bigAlert)
+			k := testkit.Version{ID: h.bigAlert, T: tr.ModificationTime}
+			if en.Enrichment == nil || en.Enrichment.OversizedRecords != 1 || len(o.Alerts[k]) != tr.AlertCount-1 {
+				t.Fatalf("incident %s: enrichment %+v with %d alert records, want oversized_records 1 and %d alerts",
+					h.bigAlert, en.Enrichment, len(o.Alerts[k]), tr.AlertCount-1)
+			}
+
+			if mismatched == nil || mismatched.IncidentID != h.mismatch || !strings.Contains(mismatched.Error.Message, "another incident") {
+				t.Fatalf("mismatched reply's DLQ record %+v", mismatched)
+			}
+			if _, ok := o.Enriched[h.mismatch]; ok {
+				t.Fatalf("incident %s: the reply for another incident was published as its enrichment", h.mismatch)
+			}
+			if _, ok := o.Enriched["4242424242"]; ok {
+				t.Fatal("the mismatched reply's incident was published")
+			}
+			if s.Oversized != 1 || s.Enrich.Oversized != 1 || s.Enrich.Mismatched < 3 {
+				t.Fatalf("stats: oversized changes %d, oversized enrichment records %d, mismatched replies %d", s.Oversized, s.Enrich.Oversized, s.Enrich.Mismatched)
+			}
+			e.Verify(o, delivery == ExactlyOnce, func(xdrtest.Version) bool { return true }, map[string]bool{h.bigAlert: true, h.mismatch: true})
+		})
+	}
+}
