@@ -18,13 +18,15 @@ import (
 // replaced by the defaults in the env tags.
 type Config struct {
 	// XDR API.
-	XDRBaseURL       string        `env:"XDR_BASE_URL"`                     // https://api-<tenant-fqdn>; empty runs the simulated tenant
-	XDRAPIKeyID      string        `env:"XDR_API_KEY_ID"`                   // the key's numeric id (x-xdr-auth-id)
-	XDRAPIKey        xdr.Secret    `env:"XDR_API_KEY"`                      // the API key; prefer XDR_API_KEY_FILE
-	XDRAPIKeyFile    string        `env:"XDR_API_KEY_FILE"`                 // file holding the API key (trailing newline ignored)
-	XDRAuthMode      string        `env:"XDR_AUTH_MODE, default=standard"`  // standard | advanced
-	XDRTimeout       time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"` // per HTTP request
-	XDRMaxRetryAfter time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`  // cap on the pause one 429's Retry-After imposes
+	XDRBaseURL           string        `env:"XDR_BASE_URL"`                        // https://api-<tenant-fqdn>; empty runs the simulated tenant
+	XDRAPIKeyID          string        `env:"XDR_API_KEY_ID"`                      // the key's numeric id (x-xdr-auth-id)
+	XDRAPIKey            xdr.Secret    `env:"XDR_API_KEY"`                         // the API key; prefer XDR_API_KEY_FILE
+	XDRAPIKeyFile        string        `env:"XDR_API_KEY_FILE"`                    // file holding the API key (trailing newline ignored)
+	XDRAuthMode          string        `env:"XDR_AUTH_MODE, default=standard"`     // standard | advanced
+	XDRTimeout           time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"`    // per HTTP request
+	XDRMaxRetryAfter     time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`     // cap on the pause one 429's Retry-After imposes
+	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"` // per tenant, across both endpoints
+	TenantsFile          string        `env:"TENANTS_FILE"`                        // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
 
 	// Kafka.
 	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
@@ -110,6 +112,12 @@ func (c *Config) Validate() error {
 	if c.XDRTimeout <= 0 {
 		bad("XDR_REQUEST_TIMEOUT", "must be a positive duration")
 	}
+	if c.XDRRequestsPerSecond < 1 {
+		bad("XDR_REQUESTS_PER_SECOND", "must be at least 1")
+	}
+	if c.TenantsFile != "" && c.XDRBaseURL != "" {
+		bad("TENANTS_FILE", "set either TENANTS_FILE (many tenants) or XDR_BASE_URL (one), not both")
+	}
 	if c.XDRMaxRetryAfter <= 0 {
 		bad("XDR_MAX_RETRY_AFTER", "must be a positive duration")
 	}
@@ -138,7 +146,12 @@ func (c *Config) Validate() error {
 		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets,
 	}
 	for v, t := range topics {
-		if !validTopic(t) {
+		name := t
+		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" {
+			// Each tenant's id replaces {tenant}; ids are valid in topic names.
+			name = strings.ReplaceAll(t, TenantPlaceholder, "x")
+		}
+		if !validTopic(name) {
 			bad(v, "%q is not a valid Kafka topic name", t)
 		}
 	}
@@ -221,6 +234,10 @@ func ParseStartFrom(s string, now time.Time) (int64, error) {
 	}
 	return 0, fmt.Errorf("%q is neither \"now\", a duration such as 72h, nor an RFC 3339 time", s)
 }
+
+// TenantPlaceholder in a data topic's name is replaced by each tenant's id in
+// multi-tenant mode (TENANTS_FILE), e.g. KAFKA_TOPIC_INCIDENTS=xdr.{tenant}.incidents.
+const TenantPlaceholder = "{tenant}"
 
 // MinRecordBytes is the smallest KAFKA_MAX_RECORD_BYTES: the DLQ record of an
 // oversized record, with its excerpt, must itself fit.

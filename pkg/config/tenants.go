@@ -1,0 +1,365 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Tenant is one tenant of a process: its API and the settings of its
+// pipeline, resolved (file value, else the file's defaults, else the
+// environment's value of the same setting) and validated.
+type Tenant struct {
+	ID       string
+	BaseURL  string
+	APIKeyID string
+	APIKey   xdr.Secret
+	AuthMode string
+
+	RequestTimeout     time.Duration
+	PollInterval       time.Duration
+	Lookback           time.Duration
+	StartFrom          string
+	FilterStatuses     []string
+	FilterStarred      string // "", "true" or "false"
+	FilterAlertSources []string
+	EnrichRateLimit    int
+	EnrichRateWindow   time.Duration
+	EnrichWorkers      int
+	AlertsLimit        int
+	Disabled           bool
+
+	// KeySource names where the key came from (a file path, or "inline"),
+	// never the key: a changed key file changes the tenant.
+	KeySource string
+}
+
+// Equal reports whether two tenants are configured alike, keys included.
+func (t Tenant) Equal(o Tenant) bool {
+	a, b := t, o
+	ka, kb := a.APIKey.Reveal(), b.APIKey.Reveal()
+	a.APIKey, b.APIKey = xdr.Secret{}, xdr.Secret{}
+	return ka == kb && a.ID == b.ID && a.BaseURL == b.BaseURL && a.APIKeyID == b.APIKeyID && a.AuthMode == b.AuthMode &&
+		a.RequestTimeout == b.RequestTimeout && a.PollInterval == b.PollInterval && a.Lookback == b.Lookback &&
+		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
+		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
+		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
+		a.Disabled == b.Disabled && a.KeySource == b.KeySource
+}
+
+// TenantIDRule is the documented form of a tenant id, which names the
+// tenant in record keys, offsets keys, metrics and topic names.
+const TenantIDRule = "1 to 63 characters from a-z 0-9 . _ -, starting with a letter or digit"
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidTenantID reports whether id follows TenantIDRule.
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+// The keys of a tenants file.
+var (
+	// settingKeys may appear in defaults and in each tenant.
+	settingKeys = []string{"auth_mode", "request_timeout", "poll_interval", "lookback", "start_from",
+		"filter_statuses", "filter_starred", "filter_alert_sources", "enrich_rate_limit", "enrich_rate_window",
+		"enrich_workers", "alerts_limit"}
+	// tenantKeys may appear only in a tenant.
+	tenantKeys = []string{"id", "base_url", "api_key_id", "api_key", "api_key_file", "disabled"}
+)
+
+// LoadTenants reads the tenants file at path (YAML, or JSON, which is YAML)
+// and resolves every tenant against the environment's settings in env. The
+// error, if any, names every problem at once, each with its tenant and key
+// ("tenant acme: poll_interval: ..."), and never holds a secret.
+func LoadTenants(path string, env *Config) ([]Tenant, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
+	}
+	return ParseTenants(b, env)
+}
+
+// ParseTenants is LoadTenants for the file's content.
+func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "is not valid YAML: " + err.Error()}
+	}
+	if len(root.Content) == 0 {
+		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "is empty: it needs a tenants list"}
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "must be a mapping with a tenants list"}
+	}
+	var errs []error
+	bad := func(where, key, format string, a ...any) {
+		msg := where
+		if key != "" {
+			msg += ": " + key
+		}
+		errs = append(errs, &FieldError{Var: "TENANTS_FILE", Reason: msg + ": " + fmt.Sprintf(format, a...)})
+	}
+	var defaults, list *yaml.Node
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		switch k := doc.Content[i].Value; k {
+		case "defaults":
+			defaults = doc.Content[i+1]
+		case "tenants":
+			list = doc.Content[i+1]
+		default:
+			bad(fmt.Sprintf("line %d", doc.Content[i].Line), k, "unknown key (the file has defaults and tenants)")
+		}
+	}
+	base := fromEnv(env)
+	if defaults != nil {
+		if defaults.Kind != yaml.MappingNode {
+			bad("defaults", "", "must be a mapping")
+		} else {
+			applySettings(&base, defaults, "defaults", settingKeys, bad)
+		}
+	}
+	if list == nil || list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		bad("tenants", "", "must be a non-empty list")
+		return nil, errors.Join(errs...)
+	}
+	var out []Tenant
+	seen := map[string]int{}
+	for i, n := range list.Content {
+		where := fmt.Sprintf("tenant #%d (line %d)", i+1, n.Line)
+		if n.Kind != yaml.MappingNode {
+			bad(where, "", "must be a mapping")
+			continue
+		}
+		if id := scalar(n, "id"); id != "" {
+			where = "tenant " + id
+		}
+		t := base
+		before := len(errs)
+		applySettings(&t, n, where, append(slices.Clone(tenantKeys), settingKeys...), bad)
+		switch {
+		case t.ID == "":
+			bad(where, "id", "is required")
+		case !ValidTenantID(t.ID):
+			bad(where, "id", "%q is not a valid tenant id: %s", t.ID, TenantIDRule)
+		case seen[t.ID] > 0:
+			bad(where, "id", "is used twice (tenants #%d and #%d)", seen[t.ID], i+1)
+		}
+		seen[t.ID] = i + 1
+		checkTenant(&t, where, bad)
+		if len(errs) == before {
+			out = append(out, t)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fromEnv is the base layer of every tenant: the environment's per-tenant
+// settings.
+func fromEnv(c *Config) Tenant {
+	return Tenant{
+		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
+		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
+		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+	}
+}
+
+func scalar(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.ScalarNode {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+// applySettings folds the keys of mapping m into t; allowed lists the keys
+// m may hold. A value that cannot be read is reported with its key, never
+// with the value of a secret.
+func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad func(where, key, format string, a ...any)) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i].Value, m.Content[i+1]
+		if !slices.Contains(allowed, k) {
+			bad(where, k, "unknown key (line %d)", m.Content[i].Line)
+			continue
+		}
+		str := func() (string, bool) {
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				bad(where, k, "must be a single value")
+				return "", false
+			}
+			return strings.TrimSpace(v.Value), true
+		}
+		dur := func(dst *time.Duration) {
+			if s, ok := str(); ok {
+				d, err := time.ParseDuration(s)
+				if err != nil {
+					bad(where, k, "%q is not a duration such as 30s or 2m", s)
+					return
+				}
+				*dst = d
+			}
+		}
+		num := func(dst *int) {
+			if s, ok := str(); ok {
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					bad(where, k, "%q is not a whole number", s)
+					return
+				}
+				*dst = n
+			}
+		}
+		list := func(dst *[]string) {
+			var items []string
+			switch v.Kind {
+			case yaml.SequenceNode:
+				for _, it := range v.Content {
+					if it.Kind != yaml.ScalarNode {
+						bad(where, k, "must be a list of strings")
+						return
+					}
+					items = append(items, strings.TrimSpace(it.Value))
+				}
+			case yaml.ScalarNode:
+				for _, s := range strings.Split(v.Value, ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						items = append(items, s)
+					}
+				}
+			default:
+				bad(where, k, "must be a list of strings")
+				return
+			}
+			*dst = items
+		}
+		switch k {
+		case "id":
+			t.ID, _ = str()
+		case "base_url":
+			t.BaseURL, _ = str()
+		case "api_key_id":
+			t.APIKeyID, _ = str()
+		case "api_key":
+			if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+				bad(where, k, "must be a non-empty string")
+				continue
+			}
+			if t.KeySource != "" {
+				bad(where, k, "set either api_key or api_key_file, not both")
+				continue
+			}
+			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(v.Value)), "inline"
+		case "api_key_file":
+			path, ok := str()
+			if !ok {
+				continue
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
+				t.KeySource = path // named once: not also "required"
+				continue
+			}
+			if t.KeySource == "inline" {
+				bad(where, k, "set either api_key or api_key_file, not both")
+				continue
+			}
+			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(string(b))), path
+		case "auth_mode":
+			t.AuthMode, _ = str()
+		case "disabled":
+			if s, ok := str(); ok {
+				b, err := strconv.ParseBool(s)
+				if err != nil {
+					bad(where, k, "must be true or false")
+				}
+				t.Disabled = b
+			}
+		case "request_timeout":
+			dur(&t.RequestTimeout)
+		case "poll_interval":
+			dur(&t.PollInterval)
+		case "lookback":
+			dur(&t.Lookback)
+		case "enrich_rate_window":
+			dur(&t.EnrichRateWindow)
+		case "start_from":
+			t.StartFrom, _ = str()
+		case "filter_statuses":
+			list(&t.FilterStatuses)
+		case "filter_alert_sources":
+			list(&t.FilterAlertSources)
+		case "filter_starred":
+			if s, ok := str(); ok {
+				b, err := strconv.ParseBool(s)
+				if err != nil {
+					bad(where, k, "must be true or false")
+					continue
+				}
+				t.FilterStarred = strconv.FormatBool(b)
+			}
+		case "enrich_rate_limit":
+			num(&t.EnrichRateLimit)
+		case "enrich_workers":
+			num(&t.EnrichWorkers)
+		case "alerts_limit":
+			num(&t.AlertsLimit)
+		}
+	}
+}
+
+// checkTenant applies the rules of the environment's settings to a tenant.
+func checkTenant(t *Tenant, where string, bad func(where, key, format string, a ...any)) {
+	if u, err := url.Parse(t.BaseURL); t.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(where, "base_url", "is required: an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+	}
+	if t.APIKeyID == "" {
+		bad(where, "api_key_id", "is required")
+	}
+	if t.APIKey.IsZero() && t.KeySource == "" {
+		bad(where, "api_key_file", "is required (or api_key)")
+	}
+	switch t.AuthMode {
+	case "standard", "advanced":
+	default:
+		bad(where, "auth_mode", "must be standard or advanced, not %q", t.AuthMode)
+	}
+	if t.RequestTimeout <= 0 {
+		bad(where, "request_timeout", "must be a positive duration")
+	}
+	if t.PollInterval < 100*time.Millisecond {
+		bad(where, "poll_interval", "must be at least 100ms")
+	}
+	if t.Lookback < 0 {
+		bad(where, "lookback", "must not be negative")
+	}
+	if _, err := ParseStartFrom(t.StartFrom, time.Now()); err != nil {
+		bad(where, "start_from", "%v", err)
+	}
+	if t.EnrichRateLimit < 1 {
+		bad(where, "enrich_rate_limit", "must be at least 1")
+	}
+	if t.EnrichRateWindow <= 0 {
+		bad(where, "enrich_rate_window", "must be a positive duration")
+	}
+	if t.EnrichWorkers < 1 {
+		bad(where, "enrich_workers", "must be at least 1")
+	}
+	if t.AlertsLimit < 1 {
+		bad(where, "alerts_limit", "must be at least 1")
+	}
+}
