@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -85,7 +87,28 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 	}()
 
-	if cfg.XDRBaseURL == "" {
+	var reload chan struct{}
+	if cfg.TenantsFile != "" {
+		// Refuse a bad file before anything starts; the process reads it
+		// again (and then on SIGHUP and on every change).
+		if _, err := config.LoadTenants(cfg.TenantsFile, cfg); err != nil {
+			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
+		}
+		reload = make(chan struct{}, 1)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		cleanup = append(cleanup, func() { signal.Stop(hup) })
+		go func() {
+			for range hup {
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		deps.Reload = reload
+	}
+	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
 		demo, err := startDemoTenant(ctx, cfg, log)
 		if err != nil {
 			return err
@@ -119,10 +142,25 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		return err
 	}
 	defer proc.Close()
-	p := proc.Pipeline()
-	stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow))
+	if p := proc.Pipeline(); p != nil {
+		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow))
+		err = proc.Run(ctx)
+		stopProgress()
+		printSummary(stdout, p, cfg)
+		return err
+	}
+	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log)
 	err = proc.Run(ctx)
 	stopProgress()
-	printSummary(stdout, p, cfg)
+	printFleetSummary(stdout, proc.Tenants())
 	return err
+}
+
+// indent puts each line of an error on its own indented line.
+func indent(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		b.WriteString("\n  " + line)
+	}
+	return b.String()
 }

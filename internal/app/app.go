@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -36,22 +38,32 @@ type Deps struct {
 	SpanExporter sdktrace.SpanExporter       // non-nil: export every span to it synchronously, tracing on
 	PingEvery    time.Duration               // how long /readyz reuses a Kafka ping; 0: 5s
 	Listening    func(addr string)           // told the HTTP server's address once it listens
+
+	// With a tenants file:
+	Reload         <-chan struct{} // a signal re-reads the file (SIGHUP)
+	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
+	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
+	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
 }
 
 // Process is one running connector: the shared parts and the pipeline of
-// its tenant.
+// its tenant, or, with a tenants file, the fleet of its tenants.
 type Process struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	deps    Deps
 	obs     *observability
-	tenant  *tenant
+	tenant  *tenant // env-only mode
+	fleet   *fleet  // tenants-file mode
+	tenants []config.Tenant
 	health  *telemetry.Health
 	closers []func()
 }
 
 // New builds the process that cfg (validated) describes. Nothing runs until
-// Run; Close releases what New opened, whether or not Run ran.
+// Run; Close releases what New opened, whether or not Run ran. With
+// TENANTS_FILE set, the file is read and validated here: a bad one is a
+// *ConfigError naming each problem.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (*Process, error) {
 	if deps.Getenv == nil {
 		deps.Getenv = func(string) (string, bool) { return "", false }
@@ -66,6 +78,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 			p.Close()
 		}
 	}()
+	var tenants []config.Tenant
+	if cfg.TenantsFile != "" {
+		ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+		if err != nil {
+			return nil, &ConfigError{err}
+		}
+		tenants = ts
+	}
 	obs, err := newObservability(ctx, cfg, deps, log)
 	if err != nil {
 		return nil, err
@@ -76,19 +96,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	t, err := newTenant(shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr},
-		TenantOf(cfg))
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr}
+	if cfg.TenantsFile != "" {
+		return p, p.newFleet(sh, tenants, &ok)
+	}
+	t, err := newTenant(sh, TenantOf(cfg), false)
 	if err != nil {
 		return nil, err
 	}
 	p.tenant = t
 	p.closers = append(p.closers, t.close)
-	p.health, err = newHealth(cfg, t.pipeline, t.kcl, deps.PingEvery)
+	p.health, err = newHealth(cfg, func() bool { return t.pipeline.Stats().Started }, t.kcl, deps.PingEvery, true)
 	if err != nil {
 		return nil, err
 	}
 	t.polls.health = p.health
-	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls)
+	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, "")
 	if err != nil {
 		return nil, err
 	}
@@ -97,20 +120,78 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	return p, nil
 }
 
-// Pipeline returns the tenant's pipeline, for progress displays.
-func (p *Process) Pipeline() *pipeline.Pipeline { return p.tenant.pipeline }
+// newFleet builds the tenants-file mode: one producer shared by the tenants
+// (at-least-once) and readiness that follows Kafka alone, since a failing
+// tenant must not make the process unready.
+func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
+	kcl, err := newProducer(sh, "", p.log)
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, kcl.Close)
+	if p.cfg.Delivery != pipeline.ExactlyOnce {
+		sh.kcl = kcl
+	}
+	p.tenants = tenants
+	retryMin, retryMax := p.deps.TenantRetryMin, p.deps.TenantRetryMax
+	if retryMin <= 0 {
+		retryMin = DefaultTenantRetryMin
+	}
+	if retryMax < retryMin {
+		retryMax = max(retryMin, DefaultTenantRetryMax)
+	}
+	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, retryMin: retryMin, retryMax: retryMax, slots: map[string]*slot{}}
+	started := make(chan struct{})
+	p.fleet.started = started
+	p.health, err = newHealth(p.cfg, func() bool {
+		select {
+		case <-started:
+			return true
+		default:
+			return false
+		}
+	}, kcl, p.deps.PingEvery, false)
+	if err != nil {
+		return err
+	}
+	*ok = true
+	return nil
+}
 
-// Run serves HTTP_ADDR (when set) and runs the pipeline until ctx is done
-// and the pipeline has drained, or until it fails. The HTTP server outlives
-// the drain, so probes and scrapes see it through.
+// Pipeline returns the tenant's pipeline in env-only mode, for progress
+// displays; nil with a tenants file.
+func (p *Process) Pipeline() *pipeline.Pipeline {
+	if p.tenant == nil {
+		return nil
+	}
+	return p.tenant.pipeline
+}
+
+// Tenants returns every tenant's status with a tenants file; nil otherwise.
+func (p *Process) Tenants() []TenantStatus {
+	if p.fleet == nil {
+		return nil
+	}
+	return p.fleet.statuses()
+}
+
+// Run serves HTTP_ADDR (when set) and runs the pipeline — or every tenant of
+// the tenants file, reloading it on a signal of Deps.Reload and when its
+// content changes — until ctx is done and everything has drained, or, in
+// env-only mode, until the pipeline fails. The HTTP server outlives the
+// drain, so probes and scrapes see it through.
 func (p *Process) Run(ctx context.Context) error {
+	var routes []telemetry.Route
+	if p.fleet != nil {
+		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: http.HandlerFunc(p.fleet.serveTenants)})
+	}
 	stopServer := func() {}
 	if p.cfg.HTTPAddr != "" {
-		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, p.obs.metricsHandler, p.health, p.log.With("stage", "http"))
+		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, p.obs.metricsHandler, p.health, p.log.With("stage", "http"), routes...)
 		if err != nil {
 			return fmt.Errorf("starting the HTTP server (HTTP_ADDR): %w", err)
 		}
-		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
+		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", p.fleet != nil)
 		if p.deps.Listening != nil {
 			p.deps.Listening(srv.Addr().String())
 		}
@@ -124,9 +205,23 @@ func (p *Process) Run(ctx context.Context) error {
 		}()
 		stopServer = func() { cancel(); <-done }
 	}
-	err := p.tenant.pipeline.Run(ctx)
-	stopServer()
-	return err
+	defer stopServer()
+	if p.fleet == nil {
+		return p.tenant.pipeline.Run(ctx)
+	}
+	f := p.fleet
+	b, _ := os.ReadFile(p.cfg.TenantsFile) // read and validated by New; a change since is picked up by watch
+	f.content = b
+	f.start(ctx, p.tenants)
+	close(f.started)
+	p.log.Info("running every tenant of the tenants file", "tenants", len(p.tenants), "path", p.cfg.TenantsFile)
+	every := p.deps.WatchEvery
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	f.watch(ctx, p.deps.Reload, every)
+	f.wait()
+	return nil
 }
 
 // Close releases what New opened, in reverse order. Call it once, after Run

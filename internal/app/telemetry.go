@@ -175,38 +175,56 @@ func (o *observability) kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
 
 // pollWatch observes the pipeline's polls for readiness and metrics.
 type pollWatch struct {
-	health *telemetry.Health
+	health *telemetry.Health // single-tenant mode: polls feed readiness; nil otherwise
 	errors atomic.Int64
+	lastOK atomic.Int64 // end of the last successful poll, epoch ms
 }
 
 func (w *pollWatch) observe(r source.PollResult, err error) {
 	if err != nil {
 		w.errors.Add(1)
 	}
-	w.health.PollDone(r.Started.Add(r.Duration), err)
+	if err == nil {
+		w.lastOK.Store(r.Started.Add(r.Duration).UnixMilli())
+	}
+	if w.health != nil {
+		w.health.PollDone(r.Started.Add(r.Duration), err)
+	}
 }
 
 // newHealth builds the readiness checks: offsets loaded, Kafka answering a
 // ping, and a successful poll within three poll intervals plus one request
 // timeout.
-func newHealth(cfg *config.Config, p *pipeline.Pipeline, kcl *kgo.Client, pingEvery time.Duration) (*telemetry.Health, error) {
+//
+// With polls false (a tenants file), readiness follows Kafka alone: one
+// failing tenant must not take the process out of service.
+func newHealth(cfg *config.Config, started func() bool, kcl *kgo.Client, pingEvery time.Duration, polls bool) (*telemetry.Health, error) {
+	stale := 3*cfg.PollInterval + cfg.XDRTimeout
+	if !polls {
+		stale = 0
+	}
 	return telemetry.NewHealth(telemetry.HealthConfig{
-		Started:   func() bool { return p.Stats().Started },
+		Started:   started,
 		Ping:      kcl.Ping,
 		PingEvery: pingEvery,
-		PollStale: 3*cfg.PollInterval + cfg.XDRTimeout,
+		PollStale: stale,
 	})
 }
 
-// registerPipelineMetrics exposes p's figures as observable instruments.
-func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch) (metric.Registration, error) {
+// registerPipelineMetrics exposes p's figures as observable instruments;
+// with a tenant id (a tenants file), every series carries tenant=<id>.
+func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch, tenant string) (metric.Registration, error) {
+	var attrs []attribute.KeyValue
+	if tenant != "" {
+		attrs = append(attrs, attribute.String("tenant", tenant))
+	}
 	return telemetry.RegisterMetrics(o.meterProvider.Meter("github.com/soc-tools/xdr-kafka-connector/cmd/connector"),
-		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil)
+		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attrs...)
 }
 
 func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 	return telemetry.Snapshot{
-		Started: s.Started, Polls: s.Polls, PollErrors: w.errors.Load(), LastPollSuccess: w.health.LastPollSuccess(),
+		Started: s.Started, Polls: s.Polls, PollErrors: w.errors.Load(), LastPollSuccess: w.lastSuccess(),
 		Versions: s.Versions, Restricted: s.Restricted, Produced: s.Produced, Commits: s.Commits,
 		QueueDepth: int64(s.QueueDepth), InFlight: int64(s.Enrich.InFlight),
 		EnrichCalls: s.Enrich.Calls, Retries: s.Enrich.Retries, RateLimited: s.Enrich.RateLimited,
@@ -225,4 +243,12 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 			telemetry.AnomalyPoisonedIncident: s.Poisoned,
 		},
 	}
+}
+
+// lastSuccess is the end of the last successful poll; zero before one.
+func (w *pollWatch) lastSuccess() time.Time {
+	if ms := w.lastOK.Load(); ms > 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -57,6 +58,25 @@ func TenantOf(cfg *config.Config) Tenant {
 	}
 }
 
+// TenantFrom is a tenant of a tenants file.
+func TenantFrom(c config.Tenant) Tenant {
+	startFrom, _ := config.ParseStartFrom(c.StartFrom, time.Now()) // validated
+	return Tenant{
+		ID: c.ID,
+		API: xdr.Config{
+			BaseURL:  c.BaseURL,
+			KeyID:    c.APIKeyID,
+			Key:      c.APIKey,
+			AuthMode: xdr.AuthMode(c.AuthMode),
+			Timeout:  c.RequestTimeout,
+		},
+		PollInterval: c.PollInterval, Lookback: c.Lookback, StartFrom: startFrom,
+		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
+		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+	}
+}
+
 // TenantName labels the offsets key: XDR_TENANT, else the base URL's host.
 func TenantName(cfg *config.Config) string {
 	if cfg.Tenant != "" {
@@ -92,12 +112,22 @@ func (t Tenant) APIClient(version string, opts ...xdr.Option) (*xdr.Client, erro
 
 // PipelineConfig is the tenant's pipeline under the process-wide settings of
 // cfg; connOpts are the Kafka connection options.
-func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt) pipeline.Config {
+//
+// multi is the mode of a tenants file: records carry the tenant in their keys
+// and headers, and {tenant} in a data topic's name becomes the tenant's id.
+func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi bool) pipeline.Config {
+	topic := func(name string) string {
+		if multi {
+			return strings.ReplaceAll(name, config.TenantPlaceholder, t.ID)
+		}
+		return name
+	}
 	return pipeline.Config{
-		Connector: cfg.ConnectorName,
-		Tenant:    t.ID,
-		Topics: sink.Topics{Incidents: cfg.TopicIncidents, Alerts: cfg.TopicAlerts,
-			Artifacts: cfg.TopicArtifacts, DLQ: cfg.TopicDLQ},
+		Connector:   cfg.ConnectorName,
+		Tenant:      t.ID,
+		MultiTenant: multi,
+		Topics: sink.Topics{Incidents: topic(cfg.TopicIncidents), Alerts: topic(cfg.TopicAlerts),
+			Artifacts: topic(cfg.TopicArtifacts), DLQ: topic(cfg.TopicDLQ)},
 		Offsets:         cfg.TopicOffsets,
 		Delivery:        cfg.Delivery,
 		CreateTopics:    true,
@@ -128,27 +158,64 @@ type shared struct {
 	obs      *observability
 	version  string
 	stderr   io.Writer
+	// kcl is the producer the tenants of a tenants file share in
+	// at-least-once mode; nil otherwise (each tenant has its own: in
+	// exactly-once mode its transactional id is its own).
+	kcl *kgo.Client
 }
 
 // tenant is one tenant's running parts: its XDR client, its producer client
-// (with its own transactional id in exactly-once mode) and its pipeline.
+// and its pipeline.
 type tenant struct {
 	pipeline *pipeline.Pipeline
 	kcl      *kgo.Client
+	ownsKCL  bool
 	polls    *pollWatch
 }
 
-func newTenant(s shared, t Tenant) (*tenant, error) {
-	api, err := t.APIClient(s.version, s.obs.apiOptions()...)
+// newTenant builds a tenant's clients and pipeline; multi is the mode of a
+// tenants file (see Tenant.PipelineConfig): its logs, spans and metrics carry
+// the tenant too.
+func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
+	log, tp := s.log, s.obs.tracerProvider
+	if multi {
+		log = log.With("tenant", t.ID)
+		tp = tenantTracerProvider(tp, t.ID)
+	}
+	client, err := t.APIClient(s.version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	api := paced(client, s.cfg.XDRRequestsPerSecond)
+	kcl, owns := s.kcl, false
+	if kcl == nil || s.cfg.Delivery == pipeline.ExactlyOnce {
+		if kcl, err = newProducer(s, t.ID, log); err != nil {
+			return nil, err
+		}
+		owns = true
+	}
+	polls := &pollWatch{}
+	p, err := pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, kcl, pipeline.WithLogger(log),
+		pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(polls.observe))
+	if err != nil {
+		if owns {
+			kcl.Close()
+		}
+		return nil, err
+	}
+	return &tenant{pipeline: p, kcl: kcl, ownsKCL: owns, polls: polls}, nil
+}
+
+// newProducer builds a producer client with the connector's settings, with
+// the transactional id of tenant in exactly-once mode (tenant may be empty
+// otherwise).
+func newProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
 	hookOpts, err := s.obs.kafkaOpts(s.cfg)
 	if err != nil {
 		return nil, err
 	}
 	if s.cfg.Delivery == pipeline.ExactlyOnce {
-		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, t.ID)))
+		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 	}
 	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...)
 	if n := s.cfg.KafkaMaxRecordBytes + record.HeaderSlack; n > defaultBatchMaxBytes {
@@ -156,18 +223,15 @@ func newTenant(s shared, t Tenant) (*tenant, error) {
 		// max.message.bytes must allow it too.
 		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(n)))
 	}
-	kcl, err := kgo.NewClient(append(opts, kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, s.log, s.stderr))))...)
+	kcl, err := kgo.NewClient(append(opts, kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, log, s.stderr))))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kafka client: %w", err)
 	}
-	polls := &pollWatch{}
-	p, err := pipeline.New(t.PipelineConfig(s.cfg, s.connOpts), api, kcl, pipeline.WithLogger(s.log),
-		pipeline.WithTracerProvider(s.obs.tracerProvider), pipeline.WithPollObserver(polls.observe))
-	if err != nil {
-		kcl.Close()
-		return nil, err
-	}
-	return &tenant{pipeline: p, kcl: kcl, polls: polls}, nil
+	return kcl, nil
 }
 
-func (t *tenant) close() { t.kcl.Close() }
+func (t *tenant) close() {
+	if t.ownsKCL {
+		t.kcl.Close()
+	}
+}

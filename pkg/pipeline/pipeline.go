@@ -51,8 +51,12 @@ type API interface {
 type Config struct {
 	Connector string
 	Tenant    string
-	Topics    sink.Topics
-	Offsets   string // offsets topic
+	// MultiTenant marks the records as the tenant's (sink.ForTenant): keys
+	// "<tenant>/<key>" and an xdr.tenant header. Off for the env-only
+	// single tenant, whose records stay as they always were.
+	MultiTenant bool
+	Topics      sink.Topics
+	Offsets     string // offsets topic
 
 	CreateTopics bool  // create missing topics at start
 	Partitions   int32 // for created data topics; -1 broker default
@@ -185,6 +189,9 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 		sinkOpts = append(sinkOpts, sink.Batching())
 	default:
 		return nil, fmt.Errorf("pipeline: unknown delivery %q", cfg.Delivery)
+	}
+	if cfg.MultiTenant {
+		sinkOpts = append(sinkOpts, sink.ForTenant(cfg.Tenant))
 	}
 	sk, err := sink.New(kcl, cfg.Topics, sinkOpts...)
 	if err != nil {

@@ -21,6 +21,7 @@ const SchemaVersion = 1
 const (
 	HeaderRecordType    = "xdr.record_type"
 	HeaderSchemaVersion = "xdr.schema_version"
+	HeaderTenant        = "xdr.tenant" // multi-tenant mode only: the tenant id
 )
 
 // Topic names a logical output (a topic role); the sink maps each to a Kafka

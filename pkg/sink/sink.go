@@ -90,6 +90,9 @@ type Sink struct {
 	changeRoom  *room // incident change records in flight
 	outstanding atomic.Int64
 
+	keyPrefix []byte // multi-tenant mode: "<tenant>/" before every key
+	tenantHdr []byte // multi-tenant mode: the xdr.tenant header's value
+
 	batching bool
 	batchMu  sync.Mutex
 	batch    Batch
@@ -103,6 +106,13 @@ type Option func(*Sink)
 // them, for exactly-once delivery: the caller writes each batch in a Kafka
 // transaction together with the offsets that cover it.
 func Batching() Option { return func(s *Sink) { s.batching = true } }
+
+// ForTenant marks every record as the tenant's, for processes that run many:
+// keys become "<tenant>/<key>" (incident and alert ids collide across
+// tenants) and an xdr.tenant header carries the id.
+func ForTenant(id string) Option {
+	return func(s *Sink) { s.keyPrefix, s.tenantHdr = []byte(id+"/"), []byte(id) }
+}
 
 // New returns a Sink writing through cl.
 func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
@@ -195,7 +205,7 @@ func (s *Sink) Publish(ctx context.Context, class Class, recs []record.Record, d
 }
 
 func (s *Sink) record(rec record.Record) *kgo.Record {
-	return &kgo.Record{
+	r := &kgo.Record{
 		Topic: s.topics.Name(rec.Topic),
 		Key:   rec.Key,
 		Value: rec.Value,
@@ -204,6 +214,11 @@ func (s *Sink) record(rec record.Record) *kgo.Record {
 			{Key: record.HeaderSchemaVersion, Value: s.hdrVer},
 		},
 	}
+	if s.tenantHdr != nil {
+		r.Key = append(append(make([]byte, 0, len(s.keyPrefix)+len(rec.Key)), s.keyPrefix...), rec.Key...)
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: record.HeaderTenant, Value: s.tenantHdr})
+	}
+	return r
 }
 
 // Rejected is the one classification of produce errors that no retry can

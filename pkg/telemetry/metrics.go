@@ -115,7 +115,10 @@ type Snapshot struct {
 // must be safe for concurrent use and quick. now is the clock of the
 // watermark lag (nil: time.Now). Unregister the returned registration when
 // the pipeline is gone.
-func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time) (metric.Registration, error) {
+//
+// attrs are added to every observation: a tenant's attribute, when a process
+// runs many.
+func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time, attrs ...attribute.KeyValue) (metric.Registration, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -167,46 +170,47 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time)
 
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := read()
-		o.ObserveInt64(polls, s.Polls)
-		o.ObserveInt64(pollErrs, s.PollErrors)
+		base := metric.WithAttributes(attrs...)
+		o.ObserveInt64(polls, s.Polls, base)
+		o.ObserveInt64(pollErrs, s.PollErrors, base)
 		if !s.LastPollSuccess.IsZero() {
-			o.ObserveFloat64(lastOK, float64(s.LastPollSuccess.UnixMilli())/1000)
+			o.ObserveFloat64(lastOK, float64(s.LastPollSuccess.UnixMilli())/1000, base)
 		} else {
-			o.ObserveFloat64(lastOK, 0)
+			o.ObserveFloat64(lastOK, 0, base)
 		}
-		o.ObserveInt64(versions, s.Versions)
-		o.ObserveInt64(restricted, s.Restricted)
+		o.ObserveInt64(versions, s.Versions, base)
+		o.ObserveInt64(restricted, s.Restricted, base)
 		for topic, n := range s.Produced {
-			o.ObserveInt64(produced, n, metric.WithAttributes(topicAttr(topic)))
+			o.ObserveInt64(produced, n, base, metric.WithAttributes(topicAttr(topic)))
 		}
-		o.ObserveInt64(commits, s.Commits)
-		o.ObserveInt64(calls, int64(s.EnrichCalls))
-		o.ObserveInt64(retries, int64(s.Retries))
-		o.ObserveInt64(limited, int64(s.RateLimited))
-		o.ObserveInt64(enriched, int64(s.Enriched))
-		o.ObserveInt64(dlq, int64(s.DLQ))
-		o.ObserveInt64(truncated, int64(s.Truncated))
-		o.ObserveInt64(queue, s.QueueDepth)
-		o.ObserveInt64(inFlight, s.InFlight)
-		o.ObserveInt64(used, s.LimiterUsed)
-		o.ObserveInt64(budget, s.LimiterBudget)
-		o.ObserveInt64(waiting, s.LimiterWaiting)
-		o.ObserveFloat64(wait, s.LimiterWaited.Seconds())
+		o.ObserveInt64(commits, s.Commits, base)
+		o.ObserveInt64(calls, int64(s.EnrichCalls), base)
+		o.ObserveInt64(retries, int64(s.Retries), base)
+		o.ObserveInt64(limited, int64(s.RateLimited), base)
+		o.ObserveInt64(enriched, int64(s.Enriched), base)
+		o.ObserveInt64(dlq, int64(s.DLQ), base)
+		o.ObserveInt64(truncated, int64(s.Truncated), base)
+		o.ObserveInt64(queue, s.QueueDepth, base)
+		o.ObserveInt64(inFlight, s.InFlight, base)
+		o.ObserveInt64(used, s.LimiterUsed, base)
+		o.ObserveInt64(budget, s.LimiterBudget, base)
+		o.ObserveInt64(waiting, s.LimiterWaiting, base)
+		o.ObserveFloat64(wait, s.LimiterWaited.Seconds(), base)
 		var lagS, wmS float64
 		if s.Watermark > 0 {
 			wmS = float64(s.Watermark) / 1000
 			lagS = max(0, float64(now().UnixMilli()-s.Watermark)/1000)
 		}
-		o.ObserveFloat64(lag, lagS)
-		o.ObserveFloat64(wm, wmS)
-		o.ObserveInt64(pending, s.OffsetsPending)
+		o.ObserveFloat64(lag, lagS, base)
+		o.ObserveFloat64(wm, wmS, base)
+		o.ObserveInt64(pending, s.OffsetsPending, base)
 		var r int64
 		if s.Started {
 			r = 1
 		}
-		o.ObserveInt64(ready, r)
+		o.ObserveInt64(ready, r, base)
 		for kind, n := range s.Anomalies {
-			o.ObserveInt64(anomalies, n, metric.WithAttributes(attribute.String(AttrKind, kind)))
+			o.ObserveInt64(anomalies, n, base, metric.WithAttributes(attribute.String(AttrKind, kind)))
 		}
 		return nil
 	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,

@@ -33,7 +33,13 @@ type Server struct {
 // NewServer listens on addr (host:port; port 0 picks one) and returns a
 // Server that serves once Serve is called. metrics may be nil (no /metrics);
 // health may be nil (/readyz always 200). log may be nil.
-func NewServer(addr string, metrics http.Handler, health *Health, log *slog.Logger) (*Server, error) {
+// Route is one more endpoint for NewServer, such as GET /tenants.
+type Route struct {
+	Pattern string // an http.ServeMux pattern, e.g. "GET /tenants"
+	Handler http.Handler
+}
+
+func NewServer(addr string, metrics http.Handler, health *Health, log *slog.Logger, routes ...Route) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -46,6 +52,9 @@ func NewServer(addr string, metrics http.Handler, health *Health, log *slog.Logg
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { serveReady(w, r, health) })
+	for _, rt := range routes {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)

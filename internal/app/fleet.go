@@ -1,0 +1,349 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Tenant states, as GET /tenants reports them.
+const (
+	StateStarting = "starting" // building its clients, loading its offsets
+	StateRunning  = "running"  // its stages run
+	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateStopped  = "stopped"  // removed from the file, or the process is stopping
+	StateDisabled = "disabled" // disabled: true in the file
+)
+
+// Defaults of the backoff between restarts of a failed tenant.
+const (
+	DefaultTenantRetryMin = time.Minute
+	DefaultTenantRetryMax = 30 * time.Minute
+)
+
+// TenantStatus is one tenant's line of GET /tenants. It never holds a secret:
+// errors of the XDR client and of Kafka carry none.
+type TenantStatus struct {
+	ID          string    `json:"id"`
+	State       string    `json:"state"`
+	Since       time.Time `json:"since"`
+	Reason      string    `json:"reason,omitempty"`     // why it failed, in words, with what to do
+	LastError   string    `json:"last_error,omitempty"` // the last error, as logged
+	Failures    int       `json:"failures"`             // failed runs in a row
+	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
+	LagSeconds  float64   `json:"watermark_lag_seconds"`
+	QueueDepth  int       `json:"queue_depth"`
+	BudgetUsed  int       `json:"budget_used"`  // extra-data calls in the current window
+	BudgetLimit int       `json:"budget_limit"` // extra-data calls allowed per window
+	Versions    int64     `json:"versions"`     // incident versions published by its current run
+	Calls429    uint64    `json:"rate_limited"` // 429 replies in its current run
+}
+
+// slot is one tenant of the running set: its configuration and the run
+// under way. A slot's goroutine restarts a failed tenant with backoff until
+// the slot is stopped.
+type slot struct {
+	t      config.Tenant
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	status   TenantStatus
+	pipeline *pipeline.Pipeline // of the run under way; nil between runs
+}
+
+func (s *slot) set(state, reason string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.State, s.status.Since, s.status.Reason = state, time.Now().UTC(), reason
+	if err != nil {
+		s.status.LastError = err.Error()
+	}
+	if state != StateFailed {
+		s.status.NextRetry = time.Time{}
+	}
+}
+
+func (s *slot) snapshot() TenantStatus {
+	s.mu.Lock()
+	st, p := s.status, s.pipeline
+	s.mu.Unlock()
+	if p != nil {
+		ps := p.Stats()
+		st.QueueDepth, st.Versions, st.Calls429 = ps.QueueDepth, ps.Versions, ps.Enrich.RateLimited
+		st.BudgetUsed, st.BudgetLimit = ps.Enrich.Limiter.InUse, ps.Enrich.RateLimit
+		if ps.Offsets.Watermark > 0 {
+			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
+		}
+	}
+	return st
+}
+
+// fleet supervises the tenants of a tenants file: one slot each, started,
+// stopped and restarted as the file changes. Nothing a tenant does stops the
+// process or another tenant.
+type fleet struct {
+	shared   shared
+	log      *slog.Logger
+	path     string
+	retryMin time.Duration
+	retryMax time.Duration
+
+	started chan struct{} // closed once the tenants are started
+
+	mu      sync.Mutex
+	slots   map[string]*slot
+	content []byte // of the file the running set was built from
+	wg      sync.WaitGroup
+}
+
+// start starts every tenant of ts.
+func (f *fleet) start(ctx context.Context, ts []config.Tenant) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range ts {
+		f.startSlot(ctx, t)
+	}
+}
+
+// startSlot starts a tenant's slot. f.mu must be held.
+func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
+	s.set(StateStarting, "", nil)
+	f.slots[t.ID] = s
+	f.wg.Go(func() { f.supervise(sctx, s) })
+}
+
+// supervise runs a tenant until ctx ends, restarting it after a failure with
+// backoff from retryMin, doubling to retryMax; a run that lasted longer than
+// retryMax starts the backoff over.
+func (f *fleet) supervise(ctx context.Context, s *slot) {
+	defer close(s.done)
+	log := f.log.With("tenant", s.t.ID)
+	if s.t.Disabled {
+		s.set(StateDisabled, "disabled: true in the tenants file", nil)
+		<-ctx.Done()
+		return
+	}
+	delay := f.retryMin
+	for {
+		began := time.Now()
+		err := f.runOnce(ctx, s, log)
+		if ctx.Err() != nil {
+			s.set(StateStopped, "", nil)
+			return
+		}
+		if err == nil {
+			err = errors.New("the pipeline stopped by itself")
+		}
+		if time.Since(began) > f.retryMax {
+			delay = f.retryMin
+		}
+		reason := failureReason(err)
+		s.mu.Lock()
+		s.status.Failures++
+		s.mu.Unlock()
+		s.set(StateFailed, reason, err)
+		s.mu.Lock()
+		s.status.NextRetry = time.Now().Add(delay).UTC()
+		s.mu.Unlock()
+		log.Error("tenant failed; the others are not affected; retrying", "reason", reason, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.set(StateStopped, "", nil)
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, f.retryMax)
+		s.set(StateStarting, "", nil)
+	}
+}
+
+// runOnce builds the tenant's clients and pipeline and runs it until ctx
+// ends (a graceful stop: final commit, rate history kept) or it fails.
+func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
+	tn, err := newTenant(f.shared, TenantFrom(s.t), true)
+	if err != nil {
+		return err
+	}
+	defer tn.close()
+	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, s.t.ID)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = reg.Unregister() }()
+	s.mu.Lock()
+	s.pipeline = tn.pipeline
+	s.mu.Unlock()
+	defer func() {
+		last := s.snapshot() // the run's figures stay visible after it ends
+		s.mu.Lock()
+		s.pipeline = nil
+		s.status.QueueDepth, s.status.Versions, s.status.Calls429 = last.QueueDepth, last.Versions, last.Calls429
+		s.status.BudgetUsed, s.status.BudgetLimit, s.status.LagSeconds = 0, last.BudgetLimit, last.LagSeconds
+		s.mu.Unlock()
+	}()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-tn.pipeline.Ready():
+			s.set(StateRunning, "", nil)
+			s.mu.Lock()
+			s.status.Failures = 0
+			s.mu.Unlock()
+			log.Info("tenant running")
+		case <-runCtx.Done():
+		}
+	}()
+	return tn.pipeline.Run(ctx)
+}
+
+// failureReason says in words why a tenant failed, and what to do.
+func failureReason(err error) string {
+	if errors.Is(err, pipeline.ErrFenced) {
+		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
+	}
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			return "the API rejected the key (401): check api_key_id, the key and auth_mode (standard or advanced)"
+		case http.StatusPaymentRequired:
+			return "the tenant has no licence for the API (402)"
+		case http.StatusForbidden:
+			return "the key's role lacks a permission (403): grant it incident read access"
+		}
+		return fmt.Sprintf("the API answered HTTP %d", ae.Status)
+	}
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// reload re-reads the tenants file and applies it: added tenants start,
+// removed ones stop gracefully, changed ones restart, the others are not
+// touched. A file that fails validation changes nothing. An unchanged file is
+// not applied again unless force is set.
+func (f *fleet) reload(ctx context.Context, force bool) {
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		f.log.Error("reading the tenants file failed; the running tenants stay as they are", "path", f.path, "err", err)
+		return
+	}
+	f.mu.Lock()
+	same := bytes.Equal(b, f.content)
+	f.mu.Unlock()
+	if same && !force {
+		return
+	}
+	ts, err := config.ParseTenants(b, f.shared.cfg)
+	if err != nil {
+		f.log.Error("the tenants file is not valid; it was rejected as a whole and the running tenants stay as they are", "path", f.path, "err", err)
+		f.mu.Lock()
+		f.content = b // report it once, not at every check
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.content = b
+	want := map[string]config.Tenant{}
+	for _, t := range ts {
+		want[t.ID] = t
+	}
+	var added, removed, changed []string
+	for id, s := range f.slots {
+		t, ok := want[id]
+		switch {
+		case !ok:
+			removed = append(removed, id)
+			delete(f.slots, id)
+			s.cancel()
+		case !t.Equal(s.t):
+			changed = append(changed, id)
+			s.cancel()
+			old := s
+			f.wg.Go(func() {
+				<-old.done // drained and committed before the new run loads the offsets
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if cur, ok := f.slots[t.ID]; ok && cur == old && ctx.Err() == nil {
+					f.startSlot(ctx, t)
+				}
+			})
+		}
+	}
+	for id, t := range want {
+		if _, ok := f.slots[id]; !ok {
+			added = append(added, id)
+			f.startSlot(ctx, t)
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	slices.Sort(changed)
+	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want))
+}
+
+// watch reloads the file on every signal of reload and whenever its content
+// changes (checked every every). Reading the path anew each time follows a
+// symlink swap, which is how Kubernetes updates a mounted ConfigMap.
+func (f *fleet) watch(ctx context.Context, reload <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			f.log.Info("reloading the tenants file (SIGHUP)", "path", f.path)
+			f.reload(ctx, true)
+		case <-t.C:
+			f.reload(ctx, false)
+		}
+	}
+}
+
+// wait waits until every slot has stopped.
+func (f *fleet) wait() { f.wg.Wait() }
+
+// statuses returns every tenant's status, sorted by id.
+func (f *fleet) statuses() []TenantStatus {
+	f.mu.Lock()
+	slots := make([]*slot, 0, len(f.slots))
+	for _, s := range f.slots {
+		slots = append(slots, s)
+	}
+	f.mu.Unlock()
+	out := make([]TenantStatus, 0, len(slots))
+	for _, s := range slots {
+		out = append(out, s.snapshot())
+	}
+	slices.SortFunc(out, func(a, b TenantStatus) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (f *fleet) serveTenants(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(f.statuses())
+}
