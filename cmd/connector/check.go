@@ -88,10 +88,15 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	r.pass("configuration", "valid")
 
-	if cfg.XDRBaseURL == "" {
+	switch {
+	case cfg.TenantsFile != "":
+		if !checkTenants(ctx, r, cfg, *timeout) {
+			return fmt.Errorf("%w: the tenants file is not valid", errUsage)
+		}
+	case cfg.XDRBaseURL == "":
 		r.skip("XDR API", `XDR_BASE_URL is not set: "connector run" would serve a simulated tenant on this machine`)
-	} else {
-		checkAPI(ctx, r, cfg, api, *timeout)
+	default:
+		checkAPI(ctx, r, "XDR API", cfg, api, *timeout)
 	}
 	if len(cfg.KafkaBrokers) == 0 {
 		checkEmbedded(r, cfg)
@@ -129,19 +134,51 @@ func (r *checkReport) skip(name, why string) { fmt.Fprintf(r.out, "– %s: %s\n"
 
 // checkAPI makes one get_incidents call for one incident, with the filters
 // the connector would use.
-func checkAPI(ctx context.Context, r *checkReport, cfg *config.Config, api *xdr.Client, timeout time.Duration) {
+func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Config, api *xdr.Client, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req := xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 1, Filters: app.TenantOf(cfg).Filters()}
 	reply, err := api.GetIncidents(ctx, req)
-	name := "XDR API"
 	if err == nil {
 		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
 			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, reply.TotalCount))
 		return
 	}
 	reason, fix := apiFailure(err, cfg, timeout)
+	if cfg.TenantsFile != "" {
+		fix += " (in the tenants file, XDR_BASE_URL, XDR_API_KEY_ID, XDR_API_KEY and XDR_AUTH_MODE are the tenant's base_url, api_key_id, api_key_file and auth_mode)"
+	}
 	r.fail(name, reason, fix)
+}
+
+// checkTenants checks the tenants file, then each tenant's API, one block
+// per tenant. It reports false when the file is not valid.
+func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeout time.Duration) bool {
+	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	if err != nil {
+		r.fail("tenants file", cfg.TenantsFile+" is not valid:"+indent(err.Error()), "fix the tenants named above; the file's keys are listed in README (Many tenants)")
+		return false
+	}
+	r.pass("tenants file", fmt.Sprintf("%s: %d tenants", cfg.TenantsFile, len(ts)))
+	for _, t := range ts {
+		name := "tenant " + t.ID
+		if t.Disabled {
+			r.skip(name, "disabled: true")
+			continue
+		}
+		// The tenant's settings in the shape of the environment's, so the
+		// one-tenant check and its advice apply as they are.
+		tc := *cfg
+		tc.XDRBaseURL, tc.XDRAPIKeyID, tc.XDRAPIKey, tc.XDRAuthMode, tc.XDRTimeout = t.BaseURL, t.APIKeyID, t.APIKey, t.AuthMode, t.RequestTimeout
+		tc.FilterStatuses, tc.FilterStarred, tc.FilterAlertSources = t.FilterStatuses, t.FilterStarred, t.FilterAlertSources
+		api, err := app.TenantFrom(t).APIClient(version)
+		if err != nil {
+			r.fail(name, err.Error(), "fix the tenant's base_url, api_key_id and key in the tenants file")
+			continue
+		}
+		checkAPI(ctx, r, name, &tc, api, timeout)
+	}
+	return true
 }
 
 // apiFailure explains a failed get_incidents call: what went wrong and what
