@@ -8,6 +8,7 @@ package helm_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sethvargo/go-envconfig"
+
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
@@ -47,7 +50,14 @@ const (
 	// testAPIKey is the API key of the default test values. It must never
 	// appear in rendered text; only its base64 form, in the chart's Secret.
 	testAPIKey = "test-api-key-0c5e9a17d3b4"
+	// tenantsFileEnv is the setting of multi-tenant mode; the chart renders
+	// it only when values list tenants.
+	tenantsFileEnv = "TENANTS_FILE"
 )
+
+// singleTenantEnv are the settings of the one tenant of the environment,
+// which multi-tenant mode does not render.
+var singleTenantEnv = []string{"XDR_BASE_URL", "XDR_API_KEY_ID", "XDR_API_KEY_FILE", "XDR_API_KEY", "XDR_AUTH_MODE", "XDR_TENANT"}
 
 // requiredValues is the smallest valid install: the chart's defaults plus the
 // values the schema requires.
@@ -79,6 +89,40 @@ type serviceMonitor struct {
 			ScrapeTimeout string `json:"scrapeTimeout"`
 		} `json:"endpoints"`
 	} `json:"spec"`
+}
+
+// tenantsFile is the connector's TENANTS_FILE contract as the chart renders
+// it; decoding into it strictly rejects any other key. api_key (a key inline)
+// is part of the contract but deliberately absent: the chart must never
+// write a key into the file.
+type tenantsFile struct {
+	Defaults *tenantSettings `json:"defaults,omitempty"`
+	Tenants  []tenantEntry   `json:"tenants"`
+}
+
+type tenantEntry struct {
+	ID         string `json:"id"`
+	BaseURL    string `json:"base_url"`
+	APIKeyID   string `json:"api_key_id"`
+	APIKeyFile string `json:"api_key_file"`
+	AuthMode   string `json:"auth_mode"`
+	Disabled   *bool  `json:"disabled,omitempty"`
+	tenantSettings
+}
+
+// tenantSettings are the keys a tenant (or defaults) may set; nil is unset.
+type tenantSettings struct {
+	PollInterval       *string  `json:"poll_interval,omitempty"`
+	Lookback           *string  `json:"lookback,omitempty"`
+	StartFrom          *string  `json:"start_from,omitempty"`
+	EnrichRateLimit    *int     `json:"enrich_rate_limit,omitempty"`
+	EnrichRateWindow   *string  `json:"enrich_rate_window,omitempty"`
+	EnrichWorkers      *int     `json:"enrich_workers,omitempty"`
+	AlertsLimit        *int     `json:"alerts_limit,omitempty"`
+	FilterStatuses     []string `json:"filter_statuses,omitempty"`
+	FilterStarred      *bool    `json:"filter_starred,omitempty"`
+	FilterAlertSources []string `json:"filter_alert_sources,omitempty"`
+	RequestTimeout     *string  `json:"request_timeout,omitempty"`
 }
 
 // rendered is one release's manifests, decoded.
@@ -355,6 +399,70 @@ func mountedFile(t *testing.T, spec *corev1.PodSpec, c *corev1.Container, p stri
 	return nil, ""
 }
 
+// projectedSecretFile finds the projected volume that provides the file at p
+// inside c, and the Secret and key projected there. It fails unless the mount
+// is read-only, every source of the volume is a Secret, and exactly one item
+// lands at p.
+func projectedSecretFile(t *testing.T, spec *corev1.PodSpec, c *corev1.Container, p string) (v *corev1.Volume, secret, key string) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		rel, ok := strings.CutPrefix(p, m.MountPath+"/")
+		if !ok {
+			continue
+		}
+		if !m.ReadOnly {
+			t.Errorf("mount %s of %s is writable", m.MountPath, m.Name)
+		}
+		if v = volume(spec, m.Name); v == nil || v.Projected == nil {
+			t.Fatalf("mount %s of %s is not a projected volume", m.MountPath, m.Name)
+		}
+		found := 0
+		for _, src := range v.Projected.Sources {
+			if src.Secret == nil {
+				t.Fatalf("volume %s projects %+v, want Secrets only", v.Name, src)
+			}
+			for _, it := range src.Secret.Items {
+				if it.Path == rel {
+					found++
+					secret, key = src.Secret.Name, it.Key
+				}
+			}
+		}
+		if found != 1 {
+			t.Fatalf("volume %s projects %d items at %s, want one", v.Name, found, rel)
+		}
+		return v, secret, key
+	}
+	t.Fatalf("no volume mounted above %s", p)
+	return nil, "", ""
+}
+
+// tenantsFileOf finds the ConfigMap behind TENANTS_FILE and strictly decodes
+// the file.
+func tenantsFileOf(t *testing.T, r *rendered) (*tenantsFile, *corev1.ConfigMap) {
+	t.Helper()
+	e, ok := envVar(r.container(), tenantsFileEnv)
+	if !ok {
+		t.Fatalf("no %s", tenantsFileEnv)
+	}
+	v, key := mountedFile(t, &r.deployment.Spec.Template.Spec, r.container(), e.Value)
+	if v.ConfigMap == nil {
+		t.Fatalf("%s comes from volume %s, which is not a ConfigMap", tenantsFileEnv, v.Name)
+	}
+	for _, cm := range r.configMaps {
+		if cm.Name != v.ConfigMap.Name {
+			continue
+		}
+		var f tenantsFile
+		if err := yaml.UnmarshalStrict([]byte(cm.Data[key]), &f); err != nil {
+			t.Fatalf("ConfigMap %s key %s is not a tenants file: %v\n%s", cm.Name, key, err, cm.Data[key])
+		}
+		return &f, cm
+	}
+	t.Fatalf("the chart renders no ConfigMap %s", v.ConfigMap.Name)
+	return nil, nil
+}
+
 // configTags returns the env tags of config.Config: name -> default ("" if none).
 func configTags(t *testing.T) map[string]string {
 	t.Helper()
@@ -382,6 +490,8 @@ func configTags(t *testing.T) map[string]string {
 
 // checkEnvNames fails for any env variable of c that is neither a config tag,
 // nor an OTEL_* variable read by the OpenTelemetry SDK, nor listed in extraEnv.
+// TENANTS_FILE is accepted before pkg/config has its tag (see
+// TestEveryRunSettingIsSettable).
 func checkEnvNames(t *testing.T, tags map[string]string, r *rendered, c *corev1.Container) {
 	t.Helper()
 	extra := map[string]bool{}
@@ -399,6 +509,7 @@ func checkEnvNames(t *testing.T, tags map[string]string, r *rendered, c *corev1.
 		}
 		seen[e.Name] = true
 		_, isTag := tags[e.Name]
+		isTag = isTag || e.Name == tenantsFileEnv
 		// GOMEMLIMIT is the Go runtime's soft memory limit, not a connector setting.
 		if !isTag && !strings.HasPrefix(e.Name, "OTEL_") && !extra[e.Name] && e.Name != "GOMEMLIMIT" {
 			t.Errorf("%s: env %s is not an env tag of config.Config", c.Name, e.Name)
@@ -543,26 +654,56 @@ func checkPod(t *testing.T, tags map[string]string, r *rendered) {
 		t.Errorf("Service ports = %+v", sp)
 	}
 
-	// The API key: from a Secret volume, by file, readable only by the pod.
-	keyFile, ok := envVar(c, "XDR_API_KEY_FILE")
-	if !ok {
-		t.Fatal("no XDR_API_KEY_FILE")
-	}
-	v, _ := mountedFile(t, spec, c, keyFile.Value)
-	if v.Secret == nil {
-		t.Fatalf("the API key comes from volume %s, which is not a Secret", v.Name)
-	}
-	if m := v.Secret.DefaultMode; m == nil || *m != 0o440 {
-		t.Errorf("API key volume defaultMode = %s, want 0440", fmtMode(m))
-	}
-	id, ok := envVar(c, "XDR_API_KEY_ID")
-	if !ok || id.Value != "" || id.ValueFrom == nil || id.ValueFrom.SecretKeyRef == nil ||
-		id.ValueFrom.SecretKeyRef.Name != v.Secret.SecretName {
-		t.Errorf("XDR_API_KEY_ID = %+v, want a secretKeyRef into %s", id, v.Secret.SecretName)
+	if _, multi := envVar(c, tenantsFileEnv); multi {
+		// Multi-tenant mode: no tenant in the environment; each tenant's key
+		// from a Secret, by file, readable only by the pod.
+		for _, name := range singleTenantEnv {
+			if _, ok := envVar(c, name); ok {
+				t.Errorf("%s is rendered beside %s", name, tenantsFileEnv)
+			}
+		}
+		f, _ := tenantsFileOf(t, r)
+		if len(f.Tenants) == 0 {
+			t.Fatal("the tenants file lists no tenant")
+		}
+		for _, tn := range f.Tenants {
+			v, _, _ := projectedSecretFile(t, spec, c, tn.APIKeyFile)
+			if m := v.Projected.DefaultMode; m == nil || *m != 0o440 {
+				t.Errorf("tenant key volume defaultMode = %s, want 0440", fmtMode(m))
+			}
+		}
+		// A subPath mount would never see the ConfigMap's updates.
+		for _, m := range c.VolumeMounts {
+			if m.SubPath != "" || m.SubPathExpr != "" {
+				t.Errorf("mount %s uses a subPath", m.Name)
+			}
+		}
+	} else {
+		// The API key: from a Secret volume, by file, readable only by the pod.
+		keyFile, ok := envVar(c, "XDR_API_KEY_FILE")
+		if !ok {
+			t.Fatal("no XDR_API_KEY_FILE")
+		}
+		v, _ := mountedFile(t, spec, c, keyFile.Value)
+		if v.Secret == nil {
+			t.Fatalf("the API key comes from volume %s, which is not a Secret", v.Name)
+		}
+		if m := v.Secret.DefaultMode; m == nil || *m != 0o440 {
+			t.Errorf("API key volume defaultMode = %s, want 0440", fmtMode(m))
+		}
+		id, ok := envVar(c, "XDR_API_KEY_ID")
+		if !ok || id.Value != "" || id.ValueFrom == nil || id.ValueFrom.SecretKeyRef == nil ||
+			id.ValueFrom.SecretKeyRef.Name != v.Secret.SecretName {
+			t.Errorf("XDR_API_KEY_ID = %+v, want a secretKeyRef into %s", id, v.Secret.SecretName)
+		}
 	}
 	for _, cm := range r.configMaps {
-		if _, ok := cm.Data["ca.crt"]; !ok || len(cm.Data) != 1 {
-			t.Errorf("ConfigMap %s holds %v; the chart's only ConfigMap is the CA bundle", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
+		want := "ca.crt"
+		if cm.Name == fullname+"-tenants" {
+			want = "tenants.yaml"
+		}
+		if _, ok := cm.Data[want]; !ok || len(cm.Data) != 1 {
+			t.Errorf("ConfigMap %s holds %v; the chart's ConfigMaps are the CA bundle and the tenants file", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
 		}
 	}
 }
@@ -708,6 +849,7 @@ xdr:
   authMode: advanced
   requestTimeout: 45s
   maxRetryAfter: 2m
+  requestsPerSecond: 7
   tenant: tenant-b
 kafka:
   brokers: [k1.example:9093, k2.example:9094]
@@ -849,6 +991,7 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_PARTITIONS":               value("12"),
 		"KAFKA_MAX_RECORD_BYTES":         value("2097152"),
 		"XDR_MAX_RETRY_AFTER":            value("2m"),
+		"XDR_REQUESTS_PER_SECOND":        value("7"),
 		"KAFKA_TOPIC_INCIDENTS":          value("t.incidents"),
 		"KAFKA_TOPIC_ALERTS":             value("t.alerts"),
 		"KAFKA_TOPIC_ARTIFACTS":          value("t.artifacts"),
@@ -873,18 +1016,47 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"LOG_FORMAT":                     value("json"),
 		"HTTP_ADDR":                      value(":9191"),
 	}
+	// The settings of multi-tenant mode, which allSettings (one tenant)
+	// cannot render: proven by rendering ci/tenants.yaml.
+	rt := render(t, ch, readValuesFile(t, filepath.Join("ci", "tenants.yaml")))
+	checkPod(t, tags, rt)
+	settableByTenants := map[string]func(*testing.T, corev1.EnvVar){
+		tenantsFileEnv: func(t *testing.T, e corev1.EnvVar) {
+			v, k := mountedFile(t, &rt.deployment.Spec.Template.Spec, rt.container(), e.Value)
+			if v.ConfigMap == nil || v.ConfigMap.Name != fullname+"-tenants" || k != "tenants.yaml" {
+				t.Errorf("%s is %+v key %s, want ConfigMap %s-tenants key tenants.yaml", e.Name, v.VolumeSource, k, fullname)
+			}
+		},
+	}
 	notSettable := notSettable()
 
 	for name := range tags {
 		_, s := settable[name]
+		_, st := settableByTenants[name]
 		_, n := notSettable[name]
-		if s == n {
-			t.Errorf("config tag %s: settable=%v, listed as exception=%v; want exactly one", name, s, n)
+		if (s || st) == n || s && st {
+			t.Errorf("config tag %s: settable=%v, settable with tenants=%v, listed as exception=%v; want exactly one",
+				name, s, st, n)
 		}
 	}
 	for name := range settable {
 		if _, ok := tags[name]; !ok {
 			t.Errorf("settable %s is not a config tag (stale entry?)", name)
+		}
+	}
+	for name, check := range settableByTenants {
+		// TENANTS_FILE may be rendered before pkg/config has its tag.
+		if _, ok := tags[name]; !ok && name != tenantsFileEnv {
+			t.Errorf("settable %s is not a config tag (stale entry?)", name)
+		}
+		e, ok := envVar(rt.container(), name)
+		if !ok {
+			t.Errorf("%s is not rendered with tenants", name)
+			continue
+		}
+		check(t, e)
+		if _, ok := envVar(c, name); ok {
+			t.Errorf("%s is rendered without tenants", name)
 		}
 	}
 	for name := range notSettable {
@@ -1041,6 +1213,67 @@ func TestCIValues(t *testing.T) {
 				t.Errorf("CA from %+v key %s", v.VolumeSource, k)
 			}
 		},
+		"tenants.yaml": func(t *testing.T, r *rendered) {
+			c := r.container()
+			spec := &r.deployment.Spec.Template.Spec
+			if e, _ := envVar(c, tenantsFileEnv); e.Value != "/etc/xdr-connector/tenants/tenants.yaml" {
+				t.Errorf("%s = %q", tenantsFileEnv, e.Value)
+			}
+			if _, ok := envVar(c, "XDR_BASE_URL"); ok {
+				t.Error("XDR_BASE_URL is rendered with tenants")
+			}
+			envIs(t, r, map[string]string{"KAFKA_TOPIC_INCIDENTS": "xdr.{tenant}.incidents", "POLL_INTERVAL": "45s"})
+
+			// The file: the contract's keys, each tenant's key by path only.
+			f, cm := tenantsFileOf(t, r)
+			if cm.Name != fullname+"-tenants" {
+				t.Errorf("tenants ConfigMap %s", cm.Name)
+			}
+			want := tenantsFile{Tenants: []tenantEntry{
+				{ID: "acme", BaseURL: "https://api-acme.xdr.us.paloaltonetworks.com", APIKeyID: "42",
+					APIKeyFile: "/run/secrets/tenants/acme/api-key", AuthMode: "advanced"},
+				{ID: "globex", BaseURL: "https://api-globex.xdr.eu.paloaltonetworks.com", APIKeyID: "17",
+					APIKeyFile: "/run/secrets/tenants/globex/api-key", AuthMode: "standard"},
+				{ID: "initech.eu", BaseURL: "https://api-initech.xdr.eu.paloaltonetworks.com", APIKeyID: "1001",
+					APIKeyFile: "/run/secrets/tenants/initech.eu/api-key", AuthMode: "standard", Disabled: new(false),
+					tenantSettings: tenantSettings{
+						PollInterval: new("1m"), Lookback: new("5m"), StartFrom: new("now"),
+						EnrichRateLimit: new(5), EnrichRateWindow: new("120s"), EnrichWorkers: new(1), AlertsLimit: new(500),
+						FilterStatuses: []string{"new", "under_investigation"}, FilterStarred: new(true),
+						FilterAlertSources: []string{"XDR Agent", "Firewall"}, RequestTimeout: new("45s"),
+					}},
+			}}
+			if !reflect.DeepEqual(*f, want) {
+				got, _ := json.Marshal(f)
+				exp, _ := json.Marshal(want)
+				t.Errorf("tenants.yaml decodes to\n%s\nwant\n%s\n%s", got, exp, cm.Data["tenants.yaml"])
+			}
+
+			// Each key file: a Secret key, the tenant's own Secret or the shared one.
+			keys := map[string]string{}
+			for _, tn := range f.Tenants {
+				_, secret, key := projectedSecretFile(t, spec, c, tn.APIKeyFile)
+				keys[tn.ID] = secret + "/" + key
+			}
+			if want := map[string]string{"acme": "xdr-acme/api-key", "globex": "xdr-tenants/globex",
+				"initech.eu": "xdr-tenants/initech.eu"}; !maps.Equal(keys, want) {
+				t.Errorf("key files from %v, want %v", keys, want)
+			}
+			if len(r.secrets) != 0 {
+				t.Errorf("the chart created %d Secrets; every key comes from an existing one", len(r.secrets))
+			}
+			if volume(spec, "xdr-api-key") != nil {
+				t.Error("the single-tenant key volume is rendered with tenants")
+			}
+			if r.deployment.Spec.Template.Annotations["checksum/tenants"] == "" {
+				t.Error("no checksum/tenants annotation: changing tenants would not restart the pod")
+			}
+			for _, want := range []string{"It polls 3 XDR tenants (acme, globex, initech.eu)", "-t xdr.acme.incidents", "rollout restart"} {
+				if !strings.Contains(r.notes, want) {
+					t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
+				}
+			}
+		},
 		"servicemonitor.yaml": func(t *testing.T, r *rendered) {
 			sm := r.serviceMonitor
 			if sm == nil {
@@ -1122,6 +1355,17 @@ func TestBadValuesRejected(t *testing.T) {
 		"bad-duration.yaml":                      {"at '/pipeline/pollInterval'", "does not match pattern"},
 		"unknown-key.yaml":                       {"at '/xdr'", "additional properties 'apikey'"},
 		"networkpolicy-without-kafka-peers.yaml": {"at '/networkPolicy/kafka", "minItems"},
+		"tenant-bad-id.yaml":                     {"at '/tenants/0/id'", "does not match pattern"},
+		"tenant-without-base-url.yaml":           {"at '/tenants/0'", "missing property 'baseUrl'"},
+		"tenant-unknown-override.yaml":           {"at '/tenants/0/overrides'", "additional properties 'pollInterval'"},
+		"tenant-no-key-source.yaml":              {"at '/tenants/0'", "missing property 'existingSecret'"},
+		"tenants-with-base-url.yaml":             {"at '/xdr/baseUrl'", "maxLength"},
+		"tenant-topic-without-tenants.yaml":      {"at '/topics/incidents'", "does not match pattern"},
+	}
+	// What a schema cannot check (it cannot compare items) a template's fail
+	// does.
+	failCases := map[string][]string{
+		"tenant-duplicate-id.yaml": {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
 	}
 	files, err := filepath.Glob("ci/bad/*.yaml")
 	if err != nil {
@@ -1131,7 +1375,8 @@ func TestBadValuesRejected(t *testing.T) {
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
-	if want := slices.Sorted(maps.Keys(cases)); !slices.Equal(names, want) {
+	want := slices.AppendSeq(slices.Collect(maps.Keys(cases)), maps.Keys(failCases))
+	if slices.Sort(want); !slices.Equal(names, want) {
 		t.Fatalf("ci/bad/*.yaml = %v, cases for %v", names, want)
 	}
 	for _, name := range names {
@@ -1139,6 +1384,18 @@ func TestBadValuesRejected(t *testing.T) {
 			_, err := renderValues(ch, readValuesFile(t, filepath.Join("ci", "bad", name)))
 			if err == nil {
 				t.Fatal("accepted")
+			}
+			if wants, ok := failCases[name]; ok {
+				if strings.Contains(err.Error(), "values don't meet the specifications of the schema") ||
+					!strings.Contains(err.Error(), "execution error") {
+					t.Fatalf("want a template's fail, got: %v", err)
+				}
+				for _, want := range wants {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error lacks %q:\n%v", want, err)
+					}
+				}
+				return
 			}
 			if n := strings.Count(err.Error(), "\n- at "); n != 1 {
 				t.Errorf("want exactly one violation, got %d:\n%v", n, err)
@@ -1306,5 +1563,95 @@ func TestDockerignore(t *testing.T) {
 				t.Errorf(".dockerignore pattern %q drops %s, which the build needs", p, keep)
 			}
 		}
+	}
+}
+
+// TestTenantsFileLoads hands the environment and the tenants file rendered
+// from ci/tenants.yaml to the connector's own loaders (pkg/config), with each
+// key file where the pod would find it moved to a temporary directory, and
+// checks every tenant's resolved settings: its own, else the chart's.
+func TestTenantsFileLoads(t *testing.T) {
+	r := render(t, loadChart(t), readValuesFile(t, filepath.Join("ci", "tenants.yaml")))
+	env := map[string]string{}
+	for _, e := range r.container().Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(env))
+	if err != nil {
+		t.Fatalf("the connector refuses the rendered environment: %v", err)
+	}
+	f, cm := tenantsFileOf(t, r)
+	text := cm.Data["tenants.yaml"]
+	dir := t.TempDir()
+	local := map[string]string{}
+	for _, tn := range f.Tenants {
+		p := filepath.Join(dir, filepath.FromSlash(tn.APIKeyFile))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("key-of-"+tn.ID+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, `"`+tn.APIKeyFile+`"`) {
+			t.Fatalf("tenants.yaml does not name %s as a quoted string:\n%s", tn.APIKeyFile, text)
+		}
+		text = strings.ReplaceAll(text, `"`+tn.APIKeyFile+`"`, `"`+filepath.ToSlash(p)+`"`)
+		local[tn.ID] = filepath.ToSlash(p)
+	}
+	got, err := config.ParseTenants([]byte(text), cfg)
+	if err != nil {
+		t.Fatalf("the connector refuses the rendered tenants file: %v\n%s", err, text)
+	}
+	// The chart's values for every tenant: pipeline.pollInterval is 45s in
+	// ci/tenants.yaml, the rest are the chart's defaults.
+	chart := config.Tenant{
+		RequestTimeout: 30 * time.Second, PollInterval: 45 * time.Second, Lookback: 2 * time.Minute, StartFrom: "72h",
+		EnrichRateLimit: 10, EnrichRateWindow: time.Minute, EnrichWorkers: 2, AlertsLimit: 1000,
+	}
+	tenant := func(id, url, keyID, mode string) config.Tenant {
+		tn := chart
+		tn.ID, tn.BaseURL, tn.APIKeyID, tn.AuthMode, tn.KeySource = id, url, keyID, mode, local[id]
+		return tn
+	}
+	initech := tenant("initech.eu", "https://api-initech.xdr.eu.paloaltonetworks.com", "1001", "standard")
+	initech.PollInterval, initech.Lookback, initech.StartFrom = time.Minute, 5*time.Minute, "now"
+	initech.EnrichRateLimit, initech.EnrichRateWindow, initech.EnrichWorkers, initech.AlertsLimit = 5, 2*time.Minute, 1, 500
+	initech.FilterStatuses, initech.FilterStarred = []string{"new", "under_investigation"}, "true"
+	initech.FilterAlertSources, initech.RequestTimeout = []string{"XDR Agent", "Firewall"}, 45*time.Second
+	want := []config.Tenant{
+		tenant("acme", "https://api-acme.xdr.us.paloaltonetworks.com", "42", "advanced"),
+		tenant("globex", "https://api-globex.xdr.eu.paloaltonetworks.com", "17", "standard"),
+		initech,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d tenants, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].APIKey.Reveal() != "key-of-"+want[i].ID {
+			t.Errorf("tenant %s: the key file does not hold its key", want[i].ID)
+		}
+		got[i].APIKey = want[i].APIKey // compared above; Equal compares the rest
+		if !got[i].Equal(want[i]) {
+			t.Errorf("tenant %d resolves to\n%+v\nwant\n%+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestTenantChecksWithoutSchema: with schema validation skipped (helm
+// --skip-schema-validation), the templates still refuse a tenant whose key has
+// no source, rather than mount a Secret with no name.
+func TestTenantChecksWithoutSchema(t *testing.T) {
+	ch := loadChart(t)
+	vals := readValuesFile(t, filepath.Join("ci", "bad", "tenant-no-key-source.yaml"))
+	opts := chartutil.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, chartutil.DefaultCapabilities, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Render(ch, top)
+	if err == nil || !strings.Contains(err.Error(), "tenants[0] (acme): no source for its API key") {
+		t.Fatalf("rendered without a key source for acme: %v", err)
 	}
 }

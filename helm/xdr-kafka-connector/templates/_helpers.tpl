@@ -85,9 +85,14 @@ existing Secrets use the key names given in values.
 {{- if .Values.kafka.sasl.existingSecret }}{{ .Values.kafka.sasl.passwordKey }}{{ else }}kafka-sasl-password{{ end }}
 {{- end }}
 
+{{/* Non-empty when the chart stores the single-tenant API key in its Secret. */}}
+{{- define "xdr-kafka-connector.createXdrSecret" -}}
+{{- if and (not (include "xdr-kafka-connector.multiTenant" .)) (not .Values.xdr.existingSecret) }}true{{ end }}
+{{- end }}
+
 {{/* Non-empty when the chart must create its own Secret. */}}
 {{- define "xdr-kafka-connector.createSecret" -}}
-{{- if not .Values.xdr.existingSecret }}true{{ end }}
+{{- include "xdr-kafka-connector.createXdrSecret" . }}
 {{- if and (include "xdr-kafka-connector.saslEnabled" .) (not .Values.kafka.sasl.existingSecret) }}true{{ end }}
 {{- end }}
 
@@ -107,10 +112,90 @@ existing Secrets use the key names given in values.
 {{- printf "%s-kafka-ca" (include "xdr-kafka-connector.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+Multi-tenant mode: non-empty when .Values.tenants lists any tenant. The
+connector then runs every tenant of the file named by TENANTS_FILE (and
+refuses XDR_BASE_URL beside it), so the single tenant's XDR_* are not rendered.
+*/}}
+{{- define "xdr-kafka-connector.multiTenant" -}}
+{{- if .Values.tenants }}true{{ end }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.tenantsConfigMapName" -}}
+{{- printf "%s-tenants" (include "xdr-kafka-connector.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding a tenant's key (called with a tenant), and the key in it. */}}
+{{- define "xdr-kafka-connector.tenantSecretName" -}}
+{{- default .root.Values.tenantsSecret.existingSecret .tenant.existingSecret }}
+{{- end }}
+
+{{- define "xdr-kafka-connector.tenantSecretKey" -}}
+{{- if .tenant.existingSecret }}api-key{{ else }}{{ .tenant.id }}{{ end }}
+{{- end }}
+
+{{/*
+Checks what the schema cannot (unique ids), and again what it does (a key
+source per tenant) in case schema validation is skipped.
+*/}}
+{{- define "xdr-kafka-connector.validateTenants" -}}
+{{- $seen := dict }}
+{{- range $i, $t := .Values.tenants }}
+{{- $id := required (printf "tenants[%d]: id is required" $i) $t.id | toString }}
+{{- if hasKey $seen $id }}
+{{- fail (printf "tenants[%d]: duplicate tenant id %q (also tenants[%d]); each tenant needs its own id" $i $id (get $seen $id)) }}
+{{- end }}
+{{- $_ := set $seen $id $i }}
+{{- if not (include "xdr-kafka-connector.tenantSecretName" (dict "root" $ "tenant" $t)) }}
+{{- fail (printf "tenants[%d] (%s): no source for its API key: set tenants[%d].existingSecret (a Secret with key api-key) or tenantsSecret.existingSecret (a Secret with key %s)" $i $id $i $id) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The per-tenant keys of the tenants file that a tenant's overrides may set, in
+the order they are written.
+*/}}
+{{- define "xdr-kafka-connector.tenantOverrideKeys" -}}
+poll_interval lookback start_from enrich_rate_limit enrich_rate_window enrich_workers alerts_limit filter_statuses filter_starred filter_alert_sources request_timeout disabled
+{{- end }}
+
+{{/*
+tenants.yaml, the file TENANTS_FILE names. It has no defaults section: every
+per-tenant setting a tenant does not override comes from the environment
+(pipeline.*, xdr.requestTimeout), as in single-tenant mode. Keys are never in
+the file: each tenant's api_key_file is a mounted Secret key.
+*/}}
+{{- define "xdr-kafka-connector.tenantsFile" -}}
+{{- include "xdr-kafka-connector.validateTenants" . }}
+{{- $v := .Values -}}
+tenants:
+{{- range $t := $v.tenants }}
+{{- $id := toString $t.id }}
+{{- $keyId := $t.apiKeyId }}
+{{- if kindIs "float64" $keyId }}{{ $keyId = $keyId | int64 }}{{ end }}
+  - id: {{ $id | quote }}
+    base_url: {{ $t.baseUrl | quote }}
+    api_key_id: {{ $keyId | toString | quote }}
+    api_key_file: {{ printf "%s/%s/api-key" (include "xdr-kafka-connector.tenantKeyDir" $) $id | quote }}
+    auth_mode: {{ default "standard" $t.authMode | quote }}
+    {{- $o := default dict $t.overrides }}
+    {{- range $k := splitList " " (include "xdr-kafka-connector.tenantOverrideKeys" $) }}
+    {{- if hasKey $o $k }}
+    {{- $val := get $o $k }}
+    {{- if kindIs "float64" $val }}{{ $val = $val | int64 }}{{ end }}
+    {{ $k }}: {{ toJson $val }}
+    {{- end }}
+    {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Where the secret files appear inside the container. */}}
 {{- define "xdr-kafka-connector.xdrKeyDir" -}}/etc/xdr-connector/xdr{{- end }}
 {{- define "xdr-kafka-connector.saslDir" -}}/etc/xdr-connector/kafka-sasl{{- end }}
 {{- define "xdr-kafka-connector.caDir" -}}/etc/xdr-connector/kafka-ca{{- end }}
+{{- define "xdr-kafka-connector.tenantsDir" -}}/etc/xdr-connector/tenants{{- end }}
+{{- define "xdr-kafka-connector.tenantKeyDir" -}}/run/secrets/tenants{{- end }}
 
 {{/*
 The environment of `connector run` (and of `connector check` in the test pod).
@@ -123,6 +208,10 @@ when set, because an empty variable would override the binary's default.
 - name: GOMEMLIMIT
   value: {{ . | quote }}
 {{- end }}
+{{- if include "xdr-kafka-connector.multiTenant" . }}
+- name: TENANTS_FILE
+  value: {{ include "xdr-kafka-connector.tenantsDir" . }}/tenants.yaml
+{{- else }}
 - name: XDR_BASE_URL
   value: {{ $v.xdr.baseUrl | quote }}
 - name: XDR_API_KEY_ID
@@ -134,13 +223,18 @@ when set, because an empty variable would override the binary's default.
   value: {{ include "xdr-kafka-connector.xdrKeyDir" . }}/api-key
 - name: XDR_AUTH_MODE
   value: {{ $v.xdr.authMode | quote }}
+{{- end }}
 - name: XDR_REQUEST_TIMEOUT
   value: {{ $v.xdr.requestTimeout | quote }}
 - name: XDR_MAX_RETRY_AFTER
   value: {{ $v.xdr.maxRetryAfter | quote }}
+- name: XDR_REQUESTS_PER_SECOND
+  value: {{ $v.xdr.requestsPerSecond | int64 | quote }}
+{{- if not (include "xdr-kafka-connector.multiTenant" .) }}
 {{- with $v.xdr.tenant }}
 - name: XDR_TENANT
   value: {{ . | quote }}
+{{- end }}
 {{- end }}
 - name: KAFKA_BROKERS
   value: {{ join "," $v.kafka.brokers | quote }}
@@ -272,9 +366,18 @@ when set, because an empty variable would override the binary's default.
 {{- define "xdr-kafka-connector.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if include "xdr-kafka-connector.multiTenant" . }}
+- name: tenants
+  mountPath: {{ include "xdr-kafka-connector.tenantsDir" . }}
+  readOnly: true
+- name: tenant-api-keys
+  mountPath: {{ include "xdr-kafka-connector.tenantKeyDir" . }}
+  readOnly: true
+{{- else }}
 - name: xdr-api-key
   mountPath: {{ include "xdr-kafka-connector.xdrKeyDir" . }}
   readOnly: true
+{{- end }}
 {{- if include "xdr-kafka-connector.saslEnabled" . }}
 - name: kafka-sasl-password
   mountPath: {{ include "xdr-kafka-connector.saslDir" . }}
@@ -290,11 +393,34 @@ when set, because an empty variable would override the binary's default.
 {{/*
 Volumes shared by the connector and the test pod. Each Secret volume projects
 only the one key the connector needs, readable by the pod's fsGroup (0440).
+In multi-tenant mode one projected volume holds every tenant's key, each at
+<id>/api-key.
 */}}
 {{- define "xdr-kafka-connector.volumes" -}}
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- if include "xdr-kafka-connector.multiTenant" . }}
+- name: tenants
+  configMap:
+    name: {{ include "xdr-kafka-connector.tenantsConfigMapName" . }}
+    defaultMode: 0444
+    items:
+      - key: tenants.yaml
+        path: tenants.yaml
+- name: tenant-api-keys
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- range $t := .Values.tenants }}
+      {{- $ctx := dict "root" $ "tenant" $t }}
+      - secret:
+          name: {{ include "xdr-kafka-connector.tenantSecretName" $ctx | quote }}
+          items:
+            - key: {{ include "xdr-kafka-connector.tenantSecretKey" $ctx | quote }}
+              path: {{ printf "%s/api-key" (toString $t.id) | quote }}
+      {{- end }}
+{{- else }}
 - name: xdr-api-key
   secret:
     secretName: {{ include "xdr-kafka-connector.xdrSecretName" . }}
@@ -302,6 +428,7 @@ only the one key the connector needs, readable by the pod's fsGroup (0440).
     items:
       - key: {{ include "xdr-kafka-connector.xdrApiKeyKey" . }}
         path: api-key
+{{- end }}
 {{- if include "xdr-kafka-connector.saslEnabled" . }}
 - name: kafka-sasl-password
   secret:
