@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -210,9 +209,7 @@ func (p *Process) Run(ctx context.Context) error {
 		return p.tenant.pipeline.Run(ctx)
 	}
 	f := p.fleet
-	b, _ := os.ReadFile(p.cfg.TenantsFile) // read and validated by New; a change since is picked up by watch
-	f.content = b
-	f.start(ctx, p.tenants)
+	f.start(ctx, p.tenants) // read and validated by New; a change since is picked up by watch
 	close(f.started)
 	p.log.Info("running every tenant of the tenants file", "tenants", len(p.tenants), "path", p.cfg.TenantsFile)
 	every := p.deps.WatchEvery

@@ -104,10 +104,10 @@ type fleet struct {
 
 	started chan struct{} // closed once the tenants are started
 
-	mu      sync.Mutex
-	slots   map[string]*slot
-	content []byte // of the file the running set was built from
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	slots    map[string]*slot
+	rejected []byte // the content of the file last rejected, so it is logged once
+	wg       sync.WaitGroup
 }
 
 // start starts every tenant of ts.
@@ -238,33 +238,35 @@ func failureReason(err error) string {
 	return msg
 }
 
-// reload re-reads the tenants file and applies it: added tenants start,
-// removed ones stop gracefully, changed ones restart, the others are not
-// touched. A file that fails validation changes nothing. An unchanged file is
-// not applied again unless force is set.
+// reload re-reads the tenants file (and the key files it names) and applies
+// it: added tenants start, removed ones stop gracefully, changed ones —
+// a rotated key included — restart, the others are not touched. A file that
+// fails validation changes nothing; it is logged once, or again on force
+// (SIGHUP).
 func (f *fleet) reload(ctx context.Context, force bool) {
 	b, err := os.ReadFile(f.path)
-	if err != nil {
-		f.log.Error("reading the tenants file failed; the running tenants stay as they are", "path", f.path, "err", err)
-		return
+	if err == nil {
+		var ts []config.Tenant
+		if ts, err = config.ParseTenants(b, f.shared.cfg); err == nil {
+			f.apply(ctx, b, ts, force)
+			return
+		}
 	}
 	f.mu.Lock()
-	same := bytes.Equal(b, f.content)
+	again := bytes.Equal(b, f.rejected)
+	f.rejected = b
 	f.mu.Unlock()
-	if same && !force {
-		return
+	if !again || force {
+		f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
+			"path", f.path, "err", err)
 	}
-	ts, err := config.ParseTenants(b, f.shared.cfg)
-	if err != nil {
-		f.log.Error("the tenants file is not valid; it was rejected as a whole and the running tenants stay as they are", "path", f.path, "err", err)
-		f.mu.Lock()
-		f.content = b // report it once, not at every check
-		f.mu.Unlock()
-		return
-	}
+}
+
+// apply makes the running set that of ts, read from the file content b.
+func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.content = b
+	f.rejected = nil
 	want := map[string]config.Tenant{}
 	for _, t := range ts {
 		want[t.ID] = t
@@ -297,10 +299,13 @@ func (f *fleet) reload(ctx context.Context, force bool) {
 			f.startSlot(ctx, t)
 		}
 	}
+	if len(added)+len(removed)+len(changed) == 0 && !force {
+		return
+	}
 	slices.Sort(added)
 	slices.Sort(removed)
 	slices.Sort(changed)
-	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want))
+	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want), "bytes", len(b))
 }
 
 // watch reloads the file on every signal of reload and whenever its content
