@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -104,14 +106,16 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address (loopback)")
-	n := fs.Int("incidents", demoIncidents, "incidents to generate")
-	seed := fs.Int64("seed", 1, "data seed")
+	n := fs.Int("incidents", demoIncidents, "incidents to generate (per tenant)")
+	seed := fs.Int64("seed", 1, "data seed (with --tenants, the Nth tenant gets seed+N-1)")
 	window := fs.Duration("rate-window", time.Minute, "extra-data window (10 calls per window)")
 	limit := fs.Int("rate-limit", 10, "extra-data calls per window")
 	delay := fs.Duration("index-delay", 0, "how long a change stays invisible to queries")
 	mutate := fs.Duration("mutate-every", time.Second, "interval between simulated changes; 0 for none")
+	tenants := fs.Int("tenants", 0, "serve this many tenants, t1..tN, each at http://ADDR/t/<id> with its own data, key, rate window and changes; 0 for one tenant at the root")
+	tenantsFile := fs.String("tenants-file", "tenants.yaml", "with --tenants: the `PATH` of the tenants file to write (for TENANTS_FILE); the keys go to PATH.keys/<id>")
 	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: connector simulate [flags]\n\nServes a simulated Cortex XDR tenant (both endpoints, both key types, the sliding\nrate window) until interrupted, and prints the base URL and the key to use.\n\nFlags:")
+		fmt.Fprintln(stdout, "Usage: connector simulate [flags]\n\nServes a simulated Cortex XDR tenant (both endpoints, both key types, the sliding\nrate window) until interrupted, and prints the base URL and the key to use.\nWith --tenants N it serves N tenants on the one address instead and writes a\ntenants file (and a key file per tenant) for the connector.\n\nFlags:")
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 	}
@@ -121,7 +125,22 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	t := xdrtest.New(xdrtest.Config{Seed: *seed, Incidents: *n, RateLimit: *limit, RateWindow: *window, IndexDelay: *delay})
+	fileSet := false
+	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "tenants-file" })
+	switch {
+	case *tenants < 0:
+		return fmt.Errorf("%w: --tenants must be 0 or more, got %d", errUsage, *tenants)
+	case *tenants == 0 && fileSet:
+		return fmt.Errorf("%w: --tenants-file needs --tenants N", errUsage)
+	case *tenants > 0 && *tenantsFile == "":
+		return fmt.Errorf("%w: --tenants-file must not be empty", errUsage)
+	}
+	tcfg := xdrtest.Config{Seed: *seed, Incidents: *n, RateLimit: *limit, RateWindow: *window, IndexDelay: *delay}
+	mcfg := xdrtest.MutationConfig{Interval: *mutate, BulkEvery: 50, BulkSize: 120}
+	if *tenants > 0 {
+		return simulateFleet(ctx, *tenants, *tenantsFile, *addr, tcfg, mcfg, stdout, stderr)
+	}
+	t := xdrtest.New(tcfg)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
@@ -132,8 +151,169 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "Try: curl -s -X POST -H 'Authorization: %s' -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' http://%s/public_api/v1/incidents/get_incidents/\n", key, id, ln.Addr())
 	if *mutate > 0 {
 		go func() {
-			_ = t.RunMutations(ctx, xdrtest.MutationConfig{Interval: *mutate, BulkEvery: 50, BulkSize: 120})
+			_ = t.RunMutations(ctx, mcfg)
 		}()
 	}
 	return t.Serve(ctx, ln)
+}
+
+// fleetIDs names n simulated tenants t1..tN, zero-padded to the width of n
+// (t01..t12 for 12).
+func fleetIDs(n int) []string {
+	width := len(strconv.Itoa(n))
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%0*d", width, i+1)
+	}
+	return ids
+}
+
+// simulateFleet serves n simulated tenants on addr, tenant i (from 0) with
+// cfg and seed cfg.Seed+i, each with its own mutation stream, and writes the
+// tenants file at file with the keys beside it, until ctx is done.
+func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Config, mcfg xdrtest.MutationConfig, stdout, stderr io.Writer) error {
+	path, err := filepath.Abs(file)
+	if err != nil {
+		return fmt.Errorf("resolving the tenants file %s: %w", file, err)
+	}
+	ids := fleetIDs(n)
+	fleet := xdrtest.NewFleet(ids, func(i int, _ string) xdrtest.Config {
+		c := cfg
+		c.Seed += int64(i)
+		return c
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	root := "http://" + dialAddr(ln.Addr())
+	keyDir, err := writeTenantsFile(path, fleet, root)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	first := ids[0]
+	keyID, _ := fleet.Tenant(first).Credentials()
+	fmt.Fprintf(stdout, "Simulated Cortex XDR fleet: %d tenants (%s..%s) with %d incidents each\n", n, first, ids[n-1], cfg.Incidents)
+	fmt.Fprintf(stdout, "  listening on %s; tenant <id> at %s\n", ln.Addr(), fleet.BaseURL(root, "<id>"))
+	fmt.Fprintf(stdout, "  tenants file: %s\n  keys: %s%c<id> (test keys of the simulator, one per tenant; standard and advanced auth both accepted)\n", path, keyDir, filepath.Separator)
+	fmt.Fprintf(stdout, "Try: curl -s -X POST -H \"Authorization: $(cat %s)\" -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' %s/public_api/v1/incidents/get_incidents/\n",
+		shellQuote(filepath.Join(keyDir, first)), keyID, fleet.BaseURL(root, first))
+	fmt.Fprintf(stdout, "Then: TENANTS_FILE=%s connector run\n", shellQuote(path))
+
+	done := make(chan struct{})
+	if mcfg.Interval > 0 {
+		go func() {
+			defer close(done)
+			if err := fleet.RunMutations(ctx, mcfg); err != nil {
+				fmt.Fprintln(stderr, "connector: simulated tenants stopped changing:", err)
+			}
+		}()
+	} else {
+		close(done)
+	}
+	err = fleet.Serve(ctx, ln)
+	<-done
+	return err
+}
+
+// dialAddr is addr as a client dials it: an unspecified host (0.0.0.0, ::)
+// becomes 127.0.0.1.
+func dialAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// writeTenantsFile writes, for every tenant of fleet served at root, its key
+// to <path>.keys/<id> (mode 0600, the directory 0700) and then the tenants
+// file at path, which names them by absolute path. Each file is replaced
+// whole, so a reader never sees half of one. It returns the key directory.
+func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string) (string, error) {
+	keyDir := path + ".keys"
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return "", fmt.Errorf("creating the key directory: %w", err)
+	}
+	if err := os.Chmod(keyDir, 0o700); err != nil {
+		return "", fmt.Errorf("creating the key directory: %w", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Simulated Cortex XDR tenants served by `connector simulate --tenants %d` on %s.\n# Their keys are test keys of the simulator, in %s.\ntenants:\n", len(fleet.IDs()), root, keyDir)
+	for _, id := range fleet.IDs() {
+		keyID, key := fleet.Tenant(id).Credentials()
+		keyFile := filepath.Join(keyDir, id)
+		if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing the key of tenant %s: %w", id, err)
+		}
+		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %s\n    api_key_file: %s\n    auth_mode: standard\n",
+			yamlString(id), yamlString(fleet.BaseURL(root, id)), strconv.Quote(keyID), yamlString(keyFile))
+	}
+	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("writing the tenants file: %w", err)
+	}
+	return keyDir, nil
+}
+
+// writeFileAtomic replaces path with data, mode perm, through a temporary
+// file in the same directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// yamlString renders s as a YAML scalar: plain when that reads back as the
+// same string, double-quoted otherwise.
+func yamlString(s string) string {
+	plain := s != "" && !strings.ContainsAny(s[:1], "-:.")
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("/._-:", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		switch strings.ToLower(s) {
+		case "true", "false", "yes", "no", "on", "off", "y", "n", "null":
+			plain = false
+		}
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("/._-:+=@%,", c))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

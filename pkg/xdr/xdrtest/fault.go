@@ -145,3 +145,24 @@ func writeTruncatedGzip(w http.ResponseWriter, rep reply) {
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(cut)
 }
+
+// SetRevoked revokes the tenant's API key (true) or restores it (false).
+// While the key is revoked, every request to either endpoint is refused with
+// HTTP 401 and the API's unauthorized error body, the reply a wrong key
+// gets, whatever credentials it carries. Like other refused keys, such
+// requests take no injected fault and do not count toward the rate window;
+// refused get_incident_extra_data calls appear in ExtraDataCalls with status
+// 401.
+func (t *Tenant) SetRevoked(revoked bool) { t.revoked.Store(revoked) }
+
+// Revoked reports whether the tenant's API key is revoked (see SetRevoked).
+func (t *Tenant) Revoked() bool { return t.revoked.Load() }
+
+// checkKey refuses every request while the key is revoked and otherwise
+// authenticates it.
+func (t *Tenant) checkKey(r *http.Request, now time.Time) (reply, bool) {
+	if t.revoked.Load() {
+		return errReply(http.StatusUnauthorized, shapeReply, 401, unauthorizedMsg, "API key revoked"), false
+	}
+	return t.authenticate(r, now)
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -143,6 +144,7 @@ type Tenant struct {
 	slowDelay  time.Duration
 	failures   map[string]int
 	serverErrN int
+	revoked    atomic.Bool // see SetRevoked
 }
 
 // New builds a tenant and generates cfg.Incidents incidents whose creation
@@ -249,7 +251,7 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		callID = peekIncidentID(body)
 	}
 
-	if rep, ok := t.authenticate(r, arrival); !ok {
+	if rep, ok := t.checkKey(r, arrival); !ok {
 		if extra {
 			t.recordCall(arrival, callID, rep.status)
 		}
