@@ -187,7 +187,7 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	root := "http://" + dialAddr(ln.Addr())
-	keyDir, err := writeTenantsFile(path, fleet, root)
+	keyDir, err := writeTenantsFile(path, fleet, root, cfg.RateLimit, cfg.RateWindow)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -234,7 +234,10 @@ func dialAddr(addr net.Addr) string {
 // to <path>.keys/<id> (mode 0600, the directory 0700) and then the tenants
 // file at path, which names them by absolute path. Each file is replaced
 // whole, so a reader never sees half of one. It returns the key directory.
-func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string) (string, error) {
+//
+// Its defaults carry the simulator's extra-data budget (limit calls per
+// window), so a connector run with the file spends exactly that.
+func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string, limit int, window time.Duration) (string, error) {
 	keyDir := path + ".keys"
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return "", fmt.Errorf("creating the key directory: %w", err)
@@ -243,7 +246,8 @@ func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string) (string, e
 		return "", fmt.Errorf("creating the key directory: %w", err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Simulated Cortex XDR tenants served by `connector simulate --tenants %d` on %s.\n# Their keys are test keys of the simulator, in %s.\ntenants:\n", len(fleet.IDs()), root, keyDir)
+	fmt.Fprintf(&b, "# Simulated Cortex XDR tenants served by `connector simulate --tenants %d` on %s.\n# Their keys are test keys of the simulator, in %s.\n", len(fleet.IDs()), root, keyDir)
+	fmt.Fprintf(&b, "defaults:\n  enrich_rate_limit: %d\n  enrich_rate_window: %s\ntenants:\n", limit, window)
 	for _, id := range fleet.IDs() {
 		keyID, key := fleet.Tenant(id).Credentials()
 		keyFile := filepath.Join(keyDir, id)

@@ -96,6 +96,8 @@ func readTenantsFile(t *testing.T, path string) []fileTenant {
 		case line == "tenants:":
 			inList = true
 			continue
+		case !inList && (line == "defaults:" || strings.HasPrefix(line, "  ")):
+			continue // the simulator's budget, checked through LoadTenants
 		case !inList:
 			t.Fatalf("unexpected line before tenants: %q", line)
 		}
@@ -212,7 +214,8 @@ func TestSimulateTenants(t *testing.T) {
 	for i, lt := range loaded {
 		key, _ := os.ReadFile(tenants[i]["api_key_file"])
 		if lt.ID != tenants[i]["id"] || lt.BaseURL != tenants[i]["base_url"] || lt.APIKeyID != tenants[i]["api_key_id"] ||
-			lt.AuthMode != "standard" || lt.APIKey.Reveal() != strings.TrimSpace(string(key)) {
+			lt.AuthMode != "standard" || lt.APIKey.Reveal() != strings.TrimSpace(string(key)) ||
+			lt.EnrichRateLimit != 10 || lt.EnrichRateWindow != time.Minute {
 			t.Errorf("LoadTenants tenant %d: %s at %s key id %s (%s), want the file's %v", i, lt.ID, lt.BaseURL, lt.APIKeyID, lt.AuthMode, tenants[i])
 		}
 	}

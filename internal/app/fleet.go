@@ -45,11 +45,12 @@ type TenantStatus struct {
 	Failures    int       `json:"failures"`             // failed runs in a row
 	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
 	LagSeconds  float64   `json:"watermark_lag_seconds"`
-	QueueDepth  int       `json:"queue_depth"`
-	BudgetUsed  int       `json:"budget_used"`  // extra-data calls in the current window
-	BudgetLimit int       `json:"budget_limit"` // extra-data calls allowed per window
-	Versions    int64     `json:"versions"`     // incident versions published by its current run
-	Calls429    uint64    `json:"rate_limited"` // 429 replies in its current run
+	QueueDepth  int       `json:"queue_depth"`      // enrichments waiting
+	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
+	BudgetUsed  int       `json:"budget_used"`      // extra-data calls in the current window
+	BudgetLimit int       `json:"budget_limit"`     // extra-data calls allowed per window
+	Versions    int64     `json:"versions"`         // incident versions published by its current run
+	Calls429    uint64    `json:"rate_limited"`     // 429 replies in its current run
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -83,7 +84,7 @@ func (s *slot) snapshot() TenantStatus {
 	s.mu.Unlock()
 	if p != nil {
 		ps := p.Stats()
-		st.QueueDepth, st.Versions, st.Calls429 = ps.QueueDepth, ps.Versions, ps.Enrich.RateLimited
+		st.QueueDepth, st.Owed, st.Versions, st.Calls429 = ps.QueueDepth, ps.Offsets.Pending, ps.Versions, ps.Enrich.RateLimited
 		st.BudgetUsed, st.BudgetLimit = ps.Enrich.Limiter.InUse, ps.Enrich.RateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())

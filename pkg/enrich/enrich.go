@@ -26,6 +26,13 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
+// tenantWide reports errors that every call of the tenant would meet alike:
+// the API key is rejected (401) or the licence is missing (402).
+func tenantWide(err error) bool {
+	ae, ok := errors.AsType[*xdr.APIError](err)
+	return ok && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusPaymentRequired)
+}
+
 // ErrMismatchedReply means get_incident_extra_data answered with another
 // incident than the one asked for. The call is retried like a server error,
 // then dead-lettered; the reply is never published.
@@ -254,7 +261,9 @@ func (e *Enricher) Stats() Stats {
 }
 
 // Run runs Config.Workers workers until ctx is done, then returns nil, or
-// until records could not be published, then returns that error. On return
+// until records could not be published, or the API refused the key or the
+// licence (401, 402: every call would fail alike, so nothing is
+// dead-lettered), then returns that error. On return
 // no worker is left: waits (limiter, backoff, calls) are abandoned, and items
 // popped but not settled are not reported to OnDone — the offsets tracker
 // still owes them and re-queues them on restart. Records already handed to
@@ -275,7 +284,9 @@ func (e *Enricher) Run(ctx context.Context) error {
 				if err != nil {
 					return
 				}
-				e.process(ctx, it)
+				if stop := e.process(ctx, it); stop {
+					return
+				}
 			}
 		})
 	}
@@ -296,8 +307,9 @@ func (e *Enricher) Run(ctx context.Context) error {
 }
 
 // process performs one enrichment: fetch with retries, then publish the
-// records or a DLQ record.
-func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
+// records or a DLQ record. It reports true when the worker must stop: the
+// tenant refuses every call alike (see tenantWide).
+func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) {
 	e.inFlight.Add(1)
 	span := trace.SpanFromContext(context.Background()) // no span for items popped while stopping
 	if ctx.Err() == nil {
@@ -318,16 +330,28 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
 	if ctx.Err() != nil {
 		span.SetAttributes(attribute.String("xdr.outcome", "abandoned"))
 		e.inFlight.Add(-1)
-		return
+		return false
 	}
 	meta := e.meta()
+	if tenantWide(err) {
+		// The key or the licence is refused: every call would fail alike.
+		// Dead-lettering each owed enrichment would empty the queue into
+		// the DLQ; stop instead, keeping them owed for when it is fixed.
+		span.SetAttributes(attribute.String("xdr.outcome", "stopped"))
+		e.inFlight.Add(-1)
+		select {
+		case e.fatal <- fmt.Errorf("enriching incident %s: %w", it.IncidentID, err):
+		default:
+		}
+		return true
+	}
 	if err != nil {
 		span.SetAttributes(attribute.String("xdr.outcome", "dlq"))
 		span.SetStatus(codes.Error, err.Error())
 		log.ErrorContext(ctx, "giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
 		rec := DLQRecord(meta, it, err, attempts, meta.FetchedAt)
 		e.publish(ctx, it, []record.Record{rec}, true, log)
-		return
+		return false
 	}
 	if ed.Incident.ID == "" {
 		ed.Incident.ID = it.IncidentID
@@ -353,6 +377,7 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) {
 			"alerts_total_count", info.AlertsTotalCount, "alerts_received", info.AlertsReceived, "alerts_limit", info.AlertsLimit)
 	}
 	e.publish(ctx, it, recs, false, log)
+	return false
 }
 
 // meta is what this enricher's records share, stamped now.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -620,4 +621,36 @@ func TestEnricherCountsTruncation(t *testing.T) {
 		}
 		h.shutdown(t)
 	})
+}
+
+// TestEnricherStopsOnARejectedKey: a 401 or a 402 would meet every owed
+// enrichment alike, so the enricher stops with the error and dead-letters
+// nothing: the enrichments stay owed for when the key or the licence is
+// fixed. (Before, each owed enrichment went to the DLQ, one call each.)
+func TestEnricherStopsOnARejectedKey(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusPaymentRequired} {
+		synctest.Test(t, func(t *testing.T) {
+			api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+				return nil, &xdr.APIError{Endpoint: "get_incident_extra_data", Status: status}
+			}}
+			h := newHarness(t, Config{Workers: 1}, api)
+			for i := range 5 {
+				h.e.Enqueue(offsets.Pending{IncidentID: strconv.Itoa(i + 1), ModificationTime: 55})
+			}
+			h.run(t)
+			err := <-h.errc
+			if ae, ok := errors.AsType[*xdr.APIError](err); !ok || ae.Status != status {
+				t.Fatalf("HTTP %d: Run = %v, want the API error", status, err)
+			}
+			if recs := h.pub.all(); len(recs) != 0 {
+				t.Fatalf("HTTP %d: %d records published (%s), want none", status, len(recs), recs[0].Type)
+			}
+			if n := len(api.callIDs()); n != 1 {
+				t.Fatalf("HTTP %d: %d calls, want 1", status, n)
+			}
+			if s := h.settled(); len(s) != 0 {
+				t.Fatalf("HTTP %d: settled %+v; the enrichments must stay owed", status, s)
+			}
+		})
+	}
 }
