@@ -189,7 +189,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 	api := paced(client, s.cfg.XDRRequestsPerSecond)
 	kcl, owns := s.kcl, false
 	if kcl == nil || s.cfg.Delivery == pipeline.ExactlyOnce {
-		if kcl, err = newProducer(s, t.ID, log); err != nil {
+		if kcl, err = newProducer(s, t.ID, log); err != nil { // t.ID is never empty
 			return nil, err
 		}
 		owns = true
@@ -214,7 +214,7 @@ func newProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error)
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Delivery == pipeline.ExactlyOnce {
+	if s.cfg.Delivery == pipeline.ExactlyOnce && tenant != "" {
 		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 	}
 	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...)
