@@ -159,7 +159,12 @@ func (s *Store) FenceRecord() *kgo.Record {
 func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 	st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}}
 	adm := kadm.NewClient(s.cl)
-	ends, err := adm.ListCommittedOffsets(ctx, s.cfg.Topic)
+	// Read to the high watermark, not to the last stable offset: tenants of
+	// one process share the offsets topic, and another tenant's open
+	// transaction holds the last stable offset below this tenant's last
+	// committed one. Reading with read_committed to the high watermark waits
+	// until every transaction open now has ended, so what is read is final.
+	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
 	if err != nil {
 		return st, false, fmt.Errorf("listing end offsets of %s: %w", s.cfg.Topic, err)
 	}
