@@ -20,6 +20,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
 	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")
 	incidents := fs.Int("memory-incidents", 0, "incidents waiting for enrichment in the memory phase (default 100000)")
+	tenants := fs.Int("tenants", 0, "run only the tenants phase: `connector run` with a tenants file of this many busy tenants and one quiet one (0 = off)")
 	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, `Usage: connector bench [flags]
@@ -28,7 +29,10 @@ Measures the connector against the simulated tenant (loopback HTTP) and an
 in-memory Kafka broker (a child process) and prints one markdown table:
 budget use of our rate limiter beside a naive token bucket, freshness,
 extra-data calls per change, CPU and allocations per record, and resident
-memory with a large backlog. It stops by itself. Exit status 1 when a figure
+memory with a large backlog. With --tenants N it runs only the tenants
+phase: `+"`connector run`"+` with a tenants file of N simulated tenants with a
+backlog and one quiet tenant (per-tenant budget use, memory, CPU caught up,
+the quiet tenant's freshness). It stops by itself. Exit status 1 when a figure
 misses its target. See docs/BENCHMARKS.md.
 
 Flags:
@@ -60,6 +64,12 @@ Flags:
 	}
 	if *incidents > 0 {
 		cfg.MemoryIncidents = *incidents
+	}
+	if *tenants < 0 {
+		return fmt.Errorf("%w: --tenants must not be negative", errUsage)
+	}
+	if cfg.Tenants = *tenants; cfg.Tenants > 0 {
+		cfg.Name = fmt.Sprintf("tenants %d", cfg.Tenants)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -20,6 +20,11 @@
 //   - memory: the connector binary (`connector run`) in a child process with
 //     a backlog of incidents waiting for enrichment, its peak resident set
 //     read from /proc.
+//
+// With Config.Tenants set, the run is the tenants phase alone: `connector
+// run` with a tenants file of many simulated tenants (an xdrtest.Fleet), each
+// with a backlog, and one quiet tenant; per-tenant budget use, the child's
+// memory and CPU, and the quiet tenant's freshness.
 package bench
 
 import (
@@ -62,6 +67,15 @@ type Config struct {
 	CostRecords int
 	// MemoryIncidents is the backlog of the memory phase (default 100,000).
 	MemoryIncidents int
+
+	// Tenants, when positive, makes the run the tenants phase alone:
+	// `connector run` with a tenants file of Tenants busy tenants, each
+	// with TenantsBacklog incidents (default 60), and one quiet tenant.
+	Tenants        int
+	TenantsBacklog int
+	// TenantsCaughtUpFor is how long CPU is measured once the backlogs are
+	// drained (default 10s).
+	TenantsCaughtUpFor time.Duration
 
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
@@ -113,6 +127,12 @@ func (c Config) withDefaults() Config {
 	if c.MemoryIncidents <= 0 {
 		c.MemoryIncidents = d.MemoryIncidents
 	}
+	if c.TenantsBacklog <= 0 {
+		c.TenantsBacklog = 60
+	}
+	if c.TenantsCaughtUpFor <= 0 {
+		c.TenantsCaughtUpFor = 10 * time.Second
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -149,6 +169,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer broker.stop()
 
+	if cfg.Tenants > 0 {
+		say("tenants: `connector run` with %d tenants of %d incidents each and one quiet tenant, %d calls per %s each", cfg.Tenants, cfg.TenantsBacklog, cfg.RateLimit, cfg.RateWindow)
+		if rep.Tenants, err = runTenants(ctx, cfg, broker.addr); err != nil {
+			return nil, fmt.Errorf("tenants phase: %w", err)
+		}
+		rep.Elapsed = time.Since(rep.Started)
+		return rep, nil
+	}
 	say("budget: %d windows of %s, %d calls per window, our limiter and a token bucket side by side", cfg.BudgetWindows, cfg.RateWindow, cfg.RateLimit)
 	if rep.Budget, err = runBudget(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("budget phase: %w", err)

@@ -203,3 +203,74 @@ func diff(a, b float64) float64 {
 	}
 	return b - a
 }
+
+// TestTinyTenantsRun runs the tenants phase with three tenants through the
+// built binary, so `connector bench --tenants N` cannot rot unnoticed. Only
+// what holds at any scale is asserted: no 429, budget spent, memory and CPU
+// plausible, the quiet tenant's versions all seen.
+func TestTinyTenantsRun(t *testing.T) {
+	var progress bytes.Buffer
+	cfg := Config{
+		Connector: buildConnector(t), Name: "tiny tenants", RateLimit: 10, RateWindow: time.Second,
+		Tenants: 3, TenantsBacklog: 40, TenantsCaughtUpFor: 3 * time.Second, Progress: &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	tn := rep.Tenants
+	if tn.N != 3 || tn.Windows != 3 || tn.Refused != 0 {
+		t.Errorf("tenants: %d tenants, %d windows, %d × 429", tn.N, tn.Windows, tn.Refused)
+	}
+	if tn.Admitted == 0 || tn.MinUse <= 0 || tn.MinUse > tn.MedianUse || tn.MedianUse > 1 || tn.Allowed != 3*3*10 {
+		t.Errorf("budget use: %+v", tn)
+	}
+	if tn.RSS < 1<<20 || tn.PeakRSS < tn.RSS || tn.PeakRSS > 1<<30 {
+		t.Errorf("memory: peak %d, now %d", tn.PeakRSS, tn.RSS)
+	}
+	if tn.CPU < 0 || tn.Cores() > 2 {
+		t.Errorf("CPU caught up: %s over %s", tn.CPU, tn.CaughtUpFor)
+	}
+	if tn.Versions == 0 || tn.Samples != tn.Versions || tn.FreshP50 <= 0 || tn.FreshP99 < tn.FreshP50 || tn.FreshMax > 30*time.Second {
+		t.Errorf("quiet tenant freshness: %+v", tn)
+	}
+
+	var out bytes.Buffer
+	if err := rep.WriteMarkdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	t.Logf("\n%s", table)
+	for _, want := range []string{"Budget use per tenant, 3 tenants, 10 calls / 1s each", "Resident memory, 3 tenants draining",
+		"Resident memory, 3 tenants caught up", "CPU, 3 tenants caught up", "Freshness p99, quiet tenant while 3 drain"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	if strings.Contains(table, "NaN") || strings.Contains(table, "Inf") || len(rep.Rows()) != 5 {
+		t.Errorf("%d rows, or a non-number in:\n%s", len(rep.Rows()), table)
+	}
+}
+
+func TestTenantRowsJudgeAgainstTheTargets(t *testing.T) {
+	rep := &Report{Config: Config{Tenants: 500}, Tenants: Tenants{N: 500, Limit: 10, Window: 2 * time.Second, PollInterval: time.Second,
+		Windows: 5, MinUse: 0.99, MedianUse: 1, Admitted: 25_000, Allowed: 25_000,
+		PeakRSS: 600 << 20, RSS: 400 << 20, CaughtUpFor: 10 * time.Second, CPU: 1500 * time.Millisecond,
+		Versions: 10, Samples: 10, FreshP50: time.Second, FreshP99: 2 * time.Second, FreshMax: 2 * time.Second}}
+	want := []Result{Pass, Miss, Pass, Pass, Pass}
+	rows := rep.Rows()
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if r.Result != want[i] {
+			t.Errorf("row %q: %s, want %s", r.Figure, r.Result, want[i])
+		}
+	}
+	rep.Tenants.Refused = 1
+	if rep.Rows()[0].Result != Miss {
+		t.Error("a 429 passed")
+	}
+}

@@ -18,6 +18,7 @@ type Report struct {
 	Coalescing Coalescing
 	Cost       Cost
 	Memory     Memory
+	Tenants    Tenants // the tenants phase, when Config.Tenants > 0 (then the only one)
 }
 
 // Result is a row's verdict.
@@ -48,6 +49,9 @@ func verdict(ok bool) Result {
 
 // Rows returns the table's rows, in a fixed order.
 func (r *Report) Rows() []Row {
+	if r.Config.Tenants > 0 {
+		return r.tenantRows()
+	}
 	b, f, c, k, m := r.Budget, r.Freshness, r.Coalescing, r.Cost, r.Memory
 	window := fmt.Sprintf("%d calls / %s", b.Limit, b.Window)
 	budgetRow := func(name string, run BudgetRun) (string, string) {
@@ -88,6 +92,33 @@ func (r *Report) Rows() []Row {
 		{fmt.Sprintf("Resident memory, %s incidents awaiting enrichment", thousands(float64(m.Incidents))),
 			fmt.Sprintf("%s peak (VmHWM), %s now (VmRSS)", mib(m.PeakRSS), mib(m.RSS)),
 			"≤ " + mib(TargetMemoryBytes) + " peak", verdict(m.PeakRSS <= TargetMemoryBytes)},
+	}
+}
+
+// tenantRows are the rows of the tenants phase.
+func (r *Report) tenantRows() []Row {
+	t := r.Tenants
+	n := max(t.N, 1)
+	memPer := int64(TargetTenantsMemory / TargetTenantsRef)
+	corePer := TargetTenantsCores / TargetTenantsRef
+	freshLimit := t.PollInterval + TargetFreshnessSlack
+	return []Row{
+		{fmt.Sprintf("Budget use per tenant, %d tenants, %d calls / %s each", t.N, t.Limit, t.Window),
+			fmt.Sprintf("min %.1f %%, median %.1f %% (windows 2..%d after the first start: %d of %d allowed calls), %d × 429; backlogs of %d drained in %s", 100*t.MinUse, 100*t.MedianUse,
+				t.Windows+1, t.Admitted, t.Allowed, t.Refused, t.Backlog, secs(t.Drained)),
+			fmt.Sprintf("min ≥ %.0f %%, 0 × 429", 100*TargetBudgetUse), verdict(t.MinUse >= TargetBudgetUse && t.Refused == 0)},
+		{fmt.Sprintf("Resident memory, %d tenants draining (VmHWM)", t.N),
+			fmt.Sprintf("%s = %s per tenant", mib(t.PeakRSS), mib(t.PeakRSS/int64(n))),
+			fmt.Sprintf("≤ %s per tenant (%d tenants in %s)", mib(memPer), TargetTenantsRef, mib(TargetTenantsMemory)), verdict(t.PeakRSS > 0 && t.PeakRSS/int64(n) <= memPer)},
+		{fmt.Sprintf("Resident memory, %d tenants caught up (VmRSS)", t.N),
+			fmt.Sprintf("%s = %s per tenant", mib(t.RSS), mib(t.RSS/int64(n))),
+			fmt.Sprintf("≤ %s per tenant (%d tenants in %s)", mib(memPer), TargetTenantsRef, mib(TargetTenantsMemory)), verdict(t.RSS > 0 && t.RSS/int64(n) <= memPer)},
+		{fmt.Sprintf("CPU, %d tenants caught up (POLL_INTERVAL %s)", t.N, t.PollInterval),
+			fmt.Sprintf("%.3f cores = %.2f millicores per tenant (%s CPU over %s)", t.Cores(), 1000*t.Cores()/float64(n), secs(t.CPU), secs(t.CaughtUpFor)),
+			fmt.Sprintf("≤ %.2f millicores per tenant (%d tenants in %.1f core)", 1000*corePer, TargetTenantsRef, TargetTenantsCores), verdict(t.Cores()/float64(n) <= corePer)},
+		{fmt.Sprintf("Freshness p99, quiet tenant while %d drain, POLL_INTERVAL %s", t.N, t.PollInterval),
+			fmt.Sprintf("%s (p50 %s, max %s; %d of %d versions)", secs(t.FreshP99), secs(t.FreshP50), secs(t.FreshMax), t.Samples, t.Versions),
+			"≤ POLL_INTERVAL + 1 s (" + secs(freshLimit) + ")", verdict(t.Samples > 0 && t.Samples == t.Versions && t.FreshP99 <= freshLimit)},
 	}
 }
 
