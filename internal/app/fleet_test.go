@@ -306,10 +306,11 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 	for _, ep := range []string{xdrtest.EndpointIncidents, xdrtest.EndpointExtraData} {
 		e.fleet.Tenant(flaky).Inject(ep, xdrtest.FaultServerError, 8)
 	}
+	var st map[string]TenantStatus
 	waitFor(t, 20*time.Second, "the revoked tenant to be reported failed", func() bool {
-		return r.tenants(t)[revoked].State == StateFailed
+		st = r.tenants(t)
+		return st[revoked].State == StateFailed
 	})
-	st := r.tenants(t)
 	if s := st[revoked]; !strings.Contains(s.Reason, "401") || s.LastError == "" || s.NextRetry.IsZero() {
 		t.Errorf("revoked tenant: %+v", s)
 	}
