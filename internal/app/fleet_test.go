@@ -307,7 +307,7 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 		e.fleet.Tenant(flaky).Inject(ep, xdrtest.FaultServerError, 8)
 	}
 	var st map[string]TenantStatus
-	waitFor(t, 20*time.Second, "the revoked tenant to be reported failed", func() bool {
+	waitFor(t, 40*time.Second, "the revoked tenant to be reported failed", func() bool {
 		st = r.tenants(t)
 		return st[revoked].State == StateFailed
 	})

@@ -227,7 +227,9 @@ func TestTinyTenantsRun(t *testing.T) {
 	if tn.Admitted == 0 || tn.MinUse <= 0 || tn.MinUse > tn.MedianUse || tn.MedianUse > 1 || tn.Allowed != 3*3*10 {
 		t.Errorf("budget use: %+v", tn)
 	}
-	if tn.RSS < 1<<20 || tn.PeakRSS < tn.RSS || tn.PeakRSS > 1<<30 {
+	// PeakRSS is VmHWM when the backlogs drained and RSS is VmRSS at the end
+	// of the caught-up interval, later: RSS may exceed that earlier peak.
+	if tn.RSS < 1<<20 || tn.PeakRSS < 1<<20 || tn.PeakRSS > 1<<30 || tn.RSS > 1<<30 {
 		t.Errorf("memory: peak %d, now %d", tn.PeakRSS, tn.RSS)
 	}
 	if tn.CPU < 0 || tn.Cores() > 2 {

@@ -54,7 +54,9 @@ func (c *atLeastOnce) loop(ctx, _ context.Context) error {
 
 func (c *atLeastOnce) finish(ctx context.Context) error {
 	p := c.p
-	if err := p.kcl.Flush(ctx); err != nil {
+	// Wait for this pipeline's records, not the client's: tenants of one
+	// process share a client, and Flush would wait for every tenant's.
+	if err := p.sink.Drain(ctx); err != nil {
 		p.log.Warn("shutdown deadline passed with records still in flight; they will be re-read after restart", "in_flight", p.sink.Outstanding(), "err", err)
 	}
 	if p.isAbandoned() {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -253,6 +254,23 @@ func (s *Sink) Produced() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Drain waits until every record this Sink handed to the producer has been
+// acknowledged or failed, or ctx is done (ctx.Err()). Records of other Sinks
+// sharing the client are not waited for; franz-go sends buffered records
+// without being flushed.
+func (s *Sink) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.outstanding.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // Outstanding returns how many records are buffered or in flight.
