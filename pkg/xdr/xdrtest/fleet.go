@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // FleetPrefix is the path prefix under which a Fleet serves each tenant:
@@ -102,52 +100,14 @@ func (f *Fleet) BaseURL(root, id string) string {
 // (http://127.0.0.1:port; see BaseURL for a tenant's) and a stop function
 // that closes the server and waits for it; stop is idempotent. Start panics
 // if it cannot listen, like httptest.NewServer.
-func (f *Fleet) Start() (rootURL string, stop func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("xdrtest: listening on 127.0.0.1: %v", err))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Serve(ctx, ln)
-	}()
-	var once sync.Once
-	return "http://" + ln.Addr().String(), func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
-}
+func (f *Fleet) Start() (rootURL string, stop func()) { return startLoopback(f) }
 
 // Serve serves the fleet on ln until ctx is done, then shuts the server down
 // (in-flight requests see their context cancelled) and returns nil. It
 // returns a wrapped error if serving fails for another reason. Serve closes
 // ln.
 func (f *Fleet) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           f,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving simulated fleet: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving simulated fleet: %w", err)
-	}
-	return nil
+	return serve(ctx, ln, f, "simulated fleet")
 }
 
 // ServeHTTP implements http.Handler: a request for /t/<id>/<rest> goes to

@@ -173,7 +173,17 @@ func (t *Tenant) Credentials() (keyID, key string) { return t.cfg.KeyID, t.cfg.K
 // (http://127.0.0.1:port, without /public_api/v1) and a stop function that
 // closes the server and waits for it; stop is idempotent. Start panics if it
 // cannot listen, like httptest.NewServer.
-func (t *Tenant) Start() (baseURL string, stop func()) {
+func (t *Tenant) Start() (baseURL string, stop func()) { return startLoopback(t) }
+
+// Serve serves the tenant on ln until ctx is done, then shuts the server
+// down (in-flight requests see their context cancelled) and returns nil. It
+// returns a wrapped error if serving fails for another reason. Serve closes ln.
+func (t *Tenant) Serve(ctx context.Context, ln net.Listener) error {
+	return serve(ctx, ln, t, "simulated tenant")
+}
+
+// startLoopback serves h on a fresh 127.0.0.1 port; see Tenant.Start.
+func startLoopback(h http.Handler) (url string, stop func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("xdrtest: listening on 127.0.0.1: %v", err))
@@ -182,7 +192,7 @@ func (t *Tenant) Start() (baseURL string, stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = t.Serve(ctx, ln)
+		_ = serve(ctx, ln, h, "")
 	}()
 	var once sync.Once
 	return "http://" + ln.Addr().String(), func() {
@@ -193,12 +203,11 @@ func (t *Tenant) Start() (baseURL string, stop func()) {
 	}
 }
 
-// Serve serves the tenant on ln until ctx is done, then shuts the server
-// down (in-flight requests see their context cancelled) and returns nil. It
-// returns a wrapped error if serving fails for another reason. Serve closes ln.
-func (t *Tenant) Serve(ctx context.Context, ln net.Listener) error {
+// serve serves h on ln until ctx is done; see Tenant.Serve. what names it in
+// errors.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, what string) error {
 	srv := &http.Server{
-		Handler:           t,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -206,7 +215,7 @@ func (t *Tenant) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving simulated tenant: %w", err)
+		return fmt.Errorf("serving %s: %w", what, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -215,7 +224,7 @@ func (t *Tenant) Serve(ctx context.Context, ln net.Listener) error {
 		_ = srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving simulated tenant: %w", err)
+		return fmt.Errorf("serving %s: %w", what, err)
 	}
 	return nil
 }
