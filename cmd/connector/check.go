@@ -171,7 +171,7 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 		tc := *cfg
 		tc.XDRBaseURL, tc.XDRAPIKeyID, tc.XDRAPIKey, tc.XDRAuthMode, tc.XDRTimeout = t.BaseURL, t.APIKeyID, t.APIKey, t.AuthMode, t.RequestTimeout
 		tc.FilterStatuses, tc.FilterStarred, tc.FilterAlertSources = t.FilterStatuses, t.FilterStarred, t.FilterAlertSources
-		api, err := app.TenantFrom(t).APIClient(version)
+		api, err := app.TenantFrom(cfg, t).APIClient(version)
 		if err != nil {
 			r.fail(name, err.Error(), "fix the tenant's base_url, api_key_id and key in the tenants file")
 			continue

@@ -179,7 +179,7 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 // runOnce builds the tenant's clients and pipeline and runs it until ctx
 // ends (a graceful stop: final commit, rate history kept) or it fails.
 func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
-	tn, err := newTenant(f.shared, TenantFrom(s.t), true)
+	tn, err := newTenant(f.shared, TenantFrom(f.shared.cfg, s.t), true)
 	if err != nil {
 		return err
 	}

@@ -41,25 +41,14 @@ type Tenant struct {
 
 // TenantOf is the one tenant of an env-only configuration.
 func TenantOf(cfg *config.Config) Tenant {
-	startFrom, _ := config.ParseStartFrom(cfg.StartFrom, time.Now()) // validated
-	return Tenant{
-		ID: TenantName(cfg),
-		API: xdr.Config{
-			BaseURL:  cfg.XDRBaseURL,
-			KeyID:    cfg.XDRAPIKeyID,
-			Key:      cfg.XDRAPIKey,
-			AuthMode: xdr.AuthMode(cfg.XDRAuthMode),
-			Timeout:  cfg.XDRTimeout,
-		},
-		PollInterval: cfg.PollInterval, Lookback: cfg.Lookback, StartFrom: startFrom,
-		FilterStatuses: cfg.FilterStatuses, FilterStarred: cfg.FilterStarred, FilterAlertSources: cfg.FilterAlertSources,
-		EnrichRateLimit: cfg.EnrichRateLimit, EnrichRateWindow: cfg.EnrichRateWindow,
-		EnrichWorkers: cfg.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: cfg.AlertsLimit,
-	}
+	t := config.EnvTenant(cfg)
+	t.ID = TenantName(cfg)
+	return TenantFrom(cfg, t)
 }
 
-// TenantFrom is a tenant of a tenants file.
-func TenantFrom(c config.Tenant) Tenant {
+// TenantFrom is tenant c under the process-wide settings of cfg (the
+// attempts per enrichment, which a tenants file does not set).
+func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 	startFrom, _ := config.ParseStartFrom(c.StartFrom, time.Now()) // validated
 	return Tenant{
 		ID: c.ID,
@@ -73,7 +62,7 @@ func TenantFrom(c config.Tenant) Tenant {
 		PollInterval: c.PollInterval, Lookback: c.Lookback, StartFrom: startFrom,
 		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
 		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichWorkers: c.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: c.AlertsLimit,
 	}
 }
 

@@ -74,27 +74,12 @@ func runMemory(ctx context.Context, cfg Config, brokerAddr string) (Memory, erro
 	defer kcl.Close()
 	adm := kadm.NewClient(kcl)
 
-	cmd := exec.Command(cfg.Connector, "run")
-	cmd.Env = env
-	dieWithParent(cmd)
-	var out strings.Builder
-	lw := &limitedWriter{w: &out, n: 16 << 10}
-	cmd.Stdout, cmd.Stderr = lw, lw
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return m, fmt.Errorf("starting %s run: %w", cfg.Connector, err)
+	c, err := startRun(cfg.Connector, env)
+	if err != nil {
+		return m, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer c.stop()
+	cmd, exited, out, start := c.cmd, c.exited, c.out, c.started
 
 	n := int64(cfg.MemoryIncidents)
 	// The first poll reads every incident page by page; allow the
@@ -187,4 +172,38 @@ func procMemory(pid int) (hwm, rss int64, err error) {
 		return 0, 0, errors.New("reading the child's memory: no VmHWM or VmRSS in /proc/<pid>/status")
 	}
 	return hwm, rss, nil
+}
+
+// child is a `connector run` child process of a phase.
+type child struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}    // closed when it has exited
+	out     *strings.Builder // the first 16 KiB of its output
+	started time.Time
+}
+
+// startRun starts `<connector> run` with env, dying with the bench.
+func startRun(connector string, env []string) (*child, error) {
+	c := &child{cmd: exec.Command(connector, "run"), exited: make(chan struct{}), out: &strings.Builder{}}
+	c.cmd.Env = env
+	dieWithParent(c.cmd)
+	lw := &limitedWriter{w: c.out, n: 16 << 10}
+	c.cmd.Stdout, c.cmd.Stderr = lw, lw
+	c.started = time.Now()
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s run: %w", connector, err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	return c, nil
+}
+
+// stop stops the child with SIGTERM, or kills it after 30 s.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
 }

@@ -7,13 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -174,27 +172,12 @@ func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, er
 	}()
 	defer func() { stopConsume(); <-consumed }()
 
-	cmd := exec.Command(cfg.Connector, "run")
-	cmd.Env = env
-	dieWithParent(cmd)
-	var out strings.Builder
-	lw := &limitedWriter{w: &out, n: 16 << 10}
-	cmd.Stdout, cmd.Stderr = lw, lw
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return r, fmt.Errorf("starting %s run: %w", cfg.Connector, err)
+	c, err := startRun(cfg.Connector, env)
+	if err != nil {
+		return r, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer c.stop()
+	cmd, exited, out, start := c.cmd, c.exited, c.out, c.started
 	gone := func() bool {
 		select {
 		case <-exited:

@@ -166,6 +166,14 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 	return out, nil
 }
 
+// EnvTenant is the one tenant of an env-only configuration (XDR_*), without
+// its ID, which the caller derives (XDR_TENANT, else the base URL's host).
+func EnvTenant(c *Config) Tenant {
+	t := fromEnv(c)
+	t.BaseURL, t.APIKeyID, t.APIKey = c.XDRBaseURL, c.XDRAPIKeyID, c.XDRAPIKey
+	return t
+}
+
 // fromEnv is the base layer of every tenant: the environment's per-tenant
 // settings.
 func fromEnv(c *Config) Tenant {
