@@ -20,6 +20,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
 	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")
 	incidents := fs.Int("memory-incidents", 0, "incidents waiting for enrichment in the memory phase (default 100000)")
+	tenantsWindow := fs.Duration("tenants-window", 0, "extra-data window of every tenant of the tenants phase, 10 calls each (default 20s)")
 	tenants := fs.Int("tenants", 0, "run only the tenants phase: `connector run` with a tenants file of this many busy tenants and one quiet one (0 = off)")
 	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
 	fs.Usage = func() {
@@ -68,6 +69,7 @@ Flags:
 	if *tenants < 0 {
 		return fmt.Errorf("%w: --tenants must not be negative", errUsage)
 	}
+	cfg.TenantsWindow = *tenantsWindow
 	if cfg.Tenants = *tenants; cfg.Tenants > 0 {
 		cfg.Name = fmt.Sprintf("tenants %d", cfg.Tenants)
 	}

@@ -24,23 +24,29 @@ import (
 
 // TestSIGKILLWithManyTenantsLosesNothing is the SIGKILL test of a tenants
 // file: three simulated tenants in one binary, killed at 10 random points
-// (3 with -short) of a mutating run and restarted each time, its embedded
-// broker persisting, then stopped with SIGTERM. Per tenant: no version and
-// no final enrichment lost, no 429, a clean final state.
+// (3 with -short) of a mutating run and restarted each time, then stopped
+// with SIGTERM. Per tenant: no version and no final enrichment lost, no 429,
+// a clean final state; exactly-once: each version and each enrichment round
+// once under read_committed.
 //
-// It runs at-least-once. killFleet also checks exactly-once (each version
-// and each enrichment round once under read_committed), which does not hold
-// yet with many tenants: after kills, some enrichment rounds of bulk-updated
-// incidents are read twice.
+// At-least-once runs on the binary's embedded broker, which dies with it and
+// persists under DATA_DIR. Exactly-once runs on a broker that outlives the
+// connector, as a Kafka cluster does: the embedded broker's crash recovery
+// can merge a transaction that was open at the kill into its producer's next
+// committed one (see docs/OPERATIONS.md), which is a property of that broker,
+// not of the connector.
 func TestSIGKILLWithManyTenantsLosesNothing(t *testing.T) {
 	kills := 10
 	if testing.Short() {
 		kills = 3
 	}
-	killFleet(t, "at-least-once", kills, 0)
+	t.Run("at-least-once", func(t *testing.T) { killFleet(t, "at-least-once", kills, 0, false) })
+	t.Run("exactly-once", func(t *testing.T) { killFleet(t, "exactly-once", kills, 1, true) })
 }
 
-func killFleet(t *testing.T, delivery string, kills int, seed uint64) {
+// killFleet runs the kill test. external: the connector writes to a broker
+// of the test process (KAFKA_BROKERS) instead of its embedded one.
+func killFleet(t *testing.T, delivery string, kills int, seed uint64, external bool) {
 	ids := []string{"acme", "globex", "initech"}
 	fleet := xdrtest.NewFleet(ids, func(i int, _ string) xdrtest.Config {
 		return xdrtest.Config{Seed: 40 + int64(seed)*10 + int64(i), Incidents: 60, MaxAlerts: 10, RateWindow: 100 * time.Millisecond,
@@ -66,7 +72,20 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64) {
 		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
+	var cluster *kfake.Cluster
+	if external {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cluster = c
+		env["KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
+	}
 	brokers := func() []string {
+		if cluster != nil {
+			return cluster.ListenAddrs()
+		}
 		b, err := os.ReadFile(filepath.Join(dataDir, "broker.addr"))
 		if err != nil || len(b) == 0 {
 			return nil
@@ -131,12 +150,16 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64) {
 		t.Fatalf("SIGTERM: exit status %d, want 0; output:\n%s", code, p.out.String())
 	}
 
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dataDir))
-	if err != nil {
-		t.Fatal(err)
+	if cluster == nil {
+		// Read what the embedded broker persisted.
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dataDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cluster = c
 	}
-	defer c.Close()
-	bs := c.ListenAddrs()
+	bs := cluster.ListenAddrs()
 	changes, rounds, enriched := map[string]int{}, map[string]int{}, map[string]int64{}
 	for _, r := range readCommitted(t, bs, "xdr.incidents") {
 		var env record.Envelope

@@ -129,6 +129,10 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			log.Warn("KAFKA_BROKERS is not set: a REAL tenant is feeding an EMBEDDED broker on this machine; nothing reaches your Kafka cluster",
 				"broker", addr, "data_dir", cfg.DataDir)
 		}
+		if cfg.Delivery == "exactly-once" {
+			log.Warn("DELIVERY=exactly-once on the EMBEDDED broker: a crash of this process can leave a transaction that was open at the crash visible after a later restart; exactly-once across crashes needs a Kafka cluster (KAFKA_BROKERS)",
+				"data_dir", cfg.DataDir)
+		}
 		fmt.Fprintf(stdout, "KAFKA_BROKERS is not set: embedded Kafka broker listening on %s (data in %s)\n", addr, cfg.DataDir)
 		printHowToRead(stdout, cfg, true)
 	}

@@ -19,7 +19,9 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ConfigError is an error in the configuration that New found only while
@@ -123,7 +125,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 // (at-least-once) and readiness that follows Kafka alone, since a failing
 // tenant must not make the process unready.
 func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
-	kcl, err := newProducer(sh, "", p.log)
+	// Each tenant's sink holds at most sink.TenantInFlight records of each
+	// class; the shared buffer holds all of them (for tenants added by a
+	// reload too, up to twice the first file or 1,000), so no tenant's
+	// Produce waits behind another tenant's backlog.
+	kcl, err := newProducer(sh, "", p.log, kgo.MaxBufferedRecords(sink.TenantsBuffer(max(2*len(tenants), 1000))))
 	if err != nil {
 		return err
 	}

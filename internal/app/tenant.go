@@ -111,7 +111,12 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi boo
 		}
 		return name
 	}
+	inFlight := 0
+	if multi {
+		inFlight = sink.TenantInFlight
+	}
 	return pipeline.Config{
+		InFlight:    inFlight,
 		Connector:   cfg.ConnectorName,
 		Tenant:      t.ID,
 		MultiTenant: multi,
@@ -198,7 +203,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 // newProducer builds a producer client with the connector's settings, with
 // the transactional id of tenant in exactly-once mode (tenant may be empty
 // otherwise).
-func newProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
+func newProducer(s shared, tenant string, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
 	hookOpts, err := s.obs.kafkaOpts(s.cfg)
 	if err != nil {
 		return nil, err
@@ -206,7 +211,7 @@ func newProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error)
 	if s.cfg.Delivery == pipeline.ExactlyOnce && tenant != "" {
 		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 	}
-	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...)
+	opts := append(append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...), extra...)
 	if n := s.cfg.KafkaMaxRecordBytes + record.HeaderSlack; n > defaultBatchMaxBytes {
 		// Let the client send what the limit allows; the broker's
 		// max.message.bytes must allow it too.

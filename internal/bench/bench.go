@@ -70,11 +70,18 @@ type Config struct {
 
 	// Tenants, when positive, makes the run the tenants phase alone:
 	// `connector run` with a tenants file of Tenants busy tenants, each
-	// with TenantsBacklog incidents (default 60), and one quiet tenant.
+	// with TenantsBacklog incidents (default 40), and one quiet tenant.
 	Tenants        int
 	TenantsBacklog int
+	// TenantsWindow is the extra-data window of every tenant of that
+	// phase, RateLimit calls each (default 20s: a third of the real 60 s,
+	// so 200 tenants make as many calls a second as 600 real ones).
+	TenantsWindow time.Duration
+	// TenantsPoll is the busy tenants' POLL_INTERVAL (default 30s, the
+	// connector's default); the quiet tenant polls every second.
+	TenantsPoll time.Duration
 	// TenantsCaughtUpFor is how long CPU is measured once the backlogs are
-	// drained (default 10s).
+	// drained (default 30s: one busy POLL_INTERVAL).
 	TenantsCaughtUpFor time.Duration
 
 	// Progress receives one line per phase; nil discards them.
@@ -128,10 +135,16 @@ func (c Config) withDefaults() Config {
 		c.MemoryIncidents = d.MemoryIncidents
 	}
 	if c.TenantsBacklog <= 0 {
-		c.TenantsBacklog = 60
+		c.TenantsBacklog = 40
+	}
+	if c.TenantsWindow <= 0 {
+		c.TenantsWindow = 20 * time.Second
+	}
+	if c.TenantsPoll <= 0 {
+		c.TenantsPoll = 30 * time.Second
 	}
 	if c.TenantsCaughtUpFor <= 0 {
-		c.TenantsCaughtUpFor = 10 * time.Second
+		c.TenantsCaughtUpFor = 30 * time.Second
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -170,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer broker.stop()
 
 	if cfg.Tenants > 0 {
-		say("tenants: `connector run` with %d tenants of %d incidents each and one quiet tenant, %d calls per %s each", cfg.Tenants, cfg.TenantsBacklog, cfg.RateLimit, cfg.RateWindow)
+		say("tenants: `connector run` with %d tenants of %d incidents each and one quiet tenant, %d calls per %s each", cfg.Tenants, cfg.TenantsBacklog, cfg.RateLimit, cfg.TenantsWindow)
 		if rep.Tenants, err = runTenants(ctx, cfg, broker.addr); err != nil {
 			return nil, fmt.Errorf("tenants phase: %w", err)
 		}

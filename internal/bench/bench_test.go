@@ -211,7 +211,7 @@ func diff(a, b float64) float64 {
 func TestTinyTenantsRun(t *testing.T) {
 	var progress bytes.Buffer
 	cfg := Config{
-		Connector: buildConnector(t), Name: "tiny tenants", RateLimit: 10, RateWindow: time.Second,
+		Connector: buildConnector(t), Name: "tiny tenants", RateLimit: 10, TenantsWindow: time.Second,
 		Tenants: 3, TenantsBacklog: 40, TenantsCaughtUpFor: 3 * time.Second, Progress: &progress,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -257,7 +257,7 @@ func TestTinyTenantsRun(t *testing.T) {
 }
 
 func TestTenantRowsJudgeAgainstTheTargets(t *testing.T) {
-	rep := &Report{Config: Config{Tenants: 500}, Tenants: Tenants{N: 500, Limit: 10, Window: 2 * time.Second, PollInterval: time.Second,
+	rep := &Report{Config: Config{Tenants: 500}, Tenants: Tenants{N: 500, Limit: 10, Window: 2 * time.Second, PollInterval: 30 * time.Second, QuietPoll: time.Second,
 		Windows: 5, MinUse: 0.99, MedianUse: 1, Admitted: 25_000, Allowed: 25_000,
 		PeakRSS: 600 << 20, RSS: 400 << 20, CaughtUpFor: 10 * time.Second, CPU: 1500 * time.Millisecond,
 		Versions: 10, Samples: 10, FreshP50: time.Second, FreshP99: 2 * time.Second, FreshMax: 2 * time.Second}}

@@ -28,7 +28,8 @@ type Tenants struct {
 	Backlog      int           // incidents per busy tenant at the start
 	Limit        int           // extra-data calls allowed per Window, per tenant
 	Window       time.Duration //
-	PollInterval time.Duration
+	PollInterval time.Duration // the busy tenants' POLL_INTERVAL
+	QuietPoll    time.Duration // the quiet tenant's POLL_INTERVAL
 
 	// Budget use per busy tenant over Windows windows from its first call
 	// (the reserved first window of a first start comes before it).
@@ -72,8 +73,9 @@ const (
 // tenants file for them, runs `<connector> run` with it against the broker,
 // and measures until every backlog is drained and then for CaughtUpFor more.
 func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, error) {
-	n, lim, w, poll := cfg.Tenants, cfg.RateLimit, cfg.RateWindow, time.Second
-	r := Tenants{N: n, Backlog: cfg.TenantsBacklog, Limit: lim, Window: w, PollInterval: poll, CaughtUpFor: cfg.TenantsCaughtUpFor}
+	n, lim, w, poll := cfg.Tenants, cfg.RateLimit, cfg.TenantsWindow, time.Second
+	r := Tenants{N: n, Backlog: cfg.TenantsBacklog, Limit: lim, Window: w, PollInterval: cfg.TenantsPoll, QuietPoll: poll,
+		CaughtUpFor: cfg.TenantsCaughtUpFor}
 	// Measure while every busy tenant still has work: its backlog lasts
 	// Backlog/Limit windows from its first call; leave the last one out.
 	r.Windows = max(1, r.Backlog/lim-1)
@@ -122,10 +124,13 @@ func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, er
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	var file strings.Builder
-	fmt.Fprintf(&file, "defaults:\n  enrich_rate_limit: %d\n  enrich_rate_window: %s\ntenants:\n", lim, w)
+	fmt.Fprintf(&file, "defaults:\n  enrich_rate_limit: %d\n  enrich_rate_window: %s\n  poll_interval: %s\ntenants:\n", lim, w, cfg.TenantsPoll)
 	for _, id := range ids {
 		keyID, key := fleet.Tenant(id).Credentials()
 		fmt.Fprintf(&file, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, fleet.BaseURL(root, id), keyID, key)
+		if id == quietTenant {
+			fmt.Fprintf(&file, "    poll_interval: %s\n", poll)
+		}
 	}
 	tenantsFile := filepath.Join(dir, "tenants.yaml")
 	if err := os.WriteFile(tenantsFile, []byte(file.String()), 0o600); err != nil {
@@ -138,7 +143,7 @@ func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, er
 		"KAFKA_TOPIC_INCIDENTS=" + topics.Incidents, "KAFKA_TOPIC_ALERTS=" + topics.Alerts,
 		"KAFKA_TOPIC_ARTIFACTS=" + topics.Artifacts, "KAFKA_TOPIC_DLQ=" + topics.DLQ,
 		"KAFKA_TOPIC_OFFSETS=" + offsetsTopic,
-		"XDR_REQUESTS_PER_SECOND=10", "POLL_INTERVAL=" + poll.String(), "START_FROM=48h",
+		"XDR_REQUESTS_PER_SECOND=10", "START_FROM=48h",
 		"ENRICH_RATE_LIMIT=" + strconv.Itoa(lim), "ENRICH_RATE_WINDOW=" + w.String(),
 		"LOG_LEVEL=warn", "LOG_FORMAT=json",
 	}

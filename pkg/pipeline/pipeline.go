@@ -85,6 +85,9 @@ type Config struct {
 	// MaxRetryAfter caps the pause one 429 imposes, on polls and on
 	// extra-data calls (XDR_MAX_RETRY_AFTER); 0: xdr.DefaultMaxRetryAfter.
 	MaxRetryAfter time.Duration
+	// InFlight is the sink's room per class of records (sink.WithInFlight);
+	// 0: sink.MaxInFlight.
+	InFlight int
 
 	CommitInterval  time.Duration // default 1s
 	ShutdownTimeout time.Duration // default 20s: draining in-flight records and the final commit
@@ -192,6 +195,9 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	}
 	if cfg.MultiTenant {
 		sinkOpts = append(sinkOpts, sink.ForTenant(cfg.Tenant))
+	}
+	if cfg.InFlight > 0 {
+		sinkOpts = append(sinkOpts, sink.WithInFlight(cfg.InFlight))
 	}
 	sk, err := sink.New(kcl, cfg.Topics, sinkOpts...)
 	if err != nil {

@@ -66,6 +66,17 @@ func (ts Topics) All() []string { return []string{ts.Incidents, ts.Alerts, ts.Ar
 // never blocks.
 const MaxInFlight = 8192
 
+// TenantInFlight is the room of each Class of one tenant's Sink in a
+// process that runs many (WithInFlight): small enough that hundreds of
+// tenants sharing one producer stay within its buffer (TenantsBuffer), so a
+// tenant with a deep backlog never makes another tenant's Produce wait.
+const TenantInFlight = 1024
+
+// TenantsBuffer is the MaxBufferedRecords of a producer shared by up to
+// tenants Sinks built WithInFlight(TenantInFlight): both rooms of every one
+// of them, and slack.
+func TenantsBuffer(tenants int) int { return 2*TenantInFlight*max(tenants, 1) + 1024 }
+
 // ProducerOpts are the producer settings the connector relies on, to be added
 // to the connection options when the client is built: acks from every in-sync
 // replica, idempotence (franz-go's default, kept), zstd then lz4 compression,
@@ -87,6 +98,7 @@ type Sink struct {
 	mu       sync.Mutex
 	produced map[string]int64 // acknowledged records per topic name
 
+	limit       int   // places of each room (MaxInFlight unless WithInFlight)
 	room        *room // enrichment and DLQ records in flight
 	changeRoom  *room // incident change records in flight
 	outstanding atomic.Int64
@@ -108,6 +120,18 @@ type Option func(*Sink)
 // transaction together with the offsets that cover it.
 func Batching() Option { return func(s *Sink) { s.batching = true } }
 
+// WithInFlight sets the room of each Class to n records (default
+// MaxInFlight). The client's MaxBufferedRecords must exceed what every Sink
+// sharing it may hold at once, or one Sink's records would make another's
+// Produce wait.
+func WithInFlight(n int) Option {
+	return func(s *Sink) {
+		if n > 0 {
+			s.limit = n
+		}
+	}
+}
+
 // ForTenant marks every record as the tenant's, for processes that run many:
 // keys become "<tenant>/<key>" (incident and alert ids collide across
 // tenants) and an xdr.tenant header carries the id.
@@ -123,10 +147,11 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 		}
 	}
 	s := &Sink{cl: cl, topics: topics, hdrVer: []byte(strconv.Itoa(record.SchemaVersion)), produced: map[string]int64{},
-		room: newRoom(MaxInFlight), changeRoom: newRoom(MaxInFlight), full: make(chan struct{}, 1)}
+		limit: MaxInFlight, full: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
+	s.room, s.changeRoom = newRoom(s.limit), newRoom(s.limit)
 	return s, nil
 }
 
@@ -134,7 +159,8 @@ func New(cl *kgo.Client, topics Topics, opts ...Option) (*Sink, error) {
 func (s *Sink) Topics() Topics { return s.topics }
 
 // Publish hands recs to the producer, in the room of class, and returns once they are buffered,
-// waiting while MaxInFlight records are unacknowledged. ctx bounds only that
+// waiting while a room's worth of records (MaxInFlight, or WithInFlight's)
+// are unacknowledged. ctx bounds only that
 // wait: records already handed over are never failed because ctx ends, so a
 // graceful stop can still flush them. done is called exactly once, from a
 // producer goroutine (or from Publish, for records it could not hand over
@@ -341,7 +367,7 @@ func (s *Sink) TakeBatch() Batch {
 }
 
 // BatchFull is signalled when the collected batch reaches half of
-// MaxInFlight, so the caller can write it before Publish has to wait.
+// a room, so the caller can write it before Publish has to wait.
 func (s *Sink) BatchFull() <-chan struct{} { return s.full }
 
 func (s *Sink) collect(ctx context.Context, room *room, recs []record.Record, settle func(*kgo.Record, error)) error {
@@ -364,7 +390,7 @@ func (s *Sink) collect(ctx context.Context, room *room, recs []record.Record, se
 	n := len(s.batch.items)
 	s.batchMu.Unlock()
 	s.outstanding.Add(int64(len(recs)))
-	if n >= MaxInFlight/2 || room.inUse() >= MaxInFlight {
+	if n >= s.limit/2 || room.inUse() >= s.limit {
 		select {
 		case s.full <- struct{}{}:
 		default:
