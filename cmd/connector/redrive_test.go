@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +181,75 @@ func TestRedriveRefusesAnUnclearSelection(t *testing.T) {
 	out, code := runBinary(t, nil, "redrive", "--help")
 	if code != 0 || !strings.Contains(out, "--class") || !strings.Contains(out, "until it starts") {
 		t.Errorf("redrive --help: exit %d\n%s", code, out)
+	}
+}
+
+// TestStatusAndRedriveOnTheEmbeddedBroker runs the built binary on its
+// embedded broker (KAFKA_BROKERS unset): status reads the running broker
+// through DATA_DIR/broker.addr, and after the stop the data it left; redrive
+// writes into that data, and the next start enriches the incident.
+func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 32, Incidents: 6, MaxAlerts: 3, RateWindow: 100 * time.Millisecond})
+	poisoned := e.Sim.IncidentIDs()[0]
+	e.Sim.FailIncident(poisoned, http.StatusForbidden)
+	env := map[string]string{
+		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key, "DATA_DIR": t.TempDir(),
+		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h",
+		"ENRICH_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
+	}
+	statusOf := func() (tenantStatus, string) {
+		t.Helper()
+		out, code := runBinary(t, env, "status", "--json")
+		if code != 0 {
+			t.Fatalf("status: exit %d\n%s", code, out)
+		}
+		var rep statusReport
+		js := out[strings.Index(out, "{"):] // stderr says which broker it reads
+		if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Tenants) != 1 {
+			t.Fatalf("status --json: %v\n%s", err, out)
+		}
+		return rep.Tenants[0], out
+	}
+
+	p := startBinary(t, env)
+	testkit.WaitFor(t, 60*time.Second, "status to show the dead letter", func() bool {
+		if !strings.Contains(p.out.String(), "embedded Kafka broker listening") {
+			return false
+		}
+		s, _ := statusOf()
+		return s.DLQ.Records == 1 && s.Owed.Count == 0
+	})
+	s, out := statusOf()
+	if s.State != "running" || !strings.Contains(out, "reading the embedded broker of the connector running") {
+		t.Errorf("status of a running embedded connector: %+v\n%s", s, out)
+	}
+	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, p.out.String())
+	}
+	s, out = statusOf()
+	if s.State != "stopped" || !s.CleanShutdown || s.DLQ.Outstanding != 1 || !strings.Contains(out, "no connector runs") {
+		t.Errorf("status after the stop: %+v\n%s", s, out)
+	}
+
+	e.Sim.FailIncident(poisoned, 0)
+	if out, code := runBinary(t, env, "redrive", "--all"); code != 0 || !strings.Contains(out, "wrote 1 redrive requests") {
+		t.Fatalf("redrive --all on the stopped embedded broker: exit %d\n%s", code, out)
+	}
+	if s, _ := statusOf(); s.DLQ.Waiting != 1 {
+		t.Fatalf("the redrive request did not persist in DATA_DIR: %+v", s.DLQ)
+	}
+	p = startBinary(t, env)
+	testkit.WaitFor(t, 60*time.Second, "the redrive applied", func() bool {
+		if !strings.Contains(p.out.String(), "embedded Kafka broker listening") {
+			return false
+		}
+		s, _ := statusOf()
+		return s.DLQ.Redriven == 1 && s.DLQ.Waiting == 0 && s.Owed.Count == 0
+	})
+	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, p.out.String())
+	}
+	if calls := e.Sim.ExtraDataCalls(); len(calls) == 0 || calls[len(calls)-1].IncidentID != poisoned || calls[len(calls)-1].Status != http.StatusOK {
+		t.Errorf("the last extra-data call was not the redriven incident's success: %+v", calls[len(calls)-1:])
 	}
 }
