@@ -39,6 +39,8 @@ func commands() []command {
 		{"run", "poll the tenant and publish to Kafka (the default)", runCmd},
 		{"check", "check the configuration, the API key and Kafka, then exit", checkCmd},
 		{"tail", "print the records of a topic", tailCmd},
+		{"status", "print each tenant's watermark, owed enrichments, DLQ and last stop", statusCmd},
+		{"redrive", "enrich again the incidents whose enrichment went to the DLQ", redriveCmd},
 		{"simulate", "serve a simulated Cortex XDR tenant for curl or another connector", simulateCmd},
 		{"bench", "measure the connector against the simulated tenant and an embedded broker", benchCmd},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

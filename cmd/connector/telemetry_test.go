@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -189,8 +191,10 @@ func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 		{"xdr_connector_records_produced_total", []string{"topic", testkit.Topics.Alerts}, float64(o.Records[testkit.Topics.Alerts])},
 		{"xdr_connector_records_produced_total", []string{"topic", testkit.Topics.Artifacts}, float64(o.Records[testkit.Topics.Artifacts])},
 		{"xdr_connector_produce_duration_seconds", []string{"topic", testkit.Topics.Alerts, "outcome", "ok"}, float64(o.Records[testkit.Topics.Alerts])},
-		{"xdr_connector_ready", nil, 1},
-		{"xdr_connector_limiter_budget", nil, 10},
+		{"xdr_connector_ready", []string{"connector", "test"}, 1},
+		{"xdr_connector_tenant_running", []string{"connector", "test", "tenant", "sim"}, 1},
+		{"xdr_connector_limiter_budget", []string{"tenant", "sim"}, 10},
+		{"xdr_connector_api_calls_total", []string{"tenant", "sim", "endpoint", "get_incident_extra_data"}, calls},
 	} {
 		if got, _ := m.value(c.name, c.kv...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.kv, got, c.want)
@@ -209,7 +213,7 @@ func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 		t.Error("no get_incidents call counted")
 	}
 	for _, name := range []string{"xdr_connector_watermark_lag_seconds", "xdr_connector_limiter_wait_seconds_total",
-		"xdr_connector_enrich_truncated_total", "xdr_connector_restricted_incidents_total", "xdr_connector_poll_last_success_seconds"} {
+		"xdr_connector_enrich_truncated_total", "xdr_connector_restricted_incidents_total", "xdr_connector_poll_last_success_timestamp_seconds", "xdr_connector_watermark_timestamp_seconds"} {
 		if _, ok := m.value(name); !ok {
 			t.Errorf("%s is missing", name)
 		}
@@ -232,12 +236,117 @@ func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 	if _, body := r.get(t, "/readyz"); !strings.Contains(body, "[-] kafka") || !strings.Contains(body, "[+] offsets ok") {
 		t.Errorf("/readyz with the broker away:\n%s", body)
 	}
+	if n, ok := r.scrape(t).value("xdr_connector_ready"); !ok || n != 0 {
+		t.Errorf("xdr_connector_ready = %v (present %v) while /readyz answers 503, want 0", n, ok)
+	}
 	if code, _ := r.get(t, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d with the broker away, want 200 (alive)", code)
 	}
 	down.Store(false)
 	testkit.WaitFor(t, 20*time.Second, "/readyz to answer 200 with the broker back", ready(http.StatusOK))
+	if n, _ := r.scrape(t).value("xdr_connector_ready"); n != 1 {
+		t.Errorf("xdr_connector_ready = %v while /readyz answers 200, want 1", n)
+	}
 	r.stop(t)
+}
+
+// TestMetricNamesFollowTheConventionsAndTheDocs drains a tenant with
+// dead-lettered incidents, scrapes /metrics and checks every series: names
+// with base-unit suffixes and no stacked _count_total or _by_total, no
+// otel_scope_* labels, connector on every series and tenant on every
+// per-tenant one; and docs/OBSERVABILITY.md's metric tables list exactly the
+// connector's families and every Kafka client family scraped.
+func TestMetricNamesFollowTheConventionsAndTheDocs(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 12, Incidents: 12, MaxAlerts: 5, RateWindow: 100 * time.Millisecond})
+	e.Sim.FailIncident(e.Sim.IncidentIDs()[0], http.StatusForbidden)
+	r := startConnector(t, e, nil, runDeps{})
+	var m metrics
+	testkit.WaitFor(t, 60*time.Second, "every incident enriched or dead-lettered", func() bool {
+		m = r.scrape(t)
+		enriched, _ := m.value("xdr_connector_enrich_enriched_total")
+		dlq, _ := m.value("xdr_connector_enrich_dlq_total")
+		return enriched == 11 && dlq == 1
+	})
+	r.stop(t)
+
+	// Process-wide series: no tenant.
+	processWide := map[string]bool{"xdr_connector_ready": true, "xdr_connector_produce_duration_seconds": true}
+	for name, f := range m.fams {
+		if strings.Contains(name, "_count_total") || strings.Contains(name, "_by_") || strings.HasSuffix(name, "_by_total") {
+			t.Errorf("%s: a unit or count tail stacked in the name", name)
+		}
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+				if strings.HasPrefix(l.GetName(), "otel_scope_") {
+					t.Errorf("%s carries %s=%q", name, l.GetName(), l.GetValue())
+				}
+			}
+			if labels["connector"] != "test" {
+				t.Errorf("%s%v lacks connector=test", name, labels)
+			}
+			if strings.HasPrefix(name, "xdr_connector_") && !processWide[name] && labels["tenant"] != "sim" {
+				t.Errorf("%s%v lacks tenant=sim", name, labels)
+			}
+			if processWide[name] && labels["tenant"] != "" {
+				t.Errorf("%s%v is process-wide but carries tenant", name, labels)
+			}
+		}
+	}
+
+	documented := documentedMetrics(t)
+	for name := range m.fams {
+		switch {
+		case strings.HasPrefix(name, "xdr_connector_"), strings.HasPrefix(name, "messaging_kafka_"):
+			if !documented[name] {
+				t.Errorf("%s is served but docs/OBSERVABILITY.md does not list it", name)
+			}
+		}
+	}
+	for name := range documented {
+		if _, ok := m.fams[name]; !ok && strings.HasPrefix(name, "xdr_connector_") {
+			t.Errorf("docs/OBSERVABILITY.md lists %s, which /metrics does not serve", name)
+		}
+		if !strings.HasPrefix(name, "xdr_connector_") && !strings.HasPrefix(name, "messaging_kafka_") {
+			t.Errorf("docs/OBSERVABILITY.md lists %s, not a metric of the connector or its Kafka client", name)
+		}
+	}
+	for _, name := range []string{"messaging_kafka_produce_bytes_total", "messaging_kafka_write_bytes_total", "messaging_kafka_connects_total"} {
+		if _, ok := m.fams[name]; !ok {
+			t.Errorf("%s is missing: the Kafka client's metrics are not renamed as documented", name)
+		}
+	}
+}
+
+// documentedMetrics returns the metric names in the first column of the
+// tables between the metrics-table markers of docs/OBSERVABILITY.md.
+func documentedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "OBSERVABILITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- metrics-table:start -->")
+	body, _, ok2 := strings.Cut(rest, "<!-- metrics-table:end -->")
+	if !ok || !ok2 {
+		t.Fatal("docs/OBSERVABILITY.md lacks the metrics-table markers")
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "| `"), "`")
+		if names[name] {
+			t.Errorf("docs/OBSERVABILITY.md lists %s twice", name)
+		}
+		names[name] = true
+	}
+	if len(names) < 20 {
+		t.Fatalf("found only %d metrics in the tables of docs/OBSERVABILITY.md", len(names))
+	}
+	return names
 }
 
 // keptSpans keeps the spans when the run shuts its tracer provider down.

@@ -112,11 +112,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 		return nil, err
 	}
 	t.polls.health = p.health
-	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, "")
+	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, t.id)
 	if err != nil {
 		return nil, err
 	}
 	p.closers = append(p.closers, func() { _ = reg.Unregister() })
+	if err := p.registerReadiness(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return p, nil
 }
@@ -159,7 +162,20 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 	if err != nil {
 		return err
 	}
+	if err := p.registerReadiness(); err != nil {
+		return err
+	}
 	*ok = true
+	return nil
+}
+
+// registerReadiness exposes the answer of /readyz as xdr_connector_ready.
+func (p *Process) registerReadiness() error {
+	reg, err := p.obs.registerReadiness(p.health)
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, func() { _ = reg.Unregister() })
 	return nil
 }
 

@@ -68,7 +68,7 @@ func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *s
 	if env("OTEL_SDK_DISABLED") == "true" && deps.SpanExporter == nil {
 		if cfg.HTTPAddr != "" {
 			log.Warn("OTEL_SDK_DISABLED=true: /metrics serves no connector metrics")
-			_, h, err := telemetry.NewPrometheus()
+			_, h, err := telemetry.NewPrometheus(cfg.ConnectorName)
 			if err != nil {
 				return nil, err
 			}
@@ -76,9 +76,12 @@ func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *s
 		}
 		return o, nil
 	}
+	// connector comes last, so it is CONNECTOR_NAME whatever
+	// OTEL_RESOURCE_ATTRIBUTES says: /metrics labels every series with it.
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", serviceName), attribute.String("service.version", deps.Version)),
-		resource.WithFromEnv(), resource.WithTelemetrySDK())
+		resource.WithFromEnv(), resource.WithTelemetrySDK(),
+		resource.WithAttributes(attribute.String(telemetry.AttrConnector, cfg.ConnectorName)))
 	if err != nil {
 		return nil, fmt.Errorf("building the OpenTelemetry resource: %w", err)
 	}
@@ -106,7 +109,7 @@ func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *s
 
 	var mopts []sdkmetric.Option
 	if cfg.HTTPAddr != "" {
-		r, h, err := telemetry.NewPrometheus()
+		r, h, err := telemetry.NewPrometheus(cfg.ConnectorName)
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +130,7 @@ func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *s
 		mopts = append(mopts, sdkmetric.WithReader(r))
 	}
 	if len(mopts) > 0 {
+		mopts = append(mopts, sdkmetric.WithView(telemetry.MetricViews()...))
 		mp := sdkmetric.NewMeterProvider(append(mopts, sdkmetric.WithResource(res))...)
 		o.meterProvider, o.metering = mp, true
 		o.shutdowns = append(o.shutdowns, mp.Shutdown)
@@ -211,15 +215,24 @@ func newHealth(cfg *config.Config, started func() bool, kcl *kgo.Client, pingEve
 	})
 }
 
-// registerPipelineMetrics exposes p's figures as observable instruments;
-// with a tenant id (a tenants file), every series carries tenant=<id>.
+// meterScope names the meter of the pipeline and readiness instruments.
+const meterScope = "github.com/soc-tools/xdr-kafka-connector/internal/app"
+
+// registerPipelineMetrics exposes p's figures as observable instruments,
+// every series labelled tenant=<id> (the one tenant of an env-only
+// configuration too).
 func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch, tenant string) (metric.Registration, error) {
-	var attrs []attribute.KeyValue
-	if tenant != "" {
-		attrs = append(attrs, attribute.String("tenant", tenant))
-	}
-	return telemetry.RegisterMetrics(o.meterProvider.Meter("github.com/soc-tools/xdr-kafka-connector/cmd/connector"),
-		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attrs...)
+	return telemetry.RegisterMetrics(o.meterProvider.Meter(meterScope),
+		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attribute.String(telemetry.AttrTenant, tenant))
+}
+
+// registerReadiness exposes h's answer, the one /readyz gives, as
+// xdr_connector_ready.
+func (o *observability) registerReadiness(h *telemetry.Health) (metric.Registration, error) {
+	return telemetry.RegisterReadiness(o.meterProvider.Meter(meterScope), func(ctx context.Context) bool {
+		ok, _ := h.Ready(ctx)
+		return ok
+	})
 }
 
 func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {

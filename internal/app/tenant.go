@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
@@ -17,6 +18,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -161,6 +163,7 @@ type shared struct {
 // tenant is one tenant's running parts: its XDR client, its producer client
 // and its pipeline.
 type tenant struct {
+	id       string
 	pipeline *pipeline.Pipeline
 	kcl      *kgo.Client
 	ownsKCL  bool
@@ -176,7 +179,8 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		log = log.With("tenant", t.ID)
 		tp = tenantTracerProvider(tp, t.ID)
 	}
-	client, err := t.APIClient(s.version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider))
+	client, err := t.APIClient(s.version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider),
+		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
@@ -197,7 +201,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		}
 		return nil, err
 	}
-	return &tenant{pipeline: p, kcl: kcl, ownsKCL: owns, polls: polls}, nil
+	return &tenant{id: t.ID, pipeline: p, kcl: kcl, ownsKCL: owns, polls: polls}, nil
 }
 
 // newProducer builds a producer client with the connector's settings, with

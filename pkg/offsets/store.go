@@ -27,7 +27,7 @@ var ErrNotCompacted = errors.New("offsets topic is not compacted")
 type Key struct {
 	Connector  string `json:"connector"`
 	Tenant     string `json:"tenant"`
-	Kind       string `json:"kind"` // "state", "pending", "version" (or "fence")
+	Kind       string `json:"kind"` // "state", "pending", "version", "redrive" (or "fence")
 	IncidentID string `json:"incident_id,omitempty"`
 }
 
@@ -53,6 +53,21 @@ type VersionValue struct {
 type PendingValue struct {
 	SchemaVersion int `json:"schema_version"`
 	Pending
+}
+
+// RedriveValue is the value of a "redrive" record: a request, written by
+// `connector redrive`, to enrich an incident again whose enrichment was
+// dead-lettered. The tracker of the next start queues it (NewTracker) and
+// its first commit writes it back with AppliedAt set, so the record stays as
+// the incident's ledger: the DLQ records that failed at or before FailedAt
+// were redriven, and only a later failure is redriven again.
+type RedriveValue struct {
+	SchemaVersion    int    `json:"schema_version"`
+	IncidentID       string `json:"incident_id"`
+	ModificationTime int64  `json:"modification_time"`    // the newest dead-lettered version it redrives, epoch ms
+	FailedAt         int64  `json:"failed_at"`            // failed_at of the newest DLQ record it covers, epoch ms
+	RequestedAt      int64  `json:"requested_at"`         // when it was written, epoch ms
+	AppliedAt        int64  `json:"applied_at,omitempty"` // when a starting connector queued it, epoch ms; 0 while it waits
 }
 
 // StoreConfig names where the state lives.
@@ -122,7 +137,7 @@ func (s *Store) Commit(ctx context.Context, d Delta) error {
 // changes (a nil value deletes one) and the state record. Exactly-once
 // delivery writes them in the transaction that holds the data they cover.
 func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
-	entries = make([]*kgo.Record, 0, len(d.Pending)+len(d.Marks))
+	entries = make([]*kgo.Record, 0, len(d.Pending)+len(d.Marks)+len(d.Redriven))
 	for id, p := range d.Pending {
 		r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("pending", id)}
 		if p != nil {
@@ -137,9 +152,31 @@ func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
 		}
 		entries = append(entries, r)
 	}
+	// After the pending records they were folded into: a redrive marked
+	// applied is never without the owed enrichment it became.
+	for id, rv := range d.Redriven {
+		rv.SchemaVersion = RecordVersion
+		if rv.AppliedAt == 0 {
+			rv.AppliedAt = s.cfg.Now().UnixMilli()
+		}
+		r := &kgo.Record{Topic: s.cfg.Topic, Key: s.key("redrive", id)}
+		r.Value, _ = json.Marshal(rv)
+		entries = append(entries, r)
+	}
 	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark,
 		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
 	return entries, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
+}
+
+// RedriveRecord is the record of a redrive request for v.IncidentID (see
+// RedriveValue): stamped RequestedAt now when it is 0, never applied.
+func (s *Store) RedriveRecord(v RedriveValue) *kgo.Record {
+	v.SchemaVersion, v.AppliedAt = RecordVersion, 0
+	if v.RequestedAt == 0 {
+		v.RequestedAt = s.cfg.Now().UnixMilli()
+	}
+	b, _ := json.Marshal(v)
+	return &kgo.Record{Topic: s.cfg.Topic, Key: s.key("redrive", v.IncidentID), Value: b}
 }
 
 // FenceRecord is a tombstone under this connector's "fence" key. Exactly-once
@@ -153,23 +190,85 @@ func (s *Store) FenceRecord() *kgo.Record {
 // Load reads the offsets topic to its end and returns this connector's and
 // tenant's state; found is false when no state record is there (none was
 // ever committed, or it was deleted with a tombstone to start over). Pending
-// enrichments are returned either way. It reads
+// enrichments and redrive requests are returned either way. It reads
 // with read_committed and keeps control records, so transaction markers
 // cannot stop it from reaching the end.
 func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
-	st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}}
-	adm := kadm.NewClient(s.cl)
-	// Read to the high watermark, not to the last stable offset: tenants of
-	// one process share the offsets topic, and another tenant's open
-	// transaction holds the last stable offset below this tenant's last
-	// committed one. Reading with read_committed to the high watermark waits
-	// until every transaction open now has ended, so what is read is final.
-	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
+	st = newState()
+	prefix := s.keyPrefix()
+	err = readToEnd(ctx, s.cl, s.cfg.Topic, s.cfg.ClientOpts, func(r *kgo.Record) error {
+		if !bytes.HasPrefix(r.Key, prefix) {
+			return nil
+		}
+		_, err := s.apply(&st, r)
+		return err
+	})
 	if err != nil {
-		return st, false, fmt.Errorf("listing end offsets of %s: %w", s.cfg.Topic, err)
+		return st, false, err
+	}
+	return st, st.hasState, nil
+}
+
+// Loaded is one tenant's state as LoadTenants read it.
+type Loaded struct {
+	State State
+	Found bool // a live state record is there
+}
+
+// LoadTenants reads topic once, to its end, and returns the state of
+// connector for each of tenants, as Store.Load would (for the command-line
+// tools that report on many tenants at once). cl is any client of the
+// cluster (for the end offsets); clientOpts are the connection options of
+// the reader it creates.
+func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, tenants []string, clientOpts []kgo.Opt) (map[string]Loaded, error) {
+	stores := make(map[string]*Store, len(tenants))
+	states := make(map[string]*State, len(tenants))
+	for _, t := range tenants {
+		stores[t] = &Store{cfg: StoreConfig{Topic: topic, Connector: connector, Tenant: t}}
+		st := newState()
+		states[t] = &st
+	}
+	err := readToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
+		var k Key
+		if json.Unmarshal(r.Key, &k) != nil || k.Connector != connector {
+			return nil
+		}
+		s, ok := stores[k.Tenant]
+		if !ok {
+			return nil
+		}
+		_, err := s.apply(states[k.Tenant], r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Loaded, len(tenants))
+	for t, st := range states {
+		out[t] = Loaded{State: *st, Found: st.hasState}
+	}
+	return out, nil
+}
+
+func newState() State {
+	return State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}, Redrives: map[string]RedriveValue{}}
+}
+
+// readToEnd reads every record of topic up to its high watermark at the
+// time of the call and hands each one, control records excepted, to fn; an
+// error from fn stops the reading and is returned. Reading with
+// read_committed to the high watermark waits until every transaction open
+// now has ended, so what is read is final. Tenants of one process share the
+// offsets topic, and another tenant's open transaction would hold the last
+// stable offset below this tenant's last committed one.
+func readToEnd(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt, fn func(*kgo.Record) error) error {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
 	}
 	if err := ends.Error(); err != nil {
-		return st, false, fmt.Errorf("listing end offsets of %s: %w", s.cfg.Topic, err)
+		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
 	}
 	remaining := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -178,25 +277,23 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 		}
 	})
 	if len(remaining) == 0 {
-		return st, false, nil
+		return nil
 	}
 	opts := append([]kgo.Opt{
-		kgo.ConsumeTopics(s.cfg.Topic),
+		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-	}, s.cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
+	}, clientOpts...)
+	rd, err := kgo.NewClient(opts...)
 	if err != nil {
-		return st, false, fmt.Errorf("creating offsets reader: %w", err)
+		return fmt.Errorf("creating offsets reader: %w", err)
 	}
-	defer cl.Close()
-
-	prefix := s.keyPrefix()
+	defer rd.Close()
 	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
+		fs := rd.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return st, false, fmt.Errorf("reading %s: %w", s.cfg.Topic, err)
+			return fmt.Errorf("reading %s: %w", topic, err)
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, e error) {
@@ -205,24 +302,21 @@ func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 			}
 		})
 		if ferr != nil {
-			return st, false, ferr
+			return ferr
 		}
-		fs.EachRecord(func(r *kgo.Record) {
+		for _, r := range fs.Records() {
 			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
-			if r.Attrs.IsControl() || !bytes.HasPrefix(r.Key, prefix) {
-				return
+			if r.Attrs.IsControl() {
+				continue
 			}
-			if _, e := s.apply(&st, r); e != nil && err == nil {
-				err = e
+			if err := fn(r); err != nil {
+				return err
 			}
-		})
-		if err != nil {
-			return st, false, err
 		}
 	}
-	return st, st.hasState, nil
+	return nil
 }
 
 // apply folds one record into st and reports whether it was a state or
@@ -237,7 +331,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 		if r.Value == nil {
 			// A deleted state (e.g. to replay from START_FROM): start over,
 			// forgetting which versions were published, keeping what is owed.
-			*st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: st.Pending}
+			*st = State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: st.Pending, Redrives: st.Redrives}
 			return true, nil
 		}
 		var v StateValue
@@ -247,7 +341,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 		if v.SchemaVersion > RecordVersion {
 			return false, fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
 		}
-		st.Watermark = v.Watermark
+		st.Watermark, st.CommittedAt = v.Watermark, v.CommittedAt
 		st.Clean, st.RateLog, st.hasState = v.CleanShutdown, v.RateLog, true
 	case "pending":
 		if r.Value == nil {
@@ -275,6 +369,17 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 		if v.Enriched > 0 {
 			st.Enriched[k.IncidentID] = v.Enriched
 		}
+	case "redrive":
+		if r.Value == nil {
+			delete(st.Redrives, k.IncidentID)
+			return true, nil
+		}
+		var v RedriveValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return false, fmt.Errorf("decoding redrive record at offset %d: %w", r.Offset, err)
+		}
+		v.IncidentID = k.IncidentID
+		st.Redrives[k.IncidentID] = v
 	default:
 		return false, nil // e.g. the fence record of exactly-once delivery
 	}

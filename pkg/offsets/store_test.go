@@ -115,3 +115,114 @@ func TestLoadFindsNamesThatJSONEscapes(t *testing.T) {
 		})
 	}
 }
+
+// TestRedriveIsOwedOnceAndKeptAsALedger writes redrive requests as
+// `connector redrive` does and follows them through two starts: the first
+// owes them (even for a version an enrichment covered, and merged with what
+// was owed already) and marks them applied in its first commit; the next
+// start does not owe them again, and the applied request stays after the
+// enrichment is settled.
+func TestRedriveIsOwedOnceAndKeptAsALedger(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr := NewTracker(State{Watermark: 1}, time.Hour.Milliseconds())
+	tr.Owe(Pending{IncidentID: "5", ModificationTime: 100, FirstQueued: 10})
+	tr.Settled("5", 100) // dead-lettered: settled, covered
+	tr.Owe(Pending{IncidentID: "6", ModificationTime: 300, Severity: "high", FirstQueued: 20})
+	if err := s.Commit(ctx, tr.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []RedriveValue{{IncidentID: "5", ModificationTime: 100, FailedAt: 50, RequestedAt: 1000}, {IncidentID: "6", ModificationTime: 200, FailedAt: 60, RequestedAt: 1000}} {
+		if err := s.cl.ProduceSync(ctx, s.RedriveRecord(v)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func() State {
+		t.Helper()
+		st, found, err := s.Load(ctx)
+		if err != nil || !found {
+			t.Fatalf("Load: found=%v err=%v", found, err)
+		}
+		return st
+	}
+	st := load()
+	if r := st.Redrives["5"]; r.AppliedAt != 0 || r.FailedAt != 50 || r.ModificationTime != 100 {
+		t.Fatalf("redrive of 5 read back as %+v", r)
+	}
+	if _, owed := st.Pending["5"]; owed {
+		t.Fatal("Load owes a redrive by itself; only a tracker may")
+	}
+
+	tr2 := NewTracker(st, time.Hour.Milliseconds())
+	owed := map[string]Pending{}
+	for _, p := range tr2.PendingList() {
+		owed[p.IncidentID] = p
+	}
+	if p := owed["5"]; p.ModificationTime != 100 || p.FirstQueued != 1000 {
+		t.Errorf("redriven 5 owed as %+v, want version 100 queued at 1000", p)
+	}
+	if p := owed["6"]; p.ModificationTime != 300 || p.Severity != "high" || p.FirstQueued != 20 {
+		t.Errorf("redriven 6 merged as %+v, want what was owed (300, high, 20)", p)
+	}
+	d := tr2.Snapshot()
+	if len(d.Redriven) != 2 || d.Pending["5"] == nil {
+		t.Fatalf("first delta after the start: %d redrives, pending 5 %v", len(d.Redriven), d.Pending["5"])
+	}
+	if err := s.Commit(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	st = load()
+	if st.Redrives["5"].AppliedAt == 0 || st.Redrives["6"].AppliedAt == 0 || st.Pending["5"].ModificationTime != 100 {
+		t.Fatalf("after the first commit: redrives %+v, pending 5 %+v", st.Redrives, st.Pending["5"])
+	}
+
+	// A second start owes 5 because it is still pending, not because of the
+	// request, which it does not write again.
+	tr3 := NewTracker(st, time.Hour.Milliseconds())
+	tr3.Settled("5", 100)
+	d = tr3.Snapshot()
+	if len(d.Redriven) != 0 {
+		t.Fatalf("a second start redrives again: %+v", d.Redriven)
+	}
+	if err := s.Commit(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	st = load()
+	if _, ok := st.Pending["5"]; ok || st.Redrives["5"].FailedAt != 50 || st.Redrives["5"].AppliedAt == 0 {
+		t.Fatalf("after the enrichment: pending 5 %v, ledger %+v", st.Pending["5"], st.Redrives["5"])
+	}
+}
+
+// TestLoadTenantsReadsEveryTenantOnce commits two tenants of a connector and
+// a third of another, and reads the first two in one pass.
+func TestLoadTenantsReadsEveryTenantOnce(t *testing.T) {
+	a, _ := newStoreFor(t, "c", "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts := a.cfg.ClientOpts
+	b, _ := NewStore(a.cl, StoreConfig{Topic: "offsets", Connector: "c", Tenant: "b", ClientOpts: opts, Now: func() time.Time { return time.UnixMilli(777) }})
+	other, _ := NewStore(a.cl, StoreConfig{Topic: "offsets", Connector: "other", Tenant: "a", ClientOpts: opts})
+	for i, s := range []*Store{a, b, other} {
+		tr := NewTracker(State{Watermark: int64(100 * (i + 1))}, time.Hour.Milliseconds())
+		tr.Owe(Pending{IncidentID: "1", ModificationTime: 5, FirstQueued: int64(i)})
+		d := tr.Snapshot()
+		d.Clean = i == 1
+		if err := s.Commit(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := LoadTenants(ctx, a.cl, "offsets", "c", []string{"a", "b", "never"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := got["a"]; !l.Found || l.State.Watermark != 100 || l.State.Clean || len(l.State.Pending) != 1 || l.State.CommittedAt == 0 {
+		t.Errorf("tenant a: %+v", l)
+	}
+	if l := got["b"]; !l.Found || l.State.Watermark != 200 || !l.State.Clean || l.State.CommittedAt != 777 {
+		t.Errorf("tenant b: %+v", l)
+	}
+	if l := got["never"]; l.Found || len(l.State.Pending) != 0 {
+		t.Errorf("a tenant that never committed: %+v", l)
+	}
+}

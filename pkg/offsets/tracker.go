@@ -30,6 +30,12 @@ type State struct {
 	// commit are unknown.
 	Clean   bool
 	RateLog []int64
+	// CommittedAt is when the state record was written, epoch ms.
+	CommittedAt int64
+	// Redrives are the redrive requests of `connector redrive`, by incident
+	// id: those with AppliedAt 0 wait for the next start, which owes them
+	// (NewTracker); the others are the ledger of what was redriven.
+	Redrives map[string]RedriveValue
 
 	hasState bool // Load saw a live state record
 }
@@ -52,12 +58,18 @@ type Tracker struct {
 	covered  map[string]int64 // incident id -> version an acknowledged enrichment covered
 	covering map[string]int64 // incident id -> version an enrichment handed to Kafka covers, until acknowledged
 	pending  map[string]Pending
-	dirty    map[string]struct{} // pending ids changed since the last Snapshot
-	marks    map[string]struct{} // ids whose acked or covered version changed (or was forgotten) since then
+	dirty    map[string]struct{}     // pending ids changed since the last Snapshot
+	marks    map[string]struct{}     // ids whose acked or covered version changed (or was forgotten) since then
+	redriven map[string]RedriveValue // redrive requests owed at start, to be written back applied
 }
 
 // NewTracker starts from a loaded (or initial) state. lookbackMillis bounds
 // how long an acknowledged version is remembered below the watermark.
+//
+// Every redrive request of s not yet applied becomes an owed enrichment
+// (merged with one already owed), even for a version an enrichment covered
+// — that it was dead-lettered is why it is asked for — and the next
+// Snapshot writes the merged pending record, then the request marked applied.
 func NewTracker(s State, lookbackMillis int64) *Tracker {
 	t := &Tracker{
 		lookback: lookbackMillis,
@@ -69,10 +81,23 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 		pending:  make(map[string]Pending, len(s.Pending)),
 		dirty:    make(map[string]struct{}),
 		marks:    make(map[string]struct{}),
+		redriven: make(map[string]RedriveValue),
 	}
 	maps.Copy(t.acked, s.Emitted)
 	maps.Copy(t.covered, s.Enriched)
 	maps.Copy(t.pending, s.Pending)
+	for id, r := range s.Redrives {
+		if r.AppliedAt != 0 {
+			continue
+		}
+		p := Pending{IncidentID: id, ModificationTime: r.ModificationTime, FirstQueued: r.RequestedAt}
+		if old, ok := t.pending[id]; ok {
+			p = old.Merge(p)
+		}
+		t.pending[id] = p
+		t.dirty[id] = struct{}{}
+		t.redriven[id] = r
+	}
 	return t
 }
 
@@ -174,6 +199,9 @@ type Delta struct {
 	Watermark int64
 	Clean     bool    // set only by the final commit of a graceful shutdown
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
+	// Redriven are the redrive requests this start owes, to be written
+	// back with AppliedAt set (by the Store, when 0), after Pending.
+	Redriven map[string]RedriveValue
 }
 
 // Mark is what the offsets remember of one incident inside the lookback
@@ -223,6 +251,10 @@ func (t *Tracker) Snapshot() Delta {
 		}
 	}
 	clear(t.dirty)
+	if len(t.redriven) > 0 {
+		d.Redriven = t.redriven
+		t.redriven = make(map[string]RedriveValue)
+	}
 	return d
 }
 
@@ -235,6 +267,11 @@ func (t *Tracker) Unsnapshot(d Delta) {
 	}
 	for id := range d.Marks {
 		t.marks[id] = struct{}{}
+	}
+	for id, r := range d.Redriven {
+		if _, ok := t.redriven[id]; !ok {
+			t.redriven[id] = r
+		}
 	}
 	t.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,8 +11,36 @@ import (
 	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// kotelScope is the instrumentation scope of kotel's meter.
+const kotelScope = "github.com/twmb/franz-go/plugin/kotel"
+
+// MetricViews are the views a MeterProvider needs so that kotel's broker
+// counters follow the conventions of the Metric constants. kotel names them
+// "messaging.kafka.connects.count" (unit "1") and
+// "messaging.kafka.write_bytes" (unit "by", which is not UCUM's "By"), which
+// Prometheus would scrape as messaging_kafka_connects_count_total and
+// messaging_kafka_write_bytes_by_total. The view drops the ".count" and
+// "_bytes" tails and declares bytes as "By", so they are scraped as
+// messaging_kafka_connects_total and messaging_kafka_write_bytes_total.
+func MetricViews() []sdkmetric.View { return []sdkmetric.View{kotelView} }
+
+func kotelView(inst sdkmetric.Instrument) (sdkmetric.Stream, bool) {
+	if inst.Scope.Name != kotelScope {
+		return sdkmetric.Stream{}, false
+	}
+	name, unit := strings.TrimSuffix(inst.Name, ".count"), inst.Unit
+	switch unit {
+	case "by", "By":
+		name, unit = strings.TrimSuffix(name, "_bytes"), "By"
+	case "1":
+		unit = "" // a count: no suffix
+	}
+	return sdkmetric.Stream{Name: name, Description: inst.Description, Unit: unit}, true
+}
 
 // KafkaConfig selects the franz-go instrumentation of KafkaHooks.
 type KafkaConfig struct {

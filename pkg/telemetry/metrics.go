@@ -20,40 +20,48 @@ import (
 // scopeName is the instrumentation scope of the connector's own instruments.
 const scopeName = "github.com/soc-tools/xdr-kafka-connector"
 
-// OpenTelemetry instrument names. The Prometheus exporter turns dots into
-// underscores and adds the unit and _total suffixes: "xdr_connector.polls"
-// is scraped as xdr_connector_polls_total, MetricProduceDuration as
-// xdr_connector_produce_duration_seconds.
+// OpenTelemetry instrument names. The Prometheus exporter follows the
+// OpenTelemetry-to-Prometheus compatibility specification: dots become
+// underscores, the unit becomes a base-unit suffix ("s" gives _seconds, "By"
+// _bytes; annotations such as "{poll}" give none) and counters end in _total:
+// "xdr_connector.polls" is scraped as xdr_connector_polls_total,
+// MetricProduceDuration as xdr_connector_produce_duration_seconds. A Unix
+// time is a gauge named *_timestamp with unit "s", scraped as
+// *_timestamp_seconds.
+//
+// Every series carries connector (CONNECTOR_NAME, from the resource; see
+// NewPrometheus); every per-tenant one carries tenant as well.
 //
 // The XDR API instruments, xdr_connector.api.calls and
 // xdr_connector.api.duration, are declared and recorded by the client:
 // xdr.MetricCalls and xdr.MetricDuration.
 const (
-	MetricPolls           = "xdr_connector.polls"                // counter: polls of get_incidents, failed or not
-	MetricPollErrors      = "xdr_connector.poll.errors"          // counter: polls that ended with an error
-	MetricLastPollSuccess = "xdr_connector.poll.last_success"    // gauge, s: Unix time of the last successful poll
-	MetricVersions        = "xdr_connector.incident_versions"    // counter: incident versions published
-	MetricRestricted      = "xdr_connector.restricted_incidents" // counter: restricted incident ids seen
-	MetricProduced        = "xdr_connector.records_produced"     // counter{topic}: records Kafka acknowledged
-	MetricProduceDuration = "xdr_connector.produce.duration"     // histogram{topic,outcome}, s
-	MetricEnrichCalls     = "xdr_connector.enrich.calls"         // counter: get_incident_extra_data calls, every attempt
-	MetricEnrichRetries   = "xdr_connector.enrich.retries"       // counter: calls repeated after a retryable failure other than 429
-	MetricEnrichRateLimit = "xdr_connector.enrich.rate_limited"  // counter: 429 replies
-	MetricEnriched        = "xdr_connector.enrich.enriched"      // counter: enrichments acknowledged by Kafka
-	MetricDLQ             = "xdr_connector.enrich.dlq"           // counter: enrichments dead-lettered (DLQ records acknowledged)
-	MetricTruncated       = "xdr_connector.enrich.truncated"     // counter: replies with fewer alerts than the incident has
-	MetricQueueDepth      = "xdr_connector.enrich.queue_depth"   // gauge: incidents waiting for enrichment
-	MetricInFlight        = "xdr_connector.enrich.in_flight"     // gauge: enrichments being fetched or published
-	MetricLimiterUsed     = "xdr_connector.limiter.used"         // gauge: slots of the sliding window in use
-	MetricLimiterBudget   = "xdr_connector.limiter.budget"       // gauge: calls allowed per window
-	MetricLimiterWait     = "xdr_connector.limiter.wait"         // counter, s: time enrichment workers spent waiting for a slot
-	MetricLimiterWaiting  = "xdr_connector.limiter.waiting"      // gauge: workers waiting for a slot now
-	MetricWatermarkLag    = "xdr_connector.watermark.lag"        // gauge, s: now minus the committable watermark
-	MetricWatermark       = "xdr_connector.watermark"            // gauge, s: the committable watermark as Unix time
-	MetricOffsetsPending  = "xdr_connector.offsets.pending"      // gauge: enrichments owed in the offsets state
-	MetricCommits         = "xdr_connector.offsets.commits"      // counter: offsets commits written
-	MetricReady           = "xdr_connector.ready"                // gauge: 1 once the offsets are loaded and the stages run
-	MetricAnomalies       = "xdr_connector.anomalies"            // counter{kind}: hostile replies and oversized records, each made harmless (see Anomaly kinds)
+	MetricPolls           = "xdr_connector.polls"                       // counter: polls of get_incidents, failed or not
+	MetricPollErrors      = "xdr_connector.poll.errors"                 // counter: polls that ended with an error
+	MetricLastPollSuccess = "xdr_connector.poll.last_success_timestamp" // gauge, s: Unix time of the last successful poll
+	MetricVersions        = "xdr_connector.incident_versions"           // counter: incident versions published
+	MetricRestricted      = "xdr_connector.restricted_incidents"        // counter: restricted incident ids seen
+	MetricProduced        = "xdr_connector.records_produced"            // counter{topic}: records Kafka acknowledged
+	MetricProduceDuration = "xdr_connector.produce.duration"            // histogram{topic,outcome}, s
+	MetricEnrichCalls     = "xdr_connector.enrich.calls"                // counter: get_incident_extra_data calls, every attempt
+	MetricEnrichRetries   = "xdr_connector.enrich.retries"              // counter: calls repeated after a retryable failure other than 429
+	MetricEnrichRateLimit = "xdr_connector.enrich.rate_limited"         // counter: 429 replies
+	MetricEnriched        = "xdr_connector.enrich.enriched"             // counter: enrichments acknowledged by Kafka
+	MetricDLQ             = "xdr_connector.enrich.dlq"                  // counter: enrichments dead-lettered (DLQ records acknowledged)
+	MetricTruncated       = "xdr_connector.enrich.truncated"            // counter: replies with fewer alerts than the incident has
+	MetricQueueDepth      = "xdr_connector.enrich.queue_depth"          // gauge: incidents waiting for enrichment
+	MetricInFlight        = "xdr_connector.enrich.in_flight"            // gauge: enrichments being fetched or published
+	MetricLimiterUsed     = "xdr_connector.limiter.used"                // gauge: slots of the sliding window in use
+	MetricLimiterBudget   = "xdr_connector.limiter.budget"              // gauge: calls allowed per window
+	MetricLimiterWait     = "xdr_connector.limiter.wait"                // counter, s: time enrichment workers spent waiting for a slot
+	MetricLimiterWaiting  = "xdr_connector.limiter.waiting"             // gauge: workers waiting for a slot now
+	MetricWatermarkLag    = "xdr_connector.watermark.lag"               // gauge, s: now minus the committable watermark
+	MetricWatermark       = "xdr_connector.watermark_timestamp"         // gauge, s: the committable watermark as Unix time
+	MetricOffsetsPending  = "xdr_connector.offsets.pending"             // gauge: enrichments owed in the offsets state
+	MetricCommits         = "xdr_connector.offsets.commits"             // counter: offsets commits written
+	MetricTenantRunning   = "xdr_connector.tenant.running"              // gauge: 1 once the tenant's offsets are loaded and its stages run
+	MetricReady           = "xdr_connector.ready"                       // gauge, per process: 1 when /readyz answers 200 (RegisterReadiness)
+	MetricAnomalies       = "xdr_connector.anomalies"                   // counter{kind}: hostile replies and oversized records, each made harmless (see Anomaly kinds)
 )
 
 // Anomaly kinds, the values of the kind attribute of MetricAnomalies. Each
@@ -76,6 +84,11 @@ const (
 	AttrEndpoint = "endpoint"
 	AttrStatus   = "status"
 	AttrKind     = "kind"
+	// AttrConnector is CONNECTOR_NAME: a resource attribute, which the
+	// Prometheus exporter turns into a label of every series.
+	AttrConnector = "connector"
+	// AttrTenant is the tenant id on every per-tenant series.
+	AttrTenant = "tenant"
 )
 
 // Snapshot is the pipeline's state as the metrics read it at each
@@ -162,7 +175,7 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 	lag := fgauge(MetricWatermarkLag, "s", "Seconds between now and the committable watermark; 0 before the offsets are loaded.")
 	wm := fgauge(MetricWatermark, "s", "The committable watermark (modification_time) as Unix time.")
 	pending := gauge(MetricOffsetsPending, "{incident}", "Enrichments owed in the offsets state.")
-	ready := gauge(MetricReady, "", "1 once the offsets are loaded and the stages run, else 0.")
+	running := gauge(MetricTenantRunning, "", "1 once the tenant's offsets are loaded and its stages run, else 0.")
 	anomalies := cnt(MetricAnomalies, "{event}", "Hostile replies and oversized records, each made harmless, by kind (see docs/OPERATIONS.md).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("creating pipeline instruments: %w", err)
@@ -208,15 +221,38 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 		if s.Started {
 			r = 1
 		}
-		o.ObserveInt64(ready, r, base)
+		o.ObserveInt64(running, r, base)
 		for kind, n := range s.Anomalies {
 			o.ObserveInt64(anomalies, n, base, metric.WithAttributes(attribute.String(AttrKind, kind)))
 		}
 		return nil
 	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,
-		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, ready, anomalies)
+		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, running, anomalies)
 	if err != nil {
 		return nil, fmt.Errorf("registering pipeline metrics: %w", err)
+	}
+	return reg, nil
+}
+
+// RegisterReadiness registers MetricReady, the process's readiness as
+// /readyz answers it: ready is called at each collection (Health.Ready, whose
+// Kafka ping is reused for a while, so scrapes never pile up on the broker).
+func RegisterReadiness(m metric.Meter, ready func(context.Context) bool) (metric.Registration, error) {
+	g, err := m.Int64ObservableGauge(MetricReady,
+		metric.WithDescription("1 when the process is ready (GET /readyz answers 200), else 0."))
+	if err != nil {
+		return nil, fmt.Errorf("creating the readiness gauge: %w", err)
+	}
+	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		var v int64
+		if ready(ctx) {
+			v = 1
+		}
+		o.ObserveInt64(g, v)
+		return nil
+	}, g)
+	if err != nil {
+		return nil, fmt.Errorf("registering the readiness gauge: %w", err)
 	}
 	return reg, nil
 }
@@ -224,17 +260,24 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 // NewPrometheus returns a metric reader to add to the MeterProvider and the
 // HTTP handler that serves what it reads in the Prometheus text format, from
 // a private registry that also holds the Go runtime and process collectors.
-// Metric names follow the Prometheus conventions (see the Metric constants).
-func NewPrometheus() (sdkmetric.Reader, http.Handler, error) {
+// Metric names follow the OpenTelemetry-to-Prometheus conventions (see the
+// Metric constants and MetricViews); no series carries otel_scope_* labels
+// (no two scopes record the same name). The resource's connector attribute
+// becomes a label of every OpenTelemetry series, and connector labels the
+// Go and process series too.
+func NewPrometheus(connector string) (sdkmetric.Reader, http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+	runtime := prometheus.WrapRegistererWith(prometheus.Labels{AttrConnector: connector}, reg)
+	if err := runtime.Register(collectors.NewGoCollector()); err != nil {
 		return nil, nil, fmt.Errorf("registering the Go collector: %w", err)
 	}
-	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+	if err := runtime.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, nil, fmt.Errorf("registering the process collector: %w", err)
 	}
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg),
-		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
+		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
+		otelprom.WithoutScopeInfo(),
+		otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(AttrConnector)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the Prometheus exporter: %w", err)
 	}

@@ -4,14 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 )
 
 // scrape parses what h serves at /metrics.
@@ -63,11 +67,12 @@ next:
 }
 
 func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
-	reader, handler, err := NewPrometheus()
+	reader, handler, err := NewPrometheus("c1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	res := resource.NewSchemaless(attribute.String(AttrConnector, "c1"), attribute.String("service.name", "x"))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res), sdkmetric.WithView(MetricViews()...))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
 	now := time.UnixMilli(1_700_000_100_000)
 	snap := Snapshot{
@@ -78,11 +83,17 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 		Watermark: now.Add(-90 * time.Second).UnixMilli(), OffsetsPending: 6,
 		Anomalies: map[string]int64{AnomalyOversizedRecord: 2, AnomalyClampedMark: 1, AnomalyPoisonedIncident: 0},
 	}
-	reg, err := RegisterMetrics(mp.Meter("test"), func() Snapshot { return snap }, func() time.Time { return now })
+	reg, err := RegisterMetrics(mp.Meter("test"), func() Snapshot { return snap }, func() time.Time { return now }, attribute.String(AttrTenant, "t1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = reg.Unregister() }()
+	ready := false
+	rreg, err := RegisterReadiness(mp.Meter("test"), func(context.Context) bool { return ready })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rreg.Unregister() }()
 	hooks, err := KafkaHooks(KafkaConfig{MeterProvider: mp})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +111,7 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 	}{
 		{"xdr_connector_polls_total", nil, 7},
 		{"xdr_connector_poll_errors_total", nil, 2},
-		{"xdr_connector_poll_last_success_seconds", nil, float64(now.Add(-time.Second).Unix())},
+		{"xdr_connector_poll_last_success_timestamp_seconds", nil, float64(now.Add(-time.Second).Unix())},
 		{"xdr_connector_incident_versions_total", nil, 42},
 		{"xdr_connector_restricted_incidents_total", nil, 3},
 		{"xdr_connector_records_produced_total", map[string]string{"topic": "xdr.alerts"}, 300},
@@ -119,9 +130,10 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 		{"xdr_connector_limiter_waiting", nil, 1},
 		{"xdr_connector_limiter_wait_seconds_total", nil, 1.5},
 		{"xdr_connector_watermark_lag_seconds", nil, 90},
-		{"xdr_connector_watermark_seconds", nil, float64(now.Add(-90 * time.Second).Unix())},
+		{"xdr_connector_watermark_timestamp_seconds", nil, float64(now.Add(-90 * time.Second).Unix())},
 		{"xdr_connector_offsets_pending", nil, 6},
-		{"xdr_connector_ready", nil, 1},
+		{"xdr_connector_tenant_running", map[string]string{"tenant": "t1", "connector": "c1"}, 1},
+		{"xdr_connector_ready", map[string]string{"connector": "c1"}, 0},
 		{"xdr_connector_produce_duration_seconds", map[string]string{"topic": "xdr.alerts", "outcome": "ok"}, 1},
 		{"xdr_connector_anomalies_total", map[string]string{"kind": "oversized_record"}, 2},
 		{"xdr_connector_anomalies_total", map[string]string{"kind": "clamped_mark"}, 1},
@@ -132,7 +144,71 @@ func TestPipelineMetricsAsPrometheusSeesThem(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, got, ok, tc.want)
 		}
 	}
-	if _, ok := fams["go_goroutines"]; !ok {
-		t.Error("the Go runtime collector is missing")
+	if _, ok := value(fams, "go_goroutines", map[string]string{"connector": "c1"}); !ok {
+		t.Error("the Go runtime collector is missing, or its series lack connector")
+	}
+	ready = true
+	if got, _ := value(scrape(t, handler), "xdr_connector_ready", nil); got != 1 {
+		t.Errorf("xdr_connector_ready = %v after the readiness turned true, want 1", got)
+	}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+				if strings.HasPrefix(l.GetName(), "otel_scope_") {
+					t.Errorf("%s carries %s", name, l.GetName())
+				}
+			}
+			if labels["connector"] != "c1" {
+				t.Errorf("%s%v lacks connector=c1", name, labels)
+			}
+			perTenant := strings.HasPrefix(name, "xdr_connector_") && name != "xdr_connector_ready" && name != "xdr_connector_produce_duration_seconds"
+			if perTenant && labels["tenant"] != "t1" {
+				t.Errorf("%s%v lacks tenant=t1", name, labels)
+			}
+		}
+	}
+}
+
+// TestKafkaClientMetricsUseBaseUnits produces through a kfake broker with
+// kotel's meter and checks the names its counters are scraped under.
+func TestKafkaClientMetricsUseBaseUnits(t *testing.T) {
+	reader, handler, err := NewPrometheus("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(MetricViews()...))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hooks, err := KafkaHooks(KafkaConfig{MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.WithHooks(hooks...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, handler)
+	for _, name := range []string{"messaging_kafka_connects_total", "messaging_kafka_write_bytes_total", "messaging_kafka_read_bytes_total",
+		"messaging_kafka_produce_bytes_total", "messaging_kafka_produce_records_total"} {
+		if n, ok := value(fams, name, nil); !ok || n <= 0 {
+			t.Errorf("%s = %v (present %v), want > 0", name, n, ok)
+		}
+	}
+	for name := range fams {
+		if strings.HasSuffix(name, "_count_total") || strings.HasSuffix(name, "_by_total") {
+			t.Errorf("%s: a unit or count tail stacked before _total", name)
+		}
 	}
 }

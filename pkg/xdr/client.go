@@ -126,6 +126,13 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	}
 }
 
+// WithMetricAttributes adds attrs to every measurement of the Client's
+// metrics, besides endpoint and status: the tenant, when a process runs
+// several clients.
+func WithMetricAttributes(attrs ...attribute.KeyValue) Option {
+	return func(c *Client) { c.metricAttrs = append(c.metricAttrs, attrs...) }
+}
+
 // Instrument names of WithMeterProvider. The status attribute is the HTTP
 // status code ("200", "429", ...), or "timeout", "canceled" or "error" when
 // no reply came back; a 2xx reply that does not decode counts as "malformed".
@@ -150,12 +157,14 @@ type Client struct {
 	rand     io.Reader
 	signer   *signer // behind a pointer so printing a Client value never reaches the key
 
-	tp       trace.TracerProvider
-	mp       metric.MeterProvider
-	tracer   trace.Tracer
-	calls    metric.Int64Counter
-	duration metric.Float64Histogram
-	host     string
+	tp trace.TracerProvider
+	mp metric.MeterProvider
+	// metricAttrs are added to every measurement (WithMetricAttributes).
+	metricAttrs []attribute.KeyValue
+	tracer      trace.Tracer
+	calls       metric.Int64Counter
+	duration    metric.Float64Histogram
+	host        string
 }
 
 // New validates cfg and returns a Client. It fails when the base URL does not
@@ -362,7 +371,7 @@ func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest)
 // the HTTP status, 0 when no reply came back.
 func (c *Client) observe(ctx context.Context, span trace.Span, endpoint string, start time.Time, status int, err error) {
 	label := statusLabel(status, err)
-	attrs := metric.WithAttributes(attribute.String("endpoint", endpoint), attribute.String("status", label))
+	attrs := metric.WithAttributes(append([]attribute.KeyValue{attribute.String("endpoint", endpoint), attribute.String("status", label)}, c.metricAttrs...)...)
 	c.calls.Add(ctx, 1, attrs)
 	c.duration.Record(ctx, time.Since(start).Seconds(), attrs)
 	if !span.IsRecording() {

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/dlq"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+)
+
+// opsTenant is one tenant as status and redrive see it.
+type opsTenant struct {
+	id     string
+	dlq    string        // its DLQ topic
+	window time.Duration // its ENRICH_RATE_WINDOW
+	limit  int           // its ENRICH_RATE_LIMIT
+}
+
+// opsView is what `connector status` and `connector redrive` read: the
+// configured tenants, their offsets state and their DLQ records, read once
+// from Kafka as `connector run` is configured.
+type opsView struct {
+	cfg      *config.Config
+	tenants  []opsTenant
+	cl       *kgo.Client // a producer with the connector's settings
+	offsets  map[string]offsets.Loaded
+	noTopic  bool                   // the offsets topic does not exist
+	dlq      map[string][]dlq.Entry // by tenant id
+	skipped  int                    // records of the DLQ topics that are not DLQ envelopes
+	embedded string                 // "running" or "stopped" when KAFKA_BROKERS is unset
+	close    func()
+}
+
+// tenantsOf lists the tenants of cfg — every tenant of TENANTS_FILE, or the
+// one tenant of an env-only configuration, named as `connector run` names
+// it — keeping only only (when not empty).
+func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
+	var ts []opsTenant
+	switch {
+	case cfg.TenantsFile != "":
+		list, err := config.LoadTenants(cfg.TenantsFile, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
+		}
+		for _, t := range list {
+			ts = append(ts, opsTenant{id: t.ID, dlq: strings.ReplaceAll(cfg.TopicDLQ, config.TenantPlaceholder, t.ID),
+				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
+		}
+	default:
+		id := app.TenantName(cfg)
+		window := cfg.EnrichRateWindow
+		if cfg.XDRBaseURL == "" && cfg.Tenant == "" {
+			id = "simulated" // the demo's tenant, as `connector run` names it
+		}
+		ts = append(ts, opsTenant{id: id, dlq: cfg.TopicDLQ, window: window, limit: cfg.EnrichRateLimit})
+	}
+	if only == "" {
+		return ts, nil
+	}
+	for _, t := range ts {
+		if t.id == only {
+			return []opsTenant{t}, nil
+		}
+	}
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.id
+	}
+	return nil, fmt.Errorf("%w: --tenant %s is not a configured tenant (%s)", errUsage, only, strings.Join(ids, ", "))
+}
+
+// openView loads the configuration, connects to Kafka (the embedded broker
+// of DATA_DIR when KAFKA_BROKERS is unset, running or not) and reads the
+// offsets and DLQ topics of the tenants. Call close when done.
+func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsView, error) {
+	cfg, err := loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
+		// The demo's rate window, as `connector run` sets it.
+		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
+			cfg.EnrichRateWindow = demoRateWindow
+		}
+	}
+	tenants, err := tenantsOf(cfg, onlyTenant)
+	if err != nil {
+		return nil, err
+	}
+	v := &opsView{cfg: cfg, tenants: tenants, close: func() {}}
+	if len(cfg.KafkaBrokers) == 0 {
+		v.embedded = "stopped"
+		if runningBrokerAddr(cfg.DataDir) != "" {
+			v.embedded = "running"
+		}
+		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, false, stderr)
+		if err != nil {
+			return nil, err
+		}
+		v.close = closeBroker
+		cfg.KafkaBrokers = []string{addr}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			v.close()
+		}
+	}()
+	connOpts, err := app.KafkaOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(connOpts), sink.ProducerOpts()...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	closeBroker := v.close
+	v.cl, v.close = cl, func() { cl.Close(); closeBroker() }
+
+	ids := make([]string, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.id
+	}
+	v.offsets, err = offsets.LoadTenants(ctx, cl, cfg.TopicOffsets, cfg.ConnectorName, ids, connOpts)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		v.noTopic, err = true, nil
+		v.offsets = map[string]offsets.Loaded{}
+		for _, id := range ids {
+			v.offsets[id] = offsets.Loaded{State: offsets.State{Pending: map[string]offsets.Pending{}, Redrives: map[string]offsets.RedriveValue{}}}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the offsets topic %s: %w", cfg.TopicOffsets, err)
+	}
+	v.dlq = map[string][]dlq.Entry{}
+	read := map[string][]dlq.Entry{}
+	for _, t := range tenants {
+		entries, done := read[t.dlq]
+		if !done {
+			var skipped int
+			entries, skipped, _, err = dlq.Read(ctx, cl, t.dlq, connOpts)
+			if err != nil {
+				return nil, fmt.Errorf("reading the DLQ topic %s: %w", t.dlq, err)
+			}
+			read[t.dlq] = entries
+			v.skipped += skipped
+		}
+		v.dlq[t.id] = dlq.Of(entries, cfg.ConnectorName, t.id)
+	}
+	ok = true
+	return v, nil
+}
+
+// runState says whether a connector runs for a tenant, from its last commit:
+// a running connector commits every COMMIT_INTERVAL, even when the tenant is
+// quiet, and only its final commit says clean_shutdown.
+func (v *opsView) runState(l offsets.Loaded, now time.Time) string {
+	switch {
+	case !l.Found:
+		return "never-committed"
+	case l.State.Clean:
+		return "stopped"
+	case v.embedded == "stopped":
+		return "stopped-unclean"
+	case now.Sub(time.UnixMilli(l.State.CommittedAt)) <= 3*v.cfg.CommitInterval+10*time.Second:
+		return "running"
+	default:
+		return "stopped-unclean"
+	}
+}

@@ -1,0 +1,289 @@
+// Package dlq reads what the connector dead-lettered and decides what
+// `connector redrive` asks for again. The DLQ records (schemas/dlq.schema.json)
+// are the source: each names the incident, the version whose enrichment was
+// given up, and why (error.stage, http_status, failed_at). The redrive
+// requests, and the ledger of what was redriven, live in the offsets topic
+// (offsets.RedriveValue).
+package dlq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+)
+
+// Entry is one DLQ record.
+type Entry struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+
+	Connector        string
+	Tenant           string
+	IncidentID       string
+	ModificationTime int64 // the version whose enrichment (or one record) was given up, epoch ms
+	Error            record.DLQError
+}
+
+// Error classes besides an HTTP status ("403").
+const (
+	ClassPublish = "publish"  // error.stage "publish": a record Kafka would not take
+	ClassNoReply = "no-reply" // an enrichment given up without an HTTP status: timeouts, network errors, replies for another incident
+)
+
+// Class is what `connector status` counts and `connector redrive --class`
+// selects by: ClassPublish, the HTTP status of the last reply ("403",
+// "500"), or ClassNoReply.
+func (e Entry) Class() string {
+	switch {
+	case e.Error.Stage == record.StagePublish:
+		return ClassPublish
+	case e.Error.Status > 0:
+		return strconv.Itoa(e.Error.Status)
+	default:
+		return ClassNoReply
+	}
+}
+
+var classPattern = regexp.MustCompile(`^([1-5][0-9][0-9]|[1-5]xx|publish|no-reply)$`)
+
+// ValidClass reports whether c is a class Filter accepts: an HTTP status
+// ("403"), a family ("5xx"), ClassPublish or ClassNoReply.
+func ValidClass(c string) bool { return classPattern.MatchString(c) }
+
+// Filter selects entries; an empty list matches everything.
+type Filter struct {
+	Incidents []string // incident ids
+	Classes   []string // see ValidClass
+}
+
+// Match reports whether e passes f.
+func (f Filter) Match(e Entry) bool {
+	if len(f.Incidents) > 0 && !slices.Contains(f.Incidents, e.IncidentID) {
+		return false
+	}
+	if len(f.Classes) == 0 {
+		return true
+	}
+	c := e.Class()
+	for _, want := range f.Classes {
+		if want == c || len(want) == 3 && want[1:] == "xx" && len(c) == 3 && c[0] == want[0] && c != ClassNoReply {
+			return true
+		}
+	}
+	return false
+}
+
+// Read reads topic from its start to its last stable offset at the time of
+// the call, with read_committed, and returns its DLQ records. cl is any
+// client of the cluster (for the offsets); clientOpts are the connection
+// options of the reader it creates. A topic that does not exist holds
+// nothing (exists false). Records that are not DLQ envelopes are counted in
+// skipped.
+func Read(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt) (entries []Entry, skipped int, exists bool, err error) {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("listing the end offsets of %s: %w", topic, err)
+	}
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	if len(remaining) == 0 {
+		return nil, 0, true, nil
+	}
+	rd, err := kgo.NewClient(append(slices.Clone(clientOpts), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	if err != nil {
+		return nil, 0, true, fmt.Errorf("creating a reader of %s: %w", topic, err)
+	}
+	defer rd.Close()
+	for len(remaining) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, true, fmt.Errorf("reading %s: %w", topic, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, e error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
+			}
+		})
+		if ferr != nil {
+			return nil, 0, true, ferr
+		}
+		for _, r := range fs.Records() {
+			end, ok := remaining[r.Partition]
+			if !ok || r.Offset >= end {
+				continue // past the end listed at the start
+			}
+			if r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
+			e, ok := decode(r)
+			if !ok {
+				skipped++
+				continue
+			}
+			entries = append(entries, e)
+		}
+	}
+	return entries, skipped, true, nil
+}
+
+// decode reads a DLQ envelope; ok is false for anything else.
+func decode(r *kgo.Record) (Entry, bool) {
+	var env record.Envelope
+	if r.Value == nil || json.Unmarshal(r.Value, &env) != nil || env.RecordType != record.TypeDLQ || env.Error == nil || env.IncidentID == "" {
+		return Entry{}, false
+	}
+	return Entry{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Connector: env.Connector, Tenant: env.Tenant,
+		IncidentID: env.IncidentID, ModificationTime: env.ModificationTime, Error: *env.Error}, true
+}
+
+// Of returns the entries of one connector and tenant.
+func Of(entries []Entry, connector, tenant string) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if e.Connector == connector && e.Tenant == tenant {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Outstanding reports whether e failed after the last redrive of its
+// incident in st (a redrive covers the DLQ records that failed at or before
+// its FailedAt).
+func Outstanding(e Entry, st offsets.State) bool {
+	r, ok := st.Redrives[e.IncidentID]
+	return !ok || e.Error.FailedAt > r.FailedAt
+}
+
+// Skip is an incident Plan does not ask for again, and why.
+type Skip struct {
+	IncidentID string
+	Reason     string
+}
+
+// Skip reasons.
+const (
+	SkipRedriven  = "redriven already"                                        // the ledger covers its newest failure
+	SkipRequested = "requested already; the connector's next start queues it" // a request waits
+	SkipOwed      = "owed already: the connector enriches it anyway"          // a pending enrichment covers the version
+)
+
+// Plan returns the redrive requests for one tenant's entries (see Of) that f
+// selects, one per incident, given the tenant's offsets state st: the newest
+// dead-lettered version and failure of each incident not yet redriven, and
+// not owed already. Requests carry no RequestedAt (the Store stamps it).
+// Both lists are sorted by incident id.
+func Plan(entries []Entry, st offsets.State, f Filter) (reqs []offsets.RedriveValue, skips []Skip) {
+	type acc struct {
+		req     offsets.RedriveValue
+		matched bool
+		fresh   bool
+	}
+	by := map[string]*acc{}
+	for _, e := range entries {
+		if !f.Match(e) {
+			continue
+		}
+		a := by[e.IncidentID]
+		if a == nil {
+			a = &acc{req: offsets.RedriveValue{SchemaVersion: offsets.RecordVersion, IncidentID: e.IncidentID}}
+			by[e.IncidentID] = a
+		}
+		a.matched = true
+		if !Outstanding(e, st) {
+			continue
+		}
+		a.fresh = true
+		a.req.ModificationTime = max(a.req.ModificationTime, e.ModificationTime)
+		a.req.FailedAt = max(a.req.FailedAt, e.Error.FailedAt)
+	}
+	ids := make([]string, 0, len(by))
+	for id := range by {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := by[id]
+		switch r, ok := st.Redrives[id]; {
+		case !a.fresh && ok && r.AppliedAt == 0:
+			skips = append(skips, Skip{id, SkipRequested})
+		case !a.fresh:
+			skips = append(skips, Skip{id, SkipRedriven})
+		case st.Pending[id].ModificationTime >= a.req.ModificationTime:
+			skips = append(skips, Skip{id, SkipOwed})
+		default:
+			reqs = append(reqs, a.req)
+		}
+	}
+	return reqs, skips
+}
+
+// Summary is what `connector status` says of one tenant's DLQ.
+type Summary struct {
+	Records      int            `json:"records"`
+	Incidents    int            `json:"incidents"`
+	ByClass      map[string]int `json:"by_class"`
+	Outstanding  int            `json:"outstanding_incidents"` // incidents with a failure no redrive covers
+	Waiting      int            `json:"redrives_waiting"`      // redrive requests the next start queues
+	Redriven     int            `json:"redriven_incidents"`    // incidents in the ledger, applied
+	NewestFailed int64          `json:"newest_failed_at,omitempty"`
+	OldestFailed int64          `json:"oldest_failed_at,omitempty"`
+}
+
+// Summarize counts one tenant's entries against its offsets state.
+func Summarize(entries []Entry, st offsets.State) Summary {
+	s := Summary{ByClass: map[string]int{}}
+	incidents, outstanding := map[string]bool{}, map[string]bool{}
+	for _, e := range entries {
+		s.Records++
+		s.ByClass[e.Class()]++
+		incidents[e.IncidentID] = true
+		if Outstanding(e, st) {
+			outstanding[e.IncidentID] = true
+		}
+		if t := e.Error.FailedAt; t > 0 {
+			s.NewestFailed = max(s.NewestFailed, t)
+			if s.OldestFailed == 0 || t < s.OldestFailed {
+				s.OldestFailed = t
+			}
+		}
+	}
+	s.Incidents, s.Outstanding = len(incidents), len(outstanding)
+	for _, r := range st.Redrives {
+		if r.AppliedAt == 0 {
+			s.Waiting++
+		} else {
+			s.Redriven++
+		}
+	}
+	return s
+}
