@@ -22,6 +22,10 @@ const (
 	DefaultIncidents  = 50
 	DefaultKeyID      = "1"
 	DefaultKey        = "SimulatedXdrKey0123456789abcdefSimulatedXdrKey0123456789abcdef00"
+	// The advanced key is a key of its own, as in the product: it is
+	// refused as a standard key, and the standard key cannot sign.
+	DefaultAdvancedKeyID = "2"
+	DefaultAdvancedKey   = "SimulatedXdrAdvancedKey0123456789abcdefSimulatedXdrAdvancedKey01"
 	DefaultMaxSkew    = 5 * time.Minute
 	DefaultRateLimit  = 10
 	DefaultRateWindow = 60 * time.Second
@@ -50,8 +54,13 @@ const maxBodyBytes = 1 << 20
 type Config struct {
 	Seed       int64         // data generation seed; the same seed and clock give the same data
 	Incidents  int           // incidents generated at construction (default 50; negative: none)
-	KeyID      string        // accepted x-xdr-auth-id (default "1")
-	Key        string        // accepted API key, standard or advanced (default DefaultKey)
+	KeyID      string        // the standard key's id, its x-xdr-auth-id (default "1")
+	Key        string        // the standard key (default DefaultKey), accepted only unsigned
+	// AdvancedKeyID and AdvancedKey are the advanced key (default "2" and
+	// DefaultAdvancedKey), accepted only when signed. The two keys are
+	// distinct, as in the product, so a key used in the wrong mode gets a 401.
+	AdvancedKeyID string
+	AdvancedKey   string
 	MaxSkew    time.Duration // advanced-key timestamp tolerance either side of Now (default 5m)
 	RateLimit  int           // get_incident_extra_data calls allowed ... (default 10)
 	RateWindow time.Duration // ... in any sliding window this long (default 60s)
@@ -85,6 +94,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Key == "" {
 		c.Key = DefaultKey
+	}
+	if c.AdvancedKeyID == "" {
+		c.AdvancedKeyID = DefaultAdvancedKeyID
+	}
+	if c.AdvancedKey == "" {
+		c.AdvancedKey = DefaultAdvancedKey
 	}
 	if c.MaxSkew <= 0 {
 		c.MaxSkew = DefaultMaxSkew
@@ -165,9 +180,23 @@ func New(cfg Config) *Tenant {
 	return t
 }
 
-// Credentials returns the key id and key the tenant accepts, so a demo can
-// configure its client.
+// Credentials returns the id and key of the tenant's standard key, so a demo
+// can configure its client.
 func (t *Tenant) Credentials() (keyID, key string) { return t.cfg.KeyID, t.cfg.Key }
+
+// AdvancedCredentials returns the id and key of the tenant's advanced key.
+func (t *Tenant) AdvancedCredentials() (keyID, key string) {
+	return t.cfg.AdvancedKeyID, t.cfg.AdvancedKey
+}
+
+// CredentialsFor returns the key of the given auth mode: the advanced key for
+// "advanced", the standard key otherwise.
+func (t *Tenant) CredentialsFor(mode string) (keyID, key string) {
+	if mode == "advanced" {
+		return t.AdvancedCredentials()
+	}
+	return t.Credentials()
+}
 
 // Start serves the tenant on a fresh 127.0.0.1 port. It returns the base URL
 // (http://127.0.0.1:port, without /public_api/v1) and a stop function that
