@@ -64,7 +64,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("%w: check takes no arguments, got %q (usage: connector check [--timeout 10s])", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w: check takes no arguments, got %q (connector check [--timeout 10s])", errUsage, fs.Arg(0))
 	case *timeout <= 0:
 		return fmt.Errorf("%w: --timeout must be positive, got %s", errUsage, *timeout)
 	}

@@ -118,7 +118,7 @@ func parseTailArgs(args []string, stdout, stderr io.Writer) (tailFlags, error) {
 		args = fs.Args()[1:]
 	}
 	if len(topics) != 1 {
-		return tf, fmt.Errorf("%w: tail reads one TOPIC, got %d (usage: connector tail [flags] TOPIC; \"connector tail --help\" lists the flags)", errUsage, len(topics))
+		return tf, fmt.Errorf("%w: tail reads one TOPIC, got %d (connector tail [flags] TOPIC; \"connector tail --help\" lists the flags)", errUsage, len(topics))
 	}
 	if tf.max < 0 {
 		return tf, fmt.Errorf("%w: --max must not be negative", errUsage)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -45,18 +44,15 @@ func (t Tenant) Warnings() []Warning {
 type settingNames struct{ rateLimit, rateWindow, lookback, keyID string }
 
 // warnings checks one tenant's settings, named by names with prefix before
-// each. The rate budget is not checked against a loopback (or empty) base
-// URL: that is a simulated tenant, whose budget is its own.
+// each. Without a base URL (the demo's simulated tenant, whose budget is its
+// own) the rate budget is not checked. A loopback base URL is: it may be a
+// proxy to a real tenant.
 func warnings(names settingNames, prefix, baseURL, keyID string, limit int, window, lookback time.Duration) []Warning {
 	var out []Warning
 	add := func(setting, format string, a ...any) {
 		out = append(out, Warning{Setting: prefix + setting, Message: fmt.Sprintf(format, a...)})
 	}
-	simulated := baseURL == ""
-	if u, err := url.Parse(baseURL); err == nil && IsLoopback(u.Hostname()) {
-		simulated = true
-	}
-	if !simulated && window > 0 && float64(limit)/window.Seconds() > float64(DocumentedRateLimit)/DocumentedRateWindow.Seconds() {
+	if baseURL != "" && window > 0 && float64(limit)/window.Seconds() > float64(DocumentedRateLimit)/DocumentedRateWindow.Seconds() {
 		add(names.rateLimit, "%d calls per %s (%s) is more than the %d per %s that get_incident_extra_data allows: expect 429s, which pause every enrichment",
 			limit, window, names.rateWindow, DocumentedRateLimit, DocumentedRateWindow)
 	}
