@@ -375,7 +375,9 @@ func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &syncBuffer{}
 	errc := make(chan error, 1)
-	go func() { errc <- simulateCmd(ctx, []string{"--addr", "127.0.0.1:0", "--mutate-every", "0", "--incidents", "5"}, out, out) }()
+	go func() {
+		errc <- simulateCmd(ctx, []string{"--addr", "127.0.0.1:0", "--mutate-every", "0", "--incidents", "5"}, out, out)
+	}()
 	t.Cleanup(func() { cancel(); <-errc })
 	line := regexp.MustCompile(`(?m)^  (standard|advanced) key: XDR_AUTH_MODE=(\S+) XDR_API_KEY_ID=(\S+) XDR_API_KEY=(\S+)$`)
 	base := regexp.MustCompile(`XDR_BASE_URL=(\S+)`)
