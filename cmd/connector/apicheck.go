@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
@@ -43,7 +44,7 @@ func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Co
 		alt.API.AuthMode = xdr.AuthAdvanced
 		if c, cerr := alt.APIClient(version); cerr == nil {
 			if _, aerr := call(c); aerr == nil {
-				p.reason += "; the tenant accepts this key as an advanced key"
+				p.reason = strings.TrimSuffix(p.reason, keyRefused) + "; the tenant accepts this key only as an advanced key"
 				p.fix = "set XDR_AUTH_MODE=advanced: the key is an advanced key, which signs each request"
 			}
 		}

@@ -196,6 +196,9 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 	return true
 }
 
+// keyRefused ends the reason of a 401 to a standard key.
+const keyRefused = "; the tenant does not accept this key"
+
 // apiFailure explains a failed get_incidents call: what went wrong and what
 // to change.
 func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, fix string) {
@@ -216,7 +219,7 @@ func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, f
 			return reason + "; with an advanced key this is most often clock skew",
 				"advanced keys sign the current time: sync this host's clock (NTP) with the tenant's; then check XDR_API_KEY_ID and XDR_API_KEY, and that the key is an advanced key (a standard key needs XDR_AUTH_MODE=standard)"
 		case s == http.StatusUnauthorized:
-			return reason + "; the tenant does not accept this key",
+			return reason + keyRefused,
 				"check XDR_API_KEY_ID (the key's numeric id) and XDR_API_KEY (or XDR_API_KEY_FILE), that the key is not expired or revoked, and set XDR_AUTH_MODE=advanced if it is an advanced key"
 		case s == http.StatusPaymentRequired:
 			return reason + "; the tenant lacks the licence for this API", "ask the tenant's administrator for the Cortex XDR / Xpanse licence that includes the public API"

@@ -226,7 +226,7 @@ func TestCheckKeyOfTheOtherType(t *testing.T) {
 	out, code := runBinary(t, env, "check")
 	_, fail := checkLines(out)
 	if code != 1 || len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ XDR API: HTTP 401") ||
-		!strings.Contains(fail[0], "the tenant accepts this key as an advanced key") || !strings.Contains(out, "fix: set XDR_AUTH_MODE=advanced") {
+		!strings.Contains(fail[0], "the tenant accepts this key only as an advanced key") || !strings.Contains(out, "fix: set XDR_AUTH_MODE=advanced") {
 		t.Errorf("advanced key as standard: exit %d; want one ✗ XDR API naming XDR_AUTH_MODE=advanced; output:\n%s", code, out)
 	}
 	noSecret(t, out, advKey, e.Key)

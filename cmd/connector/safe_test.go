@@ -28,7 +28,7 @@ func TestRunChecksTheKeyBeforeStartingAnything(t *testing.T) {
 		want             []string
 	}{
 		{"a wrong standard key", e.KeyID, wrong, []string{"HTTP 401", "the tenant does not accept this key", "set XDR_AUTH_MODE=advanced if it is an advanced key"}},
-		{"the advanced key as a standard one", advID, advKey, []string{"HTTP 401", "the tenant accepts this key as an advanced key", "fix: set XDR_AUTH_MODE=advanced"}},
+		{"the advanced key as a standard one", advID, advKey, []string{"HTTP 401", "the tenant accepts this key only as an advanced key", "fix: set XDR_AUTH_MODE=advanced"}},
 	} {
 		dataDir := filepath.Join(t.TempDir(), "data")
 		out, code := runBinary(t, map[string]string{"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": tc.keyID, "XDR_API_KEY": tc.key, "DATA_DIR": dataDir}, "run")
