@@ -167,6 +167,7 @@ func TestErrorsReadNaturally(t *testing.T) {
 		{nil, []string{"check", "--bogus"}, "connector: flag provided but not defined: -bogus (\"connector check --help\" lists the flags)\n"},
 		{nil, []string{"tail"}, "connector: tail reads one TOPIC, got 0 "},
 		{nil, []string{"run", "now"}, "connector: run takes no arguments"},
+		{map[string]string{"HTTP_ADDR": "18081"}, []string{"check"}, "✗ configuration: not valid"},
 	} {
 		out, code := runBinary(t, tc.env, tc.args...)
 		if code != 2 || !strings.HasPrefix(out, tc.want) {

@@ -124,7 +124,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 		for _, t := range ts {
 			for _, w := range t.Warnings() {
-				log.Warn("a setting is outside what the API documents", "tenant", t.ID, "setting", w.Setting, "warning", w.Message)
+				log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 			}
 		}
 		reload = make(chan struct{}, 1)

@@ -124,3 +124,41 @@ func TestTopicPrefixNamesEveryTopicOfARun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLogsWarningsAtStart: a setting outside what the API documents is
+// logged at start, per tenant with a tenants file, and the connector runs.
+func TestRunLogsWarningsAtStart(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 4, Incidents: 3, MaxAlerts: 2})
+	env := map[string]string{"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
+		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_REPLICATION_FACTOR": "1", "LOOKBACK": "0s", "POLL_INTERVAL": "200ms"}
+	p := startBinary(t, env, "run")
+	testkit.WaitFor(t, 30*time.Second, "the warning", func() bool {
+		return strings.Contains(p.out.String(), `level=WARN msg="a setting is outside what the API documents" setting=LOOKBACK warning="is 0:`)
+	})
+	testkit.WaitFor(t, 30*time.Second, "a committed watermark", func() bool {
+		st, found := e.ReadState("xdr-connector", strings.TrimPrefix(e.BaseURL, "http://"))
+		return found && st.Watermark > 0
+	})
+	if code := p.signal(t, syscall.SIGINT, 30*time.Second); code != 0 {
+		t.Fatalf("SIGINT: exit %d, want 0; output:\n%s", code, p.out.String())
+	}
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(e.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(file, []byte("tenants:\n  - id: acme\n    base_url: "+e.BaseURL+"\n    api_key_id: \""+e.KeyID+"\"\n    api_key_file: "+keyFile+
+		"\n    enrich_rate_limit: 30\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = startBinary(t, map[string]string{"TENANTS_FILE": file, "KAFKA_BROKERS": env["KAFKA_BROKERS"], "KAFKA_REPLICATION_FACTOR": "1"}, "run")
+	testkit.WaitFor(t, 30*time.Second, "the tenant's warning", func() bool {
+		return strings.Contains(p.out.String(), `msg="a setting is outside what the API documents" tenant=acme setting=enrich_rate_limit warning="30 calls per 1m0s`)
+	})
+	if code := p.signal(t, syscall.SIGINT, 30*time.Second); code != 0 {
+		t.Fatalf("tenants file, SIGINT: exit %d, want 0; output:\n%s", code, p.out.String())
+	}
+	noSecret(t, p.out.String(), e.Key)
+}

@@ -243,7 +243,10 @@ tenants:
 	var got []string
 	for _, tn := range ts {
 		for _, w := range tn.Warnings() {
-			got = append(got, w.Setting)
+			got = append(got, "tenant "+w.Tenant+": "+w.Setting)
+			if !strings.HasPrefix(w.String(), "tenant "+w.Tenant+": "+w.Setting+": ") {
+				t.Errorf("%q does not name the tenant and the key", w)
+			}
 		}
 	}
 	if want := "tenant acme: enrich_rate_limit,tenant acme: lookback,tenant acme: api_key_id"; strings.Join(got, ",") != want {

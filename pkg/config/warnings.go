@@ -17,11 +17,18 @@ const (
 // the connector runs with it, and says so at start and in `connector check`.
 // Its text never holds a secret.
 type Warning struct {
-	Setting string // the variable (ENRICH_RATE_LIMIT) or tenant key ("tenant acme: lookback")
+	Tenant  string // the tenant of a tenants file; "" for the environment's
+	Setting string // the variable (ENRICH_RATE_LIMIT) or, with Tenant, the file's key (lookback)
 	Message string
 }
 
-func (w Warning) String() string { return w.Setting + ": " + w.Message }
+// String reads "LOOKBACK: is 0: ...", or "tenant acme: lookback: is 0: ...".
+func (w Warning) String() string {
+	if w.Tenant != "" {
+		return "tenant " + w.Tenant + ": " + w.Setting + ": " + w.Message
+	}
+	return w.Setting + ": " + w.Message
+}
 
 // Warnings lists the settings of the environment's one tenant that are valid
 // but outside what the API documents. With TENANTS_FILE it is empty: each
@@ -35,22 +42,22 @@ func (c *Config) Warnings() []Warning {
 }
 
 // Warnings lists the tenant's settings that are valid but outside what the
-// API documents, each named "tenant <id>: <key>".
+// API documents, each with its tenant and the file's key.
 func (t Tenant) Warnings() []Warning {
 	names := settingNames{rateLimit: "enrich_rate_limit", rateWindow: "enrich_rate_window", lookback: "lookback", keyID: "api_key_id"}
-	return warnings(names, "tenant "+t.ID+": ", t.BaseURL, t.APIKeyID, t.EnrichRateLimit, t.EnrichRateWindow, t.Lookback)
+	return warnings(names, t.ID, t.BaseURL, t.APIKeyID, t.EnrichRateLimit, t.EnrichRateWindow, t.Lookback)
 }
 
 type settingNames struct{ rateLimit, rateWindow, lookback, keyID string }
 
-// warnings checks one tenant's settings, named by names with prefix before
-// each. Without a base URL (the demo's simulated tenant, whose budget is its
+// warnings checks one tenant's settings, named by names (tenant is "" for
+// the environment's). Without a base URL (the demo's simulated tenant, whose budget is its
 // own) the rate budget is not checked. A loopback base URL is: it may be a
 // proxy to a real tenant.
-func warnings(names settingNames, prefix, baseURL, keyID string, limit int, window, lookback time.Duration) []Warning {
+func warnings(names settingNames, tenant, baseURL, keyID string, limit int, window, lookback time.Duration) []Warning {
 	var out []Warning
 	add := func(setting, format string, a ...any) {
-		out = append(out, Warning{Setting: prefix + setting, Message: fmt.Sprintf(format, a...)})
+		out = append(out, Warning{Tenant: tenant, Setting: setting, Message: fmt.Sprintf(format, a...)})
 	}
 	if baseURL != "" && window > 0 && float64(limit)/window.Seconds() > float64(DocumentedRateLimit)/DocumentedRateWindow.Seconds() {
 		add(names.rateLimit, "%d calls per %s (%s) is more than the %d per %s that get_incident_extra_data allows: expect 429s, which pause every enrichment",
