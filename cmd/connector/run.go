@@ -111,6 +111,8 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 	}()
 
+	// With a tenants file, each tenant logs its own as it starts (at a
+	// reload too).
 	for _, w := range cfg.Warnings() {
 		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
 	}
@@ -118,14 +120,8 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	if cfg.TenantsFile != "" {
 		// Refuse a bad file before anything starts; the process reads it
 		// again (and then on SIGHUP and on every change).
-		ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
-		if err != nil {
+		if _, err := config.LoadTenants(cfg.TenantsFile, cfg); err != nil {
 			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
-		}
-		for _, t := range ts {
-			for _, w := range t.Warnings() {
-				log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
-			}
 		}
 		reload = make(chan struct{}, 1)
 		hup := make(chan os.Signal, 1)

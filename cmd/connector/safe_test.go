@@ -157,6 +157,24 @@ func TestRunLogsWarningsAtStart(t *testing.T) {
 	testkit.WaitFor(t, 30*time.Second, "the tenant's warning", func() bool {
 		return strings.Contains(p.out.String(), `msg="a setting is outside what the API documents" tenant=acme setting=enrich_rate_limit warning="30 calls per 1m0s`)
 	})
+	// A tenant added by a reload warns as it starts.
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, []byte("tenants:\n  - id: acme\n    base_url: "+e.BaseURL+"\n    api_key_id: \""+e.KeyID+"\"\n    api_key_file: "+keyFile+
+		"\n    enrich_rate_limit: 30\n  - id: late\n    base_url: "+e.BaseURL+"\n    api_key_id: \""+e.KeyID+"\"\n    api_key_file: "+keyFile+"\n    lookback: 0s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 30*time.Second, "the added tenant's warning", func() bool {
+		return strings.Contains(p.out.String(), `tenant=late setting=lookback warning="is 0:`)
+	})
+	if n := strings.Count(p.out.String(), "tenant=acme setting=enrich_rate_limit"); n != 1 {
+		t.Errorf("acme's warning logged %d times, want once (the reload did not change it)", n)
+	}
 	if code := p.signal(t, syscall.SIGINT, 30*time.Second); code != 0 {
 		t.Fatalf("tenants file, SIGINT: exit %d, want 0; output:\n%s", code, p.out.String())
 	}
