@@ -14,7 +14,6 @@ import (
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "a shorter run (about 1.5 minutes instead of about 3.5)")
 	window := fs.Duration("rate-window", 0, "compressed extra-data window of the budget and coalescing phases, 10 calls each (default 2s)")
 	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
@@ -23,7 +22,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tenantsWindow := fs.Duration("tenants-window", 0, "extra-data window of every tenant of the tenants phase, 10 calls each (default 20s)")
 	tenants := fs.Int("tenants", 0, "run only the tenants phase: `connector run` with a tenants file of this many busy tenants and one quiet one (0 = off)")
 	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
-	fs.Usage = func() {
+	help := func() {
 		fmt.Fprint(stdout, `Usage: connector bench [flags]
 
 Measures the connector against the simulated tenant (loopback HTTP) and an
@@ -38,14 +37,10 @@ misses its target. See docs/BENCHMARKS.md.
 
 Flags:
 `)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
+		printDefaults(fs, stdout)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseFlags(fs, args, help); err != nil {
+		return err
 	}
 	if *serveBroker {
 		return bench.ServeBroker(ctx, os.Stdin, stdout)

@@ -29,11 +29,14 @@ import (
 const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
-line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped.
+line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
+⚠ valid but outside what the API documents (a warning, which fails nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
-                    reachable and accepts the key
+                    reachable and accepts the key (a standard key refused
+                    with a 401 is tried once as an advanced key, to tell
+                    which XDR_AUTH_MODE it needs)
   Kafka             the brokers answer a metadata request (TLS and SASL included)
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
@@ -52,21 +55,18 @@ Flags:
 // checkCmd runs `connector check`.
 func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 10*time.Second, "time allowed for each network check")
-	fs.Usage = func() {
+	if err := parseFlags(fs, args, func() {
 		fmt.Fprint(stdout, checkHelp)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
+		printDefaults(fs, stdout)
+	}); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 || *timeout <= 0 {
-		return fmt.Errorf("%w: usage: connector check [--timeout 10s]", errUsage)
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: check takes no arguments, got %q (connector check [--timeout 10s])", errUsage, fs.Arg(0))
+	case *timeout <= 0:
+		return fmt.Errorf("%w: --timeout must be positive, got %s", errUsage, *timeout)
 	}
 	r := &checkReport{out: stdout}
 	cfg, err := loadConfig(ctx)
@@ -87,6 +87,9 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
+	for _, w := range cfg.Warnings() {
+		r.warn(w)
+	}
 
 	switch {
 	case cfg.TenantsFile != "":
@@ -96,7 +99,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case cfg.XDRBaseURL == "":
 		r.skip("XDR API", `XDR_BASE_URL is not set: "connector run" would serve a simulated tenant on this machine`)
 	default:
-		checkAPI(ctx, r, "XDR API", cfg, api, *timeout)
+		checkAPI(ctx, r, "XDR API", cfg, app.TenantOf(cfg), api, *timeout)
 	}
 	if len(cfg.KafkaBrokers) == 0 {
 		checkEmbedded(r, cfg)
@@ -107,14 +110,25 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if r.failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
 	}
+	if r.warned > 0 {
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
+		return nil
+	}
 	fmt.Fprintln(stdout, "All checks passed.")
 	return nil
 }
 
 // checkReport prints the check lines and counts them.
 type checkReport struct {
-	out            io.Writer
-	passed, failed int
+	out                    io.Writer
+	passed, failed, warned int
+}
+
+// warn prints a setting that is valid but outside what the API documents;
+// it fails nothing.
+func (r *checkReport) warn(w config.Warning) {
+	r.warned++
+	fmt.Fprintf(r.out, "⚠ %s\n", w)
 }
 
 func (r *checkReport) pass(name, detail string) {
@@ -134,17 +148,14 @@ func (r *checkReport) skip(name, why string) { fmt.Fprintf(r.out, "– %s: %s\n"
 
 // checkAPI makes one get_incidents call for one incident, with the filters
 // the connector would use.
-func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Config, api *xdr.Client, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req := xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 1, Filters: app.TenantOf(cfg).Filters()}
-	reply, err := api.GetIncidents(ctx, req)
-	if err == nil {
+func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Config, t app.Tenant, api *xdr.Client, timeout time.Duration) {
+	p := probeAPI(ctx, t, api, cfg, timeout)
+	if p.err == nil {
 		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
-			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, reply.TotalCount))
+			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, p.total))
 		return
 	}
-	reason, fix := apiFailure(err, cfg, timeout)
+	reason, fix := p.reason, p.fix
 	if cfg.TenantsFile != "" {
 		fix += " (in the tenants file, XDR_BASE_URL, XDR_API_KEY_ID, XDR_API_KEY and XDR_AUTH_MODE are the tenant's base_url, api_key_id, api_key_file and auth_mode)"
 	}
@@ -171,15 +182,22 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 		tc := *cfg
 		tc.XDRBaseURL, tc.XDRAPIKeyID, tc.XDRAPIKey, tc.XDRAuthMode, tc.XDRTimeout = t.BaseURL, t.APIKeyID, t.APIKey, t.AuthMode, t.RequestTimeout
 		tc.FilterStatuses, tc.FilterStarred, tc.FilterAlertSources = t.FilterStatuses, t.FilterStarred, t.FilterAlertSources
-		api, err := app.TenantFrom(cfg, t).APIClient(version)
+		at := app.TenantFrom(cfg, t)
+		api, err := at.APIClient(version)
 		if err != nil {
 			r.fail(name, err.Error(), "fix the tenant's base_url, api_key_id and key in the tenants file")
 			continue
 		}
-		checkAPI(ctx, r, name, &tc, api, timeout)
+		checkAPI(ctx, r, name, &tc, at, api, timeout)
+		for _, w := range t.Warnings() {
+			r.warn(w)
+		}
 	}
 	return true
 }
+
+// keyRefused ends the reason of a 401 to a standard key.
+const keyRefused = "; the tenant does not accept this key"
 
 // apiFailure explains a failed get_incidents call: what went wrong and what
 // to change.
@@ -199,9 +217,9 @@ func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, f
 		switch s := ae.Status; {
 		case s == http.StatusUnauthorized && ae.AdvancedAuth:
 			return reason + "; with an advanced key this is most often clock skew",
-				"advanced keys sign the current time: sync this host's clock (NTP) with the tenant's; then check XDR_API_KEY_ID and XDR_API_KEY, and that the key is an advanced key"
+				"advanced keys sign the current time: sync this host's clock (NTP) with the tenant's; then check XDR_API_KEY_ID and XDR_API_KEY, and that the key is an advanced key (a standard key needs XDR_AUTH_MODE=standard)"
 		case s == http.StatusUnauthorized:
-			return reason + "; the tenant does not accept this key",
+			return reason + keyRefused,
 				"check XDR_API_KEY_ID (the key's numeric id) and XDR_API_KEY (or XDR_API_KEY_FILE), that the key is not expired or revoked, and set XDR_AUTH_MODE=advanced if it is an advanced key"
 		case s == http.StatusPaymentRequired:
 			return reason + "; the tenant lacks the licence for this API", "ask the tenant's administrator for the Cortex XDR / Xpanse licence that includes the public API"

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +210,90 @@ func TestCheckWithoutTenantOrBroker(t *testing.T) {
 	out, code = runBinary(t, nil, "check", "--help")
 	if code != 0 || !strings.Contains(out, "Usage: connector check") || !strings.Contains(out, "-timeout") {
 		t.Errorf("check --help: exit %d; output:\n%s", code, out)
+	}
+}
+
+// TestCheckKeyOfTheOtherType: the simulator's standard and advanced keys are
+// distinct, as in the product, so a key used in the wrong mode gets a 401;
+// check says which XDR_AUTH_MODE the key needs.
+func TestCheckKeyOfTheOtherType(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	advID, advKey := e.Sim.AdvancedCredentials()
+
+	// The advanced key as a standard one: the probe by signature finds it.
+	env := checkEnv(e)
+	env["XDR_API_KEY_ID"], env["XDR_API_KEY"] = advID, advKey
+	out, code := runBinary(t, env, "check")
+	_, fail := checkLines(out)
+	if code != 1 || len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ XDR API: HTTP 401") ||
+		!strings.Contains(fail[0], "the tenant accepts this key only as an advanced key") || !strings.Contains(out, "fix: set XDR_AUTH_MODE=advanced") {
+		t.Errorf("advanced key as standard: exit %d; want one ✗ XDR API naming XDR_AUTH_MODE=advanced; output:\n%s", code, out)
+	}
+	noSecret(t, out, advKey, e.Key)
+
+	// The standard key signed as an advanced one: never sent as it is, so
+	// the advice names both causes.
+	env = checkEnv(e)
+	env["XDR_AUTH_MODE"] = "advanced"
+	out, code = runBinary(t, env, "check")
+	_, fail = checkLines(out)
+	if code != 1 || len(fail) != 1 || !strings.Contains(fail[0], "HTTP 401") || !strings.Contains(out, "clock skew") ||
+		!strings.Contains(out, "a standard key needs XDR_AUTH_MODE=standard") {
+		t.Errorf("standard key as advanced: exit %d; output:\n%s", code, out)
+	}
+	noSecret(t, out, advKey, e.Key)
+
+	// Each key in its own mode passes.
+	env["XDR_API_KEY_ID"], env["XDR_API_KEY"] = advID, advKey
+	if out, code := runBinary(t, env, "check"); code != 0 || !strings.Contains(out, "with the advanced key "+advID) {
+		t.Errorf("advanced key as advanced: exit %d; output:\n%s", code, out)
+	}
+}
+
+// TestCheckWarnsOutsideTheDocumentedAPI: a setting the API does not document
+// is a ⚠ line that fails nothing, per tenant too with a tenants file.
+func TestCheckWarnsOutsideTheDocumentedAPI(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5, KeyID: "svc-connector"})
+	env := checkEnv(e)
+	env["ENRICH_RATE_LIMIT"], env["LOOKBACK"] = "20", "0s"
+	out, code := runBinary(t, env, "check")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (warnings fail nothing); output:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"⚠ ENRICH_RATE_LIMIT: 20 calls per 1m0s (ENRICH_RATE_WINDOW) is more than the 10 per 1m0s that get_incident_extra_data allows",
+		"⚠ LOOKBACK: is 0",
+		`⚠ XDR_API_KEY_ID: "svc-connector" is not a number`,
+		"All checks passed, with 3 warning(s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, e.Key)
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(e.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	tenants := "defaults:\n  enrich_rate_window: 2s\ntenants:\n" +
+		"  - id: acme\n    base_url: " + e.BaseURL + "\n    api_key_id: svc-connector\n    api_key_file: " + keyFile + "\n" +
+		"  - id: quiet\n    base_url: " + e.BaseURL + "\n    api_key_id: svc-connector\n    api_key_file: " + keyFile + "\n    enrich_rate_window: 60s\n"
+	if err := os.WriteFile(file, []byte(tenants), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runBinary(t, map[string]string{"TENANTS_FILE": file, "KAFKA_BROKERS": env["KAFKA_BROKERS"], "KAFKA_REPLICATION_FACTOR": "1"}, "check")
+	if code != 0 {
+		t.Fatalf("tenants file: exit %d; output:\n%s", code, out)
+	}
+	for _, want := range []string{"⚠ tenant acme: enrich_rate_limit: 10 calls per 2s", `⚠ tenant acme: api_key_id: "svc-connector"`, `⚠ tenant quiet: api_key_id:`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tenants file: output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "tenant quiet: enrich_rate_limit") {
+		t.Errorf("tenants file: quiet's 10 per 60s drew a warning:\n%s", out)
 	}
 }

@@ -88,6 +88,16 @@ func TestZeroConfigDemo(t *testing.T) {
 	if code != 0 || strings.Count(tout, "headers: xdr.record_type=alert") != 2 || !strings.Contains(tout, "connector running on") {
 		t.Errorf("tail while running: exit %d; output:\n%s", code, tout)
 	}
+	// ... and filters by incident and by key.
+	incident := e.ReadTopic("xdr.alerts")[0].IncidentID
+	tout, code = runBinary(t, env, "tail", "--incident", incident, "--max", "1", "xdr.alerts")
+	if code != 0 || strings.Count(tout, "key: ") != 1 || !strings.Contains(tout, `"incident_id": "`+incident+`"`) {
+		t.Errorf("tail --incident %s while running: exit %d; output:\n%s", incident, code, tout)
+	}
+	tout, code = runBinary(t, env, "tail", "--key", incident, "--max", "1", "xdr.incidents")
+	if code != 0 || strings.Count(tout, "key: "+incident+"\n") != 1 {
+		t.Errorf("tail --key %s while running: exit %d; output:\n%s", incident, code, tout)
+	}
 	// A second connector on the same DATA_DIR is refused.
 	sout, code := runBinary(t, env)
 	if code != 1 || !strings.Contains(sout, "DATA_DIR is in use") || !strings.Contains(sout, addr) {
@@ -108,6 +118,11 @@ func TestZeroConfigDemo(t *testing.T) {
 	tout, code = runBinary(t, env, "tail", "xdr.connector.offsets")
 	if code != 0 || !strings.Contains(tout, "no connector runs") || !strings.Contains(tout, `"kind":"state"`) || !strings.Contains(tout, `"clean_shutdown": true`) {
 		t.Errorf("tail after the stop: exit %d; output:\n%s", code, tout)
+	}
+	// ... and filters it: every record of the incident, and nothing else.
+	tout, code = runBinary(t, env, "tail", "--incident", incident, "xdr.alerts")
+	if n := strings.Count(tout, "key: "); code != 0 || n == 0 || strings.Count(tout, `"incident_id": "`+incident+`"`) != n {
+		t.Errorf("tail --incident %s after the stop: exit %d, %d records; output:\n%s", incident, code, n, tout)
 	}
 }
 

@@ -59,7 +59,9 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 			log.Warn("simulated tenant stopped changing", "err", err)
 		}
 	}()
-	id, key := t.Credentials()
+	// The simulated tenant has a standard and an advanced key, as a real one
+	// may: the demo uses the one of XDR_AUTH_MODE.
+	id, key := t.CredentialsFor(cfg.XDRAuthMode)
 	cfg.XDRBaseURL, cfg.XDRAPIKeyID, cfg.XDRAPIKey = base, id, xdr.NewSecret(key)
 	if cfg.Tenant == "" {
 		cfg.Tenant = "simulated"
@@ -104,8 +106,8 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8089", "listen address (loopback)")
+	addr := fs.String("addr", "127.0.0.1:8089", "listen address (loopback; another needs --allow-remote)")
+	allowRemote := fs.Bool("allow-remote", false, "allow an --addr other machines can reach: anyone who can reach it may use the simulator's fixed test keys")
 	n := fs.Int("incidents", demoIncidents, "incidents to generate (per tenant)")
 	seed := fs.Int64("seed", 1, "data seed (with --tenants, the Nth tenant gets seed+N-1)")
 	window := fs.Duration("rate-window", time.Minute, "extra-data window (10 calls per window)")
@@ -114,16 +116,23 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	mutate := fs.Duration("mutate-every", time.Second, "interval between simulated changes; 0 for none")
 	tenants := fs.Int("tenants", 0, "serve this many tenants, t1..tN, each at http://ADDR/t/<id> with its own data, key, rate window and changes; 0 for one tenant at the root")
 	tenantsFile := fs.String("tenants-file", "tenants.yaml", "with --tenants: the `PATH` of the tenants file to write (for TENANTS_FILE); the keys go to PATH.keys/<id>")
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: connector simulate [flags]\n\nServes a simulated Cortex XDR tenant (both endpoints, both key types, the sliding\nrate window) until interrupted, and prints the base URL and the key to use.\nWith --tenants N it serves N tenants on the one address instead and writes a\ntenants file (and a key file per tenant) for the connector.\n\nFlags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
+	if err := parseFlags(fs, args, func() {
+		fmt.Fprintln(stdout, "Usage: connector simulate [flags]\n\nServes a simulated Cortex XDR tenant (both endpoints, a standard and an advanced\nkey, the sliding rate window) until interrupted, and prints the base URL and\nthe keys to use. With --tenants N it serves N tenants on the one address\ninstead and writes a tenants file (and key files per tenant) for the connector.\nIt listens on loopback only unless --allow-remote is given.\n\nFlags:")
+		printDefaults(fs, stdout)
+	}); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: simulate takes no arguments, got %q", errUsage, fs.Arg(0))
+	}
+	if host, _, err := net.SplitHostPort(*addr); err != nil {
+		return fmt.Errorf("%w: --addr %q is not host:port, such as 127.0.0.1:8089", errUsage, *addr)
+	} else if !config.IsLoopback(host) && !*allowRemote {
+		shown := host
+		if shown == "" {
+			shown = "every interface"
 		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: --addr %s listens on %s, beyond this machine, and the simulator's keys are fixed test keys that anyone who reaches it may use: listen on 127.0.0.1, or add --allow-remote to serve other machines anyway", errUsage, *addr, shown)
 	}
 	fileSet := false
 	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "tenants-file" })
@@ -146,9 +155,13 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	id, key := t.Credentials()
-	fmt.Fprintf(stdout, "Simulated Cortex XDR tenant with %d incidents\n  XDR_BASE_URL=http://%s\n  XDR_API_KEY_ID=%s\n  XDR_API_KEY=%s\n  (a test key of the simulator; standard and advanced auth both accepted)\n",
-		*n, ln.Addr(), id, key)
-	fmt.Fprintf(stdout, "Try: curl -s -X POST -H 'Authorization: %s' -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' http://%s/public_api/v1/incidents/get_incidents/\n", key, id, ln.Addr())
+	aid, akey := t.AdvancedCredentials()
+	fmt.Fprintf(stdout, "Simulated Cortex XDR tenant with %d incidents\n  XDR_BASE_URL=http://%s\n"+
+		"  standard key: XDR_AUTH_MODE=standard XDR_API_KEY_ID=%s XDR_API_KEY=%s\n"+
+		"  advanced key: XDR_AUTH_MODE=advanced XDR_API_KEY_ID=%s XDR_API_KEY=%s\n"+
+		"  (test keys of the simulator; each works in its own mode only, as real keys do)\n",
+		*n, dialAddr(ln.Addr()), id, key, aid, akey)
+	fmt.Fprintf(stdout, "Try: curl -s -X POST -H 'Authorization: %s' -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' http://%s/public_api/v1/incidents/get_incidents/\n", key, id, dialAddr(ln.Addr()))
 	if *mutate > 0 {
 		go func() {
 			_ = t.RunMutations(ctx, mcfg)
@@ -196,7 +209,9 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 	keyID, _ := fleet.Tenant(first).Credentials()
 	fmt.Fprintf(stdout, "Simulated Cortex XDR fleet: %d tenants (%s..%s) with %d incidents each\n", n, first, ids[n-1], cfg.Incidents)
 	fmt.Fprintf(stdout, "  listening on %s; tenant <id> at %s\n", ln.Addr(), fleet.BaseURL(root, "<id>"))
-	fmt.Fprintf(stdout, "  tenants file: %s\n  keys: %s%c<id> (test keys of the simulator, one per tenant; standard and advanced auth both accepted)\n", path, keyDir, filepath.Separator)
+	advID, _ := fleet.Tenant(first).AdvancedCredentials()
+	fmt.Fprintf(stdout, "  tenants file: %s (standard keys)\n  keys: %s%c<id> (standard) and %s%c<id>.advanced (advanced, key id %d + the standard one's: %s for %s); test keys of the simulator\n",
+		path, keyDir, filepath.Separator, keyDir, filepath.Separator, n, advID, first)
 	fmt.Fprintf(stdout, "Try: curl -s -X POST -H \"Authorization: $(cat %s)\" -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' %s/public_api/v1/incidents/get_incidents/\n",
 		shellQuote(filepath.Join(keyDir, first)), keyID, fleet.BaseURL(root, first))
 	fmt.Fprintf(stdout, "Then: TENANTS_FILE=%s connector run\n", shellQuote(path))
@@ -231,7 +246,8 @@ func dialAddr(addr net.Addr) string {
 }
 
 // writeTenantsFile writes, for every tenant of fleet served at root, its key
-// to <path>.keys/<id> (mode 0600, the directory 0700) and then the tenants
+// to <path>.keys/<id> and its advanced key to <path>.keys/<id>.advanced
+// (mode 0600, the directory 0700) and then the tenants
 // file at path, which names them by absolute path. Each file is replaced
 // whole, so a reader never sees half of one. It returns the key directory.
 //
@@ -253,6 +269,10 @@ func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string, limit int,
 		keyFile := filepath.Join(keyDir, id)
 		if err := writeFileAtomic(keyFile, []byte(key+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("writing the key of tenant %s: %w", id, err)
+		}
+		_, advKey := fleet.Tenant(id).AdvancedCredentials()
+		if err := writeFileAtomic(keyFile+".advanced", []byte(advKey+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing the advanced key of tenant %s: %w", id, err)
 		}
 		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %s\n    api_key_file: %s\n    auth_mode: standard\n",
 			yamlString(id), yamlString(fleet.BaseURL(root, id)), strconv.Quote(keyID), yamlString(keyFile))

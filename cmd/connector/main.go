@@ -7,10 +7,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
@@ -26,8 +28,39 @@ const (
 	exitFenced  = 3 // exactly-once: another instance took over
 )
 
-// errUsage marks errors in the command line or configuration (exit status 2).
+// errUsage marks errors in the command line or configuration (exit status 2):
+// wrap it first, fmt.Errorf("%w: ...", errUsage, ...). Its own text is not
+// printed.
 var errUsage = errors.New("usage")
+
+// usageMessage is the text of a usage error without the errUsage marker.
+func usageMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+}
+
+// parseFlags parses args into fs. The flag package prints nothing: a bad
+// flag becomes one usage error naming the command's --help, and -h/--help
+// prints help (to stdout) and returns errHelp.
+func parseFlags(fs *flag.FlagSet, args []string, help func()) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		help()
+		return errHelp
+	}
+	return fmt.Errorf("%w: %w (\"connector %s --help\" lists the flags)", errUsage, err, fs.Name())
+}
+
+// printDefaults prints fs's flags to w, for a command's help.
+func printDefaults(fs *flag.FlagSet, w io.Writer) {
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
 
 type command struct {
 	name, summary string
@@ -54,6 +87,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `connector streams Palo Alto Cortex XDR / Xpanse incidents into Kafka.
 
 Usage: connector [command] [--help]
+       connector help [command]
+       connector --version
 
 Commands:
 `)
@@ -76,12 +111,19 @@ func main() {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := "run"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	switch {
+	case len(args) > 0 && (args[0] == "--version" || args[0] == "-version"):
+		name, args = "version", args[1:]
+	case len(args) > 0 && args[0] != "" && args[0][0] != '-':
 		name, args = args[0], args[1:]
 	}
 	if name == "help" {
-		usage(stdout)
-		return exitOK
+		if len(args) == 0 {
+			usage(stdout)
+			return exitOK
+		}
+		// "connector help tail" is "connector tail --help".
+		name, args = args[0], []string{"--help"}
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -94,7 +136,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		case errors.Is(err, errHelp):
 			return exitOK
 		case errors.Is(err, errUsage):
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stderr, "connector:", usageMessage(err))
 			return exitUsage
 		case errors.Is(err, pipeline.ErrFenced):
 			fmt.Fprintln(stderr, "connector:", err)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
 var (
@@ -119,13 +121,84 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "test-build") {
 		t.Fatalf("version: exit %d, output %q", code, out)
 	}
+	for _, args := range [][]string{{"--version"}, {"-version"}} {
+		if out, code := runBinary(t, nil, args...); code != 0 || out != "connector test-build\n" {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
 	out, code = runBinary(t, nil, "run", "--help")
-	if code != 0 || !strings.Contains(out, "ENRICH_RATE_WINDOW") || !strings.Contains(out, "XDR_API_KEY_FILE") {
+	if code != 0 || !strings.Contains(out, "ENRICH_RATE_WINDOW=60s") || !strings.Contains(out, "XDR_API_KEY_FILE") {
 		t.Fatalf("run --help: exit %d, output %q", code, out)
+	}
+	// Each variable with what it means, as the README's table says it, in
+	// plain text.
+	for _, v := range config.Vars() {
+		first := wrap(v.Help(), 74)[0]
+		if !strings.Contains(out, "\n      "+first+"\n") {
+			t.Errorf("run --help does not explain %s (%q)", v.Name, first)
+		}
+	}
+	if strings.Contains(out, "`") {
+		t.Error("run --help prints Markdown backticks")
+	}
+	out, code = runBinary(t, nil, "help")
+	if code != 0 || !strings.Contains(out, "Commands:") || !strings.Contains(out, "bench") {
+		t.Errorf("help: exit %d, output %q", code, out)
+	}
+	out, code = runBinary(t, nil, "help", "tail")
+	if code != 0 || !strings.Contains(out, "Usage: connector tail") || !strings.Contains(out, "-incident") {
+		t.Errorf("help tail: exit %d, output %q", code, out)
 	}
 	out, code = runBinary(t, nil, "frobnicate")
 	if code != 2 || !strings.Contains(out, "unknown command") {
 		t.Fatalf("unknown command: exit %d, output %q", code, out)
+	}
+}
+
+// TestErrorsReadNaturally: a usage error is one "connector: ..." message,
+// without the "usage:" marker, and a bad flag is reported once.
+func TestErrorsReadNaturally(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"POLL_INTERVAL": "soon"}, []string{"run"}, "connector: the configuration is not valid:\n  POLL_INTERVAL: "},
+		{nil, []string{"check", "--bogus"}, "connector: flag provided but not defined: -bogus (\"connector check --help\" lists the flags)\n"},
+		{nil, []string{"tail"}, "connector: tail reads one TOPIC, got 0 "},
+		{nil, []string{"run", "now"}, "connector: run takes no arguments"},
+		{map[string]string{"HTTP_ADDR": "18081"}, []string{"check"}, "✗ configuration: not valid"},
+	} {
+		out, code := runBinary(t, tc.env, tc.args...)
+		if code != 2 || !strings.HasPrefix(out, tc.want) {
+			t.Errorf("%v %v: exit %d, output %q; want exit 2 and %q", tc.env, tc.args, code, out, tc.want)
+		}
+		if strings.Contains(out, "usage: ") || strings.Count(out, "-bogus") > 1 {
+			t.Errorf("%v %v: output %q has a \"usage:\" prefix or repeats itself", tc.env, tc.args, out)
+		}
+	}
+}
+
+// TestMissingKeyFileIsNamedOnce: the path is named, and no line claims the
+// key is missing.
+func TestMissingKeyFileIsNamedOnce(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/nonexistent/key": "XDR_API_KEY_FILE: /nonexistent/key cannot be read: no such file or directory",
+		empty:              "XDR_API_KEY_FILE: " + empty + " is empty",
+	} {
+		for _, cmd := range []string{"run", "check"} {
+			out, code := runBinary(t, map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY_FILE": path}, cmd)
+			if code != 2 || !strings.Contains(out, want) {
+				t.Errorf("%s with XDR_API_KEY_FILE=%s: exit %d, want 2 and %q; output:\n%s", cmd, path, code, want, out)
+			}
+			if strings.Contains(out, "is required") || strings.Count(out, "XDR_API_KEY") != 1 {
+				t.Errorf("%s with XDR_API_KEY_FILE=%s: more than the one line about the file:\n%s", cmd, path, out)
+			}
+		}
 	}
 }
 
@@ -161,6 +234,12 @@ func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
 		{map[string]string{"CONNECTOR_NAME": "R&D", "XDR_API_KEY": key}, "CONNECTOR_NAME"},
 		{map[string]string{"XDR_TENANT": "acme/eu", "XDR_API_KEY": key}, "XDR_TENANT"},
 		{map[string]string{"XDR_TENANT": "-acme", "XDR_API_KEY": key}, "XDR_TENANT"},
+		{map[string]string{"XDR_BASE_URL": "http://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY": key}, "XDR_BASE_URL: http:// to api-x.example would send the API key in clear text"},
+		{map[string]string{"HTTP_ADDR": "18081"}, "HTTP_ADDR: \"18081\" is a port without a host"},
+		{map[string]string{"HTTP_ADDR": "localhost"}, "HTTP_ADDR"},
+		{map[string]string{"KAFKA_TOPIC_PREFIX": "soc."}, "KAFKA_TOPIC_PREFIX"},
+		{map[string]string{"KAFKA_TOPIC_PREFIX": "soc.{tenant}"}, "KAFKA_TOPIC_PREFIX"},
+		{map[string]string{"XDR_ALLOW_INSECURE_HTTP": "sometimes"}, "XDR_ALLOW_INSECURE_HTTP"},
 	}
 	for _, tc := range cases {
 		out, code := runBinary(t, tc.env, "run")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,23 +55,17 @@ func (l *listFlag) Set(s string) error {
 
 func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	all := fs.Bool("all", false, "redrive every dead-lettered incident not redriven yet")
 	var incidents, classes listFlag
 	fs.Var(&incidents, "incident", "redrive this incident id (repeatable, or comma-separated)")
 	fs.Var(&classes, "class", "redrive records of this error class: 403, 5xx, publish, no-reply (repeatable, or comma-separated)")
 	only := fs.String("tenant", "", "redrive this tenant's records only")
 	dry := fs.Bool("dry-run", false, "print what would be redriven, write nothing")
-	fs.Usage = func() {
+	if err := parseFlags(fs, args, func() {
 		fmt.Fprint(stdout, redriveHelp)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		printDefaults(fs, stdout)
+	}); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:

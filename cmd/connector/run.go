@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,21 +22,46 @@ import (
 
 func runHelp(w io.Writer) {
 	usage(w)
-	fmt.Fprint(w, "\nConfiguration of \"connector run\" (environment variables, with defaults):\n")
+	fmt.Fprint(w, "\nConfiguration of \"connector run\" (environment variables; NAME=default, then what it means):\n")
 	for _, v := range config.Vars() {
-		d := v.Default
-		if d == "" {
-			d = "-"
+		name := v.Name
+		if v.Default != "" {
+			name += "=" + v.Default
 		}
-		fmt.Fprintf(w, "  %-32s %s\n", v.Name, d)
+		fmt.Fprintf(w, "  %s\n", name)
+		for _, line := range wrap(v.Help(), 74) {
+			fmt.Fprintf(w, "      %s\n", line)
+		}
 	}
+}
+
+// wrap breaks s into lines of at most width bytes at spaces (a longer word
+// gets a line of its own).
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) > width:
+			lines = append(lines, line)
+			line = word
+		default:
+			line += " " + word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func loadConfig(ctx context.Context) (*config.Config, error) {
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
 		var b strings.Builder
-		b.WriteString("configuration is not valid:")
+		b.WriteString("the configuration is not valid:")
 		for _, line := range strings.Split(err.Error(), "\n") {
 			b.WriteString("\n  " + line)
 		}
@@ -61,13 +87,11 @@ type runDeps = app.Deps
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { runHelp(stdout) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseFlags(fs, args, func() { runHelp(stdout) }); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: run takes no arguments, got %q: it is configured by environment variables (\"connector run --help\" lists them)", errUsage, fs.Arg(0))
 	}
 	cfg, err := loadConfig(ctx)
 	if err != nil {
@@ -87,6 +111,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 	}()
 
+	// With a tenants file, each tenant logs its own as it starts (at a
+	// reload too).
+	for _, w := range cfg.Warnings() {
+		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
+	}
 	var reload chan struct{}
 	if cfg.TenantsFile != "" {
 		// Refuse a bad file before anything starts; the process reads it
@@ -108,6 +137,12 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}()
 		deps.Reload = reload
 	}
+	if cfg.XDRBaseURL != "" {
+		// A real tenant: check the key before anything starts.
+		if err := checkAPIKey(ctx, cfg, log.Warn); err != nil {
+			return err
+		}
+	}
 	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
 		demo, err := startDemoTenant(ctx, cfg, log)
 		if err != nil {
@@ -125,7 +160,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 		cleanup = append(cleanup, stop)
 		cfg.KafkaBrokers = []string{addr}
-		if cfg.XDRBaseURL != "" && !strings.HasPrefix(cfg.XDRBaseURL, "http://127.0.0.1") {
+		if u, err := url.Parse(cfg.XDRBaseURL); cfg.XDRBaseURL != "" && err == nil && !config.IsLoopback(u.Hostname()) {
 			log.Warn("KAFKA_BROKERS is not set: a REAL tenant is feeding an EMBEDDED broker on this machine; nothing reaches your Kafka cluster",
 				"broker", addr, "data_dir", cfg.DataDir)
 		}

@@ -127,13 +127,24 @@ func readTenantsFile(t *testing.T, path string) []fileTenant {
 	return out
 }
 
-func clientFor(t *testing.T, ft fileTenant, mode xdr.AuthMode) *xdr.Client {
+// clientFor is a client of a tenant of the file, with its standard key, or
+// for AuthAdvanced with the advanced key simulate writes beside it (key id
+// n + the standard one's, for n tenants).
+func clientFor(t *testing.T, ft fileTenant, mode xdr.AuthMode, n int) *xdr.Client {
 	t.Helper()
-	key, err := os.ReadFile(ft["api_key_file"])
+	file, keyID := ft["api_key_file"], ft["api_key_id"]
+	if mode == xdr.AuthAdvanced {
+		id, err := strconv.Atoi(keyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, keyID = file+".advanced", strconv.Itoa(n+id)
+	}
+	key, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := xdr.New(xdr.Config{BaseURL: ft["base_url"], KeyID: ft["api_key_id"], Key: xdr.NewSecret(strings.TrimSpace(string(key))), AuthMode: mode})
+	c, err := xdr.New(xdr.Config{BaseURL: ft["base_url"], KeyID: keyID, Key: xdr.NewSecret(strings.TrimSpace(string(key))), AuthMode: mode})
 	if err != nil {
 		t.Fatalf("%s: %v", ft["id"], err)
 	}
@@ -186,7 +197,7 @@ func TestSimulateTenants(t *testing.T) {
 		keys[strings.TrimSpace(string(key))], keyIDs[ft["api_key_id"]] = true, true
 
 		for _, mode := range []xdr.AuthMode{xdr.AuthStandard, xdr.AuthAdvanced} {
-			rep, err := clientFor(t, ft, mode).GetIncidents(t.Context(), xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 100})
+			rep, err := clientFor(t, ft, mode, 3).GetIncidents(t.Context(), xdr.IncidentsRequest{SearchFrom: 0, SearchTo: 100})
 			if err != nil {
 				t.Fatalf("%s (%s): get_incidents: %v", id, mode, err)
 			}
@@ -233,10 +244,25 @@ func TestSimulateTenants(t *testing.T) {
 	// One tenant's key is refused on another's path.
 	cross := tenants[0]
 	cross["base_url"] = tenants[1]["base_url"]
-	_, err = clientFor(t, cross, xdr.AuthStandard).GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1})
+	_, err = clientFor(t, cross, xdr.AuthStandard, 3).GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1})
 	var ae *xdr.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Errorf("t1's key on t2's path: %v, want HTTP 401", err)
+	}
+	// Each key works in its own mode only: the standard key cannot sign.
+	// (cross is tenants[0], changed: use t3.)
+	_, err = clientFor(t, tenants[2], xdr.AuthStandard, 3).GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := tenants[2]
+	key, _ := os.ReadFile(signed["api_key_file"])
+	c, err := xdr.New(xdr.Config{BaseURL: signed["base_url"], KeyID: signed["api_key_id"], Key: xdr.NewSecret(strings.TrimSpace(string(key))), AuthMode: xdr.AuthAdvanced})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = c.GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1}); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Errorf("the standard key signed as advanced: %v, want HTTP 401", err)
 	}
 
 	if err := s.stop(); err != nil {
@@ -253,7 +279,7 @@ func TestSimulateTenantsChangeAndStop(t *testing.T) {
 		t.Fatalf("%d tenants, want 2", len(tenants))
 	}
 	for _, ft := range tenants {
-		c := clientFor(t, ft, xdr.AuthStandard)
+		c := clientFor(t, ft, xdr.AuthStandard, 2)
 		latest := func() int64 {
 			rep, err := c.GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1, Sort: &xdr.Sort{Field: "modification_time", Keyword: "desc"}})
 			if err != nil || len(rep.Incidents) == 0 {
@@ -339,5 +365,80 @@ func TestSimulateFleetHelpers(t *testing.T) {
 	}
 	if got := shellQuote("/tmp/t.yaml"); got != "/tmp/t.yaml" {
 		t.Errorf("shellQuote = %s", got)
+	}
+}
+
+// TestSimulateServesTwoKeysOnLoopbackOnly: the one-tenant simulator prints a
+// standard and an advanced key that work in their own mode only, and refuses
+// an address beyond loopback unless --allow-remote is given.
+func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	out := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- simulateCmd(ctx, []string{"--addr", "127.0.0.1:0", "--mutate-every", "0", "--incidents", "5"}, out, out)
+	}()
+	t.Cleanup(func() { cancel(); <-errc })
+	line := regexp.MustCompile(`(?m)^  (standard|advanced) key: XDR_AUTH_MODE=(\S+) XDR_API_KEY_ID=(\S+) XDR_API_KEY=(\S+)$`)
+	base := regexp.MustCompile(`XDR_BASE_URL=(\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Try: curl") {
+		if time.Now().After(deadline) {
+			t.Fatalf("simulate printed no keys:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	keys := line.FindAllStringSubmatch(out.String(), -1)
+	if len(keys) != 2 || keys[0][3] == keys[1][3] || keys[0][4] == keys[1][4] {
+		t.Fatalf("want two distinct keys, got %q in:\n%s", keys, out)
+	}
+	url := base.FindStringSubmatch(out.String())[1]
+	for _, k := range keys {
+		for _, mode := range []xdr.AuthMode{xdr.AuthStandard, xdr.AuthAdvanced} {
+			c, err := xdr.New(xdr.Config{BaseURL: url, KeyID: k[3], Key: xdr.NewSecret(k[4]), AuthMode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.GetIncidents(t.Context(), xdr.IncidentsRequest{SearchTo: 1})
+			var ae *xdr.APIError
+			switch {
+			case string(mode) == k[2] && err != nil:
+				t.Errorf("the %s key in its own mode: %v", k[1], err)
+			case string(mode) != k[2] && (!errors.As(err, &ae) || ae.Status != http.StatusUnauthorized):
+				t.Errorf("the %s key used as %s: %v, want HTTP 401", k[1], mode, err)
+			}
+		}
+	}
+
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "192.0.2.1:0"} {
+		out := &syncBuffer{}
+		err := simulateCmd(t.Context(), []string{"--addr", addr}, out, out)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--allow-remote") || !strings.Contains(err.Error(), "--addr "+addr) {
+			t.Errorf("--addr %s: %v, want a usage error naming --addr and --allow-remote", addr, err)
+		}
+	}
+	// --allow-remote serves every interface when asked; the URL it prints
+	// dials loopback.
+	rctx, rcancel := context.WithCancel(t.Context())
+	rout := &syncBuffer{}
+	rerr := make(chan error, 1)
+	go func() {
+		rerr <- simulateCmd(rctx, []string{"--addr", "0.0.0.0:0", "--allow-remote", "--mutate-every", "0", "--incidents", "1"}, rout, rout)
+	}()
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(rout.String(), "XDR_BASE_URL=http://127.0.0.1:") {
+		select {
+		case err := <-rerr:
+			t.Fatalf("simulate --allow-remote: %v\n%s", err, rout)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("simulate --allow-remote printed no URL:\n%s", rout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rcancel()
+	if err := <-rerr; err != nil {
+		t.Errorf("simulate --allow-remote: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,19 +70,13 @@ type statusReport struct {
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON (one object, tenants sorted by id)")
 	only := fs.String("tenant", "", "report this tenant only")
-	fs.Usage = func() {
+	if err := parseFlags(fs, args, func() {
 		fmt.Fprint(stdout, statusHelp)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
+		printDefaults(fs, stdout)
+	}); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: connector status takes no arguments (got %q)", errUsage, fs.Args())

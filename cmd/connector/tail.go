@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const tailHelp = `Usage: connector tail [--follow] [--from-end] [--max N] TOPIC
+const tailHelp = `Usage: connector tail [--follow] [--from-end] [--max N] [--key K] [--incident ID] TOPIC
 
 Prints the records of a Kafka topic: partition, offset and time, the key, the
 headers, and the value (JSON indented). It reads committed records only
@@ -30,37 +30,86 @@ KAFKA_SASL_*). With KAFKA_BROKERS unset, tail reads the embedded broker of
 DATA_DIR: the broker of a connector running there (found through
 DATA_DIR/broker.addr), or, when no connector runs, the data it left there.
 
+--key and --incident print only the records of a key or of an incident
+(its change, enriched, alert, artifact and DLQ records, or its offsets
+records); each may be given more than once, and --max counts what they let
+through. With a tenants file, keys are <tenant>/<key> and incident ids repeat
+across tenants: --key acme/891 is one tenant's incident record.
+
 Flags:
 `
 
 // tailFlags are the options of `connector tail`.
 type tailFlags struct {
-	topic   string
-	follow  bool
-	fromEnd bool
-	max     int
+	topic     string
+	follow    bool
+	fromEnd   bool
+	max       int
+	keys      stringsFlag // print only records with one of these keys
+	incidents stringsFlag // print only records of one of these incidents
+}
+
+// stringsFlag is a flag that may be given more than once.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+// match reports whether r passes the --key and --incident filters.
+func (tf *tailFlags) match(r *kgo.Record) bool {
+	if len(tf.keys) > 0 && !slices.Contains(tf.keys, string(r.Key)) {
+		return false
+	}
+	if len(tf.incidents) > 0 && !slices.Contains(tf.incidents, recordIncident(r)) {
+		return false
+	}
+	return true
+}
+
+// recordIncident is the incident a record belongs to: the incident_id of
+// its value (every data record has one), else of its key (the offsets
+// topic's keys are JSON with the incident's id); "" when neither has one.
+func recordIncident(r *kgo.Record) string {
+	for _, b := range [][]byte{r.Value, r.Key} {
+		var v struct {
+			IncidentID json.RawMessage `json:"incident_id"`
+		}
+		if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || len(v.IncidentID) == 0 {
+			continue
+		}
+		var s string
+		if json.Unmarshal(v.IncidentID, &s) == nil {
+			return s
+		}
+		return string(v.IncidentID) // a number, as written
+	}
+	return ""
 }
 
 // parseTailArgs accepts flags before and after the topic.
 func parseTailArgs(args []string, stdout, stderr io.Writer) (tailFlags, error) {
 	var tf tailFlags
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.BoolVar(&tf.follow, "follow", false, "keep reading new records until interrupted")
 	fs.BoolVar(&tf.fromEnd, "from-end", false, "start at the end of the topic: print only records written from now on (implies --follow)")
 	fs.IntVar(&tf.max, "max", 0, "stop after this many records (0: no limit)")
-	fs.Usage = func() {
+	fs.Var(&tf.keys, "key", "print only records with this `key` (repeatable)")
+	fs.Var(&tf.incidents, "incident", "print only records of the incident with this `id` (repeatable)")
+	help := func() {
 		fmt.Fprint(stdout, tailHelp)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
+		printDefaults(fs, stdout)
 	}
 	var topics []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return tf, errHelp
-			}
-			return tf, fmt.Errorf("%w: %w", errUsage, err)
+		if err := parseFlags(fs, args, help); err != nil {
+			return tf, err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -69,7 +118,7 @@ func parseTailArgs(args []string, stdout, stderr io.Writer) (tailFlags, error) {
 		args = fs.Args()[1:]
 	}
 	if len(topics) != 1 {
-		return tf, fmt.Errorf("%w: usage: connector tail [--follow] [--from-end] [--max N] TOPIC (one topic)", errUsage)
+		return tf, fmt.Errorf("%w: tail reads one TOPIC, got %d (connector tail [flags] TOPIC; \"connector tail --help\" lists the flags)", errUsage, len(topics))
 	}
 	if tf.max < 0 {
 		return tf, fmt.Errorf("%w: --max must not be negative", errUsage)
@@ -207,6 +256,9 @@ func tailTopic(ctx context.Context, connOpts []kgo.Opt, tf tailFlags, stdout, st
 			}
 			if end, ok := ends[r.Topic][r.Partition]; !tf.follow && ok && r.Offset >= end.Offset {
 				continue // past the end listed at start
+			}
+			if !tf.match(r) {
+				continue
 			}
 			if _, err := io.WriteString(stdout, formatRecord(r)); err != nil {
 				return fmt.Errorf("writing: %w", err)

@@ -143,3 +143,66 @@ func TestTailWithoutBrokersNamesTheAddress(t *testing.T) {
 		t.Errorf("tail --help: exit %d; output:\n%s", code, out)
 	}
 }
+
+// TestTailFiltersByKeyAndIncident: --key keeps the records of a key,
+// --incident those of an incident (by the incident_id of the value, or of an
+// offsets key), both repeatable, and --max counts what they let through.
+func TestTailFiltersByKeyAndIncident(t *testing.T) {
+	brokers, cl := tailCluster(t)
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 2, 1, nil, "mixed"); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(p int32, key, value string) *kgo.Record {
+		r := &kgo.Record{Topic: "mixed", Partition: p, Key: []byte(key)}
+		if value != "" {
+			r.Value = []byte(value)
+		}
+		return r
+	}
+	produce(t, cl,
+		rec(0, "891", `{"record_type":"incident.change","incident_id":"891","n":1}`),
+		rec(1, "114341", `{"record_type":"alert","incident_id":"891","n":2}`),
+		rec(0, "892", `{"record_type":"incident.change","incident_id":"892","n":3}`),
+		rec(1, "891/network/DOMAIN/a.example", `{"record_type":"artifact.network","incident_id":"891","n":4}`),
+		rec(0, `{"connector":"c","tenant":"t","kind":"pending","incident_id":"891"}`, ""), // a tombstone of the offsets topic
+		rec(1, "acme/891", `{"record_type":"incident.change","incident_id":"891","tenant":"acme","n":6}`),
+		rec(0, "893", `{"incident_id":893,"n":7}`),
+	)
+	env := map[string]string{"KAFKA_BROKERS": brokers}
+	count := func(out string) int { return strings.Count(out, "key: ") }
+	for _, tc := range []struct {
+		args []string
+		want []string // keys printed
+	}{
+		{[]string{"--key", "891"}, []string{"891"}},
+		{[]string{"--key", "acme/891", "--key", "892"}, []string{"acme/891", "892"}},
+		{[]string{"--incident", "891"}, []string{"891", "114341", "891/network/DOMAIN/a.example", `{"connector":"c","tenant":"t","kind":"pending","incident_id":"891"}`, "acme/891"}},
+		{[]string{"--incident", "892", "--incident", "893"}, []string{"892", "893"}},
+		{[]string{"--incident", "891", "--key", "acme/891"}, []string{"acme/891"}},
+		{[]string{"--incident", "891", "--max", "2"}, nil}, // any two of 891's
+		{[]string{"--key", "nothing"}, []string{}},
+	} {
+		out, code := runBinary(t, env, append(append([]string{"tail"}, tc.args...), "mixed")...)
+		if code != 0 {
+			t.Errorf("%v: exit %d; output:\n%s", tc.args, code, out)
+			continue
+		}
+		if tc.want == nil {
+			if count(out) != 2 || strings.Contains(out, `"n": 3`) || strings.Contains(out, `"n": 7`) {
+				t.Errorf("%v: want two records of incident 891; output:\n%s", tc.args, out)
+			}
+			continue
+		}
+		if count(out) != len(tc.want) {
+			t.Errorf("%v: printed %d records, want %d; output:\n%s", tc.args, count(out), len(tc.want), out)
+		}
+		for _, k := range tc.want {
+			if !strings.Contains(out, "key: "+k+"\n") {
+				t.Errorf("%v: record %s missing; output:\n%s", tc.args, k, out)
+			}
+		}
+	}
+	if out, code := runBinary(t, env, "tail", "--key", "", "mixed"); code != 2 || !strings.Contains(out, "-key") {
+		t.Errorf("--key with an empty value: exit %d, want 2; output:\n%s", code, out)
+	}
+}

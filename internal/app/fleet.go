@@ -120,8 +120,12 @@ func (f *fleet) start(ctx context.Context, ts []config.Tenant) {
 	}
 }
 
-// startSlot starts a tenant's slot. f.mu must be held.
+// startSlot starts a tenant's slot, first logging its settings that are
+// outside what the API documents. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
+	for _, w := range t.Warnings() {
+		f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
 	s.set(StateStarting, "", nil)

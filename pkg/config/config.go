@@ -7,7 +7,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,15 +20,16 @@ import (
 // replaced by the defaults in the env tags.
 type Config struct {
 	// XDR API.
-	XDRBaseURL           string        `env:"XDR_BASE_URL"`                        // https://api-<tenant-fqdn>; empty runs the simulated tenant
-	XDRAPIKeyID          string        `env:"XDR_API_KEY_ID"`                      // the key's numeric id (x-xdr-auth-id)
-	XDRAPIKey            xdr.Secret    `env:"XDR_API_KEY"`                         // the API key; prefer XDR_API_KEY_FILE
-	XDRAPIKeyFile        string        `env:"XDR_API_KEY_FILE"`                    // file holding the API key (trailing newline ignored)
-	XDRAuthMode          string        `env:"XDR_AUTH_MODE, default=standard"`     // standard | advanced
-	XDRTimeout           time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"`    // per HTTP request
-	XDRMaxRetryAfter     time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`     // cap on the pause one 429's Retry-After imposes
-	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"` // get_incidents calls per second, per tenant
-	TenantsFile          string        `env:"TENANTS_FILE"`                        // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
+	XDRBaseURL           string        `env:"XDR_BASE_URL"`                           // https://api-<tenant-fqdn>; empty runs the simulated tenant
+	XDRAllowInsecureHTTP bool          `env:"XDR_ALLOW_INSECURE_HTTP, default=false"` // allow http:// to a host other than loopback
+	XDRAPIKeyID          string        `env:"XDR_API_KEY_ID"`                         // the key's numeric id (x-xdr-auth-id)
+	XDRAPIKey            xdr.Secret    `env:"XDR_API_KEY"`                            // the API key; prefer XDR_API_KEY_FILE
+	XDRAPIKeyFile        string        `env:"XDR_API_KEY_FILE"`                       // file holding the API key (trailing newline ignored)
+	XDRAuthMode          string        `env:"XDR_AUTH_MODE, default=standard"`        // standard | advanced
+	XDRTimeout           time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"`       // per HTTP request
+	XDRMaxRetryAfter     time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`        // cap on the pause one 429's Retry-After imposes
+	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"`    // get_incidents calls per second, per tenant
+	TenantsFile          string        `env:"TENANTS_FILE"`                           // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
 
 	// Kafka.
 	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
@@ -41,6 +44,9 @@ type Config struct {
 	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`            // for data topics the connector creates; -1 = broker default
 	KafkaMaxRecordBytes   int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"` // larger records go to the DLQ with an excerpt
 
+	// TopicPrefix, when set, names every topic the variables below leave
+	// unset: <prefix>.incidents, ..., <prefix>.connector.offsets (Load applies it).
+	TopicPrefix    string `env:"KAFKA_TOPIC_PREFIX"`
 	TopicIncidents string `env:"KAFKA_TOPIC_INCIDENTS, default=xdr.incidents"`
 	TopicAlerts    string `env:"KAFKA_TOPIC_ALERTS, default=xdr.alerts"`
 	TopicArtifacts string `env:"KAFKA_TOPIC_ARTIFACTS, default=xdr.artifacts"`
@@ -91,8 +97,11 @@ func (c *Config) Validate() error {
 	}
 	if c.XDRBaseURL != "" {
 		u, err := url.Parse(c.XDRBaseURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			bad("XDR_BASE_URL", "must be an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+		case !c.XDRAllowInsecureHTTP && InsecureHTTP(u):
+			bad("XDR_BASE_URL", "%s", insecureReason(u, "XDR_ALLOW_INSECURE_HTTP=true"))
 		}
 		if c.XDRAPIKeyID == "" {
 			bad("XDR_API_KEY_ID", "is required when XDR_BASE_URL is set")
@@ -124,6 +133,7 @@ func (c *Config) Validate() error {
 	if c.KafkaMaxRecordBytes < MinRecordBytes {
 		bad("KAFKA_MAX_RECORD_BYTES", "must be at least %d (a DLQ record with its excerpt must fit)", MinRecordBytes)
 	}
+	prefixOK := c.checkTopicPrefix(bad)
 	for _, b := range c.KafkaBrokers {
 		if !strings.Contains(b, ":") {
 			bad("KAFKA_BROKERS", "%q is not host:port", b)
@@ -146,6 +156,9 @@ func (c *Config) Validate() error {
 		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets,
 	}
 	for v, t := range topics {
+		if !prefixOK && t == c.TopicPrefix+"."+topicSuffixes[v] {
+			continue // named by the prefix, which is reported already
+		}
 		name := t
 		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" {
 			// Each tenant's id replaces {tenant}; ids are valid in topic names.
@@ -201,6 +214,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("DELIVERY", "must be at-least-once or exactly-once, not %q", c.Delivery)
 	}
+	if c.HTTPAddr != "" {
+		if err := checkHostPort(c.HTTPAddr); err != nil {
+			bad("HTTP_ADDR", "%v", err)
+		}
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -212,6 +230,86 @@ func (c *Config) Validate() error {
 		bad("LOG_FORMAT", "must be text or json, not %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+// topicSuffixes follow KAFKA_TOPIC_PREFIX in the name of each topic.
+var topicSuffixes = map[string]string{
+	"KAFKA_TOPIC_INCIDENTS": "incidents", "KAFKA_TOPIC_ALERTS": "alerts", "KAFKA_TOPIC_ARTIFACTS": "artifacts",
+	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets",
+}
+
+// checkTopicPrefix reports a bad KAFKA_TOPIC_PREFIX through bad and whether
+// it is good (or unset).
+func (c *Config) checkTopicPrefix(bad func(v, format string, a ...any)) bool {
+	p := c.TopicPrefix
+	if p == "" {
+		return true
+	}
+	switch {
+	case strings.HasSuffix(p, "."):
+		bad("KAFKA_TOPIC_PREFIX", "%q must not end with a dot: the connector adds one (%s.incidents)", p, strings.TrimRight(p, "."))
+	case !validTopic(strings.ReplaceAll(p, TenantPlaceholder, "x")):
+		bad("KAFKA_TOPIC_PREFIX", "%q is not the start of a valid Kafka topic name (A-Z a-z 0-9 . _ -)", p)
+	case strings.Contains(p, TenantPlaceholder) && c.TenantsFile == "":
+		bad("KAFKA_TOPIC_PREFIX", "%s is replaced by each tenant's id only with TENANTS_FILE", TenantPlaceholder)
+	case strings.Contains(p, TenantPlaceholder) && c.TopicOffsets == p+"."+topicSuffixes["KAFKA_TOPIC_OFFSETS"]:
+		bad("KAFKA_TOPIC_PREFIX", "contains %s, but the offsets topic is one for every tenant: set KAFKA_TOPIC_OFFSETS as well", TenantPlaceholder)
+	default:
+		return true
+	}
+	return false
+}
+
+// applyTopicPrefix names each topic whose variable is not set in l after
+// KAFKA_TOPIC_PREFIX. Without a prefix the topics keep their defaults.
+func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) {
+	if c.TopicPrefix == "" {
+		return
+	}
+	for v, dst := range map[string]*string{
+		"KAFKA_TOPIC_INCIDENTS": &c.TopicIncidents, "KAFKA_TOPIC_ALERTS": &c.TopicAlerts,
+		"KAFKA_TOPIC_ARTIFACTS": &c.TopicArtifacts, "KAFKA_TOPIC_DLQ": &c.TopicDLQ, "KAFKA_TOPIC_OFFSETS": &c.TopicOffsets,
+	} {
+		if _, set := l.Lookup(v); !set {
+			*dst = c.TopicPrefix + "." + topicSuffixes[v]
+		}
+	}
+}
+
+// InsecureHTTP reports whether u is a plain http:// URL to a host other than
+// loopback, which would carry an API key in clear text.
+func InsecureHTTP(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, "http") && !IsLoopback(u.Hostname())
+}
+
+func insecureReason(u *url.URL, optOut string) string {
+	return fmt.Sprintf("http:// to %s would send the API key in clear text: use https://, or set %s to accept that (http:// to a loopback address is always allowed)", u.Hostname(), optOut)
+}
+
+// IsLoopback reports whether host (a name or an IP address, without a port)
+// is this machine's loopback: localhost, 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkHostPort checks a listen address: host:port, the host may be empty
+// (every interface), the port a number from 0 to 65535.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, nerr := strconv.ParseUint(addr, 10, 16); nerr == nil {
+			return fmt.Errorf("%q is a port without a host: write :%s (every interface) or 127.0.0.1:%s", addr, addr, addr)
+		}
+		return fmt.Errorf("%q is not host:port, such as :8080 or 127.0.0.1:8080", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q has no valid port (a number from 0 to 65535)", addr)
+	}
+	return nil
 }
 
 // ParseStartFrom turns START_FROM into an epoch-millisecond watermark: "now",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
@@ -26,6 +27,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		var c Config
 		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: hiding{l, hidden}})
 		if err == nil {
+			c.applyTopicPrefix(l)
 			if verr := c.Validate(); verr != nil {
 				errs = append(errs, verr)
 			}
@@ -57,10 +59,15 @@ func (c *Config) resolveFiles() error {
 	read := func(v, path string) (xdr.Secret, bool) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))})
+			errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf("%s cannot be read: %v", path, errors.Unwrap(err))})
 			return xdr.Secret{}, false
 		}
-		return xdr.NewSecret(strings.TrimSpace(string(b))), true
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			errs = append(errs, &FieldError{Var: v, Reason: path + " is empty"})
+			return xdr.Secret{}, false
+		}
+		return xdr.NewSecret(s), true
 	}
 	if c.XDRBaseURL != "" && c.XDRAPIKeyFile != "" {
 		if s, ok := read("XDR_API_KEY_FILE", c.XDRAPIKeyFile); ok {
@@ -74,7 +81,7 @@ func (c *Config) resolveFiles() error {
 	}
 	if c.KafkaTLSCAFile != "" {
 		if _, err := os.Stat(c.KafkaTLSCAFile); err != nil {
-			errs = append(errs, &FieldError{Var: "KAFKA_TLS_CA_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))})
+			errs = append(errs, &FieldError{Var: "KAFKA_TLS_CA_FILE", Reason: fmt.Sprintf("%s cannot be read: %v", c.KafkaTLSCAFile, errors.Unwrap(err))})
 		}
 	}
 	return errors.Join(errs...)
@@ -106,6 +113,17 @@ type Var struct {
 	Name    string // environment variable
 	Field   string // Config field
 	Default string
+	Doc     string // what it means, in Markdown (the README's table)
+}
+
+var mdLink = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
+
+// Help is Doc as plain text, for a terminal: no backticks, links as their
+// text.
+func (v Var) Help() string {
+	s := mdLink.ReplaceAllString(v.Doc, "$1")
+	s = strings.ReplaceAll(s, "`", "")
+	return strings.ReplaceAll(s, `\|`, "|")
 }
 
 // Vars lists every variable in declaration order.
@@ -120,6 +138,7 @@ func Vars() []Var {
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		v := Var{Name: strings.TrimSpace(name), Field: f.Name}
+		v.Doc = varDocs[v.Name]
 		for _, o := range strings.Split(opts, ",") {
 			if d, ok := strings.CutPrefix(strings.TrimSpace(o), "default="); ok {
 				v.Default = d

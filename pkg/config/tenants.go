@@ -155,7 +155,7 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 			bad(where, "id", "is used twice (tenants #%d and #%d)", seen[t.ID], i+1)
 		}
 		seen[t.ID] = i + 1
-		checkTenant(&t, where, bad)
+		checkTenant(&t, where, env.XDRAllowInsecureHTTP, bad)
 		if len(errs) == before {
 			out = append(out, t)
 		}
@@ -286,6 +286,11 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 				bad(where, k, "set either api_key or api_key_file, not both")
 				continue
 			}
+			if strings.TrimSpace(string(b)) == "" {
+				bad(where, k, "%s is empty", path)
+				t.KeySource = path
+				continue
+			}
 			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(string(b))), path
 		case "auth_mode":
 			t.AuthMode, _ = str()
@@ -330,10 +335,13 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 	}
 }
 
-// checkTenant applies the rules of the environment's settings to a tenant.
-func checkTenant(t *Tenant, where string, bad func(where, key, format string, a ...any)) {
+// checkTenant applies the rules of the environment's settings to a tenant;
+// allowHTTP is XDR_ALLOW_INSECURE_HTTP.
+func checkTenant(t *Tenant, where string, allowHTTP bool, bad func(where, key, format string, a ...any)) {
 	if u, err := url.Parse(t.BaseURL); t.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad(where, "base_url", "is required: an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+	} else if !allowHTTP && InsecureHTTP(u) {
+		bad(where, "base_url", "%s", insecureReason(u, "XDR_ALLOW_INSECURE_HTTP=true in the environment"))
 	}
 	if t.APIKeyID == "" {
 		bad(where, "api_key_id", "is required")

@@ -29,8 +29,8 @@ func startSimStop(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *c
 	clk := clocktest.New(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	cfg.Now = clk.Now
 	if cfg.Key == "" {
-		cfg.Key = testKey
-		cfg.KeyID = testKeyID
+		cfg.Key, cfg.KeyID = testKey, testKeyID
+		cfg.AdvancedKey, cfg.AdvancedKeyID = testAdvancedKey, testAdvancedKeyID
 	}
 	tenant := xdrtest.New(cfg)
 	base, stop := tenant.Start()
@@ -38,9 +38,25 @@ func startSimStop(t *testing.T, cfg xdrtest.Config) (*xdrtest.Tenant, string, *c
 	return tenant, base, clk, stop
 }
 
+// The simulator's advanced key: a key of its own, as in the product.
+const (
+	testAdvancedKey   = "Adv4nc3dS3cr3t-9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5"
+	testAdvancedKeyID = "43"
+)
+
+// simClient is a client of the simulator started by startSim, with the key
+// of mode.
 func simClient(t *testing.T, base string, mode xdr.AuthMode, clk *clocktest.Clock, opts ...xdr.Option) *xdr.Client {
 	t.Helper()
-	return newClient(t, base, mode, append([]xdr.Option{xdr.WithClock(clk.Now)}, opts...)...)
+	if mode != xdr.AuthAdvanced {
+		return newClient(t, base, mode, append([]xdr.Option{xdr.WithClock(clk.Now)}, opts...)...)
+	}
+	c, err := xdr.New(xdr.Config{BaseURL: base, KeyID: testAdvancedKeyID, Key: xdr.NewSecret(testAdvancedKey), AuthMode: mode},
+		append([]xdr.Option{xdr.WithClock(clk.Now)}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
 }
 
 // visible returns the ids the key may see and the restricted ones.
@@ -212,9 +228,12 @@ func TestSimAuthFailures(t *testing.T) {
 		wantSkew bool
 	}{
 		{"standard, wrong key", client(xdr.AuthStandard, testKeyID, "not-"+testKey, clk.Now), false},
-		{"advanced, wrong key", client(xdr.AuthAdvanced, testKeyID, "not-"+testKey, clk.Now), true},
+		{"advanced, wrong key", client(xdr.AuthAdvanced, testAdvancedKeyID, "not-"+testAdvancedKey, clk.Now), true},
 		{"standard, unknown key id", client(xdr.AuthStandard, "999", testKey, clk.Now), false},
-		{"advanced, clock 10 minutes ahead", client(xdr.AuthAdvanced, testKeyID, testKey, skewed), true},
+		{"advanced, clock 10 minutes ahead", client(xdr.AuthAdvanced, testAdvancedKeyID, testAdvancedKey, skewed), true},
+		// Each key works in its own mode only, as in the product.
+		{"the advanced key sent as standard", client(xdr.AuthStandard, testAdvancedKeyID, testAdvancedKey, clk.Now), false},
+		{"the standard key signed as advanced", client(xdr.AuthAdvanced, testKeyID, testKey, clk.Now), true},
 	}
 	for _, tt := range tests {
 		_, err := tt.c.GetIncidents(t.Context(), ok)
@@ -229,7 +248,7 @@ func TestSimAuthFailures(t *testing.T) {
 		if got := strings.Contains(err.Error(), "clock skew"); got != tt.wantSkew {
 			t.Errorf("%s: mentions clock skew = %v: %v", tt.name, got, err)
 		}
-		if strings.Contains(err.Error(), testKey) {
+		if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), testAdvancedKey) {
 			t.Errorf("%s: error leaks the key", tt.name)
 		}
 	}

@@ -22,8 +22,10 @@ const unauthorizedMsg = "Public API request unauthorized"
 
 // authenticate checks the request's key. A request carrying x-xdr-nonce or
 // x-xdr-timestamp is checked as an advanced key, any other as a standard
-// key; either mode is accepted for the configured key. On failure it returns
-// the 401 reply. Error texts never contain the key.
+// key. The standard key is accepted only unsigned and the advanced key only
+// signed, as in the product: a key used in the wrong mode gets the 401 of a
+// wrong key. On failure it returns the 401 reply. Error texts never contain
+// the key.
 func (t *Tenant) authenticate(r *http.Request, now time.Time) (reply, bool) {
 	fail := func(why string) (reply, bool) {
 		return errReply(http.StatusUnauthorized, shapeReply, 401, unauthorizedMsg, why), false
@@ -36,12 +38,14 @@ func (t *Tenant) authenticate(r *http.Request, now time.Time) (reply, bool) {
 	if auth == "" {
 		return fail("missing Authorization header")
 	}
-	if keyID != t.cfg.KeyID {
+	if keyID != t.cfg.KeyID && keyID != t.cfg.AdvancedKeyID {
 		return fail("unknown API key id")
 	}
 	nonce, ts := r.Header.Get(headerNonce), r.Header.Get(headerTimestamp)
 	if nonce == "" && ts == "" {
-		if subtle.ConstantTimeCompare([]byte(auth), []byte(t.cfg.Key)) != 1 {
+		// Only the standard key may be sent as it is; an advanced key sent so
+		// is refused like a wrong key.
+		if keyID != t.cfg.KeyID || subtle.ConstantTimeCompare([]byte(auth), []byte(t.cfg.Key)) != 1 {
 			return fail("invalid API key")
 		}
 		return reply{}, true
@@ -58,9 +62,11 @@ func (t *Tenant) authenticate(r *http.Request, now time.Time) (reply, bool) {
 	if stamp < nowMs-skew || stamp > nowMs+skew {
 		return fail("x-xdr-timestamp outside the accepted window")
 	}
-	sum := sha256.Sum256([]byte(t.cfg.Key + nonce + ts))
+	// Only the advanced key signs; a standard key's id with a signature is
+	// refused like a wrong signature.
+	sum := sha256.Sum256([]byte(t.cfg.AdvancedKey + nonce + ts))
 	want := hex.EncodeToString(sum[:])
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(auth)), []byte(want)) != 1 {
+	if keyID != t.cfg.AdvancedKeyID || subtle.ConstantTimeCompare([]byte(strings.ToLower(auth)), []byte(want)) != 1 {
 		return fail("invalid signature")
 	}
 

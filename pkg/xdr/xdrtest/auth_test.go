@@ -24,6 +24,9 @@ func TestStandardKey(t *testing.T) {
 		{"unknown key id", []reqOption{withHeader("x-xdr-auth-id", "2")}, http.StatusUnauthorized},
 		{"no key id", []reqOption{withoutHeader("x-xdr-auth-id")}, http.StatusUnauthorized},
 		{"no key", []reqOption{withoutHeader("Authorization")}, http.StatusUnauthorized},
+		{"the advanced key sent unsigned", []reqOption{withHeader("Authorization", xdrtest.DefaultAdvancedKey),
+			withHeader("x-xdr-auth-id", xdrtest.DefaultAdvancedKeyID)}, http.StatusUnauthorized},
+		{"the standard key under the advanced key's id", []reqOption{withHeader("x-xdr-auth-id", xdrtest.DefaultAdvancedKeyID)}, http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +49,29 @@ func TestStandardKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStandardAndAdvancedKeysAreDistinct(t *testing.T) {
+	tn, _ := newTenant(xdrtest.Config{Incidents: 1})
+	sid, skey := tn.Credentials()
+	aid, akey := tn.AdvancedCredentials()
+	if sid == aid || skey == akey {
+		t.Fatalf("standard %s and advanced %s share an id or a key", sid, aid)
+	}
+	if id, key := tn.CredentialsFor("advanced"); id != aid || key != akey {
+		t.Error("CredentialsFor(advanced) is not the advanced key")
+	}
+	if id, key := tn.CredentialsFor("standard"); id != sid || key != skey {
+		t.Error("CredentialsFor(standard) is not the standard key")
+	}
+	f := xdrtest.NewFleet([]string{"a", "b"}, nil)
+	for _, id := range f.IDs() {
+		sid, skey := f.Tenant(id).Credentials()
+		aid, akey := f.Tenant(id).AdvancedCredentials()
+		if sid == aid || skey == akey {
+			t.Errorf("fleet tenant %s: standard %s and advanced %s share an id or a key", id, sid, aid)
+		}
 	}
 }
 
@@ -75,23 +101,26 @@ func TestAdvancedKey(t *testing.T) {
 		opts []reqOption
 		want int
 	}{
-		{"valid", []reqOption{advanced(xdrtest.DefaultKey, nonce(0), now)}, 200},
-		{"reused nonce", []reqOption{advanced(xdrtest.DefaultKey, nonce(0), now)}, 401},
-		{"oldest accepted timestamp", []reqOption{advanced(xdrtest.DefaultKey, nonce(1), now-skew)}, 200},
-		{"newest accepted timestamp", []reqOption{advanced(xdrtest.DefaultKey, nonce(2), now+skew)}, 200},
-		{"stale timestamp", []reqOption{advanced(xdrtest.DefaultKey, nonce(3), now-skew-1)}, 401},
-		{"future timestamp", []reqOption{advanced(xdrtest.DefaultKey, nonce(4), now+skew+1)}, 401},
-		{"timestamp in seconds", []reqOption{advanced(xdrtest.DefaultKey, nonce(5), now/1000)}, 401},
+		{"valid", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(0), now)}, 200},
+		{"reused nonce", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(0), now)}, 401},
+		{"oldest accepted timestamp", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(1), now-skew)}, 200},
+		{"newest accepted timestamp", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(2), now+skew)}, 200},
+		{"stale timestamp", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(3), now-skew-1)}, 401},
+		{"future timestamp", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(4), now+skew+1)}, 401},
+		{"timestamp in seconds", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(5), now/1000)}, 401},
 		{"signed with another key", []reqOption{advanced("not-the-key", nonce(6), now)}, 401},
 		{"signature over another nonce", []reqOption{
-			advanced(xdrtest.DefaultKey, nonce(7), now), withHeader("x-xdr-nonce", nonce(8))}, 401},
-		{"short nonce", []reqOption{advanced(xdrtest.DefaultKey, nonce(9)[:63], now)}, 401},
-		{"nonce with symbol", []reqOption{advanced(xdrtest.DefaultKey, nonce(10)[:63]+"-", now)}, 401},
+			advanced(xdrtest.DefaultAdvancedKey, nonce(7), now), withHeader("x-xdr-nonce", nonce(8))}, 401},
+		{"short nonce", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(9)[:63], now)}, 401},
+		{"nonce with symbol", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(10)[:63]+"-", now)}, 401},
 		{"non-numeric timestamp", []reqOption{
-			advanced(xdrtest.DefaultKey, nonce(11), now), withHeader("x-xdr-timestamp", "yesterday")}, 401},
-		{"unknown key id", []reqOption{advanced(xdrtest.DefaultKey, nonce(12), now), withHeader("x-xdr-auth-id", "9")}, 401},
+			advanced(xdrtest.DefaultAdvancedKey, nonce(11), now), withHeader("x-xdr-timestamp", "yesterday")}, 401},
+		{"unknown key id", []reqOption{advanced(xdrtest.DefaultAdvancedKey, nonce(12), now), withHeader("x-xdr-auth-id", "9")}, 401},
 		{"plain key sent as advanced", []reqOption{
-			advanced(xdrtest.DefaultKey, nonce(13), now), withHeader("Authorization", xdrtest.DefaultKey)}, 401},
+			advanced(xdrtest.DefaultAdvancedKey, nonce(13), now), withHeader("Authorization", xdrtest.DefaultAdvancedKey)}, 401},
+		{"the standard key signed", []reqOption{advanced(xdrtest.DefaultKey, nonce(16), now), withHeader("x-xdr-auth-id", xdrtest.DefaultKeyID)}, 401},
+		{"the advanced key signed under the standard key's id", []reqOption{
+			advanced(xdrtest.DefaultAdvancedKey, nonce(17), now), withHeader("x-xdr-auth-id", xdrtest.DefaultKeyID)}, 401},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,10 +136,10 @@ func TestAdvancedKey(t *testing.T) {
 
 	// The skew check follows the injected clock.
 	clk.Add(10 * time.Minute)
-	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultKey, nonce(14), now)); r.status != 401 {
+	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultAdvancedKey, nonce(14), now)); r.status != 401 {
 		t.Fatalf("timestamp 10 minutes old accepted: %d", r.status)
 	}
-	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultKey, nonce(15), clk.Now().UnixMilli())); r.status != 200 {
+	if r := call(t, tn, "get_incidents", page, advanced(xdrtest.DefaultAdvancedKey, nonce(15), clk.Now().UnixMilli())); r.status != 200 {
 		t.Fatalf("fresh timestamp refused: %d %s", r.status, r.body)
 	}
 }

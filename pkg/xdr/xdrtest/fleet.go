@@ -31,7 +31,8 @@ type Fleet struct {
 // (nil cfg: Config{Seed: i}). Where that Config leaves KeyID or Key empty,
 // NewFleet fills them with credentials of the tenant's own: key id
 // strconv.Itoa(i+1) and a 64-character hex key derived from the id and
-// Config.Seed (see FleetKey). Every tenant's credentials are therefore
+// Config.Seed (see FleetKey); likewise its advanced key, id
+// strconv.Itoa(len(ids)+i+1). Every tenant's credentials are therefore
 // distinct and the same on every run, and one tenant's key is refused (401)
 // on another tenant's path; a cfg that sets Key explicitly is taken as is.
 //
@@ -55,6 +56,12 @@ func NewFleet(ids []string, cfg func(i int, id string) Config) *Fleet {
 		}
 		if c.Key == "" {
 			c.Key = FleetKey(id, c.Seed)
+		}
+		if c.AdvancedKeyID == "" {
+			c.AdvancedKeyID = strconv.Itoa(len(ids) + i + 1)
+		}
+		if c.AdvancedKey == "" {
+			c.AdvancedKey = FleetKey(id+"\x00advanced", c.Seed)
 		}
 		f.ids = append(f.ids, id)
 		f.tenants[id] = New(c)

@@ -36,7 +36,7 @@ func fleetClient(t *testing.T, f *xdrtest.Fleet, root, id, as string, mode xdr.A
 	if as == "" {
 		as = id
 	}
-	keyID, key := f.Tenant(as).Credentials()
+	keyID, key := f.Tenant(as).CredentialsFor(string(mode))
 	c, err := xdr.New(xdr.Config{BaseURL: f.BaseURL(root, id), KeyID: keyID, Key: xdr.NewSecret(key), AuthMode: mode}, xdr.WithClock(clk.Now))
 	if err != nil {
 		t.Fatalf("New: %v", err)

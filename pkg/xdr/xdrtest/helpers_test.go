@@ -95,9 +95,11 @@ func sign(key, nonce, ts string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// advanced signs the request with key, under the default advanced key's id.
 func advanced(key, nonce string, ts int64) reqOption {
 	return func(r *http.Request) {
 		s := strconv.FormatInt(ts, 10)
+		r.Header.Set("x-xdr-auth-id", xdrtest.DefaultAdvancedKeyID)
 		r.Header.Set("x-xdr-timestamp", s)
 		r.Header.Set("x-xdr-nonce", nonce)
 		r.Header.Set("Authorization", sign(key, nonce, s))

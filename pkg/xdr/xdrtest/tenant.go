@@ -19,14 +19,18 @@ import (
 
 // Defaults applied by New to zero-valued Config fields.
 const (
-	DefaultIncidents  = 50
-	DefaultKeyID      = "1"
-	DefaultKey        = "SimulatedXdrKey0123456789abcdefSimulatedXdrKey0123456789abcdef00"
-	DefaultMaxSkew    = 5 * time.Minute
-	DefaultRateLimit  = 10
-	DefaultRateWindow = 60 * time.Second
-	DefaultMaxAlerts  = 2000
-	DefaultSlowDelay  = 2 * time.Second
+	DefaultIncidents = 50
+	DefaultKeyID     = "1"
+	DefaultKey       = "SimulatedXdrKey0123456789abcdefSimulatedXdrKey0123456789abcdef00"
+	// The advanced key is a key of its own, as in the product: it is
+	// refused as a standard key, and the standard key cannot sign.
+	DefaultAdvancedKeyID = "2"
+	DefaultAdvancedKey   = "SimulatedXdrAdvancedKey0123456789abcdefSimulatedXdrAdvancedKey01"
+	DefaultMaxSkew       = 5 * time.Minute
+	DefaultRateLimit     = 10
+	DefaultRateWindow    = 60 * time.Second
+	DefaultMaxAlerts     = 2000
+	DefaultSlowDelay     = 2 * time.Second
 
 	// DefaultUnknownIncidentStatus is the HTTP status of a
 	// get_incident_extra_data call for an incident the tenant does not know
@@ -48,15 +52,20 @@ const maxBodyBytes = 1 << 20
 // Config configures a simulated tenant. Zero values (and negative numbers,
 // except for Incidents) take the defaults above.
 type Config struct {
-	Seed       int64         // data generation seed; the same seed and clock give the same data
-	Incidents  int           // incidents generated at construction (default 50; negative: none)
-	KeyID      string        // accepted x-xdr-auth-id (default "1")
-	Key        string        // accepted API key, standard or advanced (default DefaultKey)
-	MaxSkew    time.Duration // advanced-key timestamp tolerance either side of Now (default 5m)
-	RateLimit  int           // get_incident_extra_data calls allowed ... (default 10)
-	RateWindow time.Duration // ... in any sliding window this long (default 60s)
-	IndexDelay time.Duration // a change stamped T is visible to queries from T+IndexDelay on (default 0)
-	MaxAlerts  int           // upper bound of generated alerts per incident (default 2000)
+	Seed      int64  // data generation seed; the same seed and clock give the same data
+	Incidents int    // incidents generated at construction (default 50; negative: none)
+	KeyID     string // the standard key's id, its x-xdr-auth-id (default "1")
+	Key       string // the standard key (default DefaultKey), accepted only unsigned
+	// AdvancedKeyID and AdvancedKey are the advanced key (default "2" and
+	// DefaultAdvancedKey), accepted only when signed. The two keys are
+	// distinct, as in the product, so a key used in the wrong mode gets a 401.
+	AdvancedKeyID string
+	AdvancedKey   string
+	MaxSkew       time.Duration // advanced-key timestamp tolerance either side of Now (default 5m)
+	RateLimit     int           // get_incident_extra_data calls allowed ... (default 10)
+	RateWindow    time.Duration // ... in any sliding window this long (default 60s)
+	IndexDelay    time.Duration // a change stamped T is visible to queries from T+IndexDelay on (default 0)
+	MaxAlerts     int           // upper bound of generated alerts per incident (default 2000)
 	// RestrictedFraction is the share of incidents the key may not see:
 	// get_incidents reports them only in restricted_incident_ids (default 0).
 	RestrictedFraction float64
@@ -85,6 +94,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Key == "" {
 		c.Key = DefaultKey
+	}
+	if c.AdvancedKeyID == "" {
+		c.AdvancedKeyID = DefaultAdvancedKeyID
+	}
+	if c.AdvancedKey == "" {
+		c.AdvancedKey = DefaultAdvancedKey
 	}
 	if c.MaxSkew <= 0 {
 		c.MaxSkew = DefaultMaxSkew
@@ -165,9 +180,23 @@ func New(cfg Config) *Tenant {
 	return t
 }
 
-// Credentials returns the key id and key the tenant accepts, so a demo can
-// configure its client.
+// Credentials returns the id and key of the tenant's standard key, so a demo
+// can configure its client.
 func (t *Tenant) Credentials() (keyID, key string) { return t.cfg.KeyID, t.cfg.Key }
+
+// AdvancedCredentials returns the id and key of the tenant's advanced key.
+func (t *Tenant) AdvancedCredentials() (keyID, key string) {
+	return t.cfg.AdvancedKeyID, t.cfg.AdvancedKey
+}
+
+// CredentialsFor returns the key of the given auth mode: the advanced key for
+// "advanced", the standard key otherwise.
+func (t *Tenant) CredentialsFor(mode string) (keyID, key string) {
+	if mode == "advanced" {
+		return t.AdvancedCredentials()
+	}
+	return t.Credentials()
+}
 
 // Start serves the tenant on a fresh 127.0.0.1 port. It returns the base URL
 // (http://127.0.0.1:port, without /public_api/v1) and a stop function that
