@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
@@ -201,4 +202,30 @@ func splitPath(p string) []string {
 		}
 	}
 	return append(out, p[start:])
+}
+
+// TestFieldsAreECS checks every field of every fixture's documents against
+// the ECS field list of Version shipped in schemas/ecs/fields.csv: each is an
+// ECS field or lies under panw_cortex.xdr.
+func TestFieldsAreECS(t *testing.T) {
+	n := 0
+	for _, c := range fixtures.Cases(t) {
+		if c.Name == "extra-data-null-sections" {
+			continue
+		}
+		_, docs := documents(t, c)
+		for _, d := range docs {
+			b, _ := json.Marshal(d)
+			if bad := testkit.CheckECS(t, b); len(bad) > 0 {
+				t.Errorf("%s: fields not in ECS %s: %v", c.Name, ecs.Version, bad)
+			}
+			n++
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d documents checked", n)
+	}
+	if bad := testkit.CheckECS(t, []byte(`{"event":{"kind":"alert","not_ecs":1},"panw_cortex":{"xdr":{"anything":{"goes":1}}},"host":{"ip":["10.0.0.1"],"bogus":[1]}}`)); len(bad) != 2 {
+		t.Errorf("the check found %v, want event.not_ecs and host.bogus", bad)
+	}
 }

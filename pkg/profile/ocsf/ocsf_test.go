@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
@@ -257,3 +258,44 @@ func TestNotAnObject(t *testing.T) {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestSchema validates every event of every fixture against the shipped
+// JSON Schema of its class, generated from the OCSF repository, and checks
+// that the schema rejects what the class forbids.
+func TestSchema(t *testing.T) {
+	n := 0
+	for _, c := range fixtures.Cases(t) {
+		_, evs := events(t, c)
+		for _, ev := range evs {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.ValidateOCSF(t, b)
+			n++
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d events validated", n)
+	}
+	f := incident(t, `{"incident_id":"1","modification_time":5}`)
+	good, _ := json.Marshal(f)
+	for name, mutate := range map[string]func(map[string]any){
+		"unknown status_id":        func(e map[string]any) { e["status_id"] = 7 },
+		"attribute not in class":   func(e map[string]any) { e["not_an_ocsf_field"] = 1 },
+		"no assignee nor group":    func(e map[string]any) { delete(e, "assignee_group") },
+		"no finding_info_list":     func(e map[string]any) { delete(e, "finding_info_list") },
+		"wrong type_uid":           func(e map[string]any) { e["type_uid"] = 200401 },
+		"time as a string":         func(e map[string]any) { e["time"] = "2024-01-01" },
+		"observable of no type":    func(e map[string]any) { e["observables"] = []any{map[string]any{"name": "x", "type_id": 3000}} },
+		"metadata without product": func(e map[string]any) { delete(e["metadata"].(map[string]any), "product") },
+	} {
+		var e map[string]any
+		_ = json.Unmarshal(good, &e)
+		mutate(e)
+		b, _ := json.Marshal(e)
+		if _, err := testkit.OCSFError(t, b); err == nil {
+			t.Errorf("%s: the schema accepted it", name)
+		}
+	}
+}
