@@ -156,3 +156,16 @@ func CheckECS(t testing.TB, value []byte) (unknown []string) {
 	walk("", doc)
 	return unknown
 }
+
+// checkProfileRecord checks a record of an output profile: an OCSF event
+// against its class's schema, an ECS document's fields against the ECS list.
+func checkProfileRecord(t testing.TB, profile string, value []byte) {
+	t.Helper()
+	if profile == "ocsf" {
+		ValidateOCSF(t, value)
+		return
+	}
+	if bad := CheckECS(t, value); len(bad) > 0 {
+		t.Fatalf("ECS document with fields outside ECS and %s: %v\n%s", ECSVendor, bad, value)
+	}
+}

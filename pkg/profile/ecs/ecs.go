@@ -253,10 +253,12 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 	related.write(d)
 
 	// Every field no ECS field carries stays under panw_cortex.xdr, with the
-	// incident id and the alert's record key beside them.
+	// incident id, the alert's record key and the incident version (the
+	// native record's modification_time) beside them.
 	vendor := mp.rest()
 	vendor["incident_id"] = mustString(inc.ID)
 	vendor["alert_key"] = mustString(key)
+	vendor["incident_modification_time"] = json.RawMessage(strconv.FormatInt(version, 10))
 	d.set(Vendor, vendor)
 	return d, nil
 }

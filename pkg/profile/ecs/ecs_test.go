@@ -169,7 +169,7 @@ func TestAlertFields(t *testing.T) {
 		"destination.ip": `"8.8.8.8"`, "destination.port": `53`, "destination.geo": `null`, "dns.question.name": `"evil.example"`,
 		"process.name": `"cmd.exe"`, "event.severity": `3`, "message": `"alert name"`, "@timestamp": `"2023-11-14T22:15:00.000Z"`,
 		"related.ip": `["10.0.0.5","192.168.1.10","8.8.8.8"]`, "related.user": `["alice"]`, "related.hosts": `["ws-01"]`,
-		"panw_cortex.xdr": `{"action_country":"UNKNOWN","action_remote_ip":["8.8.8.8"],"alert_id":"7","alert_key":"7","host_ip":"10.0.0.5, 192.168.1.10,junk","incident_id":"9","is_whitelisted":"No","mac":"00:11:22:33:44:55,N/A"}`,
+		"panw_cortex.xdr": `{"action_country":"UNKNOWN","action_remote_ip":["8.8.8.8"],"alert_id":"7","alert_key":"7","host_ip":"10.0.0.5, 192.168.1.10,junk","incident_id":"9","incident_modification_time":50,"is_whitelisted":"No","mac":"00:11:22:33:44:55,N/A"}`,
 	} {
 		got, _ := json.Marshal(get(d, splitPath(path)...))
 		if string(got) != want {
