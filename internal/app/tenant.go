@@ -15,6 +15,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
@@ -113,17 +114,27 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi boo
 		}
 		return name
 	}
+	topics := sink.Topics{Incidents: topic(cfg.TopicIncidents), Alerts: topic(cfg.TopicAlerts),
+		Artifacts: topic(cfg.TopicArtifacts), DLQ: topic(cfg.TopicDLQ)}
+	// cfg was validated: every name is a profile's.
+	profiles, _ := profile.Parse(strings.Join(cfg.OutputProfiles, ","))
+	if profiles.OCSF() {
+		topics.OCSFIncidents, topics.OCSFAlerts = topic(cfg.TopicOCSFIncidents), topic(cfg.TopicOCSFAlerts)
+	}
+	if profiles.ECS() {
+		topics.ECSIncidents, topics.ECSAlerts = topic(cfg.TopicECSIncidents), topic(cfg.TopicECSAlerts)
+	}
 	inFlight := 0
 	if multi {
 		inFlight = sink.TenantInFlight
 	}
 	return pipeline.Config{
-		InFlight:    inFlight,
-		Connector:   cfg.ConnectorName,
-		Tenant:      t.ID,
-		MultiTenant: multi,
-		Topics: sink.Topics{Incidents: topic(cfg.TopicIncidents), Alerts: topic(cfg.TopicAlerts),
-			Artifacts: topic(cfg.TopicArtifacts), DLQ: topic(cfg.TopicDLQ)},
+		InFlight:        inFlight,
+		Connector:       cfg.ConnectorName,
+		Tenant:          t.ID,
+		MultiTenant:     multi,
+		Topics:          topics,
+		Profiles:        profiles,
 		Offsets:         cfg.TopicOffsets,
 		Delivery:        cfg.Delivery,
 		CreateTopics:    true,

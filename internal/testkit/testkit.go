@@ -170,6 +170,11 @@ func (e *Env) ReadTopic(topic string) []Record {
 				rec.Headers[h.Key] = string(h.Value)
 			}
 			rec.Type = rec.Headers[record.HeaderRecordType]
+			if profile, _, ok := strings.Cut(rec.Type, "."); ok && (profile == "ocsf" || profile == "ecs") {
+				checkProfileRecord(e.T, profile, r.Value)
+				out = append(out, rec)
+				return
+			}
 			if topic != OffsetsTopic {
 				if err := json.Unmarshal(r.Value, &rec.Envelope); err != nil {
 					e.T.Fatalf("%s offset %d: value is not JSON: %v", topic, r.Offset, err)

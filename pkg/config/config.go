@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,14 @@ type Config struct {
 	TopicArtifacts string `env:"KAFKA_TOPIC_ARTIFACTS, default=xdr.artifacts"`
 	TopicDLQ       string `env:"KAFKA_TOPIC_DLQ, default=xdr.dlq"`
 	TopicOffsets   string `env:"KAFKA_TOPIC_OFFSETS, default=xdr.connector.offsets"`
+
+	// Output profiles: which records to write (OutputProfileNames), and the
+	// topics of the OCSF and ECS ones.
+	OutputProfiles     []string `env:"OUTPUT_PROFILES, default=native"`
+	TopicOCSFIncidents string   `env:"KAFKA_TOPIC_OCSF_INCIDENTS, default=xdr.ocsf.incidents"`
+	TopicOCSFAlerts    string   `env:"KAFKA_TOPIC_OCSF_ALERTS, default=xdr.ocsf.alerts"`
+	TopicECSIncidents  string   `env:"KAFKA_TOPIC_ECS_INCIDENTS, default=xdr.ecs.incidents"`
+	TopicECSAlerts     string   `env:"KAFKA_TOPIC_ECS_ALERTS, default=xdr.ecs.alerts"`
 
 	// Pipeline.
 	ConnectorName      string        `env:"CONNECTOR_NAME, default=xdr-connector"`
@@ -153,7 +162,9 @@ func (c *Config) Validate() error {
 	topics := map[string]string{
 		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
 		"KAFKA_TOPIC_ARTIFACTS": c.TopicArtifacts, "KAFKA_TOPIC_DLQ": c.TopicDLQ,
-		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets,
+		"KAFKA_TOPIC_OFFSETS":        c.TopicOffsets,
+		"KAFKA_TOPIC_OCSF_INCIDENTS": c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": c.TopicOCSFAlerts,
+		"KAFKA_TOPIC_ECS_INCIDENTS": c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": c.TopicECSAlerts,
 	}
 	for v, t := range topics {
 		if !prefixOK && t == c.TopicPrefix+"."+topicSuffixes[v] {
@@ -209,6 +220,14 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
+	if len(c.OutputProfiles) == 0 {
+		bad("OUTPUT_PROFILES", "must name one or more of %s", strings.Join(OutputProfileNames, ", "))
+	}
+	for _, p := range c.OutputProfiles {
+		if !slices.Contains(OutputProfileNames, strings.ToLower(strings.TrimSpace(p))) {
+			bad("OUTPUT_PROFILES", "%q is not an output profile: want %s", p, strings.Join(OutputProfileNames, ", "))
+		}
+	}
 	switch c.Delivery {
 	case "at-least-once", "exactly-once":
 	default:
@@ -236,6 +255,8 @@ func (c *Config) Validate() error {
 var topicSuffixes = map[string]string{
 	"KAFKA_TOPIC_INCIDENTS": "incidents", "KAFKA_TOPIC_ALERTS": "alerts", "KAFKA_TOPIC_ARTIFACTS": "artifacts",
 	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets",
+	"KAFKA_TOPIC_OCSF_INCIDENTS": "ocsf.incidents", "KAFKA_TOPIC_OCSF_ALERTS": "ocsf.alerts",
+	"KAFKA_TOPIC_ECS_INCIDENTS": "ecs.incidents", "KAFKA_TOPIC_ECS_ALERTS": "ecs.alerts",
 }
 
 // checkTopicPrefix reports a bad KAFKA_TOPIC_PREFIX through bad and whether
@@ -269,6 +290,8 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 	for v, dst := range map[string]*string{
 		"KAFKA_TOPIC_INCIDENTS": &c.TopicIncidents, "KAFKA_TOPIC_ALERTS": &c.TopicAlerts,
 		"KAFKA_TOPIC_ARTIFACTS": &c.TopicArtifacts, "KAFKA_TOPIC_DLQ": &c.TopicDLQ, "KAFKA_TOPIC_OFFSETS": &c.TopicOffsets,
+		"KAFKA_TOPIC_OCSF_INCIDENTS": &c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": &c.TopicOCSFAlerts,
+		"KAFKA_TOPIC_ECS_INCIDENTS": &c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": &c.TopicECSAlerts,
 	} {
 		if _, set := l.Lookup(v); !set {
 			*dst = c.TopicPrefix + "." + topicSuffixes[v]
@@ -332,6 +355,10 @@ func ParseStartFrom(s string, now time.Time) (int64, error) {
 	}
 	return 0, fmt.Errorf("%q is neither \"now\", a duration such as 72h, nor an RFC 3339 time", s)
 }
+
+// OutputProfileNames are the values of OUTPUT_PROFILES (package profile
+// reads them): native (the envelope records), ocsf and ecs.
+var OutputProfileNames = []string{"native", "ocsf", "ecs"}
 
 // TenantPlaceholder in a data topic's name is replaced by each tenant's id in
 // multi-tenant mode (TENANTS_FILE), e.g. KAFKA_TOPIC_INCIDENTS=xdr.{tenant}.incidents.

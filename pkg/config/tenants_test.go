@@ -146,6 +146,9 @@ func TestTenantsFileExcludesXDRBaseURL(t *testing.T) {
 	if _, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"TENANTS_FILE": "t.yaml", "KAFKA_TOPIC_ALERTS": "xdr.{tenant}.alerts"})); err != nil {
 		t.Fatalf("{tenant} refused with TENANTS_FILE: %v", err)
 	}
+	if _, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"TENANTS_FILE": "t.yaml", "KAFKA_TOPIC_ECS_INCIDENTS": "xdr.{tenant}.ecs.incidents"})); err != nil {
+		t.Fatalf("{tenant} refused in a profile topic with TENANTS_FILE: %v", err)
+	}
 	if _, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"KAFKA_TOPIC_ALERTS": "xdr.{tenant}.alerts"})); err == nil {
 		t.Fatal("{tenant} accepted without TENANTS_FILE")
 	}

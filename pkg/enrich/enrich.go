@@ -121,6 +121,14 @@ func WithCovering(f func(incidentID string, version int64)) Option {
 	return func(e *Enricher) { e.covering = f }
 }
 
+// WithRecords sets the function that turns a reply's native records, as
+// Flatten returned them for version, into the records to publish (the
+// output profiles add theirs beside them, package profile). It is called
+// from a worker goroutine, once per reply. Default: the native records.
+func WithRecords(f func(m Meta, version int64, ed *xdr.ExtraData, native []record.Record) []record.Record) Option {
+	return func(e *Enricher) { e.records = f }
+}
+
 // WithBackoff sets the factory of the backoff policy between retryable
 // failures of one enrichment; it is called once per enrichment that needs a
 // retry. backoff.Stop sends the enrichment to the DLQ. The default is
@@ -172,6 +180,7 @@ type Enricher struct {
 	covering   func(string, int64)
 	newBackoff func() backoff.BackOff
 	tracer     trace.Tracer
+	records    func(m Meta, version int64, ed *xdr.ExtraData, native []record.Record) []record.Record
 
 	running atomic.Bool
 	fatal   chan error // buffered(1): the first publish failure
@@ -391,6 +400,9 @@ func (e *Enricher) flatten(ctx context.Context, m Meta, version int64, ed *xdr.E
 	_, span := e.tracer.Start(ctx, "flatten")
 	defer span.End()
 	recs, info := Flatten(m, version, ed)
+	if e.records != nil {
+		recs = e.records(m, version, ed, recs)
+	}
 	span.SetAttributes(attribute.Int("xdr.records", len(recs)), attribute.Int("xdr.alerts_received", info.AlertsReceived),
 		attribute.Int("xdr.alerts_total_count", info.AlertsTotalCount), attribute.Bool("xdr.alerts_truncated", info.AlertsTruncated),
 		attribute.Int("xdr.network_artifacts", info.NetworkArtifactsTotalCount), attribute.Int("xdr.file_artifacts", info.FileArtifactsTotalCount))

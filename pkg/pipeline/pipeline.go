@@ -33,6 +33,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
@@ -57,6 +58,10 @@ type Config struct {
 	MultiTenant bool
 	Topics      sink.Topics
 	Offsets     string // offsets topic
+	// Profiles are the output profiles (OUTPUT_PROFILES); the zero value is
+	// profile.Default, the native records alone. Topics must name the
+	// topics of every profile enabled.
+	Profiles profile.Set
 
 	CreateTopics bool  // create missing topics at start
 	Partitions   int32 // for created data topics; -1 broker default
@@ -179,6 +184,14 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	}
 	if cfg.Connector == "" || cfg.Offsets == "" {
 		return nil, errors.New("pipeline: connector name and offsets topic are required")
+	}
+	if cfg.Profiles == (profile.Set{}) {
+		cfg.Profiles = profile.Default
+	}
+	for _, t := range cfg.Profiles.Topics() {
+		if cfg.Topics.Name(t) == "" {
+			return nil, fmt.Errorf("pipeline: output profiles %s need a name for the %s topic", cfg.Profiles, t)
+		}
 	}
 	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, log: slog.New(slog.DiscardHandler), now: time.Now, tp: noop.NewTracerProvider(),
 		ready: make(chan struct{})}
@@ -346,7 +359,11 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 				p.onAcked(inc, p.now())
 			}
 		}
-		err := p.sink.Publish(ctx, sink.Changes, []record.Record{rec}, func(err error) {
+		recs := []record.Record{rec}
+		if !p.cfg.Profiles.NativeOnly() {
+			recs = p.cfg.Profiles.Change(meta, inc, rec)
+		}
+		err := p.sink.Publish(ctx, sink.Changes, recs, func(err error) {
 			switch {
 			case err == nil:
 				acked()

@@ -62,6 +62,9 @@ func (p *Pipeline) start(ctx context.Context) error {
 		enrich.WithOnDone(func(it offsets.Pending, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }),
 		enrich.WithCovering(p.tracker.Covering),
 	}
+	if !p.cfg.Profiles.NativeOnly() {
+		eopts = append(eopts, enrich.WithRecords(p.cfg.Profiles.Enriched))
+	}
 	if p.cfg.EnrichBackoff != nil {
 		eopts = append(eopts, enrich.WithBackoff(p.cfg.EnrichBackoff))
 	}

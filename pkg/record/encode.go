@@ -16,6 +16,13 @@ func New(m Meta, topic Topic, key string, env *Envelope) Record {
 	return Record{Topic: topic, Type: env.RecordType, Key: buf[:k:k], Value: buf[k:], IncidentID: env.IncidentID, Version: env.ModificationTime}
 }
 
+// Raw returns a record whose value is value as it is, not an envelope: the
+// output profiles' records (OCSF events, ECS documents) are their format's
+// own JSON. It does not copy key or value.
+func Raw(topic Topic, typ string, key string, value []byte, incidentID string, version int64) Record {
+	return Record{Topic: topic, Type: typ, Key: []byte(key), Value: value, IncidentID: incidentID, Version: version}
+}
+
 // DeadLetter encodes the DLQ record of the incident version (id, version):
 // topic dlq, key the incident id, error block e, and data
 // {"incident_id", "modification_time"}, so a consumer of the DLQ alone knows

@@ -33,6 +33,13 @@ const (
 	TopicAlerts                 // one record per alert
 	TopicArtifacts              // one record per network or file artifact
 	TopicDLQ                    // enrichments that failed for good
+
+	// The output profiles' topics (OUTPUT_PROFILES): the same incident
+	// versions and alerts as TopicIncidents and TopicAlerts, keyed alike.
+	TopicOCSFIncidents // OCSF Incident Findings
+	TopicOCSFAlerts    // OCSF Detection Findings
+	TopicECSIncidents  // ECS incident documents
+	TopicECSAlerts     // ECS alert documents
 )
 
 // Record types: the value of HeaderRecordType and of the envelope's record_type.
@@ -43,6 +50,15 @@ const (
 	TypeNetworkArtifact  = "artifact.network"
 	TypeFileArtifact     = "artifact.file"
 	TypeDLQ              = "dlq"
+
+	// Output profiles: the profile, then the native type the record stands
+	// beside.
+	TypeOCSFIncidentChange   = "ocsf.incident.change"
+	TypeOCSFIncidentEnriched = "ocsf.incident.enriched"
+	TypeOCSFAlert            = "ocsf.alert"
+	TypeECSIncidentChange    = "ecs.incident.change"
+	TypeECSIncidentEnriched  = "ecs.incident.enriched"
+	TypeECSAlert             = "ecs.alert"
 )
 
 // Record is one keyed record bound for a topic role. Value is the encoded
@@ -153,6 +169,14 @@ func (t Topic) String() string {
 		return "artifacts"
 	case TopicDLQ:
 		return "dlq"
+	case TopicOCSFIncidents:
+		return "ocsf.incidents"
+	case TopicOCSFAlerts:
+		return "ocsf.alerts"
+	case TopicECSIncidents:
+		return "ecs.incidents"
+	case TopicECSAlerts:
+		return "ecs.alerts"
 	}
 	return "unknown"
 }

@@ -37,6 +37,12 @@ type Topics struct {
 	Alerts    string
 	Artifacts string
 	DLQ       string
+
+	// The output profiles' topics; empty for a profile that is off.
+	OCSFIncidents string
+	OCSFAlerts    string
+	ECSIncidents  string
+	ECSAlerts     string
 }
 
 // Name returns the Kafka topic of t.
@@ -50,12 +56,29 @@ func (ts Topics) Name(t record.Topic) string {
 		return ts.Artifacts
 	case record.TopicDLQ:
 		return ts.DLQ
+	case record.TopicOCSFIncidents:
+		return ts.OCSFIncidents
+	case record.TopicOCSFAlerts:
+		return ts.OCSFAlerts
+	case record.TopicECSIncidents:
+		return ts.ECSIncidents
+	case record.TopicECSAlerts:
+		return ts.ECSAlerts
 	}
 	return ""
 }
 
-// All lists the topic names in a fixed order.
-func (ts Topics) All() []string { return []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ} }
+// All lists the topic names in a fixed order, the output profiles' only
+// when set.
+func (ts Topics) All() []string {
+	all := []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ}
+	for _, t := range []string{ts.OCSFIncidents, ts.OCSFAlerts, ts.ECSIncidents, ts.ECSAlerts} {
+		if t != "" {
+			all = append(all, t)
+		}
+	}
+	return all
+}
 
 // MaxInFlight bounds the records of each Class that a Sink has handed to the producer and Kafka has not
 // acknowledged yet; Publish waits for room beyond it. Changes have their own
