@@ -36,6 +36,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 )
 
 // Config scales a run. Zero values take Default's.
@@ -203,8 +205,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("coalescing phase: %w", err)
 	}
 	say("cost: flatten + encode + produce %d records of 1,000-alert incidents", cfg.CostRecords)
-	if rep.Cost, err = runCost(ctx, cfg, broker.addr); err != nil {
+	if rep.Cost, err = runCost(ctx, cfg, broker.addr, profile.Default); err != nil {
 		return nil, fmt.Errorf("cost phase: %w", err)
+	}
+	all, _ := profile.Parse(strings.Join(profile.Names, ","))
+	say("cost: the same with OUTPUT_PROFILES=%s", all)
+	if rep.CostProfiles, err = runCost(ctx, cfg, broker.addr, all); err != nil {
+		return nil, fmt.Errorf("cost phase, every profile: %w", err)
 	}
 	say("memory: `connector run` with %d incidents waiting for enrichment", cfg.MemoryIncidents)
 	if rep.Memory, err = runMemory(ctx, cfg, broker.addr); err != nil {

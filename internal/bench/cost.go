@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -20,6 +21,7 @@ import (
 
 // Cost is what flattening, encoding and producing records costs this process.
 type Cost struct {
+	Profiles  string        // OUTPUT_PROFILES of the run: native, or native,ocsf,ecs
 	Incidents int           // extra-data replies flattened (1,000 alerts each)
 	Records   int           // records acknowledged by Kafka
 	Bytes     int64         // record values produced
@@ -35,6 +37,9 @@ func (c Cost) RecordsPerSecond() float64 { return float64(c.Records) / c.Wall.Se
 // would sustain.
 func (c Cost) RecordsPerCPUSecond() float64 { return float64(c.Records) / c.CPU.Seconds() }
 
+// CPUPerIncident is CPU time per extra-data reply turned into records.
+func (c Cost) CPUPerIncident() time.Duration { return c.CPU / time.Duration(max(c.Incidents, 1)) }
+
 // CPUPer10k is CPU-seconds per 10,000 records.
 func (c Cost) CPUPer10k() float64 { return c.CPU.Seconds() * 10_000 / float64(c.Records) }
 
@@ -49,11 +54,13 @@ const costAlerts = 1000
 
 // runCost fetches a few 1,000-alert incidents from the tenant once (decoding
 // is not measured), then flattens, encodes and produces them round-robin
-// through the connector's sink until CostRecords records are acknowledged.
+// through the connector's sink until CostRecords records are acknowledged,
+// with the records of every output profile of set (as the enricher builds
+// them: the native ones, then each profile's).
 // CPU time (getrusage) and allocations (MemStats.Mallocs) are read around
 // that loop; the broker runs in another process and is not counted.
-func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
-	var c Cost
+func runCost(ctx context.Context, cfg Config, brokerAddr string, set profile.Set) (Cost, error) {
+	c := Cost{Profiles: set.String()}
 	sim := xdrtest.New(xdrtest.Config{Seed: 14, Incidents: costSources, MaxAlerts: costAlerts, RateLimit: 1 << 20})
 	for _, id := range sim.IncidentIDs() {
 		if tr, _ := sim.Truth(id); tr.AlertCount < costAlerts {
@@ -81,6 +88,12 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
 	}
 	defer kcl.Close()
 	topics, _ := phaseTopics("cost")
+	if set.OCSF() {
+		topics.OCSFIncidents, topics.OCSFAlerts = "cost.ocsf.incidents", "cost.ocsf.alerts"
+	}
+	if set.ECS() {
+		topics.ECSIncidents, topics.ECSAlerts = "cost.ecs.incidents", "cost.ecs.alerts"
+	}
 	if err := sink.EnsureTopics(ctx, kadm.NewClient(kcl), topics, -1, -1); err != nil {
 		return c, err
 	}
@@ -104,7 +117,11 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string) (Cost, error) {
 		for i := 0; records < n && failed.Load() == nil; i++ {
 			ed := eds[i%len(eds)]
 			meta.FetchedAt = time.Now().UnixMilli()
-			recs, _ := enrich.Flatten(meta, ed.Incident.ModificationTime+int64(i), ed)
+			version := ed.Incident.ModificationTime + int64(i)
+			recs, _ := enrich.Flatten(meta, version, ed)
+			if !set.NativeOnly() {
+				recs = set.Enriched(meta, version, ed, recs)
+			}
 			wg.Add(1)
 			if err := sk.Publish(ctx, sink.Enrichments, recs, done); err != nil {
 				wg.Wait()

@@ -16,9 +16,11 @@ type Report struct {
 	Budget     Budget
 	Freshness  Freshness
 	Coalescing Coalescing
-	Cost       Cost
-	Memory     Memory
-	Tenants    Tenants // the tenants phase, when Config.Tenants > 0 (then the only one)
+	Cost       Cost // native records alone
+	// CostProfiles is the cost phase again with OUTPUT_PROFILES=native,ocsf,ecs.
+	CostProfiles Cost
+	Memory       Memory
+	Tenants      Tenants // the tenants phase, when Config.Tenants > 0 (then the only one)
 }
 
 // Result is a row's verdict.
@@ -85,6 +87,10 @@ func (r *Report) Rows() []Row {
 		{"Flatten + encode + produce, 1,000-alert incidents",
 			fmt.Sprintf("%s records/s per core (%s records/s wall, %s records)", thousands(k.RecordsPerCPUSecond()), thousands(k.RecordsPerSecond()), thousands(float64(k.Records))),
 			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(k.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
+		{"Flatten + encode + produce, native + OCSF + ECS",
+			fmt.Sprintf("%s records/s per core (%s records); CPU per incident %.2f × native's", thousands(r.CostProfiles.RecordsPerCPUSecond()),
+				thousands(float64(r.CostProfiles.Records)), float64(r.CostProfiles.CPUPerIncident())/float64(max(k.CPUPerIncident(), 1))),
+			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(r.CostProfiles.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
 		{"CPU per 10k records", fmt.Sprintf("%.3f CPU-s", k.CPUPer10k()),
 			fmt.Sprintf("≤ %.3f CPU-s", 10_000.0/TargetRecordsPerCPU), verdict(k.CPUPer10k() <= 10_000.0/TargetRecordsPerCPU)},
 		{"Heap allocations per record", fmt.Sprintf("%.2f", k.AllocsPerRecord()),
