@@ -47,6 +47,16 @@ type Config struct {
 	TopicDLQ       string `env:"KAFKA_TOPIC_DLQ, default=xdr.dlq"`
 	TopicOffsets   string `env:"KAFKA_TOPIC_OFFSETS, default=xdr.connector.offsets"`
 
+	// Scale-out: the processes of one connector share its tenants through a
+	// Kafka consumer group (see pkg/slots).
+	GroupEnabled           bool          `env:"KAFKA_GROUP_ENABLED, default=false"`             // join the connector's group and run only the tenants of the slots this process owns
+	GroupInstanceID        string        `env:"KAFKA_GROUP_INSTANCE_ID"`                        // static membership, e.g. the pod name; empty = dynamic
+	GroupSessionTimeout    time.Duration `env:"KAFKA_GROUP_SESSION_TIMEOUT, default=45s"`       // silence after which a process's slots move
+	GroupRebalanceTimeout  time.Duration `env:"KAFKA_GROUP_REBALANCE_TIMEOUT, default=60s"`     // time a rebalance allows for handing a slot over
+	GroupHeartbeatInterval time.Duration `env:"KAFKA_GROUP_HEARTBEAT_INTERVAL, default=3s"`     // how often a process tells the coordinator it is alive
+	TopicSlots             string        `env:"KAFKA_TOPIC_SLOTS, default=xdr.connector.slots"` // the group's topic: one partition per slot
+	SlotsPartitions        int           `env:"KAFKA_SLOTS_PARTITIONS, default=64"`             // slots of a slots topic the connector creates; fixed at creation
+
 	// Pipeline.
 	ConnectorName      string        `env:"CONNECTOR_NAME, default=xdr-connector"`
 	Tenant             string        `env:"XDR_TENANT"` // label for the offsets key; defaults to the base URL's host
@@ -143,11 +153,11 @@ func (c *Config) Validate() error {
 	topics := map[string]string{
 		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
 		"KAFKA_TOPIC_ARTIFACTS": c.TopicArtifacts, "KAFKA_TOPIC_DLQ": c.TopicDLQ,
-		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets,
+		"KAFKA_TOPIC_OFFSETS": c.TopicOffsets, "KAFKA_TOPIC_SLOTS": c.TopicSlots,
 	}
 	for v, t := range topics {
 		name := t
-		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" {
+		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" && v != "KAFKA_TOPIC_SLOTS" {
 			// Each tenant's id replaces {tenant}; ids are valid in topic names.
 			name = strings.ReplaceAll(t, TenantPlaceholder, "x")
 		}
@@ -196,6 +206,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
+	if c.GroupEnabled {
+		c.validateGroup(bad)
+	}
 	switch c.Delivery {
 	case "at-least-once", "exactly-once":
 	default:
@@ -213,6 +226,25 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// validateGroup checks the scale-out settings.
+func (c *Config) validateGroup(bad func(v, format string, a ...any)) {
+	if c.GroupInstanceID != "" && !ValidName(c.GroupInstanceID) {
+		bad("KAFKA_GROUP_INSTANCE_ID", "%q is not a valid name: %s", c.GroupInstanceID, NameRule)
+	}
+	if c.GroupHeartbeatInterval <= 0 || 3*c.GroupHeartbeatInterval > c.GroupSessionTimeout {
+		bad("KAFKA_GROUP_HEARTBEAT_INTERVAL", "must be positive and at most a third of KAFKA_GROUP_SESSION_TIMEOUT")
+	}
+	if c.GroupRebalanceTimeout <= c.ShutdownTimeout {
+		bad("KAFKA_GROUP_REBALANCE_TIMEOUT", "must be longer than SHUTDOWN_TIMEOUT (%s): a revoked tenant drains and commits within it", c.ShutdownTimeout)
+	}
+	if c.SlotsPartitions < 1 || c.SlotsPartitions > 10000 {
+		bad("KAFKA_SLOTS_PARTITIONS", "must be between 1 and 10000")
+	}
+}
+
+// GroupID is the consumer group of a connector's processes.
+func (c *Config) GroupID() string { return "xdr-kafka-connector/" + c.ConnectorName }
 
 // ParseStartFrom turns START_FROM into an epoch-millisecond watermark: "now",
 // a Go duration back from now ("72h"), or an RFC 3339 time.
