@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -245,10 +246,13 @@ func (m *Member) Assignment(ctx context.Context) (map[int32]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("describing group %s: not in the reply", m.cfg.Group)
 	}
+	out := map[int32]string{}
+	if errors.Is(g.Err, kerr.GroupIDNotFound) {
+		return out, nil // no member at all
+	}
 	if g.Err != nil {
 		return nil, fmt.Errorf("describing group %s: %w", m.cfg.Group, g.Err)
 	}
-	out := map[int32]string{}
 	for _, mem := range g.Members {
 		who := mem.ClientID + "@" + mem.ClientHost
 		if mem.InstanceID != nil {
