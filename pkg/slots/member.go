@@ -39,10 +39,11 @@ type Config struct {
 	Group      string // the consumer group: one per connector
 	Topic      string // the slots topic (see EnsureTopic)
 	Partitions int32  // its partition count, as EnsureTopic returned it
-	// InstanceID, when set, makes the member static (KIP-345): a restart
-	// under the same id within the session timeout gets the same slots back
-	// without a rebalance, and a stop does not leave the group, so a stopped
-	// static member's slots move only after the session timeout.
+	// InstanceID, when set, makes the member static (KIP-345): a process
+	// that crashes and comes back under the same id within the session
+	// timeout (a container restarted in its pod) gets the same slots back
+	// without a rebalance. A graceful stop still leaves the group explicitly,
+	// so a rolling update hands the slots over at once.
 	InstanceID        string
 	SessionTimeout    time.Duration // default 45s
 	RebalanceTimeout  time.Duration // default 60s
@@ -92,8 +93,7 @@ func New(cfg Config, h Handler) (*Member, error) {
 }
 
 // Run joins the group and stays in it until ctx is done, then leaves it
-// (a static member does not: its slots wait a session timeout for it to come
-// back). Call it once; stop the work of the slots before ctx ends, or the
+// (a static member too, by its instance id). Call it once; stop the work of the slots before ctx ends, or the
 // group moves them while they still run here (Revoked is called for what is
 // still owned as the member leaves).
 func (m *Member) Run(ctx context.Context) error {
@@ -147,7 +147,17 @@ func (m *Member) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.cl = nil
 	m.mu.Unlock()
-	cl.Close() // leaves the group (unless static); Revoked runs for what is left
+	if m.cfg.InstanceID != "" {
+		// Close sends no LeaveGroup for a static member: leave by its id, so
+		// the others take the slots now rather than after a session timeout.
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := kadm.NewClient(cl).LeaveGroup(lctx, kadm.LeaveGroup(m.cfg.Group).InstanceIDs(m.cfg.InstanceID).Reason("stopping"))
+		cancel()
+		if err != nil {
+			m.log.Warn("leaving the group failed; the others take this process's slots after the session timeout", "err", err)
+		}
+	}
+	cl.Close() // leaves the group (a dynamic member); Revoked runs for what is left
 	return nil
 }
 

@@ -171,7 +171,7 @@ func TestMembersShareTheSlotsAndHandThemOver(t *testing.T) {
 	b := e.join("b", "")
 	c := e.join("c", "")
 	e.settled("three members", a, b, c)
-	d := e.join("d", "")
+	d := e.join("d", "d") // static
 	e.settled("four members", a, b, c, d)
 
 	// Two leave cleanly: the others take their slots at once.
@@ -180,6 +180,16 @@ func TestMembersShareTheSlotsAndHandThemOver(t *testing.T) {
 	c.stop()
 	<-c.done
 	e.settled("two left", a, d)
+
+	// A static member leaves by its id when it stops: its slots move at
+	// once, not after a session timeout.
+	stopped := time.Now()
+	d.stop()
+	<-d.done
+	e.settled("the static member left", a)
+	if took := time.Since(stopped); took >= 1500*time.Millisecond {
+		t.Errorf("a static member's slots moved %s after it stopped, a session timeout", took)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
