@@ -1390,8 +1390,8 @@ func TestBadValuesRejected(t *testing.T) {
 	// What a schema cannot check (it cannot compare items) a template's fail
 	// does.
 	failCases := map[string][]string{
-		"tenant-duplicate-id.yaml": {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
-		"scaleout-short-grace.yaml": {"terminationGracePeriodSeconds (25) must exceed pipeline.shutdownTimeout (20s) by more than 5 s"},
+		"tenant-duplicate-id.yaml":      {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
+		"scaleout-short-grace.yaml":     {"terminationGracePeriodSeconds (25) must exceed pipeline.shutdownTimeout (20s) by more than 5 s"},
 		"scaleout-short-rebalance.yaml": {"scaleOut.rebalanceTimeout (15s) must exceed pipeline.shutdownTimeout (20s)"},
 	}
 	files, err := filepath.Glob("ci/bad/*.yaml")
