@@ -522,8 +522,14 @@ func checkPod(t *testing.T, tags map[string]string, r *rendered) {
 	t.Helper()
 	d := r.deployment
 	spec := &d.Spec.Template.Spec
-	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-		t.Errorf("strategy = %q, want Recreate", d.Spec.Strategy.Type)
+	// Without scale-out, two pods never share an API key's budget, not even
+	// during an upgrade; with it, the group hands each tenant over.
+	want := appsv1.RecreateDeploymentStrategyType
+	if e, _ := envVar(&spec.Containers[0], "KAFKA_GROUP_ENABLED"); e.Value == "true" {
+		want = appsv1.RollingUpdateDeploymentStrategyType
+	}
+	if d.Spec.Strategy.Type != want {
+		t.Errorf("strategy = %q, want %s", d.Spec.Strategy.Type, want)
 	}
 	for k, v := range d.Spec.Selector.MatchLabels {
 		if d.Spec.Template.Labels[k] != v {
@@ -876,6 +882,14 @@ topics:
   artifacts: t.artifacts
   dlq: t.dlq
   offsets: t.offsets
+  slots: t.slots
+scaleOut:
+  enabled: true
+  sessionTimeout: 30s
+  rebalanceTimeout: 50s
+  heartbeatInterval: 2s
+  slotsPartitions: 32
+terminationGracePeriodSeconds: 40
 pipeline:
   connectorName: conn-b
   pollInterval: 45s
@@ -1017,6 +1031,17 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"LOG_LEVEL":                      value("debug"),
 		"LOG_FORMAT":                     value("json"),
 		"HTTP_ADDR":                      value(":9191"),
+		"KAFKA_GROUP_ENABLED":            value("true"),
+		"KAFKA_GROUP_SESSION_TIMEOUT":    value("30s"),
+		"KAFKA_GROUP_REBALANCE_TIMEOUT":  value("50s"),
+		"KAFKA_GROUP_HEARTBEAT_INTERVAL": value("2s"),
+		"KAFKA_TOPIC_SLOTS":              value("t.slots"),
+		"KAFKA_SLOTS_PARTITIONS":         value("32"),
+		"KAFKA_GROUP_INSTANCE_ID": func(t *testing.T, e corev1.EnvVar) {
+			if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+				t.Errorf("KAFKA_GROUP_INSTANCE_ID from %+v, want the pod's name", e.ValueFrom)
+			}
+		},
 	}
 	// The settings of multi-tenant mode, which allSettings (one tenant)
 	// cannot render: proven by rendering ci/tenants.yaml.
@@ -1367,7 +1392,9 @@ func TestBadValuesRejected(t *testing.T) {
 	// What a schema cannot check (it cannot compare items) a template's fail
 	// does.
 	failCases := map[string][]string{
-		"tenant-duplicate-id.yaml": {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
+		"tenant-duplicate-id.yaml":      {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
+		"scaleout-short-grace.yaml":     {"terminationGracePeriodSeconds (25) must exceed pipeline.shutdownTimeout (20s) by more than 5 s"},
+		"scaleout-short-rebalance.yaml": {"scaleOut.rebalanceTimeout (15s) must exceed pipeline.shutdownTimeout (20s)"},
 	}
 	files, err := filepath.Glob("ci/bad/*.yaml")
 	if err != nil {
@@ -1425,6 +1452,55 @@ func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 	}
 	if !strings.Contains(r.notes, "WARNING: replicaCount is 2") {
 		t.Errorf("NOTES.txt does not warn:\n%s", r.notes)
+	}
+}
+
+// TestScaleOut renders several replicas that share the tenants: no
+// acknowledgement needed, a RollingUpdate that adds a pod before removing
+// one, a PodDisruptionBudget, the pod's name as static member id, and notes
+// without the shared-budget warning. Without scaleOut, KAFKA_GROUP_ENABLED is
+// false and no instance id is rendered.
+func TestScaleOut(t *testing.T) {
+	ch := loadChart(t)
+	tenants, err := os.ReadFile(filepath.Join("ci", "tenants.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{requiredValues, string(tenants) + "\n"} {
+		r := render(t, ch, readValues(t, base+"replicaCount: 3\nterminationGracePeriodSeconds: 40\nscaleOut:\n  enabled: true\n"))
+		d := r.deployment
+		if *d.Spec.Replicas != 3 {
+			t.Errorf("replicas = %d", *d.Spec.Replicas)
+		}
+		if st := d.Spec.Strategy; st.Type != appsv1.RollingUpdateDeploymentStrategyType || st.RollingUpdate == nil ||
+			st.RollingUpdate.MaxUnavailable.IntValue() != 0 || st.RollingUpdate.MaxSurge.IntValue() != 1 {
+			t.Errorf("strategy = %+v, want RollingUpdate adding one pod before removing one", st)
+		}
+		if r.pdb == nil || r.pdb.Spec.MaxUnavailable == nil || r.pdb.Spec.MaxUnavailable.IntValue() != 1 {
+			t.Errorf("PodDisruptionBudget = %+v, want maxUnavailable 1", r.pdb)
+		}
+		if e, ok := envVar(r.container(), "KAFKA_GROUP_ENABLED"); !ok || e.Value != "true" {
+			t.Errorf("KAFKA_GROUP_ENABLED = %+v", e)
+		}
+		if e, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+			t.Errorf("KAFKA_GROUP_INSTANCE_ID = %+v", e)
+		}
+		if *d.Spec.Template.Spec.TerminationGracePeriodSeconds != 40 {
+			t.Errorf("terminationGracePeriodSeconds = %d", *d.Spec.Template.Spec.TerminationGracePeriodSeconds)
+		}
+		if strings.Contains(r.notes, "WARNING") || !strings.Contains(r.notes, "SCALE-OUT: 3 pod(s) share the tenants") {
+			t.Errorf("NOTES.txt:\n%s", r.notes)
+		}
+	}
+	r := render(t, ch, readValues(t, requiredValues))
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+		t.Errorf("KAFKA_GROUP_ENABLED = %q by default", e.Value)
+	}
+	if _, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); ok {
+		t.Error("an instance id is rendered without scaleOut")
+	}
+	if r.pdb != nil || r.deployment.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("without scaleOut: pdb %v, strategy %v", r.pdb, r.deployment.Spec.Strategy.Type)
 	}
 }
 

@@ -15,13 +15,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ConfigError is an error in the configuration that New found only while
@@ -55,7 +55,8 @@ type Process struct {
 	deps    Deps
 	obs     *observability
 	tenant  *tenant // env-only mode
-	fleet   *fleet  // tenants-file mode
+	fleet   *fleet  // tenants-file mode, or group membership
+	fleetKC *kgo.Client
 	tenants []config.Tenant
 	health  *telemetry.Health
 	closers []func()
@@ -98,7 +99,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 		return nil, &ConfigError{err}
 	}
 	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr}
-	if cfg.TenantsFile != "" {
+	if cfg.GroupEnabled {
+		sh.replica = replicaName(cfg)
+		if cfg.TenantsFile == "" {
+			// Active/standby: the environment's one tenant runs in whichever
+			// process owns its slot, its records exactly as without a group.
+			t := config.EnvTenant(cfg)
+			t.ID = TenantName(cfg)
+			tenants = []config.Tenant{t}
+		}
+	}
+	if cfg.TenantsFile != "" || cfg.GroupEnabled {
 		return p, p.newFleet(sh, tenants, &ok)
 	}
 	t, err := newTenant(sh, TenantOf(cfg), false)
@@ -124,9 +135,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	return p, nil
 }
 
-// newFleet builds the tenants-file mode: one producer shared by the tenants
-// (at-least-once) and readiness that follows Kafka alone, since a failing
-// tenant must not make the process unready.
+// newFleet builds the tenants-file mode (or group membership): one producer
+// shared by the tenants (at-least-once) and readiness that follows Kafka
+// alone, since a failing tenant — or a standby without tenants — must not
+// make the process unready.
 func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 	// Each tenant's sink holds at most sink.TenantInFlight records of each
 	// class; the shared buffer holds all of them (for tenants added by a
@@ -137,6 +149,7 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 		return err
 	}
 	p.closers = append(p.closers, kcl.Close)
+	p.fleetKC = kcl
 	if p.cfg.Delivery != pipeline.ExactlyOnce {
 		sh.kcl = kcl
 	}
@@ -148,7 +161,15 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 	if retryMax < retryMin {
 		retryMax = max(retryMin, DefaultTenantRetryMax)
 	}
-	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, retryMin: retryMin, retryMax: retryMax, slots: map[string]*slot{}}
+	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
+		slots: map[string]*slot{}, prev: map[string]chan struct{}{}}
+	if p.cfg.GroupEnabled {
+		reg, err := p.obs.registerGroupMetrics(p.fleet)
+		if err != nil {
+			return err
+		}
+		p.closers = append(p.closers, func() { _ = reg.Unregister() })
+	}
 	started := make(chan struct{})
 	p.fleet.started = started
 	p.health, err = newHealth(p.cfg, func() bool {
@@ -231,15 +252,31 @@ func (p *Process) Run(ctx context.Context) error {
 		return p.tenant.pipeline.Run(ctx)
 	}
 	f := p.fleet
+	leave := func() {}
+	if p.cfg.GroupEnabled {
+		stop, err := f.joinGroup(ctx, p.fleetKC)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("joining the connector's group: %w", err)
+		}
+		leave = stop
+	}
 	f.start(ctx, p.tenants) // read and validated by New; a change since is picked up by watch
 	close(f.started)
-	p.log.Info("running every tenant of the tenants file", "tenants", len(p.tenants), "path", p.cfg.TenantsFile)
-	every := p.deps.WatchEvery
-	if every <= 0 {
-		every = 2 * time.Second
+	if p.cfg.TenantsFile != "" {
+		p.log.Info("running the tenants of the tenants file", "tenants", len(p.tenants), "path", p.cfg.TenantsFile, "group", p.cfg.GroupEnabled)
+		every := p.deps.WatchEvery
+		if every <= 0 {
+			every = 2 * time.Second
+		}
+		f.watch(ctx, p.deps.Reload, every)
+	} else {
+		<-ctx.Done()
 	}
-	f.watch(ctx, p.deps.Reload, every)
 	f.wait()
+	leave() // only now: the group moves the tenants once their final commits are written
 	return nil
 }
 

@@ -60,6 +60,7 @@ type slot struct {
 	t      config.Tenant
 	cancel context.CancelFunc
 	done   chan struct{}
+	after  <-chan struct{} // the previous run of the tenant in this process, draining; nil if none
 
 	mu       sync.Mutex
 	status   TenantStatus
@@ -93,44 +94,90 @@ func (s *slot) snapshot() TenantStatus {
 	return st
 }
 
-// fleet supervises the tenants of a tenants file: one slot each, started,
-// stopped and restarted as the file changes. Nothing a tenant does stops the
-// process or another tenant.
+// fleet supervises the tenants of a tenants file (or, with group membership,
+// the one tenant of the environment): one slot each, started, stopped and
+// restarted as the file changes and, with group membership, as this process
+// gains and loses the tenants' slots. Nothing a tenant does stops the process
+// or another tenant.
 type fleet struct {
 	shared   shared
 	log      *slog.Logger
-	path     string
+	path     string // the tenants file; "" for the environment's tenant
+	multi    bool   // tenants-file mode: records carry the tenant (see Tenant.PipelineConfig)
 	retryMin time.Duration
 	retryMax time.Duration
+	group    *group // nil: every tenant runs in this process
 
 	started chan struct{} // closed once the tenants are started
 
 	mu       sync.Mutex
-	slots    map[string]*slot
-	rejected []byte // the content of the file last rejected, so it is logged once
+	ctx      context.Context          // the fleet's run, set by start
+	want     map[string]config.Tenant // every tenant of the file
+	slots    map[string]*slot         // the tenants running here
+	prev     map[string]chan struct{} // runs stopped and perhaps still draining, by tenant
+	rejected []byte                   // the content of the file last rejected, so it is logged once
 	wg       sync.WaitGroup
 }
 
-// start starts every tenant of ts.
+// start runs the tenants of ts that this process owns (all, without group
+// membership) until ctx ends.
 func (f *fleet) start(ctx context.Context, ts []config.Tenant) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ctx = ctx
+	f.want = map[string]config.Tenant{}
 	for _, t := range ts {
-		f.startSlot(ctx, t)
+		f.want[t.ID] = t
+	}
+	f.reconcile()
+}
+
+// reconcile starts every wanted tenant this process owns that does not run,
+// and stops every running one it should not run. f.mu must be held.
+func (f *fleet) reconcile() {
+	for id, s := range f.slots {
+		if _, ok := f.want[id]; !ok || !f.owns(id) {
+			f.stopSlot(s)
+		}
+	}
+	if f.ctx == nil || f.ctx.Err() != nil {
+		return // stopping: nothing new starts
+	}
+	for id, t := range f.want {
+		if f.slots[id] == nil && f.owns(id) {
+			f.startSlot(f.ctx, t)
+		}
 	}
 }
 
+// owns reports whether this process runs tenant id: always without group
+// membership, else when it owns the tenant's slot. f.mu must be held.
+func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.group.slotOf(id)] }
+
 // startSlot starts a tenant's slot, first logging its settings that are
-// outside what the API documents. f.mu must be held.
+// outside what the API documents; its run begins once the tenant's previous
+// run in this process has drained and committed. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	for _, w := range t.Warnings() {
 		f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
+	if prev := f.prev[t.ID]; prev != nil {
+		s.after = prev
+	}
 	s.set(StateStarting, "", nil)
 	f.slots[t.ID] = s
 	f.wg.Go(func() { f.supervise(sctx, s) })
+}
+
+// stopSlot stops a tenant gracefully (final commit, rate history kept); its
+// done channel is remembered until a new run of the tenant has waited for it.
+// f.mu must be held.
+func (f *fleet) stopSlot(s *slot) {
+	s.cancel()
+	delete(f.slots, s.t.ID)
+	f.prev[s.t.ID] = s.done
 }
 
 // supervise runs a tenant until ctx ends, restarting it after a failure with
@@ -139,6 +186,14 @@ func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 func (f *fleet) supervise(ctx context.Context, s *slot) {
 	defer close(s.done)
 	log := f.log.With("tenant", s.t.ID)
+	if s.after != nil {
+		select {
+		case <-s.after: // drained and committed before this run loads the offsets
+		case <-ctx.Done():
+			s.set(StateStopped, "", nil)
+			return
+		}
+	}
 	if s.t.Disabled {
 		s.set(StateDisabled, "disabled: true in the tenants file", nil)
 		<-ctx.Done()
@@ -183,12 +238,25 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 // runOnce builds the tenant's clients and pipeline and runs it until ctx
 // ends (a graceful stop: final commit, rate history kept) or it fails.
 func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
-	tn, err := newTenant(f.shared, TenantFrom(f.shared.cfg, s.t), true)
+	sh := f.shared
+	if f.group != nil {
+		// A process cut off from the group coordinator may have lost the
+		// tenant without knowing: it must not fence the new owner.
+		if err := f.group.member.WaitLive(ctx, nil); err != nil {
+			return nil
+		}
+		sh.gate = gate{member: f.group.member, stop: ctx.Done()}
+	}
+	tn, err := newTenant(sh, TenantFrom(f.shared.cfg, s.t), f.multi)
 	if err != nil {
 		return err
 	}
 	defer tn.close()
-	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, s.t.ID)
+	label := ""
+	if f.multi {
+		label = s.t.ID
+	}
+	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, label)
 	if err != nil {
 		return err
 	}
@@ -267,42 +335,41 @@ func (f *fleet) reload(ctx context.Context, force bool) {
 	}
 }
 
-// apply makes the running set that of ts, read from the file content b.
+// apply makes the wanted set that of ts, read from the file content b.
 func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.rejected = nil
 	want := map[string]config.Tenant{}
 	for _, t := range ts {
 		want[t.ID] = t
 	}
 	var added, removed, changed []string
-	for id, s := range f.slots {
+	for id, old := range f.want {
 		t, ok := want[id]
 		switch {
 		case !ok:
 			removed = append(removed, id)
-			delete(f.slots, id)
-			s.cancel()
-		case !t.Equal(s.t):
+		case !t.Equal(old):
 			changed = append(changed, id)
-			s.cancel()
-			old := s
-			f.wg.Go(func() {
-				<-old.done // drained and committed before the new run loads the offsets
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				if cur, ok := f.slots[t.ID]; ok && cur == old && ctx.Err() == nil {
-					f.startSlot(ctx, t)
-				}
-			})
+			if s := f.slots[id]; s != nil {
+				f.stopSlot(s) // restarted by reconcile, once drained
+			}
 		}
 	}
-	for id, t := range want {
-		if _, ok := f.slots[id]; !ok {
+	for id := range want {
+		if _, ok := f.want[id]; !ok {
 			added = append(added, id)
-			f.startSlot(ctx, t)
 		}
+	}
+	weighed := f.group != nil && !slices.Equal(f.weightsLocked(f.group.partitions), weightsOf(want, f.group.partitions))
+	f.want = want
+	if f.ctx == nil {
+		f.ctx = ctx
+	}
+	f.reconcile()
+	f.mu.Unlock()
+	if weighed {
+		f.group.member.Rebalance() // the leader balances with the new weights
 	}
 	if len(added)+len(removed)+len(changed) == 0 && !force {
 		return
@@ -332,8 +399,13 @@ func (f *fleet) watch(ctx context.Context, reload <-chan struct{}, every time.Du
 	}
 }
 
-// wait waits until every slot has stopped.
-func (f *fleet) wait() { f.wg.Wait() }
+// wait waits until every slot has stopped. Call it after the fleet's
+// context ended: no slot starts after that.
+func (f *fleet) wait() {
+	f.mu.Lock() // a reconcile under way has started what it starts
+	f.mu.Unlock()
+	f.wg.Wait()
+}
 
 // statuses returns every tenant's status, sorted by id.
 func (f *fleet) statuses() []TenantStatus {
@@ -346,6 +418,9 @@ func (f *fleet) statuses() []TenantStatus {
 	out := make([]TenantStatus, 0, len(slots))
 	for _, s := range slots {
 		out = append(out, s.snapshot())
+	}
+	if f.group != nil {
+		out = append(out, f.group.unownedStatuses(time.Now())...)
 	}
 	slices.SortFunc(out, func(a, b TenantStatus) int { return strings.Compare(a.ID, b.ID) })
 	return out

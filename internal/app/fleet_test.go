@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,9 +34,11 @@ type fleetEnv struct {
 	root    string
 	brokers []string
 	file    string
+	cluster *kfake.Cluster
+	calls   *callLog // every API call the fleet received
 }
 
-func newFleetEnv(t *testing.T, n, incidents int) *fleetEnv {
+func newFleetEnv(t *testing.T, n, incidents int, kopts ...kfake.Opt) *fleetEnv {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
@@ -45,14 +48,16 @@ func newFleetEnv(t *testing.T, n, incidents int) *fleetEnv {
 		return xdrtest.Config{Seed: int64(100 + i), Incidents: incidents, MaxAlerts: 4, RateWindow: 100 * time.Millisecond,
 			IndexDelay: 200 * time.Millisecond}
 	})
-	root, stop := f.Start()
-	t.Cleanup(stop)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(1))
+	calls := &callLog{}
+	srv := httptest.NewServer(calls.wrap(f))
+	t.Cleanup(srv.Close)
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(1)}, kopts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	e := &fleetEnv{t: t, fleet: f, root: root, brokers: c.ListenAddrs(), file: filepath.Join(t.TempDir(), "tenants.yaml")}
+	e := &fleetEnv{t: t, fleet: f, root: srv.URL, brokers: c.ListenAddrs(), file: filepath.Join(t.TempDir(), "tenants.yaml"),
+		cluster: c, calls: calls}
 	e.writeFile(ids...)
 	return e
 }
@@ -82,6 +87,7 @@ func (e *fleetEnv) content(ids ...string) string {
 }
 
 type fleetRun struct {
+	logs   *logBuffer // the process's log, JSON lines
 	proc   *Process
 	base   string
 	cancel context.CancelFunc
@@ -104,12 +110,13 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	r := &fleetRun{done: make(chan error, 1), reload: make(chan struct{}, 1), logs: &logBuffer{}}
+	var w io.Writer = r.logs
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		w = io.MultiWriter(r.logs, os.Stderr)
 	}
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	addr := make(chan string, 1)
-	r := &fleetRun{done: make(chan error, 1), reload: make(chan struct{}, 1)}
 	proc, err := New(context.Background(), cfg, log, Deps{Version: "test", Listening: func(a string) { addr <- a },
 		Reload: r.reload, WatchEvery: 50 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second})
 	if err != nil {

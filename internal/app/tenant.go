@@ -169,6 +169,13 @@ type shared struct {
 	// at-least-once mode; nil otherwise (each tenant has its own: in
 	// exactly-once mode its transactional id is its own).
 	kcl *kgo.Client
+	// gate, with group membership, holds the tenant's API calls while the
+	// process is cut off from the group coordinator; it also makes an
+	// at-least-once tenant write its offsets in fencing transactions.
+	gate gate
+	// replica names this process in the User-Agent of its API calls, with
+	// group membership; "" otherwise.
+	replica string
 }
 
 // tenant is one tenant's running parts: its XDR client, its producer client
@@ -178,6 +185,7 @@ type tenant struct {
 	pipeline *pipeline.Pipeline
 	kcl      *kgo.Client
 	ownsKCL  bool
+	offsets  *kgo.Client // the transactional writer of its offsets (group membership, at-least-once); nil otherwise
 	polls    *pollWatch
 }
 
@@ -190,29 +198,61 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		log = log.With("tenant", t.ID)
 		tp = tenantTracerProvider(tp, t.ID)
 	}
-	client, err := t.APIClient(s.version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider),
+	version := s.version
+	if s.replica != "" {
+		version += " replica/" + s.replica
+	}
+	client, err := t.APIClient(version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider),
 		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	api := paced(client, s.cfg.XDRRequestsPerSecond)
-	kcl, owns := s.kcl, false
-	if kcl == nil || s.cfg.Delivery == pipeline.ExactlyOnce {
-		if kcl, err = newProducer(s, t.ID, log); err != nil { // t.ID is never empty
+	var api pipeline.API = paced(client, s.cfg.XDRRequestsPerSecond)
+	if s.gate.member != nil {
+		api = gatedAPI{api: api, gate: s.gate}
+	}
+	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
+	ok := false
+	defer func() {
+		if !ok {
+			tn.close()
+		}
+	}()
+	if tn.kcl == nil || s.cfg.Delivery == pipeline.ExactlyOnce {
+		if tn.kcl, err = newProducer(s, t.ID, log); err != nil { // t.ID is never empty
 			return nil, err
 		}
-		owns = true
+		tn.ownsKCL = true
 	}
-	polls := &pollWatch{}
-	p, err := pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, kcl, pipeline.WithLogger(log),
-		pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(polls.observe))
-	if err != nil {
-		if owns {
-			kcl.Close()
+	opts := []pipeline.Option{pipeline.WithLogger(log), pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(tn.polls.observe)}
+	if s.gate.member != nil && s.cfg.Delivery != pipeline.ExactlyOnce {
+		if tn.offsets, err = newOffsetsProducer(s, t.ID, log); err != nil {
+			return nil, err
 		}
+		opts = append(opts, pipeline.WithOffsetsProducer(tn.offsets))
+	}
+	if tn.pipeline, err = pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, tn.kcl, opts...); err != nil {
 		return nil, err
 	}
-	return &tenant{id: t.ID, pipeline: p, kcl: kcl, ownsKCL: owns, polls: polls}, nil
+	tn.id = t.ID
+	ok = true
+	return tn, nil
+}
+
+// newOffsetsProducer builds the transactional client through which an
+// at-least-once tenant of a group writes its offsets: its transactional id is
+// the tenant's (the one exactly-once delivery uses for its data too, so a
+// tenant has one writer whatever the mode of each process), and a new owner's
+// first transaction fences every earlier one (pipeline.WithOffsetsProducer).
+func newOffsetsProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
+	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...),
+		kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)),
+		kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, log, s.stderr))))
+	kcl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the offsets writer: %w", err)
+	}
+	return kcl, nil
 }
 
 // newProducer builds a producer client with the connector's settings, with
@@ -240,7 +280,10 @@ func newProducer(s shared, tenant string, log *slog.Logger, extra ...kgo.Opt) (*
 }
 
 func (t *tenant) close() {
-	if t.ownsKCL {
+	if t.ownsKCL && t.kcl != nil {
 		t.kcl.Close()
+	}
+	if t.offsets != nil {
+		t.offsets.Close()
 	}
 }

@@ -61,6 +61,15 @@ type Config struct {
 	TopicOCSFAlerts    string   `env:"KAFKA_TOPIC_OCSF_ALERTS, default=xdr.ocsf.alerts"`
 	TopicECSIncidents  string   `env:"KAFKA_TOPIC_ECS_INCIDENTS, default=xdr.ecs.incidents"`
 	TopicECSAlerts     string   `env:"KAFKA_TOPIC_ECS_ALERTS, default=xdr.ecs.alerts"`
+	// Scale-out: the processes of one connector share its tenants through a
+	// Kafka consumer group (see pkg/slots).
+	GroupEnabled           bool          `env:"KAFKA_GROUP_ENABLED, default=false"`             // join the connector's group and run only the tenants of the slots this process owns
+	GroupInstanceID        string        `env:"KAFKA_GROUP_INSTANCE_ID"`                        // static membership, e.g. the pod name; empty = dynamic
+	GroupSessionTimeout    time.Duration `env:"KAFKA_GROUP_SESSION_TIMEOUT, default=45s"`       // silence after which a process's slots move
+	GroupRebalanceTimeout  time.Duration `env:"KAFKA_GROUP_REBALANCE_TIMEOUT, default=60s"`     // time a rebalance allows for handing a slot over
+	GroupHeartbeatInterval time.Duration `env:"KAFKA_GROUP_HEARTBEAT_INTERVAL, default=3s"`     // how often a process tells the coordinator it is alive
+	TopicSlots             string        `env:"KAFKA_TOPIC_SLOTS, default=xdr.connector.slots"` // the group's topic: one partition per slot
+	SlotsPartitions        int           `env:"KAFKA_SLOTS_PARTITIONS, default=64"`             // slots of a slots topic the connector creates; fixed at creation
 
 	// Pipeline.
 	ConnectorName      string        `env:"CONNECTOR_NAME, default=xdr-connector"`
@@ -165,13 +174,14 @@ func (c *Config) Validate() error {
 		"KAFKA_TOPIC_OFFSETS":        c.TopicOffsets,
 		"KAFKA_TOPIC_OCSF_INCIDENTS": c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": c.TopicOCSFAlerts,
 		"KAFKA_TOPIC_ECS_INCIDENTS": c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": c.TopicECSAlerts,
+		"KAFKA_TOPIC_SLOTS": c.TopicSlots,
 	}
 	for v, t := range topics {
 		if !prefixOK && t == c.TopicPrefix+"."+topicSuffixes[v] {
 			continue // named by the prefix, which is reported already
 		}
 		name := t
-		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" {
+		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" && v != "KAFKA_TOPIC_SLOTS" {
 			// Each tenant's id replaces {tenant}; ids are valid in topic names.
 			name = strings.ReplaceAll(t, TenantPlaceholder, "x")
 		}
@@ -228,6 +238,9 @@ func (c *Config) Validate() error {
 			bad("OUTPUT_PROFILES", "%q is not an output profile: want %s", p, strings.Join(OutputProfileNames, ", "))
 		}
 	}
+	if c.GroupEnabled {
+		c.validateGroup(bad)
+	}
 	switch c.Delivery {
 	case "at-least-once", "exactly-once":
 	default:
@@ -254,7 +267,7 @@ func (c *Config) Validate() error {
 // topicSuffixes follow KAFKA_TOPIC_PREFIX in the name of each topic.
 var topicSuffixes = map[string]string{
 	"KAFKA_TOPIC_INCIDENTS": "incidents", "KAFKA_TOPIC_ALERTS": "alerts", "KAFKA_TOPIC_ARTIFACTS": "artifacts",
-	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets",
+	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets", "KAFKA_TOPIC_SLOTS": "connector.slots",
 	"KAFKA_TOPIC_OCSF_INCIDENTS": "ocsf.incidents", "KAFKA_TOPIC_OCSF_ALERTS": "ocsf.alerts",
 	"KAFKA_TOPIC_ECS_INCIDENTS": "ecs.incidents", "KAFKA_TOPIC_ECS_ALERTS": "ecs.alerts",
 }
@@ -290,9 +303,13 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 	for v, dst := range map[string]*string{
 		"KAFKA_TOPIC_INCIDENTS": &c.TopicIncidents, "KAFKA_TOPIC_ALERTS": &c.TopicAlerts,
 		"KAFKA_TOPIC_ARTIFACTS": &c.TopicArtifacts, "KAFKA_TOPIC_DLQ": &c.TopicDLQ, "KAFKA_TOPIC_OFFSETS": &c.TopicOffsets,
+		"KAFKA_TOPIC_SLOTS":          &c.TopicSlots,
 		"KAFKA_TOPIC_OCSF_INCIDENTS": &c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": &c.TopicOCSFAlerts,
 		"KAFKA_TOPIC_ECS_INCIDENTS": &c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": &c.TopicECSAlerts,
 	} {
+		if v == "KAFKA_TOPIC_SLOTS" && strings.Contains(c.TopicPrefix, TenantPlaceholder) {
+			continue // one slots topic for every tenant: a per-tenant prefix leaves it as it is
+		}
 		if _, set := l.Lookup(v); !set {
 			*dst = c.TopicPrefix + "." + topicSuffixes[v]
 		}
@@ -334,6 +351,25 @@ func checkHostPort(addr string) error {
 	}
 	return nil
 }
+
+// validateGroup checks the scale-out settings.
+func (c *Config) validateGroup(bad func(v, format string, a ...any)) {
+	if c.GroupInstanceID != "" && !ValidName(c.GroupInstanceID) {
+		bad("KAFKA_GROUP_INSTANCE_ID", "%q is not a valid name: %s", c.GroupInstanceID, NameRule)
+	}
+	if c.GroupHeartbeatInterval <= 0 || 3*c.GroupHeartbeatInterval > c.GroupSessionTimeout {
+		bad("KAFKA_GROUP_HEARTBEAT_INTERVAL", "must be positive and at most a third of KAFKA_GROUP_SESSION_TIMEOUT")
+	}
+	if c.GroupRebalanceTimeout <= c.ShutdownTimeout {
+		bad("KAFKA_GROUP_REBALANCE_TIMEOUT", "must be longer than SHUTDOWN_TIMEOUT (%s): a revoked tenant drains and commits within it", c.ShutdownTimeout)
+	}
+	if c.SlotsPartitions < 1 || c.SlotsPartitions > 10000 {
+		bad("KAFKA_SLOTS_PARTITIONS", "must be between 1 and 10000")
+	}
+}
+
+// GroupID is the consumer group of a connector's processes.
+func (c *Config) GroupID() string { return "xdr-kafka-connector/" + c.ConnectorName }
 
 // ParseStartFrom turns START_FROM into an epoch-millisecond watermark: "now",
 // a Go duration back from now ("72h"), or an RFC 3339 time.

@@ -2,8 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 )
 
 // Delivery guarantees.
@@ -33,9 +38,18 @@ type committer interface {
 type atLeastOnce struct {
 	p   *Pipeline
 	sem chan struct{} // held while a commit is being written
+	txn *kgo.Client   // non-nil: offsets go in fencing transactions of it (see WithOffsetsProducer)
 }
 
-func (c *atLeastOnce) begin(context.Context) error { return nil }
+func (c *atLeastOnce) begin(ctx context.Context) error {
+	if c.txn == nil {
+		return nil
+	}
+	if err := c.fence(ctx); err != nil {
+		return fmt.Errorf("starting at-least-once delivery: %w", err)
+	}
+	return nil
+}
 
 func (c *atLeastOnce) loop(ctx, _ context.Context) error {
 	t := time.NewTicker(c.p.cfg.CommitInterval)
@@ -46,7 +60,11 @@ func (c *atLeastOnce) loop(ctx, _ context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if err := c.commit(ctx, false); err != nil && ctx.Err() == nil {
+		err := c.commit(ctx, false)
+		if errors.Is(err, ErrFenced) {
+			return err // another process owns the tenant now
+		}
+		if err != nil && ctx.Err() == nil {
 			c.p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
 		}
 	}
@@ -87,7 +105,14 @@ func (c *atLeastOnce) commit(ctx context.Context, final bool) error {
 			snapshot = p.finalDelta
 		}
 		d := snapshot()
-		if err := p.store.Commit(ctx, d); err != nil {
+		write := p.store.Commit
+		if c.txn != nil {
+			write = func(ctx context.Context, d offsets.Delta) error {
+				entries, state := p.store.Records(d)
+				return writeTxn(ctx, c.txn, append(entries, state))
+			}
+		}
+		if err := write(ctx, d); err != nil {
 			p.tracker.Unsnapshot(d)
 			done <- err
 			return

@@ -114,10 +114,11 @@ type Pipeline struct {
 	abandonMu sync.Mutex
 	abandoned bool
 
-	commit  committer // the delivery mode, chosen once in New
-	sink    *sink.Sink
-	store   *offsets.Store
-	tracker *offsets.Tracker
+	commit     committer   // the delivery mode, chosen once in New
+	offsetsTxn *kgo.Client // at-least-once: writes the offsets in fencing transactions (WithOffsetsProducer); nil: plain writes
+	sink       *sink.Sink
+	store      *offsets.Store
+	tracker    *offsets.Tracker
 
 	enricher *enrich.Enricher
 	limiter  enrich.RateLimiter
@@ -219,6 +220,9 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	p.sink = sk
 	for _, o := range opts {
 		o(p)
+	}
+	if c, ok := p.commit.(*atLeastOnce); ok {
+		c.txn = p.offsetsTxn
 	}
 	return p, nil
 }

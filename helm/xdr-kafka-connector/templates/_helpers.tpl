@@ -270,6 +270,24 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.topics.dlq | quote }}
 - name: KAFKA_TOPIC_OFFSETS
   value: {{ $v.topics.offsets | quote }}
+- name: KAFKA_GROUP_ENABLED
+  value: {{ $v.scaleOut.enabled | quote }}
+{{- if and $v.scaleOut.enabled $v.scaleOut.staticMembership }}
+- name: KAFKA_GROUP_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+- name: KAFKA_GROUP_SESSION_TIMEOUT
+  value: {{ $v.scaleOut.sessionTimeout | quote }}
+- name: KAFKA_GROUP_REBALANCE_TIMEOUT
+  value: {{ $v.scaleOut.rebalanceTimeout | quote }}
+- name: KAFKA_GROUP_HEARTBEAT_INTERVAL
+  value: {{ $v.scaleOut.heartbeatInterval | quote }}
+- name: KAFKA_TOPIC_SLOTS
+  value: {{ $v.topics.slots | quote }}
+- name: KAFKA_SLOTS_PARTITIONS
+  value: {{ $v.scaleOut.slotsPartitions | int64 | quote }}
 - name: CONNECTOR_NAME
   value: {{ $v.pipeline.connectorName | quote }}
 - name: POLL_INTERVAL
@@ -491,5 +509,34 @@ tolerations:
 {{- with .Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+seconds is a duration value in whole seconds when it is written in s, m or h
+alone (20s, 2m, 1h); "" otherwise, and a check that needs it is skipped.
+*/}}
+{{- define "xdr-kafka-connector.seconds" -}}
+{{- $d := toString . -}}
+{{- if regexMatch "^[0-9]+s$" $d -}}{{ trimSuffix "s" $d }}
+{{- else if regexMatch "^[0-9]+m$" $d -}}{{ mul (trimSuffix "m" $d | int64) 60 }}
+{{- else if regexMatch "^[0-9]+h$" $d -}}{{ mul (trimSuffix "h" $d | int64) 3600 }}
+{{- end -}}
+{{- end }}
+
+{{/*
+validateScaleOut refuses a grace period that does not cover the drain and the
+leave of a stopping pod, and a rebalance timeout that does not cover a drain.
+*/}}
+{{- define "xdr-kafka-connector.validateScaleOut" -}}
+{{- if .Values.scaleOut.enabled }}
+{{- $drain := include "xdr-kafka-connector.seconds" .Values.pipeline.shutdownTimeout }}
+{{- if and $drain (le (int64 .Values.terminationGracePeriodSeconds) (add (int64 $drain) 5)) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed pipeline.shutdownTimeout (%s) by more than 5 s with scaleOut: a stopping pod drains, commits, then leaves the group" (int64 .Values.terminationGracePeriodSeconds) .Values.pipeline.shutdownTimeout) }}
+{{- end }}
+{{- $rebalance := include "xdr-kafka-connector.seconds" .Values.scaleOut.rebalanceTimeout }}
+{{- if and $drain $rebalance (le (int64 $rebalance) (int64 $drain)) }}
+{{- fail (printf "scaleOut.rebalanceTimeout (%s) must exceed pipeline.shutdownTimeout (%s): a revoked tenant drains and commits within it" .Values.scaleOut.rebalanceTimeout .Values.pipeline.shutdownTimeout) }}
+{{- end }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,353 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/slots"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// StateUnowned is the state GET /tenants reports for a tenant of the file
+// whose slot no process of the connector has owned for a grace period.
+const StateUnowned = "unowned"
+
+// Metrics of scale-out.
+const (
+	MetricTenantsOwned   = "xdr_connector.tenants.owned"   // gauge: tenants this process runs (the slots it owns)
+	MetricTenantsUnowned = "xdr_connector.tenants.unowned" // gauge: tenants of the file in no process's slot for the grace period
+	MetricGroupLive      = "xdr_connector.group.live"      // gauge: 1 while this process hears from the group coordinator, else 0 (its tenants call nothing)
+)
+
+// group is a fleet's membership in the connector's consumer group: which
+// slots this process owns, and what is known of the others.
+type group struct {
+	member     *slots.Member
+	partitions int32
+	replica    string        // this process's name in the group: KAFKA_GROUP_INSTANCE_ID, else host and pid
+	grace      time.Duration // how long a slot may be nobody's before its tenants are reported unowned
+	drainFor   time.Duration // how long Revoked waits for the tenants of revoked slots
+
+	// owned is guarded by the fleet's mutex.
+	owned map[int32]bool
+
+	mu      sync.Mutex
+	unowned map[string]time.Time // tenants whose slot nobody owned, since when
+	slotOf_ map[string]int32     // cache of slots.Of
+}
+
+func (g *group) slotOf(id string) int32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p, ok := g.slotOf_[id]; ok {
+		return p
+	}
+	p := slots.Of(id, g.partitions)
+	g.slotOf_[id] = p
+	return p
+}
+
+// replicaName names this process in the group and in the User-Agent of its
+// API calls: the instance id, else the host name and process id.
+func replicaName(cfg *config.Config) string {
+	if cfg.GroupInstanceID != "" {
+		return cfg.GroupInstanceID
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// weightsOf counts the tenants that run (not disabled) in each of n slots.
+func weightsOf(want map[string]config.Tenant, n int32) []int {
+	ids := make([]string, 0, len(want))
+	for id, t := range want {
+		if !t.Disabled {
+			ids = append(ids, id)
+		}
+	}
+	return slots.Weights(ids, n)
+}
+
+// weightsLocked is weightsOf the wanted tenants. f.mu must be held.
+func (f *fleet) weightsLocked(n int32) []int { return weightsOf(f.want, n) }
+
+// joinGroup creates the slots topic (or finds it), joins the connector's
+// group and runs the membership until the returned stop is called, which
+// leaves the group: call it after every tenant has stopped.
+func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client) (stop func(), err error) {
+	cfg := f.shared.cfg
+	n, err := slots.EnsureTopic(ctx, kadm.NewClient(kcl), cfg.TopicSlots, int32(cfg.SlotsPartitions), int16(cfg.KafkaReplication))
+	if err != nil {
+		return nil, err
+	}
+	if int(n) != cfg.SlotsPartitions {
+		f.log.Warn("the slots topic has another partition count than KAFKA_SLOTS_PARTITIONS; its own count maps tenants to slots (recreate the topic, with every replica stopped, to change it)",
+			"topic", cfg.TopicSlots, "partitions", n, "KAFKA_SLOTS_PARTITIONS", cfg.SlotsPartitions)
+	}
+	g := &group{partitions: n, replica: replicaName(cfg), owned: map[int32]bool{}, unowned: map[string]time.Time{}, slotOf_: map[string]int32{},
+		grace: cfg.GroupSessionTimeout + cfg.GroupRebalanceTimeout, drainFor: cfg.GroupRebalanceTimeout - cfg.GroupHeartbeatInterval}
+	log := f.log.With("stage", "group")
+	m, err := slots.New(slots.Config{
+		Group: cfg.GroupID(), Topic: cfg.TopicSlots, Partitions: n, InstanceID: cfg.GroupInstanceID,
+		SessionTimeout: cfg.GroupSessionTimeout, RebalanceTimeout: cfg.GroupRebalanceTimeout, HeartbeatInterval: cfg.GroupHeartbeatInterval,
+		Weights: func(n int32) []int {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.weightsLocked(n)
+		},
+		ClientOpts: append(append([]kgo.Opt{}, f.shared.connOpts...), kgo.WithLogger(kslog.New(kafkaLogger(cfg, log, f.shared.stderr)))),
+		Logger:     log,
+	}, f)
+	if err != nil {
+		return nil, err
+	}
+	g.member = m
+	f.mu.Lock()
+	f.group = g
+	f.mu.Unlock()
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Run(mctx); err != nil {
+			log.Error("group membership failed; this process runs no tenant", "err", err)
+		}
+	}()
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		f.watchGroup(mctx, log)
+	}()
+	log.Info("joined the connector's group; running the tenants of the slots this process owns",
+		"group", cfg.GroupID(), "slots_topic", cfg.TopicSlots, "slots", n, "replica", g.replica, "static", cfg.GroupInstanceID != "")
+	return func() { cancel(); <-done; <-wdone }, nil
+}
+
+// Assigned implements slots.Handler: the tenants of the slots start (each
+// fences the previous owner before its first API call).
+func (f *fleet) Assigned(_ context.Context, ps []int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range ps {
+		f.group.owned[p] = true
+	}
+	f.reconcile()
+}
+
+// Revoked implements slots.Handler: the tenants of the slots stop — stop
+// polling and enriching, drain, make their final commit with the rate
+// history — and Revoked returns when they have, within the rebalance
+// timeout, so the next owner starts from a clean commit.
+func (f *fleet) Revoked(ctx context.Context, ps []int32) { f.release(ctx, ps, "revoked") }
+
+// Lost implements slots.Handler: as Revoked, but another process may own
+// the slots already; its fencing refuses what the stopping tenants still
+// write.
+func (f *fleet) Lost(ctx context.Context, ps []int32) { f.release(ctx, ps, "lost") }
+
+func (f *fleet) release(ctx context.Context, ps []int32, why string) {
+	f.mu.Lock()
+	var waits []chan struct{}
+	var ids []string
+	for _, p := range ps {
+		delete(f.group.owned, p)
+	}
+	for id, s := range f.slots {
+		if slices.Contains(ps, f.group.slotOf(id)) {
+			ids = append(ids, id)
+			waits = append(waits, s.done)
+		}
+	}
+	for id, done := range f.prev {
+		if slices.Contains(ps, f.group.slotOf(id)) && f.slots[id] == nil {
+			waits = append(waits, done)
+		}
+	}
+	f.reconcile()
+	f.mu.Unlock()
+	if len(ids) == 0 && len(waits) == 0 {
+		return
+	}
+	slices.Sort(ids)
+	began := time.Now()
+	t := time.NewTimer(f.group.drainFor)
+	defer t.Stop()
+	for _, done := range waits {
+		select {
+		case <-done:
+		case <-t.C:
+			f.log.Warn("tenants of "+why+" slots did not stop within the rebalance timeout; their next owner fences them", "tenants", ids)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	f.log.Info("tenants of "+why+" slots stopped and committed", "tenants", ids, "took", time.Since(began).Round(time.Millisecond))
+}
+
+// watchGroup logs when this process loses and regains contact with the
+// group coordinator, and keeps what is known of slots owned by nobody.
+func (f *fleet) watchGroup(ctx context.Context, log *slog.Logger) {
+	cfg := f.shared.cfg
+	every := min(max(time.Second, cfg.GroupSessionTimeout/3), 15*time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	live, last := false, time.Time{}
+	g := f.group
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		switch now := g.member.Live(); {
+		case live && !now:
+			log.Warn("no word from the group coordinator for a session timeout; this process's tenants stop calling the XDR API until it hears from it again (another process may own them now)",
+				"session_timeout", cfg.GroupSessionTimeout)
+			live = false
+		case !live && now:
+			live = true
+		}
+		if time.Since(last) < every {
+			continue
+		}
+		last = time.Now()
+		actx, cancel := context.WithTimeout(ctx, every)
+		owners, err := g.member.Assignment(actx)
+		cancel()
+		if err != nil {
+			log.Debug("describing the group failed", "err", err)
+			continue
+		}
+		f.mu.Lock()
+		ids := make([]string, 0, len(f.want))
+		for id, t := range f.want {
+			if !t.Disabled {
+				ids = append(ids, id)
+			}
+		}
+		f.mu.Unlock()
+		g.noteOwners(ids, owners, time.Now())
+	}
+}
+
+// noteOwners records, for each tenant id, whether some member owns its
+// slot, keeping since when nobody has.
+func (g *group) noteOwners(ids []string, owners map[int32]string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+		p, ok := g.slotOf_[id]
+		if !ok {
+			p = slots.Of(id, g.partitions)
+			g.slotOf_[id] = p
+		}
+		if _, owned := owners[p]; owned {
+			delete(g.unowned, id)
+		} else if _, ok := g.unowned[id]; !ok {
+			g.unowned[id] = now
+		}
+	}
+	for id := range g.unowned {
+		if !seen[id] {
+			delete(g.unowned, id)
+		}
+	}
+}
+
+// unownedStatuses are the lines of GET /tenants for tenants that nobody has
+// owned for the grace period.
+func (g *group) unownedStatuses(now time.Time) []TenantStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []TenantStatus
+	for id, since := range g.unowned {
+		if now.Sub(since) >= g.grace {
+			out = append(out, TenantStatus{ID: id, State: StateUnowned, Since: since.UTC(),
+				Reason: fmt.Sprintf("no process of this connector owns its slot %d (are all replicas down, or cut off from Kafka?)", g.slotOf_[id])})
+		}
+	}
+	return out
+}
+
+// registerGroupMetrics exposes the owned and unowned tenant counts and the
+// contact with the coordinator.
+func (o *observability) registerGroupMetrics(f *fleet) (metric.Registration, error) {
+	m := o.meterProvider.Meter("github.com/soc-tools/xdr-kafka-connector/cmd/connector")
+	owned, err := m.Int64ObservableGauge(MetricTenantsOwned, metric.WithDescription("Tenants this process runs: those of the slots it owns."))
+	if err != nil {
+		return nil, err
+	}
+	unowned, err := m.Int64ObservableGauge(MetricTenantsUnowned, metric.WithDescription("Tenants of the file whose slot no process has owned for the grace period."))
+	if err != nil {
+		return nil, err
+	}
+	live, err := m.Int64ObservableGauge(MetricGroupLive, metric.WithDescription("1 while this process hears from the group coordinator; 0 when its tenants stop calling the API."))
+	if err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		f.mu.Lock()
+		n := 0
+		for _, s := range f.slots {
+			if !s.t.Disabled {
+				n++
+			}
+		}
+		g := f.group
+		f.mu.Unlock()
+		ob.ObserveInt64(owned, int64(n))
+		if g == nil {
+			return nil
+		}
+		ob.ObserveInt64(unowned, int64(len(g.unownedStatuses(time.Now()))))
+		l := int64(0)
+		if g.member.Live() {
+			l = 1
+		}
+		ob.ObserveInt64(live, l)
+		return nil
+	}, owned, unowned, live)
+}
+
+// gate holds a tenant's API calls while the process is cut off from the
+// group coordinator (see slots.Member.Live). The zero gate holds nothing.
+type gate struct {
+	member *slots.Member
+	stop   <-chan struct{} // the tenant's run
+}
+
+// gatedAPI is a tenant's API behind its gate: no call starts while the
+// process may have lost the tenant without knowing.
+type gatedAPI struct {
+	api  pipeline.API
+	gate gate
+}
+
+func (g gatedAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	if err := g.gate.member.WaitLive(ctx, g.gate.stop); err != nil {
+		return nil, err
+	}
+	return g.api.GetIncidents(ctx, req)
+}
+
+func (g gatedAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
+	if err := g.gate.member.WaitLive(ctx, g.gate.stop); err != nil {
+		return nil, err
+	}
+	return g.api.GetIncidentExtraData(ctx, req)
+}

@@ -1,0 +1,257 @@
+package slots
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ledger records who owns each slot as the handlers hear it, and every
+// moment a slot was given to a member while another live member held it.
+type ledger struct {
+	mu      sync.Mutex
+	owner   map[int32]*Member
+	names   map[*Member]string
+	doubles []string
+}
+
+type recorder struct {
+	l *ledger
+	m *Member
+}
+
+func (r *recorder) Assigned(_ context.Context, ps []int32) {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	for _, p := range ps {
+		if o := r.l.owner[p]; o != nil && o != r.m && o.Live() {
+			r.l.doubles = append(r.l.doubles, fmt.Sprintf("slot %d given to %s while %s, live, owned it", p, r.l.names[r.m], r.l.names[o]))
+		}
+		r.l.owner[p] = r.m
+	}
+}
+
+func (r *recorder) Revoked(_ context.Context, ps []int32) { r.release(ps) }
+func (r *recorder) Lost(_ context.Context, ps []int32)    { r.release(ps) }
+
+func (r *recorder) release(ps []int32) {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	for _, p := range ps {
+		if r.l.owner[p] == r.m {
+			delete(r.l.owner, p)
+		}
+	}
+}
+
+type groupEnv struct {
+	t       *testing.T
+	c       *kfake.Cluster
+	l       *ledger
+	weights []int
+	n       int32
+}
+
+func newGroupEnv(t *testing.T) *groupEnv {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := EnsureTopic(ctx, kadm.NewClient(cl), "slots", 16, 1)
+	if err != nil || n != 16 {
+		t.Fatalf("EnsureTopic = %d, %v", n, err)
+	}
+	if again, err := EnsureTopic(ctx, kadm.NewClient(cl), "slots", 32, 1); err != nil || again != 16 {
+		t.Fatalf("EnsureTopic of an existing topic = %d, %v; want its own 16", again, err)
+	}
+	return &groupEnv{t: t, c: c, l: &ledger{owner: map[int32]*Member{}, names: map[*Member]string{}},
+		weights: Weights(ids("t", 30), n), n: n}
+}
+
+type running struct {
+	m    *Member
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (e *groupEnv) join(name, instance string) *running {
+	e.t.Helper()
+	r := &recorder{l: e.l}
+	m, err := New(Config{Group: "g", Topic: "slots", Partitions: e.n, InstanceID: instance,
+		SessionTimeout: 1500 * time.Millisecond, RebalanceTimeout: 3 * time.Second, HeartbeatInterval: 150 * time.Millisecond,
+		Weights: func(n int32) []int { return e.weights }, ClientOpts: []kgo.Opt{kgo.SeedBrokers(e.c.ListenAddrs()...)}}, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r.m = m
+	e.l.mu.Lock()
+	e.l.names[m] = name
+	e.l.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &running{m: m, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(run.done)
+		_ = m.Run(ctx)
+	}()
+	e.t.Cleanup(func() { cancel(); <-run.done })
+	return run
+}
+
+// settled waits until the members own every slot between them, the tenants
+// spread evenly.
+func (e *groupEnv) settled(what string, ms ...*running) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var owned [][]int32
+		for _, r := range ms {
+			owned = append(owned, r.m.Owned())
+		}
+		total := 0
+		for _, o := range owned {
+			total += len(o)
+		}
+		l := loads(owned, e.weights)
+		if total == int(e.n) && spread(l) <= 1 {
+			cover := map[int32]int{}
+			for _, o := range owned {
+				for _, p := range o {
+					cover[p]++
+				}
+			}
+			if len(cover) == int(e.n) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: the group did not settle: owned %v, tenants %v", what, owned, l)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *groupEnv) noDoubles() {
+	e.t.Helper()
+	e.l.mu.Lock()
+	defer e.l.mu.Unlock()
+	for _, d := range e.l.doubles {
+		e.t.Error(d)
+	}
+}
+
+func TestMembersShareTheSlotsAndHandThemOver(t *testing.T) {
+	e := newGroupEnv(t)
+	a := e.join("a", "")
+	e.settled("one member", a)
+	if !slices.Equal(a.m.Owned(), func() []int32 {
+		var all []int32
+		for p := range e.n {
+			all = append(all, p)
+		}
+		return all
+	}()) {
+		t.Fatalf("one member owns %v, want every slot", a.m.Owned())
+	}
+	b := e.join("b", "")
+	c := e.join("c", "")
+	e.settled("three members", a, b, c)
+	d := e.join("d", "d") // static
+	e.settled("four members", a, b, c, d)
+
+	// Two leave cleanly: the others take their slots at once.
+	b.stop()
+	<-b.done
+	c.stop()
+	<-c.done
+	e.settled("two left", a, d)
+
+	// A static member leaves by its id when it stops: its slots move at
+	// once, not after a session timeout.
+	stopped := time.Now()
+	d.stop()
+	<-d.done
+	e.settled("the static member left", a)
+	if took := time.Since(stopped); took >= 1500*time.Millisecond {
+		t.Errorf("a static member's slots moved %s after it stopped, a session timeout", took)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	as, err := a.m.Assignment(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != int(e.n) {
+		t.Errorf("the group describes %d owned slots, want %d", len(as), e.n)
+	}
+	e.noDoubles()
+}
+
+// TestACutOffMemberStopsBeingLive cuts one static member's group requests:
+// it stops being live before the coordinator gives its slots away, is told
+// it lost them, and the other member owns everything.
+func TestACutOffMemberStopsBeingLive(t *testing.T) {
+	e := newGroupEnv(t)
+	a := e.join("a", "a")
+	b := e.join("b", "b")
+	e.settled("two members", a, b)
+	if !a.m.Live() || !b.m.Live() {
+		t.Fatal("members not live")
+	}
+	var mu sync.Mutex
+	cut := true
+	for _, key := range []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.SyncGroup} {
+		e.c.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			e.c.KeepControl()
+			mu.Lock()
+			defer mu.Unlock()
+			var id *string
+			switch r := req.(type) {
+			case *kmsg.HeartbeatRequest:
+				id = r.InstanceID
+			case *kmsg.JoinGroupRequest:
+				id = r.InstanceID
+			case *kmsg.SyncGroupRequest:
+				id = r.InstanceID
+			}
+			if cut && id != nil && *id == "a" {
+				return nil, fmt.Errorf("cut off"), true
+			}
+			return nil, nil, false
+		})
+	}
+	cutAt := time.Now()
+	for a.m.Live() {
+		if time.Since(cutAt) > 1500*time.Millisecond {
+			t.Fatal("a cut-off member is still live after a session timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.settled("b alone", b)
+	if n := len(a.m.Owned()); n != 0 {
+		t.Errorf("the cut-off member still owns %d slots after b took them", n)
+	}
+	e.noDoubles()
+
+	mu.Lock()
+	cut = false
+	mu.Unlock()
+	e.settled("a back", a, b)
+	e.noDoubles()
+}
