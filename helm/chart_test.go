@@ -883,6 +883,10 @@ topics:
   dlq: t.dlq
   offsets: t.offsets
   slots: t.slots
+  ocsfIncidents: t.ocsf.incidents
+  ocsfAlerts: t.ocsf.alerts
+  ecsIncidents: t.ecs.incidents
+  ecsAlerts: t.ecs.alerts
 scaleOut:
   enabled: true
   sessionTimeout: 30s
@@ -906,6 +910,7 @@ pipeline:
   commitInterval: 2500ms
   shutdownTimeout: 25s
   delivery: at-least-once
+  outputProfiles: [native, ocsf, ecs]
 log:
   level: debug
   format: json
@@ -1028,6 +1033,11 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"COMMIT_INTERVAL":                value("2500ms"),
 		"SHUTDOWN_TIMEOUT":               value("25s"),
 		"DELIVERY":                       value("at-least-once"),
+		"OUTPUT_PROFILES":                value("native,ocsf,ecs"),
+		"KAFKA_TOPIC_OCSF_INCIDENTS":     value("t.ocsf.incidents"),
+		"KAFKA_TOPIC_OCSF_ALERTS":        value("t.ocsf.alerts"),
+		"KAFKA_TOPIC_ECS_INCIDENTS":      value("t.ecs.incidents"),
+		"KAFKA_TOPIC_ECS_ALERTS":         value("t.ecs.alerts"),
 		"LOG_LEVEL":                      value("debug"),
 		"LOG_FORMAT":                     value("json"),
 		"HTTP_ADDR":                      value(":9191"),
@@ -1376,6 +1386,7 @@ func TestBadValuesRejected(t *testing.T) {
 		"bad-sasl-mechanism.yaml":                {"at '/kafka/sasl/mechanism'", "'SCRAM-SHA-512'"},
 		"sasl-without-password.yaml":             {"at '/kafka/sasl", "password"},
 		"bad-delivery.yaml":                      {"at '/pipeline/delivery'", "'exactly-once'"},
+		"bad-output-profile.yaml":                {"at '/pipeline/outputProfiles/1'", "'native', 'ocsf', 'ecs'"},
 		"replicas-without-ack.yaml":              {"at '/allowMultipleReplicas'", "true"},
 		"wrong-type-integer.yaml":                {"at '/pipeline/enrichWorkers'", "want integer"},
 		"wrong-type-brokers.yaml":                {"at '/kafka/brokers'", "want array"},

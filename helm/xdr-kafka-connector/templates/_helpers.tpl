@@ -324,6 +324,16 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.pipeline.shutdownTimeout | quote }}
 - name: DELIVERY
   value: {{ $v.pipeline.delivery | quote }}
+- name: OUTPUT_PROFILES
+  value: {{ join "," $v.pipeline.outputProfiles | quote }}
+- name: KAFKA_TOPIC_OCSF_INCIDENTS
+  value: {{ $v.topics.ocsfIncidents | quote }}
+- name: KAFKA_TOPIC_OCSF_ALERTS
+  value: {{ $v.topics.ocsfAlerts | quote }}
+- name: KAFKA_TOPIC_ECS_INCIDENTS
+  value: {{ $v.topics.ecsIncidents | quote }}
+- name: KAFKA_TOPIC_ECS_ALERTS
+  value: {{ $v.topics.ecsAlerts | quote }}
 - name: LOG_LEVEL
   value: {{ $v.log.level | quote }}
 - name: LOG_FORMAT
