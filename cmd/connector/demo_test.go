@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -223,5 +227,127 @@ func TestProgressFromARunningPipeline(t *testing.T) {
 		if n, _ := strconv.Atoi(m[4]); n > 10 {
 			t.Errorf("budget in use above the limit: %q", m[0])
 		}
+	}
+}
+
+// TestDemoRestartResumesTheSameTenant stops the demo while enrichments are
+// owed, one of them for an incident the simulated tenant created during the
+// run, and starts it again on the same DATA_DIR: the tenant kept there is
+// resumed, so the owed enrichment of that incident succeeds, nothing is
+// dead-lettered, and the enrichments drain at the full budget.
+func TestDemoRestartResumesTheSameTenant(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"DATA_DIR": dataDir}
+	start := time.Now().UnixMilli()
+	first := startBinary(t, env)
+	var out string
+	defer func() {
+		if t.Failed() {
+			t.Logf("connector output:\n%s", out)
+		}
+	}()
+	brokers := func(p *proc) []string {
+		var addr string
+		testkit.WaitFor(t, 30*time.Second, "the embedded broker's address", func() bool {
+			m := brokerLine.FindAllStringSubmatch(p.out.String(), -1)
+			if len(m) > 0 {
+				addr = m[len(m)-1][1]
+			}
+			return addr != ""
+		})
+		return []string{addr}
+	}
+	e := &testkit.Env{T: t, Brokers: brokers(first)}
+
+	// Wait for a committed enrichment owed for an incident created by the
+	// tenant's changes during this run (created after start).
+	created := ""
+	creation := map[string]int64{} // incident id -> creation_time, as the first run saw it
+	deadline := time.Now().Add(60 * time.Second)
+	for created == "" {
+		if time.Now().After(deadline) {
+			out = first.out.String()
+			t.Fatal("no enrichment owed for an incident created during the run")
+		}
+		time.Sleep(time.Second)
+		st, found := e.ReadState("xdr-connector", "simulated")
+		if !found || len(st.Pending) == 0 {
+			continue
+		}
+		for _, r := range e.ReadTopic("xdr.incidents") {
+			var inc struct {
+				CreationTime int64 `json:"creation_time"`
+			}
+			if r.Type != record.TypeIncidentChange || json.Unmarshal(r.Data, &inc) != nil {
+				continue
+			}
+			creation[r.IncidentID] = inc.CreationTime
+			if _, owed := st.Pending[r.IncidentID]; owed && inc.CreationTime > start && created == "" {
+				created = r.IncidentID
+			}
+		}
+	}
+	if code := first.signal(t, syscall.SIGINT, 30*time.Second); code != 0 {
+		out = first.out.String()
+		t.Fatalf("first run: SIGINT exit %d", code)
+	}
+	for _, f := range []string{demoStateFile, demoStepsFile} {
+		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
+			t.Fatalf("the simulated tenant is not kept in DATA_DIR: %v", err)
+		}
+	}
+
+	restart := time.Now().UnixMilli()
+	second := startBinary(t, env)
+	e.Brokers = brokers(second)
+	const span, window, limit = 8 * time.Second, 2 * time.Second, 10
+	var fetched []int64
+	var differs []string
+	testkit.WaitFor(t, 90*time.Second, "the created incident's enrichment and "+span.String()+" of enrichments after the restart", func() bool {
+		fetched, differs = fetched[:0], differs[:0]
+		enrichedCreated := false
+		for _, r := range e.ReadTopic("xdr.incidents") {
+			if r.Type == record.TypeIncidentEnriched && r.Enrichment != nil && r.Enrichment.FetchedAt >= restart {
+				fetched = append(fetched, r.Enrichment.FetchedAt)
+				enrichedCreated = enrichedCreated || r.IncidentID == created
+				// The same tenant: an incident the first run saw has not
+				// been created anew.
+				var inc struct {
+					CreationTime int64 `json:"creation_time"`
+				}
+				if c, seen := creation[r.IncidentID]; seen && (json.Unmarshal(r.Data, &inc) != nil || inc.CreationTime != c) {
+					differs = append(differs, r.IncidentID)
+				}
+			}
+		}
+		slices.Sort(fetched)
+		return enrichedCreated && len(fetched) > 0 && fetched[len(fetched)-1]-fetched[0] > span.Milliseconds()
+	})
+	if code := second.signal(t, syscall.SIGINT, 30*time.Second); code != 0 {
+		t.Errorf("second run: SIGINT exit %d", code)
+	}
+	out = second.out.String()
+	if !strings.Contains(out, "resumed from "+filepath.Join(dataDir, demoStateFile)) {
+		t.Errorf("the second run does not say it resumed the tenant kept in DATA_DIR")
+	}
+	if strings.Contains(out, "no simulated tenant") || strings.Contains(out, "does not exist") {
+		t.Errorf("the second run did not find the tenant, or met an incident the tenant does not have")
+	}
+	if len(differs) > 0 {
+		t.Errorf("after the restart, incidents %v have another creation_time than in the first run: a new tenant", differs)
+	}
+	if hasRecords(e.Brokers, "xdr.dlq") {
+		t.Errorf("records in xdr.dlq after the restart")
+	}
+	inSpan := 0
+	for _, f := range fetched {
+		if f-fetched[0] <= span.Milliseconds() {
+			inSpan++
+		}
+	}
+	allowed := int(span/window) * limit
+	t.Logf("incident %s created in the first run was enriched in the second; %d enrichments in the first %s after the restart (budget %d)", created, inSpan, span, allowed)
+	if inSpan < allowed*9/10 {
+		t.Errorf("%d enrichments in %s after the restart, want at least 90%% of the budget's %d", inSpan, span, allowed)
 	}
 }

@@ -114,9 +114,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			return err
 		}
 		cleanup = append(cleanup, demo.stop)
-		fmt.Fprintf(stdout, "XDR_BASE_URL is not set: running against a SIMULATED tenant at %s\n"+
-			"  %d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
-			demo.baseURL, demo.incidents, cfg.EnrichRateLimit, cfg.EnrichRateWindow)
+		fmt.Fprint(stdout, demo.banner(cfg))
 	}
 	if len(cfg.KafkaBrokers) == 0 {
 		addr, stop, err := startEmbeddedKafka(cfg)
