@@ -78,6 +78,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // run runs the connector configured by cfg until ctx is done.
 func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps runDeps) error {
+	// The progress display redraws its line on stdout; when the logs reach
+	// the same terminal, each log line erases the display first and redraws
+	// it after, so the two never share a line.
+	scr := newScreen(stdout)
+	if isTerminal(stdout) && isTerminal(stderr) {
+		stderr = scr.logWriter(stderr)
+	}
 	log := newLogger(cfg, stderr)
 
 	var cleanup []func()
@@ -141,13 +148,13 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	defer proc.Close()
 	if p := proc.Pipeline(); p != nil {
-		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow))
+		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
 		printSummary(stdout, p, cfg)
 		return err
 	}
-	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log)
+	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
 	err = proc.Run(ctx)
 	stopProgress()
 	printFleetSummary(stdout, proc.Tenants())
