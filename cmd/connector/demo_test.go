@@ -181,20 +181,26 @@ func TestEstimateDrain(t *testing.T) {
 // TestDrainMeterForgetsOldSamples: the rate is measured over the last
 // window only, so a queue that grew and now drains is shown draining.
 func TestDrainMeterForgetsOldSamples(t *testing.T) {
-	m := newDrainMeter(30 * time.Second)
+	m := newDrainMeter(2 * time.Second) // the demo's window: a 2-minute drain window
+	if m.window != 2*time.Minute || m.minSpan != 30*time.Second {
+		t.Fatalf("drain window %s, first estimate after %s; want 2m and 30s", m.window, m.minSpan)
+	}
 	t0 := time.Unix(1000, 0)
-	for s := range 61 {
-		depth := 100 + 5*s // grows for 30 s ...
-		if s > 30 {
-			depth = 250 - 4*(s-30) // ... then drains at 4 a second
+	for s := range 241 {
+		depth := 100 + 5*s // grows for 2 minutes ...
+		if s > 120 {
+			depth = 700 - 4*(s-120) // ... then drains at 4 a second
 		}
 		m.add(t0.Add(time.Duration(s)*time.Second), depth)
 	}
-	if n := len(m.samples); n != 31 {
-		t.Errorf("%d samples kept, want the last 30 s (31)", n)
+	if n := len(m.samples); n != 121 {
+		t.Errorf("%d samples kept, want the last 2 minutes' (121)", n)
 	}
-	if est := m.estimate(); est.trend != trendDraining || est.eta != 33*time.Second {
-		t.Errorf("estimate %+v, want draining, 130 left at 4/s: 33s (32.5 s rounded)", est)
+	if est := m.estimate(); est.trend != trendDraining || est.eta != 55*time.Second {
+		t.Errorf("estimate %+v, want draining, 220 left at 4/s: 55s", est)
+	}
+	if w, first := drainWindow(time.Minute); w != 4*time.Minute || first != 2*time.Minute {
+		t.Errorf("with the API's 60 s window: drain window %s, first estimate after %s; want 4m and 2m", w, first)
 	}
 }
 
@@ -436,7 +442,7 @@ func TestFleetLinesShowEachQueuesTrend(t *testing.T) {
 	m := fleetMeters{}
 	t0 := time.Unix(1000, 0)
 	var drain map[string]drainEstimate
-	for s := range 31 {
+	for s := range 31 { // 30 s: enough for a first estimate at 2 s windows
 		drain = m.add(t0.Add(time.Duration(s)*time.Second), []app.TenantStatus{
 			{ID: "draining", State: app.StateRunning, QueueDepth: 100 - 2*s, BudgetLimit: 10, BudgetWindowSeconds: 2},
 			{ID: "growing", State: app.StateRunning, QueueDepth: 10 + 3*s, BudgetLimit: 10, BudgetWindowSeconds: 2},

@@ -65,8 +65,8 @@ func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus,
 	return func() { cancel(); wg.Wait() }
 }
 
-// fleetMeters measures each tenant's queue, and the total, over the drain
-// window of the tenant's rate window.
+// fleetMeters measures each tenant's queue over the drain window of its rate
+// window, and the total over the longest.
 type fleetMeters map[string]*drainMeter
 
 // totalMeter is the fleetMeters key of the total; no tenant id starts with a space.
@@ -80,11 +80,11 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainE
 	total, longest := 0, time.Duration(0)
 	for _, s := range ss {
 		seen[s.ID] = true
-		w := drainWindow(time.Duration(s.BudgetWindowSeconds * float64(time.Second)))
-		longest = max(longest, w)
+		rw := time.Duration(s.BudgetWindowSeconds * float64(time.Second))
+		longest = max(longest, rw)
 		mt := m[s.ID]
-		if mt == nil || mt.window != w {
-			mt = newDrainMeter(w)
+		if w, _ := drainWindow(rw); mt == nil || mt.window != w {
+			mt = newDrainMeter(rw)
 			m[s.ID] = mt
 		}
 		mt.add(now, s.QueueDepth)
@@ -97,8 +97,8 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainE
 		}
 	}
 	mt := m[totalMeter]
-	if mt == nil || mt.window != max(longest, drainWindow(0)) {
-		mt = newDrainMeter(max(longest, drainWindow(0)))
+	if w, _ := drainWindow(longest); mt == nil || mt.window != w {
+		mt = newDrainMeter(longest)
 		m[totalMeter] = mt
 	}
 	mt.add(now, total)

@@ -44,7 +44,8 @@ func onScreen(scr *screen) progressOption { return func(c *progressConfig) { c.s
 // withRateBudget tells the display the extra-data budget (ENRICH_RATE_LIMIT
 // calls per ENRICH_RATE_WINDOW), so that it shows the budget in use, and
 // measures the queue's drain rate over several of its windows (drainWindow).
-// Without it, the budget is not shown and the drain rate is measured over 30 s.
+// Without it, the budget is not shown and the drain rate is measured over 2
+// minutes.
 func withRateBudget(limit int, window time.Duration) progressOption {
 	return func(c *progressConfig) { c.limit, c.window = limit, window }
 }
@@ -86,7 +87,7 @@ func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log
 		t := time.NewTicker(min(sampleEvery, pc.every))
 		defer t.Stop()
 		next := time.Now().Add(pc.every)
-		meter := newDrainMeter(drainWindow(pc.window))
+		meter := newDrainMeter(pc.window)
 		for {
 			select {
 			case <-ctx.Done():
@@ -137,10 +138,13 @@ func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig, drain d
 	return v
 }
 
-// drainWindow is how far back the drain rate is measured: several rate
-// windows, since the queue drains in bursts of one budget per window, and at
-// least 30 s, since changes arrive in bursts too (a bulk update).
-func drainWindow(rateWindow time.Duration) time.Duration { return max(30*time.Second, 4*rateWindow) }
+// drainWindow is how far back the drain rate is measured, and minSpan how
+// much of it the first estimate needs: several rate windows, since the queue
+// drains in bursts of one budget per window, and at least 2 minutes (30 s for
+// a first estimate), since changes arrive in bursts too (a bulk update).
+func drainWindow(rateWindow time.Duration) (window, minSpan time.Duration) {
+	return max(2*time.Minute, 4*rateWindow), max(30*time.Second, 2*rateWindow)
+}
 
 // queueSample is the enrichment queue's depth at one instant.
 type queueSample struct {
@@ -151,11 +155,15 @@ type queueSample struct {
 // drainMeter keeps the queue depths of the last window, for estimateDrain.
 // It is used from one goroutine.
 type drainMeter struct {
-	window  time.Duration
-	samples []queueSample
+	window, minSpan time.Duration
+	samples         []queueSample
 }
 
-func newDrainMeter(window time.Duration) *drainMeter { return &drainMeter{window: window} }
+// newDrainMeter returns a meter of the drain window of rateWindow.
+func newDrainMeter(rateWindow time.Duration) *drainMeter {
+	w, m := drainWindow(rateWindow)
+	return &drainMeter{window: w, minSpan: m}
+}
 
 // add records the depth at now and forgets samples older than the window.
 func (m *drainMeter) add(now time.Time, depth int) {
@@ -167,8 +175,8 @@ func (m *drainMeter) add(now time.Time, depth int) {
 	m.samples = append(m.samples[:0], m.samples[i:]...)
 }
 
-// estimate is estimateDrain over the window, which must be half full.
-func (m *drainMeter) estimate() drainEstimate { return estimateDrain(m.samples, m.window/2) }
+// estimate is estimateDrain over the window.
+func (m *drainMeter) estimate() drainEstimate { return estimateDrain(m.samples, m.minSpan) }
 
 // Queue trends, as the progress log line names them (enrich_queue_trend).
 const (
