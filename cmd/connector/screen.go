@@ -15,14 +15,37 @@ import (
 // written at the start of a clean line, and the display is drawn again below
 // it; so a log line never lands in the middle of the progress line. The
 // methods are safe for concurrent use.
+//
+// Lines are cut to the terminal's width, since erasing a line that wrapped
+// would erase only its last row.
 type screen struct {
 	mu    sync.Mutex
-	out   io.Writer // the display's terminal
-	lines []string  // shown now; nil: nothing
-	block bool      // lines were drawn as a block, each ending with a newline
+	out   io.Writer  // the display's terminal
+	width func() int // its width in columns; 0: unknown, lines are not cut
+	lines []string   // shown now; nil: nothing
+	block bool       // lines were drawn as a block, each ending with a newline
 }
 
-func newScreen(out io.Writer) *screen { return &screen{out: out} }
+func newScreen(out io.Writer) *screen {
+	return &screen{out: out, width: func() int { return termWidth(out) }}
+}
+
+// fit cuts lines to the terminal's width, leaving the last column free
+// (a line that fills it wraps on some terminals).
+func (s *screen) fit(lines []string) []string {
+	w := s.width()
+	if w <= 1 {
+		return lines
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if r := []rune(l); len(r) > w-1 {
+			l = string(r[:w-2]) + "…"
+		}
+		out[i] = l
+	}
+	return out
+}
 
 // Terminal control sequences (ECMA-48).
 const (
@@ -36,7 +59,7 @@ func (s *screen) drawLine(line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.erase()
-	s.lines, s.block = []string{line}, false
+	s.lines, s.block = s.fit([]string{line}), false
 	s.show()
 }
 
@@ -46,7 +69,7 @@ func (s *screen) drawBlock(lines []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.erase()
-	s.lines, s.block = lines, true
+	s.lines, s.block = s.fit(lines), true
 	s.show()
 }
 

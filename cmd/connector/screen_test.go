@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // terminal renders what a terminal shows for the bytes written to it: text,
@@ -70,12 +71,14 @@ func (t *terminal) lines() []string {
 			}
 			i = j
 		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
 			l := line()
 			for len(l) <= col {
 				l = append(l, ' ')
 			}
-			l[col] = rune(c)
+			l[col] = r
 			rows[row], col = l, col+1
+			i += size - 1
 		}
 	}
 	out := make([]string, 0, len(rows))
@@ -167,4 +170,26 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestScreenCutsLinesToTheTerminal: a line wider than the terminal would
+// wrap, and erasing it would leave its first rows on screen; the screen cuts
+// it to the width instead.
+func TestScreenCutsLinesToTheTerminal(t *testing.T) {
+	term := &terminal{}
+	scr := newScreen(term)
+	scr.width = func() int { return 20 }
+	scr.drawLine("versions 305 | xdr.alerts 452 | enrich queue 269 (~54s)")
+	if got := term.String(); got != "versions 305 | xdr…" {
+		t.Fatalf("drew %q, want 19 columns", got)
+	}
+	scr.drawBlock([]string{"tenants 2 (2 running) | versions 10", "ok"})
+	if got := term.lines(); fmt.Sprint(got) != "[tenants 2 (2 runni… ok]" {
+		t.Fatalf("the terminal shows %q", got)
+	}
+	scr.width = func() int { return 0 } // unknown: not cut
+	scr.drawLine("versions 305 | xdr.alerts 452")
+	if got := term.lines(); got[len(got)-1] != "versions 305 | xdr.alerts 452" {
+		t.Fatalf("the terminal shows %q", got)
+	}
 }
