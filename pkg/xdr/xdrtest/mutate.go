@@ -55,7 +55,9 @@ type MutationConfig struct {
 	// Journal, when set, is told of each step before the step is applied:
 	// its number and the instant it stamps. Replay, given the same Config,
 	// MutationConfig and the instants, rebuilds the same tenant. An error
-	// stops RunMutations, which returns it, before the step is applied.
+	// stops RunMutations, which returns it, before the step is applied. It
+	// is called with the tenant locked: it must be quick and must not call
+	// the tenant.
 	Journal func(step int, at time.Time) error
 }
 
@@ -276,14 +278,26 @@ func (t *Tenant) RunMutations(ctx context.Context, cfg MutationConfig) error {
 		} else if ctx.Err() != nil {
 			return nil
 		}
-		at := t.cfg.Now()
-		if cfg.Journal != nil {
-			if err := cfg.Journal(step, at); err != nil {
-				return fmt.Errorf("running mutations: journaling step %d: %w", step, err)
-			}
+		if err := t.journaledStep(step, cfg); err != nil {
+			return err
 		}
-		t.mutationStep(step, cfg, at.UnixMilli())
 	}
+	return nil
+}
+
+// journaledStep takes one step at the current time, journaled first. The
+// clock is read under the lock, so that no query sees the tenant between the
+// instant a step stamps and the step.
+func (t *Tenant) journaledStep(step int, cfg MutationConfig) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at := t.cfg.Now()
+	if cfg.Journal != nil {
+		if err := cfg.Journal(step, at); err != nil {
+			return fmt.Errorf("running mutations: journaling step %d: %w", step, err)
+		}
+	}
+	t.mutationStep(step, cfg, at.UnixMilli())
 	return nil
 }
 
@@ -334,9 +348,9 @@ func Replay(cfg Config, mcfg MutationConfig, generatedAt time.Time, steps []time
 	return t, nil
 }
 
+// mutationStep takes one step stamped now. The caller holds t.mu (or is
+// Replay).
 func (t *Tenant) mutationStep(step int, cfg MutationConfig, now int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	minAge := cfg.MinVersionAge.Milliseconds()
 	var eligible []*incident
 	for _, inc := range t.incidents {
