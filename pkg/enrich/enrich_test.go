@@ -682,6 +682,12 @@ func TestEnricherRetryDoesNotHoldTheWorker(t *testing.T) {
 		if st := h.e.Stats(); st.Queued != 1 || st.Delayed != 1 || st.InFlight != 0 || st.Enriched != 5 {
 			t.Fatalf("stats while the failed one waits: %+v", st)
 		}
+		// While it waits, it is not settled: the offsets still owe it.
+		for _, s := range h.settled() {
+			if s.it.IncidentID == "bad" {
+				t.Fatalf("the failed enrichment was reported settled while it waits for its retry: %+v", s)
+			}
+		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		starts := api.starts()
@@ -690,6 +696,9 @@ func TestEnricherRetryDoesNotHoldTheWorker(t *testing.T) {
 		}
 		if st := h.e.Stats(); st.Retries != 2 || st.Enriched != 6 || st.Queued != 0 || st.DLQ != 0 {
 			t.Fatalf("stats %+v", st)
+		}
+		if s := h.settled(); len(s) != 6 || s[5].it.IncidentID != "bad" || s[5].dlq {
+			t.Fatalf("settled %+v, want the failed one last, enriched", s)
 		}
 		h.shutdown(t)
 	})
