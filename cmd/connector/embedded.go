@@ -29,14 +29,42 @@ const (
 	demoPoll       = 2 * time.Second
 )
 
+// Demo settings of the simulated tenant's data and changes, for a new
+// DATA_DIR; a DATA_DIR that holds a tenant keeps its own (see demo_state.go).
+const (
+	demoSeed          = 1
+	demoMaxAlerts     = 300
+	demoIndexDelay    = 500 * time.Millisecond
+	demoMutateEvery   = 700 * time.Millisecond
+	demoBulkEvery     = 40
+	demoBulkSize      = 150
+	demoMinVersionAge = 5 * time.Second
+)
+
 type demoTenant struct {
 	baseURL   string
-	incidents int
+	incidents int       // incidents now
+	steps     int       // changes made so far, in earlier runs too
+	resumed   bool      // the tenant kept in DATA_DIR, rather than a new one
+	started   time.Time // when the tenant was first generated
 	stop      func()
 }
 
-// startDemoTenant serves a simulated tenant on loopback, keeps it changing,
-// and points cfg at it.
+// banner tells what the demo runs against.
+func (d *demoTenant) banner(cfg *config.Config) string {
+	s := fmt.Sprintf("XDR_BASE_URL is not set: running against a SIMULATED tenant at %s\n", d.baseURL)
+	if d.resumed {
+		s += fmt.Sprintf("  resumed from %s (generated %s, %d changes so far): ", filepath.Join(cfg.DataDir, demoStateFile),
+			d.started.Local().Format(time.DateTime), d.steps)
+	} else {
+		s += "  "
+	}
+	return s + fmt.Sprintf("%d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
+		d.incidents, cfg.EnrichRateLimit, cfg.EnrichRateWindow)
+}
+
+// startDemoTenant serves the simulated tenant kept in DATA_DIR (a new one
+// the first time), keeps it changing, and points cfg at it.
 func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) (*demoTenant, error) {
 	if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 		cfg.EnrichRateWindow = demoRateWindow
@@ -44,17 +72,30 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if _, set := os.LookupEnv("POLL_INTERVAL"); !set {
 		cfg.PollInterval = demoPoll
 	}
-	t := xdrtest.New(xdrtest.Config{
-		Seed: 1, Incidents: demoIncidents, MaxAlerts: 300,
-		RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow,
-		IndexDelay: 500 * time.Millisecond,
-	})
+	hadTopics := hasBrokerData(cfg.DataDir)
+	fresh := demoState{Seed: demoSeed, Incidents: demoIncidents, MaxAlerts: demoMaxAlerts, IndexDelayMs: demoIndexDelay.Milliseconds(),
+		BulkEvery: demoBulkEvery, BulkSize: demoBulkSize, MinVersionAgeMs: demoMinVersionAge.Milliseconds()}
+	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow})
+	if errors.Is(err, errDataDirBusy) {
+		if a := runningBrokerAddr(cfg.DataDir); a != "" {
+			return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s and an embedded broker on %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir, a)
+		}
+		return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !pt.resumed && hadTopics {
+		log.Warn("DATA_DIR holds topics of an earlier run but no simulated tenant: starting a new one; enrichments still owed for incidents it does not have go to the DLQ as not found",
+			"data_dir", cfg.DataDir)
+	}
+	t := pt.tenant
 	base, stop := t.Start()
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := t.RunMutations(mctx, xdrtest.MutationConfig{Interval: 700 * time.Millisecond, BulkEvery: 40, BulkSize: 150, MinVersionAge: 5 * time.Second})
+		err := t.RunMutations(mctx, pt.mutations(demoMutateEvery))
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("simulated tenant stopped changing", "err", err)
 		}
@@ -66,7 +107,8 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if cfg.Tenant == "" {
 		cfg.Tenant = "simulated"
 	}
-	return &demoTenant{baseURL: base, incidents: demoIncidents, stop: func() { cancel(); <-done; stop() }}, nil
+	return &demoTenant{baseURL: base, incidents: len(t.IncidentIDs()), steps: pt.steps, resumed: pt.resumed, started: pt.started,
+		stop: func() { cancel(); <-done; stop(); pt.close() }}, nil
 }
 
 // startEmbeddedKafka runs an in-process broker that persists under

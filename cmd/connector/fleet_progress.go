@@ -20,33 +20,43 @@ const fleetTop = 8
 
 // startFleetProgress shows the tenants of a tenants file on out until the
 // returned stop is called: a block redrawn in place every 2 s on a terminal
-// (a total line, then one line per tenant for the top fleetTop), otherwise a
-// "progress" log line every 15 s with the totals and the top tenants.
-func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus, out io.Writer, log *slog.Logger) (stop func()) {
+// (on scr, which the logs write through; a total line, then one line per
+// tenant for the top fleetTop), otherwise a "progress" log line every 15 s
+// with the totals and the top tenants. Each tenant's queue shows when it
+// empties at its measured drain rate (see estimateDrain).
+func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus, out io.Writer, log *slog.Logger, scr *screen) (stop func()) {
 	tty := isTerminal(out)
 	every := logEvery
 	if tty {
 		every = 2 * time.Second
 	}
+	if scr == nil {
+		scr = newScreen(out)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(every)
+		t := time.NewTicker(min(every, 2*time.Second))
 		defer t.Stop()
-		drawn := 0
+		meters := fleetMeters{}
+		next := time.Now().Add(every)
 		for {
+			var now time.Time
 			select {
 			case <-ctx.Done():
+				scr.end()
 				return
-			case <-t.C:
+			case now = <-t.C:
 			}
-			lines := fleetLines(statuses())
+			ss := statuses()
+			drain := meters.add(now, ss)
+			if now.Before(next) {
+				continue
+			}
+			next = now.Add(every)
+			lines := fleetLines(ss, drain)
 			if tty {
-				if drawn > 0 {
-					fmt.Fprintf(out, "\033[%dA\033[J", drawn)
-				}
-				fmt.Fprint(out, strings.Join(lines, "\n")+"\n")
-				drawn = len(lines)
+				scr.drawBlock(lines)
 				continue
 			}
 			log.Info("progress", "tenants", lines[0], "top", strings.Join(lines[1:], "; "))
@@ -55,9 +65,51 @@ func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus,
 	return func() { cancel(); wg.Wait() }
 }
 
+// fleetMeters measures each tenant's queue over the drain window of its rate
+// window, and the total over the longest.
+type fleetMeters map[string]*drainMeter
+
+// totalMeter is the fleetMeters key of the total; no tenant id starts with a space.
+const totalMeter = " total"
+
+// add samples every tenant's queue depth at now, forgets tenants no longer
+// listed, and returns the estimates by tenant id (and totalMeter).
+func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainEstimate {
+	out := make(map[string]drainEstimate, len(ss)+1)
+	seen := make(map[string]bool, len(ss))
+	total, longest := 0, time.Duration(0)
+	for _, s := range ss {
+		seen[s.ID] = true
+		rw := time.Duration(s.BudgetWindowSeconds * float64(time.Second))
+		longest = max(longest, rw)
+		mt := m[s.ID]
+		if w, _ := drainWindow(rw); mt == nil || mt.window != w {
+			mt = newDrainMeter(rw)
+			m[s.ID] = mt
+		}
+		mt.add(now, s.QueueDepth)
+		out[s.ID] = mt.estimate()
+		total += s.QueueDepth
+	}
+	for id := range m {
+		if !seen[id] && id != totalMeter {
+			delete(m, id)
+		}
+	}
+	mt := m[totalMeter]
+	if w, _ := drainWindow(longest); mt == nil || mt.window != w {
+		mt = newDrainMeter(longest)
+		m[totalMeter] = mt
+	}
+	mt.add(now, total)
+	out[totalMeter] = mt.estimate()
+	return out
+}
+
 // fleetLines renders the totals and the top tenants: failed ones first,
-// then by queue depth.
-func fleetLines(ss []app.TenantStatus) []string {
+// then by queue depth. drain holds the queue estimates by tenant id and
+// totalMeter (missing ones show none).
+func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string {
 	states := map[string]int{}
 	var versions int64
 	queue := 0
@@ -72,7 +124,8 @@ func fleetLines(ss []app.TenantStatus) []string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	lines := []string{fmt.Sprintf("tenants %d (%s) | versions %d | enrich queue %d", len(ss), strings.Join(parts, ", "), versions, queue)}
+	lines := []string{fmt.Sprintf("tenants %d (%s) | versions %d | enrich queue %d%s", len(ss), strings.Join(parts, ", "), versions, queue,
+		drain[totalMeter].queueNote())}
 	top := slices.Clone(ss)
 	slices.SortStableFunc(top, func(a, b app.TenantStatus) int {
 		if fa, fb := a.State == app.StateFailed, b.State == app.StateFailed; fa != fb {
@@ -84,8 +137,9 @@ func fleetLines(ss []app.TenantStatus) []string {
 		return cmp.Compare(b.QueueDepth, a.QueueDepth)
 	})
 	for _, s := range top[:min(len(top), fleetTop)] {
-		line := fmt.Sprintf("  %-16s %-8s versions %d, queue %d, budget %d/%d, lag %s",
-			s.ID, s.State, s.Versions, s.QueueDepth, s.BudgetUsed, s.BudgetLimit, time.Duration(s.LagSeconds*float64(time.Second)).Truncate(time.Second))
+		line := fmt.Sprintf("  %-16s %-8s versions %d, queue %d%s, budget %d/%d, lag %s",
+			s.ID, s.State, s.Versions, s.QueueDepth, drain[s.ID].queueNote(), s.BudgetUsed, s.BudgetLimit,
+			time.Duration(s.LagSeconds*float64(time.Second)).Truncate(time.Second))
 		if s.Reason != "" {
 			line += " | " + s.Reason
 		}

@@ -33,11 +33,19 @@ type progressConfig struct {
 	window time.Duration // ... per window; 0: budget unknown, not shown
 	every  time.Duration // display cadence; default by terminal or not
 	tty    *bool         // force the terminal mode (tests)
+	screen *screen       // where the terminal line is drawn; default: out alone
 }
 
+// onScreen draws the terminal line on scr, the screen the logs also write
+// through (see screen.logWriter), so that a log line never lands in the
+// middle of the progress line.
+func onScreen(scr *screen) progressOption { return func(c *progressConfig) { c.screen = scr } }
+
 // withRateBudget tells the display the extra-data budget (ENRICH_RATE_LIMIT
-// calls per ENRICH_RATE_WINDOW), so that it shows the budget in use and the
-// time the enrichment queue needs at that budget. Without it, neither is shown.
+// calls per ENRICH_RATE_WINDOW), so that it shows the budget in use, and
+// measures the queue's drain rate over several of its windows (drainWindow).
+// Without it, the budget is not shown and the drain rate is measured over 2
+// minutes.
 func withRateBudget(limit int, window time.Duration) progressOption {
 	return func(c *progressConfig) { c.limit, c.window = limit, window }
 }
@@ -51,7 +59,8 @@ func progressEvery(d time.Duration) progressOption { return func(c *progressConf
 func progressTerminal(on bool) progressOption { return func(c *progressConfig) { c.tty = &on } }
 
 // startProgress shows the pipeline's progress on out until the returned stop
-// is called: one line redrawn in place every 500ms when out is a terminal,
+// is called: one line redrawn in place every 500ms when out is a terminal
+// (on the screen given with onScreen),
 // otherwise a structured "progress" log line on log every 15 seconds. stop
 // waits for the display to end; it must be called once.
 func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log *slog.Logger, opts ...progressOption) (stop func()) {
@@ -69,33 +78,34 @@ func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log
 			pc.every = ttyEvery
 		}
 	}
+	if pc.screen == nil {
+		pc.screen = newScreen(out)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		t := time.NewTicker(min(sampleEvery, pc.every))
 		defer t.Stop()
 		next := time.Now().Add(pc.every)
-		drawn := false
+		meter := newDrainMeter(pc.window)
 		for {
 			select {
 			case <-ctx.Done():
-				if drawn {
-					fmt.Fprintln(out)
-				}
+				pc.screen.end()
 				return
 			case now := <-t.C:
 				s := p.Stats()
 				if !s.Started {
 					continue
 				}
+				meter.add(now, s.QueueDepth)
 				if now.Before(next) {
 					continue
 				}
 				next = now.Add(pc.every)
-				v := newProgressView(s, now, pc)
+				v := newProgressView(s, now, pc, meter.estimate())
 				if tty {
-					fmt.Fprintf(out, "\r\033[K%s", v.line())
-					drawn = true
+					pc.screen.drawLine(v.line())
 					continue
 				}
 				log.Info("progress", v.attrs()...)
@@ -110,7 +120,7 @@ type progressView struct {
 	versions   int64            // incident versions published
 	produced   map[string]int64 // records acknowledged per topic
 	queue      int              // enrichments waiting
-	eta        time.Duration    // time to empty the queue at the budget; 0 with no budget or no queue
+	drain      drainEstimate    // when the queue empties, at its measured drain rate
 	inWindow   uint64           // extra-data calls in the last rate window, as the limiter counts them
 	limit      int              // 0: budget unknown
 	window     time.Duration    //
@@ -119,23 +129,136 @@ type progressView struct {
 	lag        time.Duration    // now - watermark; 0 before the first watermark
 }
 
-func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig) progressView {
+func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig, drain drainEstimate) progressView {
 	v := progressView{versions: s.Versions, produced: s.Produced, queue: s.QueueDepth, inWindow: uint64(s.Enrich.Limiter.InUse),
-		limit: pc.limit, window: pc.window, rateLimits: s.Enrich.RateLimited, dlq: s.Enrich.DLQ}
+		limit: pc.limit, window: pc.window, rateLimits: s.Enrich.RateLimited, dlq: s.Enrich.DLQ, drain: drain}
 	if s.Offsets.Watermark > 0 {
 		v.lag = max(0, now.Sub(time.UnixMilli(s.Offsets.Watermark)).Truncate(time.Second))
 	}
-	v.eta = drainTime(v.queue, v.limit, v.window)
 	return v
 }
 
-// drainTime is how long n queued enrichments take at limit calls per window
-// (one call each, none failing): the whole windows they need.
-func drainTime(n, limit int, window time.Duration) time.Duration {
-	if n <= 0 || limit <= 0 || window <= 0 {
-		return 0
+// drainWindow is how far back the drain rate is measured, and minSpan how
+// much of it the first estimate needs: several rate windows, since the queue
+// drains in bursts of one budget per window, and at least 2 minutes (30 s for
+// a first estimate), since changes arrive in bursts too (a bulk update).
+func drainWindow(rateWindow time.Duration) (window, minSpan time.Duration) {
+	return max(2*time.Minute, 4*rateWindow), max(30*time.Second, 2*rateWindow)
+}
+
+// queueSample is the enrichment queue's depth at one instant.
+type queueSample struct {
+	at    time.Time
+	depth int
+}
+
+// drainMeter keeps the queue depths of the last window, for estimateDrain.
+// It is used from one goroutine.
+type drainMeter struct {
+	window, minSpan time.Duration
+	samples         []queueSample
+}
+
+// newDrainMeter returns a meter of the drain window of rateWindow.
+func newDrainMeter(rateWindow time.Duration) *drainMeter {
+	w, m := drainWindow(rateWindow)
+	return &drainMeter{window: w, minSpan: m}
+}
+
+// add records the depth at now and forgets samples older than the window.
+func (m *drainMeter) add(now time.Time, depth int) {
+	m.samples = append(m.samples, queueSample{now, depth})
+	i := 0
+	for i < len(m.samples) && now.Sub(m.samples[i].at) > m.window {
+		i++
 	}
-	return time.Duration((n+limit-1)/limit) * window
+	m.samples = append(m.samples[:0], m.samples[i:]...)
+}
+
+// estimate is estimateDrain over the window.
+func (m *drainMeter) estimate() drainEstimate { return estimateDrain(m.samples, m.minSpan) }
+
+// Queue trends, as the progress log line names them (enrich_queue_trend).
+const (
+	trendMeasuring = "measuring" // the samples do not span minSpan yet
+	trendDraining  = "draining"
+	trendGrowing   = "growing"
+	trendSteady    = "steady" // neither grows nor drains
+	trendEmpty     = "empty"
+)
+
+// drainEstimate says when the enrichment queue empties.
+type drainEstimate struct {
+	trend string        // one of the trend constants; "" when nothing was sampled
+	eta   time.Duration // while draining: the last depth over the net drain rate
+	rate  float64       // net drain rate, incidents per second (negative while growing)
+}
+
+// estimateDrain estimates, from the queue depths of samples (oldest first),
+// when the queue empties. The net drain rate is the least-squares slope of
+// depth over time, so it counts the enrichments done and the changes that
+// arrived alike, and it smooths the bursts of both; the ETA is the last
+// depth over that rate. Until the samples span minSpan it only says
+// "measuring". A queue that does not shrink has no ETA: it is "growing" or
+// "steady".
+func estimateDrain(samples []queueSample, minSpan time.Duration) drainEstimate {
+	if len(samples) == 0 {
+		return drainEstimate{}
+	}
+	last := samples[len(samples)-1]
+	if last.depth == 0 {
+		return drainEstimate{trend: trendEmpty}
+	}
+	if len(samples) < 2 || last.at.Sub(samples[0].at) < minSpan {
+		return drainEstimate{trend: trendMeasuring}
+	}
+	var mt, md float64
+	for _, s := range samples {
+		mt += s.at.Sub(samples[0].at).Seconds()
+		md += float64(s.depth)
+	}
+	mt, md = mt/float64(len(samples)), md/float64(len(samples))
+	var cov, vt float64
+	for _, s := range samples {
+		dt := s.at.Sub(samples[0].at).Seconds() - mt
+		cov += dt * (float64(s.depth) - md)
+		vt += dt * dt
+	}
+	rate := -cov / vt
+	switch {
+	case rate > 0:
+		eta := time.Duration(float64(last.depth) / rate * float64(time.Second))
+		return drainEstimate{trend: trendDraining, rate: rate, eta: max(time.Second, eta.Round(time.Second))}
+	case rate < 0:
+		return drainEstimate{trend: trendGrowing, rate: rate}
+	default:
+		return drainEstimate{trend: trendSteady}
+	}
+}
+
+// shortDuration renders d to the second below an hour (54s, 12m05s) and to
+// the minute above (3h07m).
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// queueNote is what follows the queue depth on screen: "(~54s)" while the
+// queue drains, "(growing)", "(steady)", or nothing (empty, or measuring).
+func (d drainEstimate) queueNote() string {
+	switch d.trend {
+	case trendDraining:
+		return " (~" + shortDuration(d.eta) + ")"
+	case trendGrowing, trendSteady:
+		return " (" + d.trend + ")"
+	}
+	return ""
 }
 
 // line renders the terminal line, for example
@@ -150,11 +273,8 @@ func (v progressView) line() string {
 		}
 		fmt.Fprintf(&b, " %s %d", k, v.produced[k])
 	}
-	fmt.Fprintf(&b, " | enrich queue %d", v.queue)
+	fmt.Fprintf(&b, " | enrich queue %d%s", v.queue, v.drain.queueNote())
 	if v.limit > 0 {
-		if v.eta > 0 {
-			fmt.Fprintf(&b, " (~%s)", v.eta)
-		}
 		fmt.Fprintf(&b, ", budget %d/%d per %s", v.inWindow, v.limit, v.window)
 	}
 	if v.rateLimits > 0 {
@@ -174,9 +294,14 @@ func (v progressView) attrs() []any {
 		produced = append(produced, slog.Int64(k, v.produced[k]))
 	}
 	a := []any{"incident_versions", v.versions, slog.Group("records", produced...), "enrich_queue", v.queue}
+	if v.drain.trend != "" {
+		a = append(a, "enrich_queue_trend", v.drain.trend)
+	}
+	if v.drain.trend == trendDraining {
+		a = append(a, "enrich_eta_seconds", int64(v.drain.eta.Seconds()))
+	}
 	if v.limit > 0 {
-		a = append(a, "enrich_eta_seconds", int64(v.eta.Seconds()), "enrich_calls_in_window", v.inWindow,
-			"enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())
+		a = append(a, "enrich_calls_in_window", v.inWindow, "enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())
 	}
 	return append(a, "enrich_429s", v.rateLimits, "dlq", v.dlq, "watermark_lag_seconds", int64(v.lag.Seconds()))
 }

@@ -102,6 +102,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // run runs the connector configured by cfg until ctx is done.
 func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps runDeps) error {
+	// The progress display redraws its line on stdout; when the logs reach
+	// the same terminal, each log line erases the display first and redraws
+	// it after, so the two never share a line.
+	scr := newScreen(stdout)
+	if isTerminal(stdout) && isTerminal(stderr) {
+		stderr = scr.logWriter(stderr)
+	}
 	log := newLogger(cfg, stderr)
 
 	var cleanup []func()
@@ -149,9 +156,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			return err
 		}
 		cleanup = append(cleanup, demo.stop)
-		fmt.Fprintf(stdout, "XDR_BASE_URL is not set: running against a SIMULATED tenant at %s\n"+
-			"  %d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
-			demo.baseURL, demo.incidents, cfg.EnrichRateLimit, cfg.EnrichRateWindow)
+		fmt.Fprint(stdout, demo.banner(cfg))
 	}
 	if len(cfg.KafkaBrokers) == 0 {
 		addr, stop, err := startEmbeddedKafka(cfg)
@@ -182,13 +187,13 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	defer proc.Close()
 	if p := proc.Pipeline(); p != nil {
-		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow))
+		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
 		printSummary(stdout, p, cfg)
 		return err
 	}
-	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log)
+	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
 	err = proc.Run(ctx)
 	stopProgress()
 	printFleetSummary(stdout, proc.Tenants())

@@ -69,22 +69,33 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 	if len(pollOf) != incidents {
 		t.Fatalf("%d incidents have a traced change, want %d", len(pollOf), incidents)
 	}
+	// One enrich span per attempt; enrichOf holds the one that enriched.
 	enrichOf := map[string]tracetest.SpanStub{}
+	attemptBySpan := map[string]tracetest.SpanStub{}
 	for _, s := range spans {
 		if s.Name != "enrich incident" {
 			continue
 		}
-		var id string
+		var id, outcome string
 		for _, kv := range s.Attributes {
-			if kv.Key == "xdr.incident_id" {
+			switch kv.Key {
+			case "xdr.incident_id":
 				id = kv.Value.AsString()
+			case "xdr.outcome":
+				outcome = kv.Value.AsString()
 			}
 		}
 		poll := pollOf[id]
 		if s.Parent.SpanID() != poll.SpanContext.SpanID() || s.SpanContext.TraceID() != poll.SpanContext.TraceID() || !s.Parent.IsRemote() {
 			t.Errorf("incident %s: enrich span is not a child of the poll that emitted its change", id)
 		}
-		enrichOf[id] = s
+		attemptBySpan[s.SpanContext.SpanID().String()] = s
+		if outcome == "enriched" {
+			enrichOf[id] = s
+		}
+	}
+	if len(enrichOf) != incidents {
+		t.Fatalf("%d incidents have an enrich span that enriched them, want %d", len(enrichOf), incidents)
 	}
 	children := func(p tracetest.SpanStub) []string {
 		var names []string
@@ -102,17 +113,24 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 			t.Errorf("incident %s: enrich span's children are %s", id, got)
 		}
 	}
-	// The retry's log line carries the ids of its enrichment span.
+	// The retry's log line carries the ids of the attempt that failed.
 	logged := false
 	for _, line := range strings.Split(r.out.String(), "\n") {
 		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "retrying extra-data call" {
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != "retrying extra-data call later; the worker goes on with the next incident" {
 			continue
 		}
 		id, _ := m["incident_id"].(string)
-		sc := enrichOf[id].SpanContext
-		if m["trace_id"] != sc.TraceID().String() || m["span_id"] != sc.SpanID().String() {
-			t.Errorf("retry log line does not carry its enrich span's ids: %s", line)
+		spanID, _ := m["span_id"].(string)
+		attempt, ok := attemptBySpan[spanID]
+		var outcome string
+		for _, kv := range attempt.Attributes {
+			if kv.Key == "xdr.outcome" {
+				outcome = kv.Value.AsString()
+			}
+		}
+		if !ok || outcome != "retry" || m["trace_id"] != enrichOf[id].SpanContext.TraceID().String() {
+			t.Errorf("retry log line does not carry the ids of its failed attempt's span: %s", line)
 		}
 		logged = true
 	}

@@ -49,8 +49,10 @@ type TenantStatus struct {
 	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
 	BudgetUsed  int       `json:"budget_used"`      // extra-data calls in the current window
 	BudgetLimit int       `json:"budget_limit"`     // extra-data calls allowed per window
-	Versions    int64     `json:"versions"`         // incident versions published by its current run
-	Calls429    uint64    `json:"rate_limited"`     // 429 replies in its current run
+	// BudgetWindowSeconds is the window of BudgetLimit (ENRICH_RATE_WINDOW).
+	BudgetWindowSeconds float64 `json:"budget_window_seconds"`
+	Versions            int64   `json:"versions"`     // incident versions published by its current run
+	Calls429            uint64  `json:"rate_limited"` // 429 replies in its current run
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -82,6 +84,7 @@ func (s *slot) set(state, reason string, err error) {
 func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
 	st, p := s.status, s.pipeline
+	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
 	s.mu.Unlock()
 	if p != nil {
 		ps := p.Stats()

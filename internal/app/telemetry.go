@@ -242,6 +242,7 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 		QueueDepth: int64(s.QueueDepth), InFlight: int64(s.Enrich.InFlight),
 		EnrichCalls: s.Enrich.Calls, Retries: s.Enrich.Retries, RateLimited: s.Enrich.RateLimited,
 		Enriched: s.Enrich.Enriched, DLQ: s.Enrich.DLQ, Truncated: s.Enrich.Truncated,
+		NotFound: s.Enrich.NotFound, RetryWaiting: int64(s.Enrich.Delayed),
 		LimiterUsed: int64(s.Enrich.Limiter.InUse), LimiterBudget: int64(s.Enrich.RateLimit),
 		LimiterWaited: s.Enrich.Limiter.Waited, LimiterWaiting: int64(s.Enrich.Limiter.Waiting),
 		Watermark: s.Offsets.Watermark, OffsetsPending: int64(s.Offsets.Pending),

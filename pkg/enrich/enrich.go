@@ -38,6 +38,12 @@ func tenantWide(err error) bool {
 // then dead-lettered; the reply is never published.
 var ErrMismatchedReply = errors.New("extra data for another incident")
 
+// ErrIncidentNotFound marks the DLQ error of an enrichment whose incident the
+// API says does not exist (xdr.IncidentNotFound): merged into another one, or
+// deleted. It is dead-lettered after that one call, never retried, and
+// counted (Stats.NotFound).
+var ErrIncidentNotFound = errors.New("the incident does not exist (merged or deleted); not retried")
+
 // Fetcher calls get_incident_extra_data. *xdr.Client implements it.
 type Fetcher interface {
 	GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error)
@@ -131,9 +137,10 @@ func WithRecords(f func(m Meta, version int64, ed *xdr.ExtraData, native []recor
 
 // WithBackoff sets the factory of the backoff policy between retryable
 // failures of one enrichment; it is called once per enrichment that needs a
-// retry. backoff.Stop sends the enrichment to the DLQ. The default is
-// exponential: 2s initial, doubling, 50% jitter, at most 2m, no time limit
-// (MaxAttempts bounds it).
+// retry. The enrichment waits out each backoff in the queue, not in a
+// worker: the worker goes on with the next incident. backoff.Stop sends the
+// enrichment to the DLQ. The default is exponential: 2s initial, doubling,
+// 50% jitter, at most 2m, no time limit (MaxAttempts bounds it).
 func WithBackoff(f func() backoff.BackOff) Option { return func(e *Enricher) { e.newBackoff = f } }
 
 // WithTracerProvider makes the Enricher trace each enrichment: an "enrich
@@ -185,8 +192,11 @@ type Enricher struct {
 	running atomic.Bool
 	fatal   chan error // buffered(1): the first publish failure
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, oversized, rejected atomic.Uint64
-	inFlight                                                                               atomic.Int64
+	retryMu  sync.Mutex
+	retrying map[string]retryState // enrichments waiting in the queue for another attempt
+
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, oversized, rejected, notFound atomic.Uint64
+	inFlight                                                                                         atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -218,7 +228,7 @@ func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option
 	e := &Enricher{
 		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
 		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
-		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName),
+		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName), retrying: make(map[string]retryState),
 	}
 	for _, o := range opts {
 		o(e)
@@ -251,8 +261,10 @@ type Stats struct {
 	Mismatched  uint64 // replies for another incident than the one asked for (each retried)
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
-	InFlight    int    // popped and neither acknowledged nor abandoned
+	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
+	InFlight    int    // popped and neither acknowledged nor abandoned, nor back in the queue
 	Queued      int    // waiting, as Len
+	Delayed     int    // of Queued, those waiting for a retry's not-before time
 
 	Limiter   LimiterStats // the shared limiter's figures
 	RateLimit int          // calls the limiter admits per window
@@ -263,8 +275,8 @@ func (e *Enricher) Stats() Stats {
 	return Stats{
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
-		Oversized: e.oversized.Load(), Rejected: e.rejected.Load(),
-		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(),
+		Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(),
+		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
 }
@@ -272,10 +284,16 @@ func (e *Enricher) Stats() Stats {
 // Run runs Config.Workers workers until ctx is done, then returns nil, or
 // until records could not be published, or the API refused the key or the
 // licence (401, 402: every call would fail alike, so nothing is
-// dead-lettered), then returns that error. On return
-// no worker is left: waits (limiter, backoff, calls) are abandoned, and items
-// popped but not settled are not reported to OnDone — the offsets tracker
-// still owes them and re-queues them on restart. Records already handed to
+// dead-lettered), then returns that error.
+//
+// Each worker makes one attempt at a time: an enrichment that fails and may
+// be retried goes back to the queue with a not-before time (its backoff) and
+// the worker takes the next incident, so failing incidents never idle the
+// budget; an answer that the incident does not exist is dead-lettered at
+// once (ErrIncidentNotFound). On return no worker is left: waits (limiter,
+// calls) are abandoned, and items popped but not settled are not reported
+// to OnDone — the offsets tracker still owes them and re-queues them on
+// restart; so are the enrichments still waiting in the queue. Records already handed to
 // the Publisher may still be acknowledged, and reported, after Run returns.
 // Run may be called only once at a time.
 func (e *Enricher) Run(ctx context.Context) error {
@@ -315,29 +333,42 @@ func (e *Enricher) Run(ctx context.Context) error {
 	return err
 }
 
-// process performs one enrichment: fetch with retries, then publish the
-// records or a DLQ record. It reports true when the worker must stop: the
-// tenant refuses every call alike (see tenantWide).
+// process makes one attempt at an enrichment: one call, then the records or
+// a DLQ record are published, or the enrichment goes back to the queue with a
+// not-before time (a retryable failure, a 429) while the worker goes on with
+// the next incident. It reports true when the worker must stop: the tenant
+// refuses every call alike (see tenantWide).
 func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) {
 	e.inFlight.Add(1)
+	id := it.IncidentID
+	rs := e.retryOf(id)
 	span := trace.SpanFromContext(context.Background()) // no span for items popped while stopping
 	if ctx.Err() == nil {
 		ctx, span = e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
-			"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", it.IncidentID),
+			"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", id),
 				attribute.Int64("xdr.modification_time", it.ModificationTime), attribute.String("xdr.severity", it.Severity),
-				attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued)))
+				attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued), attribute.Int("xdr.attempts", rs.attempts+1)))
 	}
 	defer span.End()
-	// Done once published (ordered) or abandoned; covered is the version a
-	// successful fetch returned.
-	covered := int64(0)
-	defer func() { e.q.DoneThrough(it.IncidentID, covered) }()
-	log := e.log.With("incident_id", it.IncidentID, "modification_time", it.ModificationTime)
+	outcome := func(o string) { span.SetAttributes(attribute.String("xdr.outcome", o)) }
+	// Done once published (ordered) or abandoned, unless the enrichment went
+	// back to the queue; covered is the version a successful call returned.
+	covered, requeued := int64(0), false
+	defer func() {
+		if !requeued {
+			e.q.DoneThrough(id, covered)
+		}
+	}()
+	requeue := func(notBefore time.Time) {
+		requeued = true
+		e.inFlight.Add(-1)
+		e.q.Retry(it, notBefore)
+	}
+	log := e.log.With("incident_id", id, "modification_time", it.ModificationTime)
 
-	ed, attempts, err := e.fetch(ctx, it, log)
-	span.SetAttributes(attribute.Int("xdr.attempts", attempts))
+	ed, timedOut, err := e.call(ctx, it, log)
 	if ctx.Err() != nil {
-		span.SetAttributes(attribute.String("xdr.outcome", "abandoned"))
+		outcome("abandoned")
 		e.inFlight.Add(-1)
 		return false
 	}
@@ -346,26 +377,61 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 		// The key or the licence is refused: every call would fail alike.
 		// Dead-lettering each owed enrichment would empty the queue into
 		// the DLQ; stop instead, keeping them owed for when it is fixed.
-		span.SetAttributes(attribute.String("xdr.outcome", "stopped"))
+		outcome("stopped")
 		e.inFlight.Add(-1)
 		select {
-		case e.fatal <- fmt.Errorf("enriching incident %s: %w", it.IncidentID, err):
+		case e.fatal <- fmt.Errorf("enriching incident %s: %w", id, err):
 		default:
 		}
 		return true
 	}
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
+		// The limiter pauses every call for the answer's Retry-After; the
+		// enrichment keeps its place and its attempts (429s do not count).
+		outcome("rate_limited")
+		requeue(time.Time{})
+		return false
+	}
 	if err != nil {
-		span.SetAttributes(attribute.String("xdr.outcome", "dlq"))
+		attempts := rs.attempts + 1
+		notFound := xdr.IncidentNotFound(err)
+		if !notFound && (xdr.Retryable(err) || timedOut || errors.Is(err, ErrMismatchedReply)) && attempts < e.cfg.MaxAttempts {
+			if rs.bo == nil {
+				rs.bo = e.newBackoff()
+				rs.bo.Reset()
+			}
+			if d := rs.bo.NextBackOff(); d != backoff.Stop {
+				rs.attempts = attempts
+				e.setRetry(id, rs)
+				e.retries.Add(1)
+				span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempts), attribute.Int64("backoff_ms", d.Milliseconds()),
+					attribute.String("error", err.Error())))
+				log.InfoContext(ctx, "retrying extra-data call later; the worker goes on with the next incident",
+					"attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
+				outcome("retry")
+				requeue(time.Now().Add(d))
+				return false
+			}
+		}
+		e.setRetry(id, retryState{})
+		outcome("dlq")
 		span.SetStatus(codes.Error, err.Error())
-		log.ErrorContext(ctx, "giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
+		if notFound {
+			e.notFound.Add(1)
+			err = fmt.Errorf("%w: %w", ErrIncidentNotFound, err)
+			log.WarnContext(ctx, "the incident does not exist (merged or deleted); publishing a DLQ record without retrying", "err", err)
+		} else {
+			log.ErrorContext(ctx, "giving up on enrichment; publishing a DLQ record", "attempts", attempts, "err", err)
+		}
 		rec := DLQRecord(meta, it, err, attempts, meta.FetchedAt)
 		e.publish(ctx, it, []record.Record{rec}, true, log)
 		return false
 	}
+	e.setRetry(id, retryState{})
 	if ed.Incident.ID == "" {
-		ed.Incident.ID = it.IncidentID
+		ed.Incident.ID = id
 	}
-	span.SetAttributes(attribute.String("xdr.outcome", "enriched"))
+	outcome("enriched")
 	recs, info := e.flatten(ctx, meta, it.ModificationTime, ed)
 	// The reply shows the incident as of its own modification_time, which
 	// may be newer than the version that queued it: the enrichment covers,
@@ -373,7 +439,7 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 	it.ModificationTime = max(it.ModificationTime, ed.Incident.ModificationTime)
 	covered = it.ModificationTime
 	if e.covering != nil {
-		e.covering(it.IncidentID, covered)
+		e.covering(id, covered)
 	}
 	if info.OversizedRecords > 0 {
 		e.oversized.Add(uint64(info.OversizedRecords))
@@ -387,6 +453,33 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 	}
 	e.publish(ctx, it, recs, false, log)
 	return false
+}
+
+// retryState is what a failed enrichment carries to its next attempt while
+// it waits in the queue.
+type retryState struct {
+	attempts int             // calls that failed, 429s not counted
+	bo       backoff.BackOff // made at the first retry (WithBackoff)
+}
+
+// retryOf returns the retry state of an incident's enrichment; the zero
+// value for a first attempt.
+func (e *Enricher) retryOf(id string) retryState {
+	e.retryMu.Lock()
+	defer e.retryMu.Unlock()
+	return e.retrying[id]
+}
+
+// setRetry stores rs for id; the zero value forgets it (the enrichment
+// settled).
+func (e *Enricher) setRetry(id string, rs retryState) {
+	e.retryMu.Lock()
+	defer e.retryMu.Unlock()
+	if rs.attempts == 0 {
+		delete(e.retrying, id)
+		return
+	}
+	e.retrying[id] = rs
 }
 
 // meta is what this enricher's records share, stamped now.
@@ -454,55 +547,49 @@ func (e *Enricher) publish(ctx context.Context, it offsets.Pending, recs []recor
 	}
 }
 
-// fetch calls the API until it succeeds, fails for good, runs out of
-// attempts, or ctx is done. attempts counts the calls that were not 429s.
-func (e *Enricher) fetch(ctx context.Context, it offsets.Pending, log *slog.Logger) (*xdr.ExtraData, int, error) {
-	attempts := 0
+// call makes one get_incident_extra_data call for it under the limiter.
+// timedOut reports that CallTimeout cut the call short while ctx was live. A
+// 429 pauses the limiter (Throttle) before call returns it.
+func (e *Enricher) call(ctx context.Context, it offsets.Pending, log *slog.Logger) (ed *xdr.ExtraData, timedOut bool, err error) {
 	req := xdr.ExtraDataRequest{IncidentID: it.IncidentID, AlertsLimit: e.cfg.AlertsLimit}
-	var bo backoff.BackOff
 	span := trace.SpanFromContext(ctx)
-	var waited time.Duration
-	defer func() { span.SetAttributes(attribute.Int64("xdr.limiter_wait_ms", waited.Milliseconds())) }()
-	for {
-		asked := time.Now()
-		release, err := e.lim.Acquire(ctx)
-		if err != nil {
-			return nil, attempts, err
-		}
-		wait := time.Since(asked)
-		waited += wait
-		span.AddEvent("rate limiter slot acquired", trace.WithAttributes(attribute.Int64("wait_ms", wait.Milliseconds())))
-		callCtx, cancel := ctx, context.CancelFunc(func() {})
-		if e.cfg.CallTimeout > 0 {
-			callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
-		}
-		ed, err := e.api.GetIncidentExtraData(callCtx, req)
-		timedOut := callCtx.Err() != nil && ctx.Err() == nil
-		cancel()
-		release()
-		e.calls.Add(1)
-		if ctx.Err() != nil {
-			return nil, attempts, ctx.Err()
-		}
-		if err == nil && ed == nil {
-			err = errors.New("empty reply")
-		}
-		if err == nil && ed.Incident.ID != "" && ed.Incident.ID != it.IncidentID {
-			// Never publish another incident's data as the asked one's.
-			e.mismatched.Add(1)
-			log.WarnContext(ctx, "get_incident_extra_data answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)
-			err = fmt.Errorf("%w: asked for incident %s, the reply is for incident %s", ErrMismatchedReply, it.IncidentID, ed.Incident.ID)
-		}
-		if err == nil {
-			span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
-			return ed, attempts + 1, nil
-		}
-		err = fmt.Errorf("fetching extra data for incident %s: %w", it.IncidentID, err)
-		if ae, ok := errors.AsType[*xdr.APIError](err); ok {
-			span.SetAttributes(attribute.Int("http.response.status_code", ae.Status))
-		}
-
-		if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
+	asked := time.Now()
+	release, err := e.lim.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	wait := time.Since(asked)
+	span.SetAttributes(attribute.Int64("xdr.limiter_wait_ms", wait.Milliseconds()))
+	span.AddEvent("rate limiter slot acquired", trace.WithAttributes(attribute.Int64("wait_ms", wait.Milliseconds())))
+	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	if e.cfg.CallTimeout > 0 {
+		callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
+	}
+	ed, err = e.api.GetIncidentExtraData(callCtx, req)
+	timedOut = callCtx.Err() != nil && ctx.Err() == nil
+	cancel()
+	release()
+	e.calls.Add(1)
+	if ctx.Err() != nil {
+		return nil, false, ctx.Err()
+	}
+	if err == nil && ed == nil {
+		err = errors.New("empty reply")
+	}
+	if err == nil && ed.Incident.ID != "" && ed.Incident.ID != it.IncidentID {
+		// Never publish another incident's data as the asked one's.
+		e.mismatched.Add(1)
+		log.WarnContext(ctx, "get_incident_extra_data answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)
+		err = fmt.Errorf("%w: asked for incident %s, the reply is for incident %s", ErrMismatchedReply, it.IncidentID, ed.Incident.ID)
+	}
+	if err == nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))
+		return ed, false, nil
+	}
+	err = fmt.Errorf("fetching extra data for incident %s: %w", it.IncidentID, err)
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		span.SetAttributes(attribute.Int("http.response.status_code", ae.Status))
+		if ae.Status == http.StatusTooManyRequests {
 			e.rateLimited.Add(1)
 			wait, capped := e.lim.Throttle(err)
 			if capped {
@@ -512,30 +599,7 @@ func (e *Enricher) fetch(ctx context.Context, it offsets.Pending, log *slog.Logg
 			}
 			span.AddEvent("rate limited (429)", trace.WithAttributes(attribute.Int64("retry_after_ms", wait.Milliseconds())))
 			log.WarnContext(ctx, "rate limited (429); pausing all extra-data calls", "retry_after", wait)
-			continue
-		}
-		attempts++
-		if !(xdr.Retryable(err) || timedOut || errors.Is(err, ErrMismatchedReply)) || attempts >= e.cfg.MaxAttempts {
-			return nil, attempts, err
-		}
-		if bo == nil {
-			bo = e.newBackoff()
-			bo.Reset()
-		}
-		d := bo.NextBackOff()
-		if d == backoff.Stop {
-			return nil, attempts, err
-		}
-		e.retries.Add(1)
-		span.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", attempts), attribute.Int64("backoff_ms", d.Milliseconds()),
-			attribute.String("error", err.Error())))
-		log.InfoContext(ctx, "retrying extra-data call", "attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, attempts, ctx.Err()
-		case <-t.C:
 		}
 	}
+	return nil, timedOut, err
 }

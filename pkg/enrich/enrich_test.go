@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -653,4 +654,89 @@ func TestEnricherStopsOnARejectedKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEnricherRetryDoesNotHoldTheWorker: with one worker, an incident whose
+// call fails waits out its backoff in the queue while the worker enriches the
+// others; its retries come at their backoff times.
+func TestEnricherRetryDoesNotHoldTheWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			if id == "bad" && n < 3 {
+				return nil, &xdr.APIError{Status: http.StatusServiceUnavailable}
+			}
+			return extraData(id, 1), nil
+		}}
+		lim, _ := NewLimiter(100, time.Second)
+		h := newHarnessLim(t, Config{Workers: 1}, lim, api, constBackoff(30*time.Second))
+		t0 := time.Now()
+		h.e.Enqueue(offsets.Pending{IncidentID: "bad", Severity: "critical"})
+		for i := range 5 {
+			h.e.Enqueue(offsets.Pending{IncidentID: strconv.Itoa(i), Severity: "low"})
+		}
+		h.run(t)
+		synctest.Wait()
+		if got := api.callIDs(); !slices.Equal(got, []string{"bad", "0", "1", "2", "3", "4"}) {
+			t.Fatalf("calls before the backoff ended: %v", got)
+		}
+		if st := h.e.Stats(); st.Queued != 1 || st.Delayed != 1 || st.InFlight != 0 || st.Enriched != 5 {
+			t.Fatalf("stats while the failed one waits: %+v", st)
+		}
+		// While it waits, it is not settled: the offsets still owe it.
+		for _, s := range h.settled() {
+			if s.it.IncidentID == "bad" {
+				t.Fatalf("the failed enrichment was reported settled while it waits for its retry: %+v", s)
+			}
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		starts := api.starts()
+		if len(starts) != 8 || starts[6].Sub(t0) != 30*time.Second || starts[7].Sub(t0) != time.Minute {
+			t.Fatalf("calls %v at %v", api.callIDs(), starts)
+		}
+		if st := h.e.Stats(); st.Retries != 2 || st.Enriched != 6 || st.Queued != 0 || st.DLQ != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		if s := h.settled(); len(s) != 6 || s[5].it.IncidentID != "bad" || s[5].dlq {
+			t.Fatalf("settled %+v, want the failed one last, enriched", s)
+		}
+		h.shutdown(t)
+	})
+}
+
+// TestEnricherNotFoundIsDeadLetteredAtOnce: the API's answer that the
+// incident does not exist (the simulator's and the API's catch-all 500 with
+// "Incident N was not found") is dead-lettered after one call, with the
+// reason, and counted.
+func TestEnricherNotFoundIsDeadLetteredAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			return nil, &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: http.StatusInternalServerError, Code: "500",
+				Message: "An error occurred while processing XDR public API", Extra: "Incident " + id + " was not found"}
+		}}
+		h := newHarness(t, Config{MaxAttempts: 6}, api, constBackoff(time.Second))
+		h.e.Enqueue(offsets.Pending{IncidentID: "42", ModificationTime: 55})
+		h.run(t)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := len(api.callIDs()); n != 1 {
+			t.Fatalf("%d calls for an incident that does not exist, want 1", n)
+		}
+		recs := h.pub.all()
+		if len(recs) != 1 || recs[0].Topic != record.TopicDLQ {
+			t.Fatalf("records %+v", recs)
+		}
+		env := decodeEnvelope(t, recs[0].Value)
+		if e := env.Error; e == nil || e.Attempts != 1 || e.Status != 500 || env.ModificationTime != 55 ||
+			!strings.Contains(e.Message, "does not exist") || !strings.Contains(e.Message, "Incident 42 was not found") {
+			t.Fatalf("DLQ error %+v", env.Error)
+		}
+		if s := h.settled(); len(s) != 1 || !s[0].dlq {
+			t.Fatalf("settled %+v", s)
+		}
+		if st := h.e.Stats(); st.NotFound != 1 || st.DLQ != 1 || st.Retries != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 )
@@ -134,25 +135,41 @@ func before(a, b *entry) bool {
 // ascending), then incident id.
 //
 // Pushing an incident already queued updates it in place (see Push). An
-// incident handed out by Pop is in flight until Done is called for it; a push
-// for it meanwhile is held back and becomes poppable at Done, so one incident
-// is never fetched by two workers at once and a newer version is always
-// fetched after the one in flight.
+// incident handed out by Pop is in flight until Done (or Retry) is called for
+// it; a push for it meanwhile is held back and becomes poppable at Done, so
+// one incident is never fetched by two workers at once and a newer version is
+// always fetched after the one in flight.
 //
-// A Queue is safe for concurrent use. The zero value is not usable; use
-// NewQueue.
+// An enrichment that failed goes back with Retry and a not-before time: it
+// waits, still queued and still merging later pushes, and becomes poppable at
+// that time in its old place in the order. The worker that failed it takes
+// the next incident meanwhile.
+//
+// The queue holds at most one entry per incident, whatever the state (ready,
+// held back, or waiting for a retry), so its size is bounded by the number of
+// incidents owed. A Queue is safe for concurrent use. The zero value is not
+// usable; use NewQueue. It reads the time package's clock.
 type Queue struct {
 	mu       sync.Mutex
 	heap     []entry
 	pos      map[string]int32 // incident id -> index in heap
 	inflight map[string]struct{}
 	parked   map[string]entry // pushed while in flight
+	delayed  map[string]entry // waiting for a retry's not-before time
+	due      []dueAt          // the delayed entries' times, a min-heap
 	ready    chan struct{}    // closed on the next push; nil when nobody waits
+}
+
+// dueAt is when a delayed incident becomes poppable (Unix ns).
+type dueAt struct {
+	at int64
+	id string
 }
 
 // NewQueue returns an empty queue.
 func NewQueue() *Queue {
-	return &Queue{pos: make(map[string]int32), inflight: make(map[string]struct{}), parked: make(map[string]entry)}
+	return &Queue{pos: make(map[string]int32), inflight: make(map[string]struct{}), parked: make(map[string]entry),
+		delayed: make(map[string]entry)}
 }
 
 // Push adds an enrichment or merges it (offsets.Pending.Merge) into the one
@@ -170,6 +187,11 @@ func (q *Queue) Push(it offsets.Pending) {
 		}
 		return
 	}
+	if e, ok := q.delayed[id]; ok {
+		e.merge(it)
+		q.delayed[id] = e
+		return
+	}
 	if i, ok := q.pos[id]; ok {
 		q.heap[i].merge(it)
 		q.fix(int(i))
@@ -184,18 +206,72 @@ func (q *Queue) add(e entry) {
 	i := len(q.heap) - 1
 	q.pos[e.id] = int32(i)
 	q.up(i)
+	q.wake()
+}
+
+// wake wakes the waiting Pops, to pop or to wait for an earlier time. q.mu
+// must be held.
+func (q *Queue) wake() {
 	if q.ready != nil {
 		close(q.ready)
 		q.ready = nil
 	}
 }
 
-// Pop removes and returns the first enrichment in service order, marking its
-// incident in flight until Done. It blocks until there is one or ctx is done,
-// in which case it returns ctx.Err().
+// Retry ends the in-flight period of it, an enrichment handed out by Pop
+// that failed, and queues it again, to become poppable at notBefore (at once
+// if that is not in the future). A push held back meanwhile is merged into it
+// (offsets.Pending.Merge), and so are pushes while it waits; it keeps its
+// place in the service order. It never blocks.
+func (q *Queue) Retry(it offsets.Pending, notBefore time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := it.IncidentID
+	delete(q.inflight, id)
+	e := entryOf(it)
+	if p, ok := q.parked[id]; ok {
+		delete(q.parked, id)
+		e.merge(p.item())
+	}
+	if !notBefore.After(time.Now()) {
+		q.add(e)
+		return
+	}
+	q.delayed[id] = e
+	heapPush(&q.due, dueAt{at: notBefore.UnixNano(), id: id})
+	q.wake()
+}
+
+// promote moves the delayed entries due at now into the heap, and returns
+// the time the next one is due (zero when none waits). q.mu must be held.
+func (q *Queue) promote(now time.Time) time.Time {
+	for len(q.due) > 0 {
+		d := q.due[0]
+		if d.at > now.UnixNano() {
+			return time.Unix(0, d.at)
+		}
+		heapPop(&q.due)
+		if e, ok := q.delayed[d.id]; ok {
+			delete(q.delayed, d.id)
+			q.add(e)
+		}
+	}
+	return time.Time{}
+}
+
+// Pop removes and returns the first enrichment in service order among those
+// poppable now, marking its incident in flight until Done or Retry. It blocks
+// until there is one or ctx is done, in which case it returns ctx.Err().
 func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		q.mu.Lock()
+		next := q.promote(time.Now())
 		if len(q.heap) > 0 {
 			e := q.heap[0]
 			last := len(q.heap) - 1
@@ -215,8 +291,18 @@ func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 		}
 		ready := q.ready
 		q.mu.Unlock()
+		var due <-chan time.Time
+		if !next.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(next))
+			} else {
+				timer.Reset(time.Until(next))
+			}
+			due = timer.C
+		}
 		select {
 		case <-ready:
+		case <-due:
 		case <-ctx.Done():
 			return offsets.Pending{}, ctx.Err()
 		}
@@ -243,12 +329,21 @@ func (q *Queue) DoneThrough(incidentID string, covered int64) {
 	}
 }
 
-// Len returns the number of incidents waiting: poppable ones plus those held
-// back behind an in-flight fetch of the same incident.
+// Len returns the number of incidents waiting: poppable ones, those held
+// back behind an in-flight fetch of the same incident, and those waiting for
+// a retry (see Delayed).
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.heap) + len(q.parked)
+	return len(q.heap) + len(q.parked) + len(q.delayed)
+}
+
+// Delayed returns the number of incidents waiting for a retry's not-before
+// time (counted in Len too).
+func (q *Queue) Delayed() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.delayed)
 }
 
 // InFlight returns the number of incidents popped and not yet Done.
@@ -299,4 +394,41 @@ func (q *Queue) fix(i int) {
 	id := q.heap[i].id
 	q.up(i)
 	q.down(int(q.pos[id]))
+}
+
+// heapPush and heapPop keep due ordered by time, earliest first.
+func heapPush(h *[]dueAt, d dueAt) {
+	*h = append(*h, d)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p].at <= s[i].at {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func heapPop(h *[]dueAt) {
+	s := *h
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = dueAt{}
+	s = s[:last]
+	for i := 0; ; {
+		l, c := 2*i+1, i
+		if l < len(s) && s[l].at < s[c].at {
+			c = l
+		}
+		if r := l + 1; r < len(s) && s[r].at < s[c].at {
+			c = r
+		}
+		if c == i {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
 }

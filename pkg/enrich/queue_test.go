@@ -305,3 +305,95 @@ func BenchmarkQueuePushPop(b *testing.B) {
 		q.Done(it.IncidentID)
 	}
 }
+
+// TestQueueRetryWaitsItsTime: an enrichment put back with Retry is not
+// poppable before its not-before time, other incidents are meanwhile, pushes
+// merge into it while it waits, and once due it takes its place in the
+// service order again.
+func TestQueueRetryWaitsItsTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue()
+		t0 := time.Now()
+		q.Push(offsets.Pending{IncidentID: "1", Severity: "high", ModificationTime: 10, FirstQueued: 1})
+		q.Push(offsets.Pending{IncidentID: "2", Severity: "low", ModificationTime: 10, FirstQueued: 2})
+		first := popN(t, q, 1)[0]
+		if first.IncidentID != "1" {
+			t.Fatalf("first Pop = %s", first.IncidentID)
+		}
+		q.Retry(first, t0.Add(10*time.Second))
+		if q.Len() != 2 || q.Delayed() != 1 || q.InFlight() != 0 {
+			t.Fatalf("after Retry: Len %d, Delayed %d, InFlight %d", q.Len(), q.Delayed(), q.InFlight())
+		}
+		if got := popN(t, q, 1)[0]; got.IncidentID != "2" || time.Since(t0) != 0 {
+			t.Fatalf("second Pop = %s at +%s, want 2 at once", got.IncidentID, time.Since(t0))
+		}
+		q.Done("2")
+		// A newer version while it waits merges into it: still one entry.
+		q.Push(offsets.Pending{IncidentID: "1", Severity: "high", ModificationTime: 20, FirstQueued: 5})
+		q.Push(offsets.Pending{IncidentID: "3", Severity: "low", ModificationTime: 10, FirstQueued: 3})
+		if q.Len() != 2 || q.Delayed() != 1 {
+			t.Fatalf("after pushes: Len %d, Delayed %d", q.Len(), q.Delayed())
+		}
+		if got := popN(t, q, 1)[0]; got.IncidentID != "3" {
+			t.Fatalf("third Pop = %s, want 3 (1 is not due)", got.IncidentID)
+		}
+		q.Push(offsets.Pending{IncidentID: "4", Severity: "low", ModificationTime: 10, FirstQueued: 0})
+		got, err := q.Pop(context.Background()) // 4 is ready now
+		if err != nil || got.IncidentID != "4" {
+			t.Fatalf("Pop = %+v, %v", got, err)
+		}
+		q.Push(offsets.Pending{IncidentID: "5", Severity: "low", ModificationTime: 10, FirstQueued: 0})
+		time.Sleep(10 * time.Second)
+		// Both 1 (high, due now) and 5 (low) are poppable: 1 goes first.
+		got, err = q.Pop(context.Background())
+		if err != nil || got.IncidentID != "1" || got.ModificationTime != 20 || got.FirstQueued != 1 {
+			t.Fatalf("Pop once due = %+v, %v; want incident 1 at version 20, first queued 1", got, err)
+		}
+		if q.Delayed() != 0 {
+			t.Fatalf("Delayed = %d once popped", q.Delayed())
+		}
+	})
+}
+
+// TestQueuePopWakesForARetry: a Pop blocked on an empty queue returns the
+// retried incident when it is due, with no push to wake it.
+func TestQueuePopWakesForARetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue()
+		t0 := time.Now()
+		q.Push(offsets.Pending{IncidentID: "1"})
+		it := popN(t, q, 1)[0]
+		popped := make(chan time.Duration)
+		go func() {
+			if _, err := q.Pop(context.Background()); err == nil {
+				popped <- time.Since(t0)
+			}
+		}()
+		synctest.Wait()
+		q.Retry(it, t0.Add(7*time.Second))
+		if d := <-popped; d != 7*time.Second {
+			t.Fatalf("popped at +%s, want +7s", d)
+		}
+	})
+}
+
+// TestQueueRetryMergesAHeldBackPush: a version pushed while its incident was
+// in flight joins the enrichment that goes back to wait; a past not-before
+// time makes it poppable at once.
+func TestQueueRetryMergesAHeldBackPush(t *testing.T) {
+	q := NewQueue()
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 10, TraceParent: tp1})
+	it := popN(t, q, 1)[0]
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 30, TraceParent: tp2})
+	if q.Len() != 1 {
+		t.Fatalf("Len = %d with one push held back", q.Len())
+	}
+	q.Retry(it, time.Now().Add(-time.Second))
+	if q.Len() != 1 || q.Delayed() != 0 {
+		t.Fatalf("Len %d, Delayed %d after Retry", q.Len(), q.Delayed())
+	}
+	got := popN(t, q, 1)[0]
+	if got.ModificationTime != 30 || got.TraceParent != tp2 {
+		t.Fatalf("Pop = %+v, want version 30 with the newer trace", got)
+	}
+}

@@ -49,7 +49,9 @@ const (
 	MetricEnriched        = "xdr_connector.enrich.enriched"             // counter: enrichments acknowledged by Kafka
 	MetricDLQ             = "xdr_connector.enrich.dlq"                  // counter: enrichments dead-lettered (DLQ records acknowledged)
 	MetricTruncated       = "xdr_connector.enrich.truncated"            // counter: replies with fewer alerts than the incident has
+	MetricNotFound        = "xdr_connector.enrich.not_found"            // counter: enrichments dead-lettered at once: the incident does not exist
 	MetricQueueDepth      = "xdr_connector.enrich.queue_depth"          // gauge: incidents waiting for enrichment
+	MetricRetryWaiting    = "xdr_connector.enrich.retry_waiting"        // gauge: of those, the ones waiting for a retry's not-before time
 	MetricInFlight        = "xdr_connector.enrich.in_flight"            // gauge: enrichments being fetched or published
 	MetricLimiterUsed     = "xdr_connector.limiter.used"                // gauge: slots of the sliding window in use
 	MetricLimiterBudget   = "xdr_connector.limiter.budget"              // gauge: calls allowed per window
@@ -103,14 +105,16 @@ type Snapshot struct {
 	Produced        map[string]int64 // records acknowledged per topic name
 	Commits         int64            // offsets commits written
 
-	QueueDepth  int64  // incidents waiting for enrichment
-	InFlight    int64  // enrichments being fetched or published
-	EnrichCalls uint64 // get_incident_extra_data calls, every attempt
-	Retries     uint64 // calls repeated after a retryable failure other than 429
-	RateLimited uint64 // 429 replies
-	Enriched    uint64 // enrichments acknowledged
-	DLQ         uint64 // enrichments dead-lettered
-	Truncated   uint64 // replies with truncated alert lists
+	QueueDepth   int64  // incidents waiting for enrichment
+	InFlight     int64  // enrichments being fetched or published
+	EnrichCalls  uint64 // get_incident_extra_data calls, every attempt
+	Retries      uint64 // calls repeated after a retryable failure other than 429
+	RateLimited  uint64 // 429 replies
+	Enriched     uint64 // enrichments acknowledged
+	DLQ          uint64 // enrichments dead-lettered
+	Truncated    uint64 // replies with truncated alert lists
+	NotFound     uint64 // enrichments dead-lettered at once: the incident does not exist
+	RetryWaiting int64  // queued enrichments waiting for a retry's not-before time
 
 	LimiterUsed    int64         // slots in use in the sliding window
 	LimiterBudget  int64         // calls allowed per window
@@ -164,7 +168,9 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 	enriched := cnt(MetricEnriched, "{incident}", "Enrichments whose records Kafka acknowledged.")
 	dlq := cnt(MetricDLQ, "{record}", "Enrichments given up whose DLQ record Kafka acknowledged.")
 	truncated := cnt(MetricTruncated, "{reply}", "Extra-data replies with fewer alerts than the incident has (alerts_limit reached).")
+	notFound := cnt(MetricNotFound, "{incident}", "Enrichments dead-lettered after one call because the API says the incident does not exist (merged or deleted).")
 	queue := gauge(MetricQueueDepth, "{incident}", "Incidents waiting for enrichment.")
+	retryWaiting := gauge(MetricRetryWaiting, "{incident}", "Incidents waiting in the enrichment queue for a retry's not-before time (counted in queue_depth).")
 	inFlight := gauge(MetricInFlight, "{incident}", "Enrichments being fetched or published.")
 	used := gauge(MetricLimiterUsed, "{call}", "Slots of the extra-data rate window in use (acquired, or released less than a window ago).")
 	budget := gauge(MetricLimiterBudget, "{call}", "Extra-data calls allowed per rate window (ENRICH_RATE_LIMIT).")
@@ -203,7 +209,9 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 		o.ObserveInt64(enriched, int64(s.Enriched), base)
 		o.ObserveInt64(dlq, int64(s.DLQ), base)
 		o.ObserveInt64(truncated, int64(s.Truncated), base)
+		o.ObserveInt64(notFound, int64(s.NotFound), base)
 		o.ObserveInt64(queue, s.QueueDepth, base)
+		o.ObserveInt64(retryWaiting, s.RetryWaiting, base)
 		o.ObserveInt64(inFlight, s.InFlight, base)
 		o.ObserveInt64(used, s.LimiterUsed, base)
 		o.ObserveInt64(budget, s.LimiterBudget, base)
@@ -227,7 +235,7 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 		}
 		return nil
 	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,
-		truncated, queue, inFlight, used, budget, waiting, wait, lag, wm, pending, running, anomalies)
+		truncated, notFound, queue, retryWaiting, inFlight, used, budget, waiting, wait, lag, wm, pending, running, anomalies)
 	if err != nil {
 		return nil, fmt.Errorf("registering pipeline metrics: %w", err)
 	}

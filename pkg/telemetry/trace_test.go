@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -198,48 +199,74 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 		}
 	}
 
-	// Each incident: its change's publish span under the poll; its
-	// enrichment span under the poll (remote parent), holding the API
-	// call(s), the flatten span and the publish spans of its records.
-	enrichOf := map[string]tracetest.SpanStub{}
+	// Each incident: its change's publish span under the poll; one
+	// enrichment span per attempt under the poll (remote parent), each
+	// holding its API call; the last one also the flatten span and the
+	// publish spans of its records.
+	enrichOf := map[string]tracetest.SpanStub{} // the attempt that enriched
+	attemptsOf := map[string][]tracetest.SpanStub{}
 	for _, sp := range s.children(poll, "enrich incident") {
 		if !sp.Parent.IsRemote() {
 			t.Errorf("enrich span's parent is not the remote span context of the traceparent")
 		}
 		id, _ := attr(sp, "xdr.incident_id")
-		enrichOf[id.AsString()] = sp
+		attemptsOf[id.AsString()] = append(attemptsOf[id.AsString()], sp)
+		if o, _ := attr(sp, "xdr.outcome"); o.AsString() == "enriched" {
+			enrichOf[id.AsString()] = sp
+		}
 	}
 	if len(enrichOf) != incidents {
-		t.Fatalf("%d incidents have an enrich span under the poll, want %d (%d enrich spans in all)", len(enrichOf), incidents, len(s.named("enrich incident")))
+		t.Fatalf("%d incidents have an enriched span under the poll, want %d (%d enrich spans in all)", len(enrichOf), incidents, len(s.named("enrich incident")))
 	}
 	retried := 0
-	for id, sp := range enrichOf {
-		calls := s.children(sp, xdr.EndpointGetIncidentExtraData)
-		if len(calls) == 0 {
-			t.Errorf("incident %s: no get_incident_extra_data span under its enrichment", id)
-		}
-		if len(calls) == 2 {
-			retried++
-			if last, _ := attr(sp, "http.response.status_code"); last.AsInt64() != 200 {
-				t.Errorf("incident %s: enrich span's last status %v, want 200", id, last.Emit())
+	for id, spans := range attemptsOf {
+		slices.SortFunc(spans, func(a, b tracetest.SpanStub) int { return a.StartTime.Compare(b.StartTime) })
+		for i, sp := range spans {
+			if calls := s.children(sp, xdr.EndpointGetIncidentExtraData); len(calls) != 1 {
+				t.Errorf("incident %s, attempt %d: %d get_incident_extra_data spans under it, want 1", id, i+1, len(calls))
 			}
-			var events []string
-			for _, ev := range sp.Events {
-				events = append(events, ev.Name)
+			if n, _ := attr(sp, "xdr.attempts"); n.AsInt64() != int64(i+1) {
+				t.Errorf("incident %s: span %d says attempt %v", id, i+1, n.Emit())
 			}
-			if fmt.Sprint(events) != "[rate limiter slot acquired retry rate limiter slot acquired]" {
-				t.Errorf("incident %s: enrich span events %v", id, events)
+			if _, ok := attr(sp, "xdr.limiter_wait_ms"); !ok {
+				t.Errorf("incident %s: enrich span has no limiter wait", id)
 			}
 		}
-		if len(s.children(sp, "flatten")) != 1 {
+		last := spans[len(spans)-1]
+		if last.SpanContext.SpanID() != enrichOf[id].SpanContext.SpanID() {
+			t.Errorf("incident %s: an attempt after the one that enriched it", id)
+		}
+		if len(s.children(last, "flatten")) != 1 {
 			t.Errorf("incident %s: want one flatten span under its enrichment", id)
 		}
-		if _, ok := attr(sp, "xdr.limiter_wait_ms"); !ok {
-			t.Errorf("incident %s: enrich span has no limiter wait", id)
+		if len(spans) == 2 {
+			retried++
+			first := spans[0]
+			if st, _ := attr(first, "http.response.status_code"); st.AsInt64() != 500 {
+				t.Errorf("incident %s: first attempt's status %v, want 500", id, st.Emit())
+			}
+			if o, _ := attr(first, "xdr.outcome"); o.AsString() != "retry" {
+				t.Errorf("incident %s: first attempt's outcome %v, want retry", id, o.Emit())
+			}
+			if len(s.children(first, "flatten")) != 0 {
+				t.Errorf("incident %s: the failed attempt has a flatten span", id)
+			}
+			for i, want := range []string{"[rate limiter slot acquired retry]", "[rate limiter slot acquired]"} {
+				var events []string
+				for _, ev := range spans[i].Events {
+					events = append(events, ev.Name)
+				}
+				if fmt.Sprint(events) != want {
+					t.Errorf("incident %s, attempt %d: enrich span events %v, want %s", id, i+1, events, want)
+				}
+			}
+		}
+		if last, _ := attr(last, "http.response.status_code"); last.AsInt64() != 200 {
+			t.Errorf("incident %s: enrich span's last status %v, want 200", id, last.Emit())
 		}
 	}
 	if retried != 1 {
-		t.Errorf("%d enrichments made two calls, want 1 (one injected 500)", retried)
+		t.Errorf("%d enrichments made two attempts, want 1 (one injected 500)", retried)
 	}
 
 	records := 0

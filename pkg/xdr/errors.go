@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,10 +127,12 @@ func (e *APIError) Error() string {
 //     per-request timeout); connection resets, refusals, unexpected EOF and
 //     other network errors.
 //   - false: nil; every other status (400, 401, 402, 403, 404, 422, ...);
-//     context.Canceled and a context.DeadlineExceeded of the caller's own
-//     context; ErrInvalidRequest, ErrReplyTooLarge and anything unknown.
+//     an answer that the incident does not exist (IncidentNotFound), whatever
+//     its status; context.Canceled and a context.DeadlineExceeded of the
+//     caller's own context; ErrInvalidRequest, ErrReplyTooLarge and anything
+//     unknown.
 func Retryable(err error) bool {
-	if err == nil {
+	if err == nil || IncidentNotFound(err) {
 		return false
 	}
 	switch {
@@ -167,6 +170,29 @@ func Retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// notFoundText matches what the API says of an incident id it does not know
+// (merged into another incident, or deleted): "Incident 42 was not found",
+// "incident 42 does not exist", "no such incident".
+var notFoundText = regexp.MustCompile(`(?i)\bincident\b.*\b(not found|does not exist|doesn't exist|no longer exists)\b|\b(no such|unknown) incident\b`)
+
+// IncidentNotFound reports whether err is the API's answer that the incident
+// asked for does not exist: an *APIError whose err_msg or err_extra says so.
+// The API gives it its catch-all status, 500 (the simulated tenant does too,
+// by default), and a 404 or 400 is possible; the status alone is not enough,
+// since a 500 is usually a server fault and a 404 a wrong base URL. Such an
+// error is not retryable: the same call gets the same answer.
+func IncidentNotFound(err error) bool {
+	ae, ok := errors.AsType[*APIError](err)
+	if !ok {
+		return false
+	}
+	switch ae.Status {
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden, http.StatusTooManyRequests:
+		return false
+	}
+	return notFoundText.MatchString(ae.Message) || notFoundText.MatchString(ae.Extra)
 }
 
 // RetryAfter returns how long the server asked the caller to wait before the

@@ -22,6 +22,33 @@ func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
+// TestIncidentNotFound: the API's answer that an incident does not exist is
+// told apart by its text, not by its status, which is usually the catch-all
+// 500 (and a 404 without such text is a wrong URL).
+func TestIncidentNotFound(t *testing.T) {
+	const msg = "An error occurred while processing XDR public API"
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"500, simulator's body", &xdr.APIError{Status: 500, Code: "500", Message: msg, Extra: "Incident 42 was not found"}, true},
+		{"404, in err_msg", &xdr.APIError{Status: 404, Message: "incident 42 does not exist"}, true},
+		{"400, no such incident", &xdr.APIError{Status: 400, Message: "No such incident: 42"}, true},
+		{"wrapped", fmt.Errorf("fetching extra data for incident 42: %w", &xdr.APIError{Status: 500, Extra: "Incident 42 was not found"}), true},
+		{"plain 500", &xdr.APIError{Status: 500, Message: msg}, false},
+		{"404 endpoint", &xdr.APIError{Status: 404, Message: "Not Found", Extra: "no such public API endpoint"}, false},
+		{"403 restricted incident", &xdr.APIError{Status: 403, Message: "Forbidden", Extra: "no permission for incident 42; incident not found in your scope"}, false},
+		{"429", &xdr.APIError{Status: 429, Message: "Exceeded 10 requests"}, false},
+		{"not an API error", errors.New("incident 42 was not found"), false},
+		{"nil", nil, false},
+	} {
+		if got := xdr.IncidentNotFound(tt.err); got != tt.want {
+			t.Errorf("IncidentNotFound(%s: %v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
 func TestRetryable(t *testing.T) {
 	api := func(status int) error {
 		return fmt.Errorf("enriching incident 7: %w", &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: status})
@@ -69,6 +96,7 @@ func TestRetryable(t *testing.T) {
 		{"net timeout", wrap(&url.Error{Op: "Post", URL: "https://x", Err: timeoutErr{}}), true},
 		{"closed connection", wrap(net.ErrClosed), true},
 		{"unknown", errors.New("something else"), false},
+		{"500: incident not found", &xdr.APIError{Status: 500, Message: "An error occurred while processing XDR public API", Extra: "Incident 7 was not found"}, false},
 		{"unsupported scheme", &url.Error{Op: "Post", URL: "gopher://x", Err: errors.New("unsupported protocol scheme")}, false},
 	}
 	for _, tt := range tests {

@@ -73,6 +73,14 @@
 // each version with the interval during which the API showed it, so a test
 // can tell which versions a correct connector must have delivered.
 //
+// # Stopping and resuming
+//
+// A tenant is a function of its Config, the instant it was generated and the
+// instants of its mutation steps: MutationConfig.Journal is told of each step
+// before it is applied, and Replay rebuilds the same tenant from them, so a
+// demo can keep its tenant across restarts (the connector's zero-config demo
+// does, in DATA_DIR).
+//
 // # Data
 //
 // Generated from Config.Seed (same seed and clock, same bytes): string

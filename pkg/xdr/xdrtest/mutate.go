@@ -3,6 +3,7 @@ package xdrtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -47,6 +48,17 @@ type MutationConfig struct {
 	// Steps stops RunMutations after this many steps; 0 = until ctx is done
 	// (then Interval must be positive).
 	Steps int
+	// FirstStep is the number of the first step (default 1): a tenant rebuilt
+	// by Replay from n steps continues with FirstStep n+1, so that its bulk
+	// updates keep their rhythm.
+	FirstStep int
+	// Journal, when set, is told of each step before the step is applied:
+	// its number and the instant it stamps. Replay, given the same Config,
+	// MutationConfig and the instants, rebuilds the same tenant. An error
+	// stops RunMutations, which returns it, before the step is applied. It
+	// is called with the tenant locked: it must be quick and must not call
+	// the tenant.
+	Journal func(step int, at time.Time) error
 }
 
 // DefaultBulkSize is MutationConfig.BulkSize's default: more than one page.
@@ -244,19 +256,17 @@ func (t *Tenant) bulkUpdate(incs []*incident, now int64) []Version {
 // RunMutations changes the tenant step by step, choosing with an RNG seeded
 // from Config.Seed: status changes, new alerts (respecting MaxAlerts),
 // reassignments and new incidents, plus a BulkUpdate every BulkEvery steps.
-// It returns nil when Steps are done or ctx is done, and an error only for
-// an invalid cfg.
+// It returns nil when Steps are done or ctx is done, and an error for an
+// invalid cfg or from cfg.Journal.
 func (t *Tenant) RunMutations(ctx context.Context, cfg MutationConfig) error {
-	switch {
-	case cfg.Interval < 0, cfg.BulkEvery < 0, cfg.BulkSize < 0, cfg.MinVersionAge < 0, cfg.Steps < 0:
-		return errors.New("running mutations: negative setting in MutationConfig")
-	case cfg.Steps == 0 && cfg.Interval == 0:
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	if cfg.Steps == 0 && cfg.Interval == 0 {
 		return errors.New("running mutations: Steps is 0, so Interval must be positive")
 	}
-	if cfg.BulkSize == 0 {
-		cfg.BulkSize = DefaultBulkSize
-	}
-	for step := 1; cfg.Steps == 0 || step <= cfg.Steps; step++ {
+	for step := cfg.FirstStep; cfg.Steps == 0 || step < cfg.FirstStep+cfg.Steps; step++ {
 		if cfg.Interval > 0 {
 			timer := time.NewTimer(cfg.Interval)
 			select {
@@ -268,15 +278,79 @@ func (t *Tenant) RunMutations(ctx context.Context, cfg MutationConfig) error {
 		} else if ctx.Err() != nil {
 			return nil
 		}
-		t.mutationStep(step, cfg)
+		if err := t.journaledStep(step, cfg); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (t *Tenant) mutationStep(step int, cfg MutationConfig) {
+// journaledStep takes one step at the current time, journaled first. The
+// clock is read under the lock, so that no query sees the tenant between the
+// instant a step stamps and the step.
+func (t *Tenant) journaledStep(step int, cfg MutationConfig) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := t.nowMs()
+	at := t.cfg.Now()
+	if cfg.Journal != nil {
+		if err := cfg.Journal(step, at); err != nil {
+			return fmt.Errorf("running mutations: journaling step %d: %w", step, err)
+		}
+	}
+	t.mutationStep(step, cfg, at.UnixMilli())
+	return nil
+}
+
+// withDefaults validates cfg and fills in its defaults.
+func (cfg MutationConfig) withDefaults() (MutationConfig, error) {
+	if cfg.Interval < 0 || cfg.BulkEvery < 0 || cfg.BulkSize < 0 || cfg.MinVersionAge < 0 || cfg.Steps < 0 || cfg.FirstStep < 0 {
+		return cfg, errors.New("running mutations: negative setting in MutationConfig")
+	}
+	if cfg.BulkSize == 0 {
+		cfg.BulkSize = DefaultBulkSize
+	}
+	if cfg.FirstStep == 0 {
+		cfg.FirstStep = 1
+	}
+	return cfg, nil
+}
+
+// Replay rebuilds a tenant from what a Journal recorded: the tenant New(cfg)
+// built at generatedAt, changed by RunMutations(mcfg) with one step at each
+// instant of steps (numbered from mcfg.FirstStep). With the same cfg (but for
+// its clock) and mcfg, it holds the same incidents, alerts, versions and
+// mutation state as the tenant that was journaled, so that a demo can stop
+// and resume the same tenant. cfg.Now is the clock from then on; it is not
+// consulted during the replay. steps must not run backwards, nor before
+// generatedAt. Resume the changes with RunMutations and FirstStep
+// mcfg.FirstStep+len(steps).
+func Replay(cfg Config, mcfg MutationConfig, generatedAt time.Time, steps []time.Time) (*Tenant, error) {
+	mcfg, err := mcfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	prev := generatedAt
+	for i, at := range steps {
+		if at.Before(prev) {
+			return nil, fmt.Errorf("replaying the simulated tenant: step %d at %s runs backwards", mcfg.FirstStep+i, at.Format(time.RFC3339Nano))
+		}
+		prev = at
+	}
+	clock := cfg.withDefaults().Now
+	replayAt := generatedAt
+	cfg.Now = func() time.Time { return replayAt }
+	t := New(cfg)
+	for i, at := range steps {
+		replayAt = at
+		t.mutationStep(mcfg.FirstStep+i, mcfg, at.UnixMilli())
+	}
+	t.cfg.Now = clock
+	return t, nil
+}
+
+// mutationStep takes one step stamped now. The caller holds t.mu (or is
+// Replay).
+func (t *Tenant) mutationStep(step int, cfg MutationConfig, now int64) {
 	minAge := cfg.MinVersionAge.Milliseconds()
 	var eligible []*incident
 	for _, inc := range t.incidents {
