@@ -402,7 +402,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		if !covered {
 			return nil, fmt.Errorf("%s: the replicas did not run every tenant exactly once within %s (tenants each: %v)", what, limit, counts)
 		}
-		say("scale: %s after %s: %v tenants", what, time.Since(t0).Round(100*time.Millisecond), counts)
+		say("scale: %s: %v tenants (%s)", what, counts, time.Since(t0).Round(100*time.Millisecond))
 		return counts, nil
 	}
 
@@ -415,7 +415,11 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		if err != nil {
 			return s, err
 		}
-		counts, err := share(fmt.Sprintf("%s started, %d replicas share the tenants", r.name, i+1), replicas)
+		what := fmt.Sprintf("%s joined, the %d replicas share the tenants", r.name, i+1)
+		if i == 0 {
+			what = r.name + " runs every tenant"
+		}
+		counts, err := share(what, replicas)
 		if err != nil {
 			return s, err
 		}
@@ -471,7 +475,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 	s.Polled = len(s.Handover)
 	say("scale: %d of %d moved tenants polled by their new owner; median %s, max %s", s.Polled, s.Moved,
 		s.HandoverP50().Round(10*time.Millisecond), s.HandoverMax().Round(10*time.Millisecond))
-	after, err := share("after the SIGKILL", survivors)
+	after, err := share("the survivors share the tenants", survivors)
 	if err != nil {
 		return s, err
 	}
