@@ -20,7 +20,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")
 	incidents := fs.Int("memory-incidents", 0, "incidents waiting for enrichment in the memory phase (default 100000)")
 	tenantsWindow := fs.Duration("tenants-window", 0, "extra-data window of every tenant of the tenants phase, 10 calls each (default 20s)")
-	tenants := fs.Int("tenants", 0, "run only the tenants phase: `connector run` with a tenants file of this many busy tenants and one quiet one (0 = off)")
+	tenants := fs.Int("tenants", 0, "run only the tenants phase: connector run with a tenants file of `N` busy tenants and one quiet one (0 = off)")
+	scale := fs.Bool("scale", false, "run only the scale phase: 3 connector run replicas share simulated tenants over Kafka group membership, one is SIGKILLed (handover time, balance, no loss)")
+	scaleTenants := fs.Int("scale-tenants", 0, "simulated tenants of the scale phase (default 30)")
+	scaleSession := fs.Duration("scale-session-timeout", 0, "KAFKA_GROUP_SESSION_TIMEOUT of the scale phase's replicas (default 6s)")
 	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
 	help := func() {
 		fmt.Fprint(stdout, `Usage: connector bench [flags]
@@ -32,7 +35,10 @@ extra-data calls per change, CPU and allocations per record, and resident
 memory with a large backlog. With --tenants N it runs only the tenants
 phase: `+"`connector run`"+` with a tenants file of N simulated tenants with a
 backlog and one quiet tenant (per-tenant budget use, memory, CPU caught up,
-the quiet tenant's freshness). It stops by itself. Exit status 1 when a figure
+the quiet tenant's freshness). With --scale it runs only the scale phase:
+three `+"`connector run`"+` replicas with one tenants file of simulated tenants
+share them over Kafka group membership, one is SIGKILLed (handover time of
+its tenants, balance, no loss). It stops by itself. Exit status 1 when a figure
 misses its target. See docs/BENCHMARKS.md.
 
 Flags:
@@ -64,9 +70,18 @@ Flags:
 	if *tenants < 0 {
 		return fmt.Errorf("%w: --tenants must not be negative", errUsage)
 	}
+	if *scaleTenants < 0 || *scaleSession < 0 {
+		return fmt.Errorf("%w: --scale-tenants and --scale-session-timeout must not be negative", errUsage)
+	}
+	if *scale && *tenants > 0 {
+		return fmt.Errorf("%w: --scale and --tenants are two runs; choose one", errUsage)
+	}
 	cfg.TenantsWindow = *tenantsWindow
 	if cfg.Tenants = *tenants; cfg.Tenants > 0 {
 		cfg.Name = fmt.Sprintf("tenants %d", cfg.Tenants)
+	}
+	if cfg.Scale, cfg.ScaleTenants, cfg.ScaleSession = *scale, *scaleTenants, *scaleSession; cfg.Scale {
+		cfg.Name = "scale"
 	}
 	exe, err := os.Executable()
 	if err != nil {

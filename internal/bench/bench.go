@@ -25,6 +25,11 @@
 // run` with a tenants file of many simulated tenants (an xdrtest.Fleet), each
 // with a backlog, and one quiet tenant; per-tenant budget use, the child's
 // memory and CPU, and the quiet tenant's freshness.
+//
+// With Config.Scale set, the run is the scale phase alone: several `connector
+// run` processes with one tenants file share the tenants over Kafka group
+// membership; one is SIGKILLed. Handover time of its tenants, balance of the
+// tenants over the replicas, and no loss.
 package bench
 
 import (
@@ -85,6 +90,24 @@ type Config struct {
 	// TenantsCaughtUpFor is how long CPU is measured once the backlogs are
 	// drained (default 30s: one busy POLL_INTERVAL).
 	TenantsCaughtUpFor time.Duration
+
+	// Scale makes the run the scale phase alone: ScaleReplicas `connector
+	// run` processes (default 3, at least 2) with one tenants file of
+	// ScaleTenants simulated tenants (default 30) of ScaleIncidents
+	// incidents each (default 20), changing all the time, share the
+	// tenants over Kafka group membership (KAFKA_GROUP_ENABLED) with a
+	// session timeout of ScaleSession (default 6s, the broker's usual
+	// minimum); one is SIGKILLed. RateLimit per RateWindow is each
+	// tenant's extra-data budget. ScalePoll is POLL_INTERVAL (default 1s);
+	// the changes go on for ScaleMutateAfter (default 10s) after the
+	// handover.
+	Scale            bool
+	ScaleTenants     int
+	ScaleReplicas    int
+	ScaleIncidents   int
+	ScaleSession     time.Duration
+	ScalePoll        time.Duration
+	ScaleMutateAfter time.Duration
 
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
@@ -148,6 +171,24 @@ func (c Config) withDefaults() Config {
 	if c.TenantsCaughtUpFor <= 0 {
 		c.TenantsCaughtUpFor = 30 * time.Second
 	}
+	if c.ScaleTenants <= 0 {
+		c.ScaleTenants = 30
+	}
+	if c.ScaleReplicas <= 0 {
+		c.ScaleReplicas = 3
+	}
+	if c.ScaleIncidents <= 0 {
+		c.ScaleIncidents = 20
+	}
+	if c.ScaleSession <= 0 {
+		c.ScaleSession = 6 * time.Second
+	}
+	if c.ScalePoll <= 0 {
+		c.ScalePoll = time.Second
+	}
+	if c.ScaleMutateAfter <= 0 {
+		c.ScaleMutateAfter = 10 * time.Second
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -172,6 +213,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Connector == "" {
 		return nil, errors.New("bench: the connector binary's path is required")
 	}
+	if cfg.Scale && cfg.ScaleReplicas < 2 {
+		return nil, errors.New("bench: the scale phase needs at least 2 replicas")
+	}
 	rep := &Report{Config: cfg, Machine: ReadMachine(), Started: time.Now()}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
@@ -184,6 +228,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer broker.stop()
 
+	if cfg.Scale {
+		say("scale: %d replicas of `connector run` sharing %d tenants over group membership, session timeout %s; SIGKILL of one", cfg.ScaleReplicas, cfg.ScaleTenants, cfg.ScaleSession)
+		if rep.Scale, err = runScale(ctx, cfg, broker.addr, say); err != nil {
+			return nil, fmt.Errorf("scale phase: %w", err)
+		}
+		rep.Elapsed = time.Since(rep.Started)
+		return rep, nil
+	}
 	if cfg.Tenants > 0 {
 		say("tenants: `connector run` with %d tenants of %d incidents each and one quiet tenant, %d calls per %s each", cfg.Tenants, cfg.TenantsBacklog, cfg.RateLimit, cfg.TenantsWindow)
 		if rep.Tenants, err = runTenants(ctx, cfg, broker.addr); err != nil {

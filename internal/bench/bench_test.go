@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,113 @@ func TestTenantRowsJudgeAgainstTheTargets(t *testing.T) {
 	rep.Tenants.Refused = 1
 	if rep.Rows()[0].Result != Miss {
 		t.Error("a 429 passed")
+	}
+}
+
+// TestTinyScaleRun runs the scale phase with 6 tenants on 3 replicas and a
+// 3 s session timeout through the built binary, so `connector bench
+// --scale` cannot rot unnoticed. Only what holds at any scale is asserted:
+// the replicas ran every tenant between them, the killed replica's tenants
+// were all polled again by another, no sooner than the group could have
+// noticed the kill (its session timeout less one heartbeat), nothing was
+// lost, and the table has its three rows.
+func TestTinyScaleRun(t *testing.T) {
+	var progress bytes.Buffer
+	cfg := Config{
+		Connector: buildConnector(t), Name: "tiny scale", RateLimit: 10, RateWindow: time.Second,
+		Scale: true, ScaleTenants: 6, ScaleIncidents: 4, ScaleSession: 3 * time.Second,
+		ScalePoll: 500 * time.Millisecond, ScaleMutateAfter: 2 * time.Second, Progress: &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	t.Logf("progress:\n%s", progress.String())
+	s := rep.Scale
+	sum := func(cs []int) int {
+		n := 0
+		for _, c := range cs {
+			n += c
+		}
+		return n
+	}
+	if s.Tenants != 6 || s.Replicas != 3 || len(s.Counts) != 3 || sum(s.Counts) != 6 || len(s.After) != 2 || sum(s.After) != 6 {
+		t.Errorf("tenants per replica: %v, after the SIGKILL %v", s.Counts, s.After)
+	}
+	if s.Balance() != slices.Max(s.Counts)-slices.Min(s.Counts) {
+		t.Errorf("balance %d of %v", s.Balance(), s.Counts)
+	}
+	if s.Moved == 0 || s.Polled != s.Moved || len(s.Handover) != s.Moved {
+		t.Errorf("handover: %d moved, %d polled, %v", s.Moved, s.Polled, s.Handover)
+	}
+	if len(s.Handover) > 0 && (s.Handover[0] < s.SessionTimeout-s.Heartbeat || s.HandoverMax() > s.SessionTimeout+time.Minute ||
+		!slices.IsSorted(s.Handover) || s.HandoverP50() > s.HandoverMax()) {
+		t.Errorf("handover times %v with a session timeout of %s, heartbeat %s", s.Handover, s.SessionTimeout, s.Heartbeat)
+	}
+	if s.Versions == 0 || s.Seen != s.Versions || s.Incidents < 6*4 || s.Enriched != s.Incidents || s.LongEnough < s.HandoverTarget()+s.PollInterval {
+		t.Errorf("no loss: %+v", s)
+	}
+
+	var out bytes.Buffer
+	if err := rep.WriteMarkdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	t.Logf("\n%s", table)
+	for _, want := range []string{"Handover after SIGKILL of 1 of 3 replicas, session timeout 3s", "Balance, 6 tenants on 3 replicas",
+		"No loss across the joins and the SIGKILL"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	if strings.Contains(table, "NaN") || strings.Contains(table, "Inf") || len(rep.Rows()) != 3 {
+		t.Errorf("%d rows, or a non-number in:\n%s", len(rep.Rows()), table)
+	}
+	if rows := rep.Rows(); rows[2].Result != Pass {
+		t.Errorf("the no-loss row: %+v", rows[2])
+	}
+}
+
+func TestScaleRowsJudgeAgainstTheTargets(t *testing.T) {
+	good := Scale{Tenants: 30, Replicas: 3, SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PollInterval: time.Second,
+		Counts: []int{10, 10, 10}, After: []int{15, 15}, Moved: 10, Polled: 10,
+		Handover:   []time.Duration{6 * time.Second, 7 * time.Second, 11 * time.Second},
+		LongEnough: 12 * time.Second, Versions: 900, Seen: 900, Shorter: 40, ShorterSeen: 38, Incidents: 700, Enriched: 700}
+	cases := []struct {
+		name   string
+		change func(*Scale)
+		want   []Result
+	}{
+		{"all met", func(*Scale) {}, []Result{Pass, Pass, Pass}},
+		{"a handover over session timeout + 5 s", func(s *Scale) { s.Handover = []time.Duration{6 * time.Second, 11001 * time.Millisecond} },
+			[]Result{Miss, Pass, Pass}},
+		{"a moved tenant never polled again", func(s *Scale) { s.Polled = 9 }, []Result{Miss, Pass, Pass}},
+		{"nothing moved", func(s *Scale) { s.Moved, s.Polled, s.Handover = 0, 0, nil }, []Result{Miss, Pass, Pass}},
+		{"max − min 2", func(s *Scale) { s.Counts = []int{9, 10, 11} }, []Result{Pass, Miss, Pass}},
+		{"max − min 1", func(s *Scale) { s.Counts = []int{9, 10, 10} }, []Result{Pass, Pass, Pass}},
+		{"a replica's count missing", func(s *Scale) { s.Counts = []int{15, 15} }, []Result{Pass, Miss, Pass}},
+		{"a long-lived version lost", func(s *Scale) { s.Seen = 899 }, []Result{Pass, Pass, Miss}},
+		{"a final enrichment missing", func(s *Scale) { s.Enriched = 699 }, []Result{Pass, Pass, Miss}},
+		{"shorter-lived versions lost", func(s *Scale) { s.ShorterSeen = 0 }, []Result{Pass, Pass, Pass}},
+	}
+	for _, tc := range cases {
+		s := good
+		s.Counts, s.Handover = slices.Clone(good.Counts), slices.Clone(good.Handover)
+		tc.change(&s)
+		rep := &Report{Config: Config{Scale: true, Tenants: 5}, Scale: s}
+		rows := rep.Rows()
+		if len(rows) != len(tc.want) {
+			t.Fatalf("%s: %d rows, want %d", tc.name, len(rows), len(tc.want))
+		}
+		for i, r := range rows {
+			if r.Result != tc.want[i] {
+				t.Errorf("%s: row %q: %s, want %s (%s)", tc.name, r.Figure, r.Result, tc.want[i], r.Measured)
+			}
+		}
+	}
+	if got := good.HandoverP50(); got != 7*time.Second {
+		t.Errorf("median of 6, 7, 11 s = %s", got)
 	}
 }

@@ -17,12 +17,13 @@ import (
 const brokerLinePrefix = "broker listening on "
 
 // ServeBroker runs an in-memory, one-broker kfake cluster on a loopback port
-// (three partitions per topic by default), writes "broker listening on
+// (three partitions per topic by default; group session timeouts from 100ms
+// up, so the scale phase can run short ones), writes "broker listening on
 // <host:port>" on out, and serves until stdin reaches EOF or ctx is done. It
 // is the child process behind `connector bench --serve-broker`: a parent
 // holds the child's stdin open, so the broker dies with its parent.
 func ServeBroker(ctx context.Context, stdin io.Reader, out io.Writer) error {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("starting the broker: %w", err)
 	}

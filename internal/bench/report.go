@@ -21,6 +21,7 @@ type Report struct {
 	CostProfiles Cost
 	Memory       Memory
 	Tenants      Tenants // the tenants phase, when Config.Tenants > 0 (then the only one)
+	Scale        Scale   // the scale phase, when Config.Scale (then the only one)
 }
 
 // Result is a row's verdict.
@@ -51,6 +52,9 @@ func verdict(ok bool) Result {
 
 // Rows returns the table's rows, in a fixed order.
 func (r *Report) Rows() []Row {
+	if r.Config.Scale {
+		return r.scaleRows()
+	}
 	if r.Config.Tenants > 0 {
 		return r.tenantRows()
 	}
@@ -125,6 +129,32 @@ func (r *Report) tenantRows() []Row {
 		{fmt.Sprintf("Freshness p99, quiet tenant while %d drain, its POLL_INTERVAL %s", t.N, t.QuietPoll),
 			fmt.Sprintf("%s (p50 %s, max %s; %d of %d versions)", secs(t.FreshP99), secs(t.FreshP50), secs(t.FreshMax), t.Samples, t.Versions),
 			"≤ POLL_INTERVAL + 1 s (" + secs(freshLimit) + ")", verdict(t.Samples > 0 && t.Samples == t.Versions && t.FreshP99 <= freshLimit)},
+	}
+}
+
+// scaleRows are the rows of the scale phase.
+func (r *Report) scaleRows() []Row {
+	s := r.Scale
+	target := s.HandoverTarget()
+	counts := func(cs []int) string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = fmt.Sprint(c)
+		}
+		return strings.Join(out, " / ")
+	}
+	return []Row{
+		{fmt.Sprintf("Handover after SIGKILL of 1 of %d replicas, session timeout %s", s.Replicas, s.SessionTimeout),
+			fmt.Sprintf("median %s, max %s (SIGKILL → new owner's first successful get_incidents; %d of %d moved tenants), %d × 429",
+				secs(s.HandoverP50()), secs(s.HandoverMax()), s.Polled, s.Moved, s.Refused),
+			"≤ session timeout + 5 s (" + secs(target) + ")", verdict(s.Moved > 0 && s.Polled == s.Moved && s.HandoverMax() <= target)},
+		{fmt.Sprintf("Balance, %d tenants on %d replicas", s.Tenants, s.Replicas),
+			fmt.Sprintf("max − min = %d (%s tenants; %s on the %d left after the SIGKILL)", s.Balance(), counts(s.Counts), counts(s.After), len(s.After)),
+			fmt.Sprintf("≤ %d", TargetBalance), verdict(len(s.Counts) == s.Replicas && s.Balance() >= 0 && s.Balance() <= TargetBalance)},
+		{"No loss across the joins and the SIGKILL",
+			fmt.Sprintf("%d of %d versions visible ≥ %s in Kafka (and %d of %d shorter-lived); final enrichment of %d of %d incidents",
+				s.Seen, s.Versions, secs(s.LongEnough), s.ShorterSeen, s.Shorter, s.Enriched, s.Incidents),
+			"every such version, every final enrichment", verdict(s.Versions > 0 && s.Seen == s.Versions && s.Incidents > 0 && s.Enriched == s.Incidents)},
 	}
 }
 
