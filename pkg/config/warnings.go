@@ -67,7 +67,8 @@ func warnings(names settingNames, tenant, baseURL, keyID string, limit int, wind
 		add(names.lookback, "is 0: a change the API shows a few seconds late (it indexes changes with a delay) is never read; the default is 2m")
 	}
 	if keyID != "" && !numeric(keyID) {
-		add(names.keyID, "%q is not a number: the key id (the ID column of the API keys page, sent as x-xdr-auth-id) is numeric", keyID)
+		// Never echo the value: a key pasted into the id's place is a secret.
+		add(names.keyID, "is not a number (%d characters): the key id (the ID column of the API keys page, sent as x-xdr-auth-id) is numeric; check that the key and its id were not swapped", len(keyID))
 	}
 	return out
 }

@@ -40,6 +40,10 @@ type Entry struct {
 const (
 	ClassPublish = "publish"  // error.stage "publish": a record Kafka would not take
 	ClassNoReply = "no-reply" // an enrichment given up without an HTTP status: timeouts, network errors, replies for another incident
+	// ClassProfile: an object an output profile could not map. Its native
+	// record was published and the mapping is pure, so enriching it again
+	// would fail the same way: redrive never selects it.
+	ClassProfile = "profile"
 )
 
 // Class is what `connector status` counts and `connector redrive --class`
@@ -49,6 +53,8 @@ func (e Entry) Class() string {
 	switch {
 	case e.Error.Stage == record.StagePublish:
 		return ClassPublish
+	case e.Error.Stage == record.StageProfile:
+		return ClassProfile
 	case e.Error.Status > 0:
 		return strconv.Itoa(e.Error.Status)
 	default:
@@ -68,8 +74,11 @@ type Filter struct {
 	Classes   []string // see ValidClass
 }
 
-// Match reports whether e passes f.
+// Match reports whether e passes f. An entry of ClassProfile never does.
 func (f Filter) Match(e Entry) bool {
+	if e.Class() == ClassProfile {
+		return false
+	}
 	if len(f.Incidents) > 0 && !slices.Contains(f.Incidents, e.IncidentID) {
 		return false
 	}

@@ -15,6 +15,7 @@ func entry(id string, version int64, status int, failedAt int64) Entry {
 
 func TestClassAndFilter(t *testing.T) {
 	publish := Entry{IncidentID: "9", Error: record.DLQError{Stage: record.StagePublish, FailedAt: 1}}
+	unmapped := Entry{IncidentID: "9", Error: record.DLQError{Stage: record.StageProfile, FailedAt: 1}}
 	for _, tc := range []struct {
 		e       Entry
 		class   string
@@ -32,6 +33,10 @@ func TestClassAndFilter(t *testing.T) {
 		{entry("1", 5, 0, 1), ClassNoReply, []string{"5xx"}, nil, false},
 		{publish, ClassPublish, []string{"publish"}, nil, true},
 		{publish, ClassPublish, []string{"4xx"}, nil, false},
+		// A profile's mapping is pure: enriching again cannot fix it, so no
+		// selection (not even --all) takes it.
+		{unmapped, ClassProfile, nil, nil, false},
+		{unmapped, ClassProfile, nil, []string{"9"}, false},
 	} {
 		if got := tc.e.Class(); got != tc.class {
 			t.Errorf("Class(%+v) = %q, want %q", tc.e.Error, got, tc.class)

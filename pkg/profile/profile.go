@@ -38,7 +38,7 @@ var Names = []string{Native, OCSF, ECS}
 
 // DLQStage is the Stage of the DLQ record of an object a profile could not
 // map.
-const DLQStage = "profile"
+const DLQStage = record.StageProfile
 
 // Set is the enabled profiles. Its zero value has none; Default is native
 // alone, the connector's output without OUTPUT_PROFILES.

@@ -139,7 +139,7 @@ type EnrichmentInfo struct {
 
 // DLQError describes why an enrichment, or one record, was given up.
 type DLQError struct {
-	Stage    string `json:"stage"` // "enrich", or StagePublish for a record Kafka would not take
+	Stage    string `json:"stage"` // "enrich"; StagePublish for a record Kafka would not take; StageProfile for an object a profile could not map
 	Message  string `json:"message"`
 	Status   int    `json:"http_status,omitempty"`
 	Code     string `json:"err_code,omitempty"`
@@ -157,6 +157,10 @@ type DLQError struct {
 // StagePublish is the DLQ stage of a record replaced because Kafka would not
 // take it.
 const StagePublish = "publish"
+
+// StageProfile is the DLQ stage of an object an output profile (OCSF, ECS)
+// could not map; its native record was published.
+const StageProfile = "profile"
 
 // String names a topic role as the DLQ record of an oversized record does.
 func (t Topic) String() string {
