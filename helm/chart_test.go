@@ -1405,7 +1405,7 @@ func TestBadValuesRejected(t *testing.T) {
 	failCases := map[string][]string{
 		"tenant-duplicate-id.yaml":      {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
 		"scaleout-short-grace.yaml":     {"terminationGracePeriodSeconds (25) must exceed pipeline.shutdownTimeout (20s) by more than 5 s"},
-		"scaleout-short-rebalance.yaml": {"scaleOut.rebalanceTimeout (15s) must exceed pipeline.shutdownTimeout (20s)"},
+		"scaleout-short-rebalance.yaml": {"scaleOut.rebalanceTimeout (15s) must exceed pipeline.shutdownTimeout (20s) plus scaleOut.heartbeatInterval (3s)"},
 	}
 	files, err := filepath.Glob("ci/bad/*.yaml")
 	if err != nil {

@@ -289,8 +289,12 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 	}
 	r.pass("Kafka", fmt.Sprintf("%d broker(s) answered (cluster %s)", len(md.Brokers), md.Cluster))
 
-	data := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
-	all := append(slices.Clone(data), cfg.TopicOffsets)
+	data := checkedDataTopics(cfg)
+	compacted := []string{cfg.TopicOffsets}
+	if cfg.GroupEnabled {
+		compacted = append(compacted, cfg.TopicSlots)
+	}
+	all := append(slices.Clone(data), compacted...)
 	details, err := adm.ListTopics(ctx, all...)
 	if err != nil {
 		reason, fix := kafkaFailure(err, cfg)
@@ -313,28 +317,78 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 	if len(missing) > 0 {
 		checkCreatable(ctx, r, adm, cfg, missing, int32(cfg.KafkaPartitions), nil, "")
 	}
+	checkCompactedTopic(ctx, r, adm, cfg, details, cfg.TopicOffsets, "offsets ", "KAFKA_TOPIC_OFFSETS",
+		"the connector then starts again from START_FROM", 1)
+	if cfg.GroupEnabled {
+		checkCompactedTopic(ctx, r, adm, cfg, details, cfg.TopicSlots, "slots ", "KAFKA_TOPIC_SLOTS",
+			"every replica must use the same one", int32(cfg.SlotsPartitions))
+	}
+}
 
-	t := cfg.TopicOffsets
+// checkedDataTopics lists the data topics a run writes: the native ones and
+// those of the enabled output profiles, with {tenant} replaced by each
+// enabled tenant's id of a tenants file (a file that does not load was
+// reported already: its names are left out).
+func checkedDataTopics(cfg *config.Config) []string {
+	names := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
+	for _, p := range cfg.OutputProfiles {
+		switch strings.ToLower(strings.TrimSpace(p)) {
+		case "ocsf":
+			names = append(names, cfg.TopicOCSFIncidents, cfg.TopicOCSFAlerts)
+		case "ecs":
+			names = append(names, cfg.TopicECSIncidents, cfg.TopicECSAlerts)
+		}
+	}
+	if cfg.TenantsFile == "" {
+		return names
+	}
+	var ids []string
+	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
+		for _, t := range ts {
+			if !t.Disabled {
+				ids = append(ids, t.ID)
+			}
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if !strings.Contains(n, config.TenantPlaceholder) {
+			out = append(out, n)
+			continue
+		}
+		for _, id := range ids {
+			out = append(out, strings.ReplaceAll(n, config.TenantPlaceholder, id))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// checkCompactedTopic checks a topic the connector keeps compacted (the
+// offsets, the slots): it exists with cleanup.policy=compact, or it can be
+// created so.
+func checkCompactedTopic(ctx context.Context, r *checkReport, adm *kadm.Client, cfg *config.Config, details kadm.TopicDetails,
+	t, label, variable, ifNew string, partitions int32) {
 	d, ok := details[t]
 	switch {
 	case ok && d.Err == nil:
 		if err := offsets.CheckCompacted(ctx, adm, t); err != nil {
-			fix := fmt.Sprintf("make it compacted (kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact), or set KAFKA_TOPIC_OFFSETS to a new topic: the connector then starts again from START_FROM", t)
+			fix := fmt.Sprintf("make it compacted (kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact), or set %s to a new topic: %s", t, variable, ifNew)
 			if !errors.Is(err, offsets.ErrNotCompacted) {
 				reason, f := kafkaFailure(err, cfg)
-				r.fail("offsets topic "+t, reason, f)
+				r.fail(label+"topic "+t, reason, f)
 				return
 			}
-			r.fail("offsets topic "+t, err.Error(), fix)
+			r.fail(label+"topic "+t, err.Error(), fix)
 			return
 		}
-		r.pass("offsets topic "+t, "exists with cleanup.policy=compact")
+		r.pass(label+"topic "+t, "exists with cleanup.policy=compact")
 	case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 		compact := "compact"
-		checkCreatable(ctx, r, adm, cfg, []string{t}, 1, map[string]*string{"cleanup.policy": &compact}, "offsets ")
+		checkCreatable(ctx, r, adm, cfg, []string{t}, partitions, map[string]*string{"cleanup.policy": &compact}, label)
 	default:
 		reason, fix := kafkaFailure(d.Err, cfg)
-		r.fail("offsets topic "+t, reason, fix)
+		r.fail(label+"topic "+t, reason, fix)
 	}
 }
 

@@ -309,3 +309,42 @@ func TestCheckWarnsOutsideTheDocumentedAPI(t *testing.T) {
 	}
 	noEcho(out)
 }
+
+// TestCheckCoversEveryTopicARunWrites: with output profiles, scale-out and a
+// tenants file naming topics per tenant, check looks at the profile topics,
+// the slots topic (compacted) and each tenant's own topic names, never at a
+// name with {tenant} in it.
+func TestCheckCoversEveryTopicARunWrites(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 4, Incidents: 3})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(e.Key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "tenants.yaml")
+	tenant := func(id string) string {
+		return "  - id: " + id + "\n    base_url: " + e.BaseURL + "\n    api_key_id: \"" + e.KeyID + "\"\n    api_key_file: " + keyFile + "\n"
+	}
+	if err := os.WriteFile(file, []byte("tenants:\n"+tenant("acme")+tenant("globex")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runBinary(t, map[string]string{
+		"TENANTS_FILE": file, "KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_REPLICATION_FACTOR": "1",
+		"OUTPUT_PROFILES": "native,ocsf", "KAFKA_TOPIC_INCIDENTS": "xdr.{tenant}.incidents", "KAFKA_GROUP_ENABLED": "true",
+	}, "check")
+	if code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"topic xdr.acme.incidents: missing", "topic xdr.globex.incidents: missing",
+		"topic xdr.ocsf.incidents: missing", "topic xdr.ocsf.alerts: missing",
+		"slots topic xdr.connector.slots: missing", "offsets topic xdr.connector.offsets: missing",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "{tenant}") || strings.Contains(out, "xdr.ecs.") {
+		t.Errorf("check looked at a topic no run writes:\n%s", out)
+	}
+}

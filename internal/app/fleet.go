@@ -161,7 +161,12 @@ func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.
 // outside what the API documents; its run begins once the tenant's previous
 // run in this process has drained and committed. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
+	// The env tenant (active/standby) was warned about by run, in the
+	// environment's names.
 	for _, w := range t.Warnings() {
+		if !f.multi {
+			break
+		}
 		f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -255,11 +260,9 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		return err
 	}
 	defer tn.close()
-	label := ""
-	if f.multi {
-		label = s.t.ID
-	}
-	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, label)
+	// Every per-tenant series carries its tenant, the active/standby env
+	// tenant's too.
+	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, s.t.ID)
 	if err != nil {
 		return err
 	}

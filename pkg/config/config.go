@@ -360,8 +360,9 @@ func (c *Config) validateGroup(bad func(v, format string, a ...any)) {
 	if c.GroupHeartbeatInterval <= 0 || 3*c.GroupHeartbeatInterval > c.GroupSessionTimeout {
 		bad("KAFKA_GROUP_HEARTBEAT_INTERVAL", "must be positive and at most a third of KAFKA_GROUP_SESSION_TIMEOUT")
 	}
-	if c.GroupRebalanceTimeout <= c.ShutdownTimeout {
-		bad("KAFKA_GROUP_REBALANCE_TIMEOUT", "must be longer than SHUTDOWN_TIMEOUT (%s): a revoked tenant drains and commits within it", c.ShutdownTimeout)
+	if c.GroupRebalanceTimeout <= c.ShutdownTimeout+c.GroupHeartbeatInterval {
+		bad("KAFKA_GROUP_REBALANCE_TIMEOUT", "must be longer than SHUTDOWN_TIMEOUT plus KAFKA_GROUP_HEARTBEAT_INTERVAL (%s): a revoked tenant drains and commits within it, a heartbeat before the rebalance ends",
+			c.ShutdownTimeout+c.GroupHeartbeatInterval)
 	}
 	if c.SlotsPartitions < 1 || c.SlotsPartitions > 10000 {
 		bad("KAFKA_SLOTS_PARTITIONS", "must be between 1 and 10000")

@@ -25,7 +25,7 @@ var varDocs = map[string]string{
 	"KAFKA_REPLICATION_FACTOR":       "replication factor of topics the connector creates; -1 = broker default",
 	"KAFKA_PARTITIONS":               "partitions of data topics the connector creates; -1 = broker default",
 	"KAFKA_MAX_RECORD_BYTES":         "the largest record the brokers take (their `max.message.bytes`); a larger record goes to the DLQ with an excerpt instead",
-	"KAFKA_TOPIC_PREFIX":             "names every topic at once: `<prefix>.incidents`, `.alerts`, `.artifacts`, `.dlq`, `.ocsf.incidents`, `.ocsf.alerts`, `.ecs.incidents`, `.ecs.alerts`, `<prefix>.connector.offsets` and `<prefix>.connector.slots`; a `KAFKA_TOPIC_*` variable that is set still names its own topic. Empty: the defaults below",
+	"KAFKA_TOPIC_PREFIX":             "names every topic at once: `<prefix>.incidents`, `.alerts`, `.artifacts`, `.dlq`, `.ocsf.incidents`, `.ocsf.alerts`, `.ecs.incidents`, `.ecs.alerts`, `<prefix>.connector.offsets` and `<prefix>.connector.slots`; a `KAFKA_TOPIC_*` variable that is set still names its own topic; with `{tenant}` in it (tenants file only) set `KAFKA_TOPIC_OFFSETS` too, and the slots topic keeps its default. Empty: the defaults below",
 	"KAFKA_TOPIC_INCIDENTS":          "incident change and enriched-incident records",
 	"KAFKA_TOPIC_ALERTS":             "one record per alert",
 	"KAFKA_TOPIC_ARTIFACTS":          "one record per network or file artifact",

@@ -8,6 +8,8 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestExactlyOnceAcrossCrashes crashes an exactly-once pipeline at random
@@ -70,4 +72,31 @@ func TestSecondInstanceFencesTheFirst(t *testing.T) {
 	testkit.WaitFor(t, 60*time.Second, "the second instance to drain", func() bool { return drained(second.p, e.Sim) })
 	second.stop(t)
 	e.Verify(e.Output(), true, func(xdrtest.Version) bool { return true }, nil)
+}
+
+// TestTransactionalIDRefusedIsNotFencing: a broker that refuses the
+// transactional id (a missing ACL) stops an exactly-once pipeline at once
+// with ErrTxnNotAuthorized, not with ErrFenced ("another instance") and not
+// after minutes of retries.
+func TestTransactionalIDRefusedIsNotFencing(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 15, Incidents: 5, MaxAlerts: 2})
+	e.Cluster.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster.KeepControl()
+		resp := req.(*kmsg.InitProducerIDRequest).ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil, true
+	})
+	cfg := testConfig(e, 50*time.Millisecond)
+	cfg.Delivery = ExactlyOnce
+	r := start(e, cfg)
+	defer r.close()
+	defer r.cancel()
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, ErrTxnNotAuthorized) || errors.Is(err, ErrFenced) {
+			t.Fatalf("Run: %v; want ErrTxnNotAuthorized, not ErrFenced", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after the broker refused the transactional id")
+	}
 }

@@ -33,6 +33,9 @@ func (c *atLeastOnce) fence(ctx context.Context) error {
 		if err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
 			return err
 		}
+		if na := notAuthorized(err); na != nil {
+			return na
+		}
 		if time.Since(start) > txnRetryFor {
 			return fmt.Errorf("fencing earlier writers of the offsets (%d attempts): %w", attempt, err)
 		}

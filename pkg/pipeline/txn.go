@@ -22,9 +22,22 @@ var ErrFenced = errors.New("fenced by another instance with the same CONNECTOR_N
 // transaction.
 const txnRetryFor = 2 * time.Minute
 
+// ErrTxnNotAuthorized means the Kafka principal may not use the connector's
+// transactional id: an ACL is missing (Write and Describe on the
+// TransactionalId resource), not another instance. Retrying cannot fix it.
+var ErrTxnNotAuthorized = errors.New("the Kafka principal may not use this transactional id: grant Write and Describe on the TransactionalId resource (exactly-once delivery, and scale-out in either mode, need it)")
+
 func isFenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
+
+// notAuthorized wraps err with ErrTxnNotAuthorized when Kafka refused the
+// transactional id itself; nil otherwise.
+func notAuthorized(err error) error {
+	if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		return fmt.Errorf("%w: %w", ErrTxnNotAuthorized, err)
+	}
+	return nil
 }
 
 // exactlyOnce collects the records of every Publish (the sink batches them)
@@ -69,6 +82,9 @@ func (p *Pipeline) transact(ctx context.Context, build func() ([]*kgo.Record, []
 		cancel()
 		if err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
 			return err
+		}
+		if na := notAuthorized(err); na != nil {
+			return na
 		}
 		if time.Since(start) > txnRetryFor {
 			return fmt.Errorf("writing a transaction (%d attempts in %s): %w", attempt, time.Since(start).Round(time.Second), err)

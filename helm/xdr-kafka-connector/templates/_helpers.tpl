@@ -545,8 +545,9 @@ leave of a stopping pod, and a rebalance timeout that does not cover a drain.
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed pipeline.shutdownTimeout (%s) by more than 5 s with scaleOut: a stopping pod drains, commits, then leaves the group" (int64 .Values.terminationGracePeriodSeconds) .Values.pipeline.shutdownTimeout) }}
 {{- end }}
 {{- $rebalance := include "xdr-kafka-connector.seconds" .Values.scaleOut.rebalanceTimeout }}
-{{- if and $drain $rebalance (le (int64 $rebalance) (int64 $drain)) }}
-{{- fail (printf "scaleOut.rebalanceTimeout (%s) must exceed pipeline.shutdownTimeout (%s): a revoked tenant drains and commits within it" .Values.scaleOut.rebalanceTimeout .Values.pipeline.shutdownTimeout) }}
+{{- $beat := include "xdr-kafka-connector.seconds" .Values.scaleOut.heartbeatInterval }}
+{{- if and $drain $rebalance (le (int64 $rebalance) (add (int64 $drain) (int64 (default "0" $beat)))) }}
+{{- fail (printf "scaleOut.rebalanceTimeout (%s) must exceed pipeline.shutdownTimeout (%s) plus scaleOut.heartbeatInterval (%s): a revoked tenant drains and commits within it, a heartbeat before the rebalance ends" .Values.scaleOut.rebalanceTimeout .Values.pipeline.shutdownTimeout .Values.scaleOut.heartbeatInterval) }}
 {{- end }}
 {{- end }}
 {{- end }}
