@@ -221,6 +221,12 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
+		if f.group != nil && errors.Is(err, pipeline.ErrFenced) {
+			// Another process owns the tenant now: the group has moved its
+			// slot, and the revocation (or loss) that ends ctx is on its way.
+			// Retrying soon would fence the rightful owner in turn.
+			delay = f.retryMax
+		}
 		reason := failureReason(err)
 		s.mu.Lock()
 		s.status.Failures++

@@ -33,6 +33,9 @@ const (
 	Pass     Result = "PASS"
 	Miss     Result = "MISS"
 	Baseline Result = "baseline"
+	// Reported marks a figure that has no target of its own: it is shown
+	// beside one that has (the cost with every output profile on).
+	Reported Result = "reported"
 )
 
 // Row is one line of the table.
@@ -94,7 +97,7 @@ func (r *Report) Rows() []Row {
 		{"Flatten + encode + produce, native + OCSF + ECS",
 			fmt.Sprintf("%s records/s per core (%s records); CPU per incident %.2f × native's", thousands(r.CostProfiles.RecordsPerCPUSecond()),
 				thousands(float64(r.CostProfiles.Records)), float64(r.CostProfiles.CPUPerIncident())/float64(max(k.CPUPerIncident(), 1))),
-			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(r.CostProfiles.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
+			"none (reported beside native alone)", Reported},
 		{"CPU per 10k records", fmt.Sprintf("%.3f CPU-s", k.CPUPer10k()),
 			fmt.Sprintf("≤ %.3f CPU-s", 10_000.0/TargetRecordsPerCPU), verdict(k.CPUPer10k() <= 10_000.0/TargetRecordsPerCPU)},
 		{"Heap allocations per record", fmt.Sprintf("%.2f", k.AllocsPerRecord()),

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrNotObject means an API object's bytes are not a JSON object, so no
@@ -41,11 +42,92 @@ func New(raw json.RawMessage) (*View, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, ErrNotObject
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, errors.Join(ErrNotObject, err)
+	if !json.Valid(raw) {
+		var m map[string]json.RawMessage
+		return nil, errors.Join(ErrNotObject, json.Unmarshal(raw, &m))
+	}
+	m, ok := splitObject(raw)
+	if !ok {
+		// A key with an escape in it: let the decoder unquote it.
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, errors.Join(ErrNotObject, err)
+		}
 	}
 	return &View{fields: m, used: make(map[string]bool, 32)}, nil
+}
+
+// splitObject cuts raw, a valid JSON object, into its members: each key
+// (which must hold no escape and be valid UTF-8, or ok is false) and its value's bytes, sliced
+// from raw, not copied. A later duplicate key wins, as with json.Unmarshal.
+func splitObject(raw []byte) (m map[string]json.RawMessage, ok bool) {
+	m = make(map[string]json.RawMessage, 48)
+	i := skipSpace(raw, 1)
+	for i < len(raw) && raw[i] != '}' {
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+			continue
+		}
+		// A key: raw[i] is its opening quote.
+		end := bytes.IndexByte(raw[i+1:], '"')
+		if end < 0 {
+			return nil, false
+		}
+		key := raw[i+1 : i+1+end]
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			return nil, false
+		}
+		i = skipSpace(raw, i+2+end)
+		i = skipSpace(raw, i+1) // the colon
+		start := i
+		i = skipValue(raw, i)
+		m[string(key)] = raw[start:i]
+		i = skipSpace(raw, i)
+	}
+	return m, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the valid JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		case ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 // Use marks the named fields as consumed by the mapping, whether or not they
@@ -314,6 +396,11 @@ func scalarText(raw json.RawMessage) string {
 	}
 	switch raw[0] {
 	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
+			if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+				return strings.TrimSpace(string(body)) // nothing to unquote
+			}
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return ""
