@@ -296,8 +296,9 @@ type contact struct {
 }
 
 var (
-	_ kgo.HookBrokerWrite = (*contact)(nil)
-	_ kgo.HookBrokerRead  = (*contact)(nil)
+	_ kgo.HookBrokerWrite      = (*contact)(nil)
+	_ kgo.HookBrokerRead       = (*contact)(nil)
+	_ kgo.HookGroupManageError = (*contact)(nil)
 )
 
 func groupKey(key int16) bool {
@@ -331,6 +332,19 @@ func (c *contact) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time
 	}
 	if err == nil {
 		c.heard = time.Now()
+	}
+}
+
+// OnGroupManageError forgets the last contact when the coordinator says
+// this member is no longer one (removed, or replaced by another with its
+// instance id): a reply saying so is no sign of membership, and the
+// process must not call the API for slots it may have lost until it has
+// joined again.
+func (c *contact) OnGroupManageError(err error) {
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.IllegalGeneration) {
+		c.mu.Lock()
+		c.heard = time.Time{}
+		c.mu.Unlock()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -254,4 +255,29 @@ func TestACutOffMemberStopsBeingLive(t *testing.T) {
 	mu.Unlock()
 	e.settled("a back", a, b)
 	e.noDoubles()
+}
+
+// TestARemovedMemberIsNotLive: a reply saying this member is no longer one
+// (unknown member id, a fenced instance id) ends the contact it would
+// otherwise count as; a rebalance under way does not.
+func TestARemovedMemberIsNotLive(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		live bool
+	}{
+		{kerr.RebalanceInProgress, true},
+		{kerr.UnknownMemberID, false},
+		{kerr.FencedInstanceID, false},
+		{kerr.IllegalGeneration, false},
+	} {
+		c := &contact{session: 10 * time.Second, rebalance: 10 * time.Second, margin: time.Second}
+		c.OnBrokerRead(kgo.BrokerMetadata{}, int16(kmsg.Heartbeat), 0, 0, 0, nil)
+		if !c.live(time.Now()) {
+			t.Fatal("not live right after a heartbeat's reply")
+		}
+		c.OnGroupManageError(fmt.Errorf("heartbeating: %w", tc.err))
+		if got := c.live(time.Now()); got != tc.live {
+			t.Errorf("after %v: live %v, want %v", tc.err, got, tc.live)
+		}
+	}
 }
