@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -60,6 +61,10 @@ type Process struct {
 	tenants []config.Tenant
 	health  *telemetry.Health
 	closers []func()
+	// final holds every tenant's last status once its run has ended: with
+	// group membership, leaving the group revokes the slots, which takes
+	// them out of the fleet.
+	final atomic.Pointer[[]TenantStatus]
 }
 
 // New builds the process that cfg (validated) describes. Nothing runs until
@@ -214,6 +219,9 @@ func (p *Process) Tenants() []TenantStatus {
 	if p.fleet == nil {
 		return nil
 	}
+	if final := p.final.Load(); final != nil {
+		return *final
+	}
 	return p.fleet.statuses()
 }
 
@@ -276,6 +284,8 @@ func (p *Process) Run(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	f.wait()
+	final := f.statuses()
+	p.final.Store(&final)
 	leave() // only now: the group moves the tenants once their final commits are written
 	return nil
 }

@@ -132,6 +132,17 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 		return true
 	})
 	b.stop(t)
+	// The summary of a stopped replica lists the tenants it ran, although
+	// leaving the group revoked their slots.
+	if final := b.proc.Tenants(); len(final) != len(moved) {
+		t.Errorf("b's final statuses: %+v, want its %d tenants", final, len(moved))
+	} else {
+		for _, s := range final {
+			if s.State != StateStopped {
+				t.Errorf("b's tenant %s ended %s, want stopped", s.ID, s.State)
+			}
+		}
+	}
 	spread(t, "a to run every tenant again", ids, a)
 	for _, id := range moved {
 		if st, found := committed(t, e.brokers, "fleet-test", id); !found {
