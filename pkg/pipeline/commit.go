@@ -109,7 +109,7 @@ func (c *atLeastOnce) commit(ctx context.Context, final bool) error {
 		if c.txn != nil {
 			write = func(ctx context.Context, d offsets.Delta) error {
 				entries, state := p.store.Records(d)
-				return writeTxn(ctx, c.txn, append(entries, state))
+				return transactOnce(ctx, c.txn, append(entries, state), nil)
 			}
 		}
 		if err := write(ctx, d); err != nil {

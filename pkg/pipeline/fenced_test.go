@@ -47,7 +47,7 @@ func TestAtLeastOnceOffsetsFenceTheEarlierOwner(t *testing.T) {
 	// A zombie's late write of the tenant's offsets is refused.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := writeTxn(ctx, firstTxn, []*kgo.Record{second.p.store.FenceRecord()}); !errors.Is(err, ErrFenced) {
+	if err := transactOnce(ctx, firstTxn, []*kgo.Record{second.p.store.FenceRecord()}, nil); !errors.Is(err, ErrFenced) {
 		t.Fatalf("a late offsets write of the fenced client: %v, want ErrFenced", err)
 	}
 

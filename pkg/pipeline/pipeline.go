@@ -114,11 +114,10 @@ type Pipeline struct {
 	abandonMu sync.Mutex
 	abandoned bool
 
-	commit     committer   // the delivery mode, chosen once in New
-	offsetsTxn *kgo.Client // at-least-once: writes the offsets in fencing transactions (WithOffsetsProducer); nil: plain writes
-	sink       *sink.Sink
-	store      *offsets.Store
-	tracker    *offsets.Tracker
+	commit  committer // the delivery mode, chosen once in New
+	sink    *sink.Sink
+	store   *offsets.Store
+	tracker *offsets.Tracker
 
 	enricher *enrich.Enricher
 	limiter  enrich.RateLimiter
@@ -220,9 +219,6 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	p.sink = sk
 	for _, o := range opts {
 		o(p)
-	}
-	if c, ok := p.commit.(*atLeastOnce); ok {
-		c.txn = p.offsetsTxn
 	}
 	return p, nil
 }

@@ -53,7 +53,7 @@ type exactlyOnce struct {
 // the offsets are read, so what is read is final.
 func (c *exactlyOnce) begin(ctx context.Context) error {
 	store := c.p.store
-	if err := c.p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
+	if err := c.p.transact(ctx, c.p.kcl, func() ([]*kgo.Record, []context.Context) {
 		return []*kgo.Record{store.FenceRecord()}, nil
 	}); err != nil {
 		return fmt.Errorf("starting exactly-once delivery: %w", err)
@@ -69,16 +69,17 @@ func (c *exactlyOnce) finish(ctx context.Context) error {
 	return nil
 }
 
-// transact writes the records that build returns in one transaction,
-// retrying with fresh records (build is called per attempt) for up to
-// txnRetryFor when the transaction fails for a reason other than fencing.
-func (p *Pipeline) transact(ctx context.Context, build func() ([]*kgo.Record, []context.Context)) error {
+// transact writes the records that build returns in one transaction of
+// the transactional client cl, retrying with fresh records (build is called
+// per attempt) for up to txnRetryFor when the transaction fails for a reason
+// other than fencing or a refused transactional id.
+func (p *Pipeline) transact(ctx context.Context, cl *kgo.Client, build func() ([]*kgo.Record, []context.Context)) error {
 	start := time.Now()
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		recs, ctxs := build()
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := p.transactOnce(actx, recs, ctxs)
+		err := transactOnce(actx, cl, recs, ctxs)
 		cancel()
 		if err == nil || errors.Is(err, ErrFenced) || ctx.Err() != nil {
 			return err
@@ -99,18 +100,21 @@ func (p *Pipeline) transact(ctx context.Context, build func() ([]*kgo.Record, []
 	}
 }
 
-func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []context.Context) error {
-	if err := p.kcl.BeginTransaction(); err != nil {
+// transactOnce writes recs (each produced with its context in ctxs, when
+// given) in one transaction of cl. It reports ErrFenced (wrapped) when a
+// newer client with the same transactional id has fenced this one.
+func transactOnce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, ctxs []context.Context) error {
+	if err := cl.BeginTransaction(); err != nil {
 		// An earlier attempt could not end its transaction (the broker was
 		// gone): abort it now, then begin again.
-		_ = p.kcl.AbortBufferedRecords(ctx)
-		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); abort != nil {
+		_ = cl.AbortBufferedRecords(ctx)
+		if abort := cl.EndTransaction(ctx, kgo.TryAbort); abort != nil {
 			if isFenced(abort) {
 				return fmt.Errorf("%w: %w", ErrFenced, abort)
 			}
 			return fmt.Errorf("aborting an unfinished transaction: %w", abort)
 		}
-		if err := p.kcl.BeginTransaction(); err != nil {
+		if err := cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 	}
@@ -123,7 +127,7 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 		if ctxs != nil && ctxs[i] != nil {
 			rctx = ctxs[i]
 		}
-		p.kcl.Produce(rctx, r, func(_ *kgo.Record, err error) {
+		cl.Produce(rctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				if first == nil {
@@ -133,7 +137,7 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 			}
 		})
 	}
-	flushErr := p.kcl.Flush(ctx)
+	flushErr := cl.Flush(ctx)
 	mu.Lock()
 	cause := first
 	mu.Unlock()
@@ -141,7 +145,7 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 		cause = flushErr
 	}
 	if cause == nil {
-		end := p.kcl.EndTransaction(ctx, kgo.TryCommit)
+		end := cl.EndTransaction(ctx, kgo.TryCommit)
 		if end == nil {
 			return nil
 		}
@@ -150,7 +154,7 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 		}
 		// The commit's outcome is unconfirmed: abort, which bumps the epoch
 		// and fences whatever the broker may still hold of it.
-		if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+		if abort := cl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
 			return fmt.Errorf("%w: %w", ErrFenced, abort)
 		}
 		return fmt.Errorf("committing transaction: %w", end)
@@ -158,8 +162,8 @@ func (p *Pipeline) transactOnce(ctx context.Context, recs []*kgo.Record, ctxs []
 	if isFenced(cause) {
 		return fmt.Errorf("%w: %w", ErrFenced, cause)
 	}
-	_ = p.kcl.AbortBufferedRecords(ctx)
-	if abort := p.kcl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+	_ = cl.AbortBufferedRecords(ctx)
+	if abort := cl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
 		return fmt.Errorf("%w: %w", ErrFenced, abort)
 	}
 	return fmt.Errorf("producing in transaction: %w", cause)
@@ -182,7 +186,7 @@ func (c *exactlyOnce) commitTxn(ctx context.Context, final bool) error {
 		snapshot = p.finalDelta
 	}
 	pending, state := p.store.Records(snapshot())
-	err := p.transact(ctx, func() ([]*kgo.Record, []context.Context) {
+	err := p.transact(ctx, p.kcl, func() ([]*kgo.Record, []context.Context) {
 		recs, ctxs := batch.Records()
 		for _, r := range append(pending, state) {
 			recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
