@@ -320,8 +320,19 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 	checkCompactedTopic(ctx, r, adm, cfg, details, cfg.TopicOffsets, "offsets ", "KAFKA_TOPIC_OFFSETS",
 		"the connector then starts again from START_FROM", 1)
 	if cfg.GroupEnabled {
-		checkCompactedTopic(ctx, r, adm, cfg, details, cfg.TopicSlots, "slots ", "KAFKA_TOPIC_SLOTS",
-			"every replica must use the same one", int32(cfg.SlotsPartitions))
+		// Nothing is written to the slots topic: its partitions are the
+		// slots, so only its partition count matters.
+		t := cfg.TopicSlots
+		switch d, ok := details[t]; {
+		case ok && d.Err == nil:
+			r.pass("slots topic "+t, fmt.Sprintf("exists: %d slots (its partitions)", len(d.Partitions)))
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			compact := "compact"
+			checkCreatable(ctx, r, adm, cfg, []string{t}, int32(cfg.SlotsPartitions), map[string]*string{"cleanup.policy": &compact}, "slots ")
+		default:
+			reason, fix := kafkaFailure(d.Err, cfg)
+			r.fail("slots topic "+t, reason, fix)
+		}
 	}
 }
 
@@ -365,8 +376,7 @@ func checkedDataTopics(cfg *config.Config) []string {
 }
 
 // checkCompactedTopic checks a topic the connector keeps compacted (the
-// offsets, the slots): it exists with cleanup.policy=compact, or it can be
-// created so.
+// offsets): it exists with cleanup.policy=compact, or it can be created so.
 func checkCompactedTopic(ctx context.Context, r *checkReport, adm *kadm.Client, cfg *config.Config, details kadm.TopicDetails,
 	t, label, variable, ifNew string, partitions int32) {
 	d, ok := details[t]

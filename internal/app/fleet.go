@@ -163,11 +163,10 @@ func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	// The env tenant (active/standby) was warned about by run, in the
 	// environment's names.
-	for _, w := range t.Warnings() {
-		if !f.multi {
-			break
+	if f.multi {
+		for _, w := range t.Warnings() {
+			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
-		f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}

@@ -287,7 +287,7 @@ func (g *group) unownedStatuses(now time.Time) []TenantStatus {
 // registerGroupMetrics exposes the owned and unowned tenant counts and the
 // contact with the coordinator.
 func (o *observability) registerGroupMetrics(f *fleet) (metric.Registration, error) {
-	m := o.meterProvider.Meter("github.com/soc-tools/xdr-kafka-connector/cmd/connector")
+	m := o.meterProvider.Meter(meterScope)
 	owned, err := m.Int64ObservableGauge(MetricTenantsOwned, metric.WithDescription("Tenants this process runs: those of the slots it owns."))
 	if err != nil {
 		return nil, err

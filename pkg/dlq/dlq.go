@@ -10,12 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -94,72 +92,26 @@ func (f Filter) Match(e Entry) bool {
 	return false
 }
 
-// Read reads topic from its start to its last stable offset at the time of
-// the call, with read_committed, and returns its DLQ records. cl is any
+// Read reads topic from its start to its end at the time of the call, with
+// read_committed (offsets.ReadToEnd), and returns its DLQ records. cl is any
 // client of the cluster (for the offsets); clientOpts are the connection
 // options of the reader it creates. A topic that does not exist holds
 // nothing (exists false). Records that are not DLQ envelopes are counted in
 // skipped.
 func Read(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt) (entries []Entry, skipped int, exists bool, err error) {
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	err = offsets.ReadToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
+		if e, ok := decode(r); ok {
+			entries = append(entries, e)
+		} else {
+			skipped++
+		}
+		return nil
+	})
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return nil, 0, false, nil
 	}
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("listing the end offsets of %s: %w", topic, err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	if len(remaining) == 0 {
-		return nil, 0, true, nil
-	}
-	rd, err := kgo.NewClient(append(slices.Clone(clientOpts), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return nil, 0, true, fmt.Errorf("creating a reader of %s: %w", topic, err)
-	}
-	defer rd.Close()
-	for len(remaining) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, 0, true, fmt.Errorf("reading %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, e error) {
-			if ferr == nil {
-				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
-			}
-		})
-		if ferr != nil {
-			return nil, 0, true, ferr
-		}
-		for _, r := range fs.Records() {
-			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				continue // past the end listed at the start
-			}
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if r.Attrs.IsControl() {
-				continue
-			}
-			e, ok := decode(r)
-			if !ok {
-				skipped++
-				continue
-			}
-			entries = append(entries, e)
-		}
+		return nil, 0, true, err
 	}
 	return entries, skipped, true, nil
 }

@@ -196,7 +196,7 @@ func (s *Store) FenceRecord() *kgo.Record {
 func (s *Store) Load(ctx context.Context) (st State, found bool, err error) {
 	st = newState()
 	prefix := s.keyPrefix()
-	err = readToEnd(ctx, s.cl, s.cfg.Topic, s.cfg.ClientOpts, func(r *kgo.Record) error {
+	err = ReadToEnd(ctx, s.cl, s.cfg.Topic, s.cfg.ClientOpts, func(r *kgo.Record) error {
 		if !bytes.HasPrefix(r.Key, prefix) {
 			return nil
 		}
@@ -228,7 +228,7 @@ func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, t
 		st := newState()
 		states[t] = &st
 	}
-	err := readToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
+	err := ReadToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
 		var k Key
 		if json.Unmarshal(r.Key, &k) != nil || k.Connector != connector {
 			return nil
@@ -254,14 +254,17 @@ func newState() State {
 	return State{Emitted: map[string]int64{}, Enriched: map[string]int64{}, Pending: map[string]Pending{}, Redrives: map[string]RedriveValue{}}
 }
 
-// readToEnd reads every record of topic up to its high watermark at the
+// ReadToEnd reads every record of topic up to its high watermark at the
 // time of the call and hands each one, control records excepted, to fn; an
-// error from fn stops the reading and is returned. Reading with
+// error from fn stops the reading and is returned. cl is any client of the
+// cluster; clientOpts are the connection options of the reader it creates.
+// A topic that does not exist is an error wrapping
+// kerr.UnknownTopicOrPartition. Reading with
 // read_committed to the high watermark waits until every transaction open
 // now has ended, so what is read is final. Tenants of one process share the
 // offsets topic, and another tenant's open transaction would hold the last
 // stable offset below this tenant's last committed one.
-func readToEnd(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt, fn func(*kgo.Record) error) error {
+func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt, fn func(*kgo.Record) error) error {
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
