@@ -15,6 +15,7 @@ import (
 // when it arrived and was answered.
 type apiCall struct {
 	Tenant, Replica  string
+	Polls            bool // a get_incidents call
 	Arrived, Replied time.Time
 }
 
@@ -29,6 +30,7 @@ func (l *callLog) wrap(h http.Handler) http.Handler {
 		c := apiCall{Arrived: time.Now()}
 		rest, _ := strings.CutPrefix(r.URL.Path, xdrtest.FleetPrefix)
 		c.Tenant, _, _ = strings.Cut(rest, "/")
+		c.Polls = strings.Contains(r.URL.Path, xdrtest.EndpointIncidents)
 		if _, after, ok := strings.Cut(r.UserAgent(), "replica/"); ok {
 			c.Replica, _, _ = strings.Cut(after, " ")
 		}
