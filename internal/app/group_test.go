@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
 
@@ -239,7 +240,7 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	// fence were refused, so each of its tenants stopped as fenced.
 	waitFor(t, 30*time.Second, "a's tenants to report the fence", func() bool {
 		for _, id := range fromA {
-			if len(a.logs.lines(`"tenant":"`+id+`"`, "PRODUCER_FENCED")) == 0 {
+			if len(a.logs.lines(`"tenant":"`+id+`"`, pipeline.ErrFenced.Error())) == 0 {
 				return false
 			}
 		}
