@@ -58,8 +58,7 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 	var b strings.Builder
 	b.WriteString("tenants:\n")
 	for _, id := range ids {
-		keyID, key := fleet.Tenant(id).Credentials()
-		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, fleet.BaseURL(root, id), keyID, key)
+		b.WriteString(fleet.TenantEntry(root, id))
 	}
 	file := filepath.Join(dir, "tenants.yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {

@@ -185,8 +185,7 @@ func scaleOut(t *testing.T, delivery string) {
 	var b strings.Builder
 	b.WriteString("tenants:\n")
 	for _, id := range ids {
-		keyID, key := fleet.Tenant(id).Credentials()
-		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, fleet.BaseURL(srv.URL, id), keyID, key)
+		b.WriteString(fleet.TenantEntry(srv.URL, id))
 	}
 	file := filepath.Join(dir, "tenants.yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {

@@ -80,8 +80,7 @@ func (e *fleetEnv) content(ids ...string) string {
 	var b strings.Builder
 	b.WriteString("tenants:\n")
 	for _, id := range ids {
-		keyID, key := e.fleet.Tenant(id).Credentials()
-		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, e.fleet.BaseURL(e.root, id), keyID, key)
+		b.WriteString(e.fleet.TenantEntry(e.root, id))
 	}
 	return b.String()
 }

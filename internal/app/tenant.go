@@ -245,14 +245,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 // tenant has one writer whatever the mode of each process), and a new owner's
 // first transaction fences every earlier one (pipeline.WithOffsetsProducer).
 func newOffsetsProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
-	opts := append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...),
-		kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)),
-		kgo.WithLogger(kslog.New(kafkaLogger(s.cfg, log, s.stderr))))
-	kcl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("creating the offsets writer: %w", err)
-	}
-	return kcl, nil
+	return newProducer(s, "", log, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 }
 
 // newProducer builds a producer client with the connector's settings, with

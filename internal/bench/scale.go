@@ -272,8 +272,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 	var file strings.Builder
 	file.WriteString("tenants:\n")
 	for _, id := range ids {
-		keyID, key := fleet.Tenant(id).Credentials()
-		fmt.Fprintf(&file, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, fleet.BaseURL(root, id), keyID, key)
+		file.WriteString(fleet.TenantEntry(root, id))
 	}
 	tenantsFile := filepath.Join(dir, "tenants.yaml")
 	if err := os.WriteFile(tenantsFile, []byte(file.String()), 0o600); err != nil {

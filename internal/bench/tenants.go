@@ -126,8 +126,7 @@ func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, er
 	var file strings.Builder
 	fmt.Fprintf(&file, "defaults:\n  enrich_rate_limit: %d\n  enrich_rate_window: %s\n  poll_interval: %s\ntenants:\n", lim, w, cfg.TenantsPoll)
 	for _, id := range ids {
-		keyID, key := fleet.Tenant(id).Credentials()
-		fmt.Fprintf(&file, "  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, fleet.BaseURL(root, id), keyID, key)
+		file.WriteString(fleet.TenantEntry(root, id))
 		if id == quietTenant {
 			fmt.Fprintf(&file, "    poll_interval: %s\n", poll)
 		}

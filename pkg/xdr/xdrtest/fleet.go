@@ -103,6 +103,14 @@ func (f *Fleet) BaseURL(root, id string) string {
 	return strings.TrimRight(root, "/") + FleetPrefix + id
 }
 
+// TenantEntry is tenant id's entry of a tenants file (TENANTS_FILE) for the
+// fleet served at root: its id, base URL and standard key, inline. More keys
+// of the entry may follow it, indented as its own.
+func (f *Fleet) TenantEntry(root, id string) string {
+	keyID, key := f.Tenant(id).Credentials()
+	return fmt.Sprintf("  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, f.BaseURL(root, id), keyID, key)
+}
+
 // Start serves the fleet on a fresh 127.0.0.1 port. It returns the root URL
 // (http://127.0.0.1:port; see BaseURL for a tenant's) and a stop function
 // that closes the server and waits for it; stop is idempotent. Start panics
