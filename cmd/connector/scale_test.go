@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,47 +48,6 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 		t.Skip("the at-least-once run covers the handovers in -short")
 	}
 	scaleOut(t, "exactly-once")
-}
-
-// callRecord is one request the simulated fleet answered, with the process
-// named in its User-Agent.
-type callRecord struct {
-	tenant, replica  string
-	arrived, replied time.Time
-}
-
-type calls struct {
-	mu  sync.Mutex
-	all []callRecord
-}
-
-func (c *calls) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := callRecord{arrived: time.Now()}
-		rest, _ := strings.CutPrefix(r.URL.Path, xdrtest.FleetPrefix)
-		rec.tenant, _, _ = strings.Cut(rest, "/")
-		if _, after, ok := strings.Cut(r.UserAgent(), "replica/"); ok {
-			rec.replica, _, _ = strings.Cut(after, " ")
-		}
-		h.ServeHTTP(w, r)
-		rec.replied = time.Now()
-		c.mu.Lock()
-		c.all = append(c.all, rec)
-		c.mu.Unlock()
-	})
-}
-
-func (c *calls) of(tenant string) []callRecord {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []callRecord
-	for _, r := range c.all {
-		if r.tenant == tenant {
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(a, b callRecord) int { return a.arrived.Compare(b.arrived) })
-	return out
 }
 
 // replica is one connector process of the test.
@@ -171,8 +129,8 @@ func scaleOut(t *testing.T, delivery string) {
 	fleet := xdrtest.NewFleet(ids, func(i int, _ string) xdrtest.Config {
 		return xdrtest.Config{Seed: 500 + int64(i), Incidents: 12, MaxAlerts: 4, RateWindow: 200 * time.Millisecond, IndexDelay: 100 * time.Millisecond}
 	})
-	log := &calls{}
-	srv := httptest.NewServer(log.wrap(fleet))
+	log := &xdrtest.CallLog{}
+	srv := httptest.NewServer(log.Wrap(fleet))
 	defer srv.Close()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
@@ -329,22 +287,22 @@ func scaleOut(t *testing.T, delivery string) {
 		// and the previous process's last call was answered before it began.
 		slot := slots.Of(id, slots.DefaultPartitions)
 		used := map[string]int{}
-		cs := log.of(id)
+		cs := log.Of(id)
 		for i, cr := range cs {
-			if i > 0 && cr.replica == cs[i-1].replica {
+			if i > 0 && cr.Replica == cs[i-1].Replica {
 				continue
 			}
-			if i > 0 && cs[i-1].replied.After(cr.arrived) {
-				t.Errorf("tenant %s: %s called at %s while %s's call was still being answered", id, cr.replica, cr.arrived.Format("15:04:05.000"), cs[i-1].replica)
+			if i > 0 && cs[i-1].Replied.After(cr.Arrived) {
+				t.Errorf("tenant %s: %s called at %s while %s's call was still being answered", id, cr.Replica, cr.Arrived.Format("15:04:05.000"), cs[i-1].Replica)
 			}
-			r := replicaOf(replicas, cr.replica)
+			r := replicaOf(replicas, cr.Replica)
 			if r == nil {
-				t.Fatalf("tenant %s: a call from an unknown process %q", id, cr.replica)
+				t.Fatalf("tenant %s: a call from an unknown process %q", id, cr.Replica)
 			}
 			as := r.assignments()[slot]
 			used[r.name]++
-			if countBefore(as, cr.arrived) < used[r.name] {
-				t.Errorf("tenant %s: %s began calling at %s without a new assignment of slot %d (assigned at %v)", id, r.name, cr.arrived.Format("15:04:05.000"), slot, as)
+			if countBefore(as, cr.Arrived) < used[r.name] {
+				t.Errorf("tenant %s: %s began calling at %s without a new assignment of slot %d (assigned at %v)", id, r.name, cr.Arrived.Format("15:04:05.000"), slot, as)
 			}
 		}
 

@@ -35,7 +35,7 @@ type fleetEnv struct {
 	brokers []string
 	file    string
 	cluster *kfake.Cluster
-	calls   *callLog // every API call the fleet received
+	calls   *xdrtest.CallLog // every API call the fleet received
 }
 
 func newFleetEnv(t *testing.T, n, incidents int, kopts ...kfake.Opt) *fleetEnv {
@@ -48,8 +48,8 @@ func newFleetEnv(t *testing.T, n, incidents int, kopts ...kfake.Opt) *fleetEnv {
 		return xdrtest.Config{Seed: int64(100 + i), Incidents: incidents, MaxAlerts: 4, RateWindow: 100 * time.Millisecond,
 			IndexDelay: 200 * time.Millisecond}
 	})
-	calls := &callLog{}
-	srv := httptest.NewServer(calls.wrap(f))
+	calls := &xdrtest.CallLog{}
+	srv := httptest.NewServer(calls.Wrap(f))
 	t.Cleanup(srv.Close)
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(1)}, kopts...)...)
 	if err != nil {
@@ -394,7 +394,7 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 				continue
 			}
 			if changes.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
-				if polledWhileCurrent(e.calls.of(id), v) < 3 {
+				if polledWhileCurrent(e.calls.Of(id), v) < 3 {
 					// The machine starved the tenant's poll loop for the
 					// version's whole life (it happens when many test
 					// binaries share the cores): no poll could have read it.
@@ -535,10 +535,10 @@ func committed(t *testing.T, brokers []string, connector, tenant string) (offset
 
 // polledWhileCurrent counts the get_incidents calls that arrived and were
 // answered while v was visible and current.
-func polledWhileCurrent(calls []apiCall, v xdrtest.Version) int {
+func polledWhileCurrent(calls []xdrtest.Request, v xdrtest.Version) int {
 	n := 0
 	for _, c := range calls {
-		if c.Polls && c.Arrived.UnixMilli() >= v.VisibleAt && (v.SupersededAt == 0 || c.Replied.UnixMilli() < v.SupersededAt) {
+		if c.Endpoint == xdrtest.EndpointIncidents && c.Arrived.UnixMilli() >= v.VisibleAt && (v.SupersededAt == 0 || c.Replied.UnixMilli() < v.SupersededAt) {
 			n++
 		}
 	}

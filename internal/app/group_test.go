@@ -21,6 +21,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
 // groupSettings are fast group settings for a replica named name.
@@ -83,7 +84,7 @@ func spread(t *testing.T, what string, ids []string, rs ...*fleetRun) [][]string
 func noOverlap(t *testing.T, e *fleetEnv, ids []string) {
 	t.Helper()
 	for _, id := range ids {
-		calls := e.calls.of(id)
+		calls := e.calls.Of(id)
 		last := map[string]time.Time{} // replica -> its last reply so far
 		for i, c := range calls {
 			for r, at := range last {
@@ -126,7 +127,7 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 	moved := got[1]
 	waitFor(t, 30*time.Second, "b's tenants to call the API", func() bool {
 		for _, id := range moved {
-			if !slices.ContainsFunc(e.calls.of(id), func(c apiCall) bool { return c.Replica == "b" }) {
+			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "b" }) {
 				return false
 			}
 		}
@@ -187,7 +188,7 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	fromA := got[0]
 	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
 		for _, id := range fromA {
-			if !slices.ContainsFunc(e.calls.of(id), func(c apiCall) bool { return c.Replica == "a" }) {
+			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
 				return false
 			}
 		}
@@ -228,7 +229,7 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	}()
 	cutAt := time.Now()
 	spread(t, "b to run every tenant", ids, b)
-	for _, c := range e.calls.of("") {
+	for _, c := range e.calls.Of("") {
 		if c.Replica == "a" && c.Arrived.After(cutAt.Add(2*time.Second)) {
 			t.Errorf("the cut-off replica called the API for %s %s after it was cut off, past the session timeout",
 				c.Tenant, c.Arrived.Sub(cutAt).Round(time.Millisecond))
@@ -346,7 +347,7 @@ func TestTenantsOfNobodyAreReported(t *testing.T) {
 	if !strings.Contains(st["t01"].Reason, "slot") {
 		t.Errorf("reason %q", st["t01"].Reason)
 	}
-	if calls := e.calls.of(""); len(calls) != 0 {
+	if calls := e.calls.Of(""); len(calls) != 0 {
 		t.Errorf("a replica that owns nothing called the API %d times", len(calls))
 	}
 }

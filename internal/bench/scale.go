@@ -98,78 +98,22 @@ const (
 	scaleIndexDelay = 300 * time.Millisecond
 )
 
-// apiCall is one get_incidents call the fleet answered, with the replica
-// named in its User-Agent ("... replica/<name>").
-type apiCall struct {
-	tenant, replica string
-	status          int
-	arrived         time.Time
-	replied         time.Time
-}
-
-// callLog records the fleet's get_incidents calls.
-type callLog struct {
-	mu  sync.Mutex
-	all []apiCall
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (l *callLog) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.URL.Path, xdrtest.EndpointIncidents) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		c := apiCall{arrived: time.Now()}
-		rest, _ := strings.CutPrefix(r.URL.Path, xdrtest.FleetPrefix)
-		c.tenant, _, _ = strings.Cut(rest, "/")
-		if _, after, ok := strings.Cut(r.UserAgent(), "replica/"); ok {
-			c.replica, _, _ = strings.Cut(after, " ")
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		c.status, c.replied = sw.status, time.Now()
-		l.mu.Lock()
-		l.all = append(l.all, c)
-		l.mu.Unlock()
-	})
-}
-
 // firstOK returns, for each tenant of ids, the reply time of the first
-// successful call that arrived at or after from from a replica other than
-// not.
-func (l *callLog) firstOK(ids []string, not string, from time.Time) map[string]time.Time {
+// successful get_incidents call in calls that arrived at or after from,
+// from a replica other than not.
+func firstOK(calls []xdrtest.Request, ids []string, not string, from time.Time) map[string]time.Time {
 	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
 	out := map[string]time.Time{}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range l.all {
-		if !want[c.tenant] || c.status != http.StatusOK || c.replica == not || c.replica == "" || c.arrived.Before(from) {
+	for _, c := range calls {
+		if !want[c.Tenant] || c.Endpoint != xdrtest.EndpointIncidents || c.Status != http.StatusOK ||
+			c.Replica == not || c.Replica == "" || c.Arrived.Before(from) {
 			continue
 		}
-		if at, ok := out[c.tenant]; !ok || c.replied.Before(at) {
-			out[c.tenant] = c.replied
+		if at, ok := out[c.Tenant]; !ok || c.Replied.Before(at) {
+			out[c.Tenant] = c.Replied
 		}
 	}
 	return out
@@ -254,12 +198,12 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		return xdrtest.Config{Seed: 700 + int64(i), Incidents: cfg.ScaleIncidents, MaxAlerts: 4,
 			RateLimit: cfg.RateLimit, RateWindow: cfg.RateWindow, IndexDelay: scaleIndexDelay}
 	})
-	log := &callLog{}
+	log := &xdrtest.CallLog{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return s, fmt.Errorf("listening for the fleet: %w", err)
 	}
-	srv := &http.Server{Handler: log.wrap(fleet), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: log.Wrap(fleet), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() { _ = srv.Close() }()
 	root := "http://" + ln.Addr().String()
@@ -457,7 +401,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 	limit := s.HandoverTarget() + 60*time.Second
 	var firsts map[string]time.Time
 	waitUntil(ctx, limit, func() bool {
-		firsts = log.firstOK(moved, victim.name, killedAt)
+		firsts = firstOK(log.Of(""), moved, victim.name, killedAt)
 		return len(firsts) == len(moved) || early(survivors) != nil
 	})
 	if err := early(survivors); err != nil {
@@ -466,7 +410,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 	if err := ctx.Err(); err != nil {
 		return s, err
 	}
-	firsts = log.firstOK(moved, victim.name, killedAt)
+	firsts = firstOK(log.Of(""), moved, victim.name, killedAt)
 	for _, at := range firsts {
 		s.Handover = append(s.Handover, at.Sub(killedAt))
 	}

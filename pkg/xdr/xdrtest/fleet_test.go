@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -310,5 +311,30 @@ func TestFleetRunMutations(t *testing.T) {
 	cancel()
 	if err := f.RunMutations(ctx, xdrtest.MutationConfig{Interval: 1}); err != nil {
 		t.Errorf("RunMutations on a done context: %v", err)
+	}
+}
+
+// TestCallLogNamesTenantReplicaEndpointAndStatus: each request through a
+// CallLog is recorded with its tenant, the replica of its User-Agent, its
+// endpoint and the status answered.
+func TestCallLogNamesTenantReplicaEndpointAndStatus(t *testing.T) {
+	f := xdrtest.NewFleet([]string{"acme"}, func(int, string) xdrtest.Config { return xdrtest.Config{Seed: 1, Incidents: 3} })
+	var log xdrtest.CallLog
+	srv := httptest.NewServer(log.Wrap(f))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, f.BaseURL(srv.URL, "acme")+"/public_api/v1/incidents/"+xdrtest.EndpointIncidents, strings.NewReader(`{}`))
+	req.Header.Set("User-Agent", "xdr-kafka-connector/dev replica/r1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	calls := log.Of("acme")
+	if len(calls) != 1 || len(log.Of("globex")) != 0 || len(log.Of("")) != 1 {
+		t.Fatalf("calls %+v", log.Of(""))
+	}
+	c := calls[0]
+	if c.Tenant != "acme" || c.Replica != "r1" || c.Endpoint != xdrtest.EndpointIncidents || c.Status != resp.StatusCode || c.Replied.Before(c.Arrived) {
+		t.Errorf("recorded %+v; the reply was %d", c, resp.StatusCode)
 	}
 }
