@@ -211,6 +211,12 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		began := time.Now()
 		err := f.runOnce(ctx, s, log)
 		if ctx.Err() != nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				// Stopped (a reload, a revoked or lost slot, the process
+				// ending) and the final commit failed: with a lost slot,
+				// typically because the new owner fenced this process.
+				log.Warn("tenant stopped; its final commit failed", "reason", failureReason(err), "err", err)
+			}
 			s.set(StateStopped, "", nil)
 			return
 		}
