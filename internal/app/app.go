@@ -22,6 +22,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 )
 
@@ -46,6 +47,10 @@ type Deps struct {
 	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
 	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
 	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
+
+	// OnPoll, when set, is told of every poll of every tenant as it ends
+	// (a test's record of which versions a poll could read).
+	OnPoll func(tenant string, r source.PollResult, err error)
 }
 
 // Process is one running connector: the shared parts and the pipeline of
@@ -103,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr}
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll}
 	if cfg.GroupEnabled {
 		sh.replica = replicaName(cfg)
 		if cfg.TenantsFile == "" {

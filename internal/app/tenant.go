@@ -168,7 +168,8 @@ type shared struct {
 	// kcl is the producer the tenants of a tenants file share in
 	// at-least-once mode; nil otherwise (each tenant has its own: in
 	// exactly-once mode its transactional id is its own).
-	kcl *kgo.Client
+	kcl    *kgo.Client
+	onPoll func(tenant string, r source.PollResult, err error) // Deps.OnPoll
 	// gate, with group membership, holds the tenant's API calls while the
 	// process is cut off from the group coordinator; it also makes an
 	// at-least-once tenant write its offsets in fencing transactions.
@@ -212,6 +213,10 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		api = gatedAPI{api: api, gate: s.gate}
 	}
 	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
+	if s.onPoll != nil {
+		id, on := t.ID, s.onPoll
+		tn.polls.also = func(r source.PollResult, err error) { on(id, r, err) }
+	}
 	ok := false
 	defer func() {
 		if !ok {
