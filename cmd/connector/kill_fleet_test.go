@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -160,7 +159,7 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 	}
 	bs := cluster.ListenAddrs()
 	changes, rounds, enriched := map[string]int{}, map[string]int{}, map[string]int64{}
-	for _, r := range readCommitted(t, bs, "xdr.incidents") {
+	for _, r := range testkit.ReadCommitted(t, bs, "xdr.incidents") {
 		var env record.Envelope
 		if err := json.Unmarshal(r.Value, &env); err != nil {
 			t.Fatal(err)
@@ -243,45 +242,6 @@ func loadOffsets(brokers []string, connector, tenant string) (offsets.State, boo
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Load(ctx)
-}
-
-// readCommitted reads a topic to its end with read_committed.
-func readCommitted(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-		})
-	}
-	return out
 }
 
 func roundsOf(rounds map[string]int, tenant, inc string) []string {

@@ -247,7 +247,7 @@ func scaleOut(t *testing.T, delivery string) {
 
 	// Every version and every final enrichment is in Kafka.
 	changes, enriched := map[string]int{}, map[string]int64{}
-	for _, r := range readCommitted(t, brokers, "xdr.incidents") {
+	for _, r := range testkit.ReadCommitted(t, brokers, "xdr.incidents") {
 		var env record.Envelope
 		if err := json.Unmarshal(r.Value, &env); err != nil {
 			t.Fatal(err)

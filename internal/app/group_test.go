@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -286,7 +284,7 @@ func TestActiveStandbyKeepsTheEnvTenantAsItWas(t *testing.T) {
 	waitFor(t, 30*time.Second, "b to take over", func() bool { return slices.Equal(running(t, b), []string{"solo"}) })
 	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
 		got := map[string]bool{}
-		for _, r := range readAll(t, e.brokers, "xdr.incidents") {
+		for _, r := range testkit.ReadCommitted(t, e.brokers, "xdr.incidents") {
 			for _, h := range r.Headers {
 				if h.Key == record.HeaderTenant {
 					t.Fatalf("a record of the env tenant has an %s header", record.HeaderTenant)
@@ -350,42 +348,6 @@ func TestTenantsOfNobodyAreReported(t *testing.T) {
 	if calls := e.calls.Of(""); len(calls) != 0 {
 		t.Errorf("a replica that owns nothing called the API %d times", len(calls))
 	}
-}
-
-// readAll reads a topic to its end.
-func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-			out = append(out, r)
-		})
-	}
-	return out
 }
 
 // gauge is the value of a metric without labels other than the resource's,

@@ -281,3 +281,25 @@ func MaxVersion(sim *xdrtest.Tenant) int64 {
 	}
 	return m
 }
+
+// ReadCommitted reads topic on brokers from its start to its end, with
+// read_committed (offsets.ReadToEnd), and returns its records, control
+// records excepted.
+func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	if err := offsets.ReadToEnd(ctx, cl, topic, []kgo.Opt{kgo.SeedBrokers(brokers...)}, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
+	}
+	return out
+}
