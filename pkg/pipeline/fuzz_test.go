@@ -67,7 +67,8 @@ var fuzzKafka = sync.OnceValues(func() (*sink.Sink, error) {
 // enricher into kfake: a well-formed incident next to a fuzzed one on a
 // get_incidents page, then a fuzzed get_incident_extra_data body for the
 // well-formed one. Whatever the bytes: no panic, no hang (each stage has a
-// deadline), the well-formed incident's version is emitted, and its
+// deadline), the well-formed incident's version is emitted, the watermark
+// stays behind the clock whatever the fuzzed incident's stamp, and its
 // enrichment settles, as records or as a DLQ record, within the deadline.
 func FuzzHostileReplies(f *testing.F) {
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
@@ -78,6 +79,8 @@ func FuzzHostileReplies(f *testing.F) {
 		{`{"incident_id":"5"}`, `{"reply":{"err_code":500,"err_msg":"boom"}}`},
 		{`{"incident_id":"6","modification_time":99999999999999}`, `{"reply":{"incident":null,"alerts":null}}`},
 		{`null`, `not json`},
+		{`{"incident_id":"7","modification_time":4102444800000}`, `{"reply":{"incident":{"incident_id":"1","modification_time":4102444800000}}}`},
+		{`{"incident_id":"8","modification_time":1e13}`, `{"reply":{"incident":{"incident_id":"1","modification_time":1000}}}`},
 		{`{}]},"x":{"y":1`, `{"reply":{"incident":{"incident_id":"1"},"alerts":{"total_count":5,"data":[null,"x",1]}}}`},
 	} {
 		f.Add([]byte(seed.incident), []byte(seed.extra))
@@ -106,6 +109,11 @@ func FuzzHostileReplies(f *testing.F) {
 		}
 		if len(seen) == 0 || seen[0].IncidentID != "1" || seen[0].ModificationTime != 1000 {
 			t.Fatalf("the well-formed incident's version was not emitted first: %+v", seen)
+		}
+		// A stamp ahead of the clock never moves the watermark past it:
+		// changes stamped in between are yet to come.
+		if w := src.Watermark(); w > time.Now().UnixMilli() {
+			t.Fatalf("the watermark %d is ahead of the clock after reading %q", w, incident)
 		}
 
 		lim, err := enrich.NewLimiter(1000, time.Millisecond)
