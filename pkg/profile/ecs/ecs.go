@@ -246,6 +246,16 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 			related.hashes = appendNew(related.hashes, h)
 		}
 	}
+	// A hash field that is a list of several: the first is the hash above,
+	// every one is a related hash.
+	for _, f := range []string{"action_process_image_sha256", "actor_process_image_sha256", "actor_process_image_md5",
+		"causality_actor_process_image_sha256", "causality_actor_process_image_md5", "action_file_sha256", "action_file_md5"} {
+		if slices.Contains(mp.names, f) {
+			for _, h := range v.List(f) {
+				related.hashes = appendNew(related.hashes, strings.ToLower(h))
+			}
+		}
+	}
 
 	// Registry.
 	mp.text("registry.key", nil, "action_registry_key_name")

@@ -259,7 +259,8 @@ func TestAlertListFields(t *testing.T) {
 	}
 
 	several := xdr.Alert{ID: "8", Raw: json.RawMessage(`{"alert_id":"8","host_ip":["10.0.0.5","10.0.0.6"],"user_name":["N/A","ACME\\alice","bob@acme.example"],
-		"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2]}`)}
+		"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],
+		"actor_process_image_md5":["AA","BB"]}`)}
 	d, err = ecs.Alert(fixtures.Meta, 40, inc, several)
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +268,8 @@ func TestAlertListFields(t *testing.T) {
 	for path, want := range map[string]string{
 		"host.ip": `["10.0.0.5","10.0.0.6"]`, "user.name": `"alice"`, "related.user": `["alice","bob"]`,
 		"source.ip": `"10.0.0.5"`, "related.ip": `["10.0.0.5","10.0.0.6","fd00::5"]`, "process.name": `"cmd.exe"`, "process.pid": `1`,
-		"panw_cortex.xdr": `{"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],"alert_id":"8","alert_key":"8","host_ip":["10.0.0.5","10.0.0.6"],"incident_id":"9","incident_modification_time":50,"user_name":["N/A","ACME\\alice","bob@acme.example"]}`,
+		"process.hash.md5": `"aa"`, "related.hash": `["aa","bb"]`,
+		"panw_cortex.xdr": `{"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_md5":["AA","BB"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],"alert_id":"8","alert_key":"8","host_ip":["10.0.0.5","10.0.0.6"],"incident_id":"9","incident_modification_time":50,"user_name":["N/A","ACME\\alice","bob@acme.example"]}`,
 	} {
 		got, _ := json.Marshal(get(d, splitPath(path)...))
 		if string(got) != want {
