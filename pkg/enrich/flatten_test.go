@@ -127,6 +127,7 @@ var flattenCases = []struct {
 	{"no-alert-id", 1},           // derived alert keys
 	{"xpanse-strings", 10},       // bare-string artifacts
 	{"empty", 9},                 // queued version newer than the reply
+	{"list-fields", 1},           // v2 alerts API shape: fields as lists
 }
 
 func flattenFixture(t testing.TB, name string, version int64) (*xdr.ExtraData, []record.Record, record.EnrichmentInfo) {

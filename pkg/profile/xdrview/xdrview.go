@@ -33,6 +33,7 @@ var ErrNotObject = errors.New("not a JSON object")
 type View struct {
 	fields map[string]json.RawMessage
 	used   map[string]bool
+	kept   map[string]bool // see Keep
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
@@ -155,12 +156,13 @@ func (v *View) Raw(name string) json.RawMessage {
 	return v.fields[name]
 }
 
-// Rest returns the fields not marked used, without those that are null:
-// null carries no value, and the API sends many. Nil when none remain.
+// Rest returns the fields not marked used, and those kept (see Keep),
+// without those that are null: null carries no value, and the API sends
+// many. Nil when none remain.
 func (v *View) Rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
 	for k, raw := range v.fields {
-		if v.used[k] || isNull(raw) {
+		if v.used[k] && !v.kept[k] || isNull(raw) {
 			continue
 		}
 		if out == nil {
@@ -172,9 +174,10 @@ func (v *View) Rest() map[string]json.RawMessage {
 }
 
 // Text returns a scalar field as trimmed text: a string, or a number as its
-// decimal text. Null, objects, lists and the sentinels (see Missing) read as "".
+// decimal text; a list reads as its first present value (see lists.go). Null,
+// objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := scalarText(v.Raw(name))
+	s := scalarText(v.scalar(name))
 	if Missing(s) {
 		return ""
 	}
@@ -182,12 +185,13 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return scalarText(v.Raw(name)) }
+func (v *View) Scalar(name string) string { return scalarText(v.scalar(name)) }
 
 // Int returns an integer field: an integer, an integral float, or a numeric
-// string. ok is false when the field is absent, null or unreadable.
+// string, or a list of one (see lists.go). ok is false when the field is
+// absent, null or unreadable.
 func (v *View) Int(name string) (n int64, ok bool) {
-	return parseInt(v.Raw(name))
+	return parseInt(v.scalar(name))
 }
 
 // Time returns a time field in epoch milliseconds, 0 when it is absent,
@@ -201,9 +205,10 @@ func (v *View) Time(name string) int64 {
 }
 
 // Bool returns a boolean field: true/false, or the strings "true", "yes",
-// "false", "no" in any case. ok is false otherwise.
+// "false", "no" in any case, or a list of one (see lists.go). ok is false
+// otherwise.
 func (v *View) Bool(name string) (b, ok bool) {
-	raw := bytes.TrimSpace(v.Raw(name))
+	raw := bytes.TrimSpace(v.scalar(name))
 	switch string(raw) {
 	case "true":
 		return true, true
