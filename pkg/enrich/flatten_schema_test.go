@@ -1,10 +1,14 @@
 package enrich
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // validateRecord checks a record's value against the schema of its type in
@@ -38,7 +42,51 @@ func TestRecordsMatchSchemas(t *testing.T) {
 		validateRecord(t, r)
 		n++
 	}
+	n += validateDecoderFixtures(t)
 	t.Logf("%d records validated", n)
+}
+
+// validateDecoderFixtures validates the records made from the replies the
+// decoder's own tests hold (pkg/xdr/testdata): the change record of every
+// incident get_incidents returned, with its quirks (ids as numbers, times as
+// numeric strings), and the records of every extra-data reply.
+func validateDecoderFixtures(t *testing.T) (n int) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "xdr", "testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no decoder fixtures: %v", err)
+	}
+	for _, p := range files {
+		body, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []record.Record
+		if strings.HasPrefix(filepath.Base(p), "get_incidents_") {
+			r, err := xdr.DecodeIncidentsReply(body)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			for _, inc := range r.Incidents {
+				if inc.ID != "" && inc.ModificationTime != 0 { // the source drops the others
+					recs = append(recs, ChangeRecord(testMeta, inc))
+				}
+			}
+		} else {
+			ed, err := xdr.DecodeExtraData(body)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			recs, _ = Flatten(testMeta, 1, ed)
+		}
+		for _, r := range recs {
+			if err := testkit.SchemaError(r.Type, r.Value); err != nil {
+				t.Errorf("%s: %s record %s: %v\n%s", filepath.Base(p), r.Type, r.Key, err, r.Value)
+			}
+			n++
+		}
+	}
+	return n
 }
 
 // TestSchemasRejectBrokenRecords proves the schemas are not vacuous.
