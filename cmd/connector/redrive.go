@@ -32,7 +32,7 @@ Select with --all, or with --incident and --class (each repeatable or
 comma-separated; both given, a record must match both). A class is an HTTP
 status (403), a family (5xx), "publish" (a record Kafka would not take) or
 "no-reply" (no HTTP status: timeouts, network errors, a reply for another
-incident). "connector status" counts the DLQ by class.
+incident or a malformed one). "connector status" counts the DLQ by class.
 
 Kafka and the topics are configured as for "connector run"; with
 KAFKA_BROKERS unset it writes to the embedded broker of DATA_DIR.

@@ -37,7 +37,7 @@ type Entry struct {
 // Error classes besides an HTTP status ("403").
 const (
 	ClassPublish = "publish"  // error.stage "publish": a record Kafka would not take
-	ClassNoReply = "no-reply" // an enrichment given up without an HTTP status: timeouts, network errors, replies for another incident
+	ClassNoReply = "no-reply" // an enrichment given up without an HTTP status: timeouts, network errors, replies for another incident or malformed
 	// ClassProfile: an object an output profile could not map. Its native
 	// record was published and the mapping is pure, so enriching it again
 	// would fail the same way: redrive never selects it.

@@ -49,9 +49,11 @@ func ChangeRecord(m Meta, inc xdr.Incident) record.Record {
 // artifact (topic artifacts, keyed by NetworkArtifactKey and FileArtifactKey).
 //
 // Every record carries modification_time = max(version, the reply's incident
-// modification_time), and its data is the API object's bytes unchanged, which
-// must be valid JSON (as xdr decoding guarantees); an object with no bytes is
-// written as null. The returned info is the enriched record's summary.
+// modification_time), and its data is the API object's bytes unchanged. ed
+// must pass xdr.ExtraData.Check (xdr decoding guarantees it, the enricher
+// checks it), so that every data is what its schema says: the incident an
+// object with its id, each alert an object, each artifact an object or a
+// string. The returned info is the enriched record's summary.
 //
 // A record larger than m.MaxBytes is replaced by its record.Oversized DLQ
 // record; the enriched incident counts them in enrichment.oversized_records

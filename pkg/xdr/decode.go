@@ -29,8 +29,12 @@ import (
 // except that invalid UTF-8 is replaced by U+FFFD (as encoding/json does when
 // it decodes a string), so every record value is valid JSON text for strict
 // consumers; the incident stays published rather than lost for one bad byte.
-// Only the envelope is checked: a body that is not a JSON object with a
-// "reply" object is an error wrapping ErrMalformed.
+//
+// What is checked is the shape every record is built on: a body that is not
+// a JSON object with a "reply" object is an error wrapping ErrMalformed, and
+// so is an extra-data reply that fails ExtraData.Check (no incident object
+// with an id, an alert that is not an object, ...) or whose section is
+// neither an object, a list nor null. Such a reply is never half-published.
 
 // DecodeIncidentsReply decodes a get_incidents reply body,
 // {"reply": {"total_count", "result_count", "incidents", "restricted_incident_ids"}}.
@@ -47,7 +51,12 @@ func DecodeIncidentsReply(body []byte) (*IncidentsReply, error) {
 
 // DecodeExtraData decodes a get_incident_extra_data reply body,
 // {"reply": {"incident", "alerts", "network_artifacts", "file_artifacts"}},
-// under the same rules as DecodeIncidentsReply.
+// under the same rules as DecodeIncidentsReply. Besides the envelope, it
+// returns an error wrapping ErrMalformed for a reply that does not pass
+// ExtraData.Check, or whose alerts, network_artifacts or file_artifacts
+// section is neither a {"total_count", "data"} object, a list nor null (a
+// reply of another endpoint's shape, an empty reply): every successful
+// result can be published whole.
 func DecodeExtraData(body []byte) (*ExtraData, error) {
 	var d ExtraData
 	if err := d.UnmarshalJSON(body); err != nil {
@@ -100,6 +109,11 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decoding get_incident_extra_data reply: %w: reply carries an error: %s",
 			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
 	}
+	for _, name := range []string{"alerts", "network_artifacts", "file_artifacts"} {
+		if !sectionShaped(reply[name]) {
+			return fmt.Errorf("decoding get_incident_extra_data reply: %w: %q is neither an object, a list nor null", ErrMalformed, name)
+		}
+	}
 	var out ExtraData
 	if raw := reply["incident"]; !isNull(raw) {
 		out.Incident = decodeIncident(raw)
@@ -107,8 +121,59 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	out.Alerts = decodeAlertList(reply["alerts"])
 	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
 	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
+	if err := out.Check(); err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
 	*d = out
 	return nil
+}
+
+// Check reports whether d can be published as an incident's enrichment, every
+// object as its Raw bytes: the incident is a JSON object with an id (ID, read
+// from its incident_id), every alert is a JSON object, and every artifact a
+// JSON object or a string. It returns nil or an error wrapping ErrMalformed
+// that names the first fault. An object without Raw fails, as it has nothing
+// to publish. DecodeExtraData returns only replies that pass Check; a caller
+// that gets an ExtraData from elsewhere checks it before publishing it.
+func (d *ExtraData) Check() error {
+	switch {
+	case len(bytes.TrimSpace(d.Incident.Raw)) == 0 || isNull(d.Incident.Raw):
+		return fmt.Errorf("%w: the reply has no incident object", ErrMalformed)
+	case !rawIs(d.Incident.Raw, '{'):
+		return fmt.Errorf("%w: the reply's incident is not an object", ErrMalformed)
+	case strings.TrimSpace(d.Incident.ID) == "":
+		return fmt.Errorf("%w: the reply's incident has no incident_id", ErrMalformed)
+	}
+	for i := range d.Alerts.Data {
+		if !rawIs(d.Alerts.Data[i].Raw, '{') {
+			return fmt.Errorf("%w: alert %d of the reply is not an object", ErrMalformed, i)
+		}
+	}
+	for i := range d.NetworkArtifacts.Data {
+		if !rawIs(d.NetworkArtifacts.Data[i].Raw, '{', '"') {
+			return fmt.Errorf("%w: network artifact %d of the reply is neither an object nor a string", ErrMalformed, i)
+		}
+	}
+	for i := range d.FileArtifacts.Data {
+		if !rawIs(d.FileArtifacts.Data[i].Raw, '{', '"') {
+			return fmt.Errorf("%w: file artifact %d of the reply is neither an object nor a string", ErrMalformed, i)
+		}
+	}
+	return nil
+}
+
+// rawIs reports whether raw, a JSON value, starts with one of the bytes
+// given: '{' for an object, '"' for a string.
+func rawIs(raw []byte, first ...byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && bytes.IndexByte(first, raw[0]) >= 0
+}
+
+// sectionShaped reports whether raw is absent, null, a list or an object,
+// the shapes section reads.
+func sectionShaped(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || isNull(raw) || raw[0] == '[' || raw[0] == '{'
 }
 
 // UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
