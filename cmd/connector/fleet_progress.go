@@ -119,7 +119,7 @@ func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string 
 		queue += s.QueueDepth
 	}
 	var parts []string
-	for _, st := range []string{app.StateRunning, app.StateStarting, app.StateFailed, app.StateDisabled, app.StateStopped} {
+	for _, st := range []string{app.StateRunning, app.StateStarting, app.StateFailed, app.StateMoved, app.StateDisabled, app.StateStopped} {
 		if n := states[st]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}

@@ -24,6 +24,7 @@ const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
 	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
 )
@@ -79,6 +80,12 @@ func (s *slot) set(state, reason string, err error) {
 	if state != StateFailed {
 		s.status.NextRetry = time.Time{}
 	}
+}
+
+func (s *slot) state() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.State
 }
 
 func (s *slot) snapshot() TenantStatus {
@@ -210,15 +217,36 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 	for {
 		began := time.Now()
 		err := f.runOnce(ctx, s, log)
+		fenced := f.group != nil && errors.Is(err, pipeline.ErrFenced)
 		if ctx.Err() != nil {
-			if err != nil && !errors.Is(err, context.Canceled) {
-				// Stopped (a reload, a revoked or lost slot, the process
-				// ending) and the final commit failed: with a lost slot,
-				// typically because the new owner fenced this process.
+			switch {
+			case fenced && !f.ownsNow(s.t.ID):
+				// Its slot was revoked or lost, and the next owner fenced
+				// the final commit: the next owner resumes from the last
+				// commit that went through.
+				s.set(StateMoved, movedReason(""), nil)
+				log.Info("tenant handed over: its slot moved and the next owner fenced its final commit", "err", err)
+				return
+			case err != nil && !errors.Is(err, context.Canceled):
+				// Stopped (a reload, the process ending) and the final
+				// commit failed.
 				log.Warn("tenant stopped; its final commit failed", "reason", failureReason(err), "err", err)
 			}
 			s.set(StateStopped, "", nil)
 			return
+		}
+		if fenced {
+			if to, moved := f.handedOver(ctx, s.t.ID); moved {
+				s.set(StateMoved, movedReason(to), nil)
+				log.Info("tenant handed over: the group moved its slot to another process, which fenced this one; it is not retried here", "to", to, "err", err)
+				if !f.whileMoved(ctx, s.t.ID) {
+					return // the slot was revoked or lost here too, or the process stops: moved stays its last state
+				}
+				log.Info("the group gives the tenant's slot to this process again; starting it")
+				s.set(StateStarting, "", nil)
+				delay = f.retryMin
+				continue
+			}
 		}
 		if err == nil {
 			err = errors.New("the pipeline stopped by itself")
@@ -226,10 +254,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if f.group != nil && errors.Is(err, pipeline.ErrFenced) {
-			// Another process owns the tenant now: the group has moved its
-			// slot, and the revocation (or loss) that ends ctx is on its way.
-			// Retrying soon would fence the rightful owner in turn.
+		if fenced {
+			// The group says the slot is this process's, so the writer that
+			// fenced it is outside the group (another process of the same
+			// CONNECTOR_NAME without group membership). Retrying soon would
+			// fence it in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -422,6 +451,36 @@ func (f *fleet) wait() {
 	f.mu.Lock() // a reconcile under way has started what it starts
 	f.mu.Unlock()
 	f.wg.Wait()
+}
+
+// unstopped returns the tenants whose runs in this process have not ended,
+// sorted.
+func (f *fleet) unstopped() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id, s := range f.slots {
+		if notDone(s.done) {
+			ids = append(ids, id)
+		}
+	}
+	for id, done := range f.prev {
+		if f.slots[id] == nil && notDone(done) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// notDone reports whether done is not closed yet.
+func notDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
 
 // statuses returns every tenant's status, sorted by id.
