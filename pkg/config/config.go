@@ -189,6 +189,11 @@ func (c *Config) Validate() error {
 			bad(v, "%q is not a valid Kafka topic name", t)
 		}
 	}
+	if c.TenantsFile == "" {
+		// A tenants file's topics are checked with its tenants
+		// (ParseTenants).
+		errs = append(errs, c.topicErrors(nil)...)
+	}
 	if !ValidName(c.ConnectorName) {
 		bad("CONNECTOR_NAME", "%q is not a valid name: %s", c.ConnectorName, NameRule)
 	}
