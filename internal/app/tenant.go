@@ -168,6 +168,10 @@ type shared struct {
 	// replica names this process in the User-Agent of its API calls, with
 	// group membership; "" otherwise.
 	replica string
+	// replies bounds the reply bytes every tenant's API client holds at
+	// once (XDR_REPLY_BUDGET_BYTES), so no number of tenants with large
+	// replies can together exhaust the process's memory.
+	replies *xdr.ReplyBudget
 }
 
 // tenant is one tenant's running parts: its XDR client, its producer client
@@ -195,7 +199,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		version += " replica/" + s.replica
 	}
 	client, err := t.APIClient(version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider),
-		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
+		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)), xdr.WithReplyBudget(s.replies))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
