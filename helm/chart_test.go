@@ -858,6 +858,7 @@ xdr:
   requestTimeout: 45s
   maxRetryAfter: 2m
   requestsPerSecond: 7
+  replyBudgetBytes: 67108864
   tenant: tenant-b
 kafka:
   brokers: [k1.example:9093, k2.example:9094]
@@ -1013,6 +1014,7 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_MAX_RECORD_BYTES":         value("2097152"),
 		"XDR_MAX_RETRY_AFTER":            value("2m"),
 		"XDR_REQUESTS_PER_SECOND":        value("7"),
+		"XDR_REPLY_BUDGET_BYTES":         value("67108864"),
 		"KAFKA_TOPIC_INCIDENTS":          value("t.incidents"),
 		"KAFKA_TOPIC_ALERTS":             value("t.alerts"),
 		"KAFKA_TOPIC_ARTIFACTS":          value("t.artifacts"),

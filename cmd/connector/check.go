@@ -341,34 +341,22 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 // enabled tenant's id of a tenants file (a file that does not load was
 // reported already: its names are left out).
 func checkedDataTopics(cfg *config.Config) []string {
-	names := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
-	for _, p := range cfg.OutputProfiles {
-		switch strings.ToLower(strings.TrimSpace(p)) {
-		case "ocsf":
-			names = append(names, cfg.TopicOCSFIncidents, cfg.TopicOCSFAlerts)
-		case "ecs":
-			names = append(names, cfg.TopicECSIncidents, cfg.TopicECSAlerts)
+	names := func(uses []config.TopicUse) []string {
+		out := make([]string, 0, len(uses))
+		for _, u := range uses {
+			out = append(out, u.Name)
 		}
+		return out
 	}
 	if cfg.TenantsFile == "" {
-		return names
+		return names(cfg.DataTopicsOf("").Uses(""))
 	}
-	var ids []string
+	var out []string
 	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
 		for _, t := range ts {
 			if !t.Disabled {
-				ids = append(ids, t.ID)
+				out = append(out, names(cfg.DataTopicsOf(t.ID).Uses(t.ID))...)
 			}
-		}
-	}
-	var out []string
-	for _, n := range names {
-		if !strings.Contains(n, config.TenantPlaceholder) {
-			out = append(out, n)
-			continue
-		}
-		for _, id := range ids {
-			out = append(out, strings.ReplaceAll(n, config.TenantPlaceholder, id))
 		}
 	}
 	slices.Sort(out)

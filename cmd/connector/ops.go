@@ -55,7 +55,7 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
 		}
 		for _, t := range list {
-			ts = append(ts, opsTenant{id: t.ID, dlq: strings.ReplaceAll(cfg.TopicDLQ, config.TenantPlaceholder, t.ID),
+			ts = append(ts, opsTenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,
 				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
 		}
 	default:

@@ -8,6 +8,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ConfigError is an error in the configuration that New found only while
@@ -169,7 +171,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll}
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll,
+		replies: xdr.NewReplyBudget(cmp.Or(cfg.XDRReplyBudget, xdr.DefaultReplyBudget))}
 	if cfg.GroupEnabled {
 		sh.replica = replicaName(cfg)
 		if cfg.TenantsFile == "" {

@@ -32,6 +32,10 @@ type Config struct {
 	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"`    // get_incidents calls per second, per tenant
 	TenantsFile          string        `env:"TENANTS_FILE"`                           // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
 
+	// XDRReplyBudget bounds the reply bytes (decompressed) that every
+	// tenant's API calls hold at once: the process's xdr.ReplyBudget.
+	XDRReplyBudget int64 `env:"XDR_REPLY_BUDGET_BYTES, default=33554432"`
+
 	// Kafka.
 	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
 	KafkaSASLMechanism    string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
@@ -142,6 +146,9 @@ func (c *Config) Validate() error {
 	if c.XDRRequestsPerSecond < 1 {
 		bad("XDR_REQUESTS_PER_SECOND", "must be at least 1")
 	}
+	if minBudget := xdr.MinReplyBudget(xdr.DefaultMaxReplyBytes); c.XDRReplyBudget < minBudget {
+		bad("XDR_REPLY_BUDGET_BYTES", "must be at least %d, what the largest reply one call may receive holds while it is read", minBudget)
+	}
 	if c.TenantsFile != "" && c.XDRBaseURL != "" {
 		bad("TENANTS_FILE", "set either TENANTS_FILE (many tenants) or XDR_BASE_URL (one), not both")
 	}
@@ -188,6 +195,11 @@ func (c *Config) Validate() error {
 		if !validTopic(name) {
 			bad(v, "%q is not a valid Kafka topic name", t)
 		}
+	}
+	if c.TenantsFile == "" {
+		// A tenants file's topics are checked with its tenants
+		// (ParseTenants).
+		errs = append(errs, c.topicErrors(nil)...)
 	}
 	if !ValidName(c.ConnectorName) {
 		bad("CONNECTOR_NAME", "%q is not a valid name: %s", c.ConnectorName, NameRule)

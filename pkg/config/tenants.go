@@ -79,7 +79,9 @@ var (
 // LoadTenants reads the tenants file at path (YAML, or JSON, which is YAML)
 // and resolves every tenant against the environment's settings in env. The
 // error, if any, names every problem at once, each with its tenant and key
-// ("tenant acme: poll_interval: ..."), and never holds a secret.
+// ("tenant acme: poll_interval: ..."), and never holds a secret. A file
+// whose tenants' topics collide (Config.CheckTopics) is refused as a whole,
+// each collision naming both tenants, roles and topics.
 func LoadTenants(path string, env *Config) ([]Tenant, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -133,6 +135,7 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 		return nil, errors.Join(errs...)
 	}
 	var out []Tenant
+	var ids []string // the valid ones, each once, for CheckTopics
 	seen := map[string]int{}
 	for i, n := range list.Content {
 		where := fmt.Sprintf("tenant #%d (line %d)", i+1, n.Line)
@@ -153,12 +156,19 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 			bad(where, "id", "%q is not a valid tenant id: %s", t.ID, TenantIDRule)
 		case seen[t.ID] > 0:
 			bad(where, "id", "is used twice (tenants #%d and #%d)", seen[t.ID], i+1)
+		default:
+			ids = append(ids, t.ID)
 		}
 		seen[t.ID] = i + 1
 		checkTenant(&t, where, env.XDRAllowInsecureHTTP, bad)
 		if len(errs) == before {
 			out = append(out, t)
 		}
+	}
+	if len(ids) > 0 {
+		// Every tenant's topics against every other's, disabled ones
+		// included: the file is refused as a whole.
+		errs = append(errs, env.topicErrors(ids)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -34,8 +34,10 @@ var (
 	// (see IncidentsRequest.Validate). Not retryable.
 	ErrInvalidRequest = errors.New("xdr: invalid request")
 
-	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes.
-	// Not retryable: the same request would get the same reply.
+	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes
+	// (after decompression). Not retryable: the same request would get the
+	// same reply. An enrichment that gets it is dead-lettered; a poll that
+	// gets it fails its tenant, which restarts with backoff.
 	ErrReplyTooLarge = errors.New("xdr: reply body too large")
 )
 
@@ -124,8 +126,8 @@ func (e *APIError) Error() string {
 // that decides:
 //
 //   - true: HTTP 408, 429 and 5xx; ErrTruncated; ErrMalformed; ErrTimeout (the
-//     per-request timeout); connection resets, refusals, unexpected EOF and
-//     other network errors.
+//     per-request timeout); ErrReplyBudget; connection resets, refusals,
+//     unexpected EOF and other network errors.
 //   - false: nil; every other status (400, 401, 402, 403, 404, 422, ...);
 //     an answer that the incident does not exist (IncidentNotFound), whatever
 //     its status; context.Canceled and a context.DeadlineExceeded of the
@@ -148,7 +150,7 @@ func Retryable(err error) bool {
 		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || (s >= 500 && s <= 599)
 	}
 	switch {
-	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed):
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed), errors.Is(err, ErrReplyBudget):
 		return true
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrReplyTooLarge):
 		return false

@@ -230,6 +230,8 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.xdr.maxRetryAfter | quote }}
 - name: XDR_REQUESTS_PER_SECOND
   value: {{ $v.xdr.requestsPerSecond | int64 | quote }}
+- name: XDR_REPLY_BUDGET_BYTES
+  value: {{ $v.xdr.replyBudgetBytes | int64 | quote }}
 {{- if not (include "xdr-kafka-connector.multiTenant" .) }}
 {{- with $v.xdr.tenant }}
 - name: XDR_TENANT
