@@ -136,6 +136,7 @@ type rendered struct {
 	pdb            *policyv1.PodDisruptionBudget
 	netpol         *networkingv1.NetworkPolicy
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 	secrets        []*corev1.Secret
 	configMaps     []*corev1.ConfigMap
 	values         chartutil.Values // the user-supplied values
@@ -256,6 +257,7 @@ func (r *rendered) decode(doc string) error {
 		"Deployment": "apps/v1", "Service": "v1", "ServiceAccount": "v1", "Pod": "v1",
 		"Secret": "v1", "ConfigMap": "v1", "PodDisruptionBudget": "policy/v1",
 		"NetworkPolicy": "networking.k8s.io/v1", "ServiceMonitor": "monitoring.coreos.com/v1",
+		"PrometheusRule": "monitoring.coreos.com/v1",
 	}
 	if v, ok := want[tm.Kind]; !ok || v != tm.APIVersion {
 		return fmt.Errorf("unexpected %s %s", tm.APIVersion, tm.Kind)
@@ -313,6 +315,12 @@ func (r *rendered) decode(doc string) error {
 		}
 		r.serviceMonitor = new(serviceMonitor)
 		obj, meta = r.serviceMonitor, &r.serviceMonitor.ObjectMeta
+	case "PrometheusRule":
+		if err := single(&r.prometheusRule, tm.Kind); err != nil {
+			return err
+		}
+		r.prometheusRule = new(prometheusRule)
+		obj, meta = r.prometheusRule, &r.prometheusRule.ObjectMeta
 	case "Secret":
 		s := new(corev1.Secret)
 		r.secrets = append(r.secrets, s)
