@@ -713,11 +713,14 @@ func checkPod(t *testing.T, tags map[string]string, r *rendered) {
 	}
 	for _, cm := range r.configMaps {
 		want := "ca.crt"
-		if cm.Name == fullname+"-tenants" {
+		switch cm.Name {
+		case fullname + "-tenants":
 			want = "tenants.yaml"
+		case fullname + "-dashboard":
+			want = "xdr-connector.json"
 		}
 		if _, ok := cm.Data[want]; !ok || len(cm.Data) != 1 {
-			t.Errorf("ConfigMap %s holds %v; the chart's ConfigMaps are the CA bundle and the tenants file", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
+			t.Errorf("ConfigMap %s holds %v; the chart's ConfigMaps are the CA bundle, the tenants file and the dashboard", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
 		}
 	}
 }

@@ -469,3 +469,30 @@ func TestPromtoolDashboardQueries(t *testing.T) {
 	}
 	runPromtool(t, bin, "check", "rules", name)
 }
+
+// TestAlertJobMatchesTheServiceMonitor: with the default prometheusRule.job,
+// XDRConnectorDown watches the job the chart's ServiceMonitor produces (the
+// Service's name); Prometheus anchors the regex.
+func TestAlertJobMatchesTheServiceMonitor(t *testing.T) {
+	r := render(t, loadChart(t), readValuesFile(t, "ci/servicemonitor.yaml"))
+	if r.serviceMonitor == nil || r.prometheusRule == nil {
+		t.Fatal("ci/servicemonitor.yaml renders no ServiceMonitor or no PrometheusRule")
+	}
+	jobMatcher := regexp.MustCompile(`up\{job=~"([^"]+)"\}`)
+	var down string
+	for _, rule := range r.prometheusRule.Spec.rules() {
+		if rule.Alert == "XDRConnectorDown" {
+			down = rule.Expr
+		}
+	}
+	m := jobMatcher.FindStringSubmatch(down)
+	if m == nil {
+		t.Fatalf("XDRConnectorDown has no job matcher: %q", down)
+	}
+	if job := r.service.Name; !regexp.MustCompile("^(?:" + m[1] + ")$").MatchString(job) {
+		t.Errorf("job regex %q does not match the ServiceMonitor's job %q", m[1], job)
+	}
+	if r.prometheusRule.Labels["release"] != "kube-prometheus-stack" {
+		t.Errorf("PrometheusRule labels %v", r.prometheusRule.Labels)
+	}
+}
