@@ -204,3 +204,34 @@ func checkUnique(t *testing.T, name, what string, keys, objects []string) {
 		}
 	}
 }
+
+// FuzzReplyKeys holds ReplyKeys to its promise on any reply the decoder
+// accepts: two different objects of one topic never share a key, two
+// instances of one object always do, the first object of an own key keeps
+// it, and the keys do not change when the reply is decoded again.
+func FuzzReplyKeys(f *testing.F) {
+	for _, tc := range replyKeyCases {
+		f.Add(tc.reply)
+	}
+	f.Add(`{"alerts":[{"alert_id":"7~0000000000000000"},{"alert_id":"7"},{"alert_id":"7","x":1}]}`)
+	f.Fuzz(func(t *testing.T, reply string) {
+		ed, err := xdr.DecodeExtraData([]byte(`{"reply":` + reply + `}`))
+		if err != nil {
+			return
+		}
+		k := ReplyKeys(ed)
+		checkUnique(t, "fuzz", "alerts", k.Alerts, objectsOf(ed.Alerts.Data, "alert", func(a xdr.Alert) []byte { return a.Raw }))
+		checkUnique(t, "fuzz", "artifacts", append(append([]string{}, k.Network...), k.File...),
+			append(objectsOf(ed.NetworkArtifacts.Data, "network", func(a xdr.NetworkArtifact) []byte { return a.Raw }),
+				objectsOf(ed.FileArtifacts.Data, "file", func(a xdr.FileArtifact) []byte { return a.Raw })...))
+		if len(ed.Alerts.Data) > 0 && k.Alerts[0] != AlertKey(ed.Incident.ID, ed.Alerts.Data[0]) {
+			t.Fatalf("the first alert lost its own key")
+		}
+		again, _ := xdr.DecodeExtraData([]byte(`{"reply":` + reply + `}`))
+		k2 := ReplyKeys(again)
+		if strings.Join(k.Alerts, "\n") != strings.Join(k2.Alerts, "\n") || strings.Join(k.File, "\n") != strings.Join(k2.File, "\n") ||
+			strings.Join(k.Network, "\n") != strings.Join(k2.Network, "\n") || k.Collisions != k2.Collisions {
+			t.Fatalf("keys differ on a second decoding")
+		}
+	})
+}
