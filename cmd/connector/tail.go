@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -75,7 +76,8 @@ func (tf *tailFlags) match(r *kgo.Record) bool {
 
 // recordIncident is the incident a record belongs to: the incident_id of
 // its value (every data record has one), else of its key (the offsets
-// topic's keys are JSON with the incident's id); "" when neither has one.
+// topic's keys are JSON with the incident's id), read by xdr.Text; "" when
+// neither has one.
 func recordIncident(r *kgo.Record) string {
 	for _, b := range [][]byte{r.Value, r.Key} {
 		var v struct {
@@ -84,11 +86,7 @@ func recordIncident(r *kgo.Record) string {
 		if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || len(v.IncidentID) == 0 {
 			continue
 		}
-		var s string
-		if json.Unmarshal(v.IncidentID, &s) == nil {
-			return s
-		}
-		return string(v.IncidentID) // a number, as written
+		return xdr.Text(v.IncidentID) // "893" for "893", 893 and 893.0 alike
 	}
 	return ""
 }

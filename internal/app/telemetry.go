@@ -260,6 +260,7 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 			telemetry.AnomalyUntrustedCount:   s.Untrusted,
 			telemetry.AnomalyDroppedIncident:  s.Dropped,
 			telemetry.AnomalyPoisonedIncident: s.Poisoned,
+			telemetry.AnomalyKeyCollision:     int64(s.Enrich.Collisions),
 		},
 	}
 }

@@ -195,8 +195,8 @@ type Enricher struct {
 	retryMu  sync.Mutex
 	retrying map[string]retryState // enrichments waiting in the queue for another attempt
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound atomic.Uint64
-	inFlight                                                                                                    atomic.Int64
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions atomic.Uint64
+	inFlight                                                                                                                atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -263,6 +263,7 @@ type Stats struct {
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
+	Collisions  uint64 // objects keyed with a suffix because an earlier, different object of their reply had their key (ReplyKeys)
 	InFlight    int    // popped and neither acknowledged nor abandoned, nor back in the queue
 	Queued      int    // waiting, as Len
 	Delayed     int    // of Queued, those waiting for a retry's not-before time
@@ -276,7 +277,7 @@ func (e *Enricher) Stats() Stats {
 	return Stats{
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
-		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(),
+		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), Collisions: e.collisions.Load(),
 		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
@@ -450,6 +451,11 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 		e.oversized.Add(uint64(info.OversizedRecords))
 		log.WarnContext(ctx, "records larger than KAFKA_MAX_RECORD_BYTES went to the DLQ with an excerpt; the enriched record counts them",
 			"oversized_records", info.OversizedRecords, "limit_bytes", e.cfg.MaxRecordBytes)
+	}
+	if info.KeyCollisions > 0 {
+		e.collisions.Add(uint64(info.KeyCollisions))
+		log.WarnContext(ctx, "objects of the reply share a key with an earlier, different object; their records carry a suffixed key and the enriched record counts them",
+			"key_collisions", info.KeyCollisions)
 	}
 	if info.AlertsTruncated {
 		e.truncated.Add(1)

@@ -78,6 +78,7 @@ const (
 	AnomalyUntrustedCount   = "untrusted_count"   // a total_count was missing or contradicted the rows
 	AnomalyDroppedIncident  = "dropped_incident"  // an incident without incident_id or modification_time was skipped
 	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
+	AnomalyKeyCollision     = "key_collision"     // an object shared its key with an earlier, different one of its reply and took a suffixed key
 )
 
 // Metric attribute keys.

@@ -336,37 +336,25 @@ func hasAny(m map[string]json.RawMessage, keys ...string) bool {
 	return false
 }
 
-// errText renders one error field: a string trimmed, a number as its
-// literal, an empty list or object or null as "", anything else re-encoded
-// compactly.
+// errText renders one error field: a string or number as Text reads it,
+// true and false as written, an empty list or object as "", any other list
+// or object re-encoded compactly.
 func errText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case 'n':
-		return ""
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case '{', '[':
-		var buf bytes.Buffer
-		if json.Compact(&buf, raw) != nil {
-			return ""
-		}
-		if s := buf.String(); s != "{}" && s != "[]" {
-			return s
-		}
-		return ""
-	}
-	if s, ok := numberText(raw); ok {
+	if s := string(raw); s == "true" || s == "false" {
 		return s
 	}
-	return string(raw) // true or false
+	if len(raw) == 0 || raw[0] != '{' && raw[0] != '[' {
+		return Text(raw)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return ""
+	}
+	if s := buf.String(); s != "{}" && s != "[]" {
+		return s
+	}
+	return ""
 }
 
 // nonJSONExcerpt describes a body that is not JSON (an HTML error page from a

@@ -86,13 +86,14 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 		return nil, err
 	}
 	infos := make([]FindingInfo, 0, len(ed.Alerts.Data))
+	keys := enrich.ReplyKeys(ed).Alerts
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		v, err := xdrview.New(a.Raw)
 		if err != nil {
 			continue // an alert that is not an object has nothing to report
 		}
-		fi := alertInfo(inc.ID, *a, v)
+		fi := alertInfo(keys[i], v)
 		infos = append(infos, fi)
 		if t := fi.CreatedTime; t > 0 {
 			if f.StartTime == 0 || t < f.StartTime {
@@ -147,17 +148,18 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 }
 
 // Alert returns the Detection Finding of one alert of an enriched reply: inc
-// is the reply's incident and version the incident version its native record
-// carries (see enrich.Flatten). finding_info.uid is the alert's record key
-// (enrich.AlertKey), metadata.correlation_uid the incident id.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (*DetectionFinding, error) {
+// is the reply's incident, version the incident version its native record
+// carries (see enrich.Flatten) and key the alert's record key in its reply
+// (enrich.ReplyKeys; enrich.AlertKey for an alert alone).
+// finding_info.uid and metadata.uid are derived from the key,
+// metadata.correlation_uid is the incident id.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
 	}
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
-	info := alertInfo(inc.ID, a, v)
+	info := alertInfo(key, v)
 
 	status := xdrview.Status(v.Text("resolution_status"))
 	if status == "" {
@@ -269,10 +271,10 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	return f, self, nil
 }
 
-// alertInfo is the finding an alert describes.
-func alertInfo(incidentID string, a xdr.Alert, v *xdrview.View) FindingInfo {
+// alertInfo is the finding an alert describes; key is its record key.
+func alertInfo(key string, v *xdrview.View) FindingInfo {
 	fi := FindingInfo{
-		UID:          enrich.AlertKey(incidentID, a),
+		UID:          key,
 		UIDAlt:       v.Text("external_id"),
 		Title:        v.Text("name"),
 		Desc:         v.Text("description"),

@@ -3,6 +3,8 @@ package xdrview
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // List-shaped scalars. The v2 alerts API sends most alert fields as lists
@@ -66,7 +68,7 @@ func firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
 		if fallback == nil {
 			fallback = it
 		}
-		s := scalarText(it)
+		s := xdr.Text(it)
 		switch {
 		case Missing(s):
 		case item == nil:

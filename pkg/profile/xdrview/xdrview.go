@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ErrNotObject means an API object's bytes are not a JSON object, so no
@@ -173,11 +175,12 @@ func (v *View) Rest() map[string]json.RawMessage {
 	return out
 }
 
-// Text returns a scalar field as trimmed text: a string, or a number as its
-// decimal text; a list reads as its first present value (see lists.go). Null,
+// Text returns a string or number field as xdr.Text reads it (trimmed; a
+// whole number as its integer text, so 891 and 891.0 both read "891"); a
+// list reads as its first present value (see lists.go). Booleans, null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := scalarText(v.scalar(name))
+	s := xdr.Text(v.scalar(name))
 	if Missing(s) {
 		return ""
 	}
@@ -185,7 +188,7 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return scalarText(v.scalar(name)) }
+func (v *View) Scalar(name string) string { return xdr.Text(v.scalar(name)) }
 
 // Int returns an integer field: an integer, an integral float, or a numeric
 // string, or a list of one (see lists.go). ok is false when the field is
@@ -215,7 +218,7 @@ func (v *View) Bool(name string) (b, ok bool) {
 	case "false":
 		return false, true
 	}
-	switch strings.ToLower(scalarText(raw)) {
+	switch strings.ToLower(xdr.Text(raw)) {
 	case "true", "yes":
 		return true, true
 	case "false", "no":
@@ -239,12 +242,12 @@ func (v *View) List(name string) []string {
 		var items []json.RawMessage
 		if json.Unmarshal(raw, &items) == nil {
 			for _, it := range items {
-				add(scalarText(it))
+				add(xdr.Text(it))
 			}
 		}
 		return out
 	}
-	add(scalarText(raw))
+	add(xdr.Text(raw))
 	return out
 }
 
@@ -287,30 +290,15 @@ func IP(s string) (string, bool) {
 }
 
 // Missing reports whether s stands for no value: empty, or one of the
-// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case.
-func Missing(s string) bool {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "", "N/A", "NA", "UNKNOWN", "NONE", "NULL", "-":
-		return true
-	}
-	return false
-}
+// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case. It
+// is xdr.Missing.
+func Missing(s string) bool { return xdr.Missing(s) }
 
-// Severity normalises a severity: lower-cased and trimmed, with the
-// "SEV_040_" style prefix some alert sources use removed, so "SEV_040_HIGH"
-// reads as "high". Missing values read as "".
-func Severity(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
-		if _, name, ok := strings.Cut(rest, "_"); ok {
-			s = name
-		}
-	}
-	if Missing(s) {
-		return ""
-	}
-	return s
-}
+// Severity normalises a severity as xdr.Severity does (the one severity
+// reading the connector has): lower-cased and trimmed, with the "SEV_040_"
+// style prefix some alert sources use removed, so "SEV_040_HIGH" reads as
+// "high". Missing values read as "".
+func Severity(s string) string { return xdr.Severity(s) }
 
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
@@ -390,34 +378,6 @@ func (v *View) Port(name string) (int, bool) {
 		return 0, false
 	}
 	return int(n), true
-}
-
-// scalarText renders a JSON scalar as text: a string unquoted and trimmed, a
-// number as its decimal text (integral floats as integers); anything else "".
-func scalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
-			if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-				return strings.TrimSpace(string(body)) // nothing to unquote
-			}
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case 'n', 't', 'f', '{', '[':
-		return ""
-	}
-	if n, ok := parseInt(raw); ok {
-		return strconv.FormatInt(n, 10)
-	}
-	return string(raw)
 }
 
 // parseInt reads an integer, an integral float within float64's exact range,
