@@ -87,7 +87,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
-	for _, w := range cfg.Warnings() {
+	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
 
@@ -189,7 +189,7 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 			continue
 		}
 		checkAPI(ctx, r, name, &tc, at, api, timeout)
-		for _, w := range t.Warnings() {
+		for _, w := range slices.Concat(t.Warnings(), t.FileWarnings()) {
 			r.warn(w)
 		}
 	}

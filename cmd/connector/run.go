@@ -123,6 +123,9 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	for _, w := range cfg.Warnings() {
 		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
 	}
+	for _, w := range cfg.FileWarnings() {
+		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
+	}
 	var reload chan struct{}
 	if cfg.TenantsFile != "" {
 		// Refuse a bad file before anything starts; the process reads it

@@ -167,6 +167,9 @@ func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 		for _, w := range t.Warnings() {
 			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
+		for _, w := range t.FileWarnings() {
+			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
