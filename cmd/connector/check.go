@@ -87,7 +87,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
-	for _, w := range cfg.Warnings() {
+	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
 
@@ -189,7 +189,7 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 			continue
 		}
 		checkAPI(ctx, r, name, &tc, at, api, timeout)
-		for _, w := range t.Warnings() {
+		for _, w := range slices.Concat(t.Warnings(), t.FileWarnings()) {
 			r.warn(w)
 		}
 	}
@@ -256,6 +256,10 @@ func checkEmbedded(r *checkReport, cfg *config.Config) {
 		}
 	}
 	r.skip("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set: "connector run" would start an embedded broker on a loopback port, with its data in %s`, cfg.DataDir))
+	if real := realTenants(cfg); len(real) > 0 {
+		r.warn(config.Warning{Setting: "KAFKA_BROKERS", Message: fmt.Sprintf("is not set: real tenants (%s) would feed the embedded TEST broker, which has no authentication: anyone on this machine could read their incidents; set KAFKA_BROKERS for production",
+			strings.Join(real, ", "))})
+	}
 }
 
 // checkKafka checks the brokers, the data topics and the offsets topic.

@@ -128,7 +128,7 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 	if err != nil {
 		return "", nil, err
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3), kfake.ListenFn(listenLoopback))
 	if err != nil {
 		lock.Release()
 		return "", nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
@@ -144,6 +144,20 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 		c.Close()
 		lock.Release()
 	}, nil
+}
+
+// listenLoopback is net.Listen for the embedded broker, which has no
+// authentication: it refuses every address but a loopback one. The broker
+// asks for 127.0.0.1 and port 0, a fresh port the system picks.
+func listenLoopback(network, address string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if !config.IsLoopback(host) {
+		return nil, fmt.Errorf("the embedded broker has no authentication and listens on loopback only, not on %s", address)
+	}
+	return net.Listen(network, address)
 }
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -48,6 +48,7 @@ type Deps struct {
 	// With a tenants file:
 	Reload         <-chan struct{} // a signal re-reads the file (SIGHUP)
 	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
+	TenantsSettle  time.Duration   // how long a change must read the same before it is applied; 0: DefaultTenantsSettle
 	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
 	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
 
@@ -236,7 +237,7 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 		retryMax = max(retryMin, DefaultTenantRetryMax)
 	}
 	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
-		slots: map[string]*slot{}, prev: map[string]chan struct{}{}}
+		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.deps.TenantsSettle, DefaultTenantsSettle)}}
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {
@@ -300,17 +301,26 @@ func (p *Process) Tenants() []TenantStatus {
 // env-only mode, until the pipeline fails. The HTTP server outlives the
 // drain, so probes and scrapes see it through.
 func (p *Process) Run(ctx context.Context) error {
+	// /healthz and /readyz are open to probes; /metrics and /tenants need
+	// HTTP_TOKEN_FILE's token when it is set, and /tenants is served only
+	// when HTTP_TENANTS_ENABLED is true.
+	token := p.cfg.HTTPToken()
 	var routes []telemetry.Route
+	tenantsOn := p.fleet != nil && p.cfg.HTTPTenantsEnabled
 	if p.fleet != nil {
-		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: http.HandlerFunc(p.fleet.serveTenants)})
+		h := http.Handler(tenantsOff)
+		if tenantsOn {
+			h = requireToken(token, http.HandlerFunc(p.fleet.serveTenants))
+		}
+		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: h})
 	}
 	stopServer := func() {}
 	if p.cfg.HTTPAddr != "" {
-		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, p.obs.metricsHandler, p.health, p.log.With("stage", "http"), routes...)
+		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, requireToken(token, p.obs.metricsHandler), p.health, p.log.With("stage", "http"), routes...)
 		if err != nil {
 			return fmt.Errorf("starting the HTTP server (HTTP_ADDR): %w", err)
 		}
-		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", p.fleet != nil)
+		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", tenantsOn, "token", !token.IsZero())
 		if p.deps.Listening != nil {
 			p.deps.Listening(srv.Addr().String())
 		}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -125,7 +125,8 @@ type fleet struct {
 	want     map[string]config.Tenant // every tenant of the file
 	slots    map[string]*slot         // the tenants running here
 	prev     map[string]chan struct{} // runs stopped and perhaps still draining, by tenant
-	rejected []byte                   // the content of the file last rejected, so it is logged once
+	rejected *fileRead                // the read last rejected, so it is logged once
+	settle   settler                  // holds a changed file back until it is stable
 	wg       sync.WaitGroup
 }
 
@@ -173,6 +174,9 @@ func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	if f.multi {
 		for _, w := range t.Warnings() {
 			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+		}
+		for _, w := range t.FileWarnings() {
+			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -357,28 +361,126 @@ func failureReason(err error) string {
 	return msg
 }
 
-// reload re-reads the tenants file (and the key files it names) and applies
-// it: added tenants start, removed ones stop gracefully, changed ones —
-// a rotated key included — restart, the others are not touched. A file that
-// fails validation changes nothing; it is logged once, or again on force
-// (SIGHUP).
-func (f *fleet) reload(ctx context.Context, force bool) {
-	b, err := os.ReadFile(f.path)
-	if err == nil {
-		var ts []config.Tenant
-		if ts, err = config.ParseTenants(b, f.shared.cfg); err == nil {
-			f.apply(ctx, b, ts, force)
-			return
+// DefaultTenantsSettle is how long a changed tenants file — or a changed
+// key file it names — must read the same before the change is applied.
+const DefaultTenantsSettle = time.Second
+
+// fileRead is one read of the tenants file and of the key files it names:
+// its bytes, and the tenants they resolve to or why they do not.
+type fileRead struct {
+	b   []byte
+	ts  []config.Tenant
+	err error
+}
+
+// same reports whether two reads found the same: the same bytes and the same
+// tenants (keys included), or the same error.
+func (r fileRead) same(o fileRead) bool {
+	if !bytes.Equal(r.b, o.b) || (r.err == nil) != (o.err == nil) || len(r.ts) != len(o.ts) {
+		return false
+	}
+	if r.err != nil {
+		return r.err.Error() == o.err.Error()
+	}
+	for i := range r.ts {
+		if !r.ts[i].Equal(o.ts[i]) {
+			return false
 		}
 	}
-	f.mu.Lock()
-	again := bytes.Equal(b, f.rejected)
-	f.rejected = b
-	f.mu.Unlock()
-	if !again || force {
-		f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
-			"path", f.path, "err", err)
+	return true
+}
+
+// settler holds a changed read back until a later read, at least settle
+// after the first, finds the same. A file being written in place (or a key
+// file being rewritten) may be read half-written, and may even parse — a
+// base_url cut short is still a URL — but it is not read the same twice
+// settle apart unless the writer stalled that long: it is never applied.
+type settler struct {
+	settle  time.Duration
+	pending *fileRead
+	since   time.Time
+}
+
+// offer returns 0 when r is the read offered before, at least settle ago:
+// stable, to apply. Otherwise it returns how long to wait before reading
+// again, and r (if it differs) is the read now held back.
+func (s *settler) offer(r fileRead, now time.Time) time.Duration {
+	if s.pending == nil || !s.pending.same(r) {
+		s.pending, s.since = &r, now
 	}
+	return max(0, s.since.Add(s.settle).Sub(now))
+}
+
+func (s *settler) reset() { s.pending = nil }
+
+// read reads the tenants file and the key files it names.
+func (f *fleet) read() fileRead {
+	b, err := config.ReadTenantsFile(f.path)
+	if err != nil {
+		return fileRead{err: &config.FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}}
+	}
+	ts, err := config.ParseTenants(b, f.shared.cfg)
+	return fileRead{b: b, ts: ts, err: err}
+}
+
+// reload re-reads the tenants file (and the key files it names) at now and
+// applies it once it is stable (see settler): added tenants start, removed
+// ones stop gracefully, changed ones — a rotated key included — restart, the
+// others are not touched. A file that fails validation changes nothing; it
+// is logged once, or again on force (SIGHUP). reload returns how long to wait
+// before reading again when a change is held back, else 0.
+func (f *fleet) reload(ctx context.Context, force bool, now time.Time) time.Duration {
+	r := f.read()
+	f.mu.Lock()
+	current := r.err == nil && f.wantedLocked(r.ts)
+	rejected := r.err != nil && f.rejected != nil && f.rejected.same(r)
+	f.mu.Unlock()
+	switch {
+	case current:
+		f.settle.reset()
+		if force {
+			f.apply(ctx, r.b, r.ts, true) // says it was read, and nothing changed
+		}
+		return 0
+	case rejected:
+		f.settle.reset()
+		if force {
+			f.reject(r)
+		}
+		return 0
+	}
+	if wait := f.settle.offer(r, now); wait > 0 {
+		return wait
+	}
+	f.settle.reset()
+	if r.err != nil {
+		f.mu.Lock()
+		f.rejected = &r
+		f.mu.Unlock()
+		f.reject(r)
+		return 0
+	}
+	f.apply(ctx, r.b, r.ts, force)
+	return 0
+}
+
+func (f *fleet) reject(r fileRead) {
+	f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
+		"path", f.path, "err", r.err)
+}
+
+// wantedLocked reports whether ts is the wanted set as it is. f.mu must be
+// held.
+func (f *fleet) wantedLocked(ts []config.Tenant) bool {
+	if len(ts) != len(f.want) {
+		return false
+	}
+	for _, t := range ts {
+		if w, ok := f.want[t.ID]; !ok || !w.Equal(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // apply makes the wanted set that of ts, read from the file content b.
@@ -397,6 +499,12 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 			removed = append(removed, id)
 		case !t.Equal(old):
 			changed = append(changed, id)
+			if t.BaseURL != old.BaseURL {
+				// Checked as at start (ParseTenants), and stable: still, the
+				// tenant's key goes to another address from now on.
+				f.log.Warn("a tenant's base_url changed: its API key is sent to the new URL from now on",
+					"tenant", id, "from", redactedURL(old.BaseURL), "to", redactedURL(t.BaseURL))
+			}
 			if s := f.slots[id]; s != nil {
 				f.stopSlot(s) // restarted by reconcile, once drained
 			}
@@ -426,21 +534,40 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want), "bytes", len(b))
 }
 
+// redactedURL is u without a password, for a log.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(not a URL)"
+	}
+	return p.Redacted()
+}
+
 // watch reloads the file on every signal of reload and whenever its content
-// changes (checked every every). Reading the path anew each time follows a
-// symlink swap, which is how Kubernetes updates a mounted ConfigMap.
+// changes (checked every every), applying a change once it has read the same
+// for f.settle.settle. Reading the path anew each time follows a symlink
+// swap, which is how Kubernetes updates a mounted ConfigMap.
 func (f *fleet) watch(ctx context.Context, reload <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var recheck <-chan time.Time // armed while a change is held back
+	step := func(force bool) {
+		if wait := f.reload(ctx, force, time.Now()); wait > 0 && recheck == nil {
+			recheck = time.After(wait)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reload:
 			f.log.Info("reloading the tenants file (SIGHUP)", "path", f.path)
-			f.reload(ctx, true)
+			step(true)
 		case <-t.C:
-			f.reload(ctx, false)
+			step(false)
+		case <-recheck:
+			recheck = nil
+			step(false)
 		}
 	}
 }

@@ -94,11 +94,25 @@ type Config struct {
 	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
-	LogLevel  string `env:"LOG_LEVEL, default=info"`          // debug | info | warn | error
-	LogFormat string `env:"LOG_FORMAT, default=text"`         // text | json
-	HTTPAddr  string `env:"HTTP_ADDR"`                        // e.g. :8080 for /metrics, /healthz, /readyz; empty = off
-	DataDir   string `env:"DATA_DIR, default=.xdr-connector"` // embedded broker's data, when KAFKA_BROKERS is empty
+	LogLevel  string `env:"LOG_LEVEL, default=info"`  // debug | info | warn | error
+	LogFormat string `env:"LOG_FORMAT, default=text"` // text | json
+	HTTPAddr  string `env:"HTTP_ADDR"`                // e.g. :8080 for /metrics, /healthz, /readyz; empty = off
+	// HTTPTenantsEnabled serves GET /tenants (each tenant's state and last
+	// error) on HTTP_ADDR; HTTPTokenFile, when set, holds a bearer token that
+	// /metrics and /tenants require.
+	HTTPTenantsEnabled bool   `env:"HTTP_TENANTS_ENABLED, default=false"`
+	HTTPTokenFile      string `env:"HTTP_TOKEN_FILE"`
+	DataDir            string `env:"DATA_DIR, default=.xdr-connector"` // embedded broker's data, when KAFKA_BROKERS is empty
+
+	// fileWarnings are the secret files others can read, found by Load.
+	fileWarnings []Warning
+	// httpToken is the content of HTTPTokenFile, read by Load.
+	httpToken xdr.Secret
 }
+
+// HTTPToken is the bearer token that /metrics and /tenants require, read from
+// HTTP_TOKEN_FILE by Load; zero when the file is not set.
+func (c *Config) HTTPToken() xdr.Secret { return c.httpToken }
 
 // FieldError names a variable whose value is wrong. The message never holds
 // the value of a secret.

@@ -63,5 +63,7 @@ var varDocs = map[string]string{
 	"LOG_LEVEL":                      "`debug`, `info`, `warn` or `error`",
 	"LOG_FORMAT":                     "`text` or `json`",
 	"HTTP_ADDR":                      "`host:port` to serve `/metrics`, `/healthz`, `/readyz` on (e.g. `:8080`, every interface); empty = off",
+	"HTTP_TENANTS_ENABLED":           "`true` serves `GET /tenants` on `HTTP_ADDR`: each tenant's state, last error and progress (see [docs/DEPLOY.md](docs/DEPLOY.md#network-surfaces)); off, it answers 404",
+	"HTTP_TOKEN_FILE":                "file holding a bearer token that `/metrics` and `/tenants` then require (`Authorization: Bearer <token>`); `/healthz` and `/readyz` stay open for probes",
 	"DATA_DIR":                       "the embedded broker's data, when `KAFKA_BROKERS` is empty",
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -42,6 +41,9 @@ type Tenant struct {
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
 	KeySource string
+
+	// keyFileWarning says who else can read the key file (FileWarnings).
+	keyFileWarning string
 }
 
 // Equal reports whether two tenants are configured alike, keys included.
@@ -83,11 +85,18 @@ var (
 // whose tenants' topics collide (Config.CheckTopics) is refused as a whole,
 // each collision naming both tenants, roles and topics.
 func LoadTenants(path string, env *Config) ([]Tenant, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadTenantsFile(path)
 	if err != nil {
 		return nil, &FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
 	}
 	return ParseTenants(b, env)
+}
+
+// ReadTenantsFile reads the tenants file at path: a regular file (or a
+// symlink to one) of at most MaxTenantsFileBytes; see ReadRegularFile.
+func ReadTenantsFile(path string) ([]byte, error) {
+	b, _, err := ReadRegularFile(path, MaxTenantsFileBytes)
+	return b, err
 }
 
 // ParseTenants is LoadTenants for the file's content.
@@ -286,7 +295,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			if !ok {
 				continue
 			}
-			b, err := os.ReadFile(path)
+			b, warning, err := ReadSecretFile(path)
 			if err != nil {
 				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
 				t.KeySource = path // named once: not also "required"
@@ -301,7 +310,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 				t.KeySource = path
 				continue
 			}
-			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(string(b))), path
+			t.APIKey, t.KeySource, t.keyFileWarning = xdr.NewSecret(strings.TrimSpace(string(b))), path, warning
 		case "auth_mode":
 			t.AuthMode, _ = str()
 		case "disabled":
