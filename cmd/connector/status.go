@@ -185,6 +185,9 @@ func printStatus(w io.Writer, rep statusReport, skipped int) {
 				fmt.Fprintf(w, " (connector redrive --class CLASS, --incident ID or --all)")
 			}
 			fmt.Fprintln(w)
+			if d.NotFound > 0 {
+				fmt.Fprintf(w, "               %d incidents no longer exist (merged or deleted; class %s): nothing to do\n", d.NotFound, dlq.ClassNotFound)
+			}
 		}
 		if d.Waiting > 0 {
 			fmt.Fprintf(w, "  redrive      %d requests wait for the connector's next start\n", d.Waiting)
