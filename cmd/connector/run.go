@@ -190,7 +190,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
-		printSummary(stdout, p, cfg)
+		if err == nil || p.Stats().Started {
+			// A pipeline that never started (Kafka refused it) did nothing
+			// to sum up: the error says what happened.
+			printSummary(stdout, p, cfg)
+		}
 		return err
 	}
 	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
