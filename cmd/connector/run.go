@@ -123,6 +123,13 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	for _, w := range cfg.Warnings() {
 		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
 	}
+	for _, u := range unknownVariables(os.Environ()) {
+		if u.Closest != "" {
+			log.Warn("an environment variable the connector does not know is ignored; did you mean "+u.Closest+"?", "variable", u.Name)
+		} else {
+			log.Warn("an environment variable the connector does not know is ignored (\"connector run --help\" lists the known ones)", "variable", u.Name)
+		}
+	}
 	var reload chan struct{}
 	if cfg.TenantsFile != "" {
 		// Refuse a bad file before anything starts; the process reads it
