@@ -126,6 +126,13 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
 	}
+	for _, u := range unknownVariables(os.Environ()) {
+		if u.Closest != "" {
+			log.Warn("an environment variable the connector does not know is ignored; did you mean "+u.Closest+"?", "variable", u.Name)
+		} else {
+			log.Warn("an environment variable the connector does not know is ignored (\"connector run --help\" lists the known ones)", "variable", u.Name)
+		}
+	}
 	var reload chan struct{}
 	if cfg.TenantsFile != "" {
 		// Refuse a bad file before anything starts; the process reads it
@@ -195,7 +202,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
-		printSummary(stdout, p, cfg)
+		if err == nil || p.Stats().Started {
+			// A pipeline that never started (Kafka refused it) did nothing
+			// to sum up: the error says what happened.
+			printSummary(stdout, p, cfg)
+		}
 		return err
 	}
 	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
