@@ -398,7 +398,7 @@ func (c *Client) observe(ctx context.Context, span trace.Span, endpoint string, 
 	span.SetAttributes(
 		attribute.String("http.request.method", http.MethodPost),
 		attribute.String("server.address", c.host),
-		attribute.String("url.path", apiPath+"/incidents/"+endpoint+"/"),
+		attribute.String("url.path", endpointPath(endpoint)),
 	)
 	if status != 0 {
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
@@ -449,7 +449,7 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) (_ []byte,
 	}
 	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+apiPath+"/incidents/"+endpoint+"/", bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+endpointPath(endpoint), bytes.NewReader(payload))
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("building %s request: %w", endpoint, err)
 	}

@@ -69,6 +69,9 @@ type incident struct {
 	network           []artifactRef
 	files             []artifactRef
 	snaps             []snapshot
+	// alertEdits are update_alerts' changes by alert_id; replaced, never
+	// modified, so a reader may render from the map it took under the lock.
+	alertEdits map[int64]alertEdit
 }
 
 // snapshot is one version of an incident's mutable fields. alerts, network

@@ -5,6 +5,8 @@
 //
 //	POST /public_api/v1/incidents/get_incidents[/]
 //	POST /public_api/v1/incidents/get_incident_extra_data[/]
+//	POST /public_api/v1/incidents/update_incident[/]
+//	POST /public_api/v1/alerts/update_alerts[/]
 //
 // It speaks raw JSON and imports nothing from pkg/xdr, so it checks the
 // connector's client independently rather than agreeing with it by
@@ -49,6 +51,21 @@
 // incident_id, or a negative alerts_limit, is 422 with the
 // {"code","status","message","errors"} body.
 //
+// update_incident and update_alerts really change the tenant: the incident
+// (for update_alerts, each incident owning a listed alert) gets a new version
+// stamped Now, which get_incidents and get_incident_extra_data then show like
+// any other mutation's. update_incident takes assigned_user_mail (one of
+// Users; "" unassigns), assigned_user_pretty_name (only with a mail),
+// manual_severity ("" clears it), status (new, under_investigation or a
+// resolved_ status), resolve_comment (only when the resulting status is
+// resolved) and comment {"comment_action":"add","value"} (shown in notes);
+// anything else, an unknown mail or an empty update_data is 400 with an error
+// body and changes nothing. update_alerts takes 1 to 100 alert ids and any of
+// severity, status and comment, skips unknown ids and answers
+// {"reply":{"alerts_ids":[...]}}. WriteCalls lists the write calls. A
+// FaultReset on a write endpoint applies the update before dropping the
+// connection, as a lost reply would.
+//
 // # Rate limit
 //
 // get_incident_extra_data is limited by a strict sliding log: a call is
@@ -59,7 +76,11 @@
 // keeps the window full. Unauthenticated calls do not count. A 429 carries
 // Retry-After (whole seconds until a call would pass, at least 1) and the
 // body {"reply":{"err_code":429,"err_msg":"Exceeded 10 requests in a
-// 60-second window",...}}. get_incidents has no limit.
+// 60-second window",...}}. get_incidents has no limit of its own.
+//
+// Config.RequestsPerSecond, when set, adds the tenant-wide budget of every
+// endpoint: a call is refused with 429 (Retry-After: 1) when that many
+// authenticated calls arrived within the last second (CountPaced429).
 //
 // # Time and visibility
 //

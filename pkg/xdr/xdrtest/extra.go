@@ -127,13 +127,14 @@ func (t *Tenant) extraData(body []byte) reply {
 	s := &inc.snaps[i]
 	incident := renderIncident(inc, s, true)
 	alerts, network, files := inc.alerts[:s.alerts], inc.network[:s.network], inc.files[:s.files]
+	edits := inc.alertEdits
 	t.mu.Unlock()
 
 	// The prefixes above are never written again, so rendering can run
 	// without the lock.
 	data := make([]any, min(limit, len(alerts)))
 	for i := range data {
-		data[i] = t.renderAlert(inc, alerts[i])
+		data[i] = applyAlertEdit(t.renderAlert(inc, alerts[i]), edits[alerts[i].id])
 	}
 	netData := make([]any, len(network))
 	for i, a := range network {

@@ -78,6 +78,11 @@ type Config struct {
 	// reports (one public puller saw it saturate near 10,000). Results are
 	// not capped. Default 0: no cap.
 	TotalCountCap int
+	// RequestsPerSecond, when positive, is the tenant-wide budget of calls
+	// of every endpoint: a call is refused with 429 (Retry-After: 1) when
+	// that many authenticated calls already lie within the last second.
+	// Default 0: no such budget.
+	RequestsPerSecond int
 	// Now is the clock; every stamp, the rate window, the skew check and
 	// IndexDelay use it (default time.Now). It must not run backwards.
 	Now func() time.Time
@@ -143,23 +148,26 @@ type Tenant struct {
 	seed    uint64
 	delayMs int64
 
-	mu         sync.Mutex
-	mrng       *rand.Rand // mutation choices; guarded by mu
-	incidents  []*incident
-	byID       map[string]*incident
-	versions   []Version
-	nextNum    int64  // next incident number
-	nextAlert  int64  // next alert_id
-	nextSeq    uint64 // next alert / artifact generation seed
-	window     []time.Time
-	calls      []Call
-	count429   int
-	nonces     map[string]int64 // advanced nonce -> its timestamp (ms)
-	faults     []pendingFault
-	slowDelay  time.Duration
-	failures   map[string]int
-	serverErrN int
-	revoked    atomic.Bool // see SetRevoked
+	mu            sync.Mutex
+	mrng          *rand.Rand // mutation choices; guarded by mu
+	incidents     []*incident
+	byID          map[string]*incident
+	versions      []Version
+	nextNum       int64  // next incident number
+	nextAlert     int64  // next alert_id
+	nextSeq       uint64 // next alert / artifact generation seed
+	window        []time.Time
+	calls         []Call
+	count429      int
+	nonces        map[string]int64 // advanced nonce -> its timestamp (ms)
+	faults        []pendingFault
+	slowDelay     time.Duration
+	failures      map[string]int
+	serverErrN    int
+	revoked       atomic.Bool // see SetRevoked
+	writes        []WriteCall
+	secondLog     []time.Time // arrivals within the last second (RequestsPerSecond)
+	countPaced429 int
 }
 
 // New builds a tenant and generates cfg.Incidents incidents whose creation
@@ -268,7 +276,13 @@ type reply struct {
 // ServeHTTP implements http.Handler.
 func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	endpoint, ok := strings.CutPrefix(strings.TrimSuffix(r.URL.Path, "/"), apiPrefix)
-	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData) {
+	if !ok {
+		endpoint, ok = strings.CutPrefix(strings.TrimSuffix(r.URL.Path, "/"), alertsPrefix)
+		ok = ok && endpoint == EndpointUpdateAlerts
+	} else if endpoint == EndpointUpdateAlerts {
+		ok = false
+	}
+	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData && endpoint != EndpointUpdateIncident && endpoint != EndpointUpdateAlerts) {
 		t.write(w, r, errReply(http.StatusNotFound, shapeReply, 404, "Not Found", "no such public API endpoint"))
 		return
 	}
@@ -284,6 +298,7 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	extra := endpoint == EndpointExtraData
+	write := endpoint == EndpointUpdateIncident || endpoint == EndpointUpdateAlerts
 	callID := ""
 	if extra {
 		callID = peekIncidentID(body)
@@ -297,6 +312,17 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !t.paceTenant(arrival) {
+		rep := pacedReply(t.cfg.RequestsPerSecond)
+		if extra {
+			t.recordCall(arrival, callID, rep.status)
+		}
+		if write {
+			t.recordWrite(arrival, endpoint, body, rep.status)
+		}
+		t.write(w, r, rep)
+		return
+	}
 	admitted, retryAfter := true, ""
 	if extra {
 		admitted, retryAfter = t.admit(arrival)
@@ -325,6 +351,12 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if extra {
 			t.recordCall(arrival, callID, 0)
 		}
+		if write {
+			// The update is applied and its reply lost, as when a
+			// connection drops after the server did the work.
+			t.applyWrite(endpoint, body)
+			t.recordWrite(arrival, endpoint, body, 0)
+		}
 		resetConnection(w)
 		return
 	case FaultServerError:
@@ -340,6 +372,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = rateLimitedReply(t.cfg.RateLimit, t.cfg.RateWindow, retryAfter)
 		case extra:
 			rep = t.extraData(body)
+		case write:
+			rep = t.applyWrite(endpoint, body)
 		default:
 			rep = t.getIncidents(body)
 		}
@@ -349,6 +383,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if extra {
 		t.recordCall(arrival, callID, rep.status)
+	}
+	if write {
+		t.recordWrite(arrival, endpoint, body, rep.status)
 	}
 	if fault == FaultTruncatedGzip {
 		writeTruncatedGzip(w, rep)
