@@ -220,7 +220,7 @@ func SchemaError(typ string, value []byte) error {
 		files := map[string]string{
 			record.TypeIncidentChange: "incident-change", record.TypeIncidentEnriched: "incident-enriched",
 			record.TypeAlert: "alert", record.TypeNetworkArtifact: "artifact-network", record.TypeFileArtifact: "artifact-file",
-			record.TypeDLQ: "dlq", "offsets": "offsets",
+			record.TypeDLQ: "dlq", "offsets": "offsets", "command": "command", "command-result": "command-result",
 		}
 		c := jsonschema.NewCompiler()
 		schemas = map[string]*jsonschema.Schema{}

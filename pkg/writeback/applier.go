@@ -1,0 +1,646 @@
+package writeback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// API is what the applier calls; the process passes the tenant's paced
+// client, so write calls and reads share the tenant's request pacing with its
+// polls.
+type API interface {
+	GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error)
+	UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error)
+	UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error)
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxAttempts  = 5
+	DefaultRetryBackoff = time.Second
+)
+
+// Config configures one tenant's Applier.
+type Config struct {
+	Connector string // CONNECTOR_NAME: names the applier's records in the offsets topic
+	Policy    Policy // the tenant and what it allows
+	// Known reports whether a tenant id is one of the process's
+	// configuration (every tenant of the tenants file, owned here or not).
+	// Nil knows Policy.Tenant only.
+	Known func(tenant string) bool
+	// ReportUnknown makes this applier answer the commands of tenants Known
+	// does not know, rejecting them. Exactly one tenant of a configuration
+	// sets it (the first id), so each such command gets one result.
+	ReportUnknown bool
+
+	CommandsTopic string // required
+	ResultsTopic  string // required
+	OffsetsTopic  string // required: the dedup records and the consumer position live there
+	// CreateTopics creates the commands and results topics when missing,
+	// with Partitions and Replication (-1 or 0: the broker's default).
+	CreateTopics bool
+	Partitions   int32
+	Replication  int16
+
+	// ExactlyOnce writes each command's dedup record, position and result
+	// in one transaction; the producer passed to New must then be
+	// transactional.
+	ExactlyOnce bool
+	// ClientOpts are the connection options (seeds, SASL, TLS) of the
+	// applier's consumer.
+	ClientOpts []kgo.Opt
+
+	MaxAttempts   int           // API attempts per command (default 5)
+	RetryBackoff  time.Duration // wait after a failure without Retry-After (default 1s)
+	MaxRetryAfter time.Duration // cap of a server's Retry-After (default xdr.DefaultMaxRetryAfter)
+}
+
+// Option configures optional parts of an Applier.
+type Option func(*Applier)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(a *Applier) {
+		if l != nil {
+			a.log = l
+		}
+	}
+}
+
+// WithClock sets the clock of applied_at (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(a *Applier) {
+		if now != nil {
+			a.now = now
+		}
+	}
+}
+
+// Applier consumes the commands topic for one tenant and applies that
+// tenant's commands, each at most once, answering each with one result
+// record. It is one tenant's part: the process runs it while it owns the
+// tenant, beside the tenant's pipeline.
+//
+// # Consumption
+//
+// The applier reads every partition of the commands topic itself (no
+// consumer group) from its own position, which it stores in the offsets
+// topic under the tenant's key, and skips the commands of other tenants.
+// Its position thus moves with the tenant: whichever process owns the
+// tenant continues where the last owner stopped, a rebalance of the
+// connector's slots neither skips a command nor hands it to two processes
+// (a consumer group of the commands topic would balance partitions, which
+// hold many tenants, independently of the slots). The price is that every
+// owned tenant reads the whole topic; commands are small and few.
+//
+// # At most once
+//
+// Before its API call, a command's id is recorded in the offsets topic
+// ("started"), and the result is published only after its "done" record.
+// A command id found done is a duplicate (redelivered, or sent twice by the
+// pipeline): it is skipped without a call or a second result. A command
+// found started but not done was interrupted between recording and its
+// result (a crash, a kill): an idempotent action (everything but add_comment
+// and update_alerts with a comment) is applied again, which changes nothing
+// twice; a comment is not, and its result is failed with reason "ambiguous".
+// For the same reason a comment is never retried after a failure that
+// leaves open whether the API applied it (xdr.WriteUnsettled: a timeout, a
+// lost connection, a 5xx); idempotent actions are retried as any call.
+//
+// In exactly-once mode the "done" record, the position and the result are
+// one transaction, and the "started" record a transaction of its own before
+// the call; the producer's transactional id fences a previous owner.
+type Applier struct {
+	cfg Config
+	api API
+	kcl *kgo.Client
+	w   writer
+	log *slog.Logger
+	now func() time.Time
+
+	seen      map[string]commandState // command_id -> its last record
+	positions map[int32]int64         // next offset to read, per partition
+	dirty     bool                    // positions moved since last written
+
+	applied, rejected, failed, duplicates atomic.Int64
+}
+
+// New validates cfg and returns an Applier writing through kcl, which must
+// be transactional when cfg.ExactlyOnce.
+func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Applier, error) {
+	switch {
+	case cfg.Connector == "" || cfg.Policy.Tenant == "":
+		return nil, errors.New("configuring write-back: connector and tenant are required")
+	case cfg.CommandsTopic == "" || cfg.ResultsTopic == "" || cfg.OffsetsTopic == "":
+		return nil, errors.New("configuring write-back: commands, results and offsets topics are required")
+	case api == nil || kcl == nil:
+		return nil, errors.New("configuring write-back: an API and a Kafka client are required")
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = xdr.DefaultMaxRetryAfter
+	}
+	if cfg.Known == nil {
+		t := cfg.Policy.Tenant
+		cfg.Known = func(id string) bool { return id == t }
+	}
+	a := &Applier{cfg: cfg, api: api, kcl: kcl, log: slog.New(slog.DiscardHandler), now: time.Now,
+		seen: map[string]commandState{}, positions: map[int32]int64{}}
+	a.w = plainWriter{kcl}
+	if cfg.ExactlyOnce {
+		a.w = txnWriter{kcl}
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.log = a.log.With("stage", "writeback")
+	return a, nil
+}
+
+// Counts are the applier's tallies since it started.
+type Counts struct{ Applied, Rejected, Failed, Duplicates int64 }
+
+// Counts returns the applier's tallies. Safe for concurrent use.
+func (a *Applier) Counts() Counts {
+	return Counts{a.applied.Load(), a.rejected.Load(), a.failed.Load(), a.duplicates.Load()}
+}
+
+// commandState is the value of a command's record in the offsets topic.
+type commandState struct {
+	SchemaVersion int    `json:"schema_version"`
+	State         string `json:"state"` // started or done
+	Outcome       string `json:"outcome,omitempty"`
+	Partition     int32  `json:"partition"`
+	Offset        int64  `json:"offset"`
+	At            int64  `json:"at"` // epoch ms
+	// Result is the result published after this record (done only), so
+	// a redelivery of the very same command record after a crash between
+	// the two publishes it again (at-least-once mode).
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// positionValue is the value of the tenant's commands position record.
+type positionValue struct {
+	SchemaVersion int              `json:"schema_version"`
+	Topic         string           `json:"topic"`
+	Positions     map[string]int64 `json:"positions"` // partition -> next offset to read
+}
+
+// stateKey is the key of the applier's records in the offsets topic: the
+// offsets records' key with kinds of its own ("command", "commands"), which
+// the tracker skips. Field order is fixed, as compaction needs.
+type stateKey struct {
+	Connector string `json:"connector"`
+	Tenant    string `json:"tenant"`
+	Kind      string `json:"kind"`
+	CommandID string `json:"command_id,omitempty"`
+}
+
+const (
+	kindCommand  = "command"
+	kindPosition = "commands"
+)
+
+func (a *Applier) key(kind, id string) []byte {
+	b, _ := json.Marshal(stateKey{Connector: a.cfg.Connector, Tenant: a.cfg.Policy.Tenant, Kind: kind, CommandID: id})
+	return b
+}
+
+// load reads the applier's records from the offsets topic.
+func (a *Applier) load(ctx context.Context) error {
+	return offsets.ReadToEnd(ctx, a.kcl, a.cfg.OffsetsTopic, a.cfg.ClientOpts, func(r *kgo.Record) error {
+		var k stateKey
+		if json.Unmarshal(r.Key, &k) != nil || k.Connector != a.cfg.Connector || k.Tenant != a.cfg.Policy.Tenant {
+			return nil
+		}
+		switch k.Kind {
+		case kindCommand:
+			if r.Value == nil {
+				delete(a.seen, k.CommandID)
+				return nil
+			}
+			var v commandState
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				return fmt.Errorf("decoding command record at offset %d: %w", r.Offset, err)
+			}
+			a.seen[k.CommandID] = v
+		case kindPosition:
+			var v positionValue
+			if r.Value == nil {
+				clear(a.positions)
+				return nil
+			}
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				return fmt.Errorf("decoding commands position at offset %d: %w", r.Offset, err)
+			}
+			if v.Topic != a.cfg.CommandsTopic {
+				return nil // the position in a topic no longer read
+			}
+			clear(a.positions)
+			for p, o := range v.Positions {
+				if n, err := strconv.ParseInt(p, 10, 32); err == nil {
+					a.positions[int32(n)] = o
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ensureTopics creates the commands and results topics when missing.
+func (a *Applier) ensureTopics(ctx context.Context) error {
+	if !a.cfg.CreateTopics {
+		return nil
+	}
+	adm := kadm.NewClient(a.kcl)
+	if err := offsets.EnsureTopic(ctx, adm, a.cfg.OffsetsTopic, a.cfg.Replication); err != nil {
+		return err
+	}
+	parts := a.cfg.Partitions
+	if parts <= 0 {
+		parts = -1
+	}
+	repl := a.cfg.Replication
+	if repl <= 0 {
+		repl = -1
+	}
+	for _, t := range []string{a.cfg.CommandsTopic, a.cfg.ResultsTopic} {
+		resp, err := adm.CreateTopic(ctx, parts, repl, nil, t)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Run applies commands until ctx ends, then returns nil; it returns an error
+// when Kafka fails it (the tenant's supervisor restarts it, and what was
+// recorded keeps every command at most once).
+func (a *Applier) Run(ctx context.Context) error {
+	if err := a.ensureTopics(ctx); err != nil {
+		return err
+	}
+	if err := a.load(ctx); err != nil {
+		return fmt.Errorf("loading write-back state: %w", err)
+	}
+	ends, err := kadm.NewClient(a.kcl).ListEndOffsets(ctx, a.cfg.CommandsTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("listing partitions of %s: %w", a.cfg.CommandsTopic, err)
+	}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if p, ok := a.positions[o.Partition]; ok {
+			from[o.Partition] = kgo.NewOffset().At(p)
+		} else {
+			from[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	cons, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.cfg.CommandsTopic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}, a.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("creating commands consumer: %w", err)
+	}
+	defer cons.Close()
+	a.log.Info("applying commands", "topic", a.cfg.CommandsTopic, "known_commands", len(a.seen))
+	for {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, e error) {
+			if !errors.Is(e, context.Canceled) {
+				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		for _, r := range fs.Records() {
+			if err := a.handle(ctx, r); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		if a.dirty {
+			if err := a.w.commit(ctx, []*kgo.Record{a.positionRecord()}, nil); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("writing commands position: %w", err)
+			}
+			a.dirty = false
+		}
+	}
+}
+
+func (a *Applier) positionRecord() *kgo.Record {
+	v := positionValue{SchemaVersion: 1, Topic: a.cfg.CommandsTopic, Positions: map[string]int64{}}
+	for p, o := range a.positions {
+		v.Positions[strconv.Itoa(int(p))] = o
+	}
+	b, _ := json.Marshal(v)
+	return &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindPosition, ""), Value: b}
+}
+
+func (a *Applier) commandRecord(id string, st commandState) *kgo.Record {
+	st.SchemaVersion, st.At = 1, a.now().UnixMilli()
+	b, _ := json.Marshal(st)
+	a.seen[id] = st
+	return &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindCommand, id), Value: b}
+}
+
+// handle decides and applies one command record. It returns an error only
+// when Kafka fails or ctx ends.
+func (a *Applier) handle(ctx context.Context, r *kgo.Record) error {
+	keyTenant, _, _ := strings.Cut(string(r.Key), "/")
+	cmd, perr := ParseCommand(r.Value)
+	if perr != nil {
+		cmd = salvage(r.Value)
+	}
+	tenant := cmd.Tenant
+	if perr != nil || tenant == "" {
+		tenant = keyTenant
+	}
+	mine := tenant == a.cfg.Policy.Tenant
+	unknown := !mine && a.cfg.ReportUnknown && !a.cfg.Known(tenant)
+	if !mine && !unknown {
+		a.positions[r.Partition], a.dirty = r.Offset+1, true
+		return nil
+	}
+	res := Result{CommandID: cmd.CommandID, Tenant: tenant, IncidentID: cmd.IncidentID, Action: cmd.Action, Outcome: OutcomeRejected}
+	switch {
+	case perr != nil:
+		res.Reason = perr.Error()
+	case unknown:
+		res.Reason = fmt.Sprintf("unknown tenant: %q is no tenant of this connector", tenant)
+	case keyTenant != cmd.Tenant:
+		res.Reason = fmt.Sprintf("%s: the record's key names tenant %q, the command %q", ReasonTenant, keyTenant, cmd.Tenant)
+	}
+	id := cmd.CommandID
+	prev, seen := a.seen[id]
+	if id != "" && seen && prev.State == "done" && prev.Partition == r.Partition && prev.Offset == r.Offset && prev.Result != nil {
+		// This very record again: the run that recorded it done may
+		// have stopped before its result was acknowledged.
+		a.positions[r.Partition] = r.Offset + 1
+		out := &kgo.Record{Topic: a.cfg.ResultsTopic, Key: r.Key, Value: prev.Result}
+		if err := a.w.commit(ctx, []*kgo.Record{a.positionRecord()}, []*kgo.Record{out}); err != nil {
+			return fmt.Errorf("publishing result of command %s again: %w", id, err)
+		}
+		a.dirty = false
+		return nil
+	}
+	if id != "" && seen && prev.State == "done" {
+		a.duplicates.Add(1)
+		a.log.Info("duplicate command skipped", "command_id", id, "outcome", prev.Outcome)
+		a.positions[r.Partition], a.dirty = r.Offset+1, true
+		return nil
+	}
+	if res.Reason == "" {
+		if err := a.decideAndApply(ctx, r, cmd, seen, &res); err != nil {
+			return err
+		}
+	}
+	return a.finish(ctx, r, id, res)
+}
+
+// decideAndApply fills res for a command of this tenant. interrupted tells
+// that a previous run recorded it as started.
+func (a *Applier) decideAndApply(ctx context.Context, r *kgo.Record, cmd Command, interrupted bool, res *Result) error {
+	var current int64
+	var before *xdr.Incident
+	if cmd.Validate() == nil && cmd.Action != ActionUpdateAlerts && a.cfg.Policy.Enabled && cmd.Tenant == a.cfg.Policy.Tenant {
+		// Read the incident first: for expect_modification_time, to
+		// refuse an unknown incident without a write, and to tell its
+		// next version from this one after the update.
+		inc, status, err := a.read(ctx, cmd.IncidentID)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			res.Outcome, res.Reason, res.APIStatus = OutcomeFailed, "reading the incident: "+err.Error(), status
+			return nil
+		case inc == nil:
+			res.Reason = fmt.Sprintf("unknown incident: get_incidents shows no incident %s", cmd.IncidentID)
+			return nil
+		}
+		before, current = inc, inc.ModificationTime
+	}
+	d := Decide(cmd, a.cfg.Policy, current)
+	if d.Reject != "" {
+		res.Reason = d.Reject
+		return nil
+	}
+	if interrupted && !d.Request.Idempotent {
+		res.Outcome = OutcomeFailed
+		res.Reason = "ambiguous: a previous run recorded this command and stopped before its result; it may or may not have been applied, and is not applied again"
+		return nil
+	}
+	// Recorded before the call: a crash from here on never applies it twice.
+	if err := a.w.commit(ctx, []*kgo.Record{a.commandRecord(cmd.CommandID, commandState{State: "started", Partition: r.Partition, Offset: r.Offset})}, nil); err != nil {
+		return fmt.Errorf("recording command %s: %w", cmd.CommandID, err)
+	}
+	if err := a.apply(ctx, d.Request, res); err != nil {
+		return err
+	}
+	if res.Outcome == OutcomeApplied && before != nil {
+		inc, _, err := a.read(ctx, cmd.IncidentID)
+		if err == nil && inc != nil && inc.ModificationTime > before.ModificationTime {
+			mt := inc.ModificationTime
+			res.ModificationTime, res.Observed = &mt, true
+		}
+	}
+	return nil
+}
+
+// read returns the incident as get_incidents shows it, nil when it shows
+// none, retrying what is retryable. status is the HTTP status of a failure.
+func (a *Applier) read(ctx context.Context, id string) (*xdr.Incident, int, error) {
+	req := xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1}
+	for attempt := 1; ; attempt++ {
+		rep, err := a.api.GetIncidents(ctx, req)
+		if err == nil {
+			for i := range rep.Incidents {
+				if rep.Incidents[i].ID == id {
+					return &rep.Incidents[i], 0, nil
+				}
+			}
+			return nil, 0, nil
+		}
+		if !xdr.Retryable(err) || attempt >= a.cfg.MaxAttempts {
+			return nil, statusOf(err), err
+		}
+		if err := a.wait(ctx, err); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// apply calls the API for req under the retry rules of the type comment,
+// filling res. It returns an error only when ctx ends.
+func (a *Applier) apply(ctx context.Context, req *Request, res *Result) error {
+	for attempt := 1; ; attempt++ {
+		var rep *xdr.UpdateReply
+		var err error
+		if req.Alerts != nil {
+			rep, err = a.api.UpdateAlerts(ctx, *req.Alerts)
+		} else {
+			rep, err = a.api.UpdateIncident(ctx, *req.Incident)
+		}
+		if err == nil {
+			res.Outcome, res.Reason, res.APIStatus, res.AppliedAt = OutcomeApplied, "", rep.Status, a.now().UnixMilli()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.APIStatus = statusOf(err)
+		switch {
+		case xdr.IncidentNotFound(err) || res.APIStatus >= 400 && res.APIStatus < 500 && !xdr.Retryable(err):
+			res.Outcome, res.Reason = OutcomeRejected, "api: "+err.Error()
+			return nil
+		case !xdr.Retryable(err):
+			res.Outcome, res.Reason = OutcomeFailed, err.Error()
+			return nil
+		case xdr.WriteUnsettled(err) && !req.Idempotent:
+			res.Outcome = OutcomeFailed
+			res.Reason = "ambiguous: " + err.Error() + "; the API may have applied it, and a comment is never sent twice"
+			return nil
+		case attempt >= a.cfg.MaxAttempts:
+			res.Outcome, res.Reason = OutcomeFailed, fmt.Sprintf("retries exhausted after %d attempts: %v", attempt, err)
+			return nil
+		}
+		if err := a.wait(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sleeps as xdr.RetryWait says after err.
+func (a *Applier) wait(ctx context.Context, err error) error {
+	d, capped := xdr.RetryWait(err, a.cfg.RetryBackoff, a.cfg.MaxRetryAfter)
+	if capped {
+		a.log.Warn("Retry-After cut to XDR_MAX_RETRY_AFTER", "wait", d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func statusOf(err error) int {
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		return ae.Status
+	}
+	return 0
+}
+
+// finish records the command done, moves the position past it and publishes
+// its result: the records in that order (one transaction in exactly-once
+// mode).
+func (a *Applier) finish(ctx context.Context, r *kgo.Record, id string, res Result) error {
+	a.positions[r.Partition] = r.Offset + 1
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	var state []*kgo.Record
+	if id != "" {
+		state = append(state, a.commandRecord(id, commandState{State: "done", Outcome: res.Outcome, Partition: r.Partition, Offset: r.Offset, Result: b}))
+	}
+	state = append(state, a.positionRecord())
+	out := &kgo.Record{Topic: a.cfg.ResultsTopic, Key: r.Key, Value: b}
+	if err := a.w.commit(ctx, state, []*kgo.Record{out}); err != nil {
+		return fmt.Errorf("publishing result of command %s: %w", id, err)
+	}
+	a.dirty = false
+	switch res.Outcome {
+	case OutcomeApplied:
+		a.applied.Add(1)
+	case OutcomeRejected:
+		a.rejected.Add(1)
+	default:
+		a.failed.Add(1)
+	}
+	a.log.Info("command done", "command_id", id, "action", res.Action, "incident_id", res.IncidentID, "outcome", res.Outcome, "reason", res.Reason)
+	return nil
+}
+
+// writer writes the applier's state records, then its results.
+type writer interface {
+	commit(ctx context.Context, state, results []*kgo.Record) error
+}
+
+// plainWriter writes state records and waits for their acks before it
+// writes the results: a result is never visible before its dedup record.
+type plainWriter struct{ cl *kgo.Client }
+
+func (w plainWriter) commit(ctx context.Context, state, results []*kgo.Record) error {
+	if err := w.cl.ProduceSync(ctx, state...).FirstErr(); err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		return nil
+	}
+	return w.cl.ProduceSync(ctx, results...).FirstErr()
+}
+
+// txnWriter writes state and results in one transaction.
+type txnWriter struct{ cl *kgo.Client }
+
+func (w txnWriter) commit(ctx context.Context, state, results []*kgo.Record) error {
+	if err := w.cl.BeginTransaction(); err != nil {
+		return err
+	}
+	err := w.cl.ProduceSync(ctx, append(append([]*kgo.Record{}, state...), results...)...).FirstErr()
+	end := kgo.TryCommit
+	if err != nil {
+		end = kgo.TryAbort
+	}
+	if eerr := w.cl.EndTransaction(context.WithoutCancel(ctx), end); err == nil {
+		err = eerr
+	}
+	return err
+}
+
+// salvage reads what it can of a command that fails ParseCommand, for its
+// result: the string fields that name it.
+func salvage(value []byte) Command {
+	var m map[string]any
+	_ = json.Unmarshal(value, &m)
+	str := func(k string) string { v, _ := m[k].(string); return v }
+	return Command{CommandID: str("command_id"), Tenant: str("tenant"), IncidentID: str("incident_id"), Action: str("action")}
+}
