@@ -75,6 +75,13 @@ type Config struct {
 	TopicSlots             string        `env:"KAFKA_TOPIC_SLOTS, default=xdr.connector.slots"` // the group's topic: one partition per slot
 	SlotsPartitions        int           `env:"KAFKA_SLOTS_PARTITIONS, default=64"`             // slots of a slots topic the connector creates; fixed at creation
 
+	// Write-back: commands from the commands topic applied to the tenants
+	// (package writeback).
+	Writeback           string   `env:"WRITEBACK, default=off"`                                   // on | off; a tenants file's writeback overrides it per tenant
+	WritebackActions    []string `env:"WRITEBACK_ACTIONS"`                                        // the actions allowed; empty: every incident action (writeback.DefaultActions)
+	TopicCommands       string   `env:"KAFKA_TOPIC_COMMANDS, default=xdr.commands"`               // commands to apply
+	TopicCommandResults string   `env:"KAFKA_TOPIC_COMMAND_RESULTS, default=xdr.command-results"` // one result per command
+
 	// Pipeline.
 	ConnectorName      string        `env:"CONNECTOR_NAME, default=xdr-connector"`
 	Tenant             string        `env:"XDR_TENANT"` // label for the offsets key; defaults to the base URL's host
@@ -195,7 +202,7 @@ func (c *Config) Validate() error {
 		"KAFKA_TOPIC_OFFSETS":        c.TopicOffsets,
 		"KAFKA_TOPIC_OCSF_INCIDENTS": c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": c.TopicOCSFAlerts,
 		"KAFKA_TOPIC_ECS_INCIDENTS": c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": c.TopicECSAlerts,
-		"KAFKA_TOPIC_SLOTS": c.TopicSlots,
+		"KAFKA_TOPIC_SLOTS": c.TopicSlots, "KAFKA_TOPIC_COMMANDS": c.TopicCommands, "KAFKA_TOPIC_COMMAND_RESULTS": c.TopicCommandResults,
 	}
 	for v, t := range topics {
 		if !prefixOK && t == c.TopicPrefix+"."+topicSuffixes[v] {
@@ -267,6 +274,7 @@ func (c *Config) Validate() error {
 	if c.GroupEnabled {
 		c.validateGroup(bad)
 	}
+	c.validateWriteback(bad)
 	switch c.Delivery {
 	case "at-least-once", "exactly-once":
 	default:
@@ -296,6 +304,7 @@ var topicSuffixes = map[string]string{
 	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets", "KAFKA_TOPIC_SLOTS": "connector.slots",
 	"KAFKA_TOPIC_OCSF_INCIDENTS": "ocsf.incidents", "KAFKA_TOPIC_OCSF_ALERTS": "ocsf.alerts",
 	"KAFKA_TOPIC_ECS_INCIDENTS": "ecs.incidents", "KAFKA_TOPIC_ECS_ALERTS": "ecs.alerts",
+	"KAFKA_TOPIC_COMMANDS": "commands", "KAFKA_TOPIC_COMMAND_RESULTS": "command-results",
 }
 
 // checkTopicPrefix reports a bad KAFKA_TOPIC_PREFIX through bad and whether
@@ -332,6 +341,7 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 		"KAFKA_TOPIC_SLOTS":          &c.TopicSlots,
 		"KAFKA_TOPIC_OCSF_INCIDENTS": &c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": &c.TopicOCSFAlerts,
 		"KAFKA_TOPIC_ECS_INCIDENTS": &c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": &c.TopicECSAlerts,
+		"KAFKA_TOPIC_COMMANDS": &c.TopicCommands, "KAFKA_TOPIC_COMMAND_RESULTS": &c.TopicCommandResults,
 	} {
 		if v == "KAFKA_TOPIC_SLOTS" && strings.Contains(c.TopicPrefix, TenantPlaceholder) {
 			continue // one slots topic for every tenant: a per-tenant prefix leaves it as it is

@@ -37,6 +37,9 @@ type Tenant struct {
 	EnrichWorkers      int
 	AlertsLimit        int
 	Disabled           bool
+	// Writeback: the tenant applies commands (writeback in the file, else
+	// WRITEBACK). Off, its commands are rejected without an API call.
+	Writeback bool
 
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
@@ -56,7 +59,7 @@ func (t Tenant) Equal(o Tenant) bool {
 		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
 		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
 		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource
+		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.Writeback == b.Writeback
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
@@ -73,7 +76,7 @@ var (
 	// settingKeys may appear in defaults and in each tenant.
 	settingKeys = []string{"auth_mode", "request_timeout", "poll_interval", "lookback", "start_from",
 		"filter_statuses", "filter_starred", "filter_alert_sources", "enrich_rate_limit", "enrich_rate_window",
-		"enrich_workers", "alerts_limit"}
+		"enrich_workers", "alerts_limit", "writeback"}
 	// tenantKeys may appear only in a tenant.
 	tenantKeys = []string{"id", "base_url", "api_key_id", "api_key", "api_key_file", "disabled"}
 )
@@ -200,7 +203,7 @@ func fromEnv(c *Config) Tenant {
 		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, Writeback: c.WritebackOn(),
 	}
 }
 
@@ -320,6 +323,17 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 					bad(where, k, "must be true or false")
 				}
 				t.Disabled = b
+			}
+		case "writeback":
+			if s, ok := str(); ok {
+				switch strings.ToLower(s) {
+				case "on", "true":
+					t.Writeback = true
+				case "off", "false":
+					t.Writeback = false
+				default:
+					bad(where, k, "must be on or off")
+				}
 			}
 		case "request_timeout":
 			dur(&t.RequestTimeout)

@@ -45,6 +45,31 @@ func (c *Config) DataTopicsOf(id string) DataTopics {
 	return d
 }
 
+// CommandTopics names the write-back topics of one tenant: the commands it
+// applies and the results it publishes.
+type CommandTopics struct {
+	Commands string
+	Results  string
+}
+
+// CommandTopicsOf resolves the write-back topics of the tenant with id, as
+// DataTopicsOf does the data topics.
+func (c *Config) CommandTopicsOf(id string) CommandTopics {
+	topic := func(name string) string {
+		if id == "" {
+			return name
+		}
+		return strings.ReplaceAll(name, TenantPlaceholder, id)
+	}
+	return CommandTopics{Commands: topic(c.TopicCommands), Results: topic(c.TopicCommandResults)}
+}
+
+// Uses lists d's topics as uses of tenant.
+func (d CommandTopics) Uses(tenant string) []TopicUse {
+	return []TopicUse{{Tenant: tenant, Var: "KAFKA_TOPIC_COMMANDS", Name: d.Commands},
+		{Tenant: tenant, Var: "KAFKA_TOPIC_COMMAND_RESULTS", Name: d.Results}}
+}
+
 // profileOn reports whether OUTPUT_PROFILES names profile.
 func (c *Config) profileOn(profile string) bool {
 	for _, p := range c.OutputProfiles {
@@ -164,9 +189,15 @@ func (c *Config) topicErrors(ids []string) []error {
 	var uses []TopicUse
 	if ids == nil {
 		uses = c.DataTopicsOf("").Uses("")
+		if c.writebackPossible() {
+			uses = append(uses, c.CommandTopicsOf("").Uses("")...)
+		}
 	}
 	for _, id := range ids {
 		uses = append(uses, c.DataTopicsOf(id).Uses(id)...)
+		if c.writebackPossible() {
+			uses = append(uses, c.CommandTopicsOf(id).Uses(id)...)
+		}
 	}
 	uses = append(uses, c.processTopics()...)
 	var errs []error

@@ -81,7 +81,9 @@ var severities = []string{"low", "medium", "high", "critical"}
 // ErrSchema. Statuses are not checked against a list: tenants differ in the
 // resolved_ statuses they know, and the API answers an unknown one.
 func (c Command) Validate() error {
-	bad := func(format string, a ...any) error { return fmt.Errorf("%w: "+format, append([]any{ErrSchema}, a...)...) }
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrSchema}, a...)...)
+	}
 	switch {
 	case strings.TrimSpace(c.CommandID) == "":
 		return bad("command_id is required")
