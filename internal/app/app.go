@@ -238,6 +238,7 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 	}
 	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
 		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.deps.TenantsSettle, DefaultTenantsSettle)}}
+	p.fleet.shared.tenantIDs = p.fleet // write-back asks which tenants the file has
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {
@@ -378,7 +379,14 @@ func (p *Process) Run(ctx context.Context) error {
 // stopped, or until the stop's deadline (see StopMargin).
 func (p *Process) runTenant(ctx context.Context) error {
 	errc := make(chan error, 1)
-	done := goDone(func() { errc <- p.tenant.pipeline.Run(ctx) })
+	done := goDone(func() {
+		wctx, stop := context.WithCancel(ctx)
+		wb := runWriteback(wctx, p.tenant.writeback, p.log)
+		err := p.tenant.pipeline.Run(ctx)
+		stop()
+		<-wb
+		errc <- err
+	})
 	select {
 	case <-done:
 		return <-errc

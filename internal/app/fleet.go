@@ -335,7 +335,11 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		case <-runCtx.Done():
 		}
 	}()
-	return tn.pipeline.Run(ctx)
+	wb := runWriteback(runCtx, tn.writeback, log)
+	err = tn.pipeline.Run(ctx)
+	stop()
+	<-wb
+	return err
 }
 
 // failureReason says in words why a tenant failed, and what to do.

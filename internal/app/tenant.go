@@ -20,6 +20,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -40,6 +41,7 @@ type Tenant struct {
 	EnrichWorkers      int
 	EnrichMaxAttempts  int
 	AlertsLimit        int
+	Writeback          bool // apply write-back commands (writeback, else WRITEBACK)
 }
 
 // TenantOf is the one tenant of an env-only configuration.
@@ -66,6 +68,7 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
 		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
 		EnrichWorkers: c.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: c.AlertsLimit,
+		Writeback: c.Writeback,
 	}
 }
 
@@ -172,6 +175,9 @@ type shared struct {
 	// once (XDR_REPLY_BUDGET_BYTES), so no number of tenants with large
 	// replies can together exhaust the process's memory.
 	replies *xdr.ReplyBudget
+	// tenantIDs are the configuration's tenants, for write-back; nil: the
+	// one tenant being built.
+	tenantIDs tenantIDs
 }
 
 // tenant is one tenant's running parts: its XDR client, its producer client
@@ -183,6 +189,9 @@ type tenant struct {
 	ownsKCL  bool
 	offsets  *kgo.Client // the transactional writer of its offsets (group membership, at-least-once); nil otherwise
 	polls    *pollWatch
+	// writeback applies the tenant's commands; nil when write-back is off.
+	writeback *writeback.Applier
+	wbKCL     *kgo.Client // the applier's own client (exactly-once); nil otherwise
 }
 
 // newTenant builds a tenant's clients and pipeline; multi is the mode of a
@@ -203,9 +212,12 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	var api pipeline.API = paced(client, s.cfg.XDRRequestsPerSecond)
+	pa := paced(client, s.cfg.XDRRequestsPerSecond)
+	var api pipeline.API = pa
+	var writes writeback.API = pa
 	if s.gate.member != nil {
 		api = gatedAPI{api: api, gate: s.gate}
+		writes = gatedWrites{api: pa, gate: s.gate}
 	}
 	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
 	if s.onPoll != nil {
@@ -232,6 +244,9 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		opts = append(opts, pipeline.WithOffsetsProducer(tn.offsets))
 	}
 	if tn.pipeline, err = pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, tn.kcl, opts...); err != nil {
+		return nil, err
+	}
+	if tn.writeback, tn.wbKCL, err = newApplier(s, t, writes, tn.kcl, multi, log); err != nil {
 		return nil, err
 	}
 	tn.id = t.ID
@@ -278,5 +293,8 @@ func (t *tenant) close() {
 	}
 	if t.offsets != nil {
 		t.offsets.Close()
+	}
+	if t.wbKCL != nil {
+		t.wbKCL.Close()
 	}
 }

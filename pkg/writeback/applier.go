@@ -42,10 +42,11 @@ type Config struct {
 	// configuration (every tenant of the tenants file, owned here or not).
 	// Nil knows Policy.Tenant only.
 	Known func(tenant string) bool
-	// ReportUnknown makes this applier answer the commands of tenants Known
-	// does not know, rejecting them. Exactly one tenant of a configuration
-	// sets it (the first id), so each such command gets one result.
-	ReportUnknown bool
+	// ReportsUnknown tells whether this applier answers the commands of
+	// tenants Known does not know, rejecting them. It holds for exactly
+	// one tenant of a configuration (the first id), so each such command
+	// gets one result. Nil: never.
+	ReportsUnknown func() bool
 
 	CommandsTopic string // required
 	ResultsTopic  string // required
@@ -392,7 +393,7 @@ func (a *Applier) handle(ctx context.Context, r *kgo.Record) error {
 		tenant = keyTenant
 	}
 	mine := tenant == a.cfg.Policy.Tenant
-	unknown := !mine && a.cfg.ReportUnknown && !a.cfg.Known(tenant)
+	unknown := !mine && a.cfg.ReportsUnknown != nil && !a.cfg.Known(tenant) && a.cfg.ReportsUnknown()
 	if !mine && !unknown {
 		a.positions[r.Partition], a.dirty = r.Offset+1, true
 		return nil

@@ -50,7 +50,7 @@ func newHarness(t *testing.T, eos bool) *harness {
 func (h *harness) config() writeback.Config {
 	return writeback.Config{
 		Connector: "c", Policy: writeback.Policy{Tenant: "acme", Enabled: true, Actions: writeback.Actions},
-		Known: func(id string) bool { return id == "acme" || id == "beta" }, ReportUnknown: true,
+		Known: func(id string) bool { return id == "acme" || id == "beta" }, ReportsUnknown: func() bool { return true },
 		CommandsTopic: commandsTopic, ResultsTopic: resultsTopic, OffsetsTopic: testkit.OffsetsTopic,
 		CreateTopics: true, Partitions: 3, ExactlyOnce: h.eos, ClientOpts: h.env.ConnOpts(),
 		RetryBackoff: 10 * time.Millisecond,
