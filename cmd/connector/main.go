@@ -83,6 +83,7 @@ func commands() []command {
 		{"tail", "print the records of a topic", tailCmd},
 		{"status", "print each tenant's watermark, owed enrichments, DLQ and last stop", statusCmd},
 		{"redrive", "enrich again the incidents whose enrichment went to the DLQ", redriveCmd},
+		{"command", "send one write-back command (assign, set_status, add_comment, ...) to the commands topic", commandCmd},
 		{"simulate", "serve a simulated Cortex XDR tenant for curl or another connector", simulateCmd},
 		{"bench", "measure the connector against the simulated tenant and an embedded broker", benchCmd},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
