@@ -153,6 +153,9 @@ func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Conf
 	if p.err == nil {
 		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
 			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, p.total))
+		if t.Writeback {
+			checkWrite(ctx, r, name, api, timeout)
+		}
 		return
 	}
 	reason, fix := p.reason, p.fix
@@ -353,13 +356,20 @@ func checkedDataTopics(cfg *config.Config) []string {
 		return out
 	}
 	if cfg.TenantsFile == "" {
-		return names(cfg.DataTopicsOf("").Uses(""))
+		out := names(cfg.DataTopicsOf("").Uses(""))
+		if cfg.WritebackOn() {
+			out = append(out, names(cfg.CommandTopicsOf("").Uses(""))...)
+		}
+		return out
 	}
 	var out []string
 	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
 		for _, t := range ts {
 			if !t.Disabled {
 				out = append(out, names(cfg.DataTopicsOf(t.ID).Uses(t.ID))...)
+			}
+			if !t.Disabled && (t.Writeback || cfg.WritebackOn()) {
+				out = append(out, names(cfg.CommandTopicsOf(t.ID).Uses(t.ID))...)
 			}
 		}
 	}

@@ -83,6 +83,9 @@ type Config struct {
 	// that many authenticated calls already lie within the last second.
 	// Default 0: no such budget.
 	RequestsPerSecond int
+	// ReadOnly makes the keys' role one that may not edit: update_incident
+	// and update_alerts answer 403, changing nothing.
+	ReadOnly bool
 	// Now is the clock; every stamp, the rate window, the skew check and
 	// IndexDelay use it (default time.Now). It must not run backwards.
 	Now func() time.Time

@@ -61,6 +61,11 @@ func (t *Tenant) recordWrite(at time.Time, endpoint string, body []byte, status 
 
 // applyWrite answers a write endpoint.
 func (t *Tenant) applyWrite(endpoint string, body []byte) reply {
+	if t.cfg.ReadOnly {
+		return errReply(http.StatusForbidden, shapeReplyStrCode, 403,
+			"Forbidden access. The provided API Key does not have the required RBAC permissions to run this API.",
+			"the key's role may not edit incidents or alerts")
+	}
 	if endpoint == EndpointUpdateAlerts {
 		return t.updateAlerts(body)
 	}
