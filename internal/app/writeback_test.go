@@ -14,6 +14,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // sendCommands writes commands to the commands topic, keyed as the contract
@@ -108,4 +109,75 @@ func TestWritebackLoop(t *testing.T) {
 			r.stop(t)
 		})
 	}
+}
+
+// TestWritebackFollowsTheTenants: two replicas share four tenants; as
+// tenants move from one replica to the other and back, every command is
+// applied once, by the tenant's owner of the moment, and answered once.
+func TestWritebackFollowsTheTenants(t *testing.T) {
+	e := newGroupFleetEnv(t, 4)
+	ids := e.fleet.IDs()
+	settings := func(name string) map[string]string {
+		s := groupSettings(name)
+		s["WRITEBACK"] = "on"
+		return s
+	}
+	a := e.start(settings("a"))
+	b := e.start(settings("b"))
+	spread(t, "a and b to share the tenants", ids, a, b)
+	batch := func(n int) {
+		var cmds []writeback.Command
+		for i, id := range ids {
+			inc := e.fleet.Tenant(id).IncidentIDs()[i]
+			comment := fmt.Sprintf("batch %d for %s", n, id)
+			cmds = append(cmds, writeback.Command{CommandID: fmt.Sprintf("%s-%d", id, n), Tenant: id, IncidentID: inc, Action: "add_comment", Comment: &comment})
+		}
+		e.sendCommands(cmds...)
+		waitFor(t, 60*time.Second, fmt.Sprintf("the results of batch %d", n), func() bool { return len(e.commandResults()) == n*len(ids) })
+	}
+	batch(1)
+	b.stop(t) // b's tenants move to a
+	waitFor(t, 30*time.Second, "a to run every tenant", func() bool { return len(running(t, a)) == len(ids) })
+	batch(2)
+	b = e.start(settings("b"))
+	spread(t, "a and b to share the tenants again", ids, a, b)
+	batch(3)
+
+	for cid, r := range e.commandResults() {
+		if r.Outcome != "applied" {
+			t.Errorf("%s: %+v", cid, r)
+		}
+	}
+	for i, id := range ids {
+		sim := e.fleet.Tenant(id)
+		if n := len(sim.WriteCalls()); n != 3 {
+			t.Errorf("tenant %s took %d write calls, want 3", id, n)
+		}
+		inc := sim.IncidentIDs()[i]
+		// Each comment once, when the last change is visible (IndexDelay).
+		waitFor(t, 10*time.Second, "the three comments of "+id, func() bool {
+			rep := e.readIncident(id, inc)
+			for n := 1; n <= 3; n++ {
+				if c := strings.Count(rep, fmt.Sprintf("batch %d for %s", n, id)); c != 1 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// readIncident is tenant id's incident inc as get_incidents shows it.
+func (e *fleetEnv) readIncident(id, inc string) string {
+	e.t.Helper()
+	keyID, key := e.fleet.Tenant(id).Credentials()
+	c, err := xdr.New(xdr.Config{BaseURL: e.fleet.BaseURL(e.root, id), KeyID: keyID, Key: xdr.NewSecret(key)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rep, err := c.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(inc)}, SearchTo: 1})
+	if err != nil || len(rep.Incidents) != 1 {
+		e.t.Fatalf("reading %s/%s: %v", id, inc, err)
+	}
+	return string(rep.Incidents[0].Raw)
 }
