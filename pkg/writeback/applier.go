@@ -32,6 +32,9 @@ type API interface {
 const (
 	DefaultMaxAttempts  = 5
 	DefaultRetryBackoff = time.Second
+	// DefaultDedupRetention keeps a command's record a week: far longer
+	// than any redelivery or retry of a pipeline.
+	DefaultDedupRetention = 7 * 24 * time.Hour
 )
 
 // Config configures one tenant's Applier.
@@ -64,6 +67,12 @@ type Config struct {
 	// ClientOpts are the connection options (seeds, SASL, TLS) of the
 	// applier's consumer.
 	ClientOpts []kgo.Opt
+
+	// DedupRetention is how long a command's record is kept after it was
+	// done: a start deletes (tombstones) older ones, so the offsets topic
+	// does not grow with every command ever sent. A command_id sent again
+	// after that is a new command. Default DefaultDedupRetention.
+	DedupRetention time.Duration
 
 	MaxAttempts   int           // API attempts per command (default 5)
 	RetryBackoff  time.Duration // wait after a failure without Retry-After (default 1s)
@@ -138,7 +147,12 @@ type Applier struct {
 	dirty     bool                    // positions moved since last written
 
 	applied, rejected, failed, duplicates atomic.Int64
+	started                               atomic.Bool
 }
+
+// Started reports whether Run has loaded its state, deleted expired records
+// and begun to read commands. Safe for concurrent use.
+func (a *Applier) Started() bool { return a.started.Load() }
 
 // New validates cfg and returns an Applier writing through kcl, which must
 // be transactional when cfg.ExactlyOnce.
@@ -159,6 +173,9 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Applier, error)
 	}
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = xdr.DefaultMaxRetryAfter
+	}
+	if cfg.DedupRetention <= 0 {
+		cfg.DedupRetention = DefaultDedupRetention
 	}
 	if cfg.Known == nil {
 		t := cfg.Policy.Tenant
@@ -306,6 +323,9 @@ func (a *Applier) Run(ctx context.Context) error {
 	if err := a.load(ctx); err != nil {
 		return fmt.Errorf("loading write-back state: %w", err)
 	}
+	if err := a.expire(ctx); err != nil {
+		return err
+	}
 	ends, err := kadm.NewClient(a.kcl).ListEndOffsets(ctx, a.cfg.CommandsTopic)
 	if err == nil {
 		err = ends.Error()
@@ -329,6 +349,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		return fmt.Errorf("creating commands consumer: %w", err)
 	}
 	defer cons.Close()
+	a.started.Store(true)
 	a.log.Info("applying commands", "topic", a.cfg.CommandsTopic, "known_commands", len(a.seen))
 	for {
 		fs := cons.PollFetches(ctx)
@@ -362,6 +383,31 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.dirty = false
 		}
 	}
+}
+
+// expire deletes the records of commands done more than DedupRetention
+// ago.
+func (a *Applier) expire(ctx context.Context) error {
+	cutoff := a.now().Add(-a.cfg.DedupRetention).UnixMilli()
+	var tombs []*kgo.Record
+	for id, st := range a.seen {
+		if st.State == "done" && st.At < cutoff {
+			tombs = append(tombs, &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindCommand, id)})
+		}
+	}
+	if len(tombs) == 0 {
+		return nil
+	}
+	if err := a.w.commit(ctx, tombs, nil); err != nil {
+		return fmt.Errorf("deleting expired command records: %w", err)
+	}
+	for _, r := range tombs {
+		var k stateKey
+		_ = json.Unmarshal(r.Key, &k)
+		delete(a.seen, k.CommandID)
+	}
+	a.log.Info("expired command records deleted", "count", len(tombs))
+	return nil
 }
 
 func (a *Applier) positionRecord() *kgo.Record {

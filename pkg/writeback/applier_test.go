@@ -57,15 +57,26 @@ func (h *harness) config() writeback.Config {
 	}
 }
 
-// start runs an applier with api until the returned stop is called.
-func (h *harness) start(cfg writeback.Config, api writeback.API) (a *writeback.Applier, stop func()) {
+// startWith starts an applier with opts and returns a stop that waits
+// until it has loaded and started, then stops it.
+func (h *harness) startWith(cfg writeback.Config, api writeback.API, opts ...writeback.Option) func() {
 	h.t.Helper()
-	var opts []kgo.Opt
-	if h.eos {
-		opts = append(opts, kgo.TransactionalID(pipeline.TransactionalID(cfg.Connector, cfg.Policy.Tenant)+"/writeback"))
+	a, stop := h.start(cfg, api, opts...)
+	return func() {
+		testkit.WaitFor(h.t, 10*time.Second, "the applier started", a.Started)
+		stop()
 	}
-	kcl := h.env.Producer(opts...)
-	a, err := writeback.New(cfg, api, kcl, writeback.WithLogger(slog.New(slog.NewTextHandler(testWriter{h.t}, nil))))
+}
+
+// start runs an applier with api until the returned stop is called.
+func (h *harness) start(cfg writeback.Config, api writeback.API, opts ...writeback.Option) (a *writeback.Applier, stop func()) {
+	h.t.Helper()
+	var kopts []kgo.Opt
+	if h.eos {
+		kopts = append(kopts, kgo.TransactionalID(pipeline.TransactionalID(cfg.Connector, cfg.Policy.Tenant)+"/writeback"))
+	}
+	kcl := h.env.Producer(kopts...)
+	a, err := writeback.New(cfg, api, kcl, append([]writeback.Option{writeback.WithLogger(slog.New(slog.NewTextHandler(testWriter{h.t}, nil)))}, opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -348,4 +359,35 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// TestDoneRecordsExpire: a start deletes the records of commands done longer
+// ago than DedupRetention, and keeps younger ones.
+func TestDoneRecordsExpire(t *testing.T) {
+	h := newHarness(t, false)
+	id := h.env.Sim.IncidentIDs()[0]
+	h.send("acme/"+id, writeback.Command{CommandID: "old", Tenant: "acme", IncidentID: id, Action: "unassign"})
+	_, stop := h.start(h.config(), h.env.API)
+	h.results(1)
+	stop()
+	key := `{"connector":"c","tenant":"acme","kind":"command","command_id":"old"}`
+	tombstoned := func() (bool, bool) {
+		var seen, tomb bool
+		for _, r := range testkit.ReadCommitted(t, h.env.Brokers, testkit.OffsetsTopic) {
+			if string(r.Key) == key {
+				seen, tomb = true, r.Value == nil
+			}
+		}
+		return seen, tomb
+	}
+	cfg := h.config()
+	cfg.DedupRetention = time.Hour
+	h.startWith(cfg, h.env.API)() // an hour has not passed
+	if seen, tomb := tombstoned(); !seen || tomb {
+		t.Fatalf("a young record: seen %v, deleted %v", seen, tomb)
+	}
+	h.startWith(cfg, h.env.API, writeback.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))()
+	if seen, tomb := tombstoned(); !seen || !tomb {
+		t.Errorf("an expired record: seen %v, deleted %v", seen, tomb)
+	}
 }
