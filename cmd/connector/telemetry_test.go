@@ -307,7 +307,9 @@ func TestMetricNamesFollowTheConventionsAndTheDocs(t *testing.T) {
 	// Served only with scale-out (KAFKA_GROUP_ENABLED); internal/app's
 	// TestGroupSharesTenantsAndHandsThemOver and TestMovedTenantIsReleasedAndTheStopEndsInTime read them.
 	scaleOut := map[string]bool{"xdr_connector_tenants_owned": true, "xdr_connector_tenants_unowned": true, "xdr_connector_group_live": true,
-		"xdr_connector_tenants_moved": true}
+		"xdr_connector_tenants_moved": true,
+		// Served with write-back on; internal/app's TestWritebackLoop reads it.
+		"xdr_connector_writeback_commands_total": true}
 	for name := range documented {
 		if _, ok := m.fams[name]; !ok && strings.HasPrefix(name, "xdr_connector_") && !scaleOut[name] {
 			t.Errorf("docs/OBSERVABILITY.md lists %s, which /metrics does not serve", name)

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -130,7 +132,8 @@ func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi bo
 		}
 		kcl = owned
 	}
-	a, err = writeback.New(cfg, api, kcl, writeback.WithLogger(log))
+	a, err = writeback.New(cfg, api, kcl, writeback.WithLogger(log), writeback.WithMeterProvider(s.obs.meterProvider),
+		writeback.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
 	if err != nil {
 		if owned != nil {
 			owned.Close()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,19 @@ func TestWritebackLoop(t *testing.T) {
 				}
 				return seen[fmt.Sprintf("t01/%s@%d", id1, tr1.ModificationTime)] && seen[fmt.Sprintf("t02/%s@%d", id2, tr2.ModificationTime)]
 			})
+			resp, err := http.Get(r.base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			for _, want := range []string{`xdr_connector_writeback_commands_total{connector="fleet-test",outcome="applied",tenant="t01"} 1`,
+				`xdr_connector_writeback_commands_total{connector="fleet-test",outcome="rejected",tenant="t01"} 1`,
+				`xdr_connector_writeback_commands_total{connector="fleet-test",outcome="applied",tenant="t02"} 1`} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 			if w := res["w1"]; w.Observed && *w.ModificationTime != tr1.ModificationTime {
 				t.Errorf("result modification_time %d, the incident's %d", *w.ModificationTime, tr1.ModificationTime)
 			}

@@ -11,6 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -91,6 +95,25 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithMeterProvider makes the applier count its commands (MetricCommands,
+// by outcome: applied, rejected, failed, or duplicate for a command_id
+// already done). Default: no metrics. A nil mp is ignored.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(a *Applier) {
+		if mp != nil {
+			a.mp = mp
+		}
+	}
+}
+
+// WithMetricAttributes adds attrs to every measurement: the tenant.
+func WithMetricAttributes(attrs ...attribute.KeyValue) Option {
+	return func(a *Applier) { a.metricAttrs = append(a.metricAttrs, attrs...) }
+}
+
+// MetricCommands is the counter of WithMeterProvider.
+const MetricCommands = "xdr_connector.writeback.commands" // counter{outcome}
+
 // WithClock sets the clock of applied_at (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(a *Applier) {
@@ -146,6 +169,10 @@ type Applier struct {
 	positions map[int32]int64         // next offset to read, per partition
 	dirty     bool                    // positions moved since last written
 
+	mp          metric.MeterProvider
+	metricAttrs []attribute.KeyValue
+	commands    metric.Int64Counter
+
 	applied, rejected, failed, duplicates atomic.Int64
 	started                               atomic.Bool
 }
@@ -191,6 +218,15 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Applier, error)
 		o(a)
 	}
 	a.log = a.log.With("stage", "writeback")
+	if a.mp == nil {
+		a.mp = metricnoop.NewMeterProvider()
+	}
+	var err error
+	a.commands, err = a.mp.Meter("github.com/soc-tools/xdr-kafka-connector/pkg/writeback").Int64Counter(MetricCommands,
+		metric.WithUnit("{command}"), metric.WithDescription("Write-back commands of the tenant, by outcome: applied, rejected, failed, duplicate."))
+	if err != nil {
+		return nil, fmt.Errorf("configuring write-back: creating metrics: %w", err)
+	}
 	return a, nil
 }
 
@@ -468,6 +504,7 @@ func (a *Applier) handle(ctx context.Context, r *kgo.Record) error {
 	}
 	if id != "" && seen && prev.State == "done" {
 		a.duplicates.Add(1)
+		a.count(ctx, "duplicate")
 		a.log.Info("duplicate command skipped", "command_id", id, "outcome", prev.Outcome)
 		a.positions[r.Partition], a.dirty = r.Offset+1, true
 		return nil
@@ -634,6 +671,7 @@ func (a *Applier) finish(ctx context.Context, r *kgo.Record, id string, res Resu
 		return fmt.Errorf("publishing result of command %s: %w", id, err)
 	}
 	a.dirty = false
+	a.count(ctx, res.Outcome)
 	switch res.Outcome {
 	case OutcomeApplied:
 		a.applied.Add(1)
@@ -690,4 +728,8 @@ func salvage(value []byte) Command {
 	_ = json.Unmarshal(value, &m)
 	str := func(k string) string { v, _ := m[k].(string); return v }
 	return Command{CommandID: str("command_id"), Tenant: str("tenant"), IncidentID: str("incident_id"), Action: str("action")}
+}
+
+func (a *Applier) count(ctx context.Context, outcome string) {
+	a.commands.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(append([]attribute.KeyValue{attribute.String("outcome", outcome)}, a.metricAttrs...)...))
 }
