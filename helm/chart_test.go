@@ -127,6 +127,7 @@ type tenantSettings struct {
 	FilterStarred      *bool    `json:"filter_starred,omitempty"`
 	FilterAlertSources []string `json:"filter_alert_sources,omitempty"`
 	RequestTimeout     *string  `json:"request_timeout,omitempty"`
+	Writeback          *string  `json:"writeback,omitempty"`
 }
 
 // rendered is one release's manifests, decoded.
@@ -952,6 +953,11 @@ topics:
   ocsfAlerts: t.ocsf.alerts
   ecsIncidents: t.ecs.incidents
   ecsAlerts: t.ecs.alerts
+  commands: t.commands
+  commandResults: t.command-results
+writeback:
+  enabled: true
+  actions: [assign, update_alerts]
 scaleOut:
   enabled: true
   sessionTimeout: 30s
@@ -1119,6 +1125,10 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_GROUP_HEARTBEAT_INTERVAL": value("2s"),
 		"KAFKA_TOPIC_SLOTS":              value("t.slots"),
 		"KAFKA_SLOTS_PARTITIONS":         value("32"),
+		"WRITEBACK":                      value("on"),
+		"WRITEBACK_ACTIONS":              value("assign,update_alerts"),
+		"KAFKA_TOPIC_COMMANDS":           value("t.commands"),
+		"KAFKA_TOPIC_COMMAND_RESULTS":    value("t.command-results"),
 		"KAFKA_GROUP_INSTANCE_ID": func(t *testing.T, e corev1.EnvVar) {
 			if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
 				t.Errorf("KAFKA_GROUP_INSTANCE_ID from %+v, want the pod's name", e.ValueFrom)
@@ -1349,7 +1359,7 @@ func TestCIValues(t *testing.T) {
 						PollInterval: new("1m"), Lookback: new("5m"), StartFrom: new("now"),
 						EnrichRateLimit: new(5), EnrichRateWindow: new("120s"), EnrichWorkers: new(1), AlertsLimit: new(500),
 						FilterStatuses: []string{"new", "under_investigation"}, FilterStarred: new(true),
-						FilterAlertSources: []string{"XDR Agent", "Firewall"}, RequestTimeout: new("45s"),
+						FilterAlertSources: []string{"XDR Agent", "Firewall"}, RequestTimeout: new("45s"), Writeback: new("off"),
 					}},
 			}}
 			if !reflect.DeepEqual(*f, want) {

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/sethvargo/go-envconfig"
-
-	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 )
 
 // TestWritebackSettings: WRITEBACK is off by default, the allow-list
@@ -19,7 +17,7 @@ func TestWritebackSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WritebackOn() || !slices.Equal(c.Actions(), writeback.DefaultActions) || slices.Contains(c.Actions(), writeback.ActionUpdateAlerts) {
+	if c.WritebackOn() || !slices.Equal(c.Actions(), DefaultWritebackActions) || slices.Contains(c.Actions(), "update_alerts") {
 		t.Errorf("defaults: on %v, actions %v", c.WritebackOn(), c.Actions())
 	}
 	c, err = Load(context.Background(), envconfig.MapLookuper(map[string]string{"WRITEBACK": "on", "KAFKA_TOPIC_PREFIX": "soc",

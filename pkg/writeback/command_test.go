@@ -7,8 +7,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
+
+// TestConfigKnowsTheActions: WRITEBACK_ACTIONS is checked against a list of
+// its own in pkg/config; it must be this package's.
+func TestConfigKnowsTheActions(t *testing.T) {
+	if !reflect.DeepEqual(config.WritebackActionNames, Actions) || !reflect.DeepEqual(config.DefaultWritebackActions, DefaultActions) {
+		t.Errorf("config lists %v (default %v), writeback %v (default %v)", config.WritebackActionNames, config.DefaultWritebackActions, Actions, DefaultActions)
+	}
+}
 
 func sp(s string) *string { return &s }
 func ip(n int64) *int64   { return &n }

@@ -157,7 +157,7 @@ The per-tenant keys of the tenants file that a tenant's overrides may set, in
 the order they are written.
 */}}
 {{- define "xdr-kafka-connector.tenantOverrideKeys" -}}
-poll_interval lookback start_from enrich_rate_limit enrich_rate_window enrich_workers alerts_limit filter_statuses filter_starred filter_alert_sources request_timeout disabled
+poll_interval lookback start_from enrich_rate_limit enrich_rate_window enrich_workers alerts_limit filter_statuses filter_starred filter_alert_sources request_timeout disabled writeback
 {{- end }}
 
 {{/*
@@ -337,6 +337,16 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.topics.ecsIncidents | quote }}
 - name: KAFKA_TOPIC_ECS_ALERTS
   value: {{ $v.topics.ecsAlerts | quote }}
+- name: WRITEBACK
+  value: {{ ternary "on" "off" $v.writeback.enabled | quote }}
+{{- with $v.writeback.actions }}
+- name: WRITEBACK_ACTIONS
+  value: {{ join "," . | quote }}
+{{- end }}
+- name: KAFKA_TOPIC_COMMANDS
+  value: {{ $v.topics.commands | quote }}
+- name: KAFKA_TOPIC_COMMAND_RESULTS
+  value: {{ $v.topics.commandResults | quote }}
 - name: LOG_LEVEL
   value: {{ $v.log.level | quote }}
 - name: LOG_FORMAT
