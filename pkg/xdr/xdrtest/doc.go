@@ -64,7 +64,8 @@
 // severity, status and comment, skips unknown ids and answers
 // {"reply":{"alerts_ids":[...]}}. WriteCalls lists the write calls. A
 // FaultReset on a write endpoint applies the update before dropping the
-// connection, as a lost reply would. With Config.ReadOnly both answer 403,
+// connection, as a lost reply would; a FaultSlow applies it and then holds
+// the reply (WriteCall.Held). With Config.ReadOnly both answer 403,
 // as to a key whose role may not edit.
 //
 // # Rate limit

@@ -332,6 +332,14 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fault := t.takeFault(endpoint)
 	if fault == FaultSlow {
+		var held *reply
+		if write {
+			// A write is applied before its reply is held, as on a
+			// server that did the work and answers late.
+			rep := t.applyWrite(endpoint, body)
+			held = &rep
+			t.recordHeldWrite(arrival, endpoint, body, rep.status)
+		}
 		t.mu.Lock()
 		d := t.slowDelay
 		t.mu.Unlock()
@@ -346,6 +354,10 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fault = 0
+		if held != nil {
+			t.write(w, r, *held)
+			return
+		}
 	}
 
 	var rep reply

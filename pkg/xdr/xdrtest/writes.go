@@ -39,6 +39,9 @@ type WriteCall struct {
 	Endpoint string
 	Body     json.RawMessage // request_data as sent
 	Status   int             // HTTP status sent; 0 when the connection was reset
+	// Held tells that the update was applied and its reply held
+	// (FaultSlow): Status is the reply's, sent late or never.
+	Held bool
 }
 
 // WriteCalls returns every authenticated write call, in the order their
@@ -50,13 +53,21 @@ func (t *Tenant) WriteCalls() []WriteCall {
 }
 
 func (t *Tenant) recordWrite(at time.Time, endpoint string, body []byte, status int) {
+	t.addWrite(at, endpoint, body, status, false)
+}
+
+func (t *Tenant) recordHeldWrite(at time.Time, endpoint string, body []byte, status int) {
+	t.addWrite(at, endpoint, body, status, true)
+}
+
+func (t *Tenant) addWrite(at time.Time, endpoint string, body []byte, status int, held bool) {
 	var env struct {
 		RequestData json.RawMessage `json:"request_data"`
 	}
 	_ = json.Unmarshal(body, &env)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.writes = append(t.writes, WriteCall{Time: at, Endpoint: endpoint, Body: env.RequestData, Status: status})
+	t.writes = append(t.writes, WriteCall{Time: at, Endpoint: endpoint, Body: env.RequestData, Status: status, Held: held})
 }
 
 // applyWrite answers a write endpoint.
