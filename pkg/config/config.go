@@ -88,11 +88,11 @@ type Config struct {
 	EnrichBulkSize       int           `env:"ENRICH_BULK_SIZE, default=100"`        // incidents per bulk call, at most 100
 	EnrichBulkRateLimit  int           `env:"ENRICH_BULK_RATE_LIMIT, default=10"`   // bulk calls ...
 	EnrichBulkRateWindow time.Duration `env:"ENRICH_BULK_RATE_WINDOW, default=60s"` // ... in any window this long
-	EnrichMaxAttempts  int           `env:"ENRICH_MAX_ATTEMPTS, default=6"` // before the DLQ
-	AlertsLimit        int           `env:"ALERTS_LIMIT, default=1000"`
-	CommitInterval     time.Duration `env:"COMMIT_INTERVAL, default=1s"`
-	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
-	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
+	EnrichMaxAttempts    int           `env:"ENRICH_MAX_ATTEMPTS, default=6"`       // before the DLQ
+	AlertsLimit          int           `env:"ALERTS_LIMIT, default=1000"`
+	CommitInterval       time.Duration `env:"COMMIT_INTERVAL, default=1s"`
+	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
+	Delivery             string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
 	LogLevel  string `env:"LOG_LEVEL, default=info"`          // debug | info | warn | error

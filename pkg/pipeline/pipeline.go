@@ -100,7 +100,7 @@ type Config struct {
 	// OnBulkFallback is told, once, that ENRICH_BULK=auto fell back to
 	// single calls (enrich.WithBulkFallback).
 	OnBulkFallback func(error)
-	AlertsLimit int
+	AlertsLimit    int
 	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a larger record goes to the
 	// DLQ with an excerpt instead (see record.Oversized). 0: no limit.
 	MaxRecordBytes int
