@@ -42,7 +42,7 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 		"DATA_DIR": dataDir, "DELIVERY": delivery,
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim",
 		"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h",
-		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
 	exact := delivery == "exactly-once"

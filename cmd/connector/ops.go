@@ -94,6 +94,9 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 			cfg.EnrichRateWindow = demoRateWindow
 		}
+		if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+			cfg.EnrichBulkRateWindow = demoRateWindow
+		}
 	}
 	tenants, err := tenantsOf(cfg, onlyTenant)
 	if err != nil {

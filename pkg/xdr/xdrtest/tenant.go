@@ -80,7 +80,7 @@ type Config struct {
 	TotalCountCap int
 	// BulkRateLimit and BulkRateWindow are the sliding window of
 	// get_multiple_incidents_extra_data, its own beside the single
-	// endpoint's (default 10 in 60s).
+	// endpoint's (default: RateLimit in RateWindow, as configured).
 	BulkRateLimit  int
 	BulkRateWindow time.Duration
 	// AlertsLimitPerIncident is the most alerts one item of a bulk reply
@@ -143,10 +143,10 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.BulkRateLimit <= 0 {
-		c.BulkRateLimit = DefaultRateLimit
+		c.BulkRateLimit = c.RateLimit
 	}
 	if c.BulkRateWindow <= 0 {
-		c.BulkRateWindow = DefaultRateWindow
+		c.BulkRateWindow = c.RateWindow
 	}
 	if c.AlertsLimitPerIncident <= 0 {
 		c.AlertsLimitPerIncident = DefaultAlertsLimitPerIncident
