@@ -99,6 +99,9 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 			cfg.EnrichRateWindow = demoRateWindow
 		}
+		if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+			cfg.EnrichBulkRateWindow = demoRateWindow
+		}
 	}
 	// Without a tenants file the offsets topic names the tenants: --tenant
 	// is checked once it is read.

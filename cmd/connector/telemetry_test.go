@@ -46,7 +46,7 @@ func startConnector(t *testing.T, e *testkit.Env, extra map[string]string, deps 
 		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_PARTITIONS": "3", "KAFKA_REPLICATION_FACTOR": "1",
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "HTTP_ADDR": "127.0.0.1:0",
 		"POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "5s",
-		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
 	for k, v := range extra {

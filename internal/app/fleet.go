@@ -54,6 +54,14 @@ type TenantStatus struct {
 	BudgetWindowSeconds float64 `json:"budget_window_seconds"`
 	Versions            int64   `json:"versions"`     // incident versions published by its current run
 	Calls429            uint64  `json:"rate_limited"` // 429 replies in its current run
+	// Bulk is ENRICH_BULK (auto, on or off); BulkFallback is set once an
+	// auto tenant found get_multiple_incidents_extra_data not served and
+	// fell back to single calls. BulkBudgetUsed and BulkBudgetLimit are the
+	// bulk endpoint's budget, as BudgetUsed and BudgetLimit.
+	Bulk            string `json:"enrich_bulk,omitempty"`
+	BulkFallback    bool   `json:"enrich_bulk_fallback"`
+	BulkBudgetUsed  int    `json:"bulk_budget_used"`
+	BulkBudgetLimit int    `json:"bulk_budget_limit"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -92,11 +100,14 @@ func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
 	st, p := s.status, s.pipeline
 	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
+	st.Bulk = s.t.EnrichBulk
 	s.mu.Unlock()
 	if p != nil {
 		ps := p.Stats()
 		st.QueueDepth, st.Owed, st.Versions, st.Calls429 = ps.QueueDepth, ps.Offsets.Pending, ps.Versions, ps.Enrich.RateLimited
 		st.BudgetUsed, st.BudgetLimit = ps.Enrich.Limiter.InUse, ps.Enrich.RateLimit
+		st.BulkFallback = st.BulkFallback || ps.Enrich.BulkFallback
+		st.BulkBudgetUsed, st.BulkBudgetLimit = ps.Enrich.BulkLimiter.InUse, ps.Enrich.BulkRateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
 		}
@@ -320,6 +331,7 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		s.pipeline = nil
 		s.status.QueueDepth, s.status.Versions, s.status.Calls429 = last.QueueDepth, last.Versions, last.Calls429
 		s.status.BudgetUsed, s.status.BudgetLimit, s.status.LagSeconds = 0, last.BudgetLimit, last.LagSeconds
+		s.status.BulkFallback, s.status.BulkBudgetLimit = last.BulkFallback, last.BulkBudgetLimit
 		s.mu.Unlock()
 	}()
 	runCtx, stop := context.WithCancel(ctx)

@@ -119,7 +119,7 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	env := map[string]string{
 		"TENANTS_FILE": e.file, "KAFKA_BROKERS": strings.Join(e.brokers, ","), "KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1",
 		"CONNECTOR_NAME": "fleet-test", "HTTP_ADDR": "127.0.0.1:0", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s",
-		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
+		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
 		"COMMIT_INTERVAL": "100ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "ENRICH_MAX_ATTEMPTS": "10",
 		"HTTP_TENANTS_ENABLED": "true",
 	}

@@ -40,6 +40,11 @@ type Tenant struct {
 	EnrichWorkers      int
 	EnrichMaxAttempts  int
 	AlertsLimit        int
+	// Bulk enrichment: ENRICH_BULK and its size and budget.
+	EnrichBulk           string
+	EnrichBulkSize       int
+	EnrichBulkRateLimit  int
+	EnrichBulkRateWindow time.Duration
 }
 
 // TenantOf is the one tenant of an env-only configuration.
@@ -66,6 +71,7 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
 		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
 		EnrichWorkers: c.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: c.AlertsLimit,
+		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
 	}
 }
 
@@ -137,6 +143,10 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi boo
 		RateWindow:      t.EnrichRateWindow,
 		Enrich:          enrich.Config{Workers: t.EnrichWorkers, MaxAttempts: t.EnrichMaxAttempts, CallTimeout: t.API.Timeout},
 		AlertsLimit:     t.AlertsLimit,
+		Bulk:            t.EnrichBulk,
+		BulkSize:        t.EnrichBulkSize,
+		BulkRateLimit:   t.EnrichBulkRateLimit,
+		BulkRateWindow:  t.EnrichBulkRateWindow,
 		MaxRecordBytes:  cfg.KafkaMaxRecordBytes,
 		MaxRetryAfter:   cfg.XDRMaxRetryAfter,
 		CommitInterval:  cfg.CommitInterval,

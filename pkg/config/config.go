@@ -87,11 +87,16 @@ type Config struct {
 	EnrichRateLimit    int           `env:"ENRICH_RATE_LIMIT, default=10"`   // get_incident_extra_data calls ...
 	EnrichRateWindow   time.Duration `env:"ENRICH_RATE_WINDOW, default=60s"` // ... in any window this long
 	EnrichWorkers      int           `env:"ENRICH_WORKERS, default=2"`
-	EnrichMaxAttempts  int           `env:"ENRICH_MAX_ATTEMPTS, default=6"` // before the DLQ
-	AlertsLimit        int           `env:"ALERTS_LIMIT, default=1000"`
-	CommitInterval     time.Duration `env:"COMMIT_INTERVAL, default=1s"`
-	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
-	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
+	// Bulk enrichment: get_multiple_incidents_extra_data.
+	EnrichBulk           string        `env:"ENRICH_BULK, default=auto"`            // auto | on | off
+	EnrichBulkSize       int           `env:"ENRICH_BULK_SIZE, default=100"`        // incidents per bulk call, at most 100
+	EnrichBulkRateLimit  int           `env:"ENRICH_BULK_RATE_LIMIT, default=10"`   // bulk calls ...
+	EnrichBulkRateWindow time.Duration `env:"ENRICH_BULK_RATE_WINDOW, default=60s"` // ... in any window this long
+	EnrichMaxAttempts    int           `env:"ENRICH_MAX_ATTEMPTS, default=6"`       // before the DLQ
+	AlertsLimit          int           `env:"ALERTS_LIMIT, default=1000"`
+	CommitInterval       time.Duration `env:"COMMIT_INTERVAL, default=1s"`
+	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
+	Delivery             string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
 	LogLevel  string `env:"LOG_LEVEL, default=info"`  // debug | info | warn | error
@@ -244,6 +249,9 @@ func (c *Config) Validate() error {
 	if c.EnrichWorkers < 1 {
 		bad("ENRICH_WORKERS", "must be at least 1")
 	}
+	checkBulk(c.EnrichBulk, c.EnrichBulkSize, c.EnrichBulkRateLimit, c.EnrichBulkRateWindow, func(key, reason string) {
+		bad(strings.ToUpper(key), "%s", reason)
+	})
 	if c.EnrichMaxAttempts < 1 {
 		bad("ENRICH_MAX_ATTEMPTS", "must be at least 1")
 	}

@@ -37,6 +37,12 @@ type Tenant struct {
 	EnrichWorkers      int
 	AlertsLimit        int
 	Disabled           bool
+	// Bulk enrichment (ENRICH_BULK, ENRICH_BULK_SIZE, ENRICH_BULK_RATE_LIMIT,
+	// ENRICH_BULK_RATE_WINDOW).
+	EnrichBulk           string
+	EnrichBulkSize       int
+	EnrichBulkRateLimit  int
+	EnrichBulkRateWindow time.Duration
 
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
@@ -56,7 +62,8 @@ func (t Tenant) Equal(o Tenant) bool {
 		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
 		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
 		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource
+		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.EnrichBulk == b.EnrichBulk && a.EnrichBulkSize == b.EnrichBulkSize &&
+		a.EnrichBulkRateLimit == b.EnrichBulkRateLimit && a.EnrichBulkRateWindow == b.EnrichBulkRateWindow
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
@@ -73,7 +80,7 @@ var (
 	// settingKeys may appear in defaults and in each tenant.
 	settingKeys = []string{"auth_mode", "request_timeout", "poll_interval", "lookback", "start_from",
 		"filter_statuses", "filter_starred", "filter_alert_sources", "enrich_rate_limit", "enrich_rate_window",
-		"enrich_workers", "alerts_limit"}
+		"enrich_workers", "alerts_limit", "enrich_bulk", "enrich_bulk_size", "enrich_bulk_rate_limit", "enrich_bulk_rate_window"}
 	// tenantKeys may appear only in a tenant.
 	tenantKeys = []string{"id", "base_url", "api_key_id", "api_key", "api_key_file", "disabled"}
 )
@@ -201,6 +208,7 @@ func fromEnv(c *Config) Tenant {
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
 		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
 	}
 }
 
@@ -350,6 +358,14 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			num(&t.EnrichWorkers)
 		case "alerts_limit":
 			num(&t.AlertsLimit)
+		case "enrich_bulk":
+			t.EnrichBulk, _ = str()
+		case "enrich_bulk_size":
+			num(&t.EnrichBulkSize)
+		case "enrich_bulk_rate_limit":
+			num(&t.EnrichBulkRateLimit)
+		case "enrich_bulk_rate_window":
+			dur(&t.EnrichBulkRateWindow)
 		}
 	}
 }
@@ -396,5 +412,27 @@ func checkTenant(t *Tenant, where string, allowHTTP bool, bad func(where, key, f
 	}
 	if t.AlertsLimit < 1 {
 		bad(where, "alerts_limit", "must be at least 1")
+	}
+	checkBulk(t.EnrichBulk, t.EnrichBulkSize, t.EnrichBulkRateLimit, t.EnrichBulkRateWindow, func(key, reason string) {
+		bad(where, key, "%s", reason)
+	})
+}
+
+// checkBulk applies the rules of the bulk enrichment settings, reporting
+// each fault under its tenants-file key (enrich_bulk, ...).
+func checkBulk(mode string, size, limit int, window time.Duration, bad func(key, reason string)) {
+	switch mode {
+	case "auto", "on", "off":
+	default:
+		bad("enrich_bulk", fmt.Sprintf("must be auto, on or off, not %q", mode))
+	}
+	if size < 1 || size > 100 {
+		bad("enrich_bulk_size", "must be between 1 and 100 (incidents per get_multiple_incidents_extra_data call)")
+	}
+	if limit < 1 {
+		bad("enrich_bulk_rate_limit", "must be at least 1")
+	}
+	if window <= 0 {
+		bad("enrich_bulk_rate_window", "must be a positive duration")
 	}
 }

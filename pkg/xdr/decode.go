@@ -105,13 +105,28 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
 	}
+	out, err := extraDataOf(reply)
+	if err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
+	*d = out
+	return nil
+}
+
+// extraDataOf decodes one incident's extra data from the members of its
+// object: the "reply" of get_incident_extra_data, or one item of
+// get_multiple_incidents_extra_data, which has the same shape. It fails,
+// wrapping ErrMalformed, when the object carries an error instead of an
+// incident, when a section is neither an object, a list nor null, or when the
+// result does not pass ExtraData.Check.
+func extraDataOf(reply map[string]json.RawMessage) (ExtraData, error) {
 	if _, ok := reply["incident"]; !ok && hasAny(reply, "err_code", "err_msg") {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w: reply carries an error: %s",
+		return ExtraData{}, fmt.Errorf("%w: reply carries an error: %s",
 			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
 	}
 	for _, name := range []string{"alerts", "network_artifacts", "file_artifacts"} {
 		if !sectionShaped(reply[name]) {
-			return fmt.Errorf("decoding get_incident_extra_data reply: %w: %q is neither an object, a list nor null", ErrMalformed, name)
+			return ExtraData{}, fmt.Errorf("%w: %q is neither an object, a list nor null", ErrMalformed, name)
 		}
 	}
 	var out ExtraData
@@ -122,10 +137,9 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
 	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
 	if err := out.Check(); err != nil {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+		return ExtraData{}, err
 	}
-	*d = out
-	return nil
+	return out, nil
 }
 
 // Check reports whether d can be published as an incident's enrichment, every
