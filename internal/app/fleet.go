@@ -226,10 +226,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if f.group != nil && errors.Is(err, pipeline.ErrFenced) {
+		if errors.Is(err, pipeline.ErrFenced) {
 			// Another process owns the tenant now: the group has moved its
-			// slot, and the revocation (or loss) that ends ctx is on its way.
-			// Retrying soon would fence the rightful owner in turn.
+			// slot, and the revocation (or loss) that ends ctx is on its way;
+			// or, without the group, another process runs it too. Retrying
+			// soon would fence the other in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -302,11 +303,18 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		case <-runCtx.Done():
 		}
 	}()
-	return tn.pipeline.Run(ctx)
+	err = tn.pipeline.Run(ctx)
+	if f.group == nil {
+		err = secondProcess(f.shared.cfg, s.t.ID, err)
+	}
+	return err
 }
 
 // failureReason says in words why a tenant failed, and what to do.
 func failureReason(err error) string {
+	if errors.Is(err, errSecondProcess) {
+		return "another live process with the same CONNECTOR_NAME runs this tenant (the group is off): " + secondProcessFix
+	}
 	if errors.Is(err, pipeline.ErrFenced) {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}
