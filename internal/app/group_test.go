@@ -386,14 +386,15 @@ func TestASecondProcessWithoutTheGroupIsFoundOut(t *testing.T) {
 	a := e.start(off)
 	waitFor(t, 30*time.Second, "a to run every tenant", func() bool { return len(running(t, a)) == len(ids) })
 	b := e.start(off)
-	waitFor(t, 30*time.Second, "a to stop every tenant b runs, saying why", func() bool {
-		for _, s := range a.tenants(t) {
-			if s.State != StateFailed || !strings.Contains(s.Reason, "another live process with the same CONNECTOR_NAME") ||
-				!strings.Contains(s.Reason, "KAFKA_GROUP_ENABLED") {
-				return false
+	told := map[string]bool{} // a tenant a reported stopped for the second process
+	waitFor(t, 60*time.Second, "a to stop every tenant b runs, saying why", func() bool {
+		for id, s := range a.tenants(t) {
+			if s.State == StateFailed && strings.Contains(s.Reason, "another live process with the same CONNECTOR_NAME") &&
+				strings.Contains(s.Reason, "KAFKA_GROUP_ENABLED") {
+				told[id] = true
 			}
 		}
-		return true
+		return len(told) == len(ids)
 	})
 	if lines := a.logs.lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
 		t.Errorf("a logged %d failures naming the second process, want one per tenant (%d)", len(lines), len(ids))
