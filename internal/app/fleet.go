@@ -23,7 +23,7 @@ import (
 const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
-	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff, and stays failed while a retry starts
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
 )
@@ -43,7 +43,7 @@ type TenantStatus struct {
 	Reason      string    `json:"reason,omitempty"`     // why it failed, in words, with what to do
 	LastError   string    `json:"last_error,omitempty"` // the last error, as logged
 	Failures    int       `json:"failures"`             // failed runs in a row
-	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
+	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again; in the past while that retry starts
 	LagSeconds  float64   `json:"watermark_lag_seconds"`
 	QueueDepth  int       `json:"queue_depth"`      // enrichments waiting
 	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
@@ -250,8 +250,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 			return
 		case <-t.C:
 		}
+		// The retry starts: the tenant stays failed, with its reason, its
+		// error and the time the retry began, until the new run is running
+		// (loading the offsets can take a while), so that "failed" is what
+		// /tenants says for the whole cycle, not for the backoff alone.
 		delay = min(2*delay, f.retryMax)
-		s.set(StateStarting, "", nil)
 	}
 }
 
