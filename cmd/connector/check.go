@@ -326,14 +326,23 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 		switch d, ok := details[t]; {
 		case ok && d.Err == nil:
 			r.pass("slots topic "+t, fmt.Sprintf("exists: %d slots (its partitions)", len(d.Partitions)))
+			checkSlotsACLs(ctx, r, cl, cfg, d)
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			compact := "compact"
 			checkCreatable(ctx, r, adm, cfg, []string{t}, int32(cfg.SlotsPartitions), map[string]*string{"cleanup.policy": &compact}, "slots ")
+		case errors.Is(d.Err, kerr.TopicAuthorizationFailed):
+			r.fail("slots topic "+t, "the principal may not DESCRIBE the slots topic, which the connector's group consumes to share the tenants: "+d.Err.Error(),
+				aclFix("Read", "--topic", t)+"; READ implies DESCRIBE")
 		default:
 			reason, fix := kafkaFailure(d.Err, cfg)
 			r.fail("slots topic "+t, reason, fix)
 		}
+		checkGroupACLs(ctx, r, cl, cfg)
 	}
+	// Every tenant writes in transactions of its own id to an external
+	// Kafka: its offsets (the fencing that finds a second process out, or a
+	// zombie of the group), and exactly-once its records too.
+	checkTxnACLs(ctx, r, cl, cfg)
 }
 
 // checkedDataTopics lists the data topics a run writes: the native ones and
