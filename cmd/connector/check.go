@@ -41,6 +41,17 @@ line per check: ✓ passed, ✗ failed (with the reason and the fix), – skippe
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
   offsets topic     exists with cleanup.policy=compact, or can be created so
+  slots topic       (with the group) as the offsets topic, and the principal
+                    may DESCRIBE, READ and CREATE it
+  group             (with the group) the principal may DESCRIBE and READ (join)
+                    the connector's group, xdr-kafka-connector/<CONNECTOR_NAME>
+  transactional ids the principal may DESCRIBE and WRITE each tenant's,
+                    xdr-kafka-connector/<CONNECTOR_NAME>/<tenant>
+
+The ACL probes change nothing, so check may run beside a live connector: a join
+no broker accepts (a 1 ms session), a fetch of nothing, and an EndTxn for a
+producer id no producer has. A missing ACL is named with the kafka-acls.sh
+command that grants it.
 
 With XDR_BASE_URL unset the API is not checked ("connector run" would serve a
 simulated tenant); with KAFKA_BROKERS unset Kafka is not checked ("connector

@@ -129,12 +129,26 @@ func checkSlotsACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *co
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		r.fail(name, "the principal may not READ the slots topic, which the connector's group consumes to share the tenants: "+err.Error(),
 			aclFix("Read", "--topic", t))
+		return
 	case err != nil && !errors.Is(err, kerr.OffsetOutOfRange):
 		reason, fix := kafkaFailure(err, cfg)
 		r.fail(name, "reading the slots topic: "+reason, fix)
-	default:
-		r.pass(name, "the principal may DESCRIBE and READ it")
+		return
 	}
+	// A run asks to create the topic at every start, existing or not, and
+	// the brokers authorize that before they find it exists.
+	resps, err := kadm.NewClient(cl).ValidateCreateTopics(ctx, 1, int16(cfg.KafkaReplication), nil, t)
+	if err == nil {
+		if cr, ok := resps[t]; ok {
+			err = cr.Err
+		}
+	}
+	if errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		r.fail(name, "the principal may not CREATE the slots topic, which the connector asks for at every start, existing or not: "+err.Error(),
+			aclFix("Create", "--topic", t))
+		return
+	}
+	r.pass(name, "the principal may DESCRIBE, READ and CREATE it")
 }
 
 // checkTxnACLs checks that the principal may use each tenant's transactional

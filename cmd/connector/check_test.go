@@ -366,11 +366,15 @@ func TestCheckNamesAMissingACL(t *testing.T) {
 	}
 	all := []kfake.ACL{
 		acl(topic, "xdr.", pre, kmsg.ACLOperationDescribe), acl(topic, "xdr.", pre, kmsg.ACLOperationWrite),
-		acl(topic, "xdr.", pre, kmsg.ACLOperationCreate), acl(topic, "xdr.", pre, kmsg.ACLOperationDescribeConfigs),
+		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationCreate), acl(topic, "xdr.", pre, kmsg.ACLOperationDescribeConfigs),
 		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationRead),
 		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationRead),
 		acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationRead), acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
 		acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationWrite), acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
+		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationCreate),
+	}
+	for _, d := range []string{"xdr.incidents", "xdr.alerts", "xdr.artifacts", "xdr.dlq"} {
+		all = append(all, acl(topic, d, lit, kmsg.ACLOperationCreate))
 	}
 	for _, tc := range []struct {
 		name    string
@@ -384,6 +388,7 @@ func TestCheckNamesAMissingACL(t *testing.T) {
 		// without either.
 		{"group describe", []int{6, 7}, "✗ group xdr-kafka-connector/xdr-connector", "DESCRIBE", "--operation Read --group 'xdr-kafka-connector/xdr-connector'"},
 		{"slots read", []int{5}, "✗ slots topic xdr.connector.slots", "READ", "--operation Read --topic 'xdr.connector.slots'"},
+		{"slots create", []int{10}, "✗ slots topic xdr.connector.slots", "CREATE", "--operation Create --topic 'xdr.connector.slots'"},
 		{"transactional id write", []int{8}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "WRITE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
 		{"transactional id describe", []int{8, 9}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "DESCRIBE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
 	} {
@@ -417,7 +422,7 @@ func TestCheckNamesAMissingACL(t *testing.T) {
 					t.Fatalf("exit %d with every ACL granted; output:\n%s", code, out)
 				}
 				for _, want := range []string{"✓ group xdr-kafka-connector/xdr-connector: the principal may DESCRIBE and READ",
-					"✓ slots topic xdr.connector.slots: the principal may DESCRIBE and READ", "✓ transactional ids: the principal may DESCRIBE and WRITE xdr-kafka-connector/xdr-connector/"} {
+					"✓ slots topic xdr.connector.slots: the principal may DESCRIBE, READ and CREATE", "✓ transactional ids: the principal may DESCRIBE and WRITE xdr-kafka-connector/xdr-connector/"} {
 					if !strings.Contains(strings.Join(pass, "\n"), want) {
 						t.Errorf("no line %q; output:\n%s", want, out)
 					}
