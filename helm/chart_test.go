@@ -829,13 +829,20 @@ func TestRenderRequiredValues(t *testing.T) {
 		"helm test " + releaseName + " -n soc",
 		"-t xdr.incidents",
 		"--bootstrap-server kafka-0.kafka:9092",
-		"ONE REPLICA",
 		"429",
 		"NETWORK POLICY " + fullname + ": the pod accepts connections on port 8080 only",
 		"the Kafka brokers' ports on\n10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16.",
+		"SCALE-OUT", // the default, as the connector's with KAFKA_BROKERS
 	} {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q", want)
+		}
+	}
+	// Without the group, one replica: the notes say why.
+	off := render(t, loadChart(t), readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	for _, want := range []string{"ONE REPLICA", "429"} {
+		if !strings.Contains(off.notes, want) {
+			t.Errorf("NOTES.txt without scaleOut lacks %q", want)
 		}
 	}
 	if strings.Contains(r.notes, "WARNING") {
@@ -897,8 +904,8 @@ func TestDefaultsMatchConfig(t *testing.T) {
 			continue
 		}
 		checked++
-		if e.Value == def {
-			continue
+		if e.Value == def || e.Name == "KAFKA_GROUP_ENABLED" && def == "auto" && e.Value == "true" {
+			continue // the chart always names brokers, with which auto is on
 		}
 		got, err1 := time.ParseDuration(e.Value)
 		want, err2 := time.ParseDuration(def)
@@ -1539,7 +1546,7 @@ func TestBadValuesRejected(t *testing.T) {
 // blanket ban, and that NOTES.txt warns.
 func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 	ch := loadChart(t)
-	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\n")
+	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\nscaleOut:\n  enabled: false\n")
 	r := render(t, ch, vals)
 	if *r.deployment.Spec.Replicas != 2 {
 		t.Errorf("replicas = %d", *r.deployment.Spec.Replicas)
@@ -1552,8 +1559,8 @@ func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 // TestScaleOut renders several replicas that share the tenants: no
 // acknowledgement needed, a RollingUpdate that adds a pod before removing
 // one, a PodDisruptionBudget, the pod's name as static member id, and notes
-// without the shared-budget warning. Without scaleOut, KAFKA_GROUP_ENABLED is
-// false and no instance id is rendered.
+// without the shared-budget warning. It is the default; with scaleOut.enabled:
+// false, KAFKA_GROUP_ENABLED is false and no instance id is rendered.
 func TestScaleOut(t *testing.T) {
 	ch := loadChart(t)
 	tenants, err := os.ReadFile(filepath.Join("ci", "tenants.yaml"))
@@ -1586,9 +1593,17 @@ func TestScaleOut(t *testing.T) {
 			t.Errorf("NOTES.txt:\n%s", r.notes)
 		}
 	}
+	// The default is the group, as the connector's own with KAFKA_BROKERS.
 	r := render(t, ch, readValues(t, requiredValues))
-	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "true" {
 		t.Errorf("KAFKA_GROUP_ENABLED = %q by default", e.Value)
+	}
+	if e, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("KAFKA_GROUP_INSTANCE_ID = %+v by default", e)
+	}
+	r = render(t, ch, readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+		t.Errorf("KAFKA_GROUP_ENABLED = %q with scaleOut.enabled: false", e.Value)
 	}
 	if _, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); ok {
 		t.Error("an instance id is rendered without scaleOut")

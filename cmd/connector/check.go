@@ -41,6 +41,17 @@ line per check: ✓ passed, ✗ failed (with the reason and the fix), – skippe
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
   offsets topic     exists with cleanup.policy=compact, or can be created so
+  slots topic       (with the group) as the offsets topic, and the principal
+                    may DESCRIBE, READ and CREATE it
+  group             (with the group) the principal may DESCRIBE and READ (join)
+                    the connector's group, xdr-kafka-connector/<CONNECTOR_NAME>
+  transactional ids the principal may DESCRIBE and WRITE each tenant's,
+                    xdr-kafka-connector/<CONNECTOR_NAME>/<tenant>
+
+The ACL probes change nothing, so check may run beside a live connector: a join
+no broker accepts (a 1 ms session), a fetch of nothing, and an EndTxn for a
+producer id no producer has. A missing ACL is named with the kafka-acls.sh
+command that grants it.
 
 With XDR_BASE_URL unset the API is not checked ("connector run" would serve a
 simulated tenant); with KAFKA_BROKERS unset Kafka is not checked ("connector
@@ -330,14 +341,23 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 		switch d, ok := details[t]; {
 		case ok && d.Err == nil:
 			r.pass("slots topic "+t, fmt.Sprintf("exists: %d slots (its partitions)", len(d.Partitions)))
+			checkSlotsACLs(ctx, r, cl, cfg, d)
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			compact := "compact"
 			checkCreatable(ctx, r, adm, cfg, []string{t}, int32(cfg.SlotsPartitions), map[string]*string{"cleanup.policy": &compact}, "slots ")
+		case errors.Is(d.Err, kerr.TopicAuthorizationFailed):
+			r.fail("slots topic "+t, "the principal may not DESCRIBE the slots topic, which the connector's group consumes to share the tenants: "+d.Err.Error(),
+				aclFix("Read", "--topic", t)+"; READ implies DESCRIBE")
 		default:
 			reason, fix := kafkaFailure(d.Err, cfg)
 			r.fail("slots topic "+t, reason, fix)
 		}
+		checkGroupACLs(ctx, r, cl, cfg)
 	}
+	// Every tenant writes in transactions of its own id to an external
+	// Kafka: its offsets (the fencing that finds a second process out, or a
+	// zombie of the group), and exactly-once its records too.
+	checkTxnACLs(ctx, r, cl, cfg)
 }
 
 // checkedDataTopics lists the data topics a run writes: the native ones and

@@ -71,6 +71,9 @@ func (s *syncBuffer) String() string {
 func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
+	// A directory of its own: what the binary keeps by default in its
+	// working directory (DATA_DIR) never lands in the source tree.
+	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -189,6 +189,18 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		printHowToRead(stdout, cfg, true)
 	}
 
+	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
+		id, lock, err := defaultMemberID(cfg.DataDir)
+		if err != nil {
+			log.Warn("this process joins the connector's group without a stable member id: restarted, it gets tenants back only after the session timeout; set KAFKA_GROUP_INSTANCE_ID (unique per process), or give DATA_DIR a writable directory",
+				"err", err, "session_timeout", cfg.GroupSessionTimeout)
+		} else {
+			cleanup = append(cleanup, lock.Release)
+			cfg.GroupInstanceID = id
+			log.Info("this process's member id in the connector's group (KAFKA_GROUP_INSTANCE_ID is unset): its host name, DATA_DIR and a number no other live process on this host holds",
+				"member_id", id, "data_dir", cfg.DataDir)
+		}
+	}
 	deps.Version, deps.Stderr = version, stderr
 	proc, err := app.New(ctx, cfg, log, deps)
 	if err != nil {

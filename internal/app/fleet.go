@@ -23,7 +23,7 @@ import (
 const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
-	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff, and stays failed while a retry starts
 	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
@@ -44,7 +44,7 @@ type TenantStatus struct {
 	Reason      string    `json:"reason,omitempty"`     // why it failed, in words, with what to do
 	LastError   string    `json:"last_error,omitempty"` // the last error, as logged
 	Failures    int       `json:"failures"`             // failed runs in a row
-	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
+	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again; in the past while that retry starts
 	LagSeconds  float64   `json:"watermark_lag_seconds"`
 	QueueDepth  int       `json:"queue_depth"`      // enrichments waiting
 	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
@@ -269,11 +269,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if fenced {
-			// The group says the slot is this process's, so the writer that
-			// fenced it is outside the group (another process of the same
-			// CONNECTOR_NAME without group membership). Retrying soon would
-			// fence it in turn.
+		if errors.Is(err, pipeline.ErrFenced) {
+			// Without the group, another process runs the tenant too; with
+			// it, the group says the slot is this process's, so the writer
+			// that fenced it is outside the group. Retrying soon would fence
+			// the other in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -293,8 +293,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 			return
 		case <-t.C:
 		}
+		// The retry starts: the tenant stays failed, with its reason, its
+		// error and the time the retry began, until the new run is running
+		// (loading the offsets can take a while), so that "failed" is what
+		// /tenants says for the whole cycle, not for the backoff alone.
 		delay = min(2*delay, f.retryMax)
-		s.set(StateStarting, "", nil)
 	}
 }
 
@@ -347,11 +350,18 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		case <-runCtx.Done():
 		}
 	}()
-	return tn.pipeline.Run(ctx)
+	err = tn.pipeline.Run(ctx)
+	if f.group == nil {
+		err = secondProcess(f.shared.cfg, s.t.ID, err)
+	}
+	return err
 }
 
 // failureReason says in words why a tenant failed, and what to do.
 func failureReason(err error) string {
+	if errors.Is(err, errSecondProcess) {
+		return "another live process with the same CONNECTOR_NAME runs this tenant (the group is off): " + secondProcessFix
+	}
 	if errors.Is(err, pipeline.ErrFenced) {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}

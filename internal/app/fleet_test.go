@@ -122,6 +122,7 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
 		"COMMIT_INTERVAL": "100ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "ENRICH_MAX_ATTEMPTS": "10",
 		"HTTP_TENANTS_ENABLED": "true",
+		"KAFKA_GROUP_ENABLED": "false", // the group's tests turn it on (groupSettings)
 	}
 	for k, v := range extra {
 		env[k] = v

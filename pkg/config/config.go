@@ -67,7 +67,7 @@ type Config struct {
 	TopicECSAlerts     string   `env:"KAFKA_TOPIC_ECS_ALERTS, default=xdr.ecs.alerts"`
 	// Scale-out: the processes of one connector share its tenants through a
 	// Kafka consumer group (see pkg/slots).
-	GroupEnabled           bool          `env:"KAFKA_GROUP_ENABLED, default=false"`             // join the connector's group and run only the tenants of the slots this process owns
+	Group                  string        `env:"KAFKA_GROUP_ENABLED, default=auto"`              // auto | true | false: join the connector's group (auto: with KAFKA_BROKERS)
 	GroupInstanceID        string        `env:"KAFKA_GROUP_INSTANCE_ID"`                        // static membership, e.g. the pod name; empty = dynamic
 	GroupSessionTimeout    time.Duration `env:"KAFKA_GROUP_SESSION_TIMEOUT, default=45s"`       // silence after which a process's slots move
 	GroupRebalanceTimeout  time.Duration `env:"KAFKA_GROUP_REBALANCE_TIMEOUT, default=60s"`     // time a rebalance allows for handing a slot over
@@ -113,6 +113,38 @@ type Config struct {
 	fileWarnings []Warning
 	// httpToken is the content of HTTPTokenFile, read by Load.
 	httpToken xdr.Secret
+
+	// Resolved by Load (not variables):
+
+	// ExternalKafka: KAFKA_BROKERS was set, so other processes of the
+	// connector may write to the same cluster (without it the process runs
+	// an embedded broker of its own, even once KafkaBrokers names it).
+	ExternalKafka bool
+	// GroupEnabled: this process joins the connector's group and runs only
+	// the tenants of the slots it owns — KAFKA_GROUP_ENABLED, or with auto
+	// (the default), ExternalKafka.
+	GroupEnabled bool
+}
+
+// Resolve works out the settings that follow from others (ExternalKafka,
+// GroupEnabled); Load calls it. A bad KAFKA_GROUP_ENABLED resolves to off
+// and is reported by Validate.
+func (c *Config) Resolve() {
+	c.ExternalKafka = len(c.KafkaBrokers) > 0
+	on, auto, _ := parseGroup(c.Group)
+	c.GroupEnabled = on || auto && c.ExternalKafka
+}
+
+// parseGroup reads KAFKA_GROUP_ENABLED: auto (or empty), or a boolean as
+// strconv.ParseBool reads it.
+func parseGroup(s string) (on, auto bool, err error) {
+	switch v := strings.TrimSpace(s); strings.ToLower(v) {
+	case "", "auto":
+		return false, true, nil
+	default:
+		on, err := strconv.ParseBool(v)
+		return on, false, err
+	}
 }
 
 // HTTPToken is the bearer token that /metrics and /tenants require, read from
@@ -271,6 +303,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(OutputProfileNames, strings.ToLower(strings.TrimSpace(p))) {
 			bad("OUTPUT_PROFILES", "%q is not an output profile: want %s", p, strings.Join(OutputProfileNames, ", "))
 		}
+	}
+	if _, _, err := parseGroup(c.Group); err != nil {
+		bad("KAFKA_GROUP_ENABLED", "must be auto, true or false, not %q", c.Group)
 	}
 	if c.GroupEnabled {
 		c.validateGroup(bad)

@@ -37,8 +37,8 @@ var varDocs = map[string]string{
 	"KAFKA_TOPIC_OCSF_ALERTS":        "`ocsf`: one Detection Finding per alert",
 	"KAFKA_TOPIC_ECS_INCIDENTS":      "`ecs`: one document per incident version and enrichment",
 	"KAFKA_TOPIC_ECS_ALERTS":         "`ecs`: one document per alert",
-	"KAFKA_GROUP_ENABLED":            "scale out: every process of this `CONNECTOR_NAME` joins one Kafka consumer group and runs only the tenants of the slots it owns (two replicas of one tenant: active/standby); see [docs/DEPLOY.md](docs/DEPLOY.md#scaling-out)",
-	"KAFKA_GROUP_INSTANCE_ID":        "static group membership, e.g. the pod name: a restart within the session timeout keeps its tenants without a rebalance",
+	"KAFKA_GROUP_ENABLED":            "`auto`, `true` or `false`. On, every process of this `CONNECTOR_NAME` joins one Kafka consumer group and runs only the tenants of the slots it owns (two replicas of one tenant: active/standby; see [docs/DEPLOY.md](docs/DEPLOY.md#scaling-out)). `auto`: on whenever `KAFKA_BROKERS` is set, off with the embedded broker. `false`: each process runs every tenant it is given; a second live process of the same `CONNECTOR_NAME` and tenant is detected (its first offsets commit fences the first one, which stops that tenant and says so)",
+	"KAFKA_GROUP_INSTANCE_ID":        "this process's member id in the group (static membership), e.g. the pod name: a process restarted within the session timeout gets its tenants back at once, without a rebalance. Empty: the host name, a hash of `DATA_DIR` and the first free number in `DATA_DIR` (a lock file held while the process runs), so processes on one host never share an id and a restarted one takes its own back. Two live processes with one id fence each other: the one fenced stops and says so",
 	"KAFKA_GROUP_SESSION_TIMEOUT":    "silence after which the group moves a process's tenants to the others (a process stops calling the API a heartbeat interval before)",
 	"KAFKA_GROUP_REBALANCE_TIMEOUT":  "time a rebalance allows a process to hand its tenants over (drain and commit); longer than `SHUTDOWN_TIMEOUT`",
 	"KAFKA_GROUP_HEARTBEAT_INTERVAL": "at most a third of the session timeout",
@@ -69,5 +69,5 @@ var varDocs = map[string]string{
 	"HTTP_ADDR":                      "`host:port` to serve `/metrics`, `/healthz`, `/readyz` on (e.g. `:8080`, every interface); empty = off",
 	"HTTP_TENANTS_ENABLED":           "`true` serves `GET /tenants` on `HTTP_ADDR`: each tenant's state, last error and progress (see [docs/DEPLOY.md](docs/DEPLOY.md#network-surfaces)); off, it answers 404",
 	"HTTP_TOKEN_FILE":                "file holding a bearer token that `/metrics` and `/tenants` then require (`Authorization: Bearer <token>`); `/healthz` and `/readyz` stay open for probes",
-	"DATA_DIR":                       "the embedded broker's data, when `KAFKA_BROKERS` is empty",
+	"DATA_DIR":                       "the embedded broker's data, when `KAFKA_BROKERS` is empty; with the group and no `KAFKA_GROUP_INSTANCE_ID`, the lock files that number this host's processes (see `KAFKA_GROUP_INSTANCE_ID`)",
 }

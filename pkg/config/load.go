@@ -28,6 +28,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: hiding{l, hidden}})
 		if err == nil {
 			c.applyTopicPrefix(l)
+			c.Resolve()
 			if verr := c.Validate(); verr != nil {
 				errs = append(errs, verr)
 			}
