@@ -59,7 +59,7 @@ func (c *Config) resolveFiles() error {
 	read := func(v, path string) (xdr.Secret, bool) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf("%s cannot be read: %v", path, errors.Unwrap(err))})
+			errs = append(errs, &FieldError{Var: v, Reason: UnreadableFile(path, err)})
 			return xdr.Secret{}, false
 		}
 		s := strings.TrimSpace(string(b))

@@ -278,7 +278,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
-				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
+				bad(where, k, "%s", UnreadableFile(path, err))
 				t.KeySource = path // named once: not also "required"
 				continue
 			}
