@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -28,6 +30,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: hiding{l, hidden}})
 		if err == nil {
 			c.applyTopicPrefix(l)
+			c.proxy = proxyOf(l)
 			if verr := c.Validate(); verr != nil {
 				errs = append(errs, verr)
 			}
@@ -85,6 +88,24 @@ func (c *Config) resolveFiles() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// proxyOf is the proxy choice net/http makes from the environment
+// (http.ProxyFromEnvironment), read from l.
+func proxyOf(l envconfig.Lookuper) func(*url.URL) (*url.URL, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := l.Lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	pc := httpproxy.Config{HTTPProxy: get("HTTP_PROXY", "http_proxy"), HTTPSProxy: get("HTTPS_PROXY", "https_proxy"), NoProxy: get("NO_PROXY", "no_proxy")}
+	if pc.HTTPProxy == "" && pc.HTTPSProxy == "" {
+		return nil
+	}
+	return pc.ProxyFunc()
 }
 
 type hiding struct {

@@ -42,6 +42,10 @@ type Tenant struct {
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
 	KeySource string
+
+	// proxy is the environment's HTTP proxy choice (Config.proxy), for
+	// the warnings.
+	proxy func(*url.URL) (*url.URL, error)
 }
 
 // Equal reports whether two tenants are configured alike, keys included.
@@ -181,7 +185,7 @@ func fromEnv(c *Config) Tenant {
 		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, proxy: c.proxy,
 	}
 }
 
