@@ -259,6 +259,7 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 			telemetry.AnomalyUntrustedCount:   s.Untrusted,
 			telemetry.AnomalyDroppedIncident:  s.Dropped,
 			telemetry.AnomalyPoisonedIncident: s.Poisoned,
+			telemetry.AnomalyEchoedKey:        s.KeyEchoes + int64(s.Enrich.KeyEchoes),
 		},
 	}
 }

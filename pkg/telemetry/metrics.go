@@ -77,6 +77,7 @@ const (
 	AnomalyUntrustedCount   = "untrusted_count"   // a total_count was missing or contradicted the rows
 	AnomalyDroppedIncident  = "dropped_incident"  // an incident without incident_id or modification_time was skipped
 	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
+	AnomalyEchoedKey        = "echoed_key"        // a reply echoed the API key into data; it was replaced by [REDACTED] before publishing
 )
 
 // Metric attribute keys.
