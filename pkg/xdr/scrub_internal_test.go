@@ -47,3 +47,15 @@ func TestReplyAnchor(t *testing.T) {
 		t.Errorf("anchor %q, want Wc3Ne7", a)
 	}
 }
+
+// BenchmarkErrorScrub is the cost of scrubbing a whole 64 KiB error body
+// (the most that is read of one) full of escapes, which every decoding
+// level walks.
+func BenchmarkErrorScrub(b *testing.B) {
+	sc := newScrubber("q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4sq2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s")
+	body := bytes.Repeat([]byte(`{"err_msg":"a \"quoted\" path C:\\\\tmp\\\\x &amp;&#47; 100%25 done"},`), 64<<10/64)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		sc.bytes(body)
+	}
+}
