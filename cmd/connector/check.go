@@ -88,7 +88,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
-	for _, w := range cfg.Warnings() {
+	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
 
@@ -198,7 +198,7 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 			continue
 		}
 		checkAPI(ctx, r, name, &tc, at, api, timeout)
-		for _, w := range t.Warnings() {
+		for _, w := range slices.Concat(t.Warnings(), t.FileWarnings()) {
 			r.warn(w)
 		}
 	}
@@ -265,6 +265,10 @@ func checkEmbedded(r *checkReport, cfg *config.Config) {
 		}
 	}
 	r.skip("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set: "connector run" would start an embedded broker on a loopback port, with its data in %s`, cfg.DataDir))
+	if real := realTenants(cfg); len(real) > 0 {
+		r.warn(config.Warning{Setting: "KAFKA_BROKERS", Message: fmt.Sprintf("is not set: real tenants (%s) would feed the embedded TEST broker, which has no authentication: anyone on this machine could read their incidents; set KAFKA_BROKERS for production",
+			strings.Join(real, ", "))})
+	}
 }
 
 // checkKafka checks the brokers, the data topics and the offsets topic.
@@ -350,34 +354,22 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 // enabled tenant's id of a tenants file (a file that does not load was
 // reported already: its names are left out).
 func checkedDataTopics(cfg *config.Config) []string {
-	names := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
-	for _, p := range cfg.OutputProfiles {
-		switch strings.ToLower(strings.TrimSpace(p)) {
-		case "ocsf":
-			names = append(names, cfg.TopicOCSFIncidents, cfg.TopicOCSFAlerts)
-		case "ecs":
-			names = append(names, cfg.TopicECSIncidents, cfg.TopicECSAlerts)
+	names := func(uses []config.TopicUse) []string {
+		out := make([]string, 0, len(uses))
+		for _, u := range uses {
+			out = append(out, u.Name)
 		}
+		return out
 	}
 	if cfg.TenantsFile == "" {
-		return names
+		return names(cfg.DataTopicsOf("").Uses(""))
 	}
-	var ids []string
+	var out []string
 	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
 		for _, t := range ts {
 			if !t.Disabled {
-				ids = append(ids, t.ID)
+				out = append(out, names(cfg.DataTopicsOf(t.ID).Uses(t.ID))...)
 			}
-		}
-	}
-	var out []string
-	for _, n := range names {
-		if !strings.Contains(n, config.TenantPlaceholder) {
-			out = append(out, n)
-			continue
-		}
-		for _, id := range ids {
-			out = append(out, strings.ReplaceAll(n, config.TenantPlaceholder, id))
 		}
 	}
 	slices.Sort(out)

@@ -349,6 +349,30 @@ func TestCheckCoversEveryTopicARunWrites(t *testing.T) {
 	}
 }
 
+// TestCheckRefusesCollidingTenantTopics: two tenants whose topics collide
+// (t1's OCSF incidents and t1.ocsf's native incidents under
+// KAFKA_TOPIC_PREFIX=soc.{tenant}) fail check's tenants file line, naming
+// both tenants, roles and the topic, before any API or Kafka check.
+func TestCheckRefusesCollidingTenantTopics(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	body := "tenants:\n" +
+		"  - {id: t1, base_url: https://api-t1.example.com, api_key_id: 1, api_key: k1}\n" +
+		"  - {id: t1.ocsf, base_url: https://api-t2.example.com, api_key_id: 2, api_key: k2}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runBinary(t, map[string]string{"TENANTS_FILE": file, "KAFKA_TOPIC_PREFIX": "soc.{tenant}",
+		"KAFKA_TOPIC_OFFSETS": "soc.offsets", "OUTPUT_PROFILES": "native,ocsf"}, "check")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, out)
+	}
+	_, fail := checkLines(out)
+	want := "tenant t1's KAFKA_TOPIC_OCSF_INCIDENTS (soc.t1.ocsf.incidents) and tenant t1.ocsf's KAFKA_TOPIC_INCIDENTS (soc.t1.ocsf.incidents)"
+	if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ tenants file") || !strings.Contains(out, want) {
+		t.Errorf("want one ✗ tenants file line and %q; output:\n%s", want, out)
+	}
+}
+
 // TestInsecureSettingsAreWarnedInCheckAndAtStart: TLS without verification
 // and http:// through a proxy are valid, and said to be insecure by check
 // and by run as it starts, without the proxy's password.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -128,7 +129,7 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 	if err != nil {
 		return "", nil, err
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3), kfake.ListenFn(listenLoopback))
 	if err != nil {
 		lock.Release()
 		return "", nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
@@ -144,6 +145,20 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 		c.Close()
 		lock.Release()
 	}, nil
+}
+
+// listenLoopback is net.Listen for the embedded broker, which has no
+// authentication: it refuses every address but a loopback one. The broker
+// asks for 127.0.0.1 and port 0, a fresh port the system picks.
+func listenLoopback(network, address string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if !config.IsLoopback(host) {
+		return nil, fmt.Errorf("the embedded broker has no authentication and listens on loopback only, not on %s", address)
+	}
+	return net.Listen(network, address)
 }
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -192,9 +207,9 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return simulateFleet(ctx, *tenants, *tenantsFile, *addr, tcfg, mcfg, stdout, stderr)
 	}
 	t := xdrtest.New(tcfg)
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listenSimulator(*addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *addr, err)
+		return err
 	}
 	id, key := t.Credentials()
 	aid, akey := t.AdvancedCredentials()
@@ -210,6 +225,22 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}()
 	}
 	return t.Serve(ctx, ln)
+}
+
+// listenSimulator listens on addr for `connector simulate`; an address in
+// use (another simulator, most often) is an error that says to pick another
+// with --addr.
+func listenSimulator(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, fmt.Errorf("listening on %s: %w: another process (another `connector simulate`?) listens there; stop it, or give this one another port with --addr %s (port 0 picks a free one; the base URL printed says which)",
+			addr, err, net.JoinHostPort(host, "8090"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // fleetIDs names n simulated tenants t1..tN, zero-padded to the width of n
@@ -237,9 +268,9 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 		c.Seed += int64(i)
 		return c
 	})
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenSimulator(addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
+		return err
 	}
 	root := "http://" + dialAddr(ln.Addr())
 	keyDir, err := writeTenantsFile(path, fleet, root, cfg.RateLimit, cfg.RateWindow)

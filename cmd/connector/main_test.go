@@ -167,6 +167,7 @@ func TestErrorsReadNaturally(t *testing.T) {
 		{nil, []string{"check", "--bogus"}, "connector: flag provided but not defined: -bogus (\"connector check --help\" lists the flags)\n"},
 		{nil, []string{"tail"}, "connector: tail reads one TOPIC, got 0 "},
 		{nil, []string{"run", "now"}, "connector: run takes no arguments"},
+		{nil, []string{"-v"}, "connector: flag provided but not defined: -v (connector run has no flags: it is configured by environment variables, which \"connector run --help\" lists; \"connector --version\" prints the version)\n"},
 		{map[string]string{"HTTP_ADDR": "18081"}, []string{"check"}, "✗ configuration: not valid"},
 	} {
 		out, code := runBinary(t, tc.env, tc.args...)
@@ -258,5 +259,14 @@ func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
 		if strings.Contains(out, key) {
 			t.Errorf("%v: output leaks the API key", tc.env)
 		}
+	}
+}
+
+// TestFatalStartPrintsNoEmptySummary: when Kafka refuses the start, the
+// error is the last word: no "Summary: 0 polls" of a pipeline that never ran.
+func TestFatalStartPrintsNoEmptySummary(t *testing.T) {
+	out, code := runBinary(t, map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "DATA_DIR": t.TempDir()}, "run")
+	if code != 1 || !strings.Contains(out, "connector: creating topics:") || strings.Contains(out, "Summary:") {
+		t.Errorf("exit %d, output:\n%s\nwant exit 1 with the Kafka error and no summary", code, out)
 	}
 }

@@ -305,8 +305,9 @@ func TestMetricNamesFollowTheConventionsAndTheDocs(t *testing.T) {
 		}
 	}
 	// Served only with scale-out (KAFKA_GROUP_ENABLED); internal/app's
-	// TestGroupSharesTenantsAndHandsThemOver reads them.
-	scaleOut := map[string]bool{"xdr_connector_tenants_owned": true, "xdr_connector_tenants_unowned": true, "xdr_connector_group_live": true}
+	// TestGroupSharesTenantsAndHandsThemOver and TestMovedTenantIsReleasedAndTheStopEndsInTime read them.
+	scaleOut := map[string]bool{"xdr_connector_tenants_owned": true, "xdr_connector_tenants_unowned": true, "xdr_connector_group_live": true,
+		"xdr_connector_tenants_moved": true}
 	for name := range documented {
 		if _, ok := m.fams[name]; !ok && strings.HasPrefix(name, "xdr_connector_") && !scaleOut[name] {
 			t.Errorf("docs/OBSERVABILITY.md lists %s, which /metrics does not serve", name)

@@ -8,11 +8,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ConfigError is an error in the configuration that New found only while
@@ -45,6 +48,7 @@ type Deps struct {
 	// With a tenants file:
 	Reload         <-chan struct{} // a signal re-reads the file (SIGHUP)
 	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
+	TenantsSettle  time.Duration   // how long a change must read the same before it is applied; 0: DefaultTenantsSettle
 	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
 	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
 
@@ -52,6 +56,26 @@ type Deps struct {
 	// (a test's record of which versions a poll could read).
 	OnPoll func(tenant string, r source.PollResult, err error)
 }
+
+// StopMargin is how long a stop may take beyond SHUTDOWN_TIMEOUT (the
+// tenants' drain and final commits): closing their clients, leaving the
+// group, stopping the HTTP server and closing what New opened. From the
+// moment Run's context ends, Run and then Close return within
+// SHUTDOWN_TIMEOUT plus StopMargin, whatever the tenants are doing — failed
+// and backing off, fenced, draining, blocked in a produce to a broker that
+// is gone (franz-go may hold an idempotent produce past its context), or a
+// group coordinator that does not answer the leave: a part that has not
+// ended by its share of the deadline is named in the log and left for the
+// process's exit to end. The next owner of a tenant left so resumes from its
+// last commit, as after a crash.
+const StopMargin = 5 * time.Second
+
+// Shares of StopMargin: what a step leaves of it for the steps after it.
+const (
+	tenantsReserve = 3 * time.Second        // the tenants' runs end by SHUTDOWN_TIMEOUT + 2s
+	leaveReserve   = time.Second            // leaving the group ends by SHUTDOWN_TIMEOUT + 4s
+	serverReserve  = 500 * time.Millisecond // the HTTP server, then Close with the rest
+)
 
 // Process is one running connector: the shared parts and the pipeline of
 // its tenant, or, with a tenants file, the fleet of its tenants.
@@ -70,6 +94,46 @@ type Process struct {
 	// group membership, leaving the group revokes the slots, which takes
 	// them out of the fleet.
 	final atomic.Pointer[[]TenantStatus]
+	// stopBy is when the stop must have ended (see StopMargin), set once
+	// when it begins.
+	stopOnce sync.Once
+	stopBy   time.Time
+}
+
+// stopping starts the stop's clock, once: SHUTDOWN_TIMEOUT plus StopMargin
+// from the first call.
+func (p *Process) stopping() {
+	p.stopOnce.Do(func() { p.stopBy = time.Now().Add(p.cfg.ShutdownTimeout + StopMargin) })
+}
+
+// awaitStop waits for done until reserve before the stop's deadline, and
+// reports whether done came first; when not, it logs what did not end, with
+// the attributes of late (nil: none) as they are then.
+func (p *Process) awaitStop(done <-chan struct{}, reserve time.Duration, what string, late func() []any) bool {
+	p.stopping()
+	t := time.NewTimer(time.Until(p.stopBy.Add(-reserve)))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		attrs := []any{"shutdown_timeout", p.cfg.ShutdownTimeout.String(), "stop_margin", StopMargin.String()}
+		if late != nil {
+			attrs = append(attrs, late()...)
+		}
+		p.log.Error(what+" did not end within SHUTDOWN_TIMEOUT and the stop margin; the process stops without waiting for it", attrs...)
+		return false
+	}
+}
+
+// goDone runs f in a goroutine and returns a channel closed when it returns.
+func goDone(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	return done
 }
 
 // New builds the process that cfg (validated) describes. Nothing runs until
@@ -108,7 +172,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll}
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll,
+		replies: xdr.NewReplyBudget(cmp.Or(cfg.XDRReplyBudget, xdr.DefaultReplyBudget))}
 	if cfg.GroupEnabled {
 		sh.replica = replicaName(cfg)
 		if cfg.TenantsFile == "" {
@@ -172,7 +237,7 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 		retryMax = max(retryMin, DefaultTenantRetryMax)
 	}
 	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
-		slots: map[string]*slot{}, prev: map[string]chan struct{}{}}
+		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.deps.TenantsSettle, DefaultTenantsSettle)}}
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {
@@ -236,17 +301,26 @@ func (p *Process) Tenants() []TenantStatus {
 // env-only mode, until the pipeline fails. The HTTP server outlives the
 // drain, so probes and scrapes see it through.
 func (p *Process) Run(ctx context.Context) error {
+	// /healthz and /readyz are open to probes; /metrics and /tenants need
+	// HTTP_TOKEN_FILE's token when it is set, and /tenants is served only
+	// when HTTP_TENANTS_ENABLED is true.
+	token := p.cfg.HTTPToken()
 	var routes []telemetry.Route
+	tenantsOn := p.fleet != nil && p.cfg.HTTPTenantsEnabled
 	if p.fleet != nil {
-		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: http.HandlerFunc(p.fleet.serveTenants)})
+		h := http.Handler(tenantsOff)
+		if tenantsOn {
+			h = requireToken(token, http.HandlerFunc(p.fleet.serveTenants))
+		}
+		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: h})
 	}
 	stopServer := func() {}
 	if p.cfg.HTTPAddr != "" {
-		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, p.obs.metricsHandler, p.health, p.log.With("stage", "http"), routes...)
+		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, requireToken(token, p.obs.metricsHandler), p.health, p.log.With("stage", "http"), routes...)
 		if err != nil {
 			return fmt.Errorf("starting the HTTP server (HTTP_ADDR): %w", err)
 		}
-		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", p.fleet != nil)
+		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", tenantsOn, "token", !token.IsZero())
 		if p.deps.Listening != nil {
 			p.deps.Listening(srv.Addr().String())
 		}
@@ -258,11 +332,11 @@ func (p *Process) Run(ctx context.Context) error {
 				p.log.Error("the HTTP server stopped; /metrics, /healthz and /readyz are gone", "err", err)
 			}
 		}()
-		stopServer = func() { cancel(); <-done }
+		stopServer = func() { cancel(); p.awaitStop(done, serverReserve, "stopping the HTTP server", nil) }
 	}
 	defer stopServer()
 	if p.fleet == nil {
-		return p.tenant.pipeline.Run(ctx)
+		return p.runTenant(ctx)
 	}
 	f := p.fleet
 	leave := func() {}
@@ -288,18 +362,45 @@ func (p *Process) Run(ctx context.Context) error {
 	} else {
 		<-ctx.Done()
 	}
-	f.wait()
+	p.stopping()
+	// A tenant that does not stop in time resumes from its last commit, as
+	// after a crash.
+	p.awaitStop(goDone(f.wait), tenantsReserve, "the stop of some tenants", func() []any { return []any{"tenants", f.unstopped()} })
 	final := f.statuses()
 	p.final.Store(&final)
-	leave() // only now: the group moves the tenants once their final commits are written
+	// Only now: the group moves the tenants once their final commits are
+	// written.
+	p.awaitStop(goDone(leave), leaveReserve, "leaving the group", nil)
 	return nil
 }
 
-// Close releases what New opened, in reverse order. Call it once, after Run
-// returned (or instead of Run).
-func (p *Process) Close() {
-	for i := len(p.closers) - 1; i >= 0; i-- {
-		p.closers[i]()
+// runTenant runs the env-only tenant's pipeline until ctx ends and it has
+// stopped, or until the stop's deadline (see StopMargin).
+func (p *Process) runTenant(ctx context.Context) error {
+	errc := make(chan error, 1)
+	done := goDone(func() { errc <- p.tenant.pipeline.Run(ctx) })
+	select {
+	case <-done:
+		return <-errc
+	case <-ctx.Done():
 	}
+	p.stopping()
+	if !p.awaitStop(done, tenantsReserve, "the pipeline's stop", nil) {
+		return nil // it resumes from its last commit, as after a crash
+	}
+	return <-errc
+}
+
+// Close releases what New opened, in reverse order. Call it once, after Run
+// returned (or instead of Run). It returns by the stop's deadline (see
+// StopMargin), leaving a closer that has not returned by then to the
+// process's exit.
+func (p *Process) Close() {
+	closers := p.closers
 	p.closers = nil
+	p.awaitStop(goDone(func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}), 0, "closing the Kafka clients and telemetry", nil)
 }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +24,7 @@ const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
 	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
 )
@@ -81,6 +82,12 @@ func (s *slot) set(state, reason string, err error) {
 	}
 }
 
+func (s *slot) state() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status.State
+}
+
 func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
 	st, p := s.status, s.pipeline
@@ -118,7 +125,8 @@ type fleet struct {
 	want     map[string]config.Tenant // every tenant of the file
 	slots    map[string]*slot         // the tenants running here
 	prev     map[string]chan struct{} // runs stopped and perhaps still draining, by tenant
-	rejected []byte                   // the content of the file last rejected, so it is logged once
+	rejected *fileRead                // the read last rejected, so it is logged once
+	settle   settler                  // holds a changed file back until it is stable
 	wg       sync.WaitGroup
 }
 
@@ -167,6 +175,9 @@ func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 		for _, w := range t.Warnings() {
 			f.log.Warn(w.Summary(), "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
+		for _, w := range t.FileWarnings() {
+			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
@@ -210,15 +221,36 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 	for {
 		began := time.Now()
 		err := f.runOnce(ctx, s, log)
+		fenced := f.group != nil && errors.Is(err, pipeline.ErrFenced)
 		if ctx.Err() != nil {
-			if err != nil && !errors.Is(err, context.Canceled) {
-				// Stopped (a reload, a revoked or lost slot, the process
-				// ending) and the final commit failed: with a lost slot,
-				// typically because the new owner fenced this process.
+			switch {
+			case fenced && !f.ownsNow(s.t.ID):
+				// Its slot was revoked or lost, and the next owner fenced
+				// the final commit: the next owner resumes from the last
+				// commit that went through.
+				s.set(StateMoved, movedReason(""), nil)
+				log.Info("tenant handed over: its slot moved and the next owner fenced its final commit", "err", err)
+				return
+			case err != nil && !errors.Is(err, context.Canceled):
+				// Stopped (a reload, the process ending) and the final
+				// commit failed.
 				log.Warn("tenant stopped; its final commit failed", "reason", failureReason(err), "err", err)
 			}
 			s.set(StateStopped, "", nil)
 			return
+		}
+		if fenced {
+			if to, moved := f.handedOver(ctx, s.t.ID); moved {
+				s.set(StateMoved, movedReason(to), nil)
+				log.Info("tenant handed over: the group moved its slot to another process, which fenced this one; it is not retried here", "to", to, "err", err)
+				if !f.whileMoved(ctx, s.t.ID) {
+					return // the slot was revoked or lost here too, or the process stops: moved stays its last state
+				}
+				log.Info("the group gives the tenant's slot to this process again; starting it")
+				s.set(StateStarting, "", nil)
+				delay = f.retryMin
+				continue
+			}
 		}
 		if err == nil {
 			err = errors.New("the pipeline stopped by itself")
@@ -226,10 +258,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if f.group != nil && errors.Is(err, pipeline.ErrFenced) {
-			// Another process owns the tenant now: the group has moved its
-			// slot, and the revocation (or loss) that ends ctx is on its way.
-			// Retrying soon would fence the rightful owner in turn.
+		if fenced {
+			// The group says the slot is this process's, so the writer that
+			// fenced it is outside the group (another process of the same
+			// CONNECTOR_NAME without group membership). Retrying soon would
+			// fence it in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -328,28 +361,126 @@ func failureReason(err error) string {
 	return msg
 }
 
-// reload re-reads the tenants file (and the key files it names) and applies
-// it: added tenants start, removed ones stop gracefully, changed ones —
-// a rotated key included — restart, the others are not touched. A file that
-// fails validation changes nothing; it is logged once, or again on force
-// (SIGHUP).
-func (f *fleet) reload(ctx context.Context, force bool) {
-	b, err := os.ReadFile(f.path)
-	if err == nil {
-		var ts []config.Tenant
-		if ts, err = config.ParseTenants(b, f.shared.cfg); err == nil {
-			f.apply(ctx, b, ts, force)
-			return
+// DefaultTenantsSettle is how long a changed tenants file — or a changed
+// key file it names — must read the same before the change is applied.
+const DefaultTenantsSettle = time.Second
+
+// fileRead is one read of the tenants file and of the key files it names:
+// its bytes, and the tenants they resolve to or why they do not.
+type fileRead struct {
+	b   []byte
+	ts  []config.Tenant
+	err error
+}
+
+// same reports whether two reads found the same: the same bytes and the same
+// tenants (keys included), or the same error.
+func (r fileRead) same(o fileRead) bool {
+	if !bytes.Equal(r.b, o.b) || (r.err == nil) != (o.err == nil) || len(r.ts) != len(o.ts) {
+		return false
+	}
+	if r.err != nil {
+		return r.err.Error() == o.err.Error()
+	}
+	for i := range r.ts {
+		if !r.ts[i].Equal(o.ts[i]) {
+			return false
 		}
 	}
-	f.mu.Lock()
-	again := bytes.Equal(b, f.rejected)
-	f.rejected = b
-	f.mu.Unlock()
-	if !again || force {
-		f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
-			"path", f.path, "err", err)
+	return true
+}
+
+// settler holds a changed read back until a later read, at least settle
+// after the first, finds the same. A file being written in place (or a key
+// file being rewritten) may be read half-written, and may even parse — a
+// base_url cut short is still a URL — but it is not read the same twice
+// settle apart unless the writer stalled that long: it is never applied.
+type settler struct {
+	settle  time.Duration
+	pending *fileRead
+	since   time.Time
+}
+
+// offer returns 0 when r is the read offered before, at least settle ago:
+// stable, to apply. Otherwise it returns how long to wait before reading
+// again, and r (if it differs) is the read now held back.
+func (s *settler) offer(r fileRead, now time.Time) time.Duration {
+	if s.pending == nil || !s.pending.same(r) {
+		s.pending, s.since = &r, now
 	}
+	return max(0, s.since.Add(s.settle).Sub(now))
+}
+
+func (s *settler) reset() { s.pending = nil }
+
+// read reads the tenants file and the key files it names.
+func (f *fleet) read() fileRead {
+	b, err := config.ReadTenantsFile(f.path)
+	if err != nil {
+		return fileRead{err: &config.FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}}
+	}
+	ts, err := config.ParseTenants(b, f.shared.cfg)
+	return fileRead{b: b, ts: ts, err: err}
+}
+
+// reload re-reads the tenants file (and the key files it names) at now and
+// applies it once it is stable (see settler): added tenants start, removed
+// ones stop gracefully, changed ones — a rotated key included — restart, the
+// others are not touched. A file that fails validation changes nothing; it
+// is logged once, or again on force (SIGHUP). reload returns how long to wait
+// before reading again when a change is held back, else 0.
+func (f *fleet) reload(ctx context.Context, force bool, now time.Time) time.Duration {
+	r := f.read()
+	f.mu.Lock()
+	current := r.err == nil && f.wantedLocked(r.ts)
+	rejected := r.err != nil && f.rejected != nil && f.rejected.same(r)
+	f.mu.Unlock()
+	switch {
+	case current:
+		f.settle.reset()
+		if force {
+			f.apply(ctx, r.b, r.ts, true) // says it was read, and nothing changed
+		}
+		return 0
+	case rejected:
+		f.settle.reset()
+		if force {
+			f.reject(r)
+		}
+		return 0
+	}
+	if wait := f.settle.offer(r, now); wait > 0 {
+		return wait
+	}
+	f.settle.reset()
+	if r.err != nil {
+		f.mu.Lock()
+		f.rejected = &r
+		f.mu.Unlock()
+		f.reject(r)
+		return 0
+	}
+	f.apply(ctx, r.b, r.ts, force)
+	return 0
+}
+
+func (f *fleet) reject(r fileRead) {
+	f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
+		"path", f.path, "err", r.err)
+}
+
+// wantedLocked reports whether ts is the wanted set as it is. f.mu must be
+// held.
+func (f *fleet) wantedLocked(ts []config.Tenant) bool {
+	if len(ts) != len(f.want) {
+		return false
+	}
+	for _, t := range ts {
+		if w, ok := f.want[t.ID]; !ok || !w.Equal(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // apply makes the wanted set that of ts, read from the file content b.
@@ -368,6 +499,12 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 			removed = append(removed, id)
 		case !t.Equal(old):
 			changed = append(changed, id)
+			if t.BaseURL != old.BaseURL {
+				// Checked as at start (ParseTenants), and stable: still, the
+				// tenant's key goes to another address from now on.
+				f.log.Warn("a tenant's base_url changed: its API key is sent to the new URL from now on",
+					"tenant", id, "from", redactedURL(old.BaseURL), "to", redactedURL(t.BaseURL))
+			}
 			if s := f.slots[id]; s != nil {
 				f.stopSlot(s) // restarted by reconcile, once drained
 			}
@@ -397,21 +534,40 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want), "bytes", len(b))
 }
 
+// redactedURL is u without a password, for a log.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(not a URL)"
+	}
+	return p.Redacted()
+}
+
 // watch reloads the file on every signal of reload and whenever its content
-// changes (checked every every). Reading the path anew each time follows a
-// symlink swap, which is how Kubernetes updates a mounted ConfigMap.
+// changes (checked every every), applying a change once it has read the same
+// for f.settle.settle. Reading the path anew each time follows a symlink
+// swap, which is how Kubernetes updates a mounted ConfigMap.
 func (f *fleet) watch(ctx context.Context, reload <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var recheck <-chan time.Time // armed while a change is held back
+	step := func(force bool) {
+		if wait := f.reload(ctx, force, time.Now()); wait > 0 && recheck == nil {
+			recheck = time.After(wait)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reload:
 			f.log.Info("reloading the tenants file (SIGHUP)", "path", f.path)
-			f.reload(ctx, true)
+			step(true)
 		case <-t.C:
-			f.reload(ctx, false)
+			step(false)
+		case <-recheck:
+			recheck = nil
+			step(false)
 		}
 	}
 }
@@ -422,6 +578,36 @@ func (f *fleet) wait() {
 	f.mu.Lock() // a reconcile under way has started what it starts
 	f.mu.Unlock()
 	f.wg.Wait()
+}
+
+// unstopped returns the tenants whose runs in this process have not ended,
+// sorted.
+func (f *fleet) unstopped() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id, s := range f.slots {
+		if notDone(s.done) {
+			ids = append(ids, id)
+		}
+	}
+	for id, done := range f.prev {
+		if f.slots[id] == nil && notDone(done) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// notDone reports whether done is not closed yet.
+func notDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
 
 // statuses returns every tenant's status, sorted by id.

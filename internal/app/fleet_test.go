@@ -39,6 +39,7 @@ type fleetEnv struct {
 	file    string
 	cluster *kfake.Cluster
 	calls   *xdrtest.CallLog // every API call the fleet received
+	deps    func(*Deps)      // when set, changes the Deps of the processes start starts
 
 	pollsMu sync.Mutex
 	polls   map[string]*testkit.PollLog // each tenant's polls (Deps.OnPoll)
@@ -120,6 +121,7 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 		"CONNECTOR_NAME": "fleet-test", "HTTP_ADDR": "127.0.0.1:0", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s",
 		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
 		"COMMIT_INTERVAL": "100ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "ENRICH_MAX_ATTEMPTS": "10",
+		"HTTP_TENANTS_ENABLED": "true",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -135,9 +137,13 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	addr := make(chan string, 1)
-	proc, err := New(context.Background(), cfg, log, Deps{Version: "test", Listening: func(a string) { addr <- a },
-		Reload: r.reload, WatchEvery: 50 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
-		OnPoll: func(id string, res source.PollResult, err error) { e.pollLog(id).Observer(0)(res, err) }})
+	deps := Deps{Version: "test", Listening: func(a string) { addr <- a },
+		Reload: r.reload, WatchEvery: 50 * time.Millisecond, TenantsSettle: 100 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
+		OnPoll: func(id string, res source.PollResult, err error) { e.pollLog(id).Observer(0)(res, err) }}
+	if e.deps != nil {
+		e.deps(&deps)
+	}
+	proc, err := New(context.Background(), cfg, log, deps)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -29,12 +29,14 @@ const (
 	MetricTenantsOwned   = "xdr_connector.tenants.owned"   // gauge: tenants this process runs (the slots it owns)
 	MetricTenantsUnowned = "xdr_connector.tenants.unowned" // gauge: tenants of the file in no process's slot for the grace period
 	MetricGroupLive      = "xdr_connector.group.live"      // gauge: 1 while this process hears from the group coordinator, else 0 (its tenants call nothing)
+	MetricTenantsMoved   = "xdr_connector.tenants.moved"   // gauge: tenants stopped here because the group moved their slots (StateMoved)
 )
 
 // group is a fleet's membership in the connector's consumer group: which
 // slots this process owns, and what is known of the others.
 type group struct {
 	member     *slots.Member
+	admin      *kadm.Client // asks the coordinator who owns a slot, over the fleet's producer's connections
 	partitions int32
 	replica    string        // this process's name in the group: KAFKA_GROUP_INSTANCE_ID, else host and pid
 	grace      time.Duration // how long a slot may be nobody's before its tenants are reported unowned
@@ -113,7 +115,7 @@ func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client) (stop func(), er
 	if err != nil {
 		return nil, err
 	}
-	g.member = m
+	g.member, g.admin = m, kadm.NewClient(kcl)
 	f.mu.Lock()
 	f.group = g
 	f.mu.Unlock()
@@ -195,6 +197,83 @@ func (f *fleet) release(ctx context.Context, ps []int32, why string) {
 		}
 	}
 	f.log.Info("tenants of "+why+" slots stopped and committed", "tenants", ids, "took", time.Since(began).Round(time.Millisecond))
+}
+
+// ownsNow reports whether this process owns tenant id's slot, by the
+// member's last word from the group.
+func (f *fleet) ownsNow(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.owns(id)
+}
+
+// handedOver decides whether tenant id, whose writes were just fenced, was
+// handed over to another process: its slot is no longer this process's,
+// by the member's last word from the group or, when that still says it is,
+// by the coordinator's description of the group now (a member cut off from
+// the coordinator learns that it was removed only when a heartbeat gets
+// through). to names the new owner when known. When the coordinator says the
+// slot is this member's, the fence came from a writer outside the group:
+// not a handover. A coordinator that does not describe a settled group
+// within the rebalance timeout counts as a handover: this process is then
+// cut off from the group, and the tenant must not fight the writer that
+// fenced it.
+func (f *fleet) handedOver(ctx context.Context, id string) (to string, moved bool) {
+	if !f.ownsNow(id) {
+		return "", true
+	}
+	cfg := f.shared.cfg
+	ctx, cancel := context.WithTimeout(ctx, cfg.GroupRebalanceTimeout)
+	defer cancel()
+	p := f.group.slotOf(id)
+	for {
+		h, err := f.group.member.HolderOf(ctx, f.group.admin, p)
+		if err == nil {
+			return h.Who, !h.Mine
+		}
+		if !f.ownsNow(id) {
+			return "", true // revoked or lost meanwhile
+		}
+		select {
+		case <-ctx.Done():
+			return "", true
+		case <-time.After(cfg.GroupHeartbeatInterval):
+		}
+	}
+}
+
+// whileMoved holds a tenant whose slot moved until ctx ends — the group
+// revokes or takes the slot here too, or the process stops — and returns
+// false; or until the coordinator says the slot is this member's again (a
+// new assignment, not a retry), checked every session timeout, and returns
+// true.
+func (f *fleet) whileMoved(ctx context.Context, id string) bool {
+	every := f.shared.cfg.GroupSessionTimeout
+	p := f.group.slotOf(id)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		actx, cancel := context.WithTimeout(ctx, every)
+		h, err := f.group.member.HolderOf(actx, f.group.admin, p)
+		cancel()
+		if err == nil && h.Mine && f.ownsNow(id) {
+			return true
+		}
+	}
+}
+
+// movedReason is the reason GET /tenants gives for a moved tenant; to names
+// the new owner when known.
+func movedReason(to string) string {
+	if to == "" {
+		return "its slot moved to another process of this connector, which runs the tenant now; not retried here"
+	}
+	return "its slot moved to " + to + ", which runs the tenant now; not retried here"
 }
 
 // watchGroup logs when this process loses and regains contact with the
@@ -300,17 +379,25 @@ func (o *observability) registerGroupMetrics(f *fleet) (metric.Registration, err
 	if err != nil {
 		return nil, err
 	}
+	moved, err := m.Int64ObservableGauge(MetricTenantsMoved, metric.WithDescription("Tenants this process stopped because the group moved their slots to another process, which fenced it; not retried here."))
+	if err != nil {
+		return nil, err
+	}
 	return m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
 		f.mu.Lock()
-		n := 0
+		n, nm := 0, 0
 		for _, s := range f.slots {
-			if !s.t.Disabled {
+			switch {
+			case s.state() == StateMoved:
+				nm++
+			case !s.t.Disabled:
 				n++
 			}
 		}
 		g := f.group
 		f.mu.Unlock()
 		ob.ObserveInt64(owned, int64(n))
+		ob.ObserveInt64(moved, int64(nm))
 		if g == nil {
 			return nil
 		}
@@ -321,7 +408,7 @@ func (o *observability) registerGroupMetrics(f *fleet) (metric.Registration, err
 		}
 		ob.ObserveInt64(live, l)
 		return nil
-	}, owned, unowned, live)
+	}, owned, unowned, live, moved)
 }
 
 // gate holds a tenant's API calls while the process is cut off from the

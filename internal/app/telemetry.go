@@ -256,9 +256,11 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 			telemetry.AnomalyFutureIncident:   s.Future,
 			telemetry.AnomalyClampedMark:      s.Clamped,
 			telemetry.AnomalyMismatchedReply:  int64(s.Enrich.Mismatched),
+			telemetry.AnomalyMalformedReply:   int64(s.Enrich.Malformed),
 			telemetry.AnomalyUntrustedCount:   s.Untrusted,
 			telemetry.AnomalyDroppedIncident:  s.Dropped,
 			telemetry.AnomalyPoisonedIncident: s.Poisoned,
+			telemetry.AnomalyKeyCollision:     int64(s.Enrich.Collisions),
 			telemetry.AnomalyEchoedKey:        s.KeyEchoes + int64(s.Enrich.KeyEchoes),
 		},
 	}

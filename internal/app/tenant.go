@@ -108,22 +108,13 @@ func (t Tenant) APIClient(version string, opts ...xdr.Option) (*xdr.Client, erro
 // multi is the mode of a tenants file: records carry the tenant in their keys
 // and headers, and {tenant} in a data topic's name becomes the tenant's id.
 func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi bool) pipeline.Config {
-	topic := func(name string) string {
-		if multi {
-			return strings.ReplaceAll(name, config.TenantPlaceholder, t.ID)
-		}
-		return name
+	id := ""
+	if multi {
+		id = t.ID
 	}
-	topics := sink.Topics{Incidents: topic(cfg.TopicIncidents), Alerts: topic(cfg.TopicAlerts),
-		Artifacts: topic(cfg.TopicArtifacts), DLQ: topic(cfg.TopicDLQ)}
+	topics := sink.Topics(cfg.DataTopicsOf(id))
 	// cfg was validated: every name is a profile's.
 	profiles, _ := profile.Parse(strings.Join(cfg.OutputProfiles, ","))
-	if profiles.OCSF() {
-		topics.OCSFIncidents, topics.OCSFAlerts = topic(cfg.TopicOCSFIncidents), topic(cfg.TopicOCSFAlerts)
-	}
-	if profiles.ECS() {
-		topics.ECSIncidents, topics.ECSAlerts = topic(cfg.TopicECSIncidents), topic(cfg.TopicECSAlerts)
-	}
 	inFlight := 0
 	if multi {
 		inFlight = sink.TenantInFlight
@@ -177,6 +168,10 @@ type shared struct {
 	// replica names this process in the User-Agent of its API calls, with
 	// group membership; "" otherwise.
 	replica string
+	// replies bounds the reply bytes every tenant's API client holds at
+	// once (XDR_REPLY_BUDGET_BYTES), so no number of tenants with large
+	// replies can together exhaust the process's memory.
+	replies *xdr.ReplyBudget
 }
 
 // tenant is one tenant's running parts: its XDR client, its producer client
@@ -204,7 +199,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		version += " replica/" + s.replica
 	}
 	client, err := t.APIClient(version, xdr.WithTracerProvider(tp), xdr.WithMeterProvider(s.obs.meterProvider),
-		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
+		xdr.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)), xdr.WithReplyBudget(s.replies))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

@@ -285,7 +285,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		}
 		rdir := filepath.Join(dir, name)
 		env := append(slices.Clone(baseEnv), "HOME="+rdir, "DATA_DIR="+filepath.Join(rdir, "data"),
-			"HTTP_ADDR="+addr, "KAFKA_GROUP_INSTANCE_ID="+name)
+			"HTTP_ADDR="+addr, "HTTP_TENANTS_ENABLED=true", "KAFKA_GROUP_INSTANCE_ID="+name)
 		c, err := startRun(cfg.Connector, env)
 		if err != nil {
 			return nil, err

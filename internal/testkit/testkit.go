@@ -5,6 +5,7 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,9 +203,19 @@ func SchemaDir() string {
 }
 
 // ValidateRecord checks a record value against the JSON Schema of its record
-// type in schemas/ ("offsets" for the offsets topic).
+// type in schemas/ ("offsets" for the offsets topic), failing the test when
+// it does not match. It must be called from the test's goroutine.
 func ValidateRecord(t testing.TB, typ string, value []byte) {
 	t.Helper()
+	if err := SchemaError(typ, value); err != nil {
+		t.Fatalf("%v\n%s", err, value)
+	}
+}
+
+// SchemaError is ValidateRecord that returns the mismatch, nil when value
+// matches the schema of typ; it is safe for concurrent use (from a
+// Publisher's goroutine, say). The schemas are compiled once per test binary.
+func SchemaError(typ string, value []byte) error {
 	schemaOnce.Do(func() {
 		files := map[string]string{
 			record.TypeIncidentChange: "incident-change", record.TypeIncidentEnriched: "incident-enriched",
@@ -224,19 +235,20 @@ func ValidateRecord(t testing.TB, typ string, value []byte) {
 		}
 	})
 	if schemaErr != nil {
-		t.Fatal(schemaErr)
+		return schemaErr
 	}
 	s, ok := schemas[typ]
 	if !ok {
-		t.Fatalf("record type %q has no schema", typ)
+		return fmt.Errorf("record type %q has no schema", typ)
 	}
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(value)))
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
-		t.Fatalf("%s record is not JSON: %v", typ, err)
+		return fmt.Errorf("%s record is not JSON: %w", typ, err)
 	}
 	if err := s.Validate(v); err != nil {
-		t.Fatalf("%s record does not match its schema: %v\n%s", typ, err, value)
+		return fmt.Errorf("%s record does not match its schema: %w", typ, err)
 	}
+	return nil
 }
 
 // ReadState loads the committed offsets of a connector and tenant; found is

@@ -32,6 +32,10 @@ type Config struct {
 	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"`    // get_incidents calls per second, per tenant
 	TenantsFile          string        `env:"TENANTS_FILE"`                           // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
 
+	// XDRReplyBudget bounds the reply bytes (decompressed) that every
+	// tenant's API calls hold at once: the process's xdr.ReplyBudget.
+	XDRReplyBudget int64 `env:"XDR_REPLY_BUDGET_BYTES, default=33554432"`
+
 	// Kafka.
 	KafkaBrokers           []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
 	KafkaSASLMechanism     string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
@@ -91,16 +95,30 @@ type Config struct {
 	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
-	LogLevel  string `env:"LOG_LEVEL, default=info"`          // debug | info | warn | error
-	LogFormat string `env:"LOG_FORMAT, default=text"`         // text | json
-	HTTPAddr  string `env:"HTTP_ADDR"`                        // e.g. :8080 for /metrics, /healthz, /readyz; empty = off
-	DataDir   string `env:"DATA_DIR, default=.xdr-connector"` // embedded broker's data, when KAFKA_BROKERS is empty
+	LogLevel  string `env:"LOG_LEVEL, default=info"`  // debug | info | warn | error
+	LogFormat string `env:"LOG_FORMAT, default=text"` // text | json
+	HTTPAddr  string `env:"HTTP_ADDR"`                // e.g. :8080 for /metrics, /healthz, /readyz; empty = off
+	// HTTPTenantsEnabled serves GET /tenants (each tenant's state and last
+	// error) on HTTP_ADDR; HTTPTokenFile, when set, holds a bearer token that
+	// /metrics and /tenants require.
+	HTTPTenantsEnabled bool   `env:"HTTP_TENANTS_ENABLED, default=false"`
+	HTTPTokenFile      string `env:"HTTP_TOKEN_FILE"`
+	DataDir            string `env:"DATA_DIR, default=.xdr-connector"` // embedded broker's data, when KAFKA_BROKERS is empty
+
+	// fileWarnings are the secret files others can read, found by Load.
+	fileWarnings []Warning
+	// httpToken is the content of HTTPTokenFile, read by Load.
+	httpToken xdr.Secret
 
 	// proxy is the HTTP proxy the API client would send a request to a URL
 	// through (HTTP_PROXY, HTTPS_PROXY, NO_PROXY as net/http reads them),
 	// nil for none; Load sets it, for the warnings.
 	proxy func(*url.URL) (*url.URL, error)
 }
+
+// HTTPToken is the bearer token that /metrics and /tenants require, read from
+// HTTP_TOKEN_FILE by Load; zero when the file is not set.
+func (c *Config) HTTPToken() xdr.Secret { return c.httpToken }
 
 // FieldError names a variable whose value is wrong. The message never holds
 // the value of a secret.
@@ -147,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.XDRRequestsPerSecond < 1 {
 		bad("XDR_REQUESTS_PER_SECOND", "must be at least 1")
+	}
+	if minBudget := xdr.MinReplyBudget(xdr.DefaultMaxReplyBytes); c.XDRReplyBudget < minBudget {
+		bad("XDR_REPLY_BUDGET_BYTES", "must be at least %d, what the largest reply one call may receive holds while it is read", minBudget)
 	}
 	if c.TenantsFile != "" && c.XDRBaseURL != "" {
 		bad("TENANTS_FILE", "set either TENANTS_FILE (many tenants) or XDR_BASE_URL (one), not both")
@@ -198,6 +219,11 @@ func (c *Config) Validate() error {
 		if !validTopic(name) {
 			bad(v, "%q is not a valid Kafka topic name", t)
 		}
+	}
+	if c.TenantsFile == "" {
+		// A tenants file's topics are checked with its tenants
+		// (ParseTenants).
+		errs = append(errs, c.topicErrors(nil)...)
 	}
 	if !ValidName(c.ConnectorName) {
 		bad("CONNECTOR_NAME", "%q is not a valid name: %s", c.ConnectorName, NameRule)

@@ -12,6 +12,7 @@ var varDocs = map[string]string{
 	"XDR_AUTH_MODE":                  "`standard` or `advanced` (signed with a nonce and timestamp)",
 	"XDR_REQUEST_TIMEOUT":            "timeout of one HTTP request",
 	"XDR_MAX_RETRY_AFTER":            "the longest pause one 429's `Retry-After` may impose (on polls and extra-data calls); a longer ask is cut to this, with a warning",
+	"XDR_REPLY_BUDGET_BYTES":         "bytes of API replies (after decompression) that every tenant's calls may hold at once; a reply is also capped at 16 MiB on its own (1,000 large alerts). A reply that cannot grow within the budget is retried; see [Tenant isolation](docs/DEPLOY.md#tenant-isolation). At least 25165824 (24 MiB)",
 	"XDR_REQUESTS_PER_SECOND":        "`get_incidents` calls per second to one tenant (the API allows about 10 requests a second across its endpoints), so deep paging never draws 429s on extra-data calls",
 	"TENANTS_FILE":                   "a YAML (or JSON) file of tenants (see [Many tenants](#many-tenants)); set, the process runs every tenant in it, and `XDR_BASE_URL` must be empty",
 	"KAFKA_BROKERS":                  "comma-separated `host:port`. Empty: run an embedded broker",
@@ -63,5 +64,7 @@ var varDocs = map[string]string{
 	"LOG_LEVEL":                      "`debug`, `info`, `warn` or `error`",
 	"LOG_FORMAT":                     "`text` or `json`",
 	"HTTP_ADDR":                      "`host:port` to serve `/metrics`, `/healthz`, `/readyz` on (e.g. `:8080`, every interface); empty = off",
+	"HTTP_TENANTS_ENABLED":           "`true` serves `GET /tenants` on `HTTP_ADDR`: each tenant's state, last error and progress (see [docs/DEPLOY.md](docs/DEPLOY.md#network-surfaces)); off, it answers 404",
+	"HTTP_TOKEN_FILE":                "file holding a bearer token that `/metrics` and `/tenants` then require (`Authorization: Bearer <token>`); `/healthz` and `/readyz` stay open for probes",
 	"DATA_DIR":                       "the embedded broker's data, when `KAFKA_BROKERS` is empty",
 }

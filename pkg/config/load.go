@@ -54,13 +54,14 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	}
 }
 
-// resolveFiles reads the secret files into their settings and checks that
-// the CA file can be read. It runs after Validate, which has checked that a
+// resolveFiles reads the secret files into their settings (ReadSecretFile:
+// regular files of a bounded size, never a FIFO or a device; a file others
+// can read is noted for FileWarnings) and checks that the CA file can be read. It runs after Validate, which has checked that a
 // secret and its file are not both set.
 func (c *Config) resolveFiles() error {
 	var errs []error
 	read := func(v, path string) (xdr.Secret, bool) {
-		b, err := os.ReadFile(path)
+		b, warning, err := ReadSecretFile(path)
 		if err != nil {
 			errs = append(errs, &FieldError{Var: v, Reason: UnreadableFile(path, err)})
 			return xdr.Secret{}, false
@@ -69,6 +70,9 @@ func (c *Config) resolveFiles() error {
 		if s == "" {
 			errs = append(errs, &FieldError{Var: v, Reason: path + " is empty"})
 			return xdr.Secret{}, false
+		}
+		if warning != "" {
+			c.fileWarnings = append(c.fileWarnings, Warning{Setting: v, Message: warning, Insecure: true})
 		}
 		return xdr.NewSecret(s), true
 	}
@@ -80,6 +84,11 @@ func (c *Config) resolveFiles() error {
 	if c.KafkaSASLPasswordFile != "" {
 		if s, ok := read("KAFKA_SASL_PASSWORD_FILE", c.KafkaSASLPasswordFile); ok {
 			c.KafkaSASLPassword = s
+		}
+	}
+	if c.HTTPTokenFile != "" {
+		if s, ok := read("HTTP_TOKEN_FILE", c.HTTPTokenFile); ok {
+			c.httpToken = s
 		}
 	}
 	if c.KafkaTLSCAFile != "" {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -42,6 +41,9 @@ type Tenant struct {
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
 	KeySource string
+
+	// keyFileWarning says who else can read the key file (FileWarnings).
+	keyFileWarning string
 
 	// proxy is the environment's HTTP proxy choice (Config.proxy), for
 	// the warnings.
@@ -83,13 +85,22 @@ var (
 // LoadTenants reads the tenants file at path (YAML, or JSON, which is YAML)
 // and resolves every tenant against the environment's settings in env. The
 // error, if any, names every problem at once, each with its tenant and key
-// ("tenant acme: poll_interval: ..."), and never holds a secret.
+// ("tenant acme: poll_interval: ..."), and never holds a secret. A file
+// whose tenants' topics collide (Config.CheckTopics) is refused as a whole,
+// each collision naming both tenants, roles and topics.
 func LoadTenants(path string, env *Config) ([]Tenant, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadTenantsFile(path)
 	if err != nil {
 		return nil, &FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
 	}
 	return ParseTenants(b, env)
+}
+
+// ReadTenantsFile reads the tenants file at path: a regular file (or a
+// symlink to one) of at most MaxTenantsFileBytes; see ReadRegularFile.
+func ReadTenantsFile(path string) ([]byte, error) {
+	b, _, err := ReadRegularFile(path, MaxTenantsFileBytes)
+	return b, err
 }
 
 // ParseTenants is LoadTenants for the file's content.
@@ -137,6 +148,7 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 		return nil, errors.Join(errs...)
 	}
 	var out []Tenant
+	var ids []string // the valid ones, each once, for CheckTopics
 	seen := map[string]int{}
 	for i, n := range list.Content {
 		where := fmt.Sprintf("tenant #%d (line %d)", i+1, n.Line)
@@ -157,12 +169,19 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 			bad(where, "id", "%q is not a valid tenant id: %s", t.ID, TenantIDRule)
 		case seen[t.ID] > 0:
 			bad(where, "id", "is used twice (tenants #%d and #%d)", seen[t.ID], i+1)
+		default:
+			ids = append(ids, t.ID)
 		}
 		seen[t.ID] = i + 1
 		checkTenant(&t, where, env.XDRAllowInsecureHTTP, bad)
 		if len(errs) == before {
 			out = append(out, t)
 		}
+	}
+	if len(ids) > 0 {
+		// Every tenant's topics against every other's, disabled ones
+		// included: the file is refused as a whole.
+		errs = append(errs, env.topicErrors(ids)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -280,7 +299,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			if !ok {
 				continue
 			}
-			b, err := os.ReadFile(path)
+			b, warning, err := ReadSecretFile(path)
 			if err != nil {
 				bad(where, k, "%s", UnreadableFile(path, err))
 				t.KeySource = path // named once: not also "required"
@@ -295,7 +314,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 				t.KeySource = path
 				continue
 			}
-			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(string(b))), path
+			t.APIKey, t.KeySource, t.keyFileWarning = xdr.NewSecret(strings.TrimSpace(string(b))), path, warning
 		case "auth_mode":
 			t.AuthMode, _ = str()
 		case "disabled":

@@ -143,3 +143,18 @@ func numeric(s string) bool {
 	}
 	return s != ""
 }
+
+// FileWarnings lists the secret files of the environment (XDR_API_KEY_FILE,
+// KAFKA_SASL_PASSWORD_FILE, HTTP_TOKEN_FILE) that users other than the
+// process's own can read, as Load found them. The connector runs with them,
+// and says so at start and in `connector check`.
+func (c *Config) FileWarnings() []Warning { return c.fileWarnings }
+
+// FileWarnings lists the tenant's key file when users other than the
+// process's own can read it, as the tenants file's loader found it.
+func (t Tenant) FileWarnings() []Warning {
+	if t.keyFileWarning == "" {
+		return nil
+	}
+	return []Warning{{Tenant: t.ID, Setting: "api_key_file", Message: t.keyFileWarning, Insecure: true}}
+}

@@ -195,8 +195,8 @@ type Enricher struct {
 	retryMu  sync.Mutex
 	retrying map[string]retryState // enrichments waiting in the queue for another attempt
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, oversized, rejected, notFound, keyEchoes atomic.Uint64
-	inFlight                                                                                                    atomic.Int64
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions, keyEchoes atomic.Uint64
+	inFlight                                                                                                                           atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -259,10 +259,12 @@ type Stats struct {
 	DLQ         uint64 // enrichments whose DLQ record Kafka acknowledged
 	Truncated   uint64 // replies with fewer alerts than the incident has
 	Mismatched  uint64 // replies for another incident than the one asked for (each retried)
+	Malformed   uint64 // replies without the documented shape, xdr.ErrMalformed (each retried)
 	KeyEchoes   uint64 // echoes of the API key the client replaced by [REDACTED] in replies (xdr.ExtraData.KeyEchoes)
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
+	Collisions  uint64 // objects keyed with a suffix because an earlier, different object of their reply had their key (ReplyKeys)
 	InFlight    int    // popped and neither acknowledged nor abandoned, nor back in the queue
 	Queued      int    // waiting, as Len
 	Delayed     int    // of Queued, those waiting for a retry's not-before time
@@ -276,8 +278,9 @@ func (e *Enricher) Stats() Stats {
 	return Stats{
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
-		Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), KeyEchoes: e.keyEchoes.Load(),
-		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
+		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), Collisions: e.collisions.Load(),
+		KeyEchoes: e.keyEchoes.Load(),
+		InFlight:  int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
 }
@@ -291,11 +294,18 @@ func (e *Enricher) Stats() Stats {
 // be retried goes back to the queue with a not-before time (its backoff) and
 // the worker takes the next incident, so failing incidents never idle the
 // budget; an answer that the incident does not exist is dead-lettered at
-// once (ErrIncidentNotFound). On return no worker is left: waits (limiter,
-// calls) are abandoned, and items popped but not settled are not reported
-// to OnDone — the offsets tracker still owes them and re-queues them on
-// restart; so are the enrichments still waiting in the queue. Records already handed to
-// the Publisher may still be acknowledged, and reported, after Run returns.
+// once (ErrIncidentNotFound). A reply for another incident
+// (ErrMismatchedReply) or without the documented shape (an error wrapping
+// xdr.ErrMalformed, from the decoder or from xdr.ExtraData.Check, which the
+// enricher applies to whatever its Fetcher returns: no incident object with
+// an id, an alert that is not an object, ...) is retried, then
+// dead-lettered with the reason, and counted; it is never published.
+//
+// On return no worker is left: waits (limiter, calls) are abandoned, and
+// items popped but not settled are not reported to OnDone — the offsets
+// tracker still owes them and re-queues them on restart; so are the
+// enrichments still waiting in the queue. Records already handed to the
+// Publisher may still be acknowledged, and reported, after Run returns.
 // Run may be called only once at a time.
 func (e *Enricher) Run(ctx context.Context) error {
 	if !e.running.CompareAndSwap(false, true) {
@@ -429,9 +439,6 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 		return false
 	}
 	e.setRetry(id, retryState{})
-	if ed.Incident.ID == "" {
-		ed.Incident.ID = id
-	}
 	outcome("enriched")
 	recs, info := e.flatten(ctx, meta, it.ModificationTime, ed)
 	// The reply shows the incident as of its own modification_time, which
@@ -446,6 +453,11 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 		e.oversized.Add(uint64(info.OversizedRecords))
 		log.WarnContext(ctx, "records larger than KAFKA_MAX_RECORD_BYTES went to the DLQ with an excerpt; the enriched record counts them",
 			"oversized_records", info.OversizedRecords, "limit_bytes", e.cfg.MaxRecordBytes)
+	}
+	if info.KeyCollisions > 0 {
+		e.collisions.Add(uint64(info.KeyCollisions))
+		log.WarnContext(ctx, "objects of the reply share a key with an earlier, different object; their records carry a suffixed key and the enriched record counts them",
+			"key_collisions", info.KeyCollisions)
 	}
 	if info.AlertsTruncated {
 		e.truncated.Add(1)
@@ -575,14 +587,22 @@ func (e *Enricher) call(ctx context.Context, it offsets.Pending, log *slog.Logge
 		return nil, false, ctx.Err()
 	}
 	if err == nil && ed == nil {
-		err = errors.New("empty reply")
+		err = fmt.Errorf("%w: no reply", xdr.ErrMalformed)
 	}
 	if err == nil && ed.KeyEchoes > 0 {
 		e.keyEchoes.Add(uint64(ed.KeyEchoes))
 		log.WarnContext(ctx, "get_incident_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
 			"echoes", ed.KeyEchoes)
 	}
-	if err == nil && ed.Incident.ID != "" && ed.Incident.ID != it.IncidentID {
+	if err == nil {
+		// The decoder checks its replies; a Fetcher may have other sources.
+		err = ed.Check()
+	}
+	if errors.Is(err, xdr.ErrMalformed) {
+		e.malformed.Add(1)
+		log.WarnContext(ctx, "get_incident_extra_data answered without the documented shape; retrying", "err", err)
+	}
+	if err == nil && ed.Incident.ID != it.IncidentID {
 		// Never publish another incident's data as the asked one's.
 		e.mismatched.Add(1)
 		log.WarnContext(ctx, "get_incident_extra_data answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)

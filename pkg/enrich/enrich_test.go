@@ -624,6 +624,37 @@ func TestEnricherCountsTruncation(t *testing.T) {
 	})
 }
 
+// TestEnricherCountsKeyCollisions: a reply with two different alerts of one
+// alert_id publishes both under distinct keys and counts one collision (the
+// key_collision anomaly).
+func TestEnricherCountsKeyCollisions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			ed := extraData(id, 1)
+			twin := ed.Alerts.Data[0]
+			twin.Name, twin.Raw = "m", json.RawMessage(fmt.Sprintf(`{"alert_id":"a-%s","name":"m"}`, id))
+			ed.Alerts.Data = append(ed.Alerts.Data, twin)
+			ed.Alerts.TotalCount = 2
+			return ed, nil
+		}}
+		h := newHarness(t, Config{}, api)
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
+		h.run(t)
+		synctest.Wait()
+		if st := h.e.Stats(); st.Collisions != 1 || st.Enriched != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		recs := h.pub.all()
+		if len(recs) != 3 || string(recs[1].Key) != "a-1" || !strings.HasPrefix(string(recs[2].Key), "a-1"+CollisionSep) {
+			t.Fatalf("alert keys %q, %q", recs[1].Key, recs[2].Key)
+		}
+		if env := decodeEnvelope(t, recs[0].Value); env.Enrichment.KeyCollisions != 1 {
+			t.Fatalf("enrichment %+v", env.Enrichment)
+		}
+		h.shutdown(t)
+	})
+}
+
 // TestEnricherStopsOnARejectedKey: a 401 or a 402 would meet every owed
 // enrichment alike, so the enricher stops with the error and dead-letters
 // nothing: the enrichments stay owed for when the key or the licence is
@@ -739,4 +770,68 @@ func TestEnricherNotFoundIsDeadLetteredAtOnce(t *testing.T) {
 		}
 		h.shutdown(t)
 	})
+}
+
+// TestEnricherMalformedReplyIsRetriedThenDeadLettered: a reply without the
+// incident (or whose incident has no id, or whose alert is not an object) is
+// handled as a reply for another incident: retried, then dead-lettered with
+// the reason, counted, and never published. Before, {"reply":{}} became an
+// incident.enriched record with "data": null, which its schema rejects. The
+// replies come from the decoder and, for shapes it cannot produce, straight
+// from the Fetcher.
+func TestEnricherMalformedReplyIsRetriedThenDeadLettered(t *testing.T) {
+	decoded := func(body string) func(context.Context, string, int) (*xdr.ExtraData, error) {
+		return func(context.Context, string, int) (*xdr.ExtraData, error) { return xdr.DecodeExtraData([]byte(body)) }
+	}
+	handMade := func(spoil func(*xdr.ExtraData)) func(context.Context, string, int) (*xdr.ExtraData, error) {
+		return func(_ context.Context, id string, _ int) (*xdr.ExtraData, error) {
+			ed := extraData(id, 1)
+			spoil(ed)
+			return ed, nil
+		}
+	}
+	for name, tc := range map[string]struct {
+		reply func(context.Context, string, int) (*xdr.ExtraData, error)
+		why   string
+	}{
+		"empty reply":              {decoded(`{"reply":{}}`), "no incident object"},
+		"null incident":            {decoded(`{"reply":{"incident":null,"alerts":{"total_count":1,"data":[{"alert_id":"1"}]}}}`), "no incident object"},
+		"incident without id":      {decoded(`{"reply":{"incident":{"status":"new"}}}`), "no incident_id"},
+		"get_incidents shape":      {decoded(`{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"7"}]}}`), "no incident object"},
+		"string alert":             {decoded(`{"reply":{"incident":{"incident_id":"7"},"alerts":{"total_count":1,"data":["x"]}}}`), "alert 0"},
+		"zero incident (Fetcher)":  {handMade(func(ed *xdr.ExtraData) { ed.Incident = xdr.Incident{} }), "no incident object"},
+		"incident without id (F.)": {handMade(func(ed *xdr.ExtraData) { ed.Incident.ID = "" }), "no incident_id"},
+		"numeric alert (Fetcher)":  {handMade(func(ed *xdr.ExtraData) { ed.Alerts.Data[0].Raw = json.RawMessage(`1`) }), "alert 0"},
+		"nil reply (Fetcher)":      {func(context.Context, string, int) (*xdr.ExtraData, error) { return nil, nil }, "no reply"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := &fakeAPI{reply: tc.reply}
+				h := newHarness(t, Config{MaxAttempts: 3}, api, constBackoff(time.Second))
+				h.e.Enqueue(offsets.Pending{IncidentID: "7", ModificationTime: 55})
+				h.run(t)
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				if n := len(api.callIDs()); n != 3 {
+					t.Fatalf("%d calls, want 3 (retried up to MaxAttempts)", n)
+				}
+				recs := h.pub.all() // each validated against its schema by fakePub
+				if len(recs) != 1 || recs[0].Type != record.TypeDLQ {
+					t.Fatalf("published %d records, want only the DLQ record: %+v", len(recs), recs)
+				}
+				env := decodeEnvelope(t, recs[0].Value)
+				if e := env.Error; e == nil || e.Stage != DLQStage || e.Attempts != 3 || e.Status != 0 || env.ModificationTime != 55 ||
+					!strings.Contains(e.Message, "malformed reply") || !strings.Contains(e.Message, tc.why) {
+					t.Fatalf("DLQ error %+v, want a malformed reply saying %q", env.Error, tc.why)
+				}
+				if s := h.settled(); len(s) != 1 || !s[0].dlq {
+					t.Fatalf("settled %+v", s)
+				}
+				if st := h.e.Stats(); st.Malformed != 3 || st.Retries != 2 || st.DLQ != 1 || st.Enriched != 0 || st.Mismatched != 0 {
+					t.Fatalf("stats %+v", st)
+				}
+				h.shutdown(t)
+			})
+		})
+	}
 }

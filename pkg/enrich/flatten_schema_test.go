@@ -1,66 +1,25 @@
 package enrich
 
 import (
-	"bytes"
+	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-var schemaFiles = map[string]string{
-	record.TypeIncidentChange:   "incident-change.schema.json",
-	record.TypeIncidentEnriched: "incident-enriched.schema.json",
-	record.TypeAlert:            "alert.schema.json",
-	record.TypeNetworkArtifact:  "artifact-network.schema.json",
-	record.TypeFileArtifact:     "artifact-file.schema.json",
-	record.TypeDLQ:              "dlq.schema.json",
-}
-
-// loadSchemas compiles the files under /schemas once per test binary.
-var loadSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
-	c := jsonschema.NewCompiler()
-	out := map[string]*jsonschema.Schema{}
-	for typ, f := range schemaFiles {
-		s, err := c.Compile(filepath.Join("..", "..", "schemas", f))
-		if err != nil {
-			return nil, err
-		}
-		out[typ] = s
-	}
-	return out, nil
-})
-
-// validateRecord checks a record's value against the schema of its type.
+// validateRecord checks a record's value against the schema of its type in
+// schemas/ (testkit.SchemaError, the validator of every test that reads a
+// topic). It reports with Errorf, so a Publisher's goroutine may call it.
 func validateRecord(t testing.TB, r record.Record) {
 	t.Helper()
-	schemas, err := loadSchemas()
-	if err != nil {
-		t.Fatalf("compiling schemas: %v", err)
-	}
-	if err := schemaError(schemas, r); err != nil {
-		t.Errorf("%s record %s does not match its schema: %v\n%s", r.Type, r.Key, err, r.Value)
+	if err := testkit.SchemaError(r.Type, r.Value); err != nil {
+		t.Errorf("%s record %s: %v\n%s", r.Type, r.Key, err, r.Value)
 	}
 }
-
-func schemaError(schemas map[string]*jsonschema.Schema, r record.Record) error {
-	s, ok := schemas[r.Type]
-	if !ok {
-		return errUnknownType(r.Type)
-	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.Value))
-	if err != nil {
-		return err
-	}
-	return s.Validate(v)
-}
-
-type errUnknownType string
-
-func (e errUnknownType) Error() string { return "no schema for record type " + string(e) }
 
 // TestRecordsMatchSchemas validates every record the flatten tests produce
 // (the enricher tests validate what they publish through fakePub).
@@ -83,15 +42,55 @@ func TestRecordsMatchSchemas(t *testing.T) {
 		validateRecord(t, r)
 		n++
 	}
+	n += validateDecoderFixtures(t)
 	t.Logf("%d records validated", n)
+}
+
+// validateDecoderFixtures validates the records made from the replies the
+// decoder's own tests hold (pkg/xdr/testdata): the change record of every
+// incident get_incidents returned, with its quirks (ids as numbers, times as
+// numeric strings), and the records of every extra-data reply.
+func validateDecoderFixtures(t *testing.T) (n int) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "xdr", "testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no decoder fixtures: %v", err)
+	}
+	for _, p := range files {
+		body, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []record.Record
+		if strings.HasPrefix(filepath.Base(p), "get_incidents_") {
+			r, err := xdr.DecodeIncidentsReply(body)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			for _, inc := range r.Incidents {
+				if inc.ID != "" && inc.ModificationTime != 0 { // the source drops the others
+					recs = append(recs, ChangeRecord(testMeta, inc))
+				}
+			}
+		} else {
+			ed, err := xdr.DecodeExtraData(body)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			recs, _ = Flatten(testMeta, 1, ed)
+		}
+		for _, r := range recs {
+			if err := testkit.SchemaError(r.Type, r.Value); err != nil {
+				t.Errorf("%s: %s record %s: %v\n%s", filepath.Base(p), r.Type, r.Key, err, r.Value)
+			}
+			n++
+		}
+	}
+	return n
 }
 
 // TestSchemasRejectBrokenRecords proves the schemas are not vacuous.
 func TestSchemasRejectBrokenRecords(t *testing.T) {
-	schemas, err := loadSchemas()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, r := range map[string]record.Record{
 		"alert without alert_id": {Type: record.TypeAlert,
 			Value: []byte(`{"schema_version":1,"record_type":"alert","connector":"c","incident_id":"1","modification_time":1,"data":{}}`)},
@@ -110,7 +109,7 @@ func TestSchemasRejectBrokenRecords(t *testing.T) {
 		"future schema version": {Type: record.TypeFileArtifact,
 			Value: []byte(`{"schema_version":2,"record_type":"artifact.file","connector":"c","incident_id":"1","modification_time":1,"data":"abc"}`)},
 	} {
-		if schemaError(schemas, r) == nil {
+		if testkit.SchemaError(r.Type, r.Value) == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

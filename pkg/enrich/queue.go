@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // Severity ranks, highest first in the queue.
@@ -22,10 +22,13 @@ const (
 
 var severityNames = [...]string{sevUnknown: "unknown", sevLow: "low", sevMedium: "medium", sevHigh: "high", sevCritical: "critical"}
 
+// severityRank ranks a severity as xdr.Severity reads it, so "SEV_040_HIGH"
+// ranks as high, as the output profiles map it; words other than low,
+// medium, high and critical rank as unknown.
 func severityRank(s string) uint8 {
-	s = strings.TrimSpace(s)
+	s = xdr.Severity(s)
 	for r := sevCritical; r > sevUnknown; r-- {
-		if strings.EqualFold(s, severityNames[r]) {
+		if s == severityNames[r] {
 			return r
 		}
 	}

@@ -219,14 +219,19 @@ type Loaded struct {
 // connector for each of tenants, as Store.Load would (for the command-line
 // tools that report on many tenants at once). cl is any client of the
 // cluster (for the end offsets); clientOpts are the connection options of
-// the reader it creates.
+// the reader it creates. A nil tenants loads every tenant of connector
+// that has a record in the topic (its keys name the tenant), for a tool
+// that has no list of the tenants.
 func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, tenants []string, clientOpts []kgo.Opt) (map[string]Loaded, error) {
 	stores := make(map[string]*Store, len(tenants))
 	states := make(map[string]*State, len(tenants))
-	for _, t := range tenants {
+	add := func(t string) {
 		stores[t] = &Store{cfg: StoreConfig{Topic: topic, Connector: connector, Tenant: t}}
 		st := newState()
 		states[t] = &st
+	}
+	for _, t := range tenants {
+		add(t)
 	}
 	err := ReadToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
 		var k Key
@@ -234,6 +239,10 @@ func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, t
 			return nil
 		}
 		s, ok := stores[k.Tenant]
+		if !ok && tenants == nil {
+			add(k.Tenant)
+			s, ok = stores[k.Tenant], true
+		}
 		if !ok {
 			return nil
 		}

@@ -15,6 +15,7 @@ package offsets
 import (
 	"maps"
 	"sync"
+	"time"
 )
 
 // State is what a restart resumes from.
@@ -50,6 +51,7 @@ type version struct {
 // committed. It is safe for concurrent use.
 type Tracker struct {
 	lookback int64 // ms
+	ahead    int64 // ms: how far ahead of the clock a covered version still proves older ones covered (FutureTolerance)
 
 	mu       sync.Mutex
 	polled   int64
@@ -73,6 +75,7 @@ type Tracker struct {
 func NewTracker(s State, lookbackMillis int64) *Tracker {
 	t := &Tracker{
 		lookback: lookbackMillis,
+		ahead:    DefaultFutureTolerance.Milliseconds(),
 		polled:   s.Watermark,
 		inflight: make(map[version]int),
 		acked:    make(map[string]int64, len(s.Emitted)),
@@ -100,6 +103,16 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 	}
 	return t
 }
+
+// DefaultFutureTolerance is how far ahead of the clock an incident's stamp
+// may lie before it is taken for a clock gone wrong (see source.Config's
+// FutureTolerance, which defaults to it).
+const DefaultFutureTolerance = 30 * time.Second
+
+// SetFutureTolerance sets how far ahead of the clock a covered version may
+// lie and still prove older versions covered (default
+// DefaultFutureTolerance). Call it before the tracker is shared.
+func (t *Tracker) SetFutureTolerance(d time.Duration) { t.ahead = d.Milliseconds() }
 
 // Emitted registers a version whose records were handed to the producer. It
 // must be called before the poll that read it is reported with Polled.
@@ -139,11 +152,14 @@ func (t *Tracker) Polled(maxMTime int64) {
 // p.ModificationTime, merging with what is owed. It reports whether that
 // raised what is owed: false means an enrichment already done, or owed, for
 // this version or a newer one covers it (a reply can show a version before
-// the poll that emits it), so the incident need not be queued again.
+// the poll that emits it), so the incident need not be queued again. A
+// covered version stamped more than the future tolerance ahead of
+// p.FirstQueued (the clock when the version was seen) proves nothing: the
+// incident's next real change carries an older stamp than it.
 func (t *Tracker) Owe(p Pending) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if max(t.covered[p.IncidentID], t.covering[p.IncidentID]) >= p.ModificationTime {
+	if c := max(t.covered[p.IncidentID], t.covering[p.IncidentID]); c >= p.ModificationTime && (p.FirstQueued == 0 || c <= p.FirstQueued+t.ahead) {
 		return false
 	}
 	old, ok := t.pending[p.IncidentID]

@@ -2,6 +2,7 @@ package offsets
 
 import (
 	"testing"
+	"time"
 )
 
 func TestWatermarkNeverPassesUnackedVersion(t *testing.T) {
@@ -170,5 +171,28 @@ func TestEnrichmentAheadOfThePollIsNotRepeated(t *testing.T) {
 	tr2 := NewTracker(State{Watermark: d.Watermark, Enriched: map[string]int64{"a": d.Marks["a"].Enriched}}, 1000)
 	if tr2.Owe(Pending{IncidentID: "a", ModificationTime: 30}) {
 		t.Fatal("after a restart, version 30 was owed again")
+	}
+}
+
+// TestCoveredFutureVersionDoesNotHideTheNextChange: an enrichment showed a
+// version stamped a day ahead of the clock; the incident's next real change
+// carries an older stamp and is owed all the same. A covered version within
+// the tolerance still covers older ones. (Before, the day-ahead version
+// covered every later change, and none was enriched again.)
+func TestCoveredFutureVersionDoesNotHideTheNextChange(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
+	day := (24 * time.Hour).Milliseconds()
+	tr := NewTracker(State{}, 1000)
+	tr.Settled("far", now+day)
+	if !tr.Owe(Pending{IncidentID: "far", ModificationTime: now + 5, FirstQueued: now + 10}) {
+		t.Fatal("the change after a day-ahead version was not owed")
+	}
+	tr.Settled("near", now+10_000) // 10 s ahead: a tenant's clock a little fast
+	if tr.Owe(Pending{IncidentID: "near", ModificationTime: now + 5_000, FirstQueued: now}) {
+		t.Fatal("a version covered by one within the tolerance was owed again")
+	}
+	tr.SetFutureTolerance(time.Second)
+	if !tr.Owe(Pending{IncidentID: "near", ModificationTime: now + 5_000, FirstQueued: now}) {
+		t.Fatal("with a 1 s tolerance, a version 10 s ahead still covered an older one")
 	}
 }

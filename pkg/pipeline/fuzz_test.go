@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -63,12 +65,36 @@ var fuzzKafka = sync.OnceValues(func() (*sink.Sink, error) {
 	return sink.New(cl, testkit.Topics)
 })
 
+// checkedPub checks every record handed to the Publisher against the
+// schema of its type before passing it on, and keeps the faults.
+type checkedPub struct {
+	enrich.Publisher
+	mu     sync.Mutex
+	faults []string
+	types  []string
+}
+
+func (p *checkedPub) Publish(ctx context.Context, recs []record.Record, done func(error)) error {
+	p.mu.Lock()
+	for _, r := range recs {
+		p.types = append(p.types, r.Type)
+		if err := testkit.SchemaError(r.Type, r.Value); err != nil {
+			p.faults = append(p.faults, fmt.Sprintf("%v\n%s", err, r.Value))
+		}
+	}
+	p.mu.Unlock()
+	return p.Publisher.Publish(ctx, recs, done)
+}
+
 // FuzzHostileReplies drives whole replies through the source and the
 // enricher into kfake: a well-formed incident next to a fuzzed one on a
 // get_incidents page, then a fuzzed get_incident_extra_data body for the
 // well-formed one. Whatever the bytes: no panic, no hang (each stage has a
-// deadline), the well-formed incident's version is emitted, and its
-// enrichment settles, as records or as a DLQ record, within the deadline.
+// deadline), the well-formed incident's version is emitted, the watermark
+// stays behind the clock whatever the fuzzed incident's stamp, its
+// enrichment settles, as records or as a DLQ record, within the deadline,
+// and every record published matches the schema of its type in schemas/;
+// an enrichment that settles as records led by its incident.enriched record.
 func FuzzHostileReplies(f *testing.F) {
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
 	for _, seed := range []struct{ incident, extra string }{
@@ -78,7 +104,18 @@ func FuzzHostileReplies(f *testing.F) {
 		{`{"incident_id":"5"}`, `{"reply":{"err_code":500,"err_msg":"boom"}}`},
 		{`{"incident_id":"6","modification_time":99999999999999}`, `{"reply":{"incident":null,"alerts":null}}`},
 		{`null`, `not json`},
+		{`{"incident_id":"7","modification_time":4102444800000}`, `{"reply":{"incident":{"incident_id":"1","modification_time":4102444800000}}}`},
+		{`{"incident_id":"8","modification_time":1e13}`, `{"reply":{"incident":{"incident_id":"1","modification_time":1000}}}`},
 		{`{}]},"x":{"y":1`, `{"reply":{"incident":{"incident_id":"1"},"alerts":{"total_count":5,"data":[null,"x",1]}}}`},
+		// Replies without the incident, or of another endpoint's shape.
+		{`{"incident_id":"7","modification_time":1200}`, `{"reply":{}}`},
+		{`{"incident_id":"8","modification_time":1200}`, `{"reply":{"incident":null}}`},
+		{`{"incident_id":"9","modification_time":1200}`, `{"reply":{"incident":{}}}`},
+		{`{"incident_id":"10","modification_time":1200}`, `{"reply":{"incident":{"modification_time":1000},"alerts":{"total_count":1,"data":[{"alert_id":"9"}]}}}`},
+		{`{"incident_id":"11","modification_time":1200}`, `{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"1","modification_time":1000}],"restricted_incident_ids":[]}}`},
+		{`{"incident_id":"12","modification_time":1200}`, `{"reply":{"incident":"1","alerts":{"data":{"alert_id":"9"}}}}`},
+		// Shapes the decoder tolerates, each published whole.
+		{`{"incident_id":13,"modification_time":1200}`, `{"reply":{"incident":{"incident_id":1,"modification_time":1000},"alerts":[{"alert_id":9,"case_id":"1"},null],"network_artifacts":{"data":"a.example"},"file_artifacts":{"total_count":2,"data":[{"file_sha256":null},"abc"]}}}`},
 	} {
 		f.Add([]byte(seed.incident), []byte(seed.extra))
 	}
@@ -107,14 +144,20 @@ func FuzzHostileReplies(f *testing.F) {
 		if len(seen) == 0 || seen[0].IncidentID != "1" || seen[0].ModificationTime != 1000 {
 			t.Fatalf("the well-formed incident's version was not emitted first: %+v", seen)
 		}
+		// A stamp ahead of the clock never moves the watermark past it:
+		// changes stamped in between are yet to come.
+		if w := src.Watermark(); w > time.Now().UnixMilli() {
+			t.Fatalf("the watermark %d is ahead of the clock after reading %q", w, incident)
+		}
 
 		lim, err := enrich.NewLimiter(1000, time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
 		settled := make(chan bool, 1)
+		pub := &checkedPub{Publisher: sk.For(sink.Enrichments)}
 		e, err := enrich.New(enrich.Config{Connector: "fuzz", Tenant: "t", Workers: 1, MaxAttempts: 2, MaxRecordBytes: 1 << 20},
-			lim, bodyFetcher{extra}, sk.For(sink.Enrichments),
+			lim, bodyFetcher{extra}, pub,
 			enrich.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }),
 			enrich.WithOnDone(func(it offsets.Pending, dlq bool) {
 				if it.IncidentID == "1" {
@@ -128,8 +171,9 @@ func FuzzHostileReplies(f *testing.F) {
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- e.Run(runCtx) }()
+		var dlq bool
 		select {
-		case <-settled:
+		case dlq = <-settled:
 		case err := <-done:
 			t.Fatalf("the enricher stopped before settling the enrichment: %v", err)
 		case <-ctx.Done():
@@ -138,6 +182,14 @@ func FuzzHostileReplies(f *testing.F) {
 		stop()
 		if err := <-done; err != nil {
 			t.Fatalf("enricher: %v", err)
+		}
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		for _, fault := range pub.faults {
+			t.Error(fault)
+		}
+		if !dlq && (len(pub.types) == 0 || pub.types[0] != record.TypeIncidentEnriched) {
+			t.Errorf("the enrichment settled as records %v, not led by its incident.enriched record", pub.types)
 		}
 	})
 }

@@ -20,12 +20,24 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
-// hostileAPI is a correct tenant with three legal but hostile answers: one
-// incident whose object is 1.2 MB, one whose first alert is, and one whose
-// extra data comes back for another incident.
+// hostileAPI is a correct tenant with hostile answers: one incident whose
+// object is 1.2 MB, one whose first alert is, one whose extra data comes back
+// for another incident, and some whose extra data lacks its shape: bodies
+// (decoded by the real decoder) and spoiled replies, by incident id.
 type hostileAPI struct {
 	API
 	bigChange, bigAlert, mismatch string
+	bodies                        map[string]string
+	spoiled                       map[string]func(*xdr.ExtraData)
+}
+
+// malformedBodies are extra-data bodies without the incident (or its id),
+// or of another endpoint's shape.
+var malformedBodies = []string{
+	`{"reply":{}}`,
+	`{"reply":{"incident":null,"alerts":{"total_count":1,"data":[{"alert_id":"1"}]}}}`,
+	`{"reply":{"incident":{}}}`,
+	`{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"1","modification_time":5}],"restricted_incident_ids":[]}}`,
 }
 
 // inflate adds a 1.2 MB field to a JSON object.
@@ -48,9 +60,16 @@ func (h hostileAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) 
 }
 
 func (h hostileAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
+	if body, ok := h.bodies[req.IncidentID]; ok {
+		return xdr.DecodeExtraData([]byte(body))
+	}
 	ed, err := h.API.GetIncidentExtraData(ctx, req)
 	if err != nil {
 		return ed, err
+	}
+	if spoil, ok := h.spoiled[req.IncidentID]; ok {
+		spoil(ed)
+		return ed, nil
 	}
 	switch req.IncidentID {
 	case h.bigAlert:
@@ -62,18 +81,32 @@ func (h hostileAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataR
 }
 
 // TestHostileRepliesKeepEveryOtherIncidentFlowing: a record larger than
-// KAFKA_MAX_RECORD_BYTES and extra data for the wrong incident become DLQ
+// KAFKA_MAX_RECORD_BYTES, extra data for the wrong incident and extra data
+// without its incident (or with an alert that is not an object) become DLQ
 // records with their reason; the pipeline neither stops nor loses anything
-// else, in both delivery modes. (Before, the oversized produce failed with
+// else, in both delivery modes, and every record it wrote matches its schema
+// (e.Output validates each). (Before, the oversized produce failed with
 // MESSAGE_TOO_LARGE and Run stopped, at every restart again; the mismatched
-// reply was published as the asked incident's.)
+// reply was published as the asked incident's; a reply without the incident
+// was published as "data": null.)
 func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 	for _, delivery := range []string{AtLeastOnce, ExactlyOnce} {
 		t.Run(delivery, func(t *testing.T) {
 			e := testkit.New(t, xdrtest.Config{Seed: 23, Incidents: 40, MaxAlerts: 6, RateWindow: 100 * time.Millisecond})
 			ids := e.Sim.IncidentIDs()
-			h := hostileAPI{API: e.API, bigChange: ids[3], mismatch: ids[8]}
-			for _, id := range ids[10:] {
+			h := hostileAPI{API: e.API, bigChange: ids[3], mismatch: ids[8], bodies: map[string]string{}, spoiled: map[string]func(*xdr.ExtraData){
+				ids[5]: func(ed *xdr.ExtraData) { ed.Incident = xdr.Incident{} },
+				ids[6]: func(ed *xdr.ExtraData) { ed.Incident.ID = "" },
+				ids[7]: func(ed *xdr.ExtraData) {
+					ed.Alerts.Data = append(ed.Alerts.Data, xdr.Alert{ID: "x", Raw: json.RawMessage(`"x"`)})
+				},
+			}}
+			malformed := []string{ids[5], ids[6], ids[7]}
+			for i, body := range malformedBodies {
+				h.bodies[ids[11+i]] = body
+				malformed = append(malformed, ids[11+i])
+			}
+			for _, id := range ids[11+len(malformedBodies):] {
 				if tr, _ := e.Sim.Truth(id); tr.AlertCount >= 2 && !tr.Restricted {
 					h.bigAlert = id
 					break
@@ -86,13 +119,14 @@ func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 			cfg.EnrichBackoff = func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }
 			r := startWith(e, h, cfg)
 			testkit.WaitFor(t, 60*time.Second, "the pipeline to drain past the hostile incidents", func() bool {
-				return drained(r.p, e.Sim) && r.p.Stats().Enrich.DLQ == 1
+				return drained(r.p, e.Sim) && r.p.Stats().Enrich.DLQ == uint64(1+len(malformed))
 			})
 			s := r.p.Stats()
 			r.stop(t)
 
 			o := e.Output()
 			var changeStandIn, alertStandIn, mismatched *testkit.Record
+			malformedDLQ := map[string]*testkit.Record{}
 			for i := range o.DLQ {
 				d := &o.DLQ[i]
 				switch {
@@ -100,8 +134,10 @@ func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 					changeStandIn = d
 				case d.Error.Stage == record.StagePublish && d.Error.RecordType == record.TypeAlert:
 					alertStandIn = d
-				case d.Error.Stage == "enrich":
+				case d.Error.Stage == "enrich" && d.IncidentID == h.mismatch:
 					mismatched = d
+				case d.Error.Stage == "enrich":
+					malformedDLQ[d.IncidentID] = d
 				}
 			}
 			if changeStandIn == nil || changeStandIn.IncidentID != h.bigChange || changeStandIn.Error.RecordBytes <= 1<<20 ||
@@ -136,10 +172,25 @@ func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 			if _, ok := o.Enriched["4242424242"]; ok {
 				t.Fatal("the mismatched reply's incident was published")
 			}
-			if s.Oversized != 1 || s.Enrich.Oversized != 1 || s.Enrich.Mismatched < 3 {
-				t.Fatalf("stats: oversized changes %d, oversized enrichment records %d, mismatched replies %d", s.Oversized, s.Enrich.Oversized, s.Enrich.Mismatched)
+			skip := map[string]bool{h.bigAlert: true, h.mismatch: true}
+			for _, id := range malformed {
+				skip[id] = true
+				d := malformedDLQ[id]
+				if d == nil || d.Error.Attempts != cfg.Enrich.MaxAttempts || !strings.Contains(d.Error.Message, "malformed reply") {
+					t.Errorf("incident %s: the malformed reply's DLQ record is %+v, want one after %d attempts", id, d, cfg.Enrich.MaxAttempts)
+				}
+				if en, ok := o.Enriched[id]; ok {
+					t.Errorf("incident %s: a malformed reply was published as its enrichment: %s", id, en.Value)
+				}
 			}
-			e.Verify(o, delivery == ExactlyOnce, func(xdrtest.Version) bool { return true }, map[string]bool{h.bigAlert: true, h.mismatch: true})
+			if len(malformedDLQ) != len(malformed) {
+				t.Errorf("%d enrich-stage DLQ records besides the mismatched one, want %d", len(malformedDLQ), len(malformed))
+			}
+			if s.Oversized != 1 || s.Enrich.Oversized != 1 || s.Enrich.Mismatched < 3 || s.Enrich.Malformed < uint64(3*len(malformed)) {
+				t.Fatalf("stats: oversized changes %d, oversized enrichment records %d, mismatched replies %d, malformed replies %d",
+					s.Oversized, s.Enrich.Oversized, s.Enrich.Mismatched, s.Enrich.Malformed)
+			}
+			e.Verify(o, delivery == ExactlyOnce, func(xdrtest.Version) bool { return true }, skip)
 		})
 	}
 }

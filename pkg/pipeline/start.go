@@ -48,6 +48,9 @@ func (p *Pipeline) start(ctx context.Context) error {
 	}
 	p.startWatermark, p.startEmitted = st.Watermark, st.Emitted
 	p.tracker = offsets.NewTracker(st, p.cfg.Source.Lookback.Milliseconds())
+	if d := p.cfg.Source.FutureTolerance; d > 0 {
+		p.tracker.SetFutureTolerance(d)
+	}
 
 	p.limiter = p.cfg.Limiter
 	if p.limiter == nil {

@@ -1,7 +1,7 @@
 // Package profile turns the connector's fetched data into the records of the
 // output profiles (OUTPUT_PROFILES) beside the native ones: OCSF events
 // (package ocsf) and ECS documents (package ecs), each on its profile's own
-// topics, keyed like the native records (the incident id, AlertKey). They are
+// topics, keyed like the native records (the incident id, enrich.ReplyKeys). They are
 // made from the same decoded API objects, in the same batch as the native
 // records, so enabling a profile costs no API call and, in exactly-once
 // mode, a batch's records of every profile are in one transaction.
@@ -133,15 +133,12 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			out = append(out, r)
 		}
 	}
-	keys := make([]string, len(ed.Alerts.Data))
-	for i, a := range ed.Alerts.Data {
-		keys[i] = enrich.AlertKey(id, a)
-	}
+	keys := enrich.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
 	if s.ocsf {
 		f, err := ocsf.IncidentEnriched(m, version, ed)
 		out = append(out, encode(m, f, err, record.TopicOCSFIncidents, record.TypeOCSFIncidentEnriched, id, id, version))
 		for i, a := range ed.Alerts.Data {
-			f, err := ocsf.Alert(m, version, ed.Incident, a)
+			f, err := ocsf.Alert(m, version, ed.Incident, a, keys[i])
 			out = append(out, encode(m, f, err, record.TopicOCSFAlerts, record.TypeOCSFAlert, keys[i], id, version))
 		}
 	}
@@ -149,7 +146,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 		d, err := ecs.IncidentEnriched(m, version, ed)
 		out = append(out, encode(m, d, err, record.TopicECSIncidents, record.TypeECSIncidentEnriched, id, id, version))
 		for i, a := range ed.Alerts.Data {
-			d, err := ecs.Alert(m, version, ed.Incident, a)
+			d, err := ecs.Alert(m, version, ed.Incident, a, keys[i])
 			out = append(out, encode(m, d, err, record.TopicECSAlerts, record.TypeECSAlert, keys[i], id, version))
 		}
 	}

@@ -19,9 +19,14 @@
 //     poll ran, after its page had been read, is older than that mark by at
 //     most the indexing lag, so the next poll's lookback still reaches it
 //     however long polls take: LOOKBACK only has to cover the indexing lag.
-//   - The mark never passes now plus FutureTolerance: an incident stamped in
-//     the future (a tenant's clock gone wrong) is published, counted and
-//     logged, but cannot blind the source to every later change.
+//   - Only a stamp at or before the local clock at the poll's start counts
+//     for the mark: an incident stamped ahead of it (a tenant's clock gone
+//     wrong) is published, but the changes stamped between the tenant's real
+//     clock and that stamp are yet to come, so no mark may pass them,
+//     whatever Lookback and FutureTolerance are. The newest stamp not ahead
+//     of the local clock is one the tenant's clock has reached, so a mark
+//     based on it is safe whichever of the two clocks runs ahead. A stamp
+//     beyond now plus FutureTolerance is also counted and logged.
 //   - A crowded millisecond is read until a short page, never to a
 //     total_count the rows contradict; such a poll is not complete.
 //   - A page the client cannot decode (deeply nested JSON, say) is read
@@ -37,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -68,8 +74,9 @@ type Config struct {
 	MaxBucketRescans int           // re-reads of one crowded millisecond per poll; default 5
 	MaxRetries       int           // retries of a failed page within one poll; default 3
 	// FutureTolerance is how far ahead of the local clock an incident's
-	// modification_time may lie and still move the mark; default 30s. Keep
-	// it well below Lookback: the lookback shrinks by as much.
+	// modification_time may lie before it is counted and logged as stamped
+	// in the future; default 30s. It never moves the mark: no stamp ahead
+	// of the local clock does (see Poll).
 	FutureTolerance time.Duration
 	// MaxRetryAfter caps the wait a 429's Retry-After imposes on a page;
 	// default xdr.DefaultMaxRetryAfter.
@@ -89,9 +96,10 @@ type PollResult struct {
 	Emitted    int      // new versions handed to the Handler
 	Restricted []string // restricted_incident_ids seen for the first time in this run
 	MaxMTime   int64    // newest modification_time seen
-	Mark       int64    // min(MaxMTime, start + FutureTolerance) less the poll's duration: what a complete poll lets the watermark advance to
-	Future     int      // incidents seen stamped beyond start + FutureTolerance (published, never moving the mark)
-	Clamped    bool     // the mark was held back because of them
+	Newest     int64    // newest modification_time seen at or before Started (the local clock)
+	Mark       int64    // Newest less the poll's duration: what a complete poll lets the watermark advance to
+	Future     int      // incidents seen stamped beyond Started + FutureTolerance (published, never moving the mark)
+	Clamped    bool     // the mark was held at the clock because of them
 	Untrusted  int      // pages whose total_count was missing or contradicted their rows (the poll is then not complete)
 	Dropped    int      // incidents without incident_id or modification_time, skipped
 	Poisoned   int      // incidents the client could not decode, reported and skipped
@@ -115,9 +123,10 @@ type Source struct {
 
 	polled     int64
 	emitted    map[string]int64
-	future     map[string]int64 // incident id -> future-stamped version emitted (see FutureTolerance)
+	future     map[string][]int64 // incident id -> versions emitted while stamped ahead of the clock
 	restricted map[string]struct{}
-	limit      int64 // this poll's: no mark beyond it, epoch ms
+	limit      int64 // this poll's start, epoch ms: no mark beyond it, and a version beyond it is ahead of the clock
+	tolerated  int64 // limit plus FutureTolerance: a version beyond it is counted as stamped in the future
 }
 
 // Option configures a Source.
@@ -186,7 +195,7 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 	s := &Source{
 		cfg: cfg, api: api, handle: h,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
-		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)), future: map[string]int64{},
+		polled: start.Watermark, emitted: make(map[string]int64, len(start.Emitted)), future: map[string][]int64{},
 		restricted: map[string]struct{}{},
 		tracer:     noop.NewTracerProvider().Tracer(tracerName),
 		newBack: func() backoff.BackOff {
@@ -199,12 +208,12 @@ func New(cfg Config, api Lister, start Start, h Handler, opts ...Option) (*Sourc
 	for _, o := range opts {
 		o(s)
 	}
-	// A committed version stamped in the future must not hide the
+	// A committed version stamped ahead of the clock must not hide the
 	// incident's later (earlier-stamped) changes.
-	limit := s.now().Add(cfg.FutureTolerance).UnixMilli()
+	limit := s.now().UnixMilli()
 	for id, t := range start.Emitted {
 		if t > limit {
-			s.future[id] = t
+			s.future[id] = []int64{t}
 		} else {
 			s.emitted[id] = t
 		}
@@ -260,17 +269,19 @@ func (s *Source) Poll(ctx context.Context) (res PollResult, err error) {
 		}
 		span.End()
 	}()
-	s.limit = res.Started.Add(s.cfg.FutureTolerance).UnixMilli()
+	s.limit = res.Started.UnixMilli()
+	s.tolerated = s.limit + s.cfg.FutureTolerance.Milliseconds()
 	defer func() {
 		res.Duration = s.now().Sub(res.Started)
-		if res.MaxMTime > 0 {
-			newest := res.MaxMTime
-			if newest > s.limit {
-				newest, res.Clamped = s.limit, true
-				s.log.WarnContext(ctx, "incidents are stamped in the future; published, but the watermark stays at the local clock",
-					"future_incidents", res.Future, "newest_modification_time", res.MaxMTime, "tolerance", s.cfg.FutureTolerance)
-			}
-			res.Mark = newest - res.Duration.Milliseconds()
+		if res.Future > 0 {
+			res.Clamped = true
+			s.log.WarnContext(ctx, "incidents are stamped in the future; published, but the watermark stays at the local clock",
+				"future_incidents", res.Future, "newest_modification_time", res.MaxMTime, "tolerance", s.cfg.FutureTolerance)
+		}
+		if res.Newest > 0 {
+			// Changes stamped between the tenant's clock and a stamp ahead
+			// of it are yet to come: only what the clock has reached counts.
+			res.Mark = res.Newest - res.Duration.Milliseconds()
 		}
 		if err == nil && res.Complete && res.Mark > s.polled {
 			s.polled = res.Mark
@@ -533,40 +544,52 @@ func (s *Source) take(ctx context.Context, res *PollResult, page *xdr.IncidentsR
 		if inc.ModificationTime > res.MaxMTime {
 			res.MaxMTime = inc.ModificationTime
 		}
+		if inc.ModificationTime > res.Newest && inc.ModificationTime <= s.limit {
+			res.Newest = inc.ModificationTime
+		}
 		if inc.ID == "" || inc.ModificationTime <= 0 {
 			res.Dropped++
 			s.log.WarnContext(ctx, "get_incidents returned an incident without incident_id or modification_time; it has no version to publish, skipping it",
 				"incident_id", inc.ID, "modification_time", inc.ModificationTime)
 			continue
 		}
-		if inc.ModificationTime > s.limit {
-			// Stamped in the future: published once per version, kept out
-			// of emitted so the incident's later changes are not hidden.
+		if inc.ModificationTime > s.tolerated {
 			res.Future++
-			if s.future[inc.ID] == inc.ModificationTime {
+		}
+		if f, ok := s.future[inc.ID]; ok {
+			// A version other than those stamped ahead of the clock is new
+			// whatever its stamp: they were out of order by nature, so "not
+			// newer than the last one" proves nothing.
+			if slices.Contains(f, inc.ModificationTime) || inc.ModificationTime == s.emitted[inc.ID] {
 				continue
 			}
-			if err := s.handle(ctx, inc); err != nil {
-				return err
-			}
-			s.future[inc.ID] = inc.ModificationTime
-			res.Emitted++
-			continue
-		}
-		if inc.ModificationTime <= s.emitted[inc.ID] {
+		} else if inc.ModificationTime <= s.emitted[inc.ID] {
 			continue
 		}
 		if err := s.handle(ctx, inc); err != nil {
 			return err
 		}
-		s.emitted[inc.ID] = inc.ModificationTime
+		s.remember(inc)
 		res.Emitted++
 	}
 	return nil
 }
 
-// prune forgets versions that no poll can return any more, and moves
-// future-stamped versions the clock has caught up with to emitted.
+// remember records an emitted version: in future while it is stamped ahead
+// of the clock (its incident's next version may carry an older stamp), in
+// emitted otherwise.
+func (s *Source) remember(inc xdr.Incident) {
+	if inc.ModificationTime > s.limit {
+		s.future[inc.ID] = append(s.future[inc.ID], inc.ModificationTime)
+		return
+	}
+	s.emitted[inc.ID] = max(s.emitted[inc.ID], inc.ModificationTime)
+}
+
+// prune forgets versions that no poll can return any more. A version
+// stamped ahead of the clock stays in future until then, even once the clock
+// has passed it: a tenant whose clock runs behind ours may still stamp the
+// incident's next change before it.
 func (s *Source) prune() {
 	floor := s.polled - s.cfg.Lookback.Milliseconds()
 	for id, t := range s.emitted {
@@ -574,12 +597,11 @@ func (s *Source) prune() {
 			delete(s.emitted, id)
 		}
 	}
-	for id, t := range s.future {
-		if t <= s.limit {
+	for id, ts := range s.future {
+		if ts = slices.DeleteFunc(ts, func(t int64) bool { return t < floor }); len(ts) == 0 {
 			delete(s.future, id)
-			if t > s.emitted[id] {
-				s.emitted[id] = t
-			}
+		} else {
+			s.future[id] = ts
 		}
 	}
 }

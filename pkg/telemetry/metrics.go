@@ -74,9 +74,11 @@ const (
 	AnomalyFutureIncident   = "future_incident"   // an incident stamped beyond the clock's tolerance was seen
 	AnomalyClampedMark      = "clamped_mark"      // a poll's mark was held at the clock because of one
 	AnomalyMismatchedReply  = "mismatched_reply"  // extra data answered for another incident (retried)
+	AnomalyMalformedReply   = "malformed_reply"   // extra data without the documented shape, e.g. no incident object (retried)
 	AnomalyUntrustedCount   = "untrusted_count"   // a total_count was missing or contradicted the rows
 	AnomalyDroppedIncident  = "dropped_incident"  // an incident without incident_id or modification_time was skipped
 	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
+	AnomalyKeyCollision     = "key_collision"     // an object shared its key with an earlier, different one of its reply and took a suffixed key
 	AnomalyEchoedKey        = "echoed_key"        // a reply echoed the API key into data; it was replaced by [REDACTED] before publishing
 )
 

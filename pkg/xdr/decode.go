@@ -19,8 +19,8 @@ import (
 //   - ids may be strings or numbers; both become their decimal text;
 //   - times and counts may be integers, floats, numeric strings or null
 //     (null, objects and anything unreadable become 0);
-//   - typed strings are trimmed of surrounding white space, severities are
-//     also lower-cased (Raw is never altered);
+//   - typed strings are read by Text (trimmed; a number as its decimal text,
+//     see Text), severities are also lower-cased (Raw is never altered);
 //   - list sections may be {"total_count","data"} objects, bare lists, or
 //     null; a missing total_count is len(data); null items are skipped;
 //   - artifact items may be objects or bare strings (the latter land in Value).
@@ -29,8 +29,12 @@ import (
 // except that invalid UTF-8 is replaced by U+FFFD (as encoding/json does when
 // it decodes a string), so every record value is valid JSON text for strict
 // consumers; the incident stays published rather than lost for one bad byte.
-// Only the envelope is checked: a body that is not a JSON object with a
-// "reply" object is an error wrapping ErrMalformed.
+//
+// What is checked is the shape every record is built on: a body that is not
+// a JSON object with a "reply" object is an error wrapping ErrMalformed, and
+// so is an extra-data reply that fails ExtraData.Check (no incident object
+// with an id, an alert that is not an object, ...) or whose section is
+// neither an object, a list nor null. Such a reply is never half-published.
 
 // DecodeIncidentsReply decodes a get_incidents reply body,
 // {"reply": {"total_count", "result_count", "incidents", "restricted_incident_ids"}}.
@@ -47,7 +51,12 @@ func DecodeIncidentsReply(body []byte) (*IncidentsReply, error) {
 
 // DecodeExtraData decodes a get_incident_extra_data reply body,
 // {"reply": {"incident", "alerts", "network_artifacts", "file_artifacts"}},
-// under the same rules as DecodeIncidentsReply.
+// under the same rules as DecodeIncidentsReply. Besides the envelope, it
+// returns an error wrapping ErrMalformed for a reply that does not pass
+// ExtraData.Check, or whose alerts, network_artifacts or file_artifacts
+// section is neither a {"total_count", "data"} object, a list nor null (a
+// reply of another endpoint's shape, an empty reply): every successful
+// result can be published whole.
 func DecodeExtraData(body []byte) (*ExtraData, error) {
 	var d ExtraData
 	if err := d.UnmarshalJSON(body); err != nil {
@@ -75,7 +84,7 @@ func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
 		out.Incidents = append(out.Incidents, decodeIncident(it))
 	}
 	for _, it := range arrayItems(reply["restricted_incident_ids"]) {
-		if id := textValue(it); id != "" {
+		if id := Text(it); id != "" {
 			out.RestrictedIDs = append(out.RestrictedIDs, id)
 		}
 	}
@@ -98,6 +107,11 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	if _, ok := reply["incident"]; !ok && hasAny(reply, "err_code", "err_msg") {
 		return &carriedError{endpoint: "get_incident_extra_data", msg: errText(reply["err_msg"])}
 	}
+	for _, name := range []string{"alerts", "network_artifacts", "file_artifacts"} {
+		if !sectionShaped(reply[name]) {
+			return fmt.Errorf("decoding get_incident_extra_data reply: %w: %q is neither an object, a list nor null", ErrMalformed, name)
+		}
+	}
 	var out ExtraData
 	if raw := reply["incident"]; !isNull(raw) {
 		out.Incident = decodeIncident(raw)
@@ -105,8 +119,59 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	out.Alerts = decodeAlertList(reply["alerts"])
 	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
 	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
+	if err := out.Check(); err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
 	*d = out
 	return nil
+}
+
+// Check reports whether d can be published as an incident's enrichment, every
+// object as its Raw bytes: the incident is a JSON object with an id (ID, read
+// from its incident_id), every alert is a JSON object, and every artifact a
+// JSON object or a string. It returns nil or an error wrapping ErrMalformed
+// that names the first fault. An object without Raw fails, as it has nothing
+// to publish. DecodeExtraData returns only replies that pass Check; a caller
+// that gets an ExtraData from elsewhere checks it before publishing it.
+func (d *ExtraData) Check() error {
+	switch {
+	case len(bytes.TrimSpace(d.Incident.Raw)) == 0 || isNull(d.Incident.Raw):
+		return fmt.Errorf("%w: the reply has no incident object", ErrMalformed)
+	case !rawIs(d.Incident.Raw, '{'):
+		return fmt.Errorf("%w: the reply's incident is not an object", ErrMalformed)
+	case strings.TrimSpace(d.Incident.ID) == "":
+		return fmt.Errorf("%w: the reply's incident has no incident_id", ErrMalformed)
+	}
+	for i := range d.Alerts.Data {
+		if !rawIs(d.Alerts.Data[i].Raw, '{') {
+			return fmt.Errorf("%w: alert %d of the reply is not an object", ErrMalformed, i)
+		}
+	}
+	for i := range d.NetworkArtifacts.Data {
+		if !rawIs(d.NetworkArtifacts.Data[i].Raw, '{', '"') {
+			return fmt.Errorf("%w: network artifact %d of the reply is neither an object nor a string", ErrMalformed, i)
+		}
+	}
+	for i := range d.FileArtifacts.Data {
+		if !rawIs(d.FileArtifacts.Data[i].Raw, '{', '"') {
+			return fmt.Errorf("%w: file artifact %d of the reply is neither an object nor a string", ErrMalformed, i)
+		}
+	}
+	return nil
+}
+
+// rawIs reports whether raw, a JSON value, starts with one of the bytes
+// given: '{' for an object, '"' for a string.
+func rawIs(raw []byte, first ...byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && bytes.IndexByte(first, raw[0]) >= 0
+}
+
+// sectionShaped reports whether raw is absent, null, a list or an object,
+// the shapes section reads.
+func sectionShaped(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || isNull(raw) || raw[0] == '[' || raw[0] == '{'
 }
 
 // UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
@@ -187,11 +252,11 @@ func decodeIncident(b []byte) Incident {
 	if !ok {
 		return inc
 	}
-	inc.ID = textValue(m["incident_id"])
+	inc.ID = Text(m["incident_id"])
 	inc.CreationTime = int64Value(m["creation_time"])
 	inc.ModificationTime = int64Value(m["modification_time"])
-	inc.Status = textValue(m["status"])
-	inc.Severity = strings.ToLower(textValue(m["severity"]))
+	inc.Status = Text(m["status"])
+	inc.Severity = strings.ToLower(Text(m["severity"]))
 	inc.AlertCount = intValue(m["alert_count"])
 	return inc
 }
@@ -202,12 +267,12 @@ func decodeAlert(b []byte) Alert {
 	if !ok {
 		return a
 	}
-	a.ID = textValue(m["alert_id"])
-	a.CaseID = textValue(m["case_id"])
-	a.Severity = strings.ToLower(textValue(m["severity"]))
-	a.Name = textValue(m["name"])
-	a.Source = textValue(m["source"])
-	a.HostName = textValue(m["host_name"])
+	a.ID = Text(m["alert_id"])
+	a.CaseID = Text(m["case_id"])
+	a.Severity = strings.ToLower(Text(m["severity"]))
+	a.Name = Text(m["name"])
+	a.Source = Text(m["source"])
+	a.HostName = Text(m["host_name"])
 	a.DetectionTimestamp = int64Value(m["detection_timestamp"])
 	return a
 }
@@ -216,12 +281,12 @@ func decodeNetworkArtifact(b []byte) NetworkArtifact {
 	n := NetworkArtifact{Raw: json.RawMessage(b)}
 	m, ok := object(b)
 	if !ok {
-		n.Value = textValue(b)
+		n.Value = Text(b)
 		return n
 	}
-	n.Type = textValue(m["type"])
-	n.Domain = textValue(m["network_domain"])
-	n.RemoteIP = textValue(m["network_remote_ip"])
+	n.Type = Text(m["type"])
+	n.Domain = Text(m["network_domain"])
+	n.RemoteIP = Text(m["network_remote_ip"])
 	n.RemotePort = intValue(m["network_remote_port"])
 	return n
 }
@@ -230,12 +295,12 @@ func decodeFileArtifact(b []byte) FileArtifact {
 	f := FileArtifact{Raw: json.RawMessage(b)}
 	m, ok := object(b)
 	if !ok {
-		f.Value = textValue(b)
+		f.Value = Text(b)
 		return f
 	}
-	f.Type = textValue(m["type"])
-	f.SHA256 = textValue(m["file_sha256"])
-	f.FileName = textValue(m["file_name"])
+	f.Type = Text(m["type"])
+	f.SHA256 = Text(m["file_sha256"])
+	f.FileName = Text(m["file_name"])
 	return f
 }
 
@@ -380,42 +445,6 @@ func checkValue(b []byte) error {
 		return fmt.Errorf("%w: not a JSON value", ErrMalformed)
 	}
 	return nil
-}
-
-// textValue reads a typed string field: a JSON string trimmed of surrounding
-// white space, or a number as its decimal text ("891" for 891 or 891.0).
-// Anything else yields "".
-func textValue(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	}
-	s, _ := numberText(raw)
-	return s
-}
-
-// numberText renders a JSON number literal: integers as they are, integral
-// floats within float64's exact range as integers, others unchanged.
-func numberText(raw []byte) (string, bool) {
-	s := string(raw)
-	if !isNumeric(s) {
-		return "", false
-	}
-	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return s, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
-		return strconv.FormatInt(int64(f), 10), true
-	}
-	return s, true
 }
 
 // int64Value reads a time or count: an integer, a float (truncated), or a

@@ -438,7 +438,7 @@ func TestDecodeMalformedEnvelope(t *testing.T) {
 			t.Errorf("DecodeExtraData(%q) = %v, want ErrMalformed", body, err)
 		}
 	}
-	// Inside "reply" nothing is rejected.
+	// Inside "reply", get_incidents rejects nothing.
 	for _, body := range []string{
 		`{"reply":{}}`,
 		`{"reply":{"incidents":"891","incident":7,"alerts":"x","network_artifacts":[1,"a",{}],"file_artifacts":{"data":{}}}}`,
@@ -447,8 +447,82 @@ func TestDecodeMalformedEnvelope(t *testing.T) {
 		if _, err := xdr.DecodeIncidentsReply([]byte(body)); err != nil {
 			t.Errorf("DecodeIncidentsReply(%q) = %v, want tolerated", body, err)
 		}
-		if _, err := xdr.DecodeExtraData([]byte(body)); err != nil {
-			t.Errorf("DecodeExtraData(%q) = %v, want tolerated", body, err)
+	}
+}
+
+// TestDecodeExtraDataWithoutItsShape: an extra-data reply that has no
+// incident object with an id, or an item no record can carry, is malformed
+// (retried, then dead-lettered by the enricher), never published as data:
+// before, {"reply":{}} decoded to an incident with no bytes, published as
+// "data": null.
+func TestDecodeExtraDataWithoutItsShape(t *testing.T) {
+	for body, why := range map[string]string{
+		`{"reply":{}}`:                "no incident object",
+		`{"reply":{"incident":null}}`: "no incident object",
+		`{"reply":{"incident":{}}}`:   "no incident_id",
+		`{"reply":{"incident":{"incident_id":null,"alert_count":2}}}`: "no incident_id",
+		`{"reply":{"incident":{"incident_id":"  "}}}`:                 "no incident_id",
+		`{"reply":{"incident":{"incident_id":{}}}}`:                   "no incident_id",
+		`{"reply":{"incident":7}}`:                                    "incident is not an object",
+		`{"reply":{"incident":["1"]}}`:                                "incident is not an object",
+		`{"reply":{"incident":"1"}}`:                                  "incident is not an object",
+		`{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"1","modification_time":5}]}}`:     "no incident object",
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":{"total_count":3,"data":[{"alert_id":"a"},"x",null]}}}`: "alert 1 of the reply is not an object",
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":{"data":5}}}`:                                           "alert 0 of the reply is not an object",
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":[[{"alert_id":"a"}]]}}`:                                 "alert 0 of the reply is not an object",
+		`{"reply":{"incident":{"incident_id":"1"},"network_artifacts":[1,"a",{}]}}`:                                "network artifact 0",
+		`{"reply":{"incident":{"incident_id":"1"},"file_artifacts":{"data":[true]}}}`:                              "file artifact 0",
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":"x"}}`:                                                  `"alerts" is neither`,
+		`{"reply":{"incident":{"incident_id":"1"},"file_artifacts":0}}`:                                            `"file_artifacts" is neither`,
+	} {
+		_, err := xdr.DecodeExtraData([]byte(body))
+		if !errors.Is(err, xdr.ErrMalformed) || !strings.Contains(err.Error(), why) {
+			t.Errorf("DecodeExtraData(%s) = %v, want ErrMalformed saying %q", body, err, why)
+		}
+	}
+	// The shapes the tolerance rules accept stay accepted.
+	for _, body := range []string{
+		`{"reply":{"incident":{"incident_id":"1"}}}`,
+		`{"reply":{"incident":{"incident_id":891},"alerts":null,"network_artifacts":{"data":"a.example"},"file_artifacts":{"data":{}}}}`,
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":{"total_count":2,"data":[null,{"alert_id":"a"}]},"network_artifacts":{"total_count":4}}}`,
+	} {
+		d, err := xdr.DecodeExtraData([]byte(body))
+		if err != nil {
+			t.Errorf("DecodeExtraData(%s) = %v, want tolerated", body, err)
+			continue
+		}
+		if err := d.Check(); err != nil {
+			t.Errorf("DecodeExtraData(%s) returned a reply that fails Check: %v", body, err)
+		}
+	}
+}
+
+// TestExtraDataCheck: what a Fetcher other than the decoder hands over is
+// judged by the same rule.
+func TestExtraDataCheck(t *testing.T) {
+	good := func() *xdr.ExtraData {
+		return &xdr.ExtraData{Incident: xdr.Incident{ID: "1", Raw: json.RawMessage(`{"incident_id":"1"}`)},
+			Alerts:           xdr.AlertList{Data: []xdr.Alert{{Raw: json.RawMessage(`{}`)}}},
+			NetworkArtifacts: xdr.NetworkArtifactList{Data: []xdr.NetworkArtifact{{Raw: json.RawMessage(`"a.example"`)}}},
+			FileArtifacts:    xdr.FileArtifactList{Data: []xdr.FileArtifact{{Raw: json.RawMessage(` {"type":"HASH"}`)}}}}
+	}
+	if err := good().Check(); err != nil {
+		t.Fatalf("a whole reply fails Check: %v", err)
+	}
+	for name, spoil := range map[string]func(*xdr.ExtraData){
+		"zero incident":             func(d *xdr.ExtraData) { d.Incident = xdr.Incident{} },
+		"incident id without bytes": func(d *xdr.ExtraData) { d.Incident.Raw = nil },
+		"null incident":             func(d *xdr.ExtraData) { d.Incident.Raw = json.RawMessage(`null`) },
+		"incident without id":       func(d *xdr.ExtraData) { d.Incident.ID = "" },
+		"alert without bytes":       func(d *xdr.ExtraData) { d.Alerts.Data[0].Raw = nil },
+		"string alert":              func(d *xdr.ExtraData) { d.Alerts.Data[0].Raw = json.RawMessage(`"a"`) },
+		"numeric network artifact":  func(d *xdr.ExtraData) { d.NetworkArtifacts.Data[0].Raw = json.RawMessage(`1`) },
+		"list file artifact":        func(d *xdr.ExtraData) { d.FileArtifacts.Data[0].Raw = json.RawMessage(`[]`) },
+	} {
+		d := good()
+		spoil(d)
+		if err := d.Check(); !errors.Is(err, xdr.ErrMalformed) {
+			t.Errorf("%s: Check = %v, want ErrMalformed", name, err)
 		}
 	}
 }

@@ -34,8 +34,10 @@ var (
 	// (see IncidentsRequest.Validate). Not retryable.
 	ErrInvalidRequest = errors.New("xdr: invalid request")
 
-	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes.
-	// Not retryable: the same request would get the same reply.
+	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes
+	// (after decompression). Not retryable: the same request would get the
+	// same reply. An enrichment that gets it is dead-lettered; a poll that
+	// gets it fails its tenant, which restarts with backoff.
 	ErrReplyTooLarge = errors.New("xdr: reply body too large")
 )
 
@@ -127,8 +129,8 @@ func (e *APIError) Error() string {
 // that decides:
 //
 //   - true: HTTP 408, 429 and 5xx; ErrTruncated; ErrMalformed; ErrTimeout (the
-//     per-request timeout); connection resets, refusals, unexpected EOF and
-//     other network errors.
+//     per-request timeout); ErrReplyBudget; connection resets, refusals,
+//     unexpected EOF and other network errors.
 //   - false: nil; every other status (400, 401, 402, 403, 404, 422, ...);
 //     an answer that the incident does not exist (IncidentNotFound), whatever
 //     its status; context.Canceled and a context.DeadlineExceeded of the
@@ -151,7 +153,7 @@ func Retryable(err error) bool {
 		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || (s >= 500 && s <= 599)
 	}
 	switch {
-	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed):
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed), errors.Is(err, ErrReplyBudget):
 		return true
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrReplyTooLarge):
 		return false
@@ -339,37 +341,25 @@ func hasAny(m map[string]json.RawMessage, keys ...string) bool {
 	return false
 }
 
-// errText renders one error field: a string trimmed, a number as its
-// literal, an empty list or object or null as "", anything else re-encoded
-// compactly.
+// errText renders one error field: a string or number as Text reads it,
+// true and false as written, an empty list or object as "", any other list
+// or object re-encoded compactly.
 func errText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case 'n':
-		return ""
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case '{', '[':
-		var buf bytes.Buffer
-		if json.Compact(&buf, raw) != nil {
-			return ""
-		}
-		if s := buf.String(); s != "{}" && s != "[]" {
-			return s
-		}
-		return ""
-	}
-	if s, ok := numberText(raw); ok {
+	if s := string(raw); s == "true" || s == "false" {
 		return s
 	}
-	return string(raw) // true or false
+	if len(raw) == 0 || raw[0] != '{' && raw[0] != '[' {
+		return Text(raw)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return ""
+	}
+	if s := buf.String(); s != "{}" && s != "[]" {
+		return s
+	}
+	return ""
 }
 
 // nonJSONExcerpt describes a body that is not JSON (an HTML error page from a

@@ -90,9 +90,18 @@ func FuzzDecodeIncidentsReply(f *testing.F) {
 func FuzzDecodeExtraData(f *testing.F) {
 	addSeeds(f, "extra_data_*.json",
 		`{"reply":{"incident":null,"alerts":null,"network_artifacts":"x","file_artifacts":[null]}}`,
+		`{"reply":{"incident":{"incident_id":"1"},"alerts":null,"network_artifacts":null,"file_artifacts":[null]}}`,
 		`{"reply":{"alerts":{"total_count":"3","data":[{"alert_id":1.5,"case_id":"7 "}]}}}`,
+		`{"reply":{"incident":{"incident_id":2},"alerts":{"total_count":"3","data":[{"alert_id":1.5,"case_id":"7 "}]}}}`,
 		`{"reply":{"network_artifacts":{"data":[" a ",1,true,{"network_remote_port":"1e3"}]}}}`,
+		`{"reply":{"incident":{"incident_id":" 3 "},"network_artifacts":{"data":[" a ",{"network_remote_port":"1e3"}]}}}`,
 		`{"reply":{"err_msg":"x"}}`,
+		// Replies without the incident, or of another endpoint's shape.
+		`{"reply":{}}`,
+		`{"reply":{"incident":null}}`,
+		`{"reply":{"incident":{}}}`,
+		`{"reply":{"incident":"1","alerts":[]}}`,
+		`{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"1","modification_time":5}],"restricted_incident_ids":[]}}`,
 	)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		orig := bytes.Clone(body)
@@ -106,12 +115,13 @@ func FuzzDecodeExtraData(f *testing.F) {
 		if d.Alerts.Data == nil || d.NetworkArtifacts.Data == nil || d.FileArtifacts.Data == nil {
 			t.Fatal("nil section data in a successful reply")
 		}
+		if err := d.Check(); err != nil {
+			t.Fatalf("a successful reply fails Check: %v", err)
+		}
 		for i := range body {
 			body[i] = 0
 		}
-		if len(d.Incident.Raw) > 0 {
-			checkRawRoundTrip(t, orig, "incident", d.Incident, d.Incident.Raw)
-		}
+		checkRawRoundTrip(t, orig, "incident", d.Incident, d.Incident.Raw)
 		for _, a := range d.Alerts.Data {
 			checkRawRoundTrip(t, orig, "alert", a, a.Raw)
 		}

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -90,17 +89,18 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document
 }
 
 // Alert returns the document of one alert of an enriched reply: inc is the
-// reply's incident and version the incident version its native record
-// carries. Host, user, process (the actor process and, as its parent, the
-// causality actor), file, network, DNS and registry fields land where
-// Elastic's integration puts them.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Document, error) {
+// reply's incident, version the incident version its native record carries
+// and key the alert's record key in its reply (enrich.ReplyKeys;
+// enrich.AlertKey for an alert alone), from which event.id and
+// panw_cortex.xdr.alert_key come. Host, user, process (the actor process
+// and, as its parent, the causality actor), file, network, DNS and registry
+// fields land where Elastic's integration puts them.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (Document, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("mapping alert of incident %s to ECS: %w", inc.ID, err)
 	}
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
 	mp := &mapper{d: Document{}, v: v}
 	d := mp.d
 	ts := v.Time("event_timestamp")
@@ -136,8 +136,9 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 	}
 
 	var related relatedSet
-	// Host. host_ip and mac (and, below, action_remote_ip) stay under
-	// panw_cortex.xdr as sent: ECS holds them cleaned, as lists.
+	// Host. host_ip and mac (or mac_addresses, as the v2 alerts API names
+	// it) and, below, action_remote_ip stay under panw_cortex.xdr as sent:
+	// ECS holds them cleaned, as lists.
 	host := mp.text("host.hostname", nil, "agent_fqdn", "host_name")
 	d.set("host.name", strings.ToLower(host))
 	related.hosts = appendNew(related.hosts, strings.ToLower(host))
@@ -149,14 +150,15 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 	d.set("host.ip", hostIPs)
 	related.ips = append(related.ips, hostIPs...)
 	var macs []string
-	for _, mac := range v.Split("mac") {
+	for _, mac := range append(v.Split("mac"), v.Split("mac_addresses")...) {
 		if norm, ok := normalMAC(mac); ok {
 			macs = appendNew(macs, norm)
 		}
 	}
 	d.set("host.mac", macs)
 
-	// User.
+	// User: the first of a list of users is the user; related.user has
+	// them all.
 	if u := v.Text("user_name"); u != "" {
 		name, domain := xdrview.User(u)
 		d.set("user.name", name)
@@ -164,15 +166,22 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 		if strings.Contains(u, "@") && strings.Contains(u, ".") {
 			d.set("user.email", u)
 		}
-		related.users = appendNew(related.users, name)
+		for _, each := range v.List("user_name") {
+			name, _ := xdrview.User(each)
+			related.users = appendNew(related.users, name)
+		}
 		mp.moved("user_name")
 	}
 
-	// Network.
-	if ip, ok := xdrview.IP(v.Text("action_local_ip")); ok {
-		d.set("source.ip", ip)
-		related.ips = append(related.ips, ip)
+	// Network. source.ip holds one address: the first of a list, with
+	// every address in related.ip and the list kept under panw_cortex.xdr.
+	if srcIPs := v.IPs("action_local_ip"); len(srcIPs) > 0 {
+		d.set("source.ip", srcIPs[0])
+		related.ips = append(related.ips, srcIPs...)
 		mp.moved("action_local_ip")
+		if len(srcIPs) > 1 {
+			v.Keep("action_local_ip")
+		}
 		mp.port("source.port", "action_local_port")
 	}
 	dstIPs := v.IPs("action_remote_ip")
@@ -235,6 +244,16 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Documen
 	for _, p := range []string{"process.hash.sha256", "process.hash.md5", "process.parent.hash.sha256", "process.parent.hash.md5", "file.hash.sha256", "file.hash.md5"} {
 		if h, ok := d.get(p).(string); ok {
 			related.hashes = appendNew(related.hashes, h)
+		}
+	}
+	// A hash field that is a list of several: the first is the hash above,
+	// every one is a related hash.
+	for _, f := range []string{"action_process_image_sha256", "actor_process_image_sha256", "actor_process_image_md5",
+		"causality_actor_process_image_sha256", "causality_actor_process_image_md5", "action_file_sha256", "action_file_md5"} {
+		if slices.Contains(mp.names, f) {
+			for _, h := range v.List(f) {
+				related.hashes = appendNew(related.hashes, strings.ToLower(h))
+			}
 		}
 	}
 

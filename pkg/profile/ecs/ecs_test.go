@@ -38,12 +38,13 @@ func documents(t *testing.T, c fixtures.Case) (labels []string, docs []ecs.Docum
 			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
 		}
 		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, d)
-		for _, a := range ed.Alerts.Data {
-			d, err := ecs.Alert(m, c.Version, ed.Incident, a)
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
+			d, err := ecs.Alert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
 				t.Fatalf("alert %s: %v", a.ID, err)
 			}
-			labels, docs = append(labels, "alert "+enrich.AlertKey(ed.Incident.ID, a)), append(docs, d)
+			labels, docs = append(labels, "alert "+keys[i]), append(docs, d)
 		}
 	}
 	return labels, docs
@@ -159,7 +160,7 @@ func TestAlertFields(t *testing.T) {
 		"user_name":"ACME\\alice","action_local_ip":"10.0.0.5","action_local_port":"5000","action_remote_ip":["8.8.8.8"],"action_remote_port":53,
 		"action_country":"UNKNOWN","dns_query_name":"evil.example","image_name":"C:\\Windows\\System32\\cmd.exe","is_whitelisted":"No",
 		"detection_timestamp":1700000100000,"severity":"Medium","name":"alert name"}`)}
-	d, err := ecs.Alert(fixtures.Meta, 40, inc, a)
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestNotAnObject(t *testing.T) {
 	if _, err := ecs.IncidentChange(fixtures.Meta, xdr.Incident{ID: "1", Raw: json.RawMessage(`42`)}); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("incident: %v, want ErrNotObject", err)
 	}
-	if _, err := ecs.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1"}, xdr.Alert{Raw: json.RawMessage(`"x"`)}); !errors.Is(err, xdrview.ErrNotObject) {
+	if _, err := ecs.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1"}, xdr.Alert{Raw: json.RawMessage(`"x"`)}, "k"); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("alert: %v, want ErrNotObject", err)
 	}
 }
@@ -227,5 +228,53 @@ func TestFieldsAreECS(t *testing.T) {
 	}
 	if bad := testkit.CheckECS(t, []byte(`{"event":{"kind":"alert","not_ecs":1},"panw_cortex":{"xdr":{"anything":{"goes":1}}},"host":{"ip":["10.0.0.1"],"bogus":[1]}}`)); len(bad) != 2 {
 		t.Errorf("the check found %v, want event.not_ecs and host.bogus", bad)
+	}
+}
+
+// TestAlertListFields covers alerts of the v2 alerts API's shape, where
+// fields are lists: a list of one value maps as the value; a list of
+// several fills the ECS arrays (related.*, host.ip, host.mac) with all of
+// them and a single-valued field with the first, and stays under
+// panw_cortex.xdr as sent.
+func TestAlertListFields(t *testing.T) {
+	inc := xdr.Incident{ID: "9", ModificationTime: 50}
+	one := xdr.Alert{ID: "7", Raw: json.RawMessage(`{"alert_id":"7","host_name":"WS-01","host_ip":["10.0.0.5"],"mac_addresses":["00:11:22:33:44:55"],
+		"user_name":["ACME\\alice"],"action_local_ip":["10.0.0.5"],"action_local_port":[5000],"event_id":["2"],"event_timestamp":[1700000050000],
+		"detection_timestamp":1700000100000,"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_thread_thread_id":[17],
+		"actor_process_image_sha256":["ABCD"],"causality_actor_process_image_name":["explorer.exe"],"action_country":["UNKNOWN"]}`)}
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, one, enrich.AlertKey(inc.ID, one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"@timestamp": `"2023-11-14T22:14:10.000Z"`, "host.ip": `["10.0.0.5"]`, "host.mac": `["00-11-22-33-44-55"]`,
+		"user.name": `"alice"`, "user.domain": `"ACME"`, "related.user": `["alice"]`, "source.ip": `"10.0.0.5"`, "source.port": `5000`,
+		"process.name": `"cmd.exe"`, "process.pid": `4242`, "process.thread.id": `17`, "process.hash.sha256": `"abcd"`,
+		"process.parent.name": `"explorer.exe"`, "related.ip": `["10.0.0.5"]`, "related.hash": `["abcd"]`,
+		"panw_cortex.xdr": `{"action_country":["UNKNOWN"],"alert_id":"7","alert_key":"7","event_id":["2"],"event_timestamp":[1700000050000],"host_ip":["10.0.0.5"],"incident_id":"9","incident_modification_time":50,"mac_addresses":["00:11:22:33:44:55"]}`,
+	} {
+		got, _ := json.Marshal(get(d, splitPath(path)...))
+		if string(got) != want {
+			t.Errorf("one-element lists: %s = %s, want %s", path, got, want)
+		}
+	}
+
+	several := xdr.Alert{ID: "8", Raw: json.RawMessage(`{"alert_id":"8","host_ip":["10.0.0.5","10.0.0.6"],"user_name":["N/A","ACME\\alice","bob@acme.example"],
+		"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],
+		"actor_process_image_md5":["AA","BB"]}`)}
+	d, err = ecs.Alert(fixtures.Meta, 40, inc, several, enrich.AlertKey(inc.ID, several))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"host.ip": `["10.0.0.5","10.0.0.6"]`, "user.name": `"alice"`, "related.user": `["alice","bob"]`,
+		"source.ip": `"10.0.0.5"`, "related.ip": `["10.0.0.5","10.0.0.6","fd00::5"]`, "process.name": `"cmd.exe"`, "process.pid": `1`,
+		"process.hash.md5": `"aa"`, "related.hash": `["aa","bb"]`,
+		"panw_cortex.xdr": `{"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_md5":["AA","BB"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],"alert_id":"8","alert_key":"8","host_ip":["10.0.0.5","10.0.0.6"],"incident_id":"9","incident_modification_time":50,"user_name":["N/A","ACME\\alice","bob@acme.example"]}`,
+	} {
+		got, _ := json.Marshal(get(d, splitPath(path)...))
+		if string(got) != want {
+			t.Errorf("several values: %s = %s, want %s", path, got, want)
+		}
 	}
 }

@@ -86,13 +86,14 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 		return nil, err
 	}
 	infos := make([]FindingInfo, 0, len(ed.Alerts.Data))
+	keys := enrich.ReplyKeys(ed).Alerts
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		v, err := xdrview.New(a.Raw)
 		if err != nil {
 			continue // an alert that is not an object has nothing to report
 		}
-		fi := alertInfo(inc.ID, *a, v)
+		fi := alertInfo(keys[i], v)
 		infos = append(infos, fi)
 		if t := fi.CreatedTime; t > 0 {
 			if f.StartTime == 0 || t < f.StartTime {
@@ -147,17 +148,18 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 }
 
 // Alert returns the Detection Finding of one alert of an enriched reply: inc
-// is the reply's incident and version the incident version its native record
-// carries (see enrich.Flatten). finding_info.uid is the alert's record key
-// (enrich.AlertKey), metadata.correlation_uid the incident id.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (*DetectionFinding, error) {
+// is the reply's incident, version the incident version its native record
+// carries (see enrich.Flatten) and key the alert's record key in its reply
+// (enrich.ReplyKeys; enrich.AlertKey for an alert alone).
+// finding_info.uid and metadata.uid are derived from the key,
+// metadata.correlation_uid is the incident id.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
 	}
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
-	info := alertInfo(inc.ID, a, v)
+	info := alertInfo(key, v)
 
 	status := xdrview.Status(v.Text("resolution_status"))
 	if status == "" {
@@ -269,10 +271,10 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	return f, self, nil
 }
 
-// alertInfo is the finding an alert describes.
-func alertInfo(incidentID string, a xdr.Alert, v *xdrview.View) FindingInfo {
+// alertInfo is the finding an alert describes; key is its record key.
+func alertInfo(key string, v *xdrview.View) FindingInfo {
 	fi := FindingInfo{
-		UID:          enrich.AlertKey(incidentID, a),
+		UID:          key,
 		UIDAlt:       v.Text("external_id"),
 		Title:        v.Text("name"),
 		Desc:         v.Text("description"),
@@ -498,7 +500,9 @@ func device(v *xdrview.View, obs *observables) *Device {
 	for _, ip := range ips {
 		obs.add("host_ip", obsIP, ip)
 	}
-	for _, mac := range v.Split("mac") {
+	// A device has one MAC: the first valid one of mac, else of
+	// mac_addresses (the v2 alerts API's name for it).
+	for _, mac := range append(v.Split("mac"), v.Split("mac_addresses")...) {
 		if validMAC(mac) {
 			d.MAC = mac
 			break
@@ -509,7 +513,7 @@ func device(v *xdrview.View, obs *observables) *Device {
 		d.OS.TypeID, d.OS.Type = osType(name)
 	}
 	if d.Hostname == "" && d.UID == "" && d.IP == "" {
-		v.Unuse("mac", "agent_os_type", "agent_os_sub_type", "agent_device_domain")
+		v.Unuse("mac", "mac_addresses", "agent_os_type", "agent_os_sub_type", "agent_device_domain")
 		return nil
 	}
 	return d
@@ -560,7 +564,7 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 	// Process names are observables whether or not the process has a place
 	// in the evidence (see process).
 	for _, name := range []string{"action_process_image_name", "actor_process_image_name", "causality_actor_process_image_name", "image_name"} {
-		if n := v.Text(name); n != "" {
+		for _, n := range v.List(name) {
 			obs.add(name, obsProcessName, baseName(n))
 		}
 	}
@@ -581,10 +585,17 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 			obs.add("action_file_"+strings.ToLower(strings.ReplaceAll(h.Algorithm, "-", "")), obsHash, h.Value)
 		}
 	}
-	if ip, ok := xdrview.IP(v.Text("action_local_ip")); ok {
-		ev.SrcEndpoint = &NetworkEndpoint{IP: ip}
+	// An endpoint has one IP: the first of a list, with every address an
+	// observable and the list kept under unmapped.
+	if ips := v.IPs("action_local_ip"); len(ips) > 0 {
+		ev.SrcEndpoint = &NetworkEndpoint{IP: ips[0]}
 		ev.SrcEndpoint.Port, _ = v.Port("action_local_port")
-		obs.add("action_local_ip", obsIP, ip)
+		for _, ip := range ips {
+			obs.add("action_local_ip", obsIP, ip)
+		}
+		if len(ips) > 1 {
+			v.Keep("action_local_ip")
+		}
 	}
 	dst := &NetworkEndpoint{Hostname: v.Text("action_external_hostname")}
 	if ips := v.IPs("action_remote_ip"); len(ips) > 0 {
@@ -604,10 +615,13 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 		ev.Query = &DNSQuery{Hostname: q}
 		obs.add("dns_query_name", obsHostname, q)
 	}
+	// The first of a list of users is the evidence's; each is an observable.
 	if u := v.Text("user_name"); u != "" {
 		name, domain := xdrview.User(u)
 		ev.User = &User{Name: name, Domain: domain}
-		obs.add("user_name", obsUserName, u)
+		for _, each := range v.List("user_name") {
+			obs.add("user_name", obsUserName, each)
+		}
 	}
 	ok := ev.Process != nil || ev.File != nil || ev.SrcEndpoint != nil || ev.DstEndpoint != nil || ev.Query != nil || ev.User != nil
 	return ev, ok

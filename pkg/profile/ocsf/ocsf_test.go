@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
@@ -38,12 +39,13 @@ func events(t *testing.T, c fixtures.Case) (labels []string, evs []any) {
 			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
 		}
 		labels, evs = append(labels, "incident.enriched "+ed.Incident.ID), append(evs, f)
-		for _, a := range ed.Alerts.Data {
-			f, err := ocsf.Alert(m, c.Version, ed.Incident, a)
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
+			f, err := ocsf.Alert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
 				t.Fatalf("alert %s: %v", a.ID, err)
 			}
-			labels, evs = append(labels, "alert "+enrich.AlertKey(ed.Incident.ID, a)), append(evs, f)
+			labels, evs = append(labels, "alert "+keys[i]), append(evs, f)
 		}
 	}
 	return labels, evs
@@ -211,7 +213,7 @@ func TestAlertFields(t *testing.T) {
 		{"BLOCKED", 2, 2}, {"PREVENTED (BLOCKED)", 2, 2}, {"DETECTED", 3, 15}, {"DETECTED (REPORTED)", 3, 15},
 		{"DETECTED (ALLOW)", 1, 15}, {"QUARANTINED", 2, 3}, {"", 0, 0}, {"SOMETHING_NEW", 99, 99},
 	} {
-		f, err := ocsf.Alert(fixtures.Meta, 40, inc, xdr.Alert{ID: "1", Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"1","action":%q}`, tc.action))})
+		f, err := ocsf.Alert(fixtures.Meta, 40, inc, xdr.Alert{ID: "1", Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"1","action":%q}`, tc.action))}, "1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +225,7 @@ func TestAlertFields(t *testing.T) {
 		}
 	}
 	a := xdr.Alert{Name: "x", Raw: json.RawMessage(`{"name":"x","resolution_status":"STATUS_040_RESOLVED_FALSE_POSITIVE","host_name":"N/A","host_ip":"10.0.0.1,bogus, 10.0.0.2 ","actor_process_image_name":"a.exe"}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a)
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +251,7 @@ func TestNotAnObject(t *testing.T) {
 	if _, err := ocsf.IncidentChange(fixtures.Meta, xdr.Incident{ID: "1", Raw: json.RawMessage(`"just a string"`)}); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("incident: %v, want ErrNotObject", err)
 	}
-	if _, err := ocsf.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1", Raw: json.RawMessage(`{}`)}, xdr.Alert{Raw: json.RawMessage(`[1]`)}); !errors.Is(err, xdrview.ErrNotObject) {
+	if _, err := ocsf.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1", Raw: json.RawMessage(`{}`)}, xdr.Alert{Raw: json.RawMessage(`[1]`)}, "k"); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("alert: %v, want ErrNotObject", err)
 	}
 	if _, err := ocsf.IncidentEnriched(fixtures.Meta, 1, &xdr.ExtraData{Incident: xdr.Incident{ID: "1"}}); !errors.Is(err, xdrview.ErrNotObject) {
@@ -297,5 +299,57 @@ func TestSchema(t *testing.T) {
 		if _, err := testkit.OCSFError(t, b); err == nil {
 			t.Errorf("%s: the schema accepted it", name)
 		}
+	}
+}
+
+// TestAlertListFields covers alerts of the v2 alerts API's shape, where
+// fields are lists: a list of one value maps as the value; a list of
+// several puts the first where the class holds one value, every value in
+// the observables, and the list under unmapped as sent.
+func TestAlertListFields(t *testing.T) {
+	inc := xdr.Incident{ID: "9", ModificationTime: 50}
+	a := xdr.Alert{ID: "7", Raw: json.RawMessage(`{"alert_id":"7","host_name":"WS-01","host_ip":["10.0.0.5"],"mac_addresses":["00:11:22:33:44:55"],
+		"user_name":["ACME\\alice","bob@acme.example"],"action_local_ip":["10.0.0.5","fd00::5"],"action_local_port":[5000],"event_id":["2"],
+		"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_process_instance_id":["P-1"],
+		"causality_actor_process_image_name":["explorer.exe"],"causality_actor_causality_id":["C-1"],"severity":["high"],"last_modified_ts":[60]}`)}
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.SeverityID != 4 || f.ActivityID != ocsf.ActivityUpdate || f.FindingInfo.ModifiedTime != 60 {
+		t.Errorf("severity %d activity %d modified %d: lists of one value read as the value", f.SeverityID, f.ActivityID, f.FindingInfo.ModifiedTime)
+	}
+	if f.Device == nil || f.Device.IP != "10.0.0.5" || f.Device.MAC != "00:11:22:33:44:55" {
+		t.Errorf("device %s", mustJSON(f.Device))
+	}
+	if len(f.Evidences) != 1 {
+		t.Fatalf("evidences %s", mustJSON(f.Evidences))
+	}
+	ev := f.Evidences[0]
+	for name, got := range map[string]string{
+		"process":      mustJSON(ev.Process),
+		"src_endpoint": mustJSON(ev.SrcEndpoint),
+		"user":         mustJSON(ev.User),
+	} {
+		want := map[string]string{
+			"process":      `{"pid":4242,"uid":"P-1","name":"cmd.exe","file":{"name":"cmd.exe","type_id":1,"type":"Regular File"},"parent_process":{"uid":"C-1","name":"explorer.exe","file":{"name":"explorer.exe","type_id":1,"type":"Regular File"}}}`,
+			"src_endpoint": `{"ip":"10.0.0.5","port":5000}`,
+			"user":         `{"name":"alice","domain":"ACME"}`,
+		}[name]
+		if got != want {
+			t.Errorf("%s = %s, want %s", name, got, want)
+		}
+	}
+	var obs []string
+	for _, o := range f.Observables {
+		obs = append(obs, o.Name+"="+o.Value)
+	}
+	for _, want := range []string{"action_local_ip=fd00::5", "user_name=ACME\\alice", "user_name=bob@acme.example", "actor_process_image_name=cmd.exe"} {
+		if !slices.Contains(obs, want) {
+			t.Errorf("observables %v lack %s", obs, want)
+		}
+	}
+	if got := mustJSON(f.Unmapped); got != `{"action_local_ip":["10.0.0.5","fd00::5"],"event_id":["2"],"user_name":["ACME\\alice","bob@acme.example"]}` {
+		t.Errorf("unmapped %s: the lists of several values, and nothing placed whole", got)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ErrNotObject means an API object's bytes are not a JSON object, so no
@@ -33,6 +35,7 @@ var ErrNotObject = errors.New("not a JSON object")
 type View struct {
 	fields map[string]json.RawMessage
 	used   map[string]bool
+	kept   map[string]bool // see Keep
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
@@ -155,12 +158,13 @@ func (v *View) Raw(name string) json.RawMessage {
 	return v.fields[name]
 }
 
-// Rest returns the fields not marked used, without those that are null:
-// null carries no value, and the API sends many. Nil when none remain.
+// Rest returns the fields not marked used, and those kept (see Keep),
+// without those that are null: null carries no value, and the API sends
+// many. Nil when none remain.
 func (v *View) Rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
 	for k, raw := range v.fields {
-		if v.used[k] || isNull(raw) {
+		if v.used[k] && !v.kept[k] || isNull(raw) {
 			continue
 		}
 		if out == nil {
@@ -171,10 +175,12 @@ func (v *View) Rest() map[string]json.RawMessage {
 	return out
 }
 
-// Text returns a scalar field as trimmed text: a string, or a number as its
-// decimal text. Null, objects, lists and the sentinels (see Missing) read as "".
+// Text returns a string or number field as xdr.Text reads it (trimmed; a
+// whole number as its integer text, so 891 and 891.0 both read "891"); a
+// list reads as its first present value (see lists.go). Booleans, null,
+// objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := scalarText(v.Raw(name))
+	s := xdr.Text(v.scalar(name))
 	if Missing(s) {
 		return ""
 	}
@@ -182,12 +188,13 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return scalarText(v.Raw(name)) }
+func (v *View) Scalar(name string) string { return xdr.Text(v.scalar(name)) }
 
 // Int returns an integer field: an integer, an integral float, or a numeric
-// string. ok is false when the field is absent, null or unreadable.
+// string, or a list of one (see lists.go). ok is false when the field is
+// absent, null or unreadable.
 func (v *View) Int(name string) (n int64, ok bool) {
-	return parseInt(v.Raw(name))
+	return parseInt(v.scalar(name))
 }
 
 // Time returns a time field in epoch milliseconds, 0 when it is absent,
@@ -201,16 +208,17 @@ func (v *View) Time(name string) int64 {
 }
 
 // Bool returns a boolean field: true/false, or the strings "true", "yes",
-// "false", "no" in any case. ok is false otherwise.
+// "false", "no" in any case, or a list of one (see lists.go). ok is false
+// otherwise.
 func (v *View) Bool(name string) (b, ok bool) {
-	raw := bytes.TrimSpace(v.Raw(name))
+	raw := bytes.TrimSpace(v.scalar(name))
 	switch string(raw) {
 	case "true":
 		return true, true
 	case "false":
 		return false, true
 	}
-	switch strings.ToLower(scalarText(raw)) {
+	switch strings.ToLower(xdr.Text(raw)) {
 	case "true", "yes":
 		return true, true
 	case "false", "no":
@@ -234,12 +242,12 @@ func (v *View) List(name string) []string {
 		var items []json.RawMessage
 		if json.Unmarshal(raw, &items) == nil {
 			for _, it := range items {
-				add(scalarText(it))
+				add(xdr.Text(it))
 			}
 		}
 		return out
 	}
-	add(scalarText(raw))
+	add(xdr.Text(raw))
 	return out
 }
 
@@ -282,30 +290,15 @@ func IP(s string) (string, bool) {
 }
 
 // Missing reports whether s stands for no value: empty, or one of the
-// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case.
-func Missing(s string) bool {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "", "N/A", "NA", "UNKNOWN", "NONE", "NULL", "-":
-		return true
-	}
-	return false
-}
+// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case. It
+// is xdr.Missing.
+func Missing(s string) bool { return xdr.Missing(s) }
 
-// Severity normalises a severity: lower-cased and trimmed, with the
-// "SEV_040_" style prefix some alert sources use removed, so "SEV_040_HIGH"
-// reads as "high". Missing values read as "".
-func Severity(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
-		if _, name, ok := strings.Cut(rest, "_"); ok {
-			s = name
-		}
-	}
-	if Missing(s) {
-		return ""
-	}
-	return s
-}
+// Severity normalises a severity as xdr.Severity does (the one severity
+// reading the connector has): lower-cased and trimmed, with the "SEV_040_"
+// style prefix some alert sources use removed, so "SEV_040_HIGH" reads as
+// "high". Missing values read as "".
+func Severity(s string) string { return xdr.Severity(s) }
 
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
@@ -385,34 +378,6 @@ func (v *View) Port(name string) (int, bool) {
 		return 0, false
 	}
 	return int(n), true
-}
-
-// scalarText renders a JSON scalar as text: a string unquoted and trimmed, a
-// number as its decimal text (integral floats as integers); anything else "".
-func scalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
-			if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-				return strings.TrimSpace(string(body)) // nothing to unquote
-			}
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case 'n', 't', 'f', '{', '[':
-		return ""
-	}
-	if n, ok := parseInt(raw); ok {
-		return strconv.FormatInt(n, 10)
-	}
-	return string(raw)
 }
 
 // parseInt reads an integer, an integral float within float64's exact range,
