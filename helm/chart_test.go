@@ -737,8 +737,9 @@ func notSettable() map[string]string {
 		"KAFKA_SASL_PASSWORD": "a secret: the chart passes it only as a file (KAFKA_SASL_PASSWORD_FILE)",
 		"DATA_DIR": "the embedded broker's directory; the chart requires kafka.brokers so it never runs, " +
 			"and pins DATA_DIR under the writable /tmp emptyDir",
-		"XDR_ALLOW_INSECURE_HTTP": "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
-		"KAFKA_TOPIC_PREFIX":      "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
+		"XDR_ALLOW_INSECURE_HTTP":   "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
+		"KAFKA_ALLOW_INSECURE_SASL": "the chart offers no way to send SASL credentials without TLS; extraEnv can, deliberately",
+		"KAFKA_TOPIC_PREFIX":        "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
 	}
 }
 

@@ -30,7 +30,8 @@ const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
 line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
-⚠ valid but outside what the API documents (a warning, which fails nothing).
+⚠ valid but outside what the API documents, or insecure (a warning, which
+fails nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
@@ -121,6 +122,10 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if r.failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
 	}
+	if r.insecure > 0 {
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but %d setting(s) expose a credential or the records.\n", r.warned, r.insecure)
+		return nil
+	}
 	if r.warned > 0 {
 		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
 		return nil
@@ -133,12 +138,16 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type checkReport struct {
 	out                    io.Writer
 	passed, failed, warned int
+	insecure               int // of the warned, the insecure settings
 }
 
-// warn prints a setting that is valid but outside what the API documents;
-// it fails nothing.
+// warn prints a setting that is valid but outside what the API documents,
+// or insecure; it fails nothing.
 func (r *checkReport) warn(w config.Warning) {
 	r.warned++
+	if w.Insecure {
+		r.insecure++
+	}
 	fmt.Fprintf(r.out, "⚠ %s\n", w)
 }
 

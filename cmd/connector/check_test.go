@@ -470,3 +470,39 @@ func TestCheckNamesAMissingACL(t *testing.T) {
 		})
 	}
 }
+
+// TestInsecureSettingsAreWarnedInCheckAndAtStart: TLS without verification
+// and http:// through a proxy are valid, and said to be insecure by check
+// and by run as it starts, without the proxy's password.
+func TestInsecureSettingsAreWarnedInCheckAndAtStart(t *testing.T) {
+	const proxyPassword = "proxy-password-do-not-print"
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	env := map[string]string{
+		"XDR_BASE_URL": "http://api-x.invalid", "XDR_ALLOW_INSECURE_HTTP": "true", "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
+		"HTTP_PROXY": "http://u:" + proxyPassword + "@127.0.0.1:1", "KAFKA_BROKERS": strings.Join(e.Brokers, ","),
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
+	}
+	out, _ := runBinary(t, env, "check", "--timeout", "2s")
+	for _, want := range []string{
+		"⚠ XDR_BASE_URL: http:// to api-x.invalid sends the API key in clear text",
+		"⚠ XDR_BASE_URL: http:// goes through the HTTP proxy 127.0.0.1:1 (HTTP_PROXY), which receives the API key in clear text",
+		"⚠ KAFKA_TLS_INSECURE_SKIP_VERIFY: the brokers' certificates are not verified",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not warn %q; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
+
+	out, _ = runBinary(t, env, "run")
+	for _, want := range []string{
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// to api-x.invalid sends the API key in clear text`,
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// goes through the HTTP proxy 127.0.0.1:1`,
+		`level=WARN msg="a setting is insecure" setting=KAFKA_TLS_INSECURE_SKIP_VERIFY`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run does not log %q at start; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
+}

@@ -119,9 +119,9 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}()
 
 	// With a tenants file, each tenant logs its own as it starts (at a
-	// reload too).
+	// reload too); the process's (Kafka's) are logged here.
 	for _, w := range cfg.Warnings() {
-		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
+		log.Warn(w.Summary(), "setting", w.Setting, "warning", w.Message)
 	}
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)

@@ -177,14 +177,14 @@ func (f *fleet) reconcile() {
 func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.group.slotOf(id)] }
 
 // startSlot starts a tenant's slot, first logging its settings that are
-// outside what the API documents; its run begins once the tenant's previous
+// outside what the API documents or insecure; its run begins once the tenant's previous
 // run in this process has drained and committed. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	// The env tenant (active/standby) was warned about by run, in the
 	// environment's names.
 	if f.multi {
 		for _, w := range t.Warnings() {
-			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+			f.log.Warn(w.Summary(), "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
 		for _, w := range t.FileWarnings() {
 			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)

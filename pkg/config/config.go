@@ -37,17 +37,18 @@ type Config struct {
 	XDRReplyBudget int64 `env:"XDR_REPLY_BUDGET_BYTES, default=33554432"`
 
 	// Kafka.
-	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
-	KafkaSASLMechanism    string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-	KafkaSASLUsername     string     `env:"KAFKA_SASL_USERNAME"`
-	KafkaSASLPassword     xdr.Secret `env:"KAFKA_SASL_PASSWORD"`
-	KafkaSASLPasswordFile string     `env:"KAFKA_SASL_PASSWORD_FILE"`
-	KafkaTLSEnabled       bool       `env:"KAFKA_TLS_ENABLED, default=false"`
-	KafkaTLSCAFile        string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
-	KafkaTLSSkipVerify    bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
-	KafkaReplication      int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`    // for topics the connector creates; -1 = broker default
-	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`            // for data topics the connector creates; -1 = broker default
-	KafkaMaxRecordBytes   int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"` // larger records go to the DLQ with an excerpt
+	KafkaBrokers           []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
+	KafkaSASLMechanism     string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	KafkaSASLUsername      string     `env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword      xdr.Secret `env:"KAFKA_SASL_PASSWORD"`
+	KafkaSASLPasswordFile  string     `env:"KAFKA_SASL_PASSWORD_FILE"`
+	KafkaTLSEnabled        bool       `env:"KAFKA_TLS_ENABLED, default=false"`
+	KafkaTLSCAFile         string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
+	KafkaTLSSkipVerify     bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
+	KafkaAllowInsecureSASL bool       `env:"KAFKA_ALLOW_INSECURE_SASL, default=false"` // allow SASL without TLS to a broker other than loopback
+	KafkaReplication       int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`     // for topics the connector creates; -1 = broker default
+	KafkaPartitions        int        `env:"KAFKA_PARTITIONS, default=-1"`             // for data topics the connector creates; -1 = broker default
+	KafkaMaxRecordBytes    int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"`  // larger records go to the DLQ with an excerpt
 
 	// TopicPrefix, when set, names every topic the variables below leave
 	// unset: <prefix>.incidents, ..., <prefix>.connector.offsets (Load applies it).
@@ -124,6 +125,11 @@ type Config struct {
 	// the tenants of the slots it owns — KAFKA_GROUP_ENABLED, or with auto
 	// (the default), ExternalKafka.
 	GroupEnabled bool
+
+	// proxy is the HTTP proxy the API client would send a request to a URL
+	// through (HTTP_PROXY, HTTPS_PROXY, NO_PROXY as net/http reads them),
+	// nil for none; Load sets it, for the warnings.
+	proxy func(*url.URL) (*url.URL, error)
 }
 
 // Resolve works out the settings that follow from others (ExternalKafka,
@@ -225,6 +231,10 @@ func (c *Config) Validate() error {
 	}
 	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword.IsZero() && c.KafkaSASLPasswordFile == "") {
 		bad("KAFKA_SASL_USERNAME", "SASL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE)")
+	}
+	if host := c.insecureSASLBroker(); host != "" && !c.KafkaAllowInsecureSASL {
+		bad("KAFKA_SASL_MECHANISM", "%s without TLS to %s would %s: set KAFKA_TLS_ENABLED=true, or KAFKA_ALLOW_INSECURE_SASL=true to accept that (SASL without TLS to a loopback broker is always allowed)",
+			strings.ToUpper(c.KafkaSASLMechanism), host, saslExposure(c.KafkaSASLMechanism))
 	}
 	topics := map[string]string{
 		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
@@ -383,6 +393,39 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 			*dst = c.TopicPrefix + "." + topicSuffixes[v]
 		}
 	}
+}
+
+// KafkaTLS reports whether the Kafka clients connect over TLS
+// (KAFKA_TLS_ENABLED, or a CA bundle, which implies it).
+func (c *Config) KafkaTLS() bool { return c.KafkaTLSEnabled || c.KafkaTLSCAFile != "" }
+
+// insecureSASLBroker is the first broker of KAFKA_BROKERS that is not
+// loopback when SASL is on without TLS, else "": the credentials would cross
+// the network unencrypted.
+func (c *Config) insecureSASLBroker() string {
+	if c.KafkaSASLMechanism == "" || c.KafkaTLS() {
+		return ""
+	}
+	for _, b := range c.KafkaBrokers {
+		host, _, err := net.SplitHostPort(strings.TrimSpace(b))
+		if err != nil {
+			host = b
+		}
+		if !IsLoopback(host) {
+			return host
+		}
+	}
+	return ""
+}
+
+// saslExposure says what a SASL mechanism gives away without TLS.
+func saslExposure(mechanism string) string {
+	if strings.EqualFold(mechanism, "PLAIN") {
+		return "send the SASL password in clear text"
+	}
+	// SCRAM never sends the password, but its exchange can be replayed
+	// against an offline guess of it, and nothing authenticates the broker.
+	return "expose the SASL exchange (open to an offline guess of the password) and every record to the network"
 }
 
 // InsecureHTTP reports whether u is a plain http:// URL to a host other than

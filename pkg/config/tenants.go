@@ -50,6 +50,10 @@ type Tenant struct {
 
 	// keyFileWarning says who else can read the key file (FileWarnings).
 	keyFileWarning string
+
+	// proxy is the environment's HTTP proxy choice (Config.proxy), for
+	// the warnings.
+	proxy func(*url.URL) (*url.URL, error)
 }
 
 // Equal reports whether two tenants are configured alike, keys included.
@@ -207,7 +211,7 @@ func fromEnv(c *Config) Tenant {
 		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, proxy: c.proxy,
 		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
 	}
 }
@@ -305,7 +309,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			}
 			b, warning, err := ReadSecretFile(path)
 			if err != nil {
-				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
+				bad(where, k, "%s", UnreadableFile(path, err))
 				t.KeySource = path // named once: not also "required"
 				continue
 			}

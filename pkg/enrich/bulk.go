@@ -169,6 +169,11 @@ func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (sto
 	if err != nil {
 		return e.batchFailed(ctx, jobs, timedOut, fmt.Errorf("fetching extra data for %d incidents: %w", len(jobs), err))
 	}
+	if reply.KeyEchoes > 0 {
+		e.keyEchoes.Add(uint64(reply.KeyEchoes))
+		jobs[0].log.WarnContext(ctx, "get_multiple_incidents_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
+			"echoes", reply.KeyEchoes)
+	}
 	e.batchReply(ctx, jobs, reply)
 	return false
 }

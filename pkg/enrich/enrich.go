@@ -210,8 +210,8 @@ type Enricher struct {
 	retryMu  sync.Mutex
 	retrying map[string]retryState // enrichments waiting in the queue for another attempt
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions atomic.Uint64
-	inFlight                                                                                                                atomic.Int64
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions, keyEchoes atomic.Uint64
+	inFlight                                                                                                                           atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -287,6 +287,7 @@ type Stats struct {
 	Truncated   uint64 // replies with fewer alerts than the incident has
 	Mismatched  uint64 // replies for another incident than the one asked for (each retried)
 	Malformed   uint64 // replies without the documented shape, xdr.ErrMalformed (each retried)
+	KeyEchoes   uint64 // echoes of the API key the client replaced by [REDACTED] in replies (xdr.ExtraData.KeyEchoes)
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
@@ -317,7 +318,8 @@ func (e *Enricher) Stats() Stats {
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
 		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), Collisions: e.collisions.Load(),
-		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
+		KeyEchoes: e.keyEchoes.Load(),
+		InFlight:  int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
 	s.BulkMode, s.BulkFallback = BulkOff, e.fellBack.Load()
@@ -721,6 +723,14 @@ func (e *Enricher) call(ctx context.Context, it offsets.Pending, log *slog.Logge
 	e.calls.Add(1)
 	if ctx.Err() != nil {
 		return nil, false, ctx.Err()
+	}
+	if err == nil && ed == nil {
+		err = fmt.Errorf("%w: no reply", xdr.ErrMalformed)
+	}
+	if err == nil && ed.KeyEchoes > 0 {
+		e.keyEchoes.Add(uint64(ed.KeyEchoes))
+		log.WarnContext(ctx, "get_incident_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
+			"echoes", ed.KeyEchoes)
 	}
 	if err == nil {
 		err = e.verify(ctx, it, ed, xdr.EndpointGetIncidentExtraData, log)

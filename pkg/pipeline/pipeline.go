@@ -161,6 +161,7 @@ type Pipeline struct {
 	untrusted int64 // total_count values that were missing or contradicted the rows
 	dropped   int64 // incidents without id or modification_time
 	poisoned  int64 // incidents the client could not decode
+	echoes    int64 // echoes of the API key replaced in get_incidents replies
 }
 
 // Option configures a Pipeline.
@@ -453,6 +454,7 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	p.untrusted += int64(r.Untrusted)
 	p.dropped += int64(r.Dropped)
 	p.poisoned += int64(r.Poisoned)
+	p.echoes += int64(r.KeyEchoes)
 	if r.Clamped {
 		p.clamped++
 	}

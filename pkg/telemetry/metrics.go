@@ -84,6 +84,7 @@ const (
 	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
 	AnomalyKeyCollision     = "key_collision"     // an object shared its key with an earlier, different one of its reply and took a suffixed key
 	AnomalyUnaskedItem      = "unasked_item"      // a bulk extra-data reply held an incident not asked for (never published)
+	AnomalyEchoedKey        = "echoed_key"        // a reply echoed the API key into data; it was replaced by [REDACTED] before publishing
 )
 
 // Metric attribute keys.

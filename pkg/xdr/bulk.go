@@ -79,6 +79,9 @@ type MultipleExtraData struct {
 	AlertsLimitPerIncident int
 	// Items are the reply's incidents in reply order, one per item.
 	Items []MultipleExtraDataItem
+	// KeyEchoes counts the API key's echoes that the client replaced by
+	// [REDACTED] in the reply before decoding it (see ExtraData.KeyEchoes).
+	KeyEchoes int
 }
 
 // MultipleExtraDataItem is one incident of a bulk reply. Data is set when the
@@ -162,10 +165,20 @@ func (c *Client) GetMultipleIncidentsExtraData(ctx context.Context, req Multiple
 		return nil, err
 	}
 	defer release()
+	body, echoes := c.sc.reply(body)
 	reply, err := DecodeMultipleExtraData(body)
 	if err != nil {
 		return nil, c.malformed(ep, body, err)
 	}
+	for i := range reply.Items {
+		it := &reply.Items[i]
+		if ce, ok := errors.AsType[*carriedError](it.Err); ok {
+			// An item's carried message is server text: scrubbed as an
+			// error reply's is.
+			it.Err = fmt.Errorf("item %d: %w", i, &carriedError{endpoint: ep, msg: c.sc.text(ce.msg)})
+		}
+	}
+	reply.KeyEchoes = echoes
 	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Items)),
 		attribute.Int("xdr.alerts_limit_per_incident", reply.AlertsLimitPerIncident))
 	return reply, nil
