@@ -30,7 +30,8 @@ const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
 line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
-⚠ valid but outside what the API documents (a warning, which fails nothing).
+⚠ valid but outside what the API documents, or an environment variable the
+connector does not know and ignores (a warning, which fails nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
@@ -72,6 +73,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig(ctx)
 	if err != nil {
 		r.fail("configuration", "not valid (each wrong variable is named below)", `fix the variables; "connector run --help" lists them`)
+		warnUnknownVariables(r, os.Environ())
 		return err
 	}
 	var api *xdr.Client
@@ -90,6 +92,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
+	warnUnknownVariables(r, os.Environ())
 
 	switch {
 	case cfg.TenantsFile != "":
@@ -111,7 +114,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
 	}
 	if r.warned > 0 {
-		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but read each one.\n", r.warned)
 		return nil
 	}
 	fmt.Fprintln(stdout, "All checks passed.")
@@ -124,11 +127,24 @@ type checkReport struct {
 	passed, failed, warned int
 }
 
-// warn prints a setting that is valid but outside what the API documents;
-// it fails nothing.
+// warn prints a warning: a setting valid but outside what the API documents,
+// or a variable the connector ignores. It fails nothing.
 func (r *checkReport) warn(w config.Warning) {
 	r.warned++
 	fmt.Fprintf(r.out, "⚠ %s\n", w)
+}
+
+// warnUnknownVariables prints a ⚠ line for each variable of environ that
+// looks like the connector's and is not (see unknownVariables), as "run"
+// logs them at start.
+func warnUnknownVariables(r *checkReport, environ []string) {
+	for _, u := range unknownVariables(environ) {
+		msg := `not a variable the connector knows; it is ignored ("connector run --help" lists the known ones)`
+		if u.Closest != "" {
+			msg = "not a variable the connector knows; it is ignored: did you mean " + u.Closest + "?"
+		}
+		r.warn(config.Warning{Setting: u.Name, Message: msg})
+	}
 }
 
 func (r *checkReport) pass(name, detail string) {
