@@ -576,3 +576,30 @@ leave of a stopping pod, and a rebalance timeout that does not cover a drain.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+validateXDR refuses, naming the fix, the xdr settings that contradict the
+mode: with tenants, each tenant's baseUrl, apiKeyId and key replace
+xdr.baseUrl, the xdr API key and xdr.tenant; in single-tenant mode,
+xdr.existingSecret replaces xdr.apiKey and xdr.apiKeyId.
+*/}}
+{{- define "xdr-kafka-connector.validateXDR" -}}
+{{- $x := .Values.xdr }}
+{{- if .Values.tenants }}
+{{- $set := list }}
+{{- range $k := list "baseUrl" "apiKey" "apiKeyId" "existingSecret" "tenant" }}
+{{- if not (empty (get $x $k)) }}{{ $set = append $set (printf "xdr.%s" $k) }}{{ end }}
+{{- end }}
+{{- if $set }}
+{{- fail (printf "%s set together with tenants: with tenants, each tenant's baseUrl, apiKeyId and key (tenants[].existingSecret or tenantsSecret.existingSecret) replace xdr.baseUrl, xdr.apiKey, xdr.apiKeyId, xdr.existingSecret and xdr.tenant (the tenant's id names it). Unset %s (move a base URL into its tenant's tenants[].baseUrl), or remove tenants for one tenant configured by xdr.*" (join ", " $set) (join ", " $set)) }}
+{{- end }}
+{{- else if $x.existingSecret }}
+{{- $set := list }}
+{{- range $k := list "apiKey" "apiKeyId" }}
+{{- if not (empty (get $x $k)) }}{{ $set = append $set (printf "xdr.%s" $k) }}{{ end }}
+{{- end }}
+{{- if $set }}
+{{- fail (printf "xdr.existingSecret (%s) and %s are both set: the Secret holds the API key and its id (under xdr.apiKeyKey %q and xdr.apiKeyIdKey %q). Unset %s, or unset xdr.existingSecret to let the chart create a Secret from xdr.apiKey and xdr.apiKeyId" $x.existingSecret (join ", " $set) $x.apiKeyKey $x.apiKeyIdKey (join ", " $set)) }}
+{{- end }}
+{{- end }}
+{{- end }}
