@@ -30,8 +30,9 @@ const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
 line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
-⚠ valid but outside what the API documents, or insecure (a warning, which
-fails nothing).
+⚠ valid but outside what the API documents, insecure, or an environment
+variable the connector does not know and ignores (a warning, which fails
+nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
@@ -84,6 +85,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig(ctx)
 	if err != nil {
 		r.fail("configuration", "not valid (each wrong variable is named below)", `fix the variables; "connector run --help" lists them`)
+		warnUnknownVariables(r, os.Environ())
 		return err
 	}
 	var api *xdr.Client
@@ -102,6 +104,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
+	warnUnknownVariables(r, os.Environ())
 
 	switch {
 	case cfg.TenantsFile != "":
@@ -127,7 +130,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	if r.warned > 0 {
-		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but read each one.\n", r.warned)
 		return nil
 	}
 	fmt.Fprintln(stdout, "All checks passed.")
@@ -141,14 +144,28 @@ type checkReport struct {
 	insecure               int // of the warned, the insecure settings
 }
 
-// warn prints a setting that is valid but outside what the API documents,
-// or insecure; it fails nothing.
+// warn prints a warning: a setting valid but outside what the API
+// documents, or insecure, or a variable the connector ignores. It fails
+// nothing.
 func (r *checkReport) warn(w config.Warning) {
 	r.warned++
 	if w.Insecure {
 		r.insecure++
 	}
 	fmt.Fprintf(r.out, "⚠ %s\n", w)
+}
+
+// warnUnknownVariables prints a ⚠ line for each variable of environ that
+// looks like the connector's and is not (see unknownVariables), as "run"
+// logs them at start.
+func warnUnknownVariables(r *checkReport, environ []string) {
+	for _, u := range unknownVariables(environ) {
+		msg := `not a variable the connector knows; it is ignored ("connector run --help" lists the known ones)`
+		if u.Closest != "" {
+			msg = "not a variable the connector knows; it is ignored: did you mean " + u.Closest + "?"
+		}
+		r.warn(config.Warning{Setting: u.Name, Message: msg})
+	}
 }
 
 func (r *checkReport) pass(name, detail string) {

@@ -160,6 +160,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			return err
 		}
 	}
+	if demo := cfg.XDRBaseURL == "" && cfg.TenantsFile == ""; demo || len(cfg.KafkaBrokers) == 0 {
+		if err := checkDataDirWritable(cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
 		demo, err := startDemoTenant(ctx, cfg, log)
 		if err != nil {

@@ -14,6 +14,7 @@ package offsets
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -105,6 +106,18 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 		t.redriven[id] = r
 	}
 	return t
+}
+
+// Redriving returns, sorted, the incidents whose redrive requests this
+// start applies (those NewTracker turned into owed enrichments), until the
+// Snapshot that writes them back applied; nil when there are none.
+func (t *Tracker) Redriving() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.redriven) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(t.redriven))
 }
 
 // DefaultFutureTolerance is how far ahead of the clock an incident's stamp

@@ -51,6 +51,13 @@ func (p *Pipeline) start(ctx context.Context) error {
 	if d := p.cfg.Source.FutureTolerance; d > 0 {
 		p.tracker.SetFutureTolerance(d)
 	}
+	if ids := p.tracker.Redriving(); len(ids) > 0 {
+		shown := ids
+		if len(shown) > maxRedrivesLogged {
+			shown = shown[:maxRedrivesLogged]
+		}
+		p.log.Info("applying redrive requests: each incident is owed an enrichment again", "count", len(ids), "incidents", shown)
+	}
 
 	p.limiter = p.cfg.Limiter
 	if p.limiter == nil {
@@ -120,6 +127,9 @@ func (p *Pipeline) bulkFallback(err error) {
 		p.cfg.OnBulkFallback(err)
 	}
 }
+
+// maxRedrivesLogged bounds the incident ids the start-up log line names.
+const maxRedrivesLogged = 20
 
 // resumeLimiter restores the rate budget from the offsets (enrich.Resume
 // holds the policy) and says which case applies.
