@@ -34,11 +34,10 @@ func (v *View) scalar(name string) json.RawMessage {
 // returns them as sent even when they are used. Unuse and ResetUse leave
 // them kept.
 func (v *View) Keep(names ...string) {
-	if v.kept == nil {
-		v.kept = make(map[string]bool, len(names))
-	}
 	for _, n := range names {
-		v.kept[n] = true
+		if f := v.get(n); f != nil {
+			f.kept = true
+		}
 	}
 }
 
@@ -52,14 +51,13 @@ func firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
 	if len(t) == 0 || t[0] != '[' {
 		return raw, false
 	}
-	var items []json.RawMessage
-	if json.Unmarshal(t, &items) != nil {
-		return nil, false
-	}
 	var fallback json.RawMessage
 	var first string
-	for _, it := range items {
-		it = bytes.TrimSpace(it)
+	for els := (elems{b: t}); ; {
+		it, ok := els.next()
+		if !ok {
+			break
+		}
 		if len(it) == 0 || isNull(it) || it[0] == '[' || it[0] == '{' {
 			continue
 		}

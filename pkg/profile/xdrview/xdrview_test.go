@@ -42,8 +42,12 @@ func FuzzNewMatchesTheDecoder(f *testing.F) {
 			t.Fatalf("New(%q): %d members, the decoder finds %d", raw, len(v.fields), len(want))
 		}
 		for k, w := range want {
-			got, ok := v.fields[k]
-			if !ok || !bytes.Equal(got, w) {
+			f := v.get(k)
+			var got []byte
+			if f != nil {
+				got = f.val
+			}
+			if f == nil || !bytes.Equal(got, w) {
 				t.Fatalf("New(%q): member %q is %q, the decoder's %q", raw, k, got, w)
 			}
 			var s string
