@@ -225,6 +225,14 @@ func (v *View) ResetUse() {
 	}
 }
 
+// Forget forgets every Use and Keep, as Reset does, for a second mapping of
+// the same object.
+func (v *View) Forget() {
+	for i := range v.fields {
+		v.fields[i].used, v.fields[i].kept = false, false
+	}
+}
+
 // Raw returns a field's raw JSON and marks it used; nil when absent.
 func (v *View) Raw(name string) json.RawMessage {
 	f := v.get(name)

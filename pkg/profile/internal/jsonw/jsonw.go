@@ -5,6 +5,8 @@
 package jsonw
 
 import (
+	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
@@ -173,4 +175,20 @@ func AppendCompact(b, raw []byte) []byte {
 		}
 	}
 	return append(b, raw[start:]...)
+}
+
+// RawMap writes m as encoding/json writes a map[string]json.RawMessage:
+// keys sorted, values compacted.
+func (w *Writer) RawMap(m map[string]json.RawMessage) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.Open()
+	for _, k := range keys {
+		w.QuotedKey(k)
+		w.Raw(m[k])
+	}
+	w.Close()
 }
