@@ -238,4 +238,3 @@ func (d *doc) document() Document {
 	}
 	return out
 }
-

@@ -169,14 +169,16 @@ func enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding
 func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (*DetectionFinding, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
-		return nil, alertError(inc, err)
+		return nil, AlertError(inc, err)
 	}
 	f := alert(m, version, inc, a, v, &arena{})
 	f.Unmapped = v.Rest()
 	return f, nil
 }
 
-func alertError(inc xdr.Incident, err error) error {
+// AlertError is the error of an alert that cannot be mapped: err is why its
+// View could not be made.
+func AlertError(inc xdr.Incident, err error) error {
 	return fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
 }
 
