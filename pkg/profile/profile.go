@@ -179,7 +179,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 		k0 := len(kb)
 		kb = append(kb, keys[i]...)
 		key := kb[k0:len(kb):len(kb)]
-		err := view.Reset(a.Raw)
+		err := view.ResetDecoded(a.Raw) // ed passed xdr.ExtraData.Check: every alert is valid JSON
 		if s.ocsf {
 			w = jsonw.Writer{B: w.B}
 			start := len(w.B)

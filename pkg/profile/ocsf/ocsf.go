@@ -326,7 +326,9 @@ func (ar *arena) list(v *xdrview.View, name string) []string {
 
 func (ar *arena) entity(e Entity) *Entity {
 	if ar.nent == len(ar.ents) {
-		return &e
+		q := new(Entity)
+		*q = e
+		return q
 	}
 	p := &ar.ents[ar.nent]
 	ar.nent++
@@ -336,7 +338,9 @@ func (ar *arena) entity(e Entity) *Entity {
 
 func (ar *arena) process(p Process) *Process {
 	if ar.nproc == len(ar.procs) {
-		return &p
+		q := new(Process)
+		*q = p
+		return q
 	}
 	q := &ar.procs[ar.nproc]
 	ar.nproc++
@@ -346,7 +350,9 @@ func (ar *arena) process(p Process) *Process {
 
 func (ar *arena) file(f File) *File {
 	if ar.nfile == len(ar.files) {
-		return &f
+		g := new(File)
+		*g = f
+		return g
 	}
 	g := &ar.files[ar.nfile]
 	f.Hashes = ar.hashes[ar.nfile][:0]
@@ -357,7 +363,9 @@ func (ar *arena) file(f File) *File {
 
 func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint {
 	if ar.nep == len(ar.eps) {
-		return &e
+		q := new(NetworkEndpoint)
+		*q = e
+		return q
 	}
 	p := &ar.eps[ar.nep]
 	ar.nep++
@@ -367,7 +375,9 @@ func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint {
 
 func (ar *arena) user(u User) *User {
 	if ar.nuser == len(ar.users) {
-		return &u
+		q := new(User)
+		*q = u
+		return q
 	}
 	p := &ar.users[ar.nuser]
 	ar.nuser++
@@ -475,25 +485,26 @@ func alertInfo(incidentID string, a xdr.Alert, v *xdrview.View, ar *arena) Findi
 }
 
 func newBase(class int, activity int, t int64) base {
-	className, typeName := "Incident Finding", "Incident Finding: "
+	className := "Incident Finding"
 	if class == ClassDetectionFinding {
-		className, typeName = "Detection Finding", "Detection Finding: "
-	}
-	switch activity {
-	case ActivityCreate:
-		typeName += "Create"
-	case ActivityUpdate:
-		typeName += "Update"
-	case ActivityClose:
-		typeName += "Close"
+		className = "Detection Finding"
 	}
 	return base{
 		ActivityID: activity, ActivityName: activityNames[activity],
 		CategoryUID: CategoryFindings, CategoryName: "Findings",
 		ClassUID: class, ClassName: className,
-		TypeUID: class*100 + activity, TypeName: typeName,
+		TypeUID: class*100 + activity, TypeName: typeNames[class*100+activity],
 		Time: t,
 	}
+}
+
+var typeNames = map[int]string{
+	ClassIncidentFinding*100 + ActivityCreate:  "Incident Finding: Create",
+	ClassIncidentFinding*100 + ActivityUpdate:  "Incident Finding: Update",
+	ClassIncidentFinding*100 + ActivityClose:   "Incident Finding: Close",
+	ClassDetectionFinding*100 + ActivityCreate: "Detection Finding: Create",
+	ClassDetectionFinding*100 + ActivityUpdate: "Detection Finding: Update",
+	ClassDetectionFinding*100 + ActivityClose:  "Detection Finding: Close",
 }
 
 var activityNames = map[int]string{ActivityCreate: "Create", ActivityUpdate: "Update", ActivityClose: "Close"}

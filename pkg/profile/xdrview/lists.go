@@ -23,7 +23,7 @@ import (
 // scalar returns the raw value a scalar reader reads for the named field,
 // and marks the field used; a list of several present values is also kept.
 func (v *View) scalar(name string) json.RawMessage {
-	item, several := firstOfList(v.Raw(name))
+	item, several := v.firstOfList(v.Raw(name))
 	if several {
 		v.Keep(name)
 	}
@@ -46,7 +46,7 @@ func (v *View) Keep(names ...string) {
 // missing, else its first non-null element (a list of sentinels reads as
 // its first sentinel), else nil; several reports whether the list holds more
 // than one distinct present value.
-func firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
+func (v *View) firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '[' {
 		return raw, false
@@ -64,7 +64,7 @@ func firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
 		if fallback == nil {
 			fallback = it
 		}
-		s := scalarText(it)
+		s := v.scalarText(it)
 		switch {
 		case Missing(s):
 		case item == nil:

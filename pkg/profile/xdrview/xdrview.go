@@ -45,6 +45,7 @@ type View struct {
 	fields []field
 	index  map[string]int32 // key → position in fields
 	order  []int32          // scratch of AppendRest
+	buf    []byte           // the strings unquoted, appended to only
 	items  []string         // scratch of the list readers
 }
 
@@ -68,6 +69,15 @@ func New(raw json.RawMessage) (*View, error) {
 // Reset makes v the View of raw, as New does, forgetting the previous
 // object and every Use and Keep. On error v is empty.
 func (v *View) Reset(raw json.RawMessage) error {
+	return v.reset(raw, true)
+}
+
+// ResetDecoded is Reset for raw that is valid JSON, as a json.RawMessage
+// the decoder filled is: it spares checking it again. Invalid JSON makes
+// fields of no meaning, never a panic.
+func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, false) }
+
+func (v *View) reset(raw json.RawMessage, check bool) error {
 	v.fields = v.fields[:0]
 	if v.index == nil {
 		v.index = make(map[string]int32, 64)
@@ -78,7 +88,7 @@ func (v *View) Reset(raw json.RawMessage) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return ErrNotObject
 	}
-	if !json.Valid(raw) {
+	if check && !json.Valid(raw) {
 		var m map[string]json.RawMessage
 		return errors.Join(ErrNotObject, json.Unmarshal(raw, &m))
 	}
@@ -316,7 +326,7 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 // decimal text; a list reads as its first present value (see lists.go). Null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := scalarText(v.scalar(name))
+	s := v.scalarText(v.scalar(name))
 	if Missing(s) {
 		return ""
 	}
@@ -324,13 +334,13 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return scalarText(v.scalar(name)) }
+func (v *View) Scalar(name string) string { return v.scalarText(v.scalar(name)) }
 
 // Int returns an integer field: an integer, an integral float, or a numeric
 // string, or a list of one (see lists.go). ok is false when the field is
 // absent, null or unreadable.
 func (v *View) Int(name string) (n int64, ok bool) {
-	return parseInt(v.scalar(name))
+	return v.parseInt(v.scalar(name))
 }
 
 // Time returns a time field in epoch milliseconds, 0 when it is absent,
@@ -354,7 +364,7 @@ func (v *View) Bool(name string) (b, ok bool) {
 	case "false":
 		return false, true
 	}
-	s := scalarText(raw)
+	s := v.scalarText(raw)
 	switch {
 	case strings.EqualFold(s, "true"), strings.EqualFold(s, "yes"):
 		return true, true
@@ -385,11 +395,11 @@ func (v *View) AppendList(dst []string, name string) []string {
 			if !ok {
 				break
 			}
-			add(scalarText(e))
+			add(v.scalarText(e))
 		}
 		return dst
 	}
-	add(scalarText(raw))
+	add(v.scalarText(raw))
 	return dst
 }
 
@@ -466,6 +476,9 @@ func (v *View) AppendIPs(dst []string, name string) []string {
 // canonical text.
 func IP(s string) (string, bool) {
 	s = strings.TrimSpace(s)
+	if !ipLike(s) {
+		return "", false // spares netip the error it would allocate
+	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return "", false
@@ -476,6 +489,24 @@ func IP(s string) (string, bool) {
 		return s, true // already canonical: no copy
 	}
 	return string(text), true
+}
+
+// ipLike reports whether s may be an IP address: hex digits, dots and
+// colons, then perhaps a zone.
+func ipLike(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '.', c == ':':
+		case c == '%':
+			return i > 0
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Missing reports whether s stands for no value: empty, or one of the
@@ -648,7 +679,8 @@ func (v *View) Port(name string) (int, bool) {
 
 // scalarText renders a JSON scalar as text: a string unquoted and trimmed, a
 // number as its decimal text (integral floats as integers); anything else "".
-func scalarText(raw json.RawMessage) string {
+// A string with escapes is unquoted into v's buffer (v may be nil).
+func (v *View) scalarText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return ""
@@ -656,8 +688,12 @@ func scalarText(raw json.RawMessage) string {
 	switch raw[0] {
 	case '"':
 		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
-			if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+			body := raw[1 : len(raw)-1]
+			if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 				return strings.TrimSpace(alias(body)) // nothing to unquote
+			}
+			if s, ok := v.unquote(body); ok {
+				return strings.TrimSpace(s)
 			}
 		}
 		var s string
@@ -668,7 +704,7 @@ func scalarText(raw json.RawMessage) string {
 	case 'n', 't', 'f', '{', '[':
 		return ""
 	}
-	if n, ok := parseInt(raw); ok {
+	if n, ok := v.parseInt(raw); ok {
 		if isDigits(raw) && (raw[0] != '0' || len(raw) == 1) || raw[0] == '-' && len(raw) > 1 && isDigits(raw[1:]) && raw[1] != '0' {
 			return alias(raw) // already its decimal text
 		}
@@ -677,23 +713,69 @@ func scalarText(raw json.RawMessage) string {
 	return alias(raw)
 }
 
+// unquote decodes body, a JSON string's body with the usual escapes, into
+// v's buffer; ok is false for a \u escape or invalid UTF-8 (the decoder
+// then reads it). The buffer is only ever appended to, so every string
+// unquoted before stays as it was.
+func (v *View) unquote(body []byte) (string, bool) {
+	if v == nil || bytes.Contains(body, []byte(`\u`)) || !utf8.Valid(body) {
+		return "", false
+	}
+	if cap(v.buf)-len(v.buf) < len(body) {
+		v.buf = make([]byte, 0, max(4096, len(body)))
+	}
+	start := len(v.buf)
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\\' {
+			v.buf = append(v.buf, c)
+			continue
+		}
+		i++
+		if i == len(body) {
+			return "", false
+		}
+		switch body[i] {
+		case '"', '\\', '/':
+			c = body[i]
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		default:
+			return "", false
+		}
+		v.buf = append(v.buf, c)
+	}
+	return alias(v.buf[start:len(v.buf):len(v.buf)]), true
+}
+
 // parseInt reads an integer, an integral float within float64's exact range,
 // or a numeric string holding one.
-func parseInt(raw json.RawMessage) (int64, bool) {
+func (v *View) parseInt(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || isNull(raw) {
 		return 0, false
 	}
 	s := alias(raw)
 	if raw[0] == '"' {
-		if s = scalarText(raw); s == "" {
+		if s = v.scalarText(raw); s == "" {
 			return 0, false
 		}
+	}
+	if !numeric(s) {
+		return 0, false // spares strconv the error it would allocate
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, true
 	}
-	if s == "" || strings.ContainsAny(s, "xXnNiI_") { // no hex, NaN, Inf, underscores
+	if strings.ContainsAny(s, "xXnNiI_") { // no hex, NaN, Inf, underscores
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -701,6 +783,18 @@ func parseInt(raw json.RawMessage) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+// numeric reports whether s is made of the characters of a decimal number.
+func numeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isDigits(b []byte) bool {

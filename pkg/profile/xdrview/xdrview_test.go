@@ -26,7 +26,12 @@ func FuzzNewMatchesTheDecoder(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		var decoded View
+		derr := decoded.ResetDecoded(raw) // never panics, whatever raw is
 		v, err := New(raw)
+		if err == nil && (derr != nil || len(decoded.fields) != len(v.fields)) {
+			t.Fatalf("ResetDecoded(%q): %v, %d members; New finds %d", raw, derr, len(decoded.fields), len(v.fields))
+		}
 		var want map[string]json.RawMessage
 		werr := json.Unmarshal(bytes.TrimSpace(raw), &want)
 		if t := bytes.TrimSpace(raw); werr == nil && (len(t) == 0 || t[0] != '{') {
@@ -51,8 +56,8 @@ func FuzzNewMatchesTheDecoder(f *testing.F) {
 				t.Fatalf("New(%q): member %q is %q, the decoder's %q", raw, k, got, w)
 			}
 			var s string
-			if json.Unmarshal(w, &s) == nil && scalarText(got) != trim(s) {
-				t.Fatalf("New(%q): text of %q is %q, the decoder reads %q", raw, k, scalarText(got), s)
+			if json.Unmarshal(w, &s) == nil && v.scalarText(got) != trim(s) {
+				t.Fatalf("New(%q): text of %q is %q, the decoder reads %q", raw, k, v.scalarText(got), s)
 			}
 		}
 	})
