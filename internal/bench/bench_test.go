@@ -120,13 +120,16 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 			t.Errorf("row with a non-number: %s", line)
 		}
 	}
-	if rows != len(rep.Rows()) || rows != 10 {
-		t.Errorf("%d rows in the table, %d in Rows(), want 10", rows, len(rep.Rows()))
+	if rows != len(rep.Rows()) || rows != 11 {
+		t.Errorf("%d rows in the table, %d in Rows(), want 11", rows, len(rep.Rows()))
 	}
 	// One fetch feeds every profile: the same replies make more records.
 	if p := rep.CostProfiles; p.Profiles != "native,ocsf,ecs" || p.Records <= 0 || p.Incidents <= 0 ||
 		float64(p.Records)/float64(p.Incidents) <= float64(rep.Cost.Records)/float64(rep.Cost.Incidents) {
 		t.Errorf("cost with every profile: %+v; native alone: %+v", p, rep.Cost)
+	}
+	if a := rep.CostProfiles.ProfileRecordAllocs(rep.Cost); a <= 0 || a > 1000 {
+		t.Errorf("allocations per profile record %.2f", a)
 	}
 }
 
