@@ -87,6 +87,10 @@ type serviceMonitor struct {
 			Path          string `json:"path"`
 			Interval      string `json:"interval"`
 			ScrapeTimeout string `json:"scrapeTimeout"`
+			Authorization *struct {
+				Type        string                   `json:"type"`
+				Credentials corev1.SecretKeySelector `json:"credentials"`
+			} `json:"authorization,omitempty"`
 		} `json:"endpoints"`
 	} `json:"spec"`
 }
@@ -136,6 +140,7 @@ type rendered struct {
 	pdb            *policyv1.PodDisruptionBudget
 	netpol         *networkingv1.NetworkPolicy
 	serviceMonitor *serviceMonitor
+	prometheusRule *prometheusRule
 	secrets        []*corev1.Secret
 	configMaps     []*corev1.ConfigMap
 	values         chartutil.Values // the user-supplied values
@@ -256,6 +261,7 @@ func (r *rendered) decode(doc string) error {
 		"Deployment": "apps/v1", "Service": "v1", "ServiceAccount": "v1", "Pod": "v1",
 		"Secret": "v1", "ConfigMap": "v1", "PodDisruptionBudget": "policy/v1",
 		"NetworkPolicy": "networking.k8s.io/v1", "ServiceMonitor": "monitoring.coreos.com/v1",
+		"PrometheusRule": "monitoring.coreos.com/v1",
 	}
 	if v, ok := want[tm.Kind]; !ok || v != tm.APIVersion {
 		return fmt.Errorf("unexpected %s %s", tm.APIVersion, tm.Kind)
@@ -313,6 +319,12 @@ func (r *rendered) decode(doc string) error {
 		}
 		r.serviceMonitor = new(serviceMonitor)
 		obj, meta = r.serviceMonitor, &r.serviceMonitor.ObjectMeta
+	case "PrometheusRule":
+		if err := single(&r.prometheusRule, tm.Kind); err != nil {
+			return err
+		}
+		r.prometheusRule = new(prometheusRule)
+		obj, meta = r.prometheusRule, &r.prometheusRule.ObjectMeta
 	case "Secret":
 		s := new(corev1.Secret)
 		r.secrets = append(r.secrets, s)
@@ -705,11 +717,14 @@ func checkPod(t *testing.T, tags map[string]string, r *rendered) {
 	}
 	for _, cm := range r.configMaps {
 		want := "ca.crt"
-		if cm.Name == fullname+"-tenants" {
+		switch cm.Name {
+		case fullname + "-tenants":
 			want = "tenants.yaml"
+		case fullname + "-dashboard":
+			want = "xdr-connector.json"
 		}
 		if _, ok := cm.Data[want]; !ok || len(cm.Data) != 1 {
-			t.Errorf("ConfigMap %s holds %v; the chart's ConfigMaps are the CA bundle and the tenants file", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
+			t.Errorf("ConfigMap %s holds %v; the chart's ConfigMaps are the CA bundle, the tenants file and the dashboard", cm.Name, slices.Sorted(maps.Keys(cm.Data)))
 		}
 	}
 }
@@ -722,8 +737,9 @@ func notSettable() map[string]string {
 		"KAFKA_SASL_PASSWORD": "a secret: the chart passes it only as a file (KAFKA_SASL_PASSWORD_FILE)",
 		"DATA_DIR": "the embedded broker's directory; the chart requires kafka.brokers so it never runs, " +
 			"and pins DATA_DIR under the writable /tmp emptyDir",
-		"XDR_ALLOW_INSECURE_HTTP": "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
-		"KAFKA_TOPIC_PREFIX":      "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
+		"XDR_ALLOW_INSECURE_HTTP":   "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
+		"KAFKA_ALLOW_INSECURE_SASL": "the chart offers no way to send SASL credentials without TLS; extraEnv can, deliberately",
+		"KAFKA_TOPIC_PREFIX":        "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
 	}
 }
 
@@ -750,9 +766,17 @@ func TestRenderRequiredValues(t *testing.T) {
 	if e, ok := envVar(r.container(), "GOMEMLIMIT"); !ok || e.Value != "200MiB" {
 		t.Errorf("GOMEMLIMIT = %+v (set %v), want 200MiB by default", e, ok)
 	}
-	if r.pdb != nil || r.netpol != nil || r.serviceMonitor != nil || len(r.configMaps) != 0 {
-		t.Errorf("optional objects rendered by default: pdb=%v netpol=%v sm=%v configmaps=%d",
-			r.pdb != nil, r.netpol != nil, r.serviceMonitor != nil, len(r.configMaps))
+	if r.pdb != nil || r.serviceMonitor != nil || len(r.configMaps) != 0 {
+		t.Errorf("optional objects rendered by default: pdb=%v sm=%v configmaps=%d",
+			r.pdb != nil, r.serviceMonitor != nil, len(r.configMaps))
+	}
+	checkDefaultNetworkPolicy(t, r)
+	// GET /tenants is off unless asked for, and no token is set.
+	if e, _ := envVar(r.container(), "HTTP_TENANTS_ENABLED"); e.Value != "false" {
+		t.Errorf("HTTP_TENANTS_ENABLED = %q by default, want false", e.Value)
+	}
+	if _, ok := envVar(r.container(), "HTTP_TOKEN_FILE"); ok {
+		t.Error("HTTP_TOKEN_FILE rendered without metrics.tokenSecret")
 	}
 	if r.serviceAccount == nil || r.serviceAccount.AutomountServiceAccountToken == nil || *r.serviceAccount.AutomountServiceAccountToken {
 		t.Error("want a ServiceAccount with automountServiceAccountToken: false")
@@ -806,15 +830,63 @@ func TestRenderRequiredValues(t *testing.T) {
 		"helm test " + releaseName + " -n soc",
 		"-t xdr.incidents",
 		"--bootstrap-server kafka-0.kafka:9092",
-		"ONE REPLICA",
 		"429",
+		"NETWORK POLICY " + fullname + ": the pod accepts connections on port 8080 only",
+		"the Kafka brokers' ports on\n10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16.",
+		"SCALE-OUT", // the default, as the connector's with KAFKA_BROKERS
 	} {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q", want)
 		}
 	}
+	// Without the group, one replica: the notes say why.
+	off := render(t, loadChart(t), readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	for _, want := range []string{"ONE REPLICA", "429"} {
+		if !strings.Contains(off.notes, want) {
+			t.Errorf("NOTES.txt without scaleOut lacks %q", want)
+		}
+	}
 	if strings.Contains(r.notes, "WARNING") {
 		t.Error("NOTES.txt warns about replicas with replicaCount 1")
+	}
+}
+
+// checkDefaultNetworkPolicy: the NetworkPolicy is on by default. It admits
+// only the metrics port, and lets the pod reach DNS, the XDR API's port on
+// public addresses only, and the brokers' ports on the private ranges.
+func checkDefaultNetworkPolicy(t *testing.T, r *rendered) {
+	t.Helper()
+	np := r.netpol
+	if np == nil {
+		t.Fatal("no NetworkPolicy by default")
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}) {
+		t.Errorf("policyTypes = %v", np.Spec.PolicyTypes)
+	}
+	if len(np.Spec.Ingress) != 1 || portsOf(np.Spec.Ingress[0].Ports) != "TCP/8080" {
+		t.Errorf("ingress = %+v, want only TCP/8080", np.Spec.Ingress)
+	}
+	var egress []string
+	for _, e := range np.Spec.Egress {
+		egress = append(egress, portsOf(e.Ports))
+	}
+	if want := []string{"UDP/53,TCP/53", "TCP/443", "TCP/9092"}; !slices.Equal(egress, want) {
+		t.Fatalf("egress ports = %v, want %v", egress, want)
+	}
+	private := []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+	if xdr := np.Spec.Egress[1].To; len(xdr) != 1 || xdr[0].IPBlock == nil || xdr[0].IPBlock.CIDR != "0.0.0.0/0" ||
+		!slices.Equal(xdr[0].IPBlock.Except, append(slices.Clone(private), "169.254.0.0/16")) {
+		t.Errorf("XDR API egress = %+v, want 0.0.0.0/0 except the private and link-local ranges", xdr)
+	}
+	var kafka []string
+	for _, p := range np.Spec.Egress[2].To {
+		if p.IPBlock == nil {
+			t.Fatalf("Kafka egress peer %+v is not a CIDR", p)
+		}
+		kafka = append(kafka, p.IPBlock.CIDR)
+	}
+	if !slices.Equal(kafka, private) {
+		t.Errorf("Kafka egress CIDRs = %v, want %v", kafka, private)
 	}
 }
 
@@ -833,8 +905,8 @@ func TestDefaultsMatchConfig(t *testing.T) {
 			continue
 		}
 		checked++
-		if e.Value == def {
-			continue
+		if e.Value == def || e.Name == "KAFKA_GROUP_ENABLED" && def == "auto" && e.Value == "true" {
+			continue // the chart always names brokers, with which auto is on
 		}
 		got, err1 := time.ParseDuration(e.Value)
 		want, err2 := time.ParseDuration(def)
@@ -858,6 +930,7 @@ xdr:
   requestTimeout: 45s
   maxRetryAfter: 2m
   requestsPerSecond: 7
+  replyBudgetBytes: 67108864
   tenant: tenant-b
 kafka:
   brokers: [k1.example:9093, k2.example:9094]
@@ -916,6 +989,10 @@ log:
   format: json
 metrics:
   port: 9191
+  tenantsEndpoint: true
+  tokenSecret:
+    name: metrics-token
+    key: bearer
 service:
   port: 9191
 extraEnv:
@@ -1013,6 +1090,7 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_MAX_RECORD_BYTES":         value("2097152"),
 		"XDR_MAX_RETRY_AFTER":            value("2m"),
 		"XDR_REQUESTS_PER_SECOND":        value("7"),
+		"XDR_REPLY_BUDGET_BYTES":         value("67108864"),
 		"KAFKA_TOPIC_INCIDENTS":          value("t.incidents"),
 		"KAFKA_TOPIC_ALERTS":             value("t.alerts"),
 		"KAFKA_TOPIC_ARTIFACTS":          value("t.artifacts"),
@@ -1041,6 +1119,8 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"LOG_LEVEL":                      value("debug"),
 		"LOG_FORMAT":                     value("json"),
 		"HTTP_ADDR":                      value(":9191"),
+		"HTTP_TENANTS_ENABLED":           value("true"),
+		"HTTP_TOKEN_FILE":                fileFrom("Secret", "metrics-token", "bearer", ""),
 		"KAFKA_GROUP_ENABLED":            value("true"),
 		"KAFKA_GROUP_SESSION_TIMEOUT":    value("30s"),
 		"KAFKA_GROUP_REBALANCE_TIMEOUT":  value("50s"),
@@ -1327,6 +1407,17 @@ func TestCIValues(t *testing.T) {
 				sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Interval != "15s" {
 				t.Errorf("endpoints = %+v", sm.Spec.Endpoints)
 			}
+			// /metrics needs the token: Prometheus sends it, from the Secret
+			// the pod reads it from.
+			if a := sm.Spec.Endpoints[0].Authorization; a == nil || a.Type != "Bearer" || a.Credentials.Name != "xdr-metrics-token" || a.Credentials.Key != "token" {
+				t.Errorf("endpoint authorization = %+v, want the bearer token of Secret xdr-metrics-token key token", a)
+			}
+			if e, _ := envVar(r.container(), "HTTP_TOKEN_FILE"); e.Value == "" {
+				t.Error("HTTP_TOKEN_FILE not rendered with metrics.tokenSecret")
+			} else if v, k := mountedFile(t, &r.deployment.Spec.Template.Spec, r.container(), e.Value); v.Secret == nil ||
+				v.Secret.SecretName != "xdr-metrics-token" || k != "token" || fmtMode(v.Secret.DefaultMode) != "0440" {
+				t.Errorf("HTTP_TOKEN_FILE is %+v key %s, want Secret xdr-metrics-token key token, mode 0440", v.VolumeSource, k)
+			}
 			if sm.Labels["release"] != "kube-prometheus-stack" || !slices.Equal(sm.Spec.NamespaceSelector.MatchNames, []string{namespace}) {
 				t.Errorf("labels %v, namespaces %v", sm.Labels, sm.Spec.NamespaceSelector.MatchNames)
 			}
@@ -1456,7 +1547,7 @@ func TestBadValuesRejected(t *testing.T) {
 // blanket ban, and that NOTES.txt warns.
 func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 	ch := loadChart(t)
-	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\n")
+	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\nscaleOut:\n  enabled: false\n")
 	r := render(t, ch, vals)
 	if *r.deployment.Spec.Replicas != 2 {
 		t.Errorf("replicas = %d", *r.deployment.Spec.Replicas)
@@ -1469,8 +1560,8 @@ func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 // TestScaleOut renders several replicas that share the tenants: no
 // acknowledgement needed, a RollingUpdate that adds a pod before removing
 // one, a PodDisruptionBudget, the pod's name as static member id, and notes
-// without the shared-budget warning. Without scaleOut, KAFKA_GROUP_ENABLED is
-// false and no instance id is rendered.
+// without the shared-budget warning. It is the default; with scaleOut.enabled:
+// false, KAFKA_GROUP_ENABLED is false and no instance id is rendered.
 func TestScaleOut(t *testing.T) {
 	ch := loadChart(t)
 	tenants, err := os.ReadFile(filepath.Join("ci", "tenants.yaml"))
@@ -1503,9 +1594,17 @@ func TestScaleOut(t *testing.T) {
 			t.Errorf("NOTES.txt:\n%s", r.notes)
 		}
 	}
+	// The default is the group, as the connector's own with KAFKA_BROKERS.
 	r := render(t, ch, readValues(t, requiredValues))
-	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "true" {
 		t.Errorf("KAFKA_GROUP_ENABLED = %q by default", e.Value)
+	}
+	if e, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("KAFKA_GROUP_INSTANCE_ID = %+v by default", e)
+	}
+	r = render(t, ch, readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+		t.Errorf("KAFKA_GROUP_ENABLED = %q with scaleOut.enabled: false", e.Value)
 	}
 	if _, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); ok {
 		t.Error("an instance id is rendered without scaleOut")

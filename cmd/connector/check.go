@@ -30,7 +30,8 @@ const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
 line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
-⚠ valid but outside what the API documents (a warning, which fails nothing).
+⚠ valid but outside what the API documents, or insecure (a warning, which
+fails nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
@@ -41,6 +42,17 @@ line per check: ✓ passed, ✗ failed (with the reason and the fix), – skippe
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
   offsets topic     exists with cleanup.policy=compact, or can be created so
+  slots topic       (with the group) as the offsets topic, and the principal
+                    may DESCRIBE, READ and CREATE it
+  group             (with the group) the principal may DESCRIBE and READ (join)
+                    the connector's group, xdr-kafka-connector/<CONNECTOR_NAME>
+  transactional ids the principal may DESCRIBE and WRITE each tenant's,
+                    xdr-kafka-connector/<CONNECTOR_NAME>/<tenant>
+
+The ACL probes change nothing, so check may run beside a live connector: a join
+no broker accepts (a 1 ms session), a fetch of nothing, and an EndTxn for a
+producer id no producer has. A missing ACL is named with the kafka-acls.sh
+command that grants it.
 
 With XDR_BASE_URL unset the API is not checked ("connector run" would serve a
 simulated tenant); with KAFKA_BROKERS unset Kafka is not checked ("connector
@@ -87,7 +99,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	r.pass("configuration", "valid")
-	for _, w := range cfg.Warnings() {
+	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
 
@@ -110,6 +122,10 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if r.failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
 	}
+	if r.insecure > 0 {
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but %d setting(s) expose a credential or the records.\n", r.warned, r.insecure)
+		return nil
+	}
 	if r.warned > 0 {
 		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
 		return nil
@@ -122,12 +138,16 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type checkReport struct {
 	out                    io.Writer
 	passed, failed, warned int
+	insecure               int // of the warned, the insecure settings
 }
 
-// warn prints a setting that is valid but outside what the API documents;
-// it fails nothing.
+// warn prints a setting that is valid but outside what the API documents,
+// or insecure; it fails nothing.
 func (r *checkReport) warn(w config.Warning) {
 	r.warned++
+	if w.Insecure {
+		r.insecure++
+	}
 	fmt.Fprintf(r.out, "⚠ %s\n", w)
 }
 
@@ -189,7 +209,7 @@ func checkTenants(ctx context.Context, r *checkReport, cfg *config.Config, timeo
 			continue
 		}
 		checkAPI(ctx, r, name, &tc, at, api, timeout)
-		for _, w := range t.Warnings() {
+		for _, w := range slices.Concat(t.Warnings(), t.FileWarnings()) {
 			r.warn(w)
 		}
 	}
@@ -256,6 +276,10 @@ func checkEmbedded(r *checkReport, cfg *config.Config) {
 		}
 	}
 	r.skip("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set: "connector run" would start an embedded broker on a loopback port, with its data in %s`, cfg.DataDir))
+	if real := realTenants(cfg); len(real) > 0 {
+		r.warn(config.Warning{Setting: "KAFKA_BROKERS", Message: fmt.Sprintf("is not set: real tenants (%s) would feed the embedded TEST broker, which has no authentication: anyone on this machine could read their incidents; set KAFKA_BROKERS for production",
+			strings.Join(real, ", "))})
+	}
 }
 
 // checkKafka checks the brokers, the data topics and the offsets topic.
@@ -326,14 +350,23 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 		switch d, ok := details[t]; {
 		case ok && d.Err == nil:
 			r.pass("slots topic "+t, fmt.Sprintf("exists: %d slots (its partitions)", len(d.Partitions)))
+			checkSlotsACLs(ctx, r, cl, cfg, d)
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			compact := "compact"
 			checkCreatable(ctx, r, adm, cfg, []string{t}, int32(cfg.SlotsPartitions), map[string]*string{"cleanup.policy": &compact}, "slots ")
+		case errors.Is(d.Err, kerr.TopicAuthorizationFailed):
+			r.fail("slots topic "+t, "the principal may not DESCRIBE the slots topic, which the connector's group consumes to share the tenants: "+d.Err.Error(),
+				aclFix("Read", "--topic", t)+"; READ implies DESCRIBE")
 		default:
 			reason, fix := kafkaFailure(d.Err, cfg)
 			r.fail("slots topic "+t, reason, fix)
 		}
+		checkGroupACLs(ctx, r, cl, cfg)
 	}
+	// Every tenant writes in transactions of its own id to an external
+	// Kafka: its offsets (the fencing that finds a second process out, or a
+	// zombie of the group), and exactly-once its records too.
+	checkTxnACLs(ctx, r, cl, cfg)
 }
 
 // checkedDataTopics lists the data topics a run writes: the native ones and
@@ -341,34 +374,22 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 // enabled tenant's id of a tenants file (a file that does not load was
 // reported already: its names are left out).
 func checkedDataTopics(cfg *config.Config) []string {
-	names := []string{cfg.TopicIncidents, cfg.TopicAlerts, cfg.TopicArtifacts, cfg.TopicDLQ}
-	for _, p := range cfg.OutputProfiles {
-		switch strings.ToLower(strings.TrimSpace(p)) {
-		case "ocsf":
-			names = append(names, cfg.TopicOCSFIncidents, cfg.TopicOCSFAlerts)
-		case "ecs":
-			names = append(names, cfg.TopicECSIncidents, cfg.TopicECSAlerts)
+	names := func(uses []config.TopicUse) []string {
+		out := make([]string, 0, len(uses))
+		for _, u := range uses {
+			out = append(out, u.Name)
 		}
+		return out
 	}
 	if cfg.TenantsFile == "" {
-		return names
+		return names(cfg.DataTopicsOf("").Uses(""))
 	}
-	var ids []string
+	var out []string
 	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
 		for _, t := range ts {
 			if !t.Disabled {
-				ids = append(ids, t.ID)
+				out = append(out, names(cfg.DataTopicsOf(t.ID).Uses(t.ID))...)
 			}
-		}
-	}
-	var out []string
-	for _, n := range names {
-		if !strings.Contains(n, config.TenantPlaceholder) {
-			out = append(out, n)
-			continue
-		}
-		for _, id := range ids {
-			out = append(out, strings.ReplaceAll(n, config.TenantPlaceholder, id))
 		}
 	}
 	slices.Sort(out)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -347,4 +350,159 @@ func TestCheckCoversEveryTopicARunWrites(t *testing.T) {
 	if strings.Contains(out, "{tenant}") || strings.Contains(out, "xdr.ecs.") {
 		t.Errorf("check looked at a topic no run writes:\n%s", out)
 	}
+}
+
+// TestCheckRefusesCollidingTenantTopics: two tenants whose topics collide
+// (t1's OCSF incidents and t1.ocsf's native incidents under
+// KAFKA_TOPIC_PREFIX=soc.{tenant}) fail check's tenants file line, naming
+// both tenants, roles and the topic, before any API or Kafka check.
+func TestCheckRefusesCollidingTenantTopics(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	body := "tenants:\n" +
+		"  - {id: t1, base_url: https://api-t1.example.com, api_key_id: 1, api_key: k1}\n" +
+		"  - {id: t1.ocsf, base_url: https://api-t2.example.com, api_key_id: 2, api_key: k2}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runBinary(t, map[string]string{"TENANTS_FILE": file, "KAFKA_TOPIC_PREFIX": "soc.{tenant}",
+		"KAFKA_TOPIC_OFFSETS": "soc.offsets", "OUTPUT_PROFILES": "native,ocsf"}, "check")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, out)
+	}
+	_, fail := checkLines(out)
+	want := "tenant t1's KAFKA_TOPIC_OCSF_INCIDENTS (soc.t1.ocsf.incidents) and tenant t1.ocsf's KAFKA_TOPIC_INCIDENTS (soc.t1.ocsf.incidents)"
+	if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ tenants file") || !strings.Contains(out, want) {
+		t.Errorf("want one ✗ tenants file line and %q; output:\n%s", want, out)
+	}
+}
+
+// TestCheckNamesAMissingACL runs check as a principal of a broker with ACLs
+// on: with every ACL a run needs, every check passes; with one taken away,
+// check fails on exactly that one, naming the resource, the operation and
+// the kafka-acls.sh that grants it. The probes change nothing: the group has
+// no member afterwards.
+func TestCheckNamesAMissingACL(t *testing.T) {
+	const user, password = "connector", "connector-kafka-password"
+	topic, group, txn := kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId
+	lit, pre := kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLResourcePatternTypePrefixed
+	acl := func(r kmsg.ACLResourceType, name string, p kmsg.ACLResourcePatternType, op kmsg.ACLOperation) kfake.ACL {
+		return kfake.ACL{Resource: r, Name: name, Pattern: p, Operation: op, Allow: true}
+	}
+	all := []kfake.ACL{
+		acl(topic, "xdr.", pre, kmsg.ACLOperationDescribe), acl(topic, "xdr.", pre, kmsg.ACLOperationWrite),
+		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationCreate), acl(topic, "xdr.", pre, kmsg.ACLOperationDescribeConfigs),
+		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationRead),
+		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationRead),
+		acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationRead), acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
+		acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationWrite), acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
+		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationCreate),
+	}
+	for _, d := range []string{"xdr.incidents", "xdr.alerts", "xdr.artifacts", "xdr.dlq"} {
+		all = append(all, acl(topic, d, lit, kmsg.ACLOperationCreate))
+	}
+	for _, tc := range []struct {
+		name    string
+		drop    []int  // indexes in all
+		line    string // the one ✗ line starts so
+		op, fix string
+	}{
+		{"all granted", nil, "", "", ""},
+		{"group read", []int{6}, "✗ group xdr-kafka-connector/xdr-connector", "READ", "--operation Read --group 'xdr-kafka-connector/xdr-connector'"},
+		// READ implies DESCRIBE, and WRITE does: without DESCRIBE means
+		// without either.
+		{"group describe", []int{6, 7}, "✗ group xdr-kafka-connector/xdr-connector", "DESCRIBE", "--operation Read --group 'xdr-kafka-connector/xdr-connector'"},
+		{"slots read", []int{5}, "✗ slots topic xdr.connector.slots", "READ", "--operation Read --topic 'xdr.connector.slots'"},
+		{"slots create", []int{10}, "✗ slots topic xdr.connector.slots", "CREATE", "--operation Create --topic 'xdr.connector.slots'"},
+		{"transactional id write", []int{8}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "WRITE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
+		{"transactional id describe", []int{8, 9}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "DESCRIBE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var granted []kfake.ACL
+			for i, a := range all {
+				if !slices.Contains(tc.drop, i) {
+					granted = append(granted, a)
+				}
+			}
+			e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5}, kfake.EnableSASL(), kfake.EnableACLs(),
+				kfake.Superuser("PLAIN", "admin", "admin-password"), kfake.User("PLAIN", user, password, granted...))
+			admin, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers...), kgo.SASL(plain.Auth{User: "admin", Pass: "admin-password"}.AsMechanism()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			adm := kadm.NewClient(admin)
+			compact := "compact"
+			if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"cleanup.policy": &compact}, "xdr.connector.slots"); err != nil {
+				t.Fatal(err)
+			}
+			env := checkEnv(e)
+			env["KAFKA_SASL_MECHANISM"], env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = "PLAIN", user, password
+			out, code := runBinary(t, env, "check", "--timeout", "10s")
+			pass, fail := checkLines(out)
+			if len(tc.drop) == 0 {
+				if code != 0 || len(fail) > 0 {
+					t.Fatalf("exit %d with every ACL granted; output:\n%s", code, out)
+				}
+				for _, want := range []string{"✓ group xdr-kafka-connector/xdr-connector: the principal may DESCRIBE and READ",
+					"✓ slots topic xdr.connector.slots: the principal may DESCRIBE, READ and CREATE", "✓ transactional ids: the principal may DESCRIBE and WRITE xdr-kafka-connector/xdr-connector/"} {
+					if !strings.Contains(strings.Join(pass, "\n"), want) {
+						t.Errorf("no line %q; output:\n%s", want, out)
+					}
+				}
+			} else {
+				if code != 1 || len(fail) != 1 || !strings.HasPrefix(fail[0], tc.line) || !strings.Contains(fail[0], "may not "+tc.op) ||
+					!strings.Contains(out, tc.fix) {
+					t.Errorf("exit %d; want one ✗ line %q naming %s, with the fix %q; output:\n%s", code, tc.line, tc.op, tc.fix, out)
+				}
+			}
+			noSecret(t, out, password, e.Key)
+			ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			dgs, err := adm.DescribeGroups(ctx, "xdr-kafka-connector/xdr-connector")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := dgs["xdr-kafka-connector/xdr-connector"]; len(g.Members) > 0 {
+				t.Errorf("the check left members in the group: %+v", g.Members)
+			}
+		})
+	}
+}
+
+// TestInsecureSettingsAreWarnedInCheckAndAtStart: TLS without verification
+// and http:// through a proxy are valid, and said to be insecure by check
+// and by run as it starts, without the proxy's password.
+func TestInsecureSettingsAreWarnedInCheckAndAtStart(t *testing.T) {
+	const proxyPassword = "proxy-password-do-not-print"
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	env := map[string]string{
+		"XDR_BASE_URL": "http://api-x.invalid", "XDR_ALLOW_INSECURE_HTTP": "true", "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
+		"HTTP_PROXY": "http://u:" + proxyPassword + "@127.0.0.1:1", "KAFKA_BROKERS": strings.Join(e.Brokers, ","),
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
+	}
+	out, _ := runBinary(t, env, "check", "--timeout", "2s")
+	for _, want := range []string{
+		"⚠ XDR_BASE_URL: http:// to api-x.invalid sends the API key in clear text",
+		"⚠ XDR_BASE_URL: http:// goes through the HTTP proxy 127.0.0.1:1 (HTTP_PROXY), which receives the API key in clear text",
+		"⚠ KAFKA_TLS_INSECURE_SKIP_VERIFY: the brokers' certificates are not verified",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not warn %q; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
+
+	out, _ = runBinary(t, env, "run")
+	for _, want := range []string{
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// to api-x.invalid sends the API key in clear text`,
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// goes through the HTTP proxy 127.0.0.1:1`,
+		`level=WARN msg="a setting is insecure" setting=KAFKA_TLS_INSECURE_SKIP_VERIFY`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run does not log %q at start; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
 }

@@ -173,7 +173,7 @@ func TestEstimateDrain(t *testing.T) {
 		}), trend: trendGrowing, note: " (growing)"},
 		{name: "steady", samples: samplesOf(span, time.Second, func(t float64) int { return 120 }), trend: trendSteady, note: " (steady)"},
 	} {
-		got := estimateDrain(tc.samples, minSpan)
+		got := estimateDrain(tc.samples, minSpan, 0)
 		if got.trend != tc.trend {
 			t.Errorf("%s: trend %q (rate %.2f/s), want %q", tc.name, got.trend, got.rate, tc.trend)
 			continue
@@ -196,7 +196,7 @@ func TestEstimateDrain(t *testing.T) {
 // TestDrainMeterForgetsOldSamples: the rate is measured over the last
 // window only, so a queue that grew and now drains is shown draining.
 func TestDrainMeterForgetsOldSamples(t *testing.T) {
-	m := newDrainMeter(2 * time.Second) // the demo's window: a 2-minute drain window
+	m := newDrainMeter(10, 2*time.Second) // the demo's budget: a 2-minute drain window
 	if m.window != 2*time.Minute || m.minSpan != 30*time.Second {
 		t.Fatalf("drain window %s, first estimate after %s; want 2m and 30s", m.window, m.minSpan)
 	}
@@ -217,6 +217,65 @@ func TestDrainMeterForgetsOldSamples(t *testing.T) {
 	if w, first := drainWindow(time.Minute); w != 4*time.Minute || first != 2*time.Minute {
 		t.Errorf("with the API's 60 s window: drain window %s, first estimate after %s; want 4m and 2m", w, first)
 	}
+}
+
+// TestDrainEstimateIsStableUnderBulkUpdates replays the demo's pattern for
+// 20 minutes — a bulk update queues refill incidents every 28 s while the
+// budget drains 10 every 2 s — sampled as the display does. Changes then
+// take about the whole budget: the queue swings with the bulk updates and
+// does not empty, so the estimate must say "growing" or "steady", never an
+// ETA over a near-zero rate that jumps by the hour (62 s, then 4958 s). With
+// fewer changes it drains, and every ETA stays within ten times the best
+// (the depth over the budget) and twenty times it, which bounds how far it
+// can jump.
+func TestDrainEstimateIsStableUnderBulkUpdates(t *testing.T) {
+	replay := func(refill int, each func(depth int, est drainEstimate)) {
+		m := newDrainMeter(10, 2*time.Second)
+		t0 := time.Unix(1000, 0)
+		depth := 300
+		for tick := range 20 * 60 * 4 { // 250 ms each
+			at := time.Duration(tick) * 250 * time.Millisecond
+			if tick > 0 && at%(28*time.Second) == 0 {
+				depth += refill
+			}
+			if at%(2*time.Second) == 0 {
+				depth -= min(10, depth)
+			}
+			m.add(t0.Add(at), depth)
+			if at >= 2*time.Minute {
+				each(depth, m.estimate())
+			}
+		}
+	}
+	// 150 every 28 s: 5.36/s arrive, 5/s drain, it grows by 0.36/s; 140:
+	// it neither grows nor drains.
+	for _, refill := range []int{150, 140} {
+		trends := map[string]int{}
+		replay(refill, func(depth int, est drainEstimate) {
+			trends[est.trend]++
+			if est.eta != 0 || est.best != max(time.Second, time.Duration(float64(depth)/5*float64(time.Second)).Round(time.Second)) {
+				t.Fatalf("refill %d, depth %d: %+v, want no ETA and a best of depth/5 s", refill, depth, est)
+			}
+		})
+		t.Logf("refill %d every 28 s: trends %v", refill, trends)
+		if trends[trendDraining] != 0 || refill == 140 && len(trends) != 1 {
+			t.Errorf("refill %d every 28 s: trends %v, want growing or steady, and steady throughout for a queue that neither grows nor drains", refill, trends)
+		}
+	}
+	// 80 every 28 s: it drains at about 2.1/s net.
+	var etas []time.Duration
+	replay(80, func(depth int, est drainEstimate) {
+		if est.trend == trendDraining {
+			etas = append(etas, est.eta)
+			if est.eta < est.best || est.eta > 20*est.best {
+				t.Fatalf("depth %d: ETA %s outside [%s, 20×%[3]s]", depth, est.eta, est.best)
+			}
+		}
+	})
+	if len(etas) == 0 {
+		t.Fatal("a queue that drains at 2.1/s net never showed an ETA")
+	}
+	t.Logf("refill 80 every 28 s: ETA from %s to %s", slices.Min(etas), slices.Max(etas))
 }
 
 func TestShortDuration(t *testing.T) {

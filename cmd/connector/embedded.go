@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -59,8 +60,13 @@ func (d *demoTenant) banner(cfg *config.Config) string {
 	} else {
 		s += "  "
 	}
-	return s + fmt.Sprintf("%d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
+	s += fmt.Sprintf("%d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
 		d.incidents, cfg.EnrichRateLimit, cfg.EnrichRateWindow)
+	if cfg.EnrichBulk != "off" {
+		s += fmt.Sprintf("  bulk enrichment (ENRICH_BULK=%s): up to %d incidents per get_multiple_incidents_extra_data call, %d calls per %s\n",
+			cfg.EnrichBulk, cfg.EnrichBulkSize, cfg.EnrichBulkRateLimit, cfg.EnrichBulkRateWindow)
+	}
+	return s
 }
 
 // startDemoTenant serves the simulated tenant kept in DATA_DIR (a new one
@@ -69,13 +75,17 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 		cfg.EnrichRateWindow = demoRateWindow
 	}
+	if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+		cfg.EnrichBulkRateWindow = demoRateWindow
+	}
 	if _, set := os.LookupEnv("POLL_INTERVAL"); !set {
 		cfg.PollInterval = demoPoll
 	}
 	hadTopics := hasBrokerData(cfg.DataDir)
 	fresh := demoState{Seed: demoSeed, Incidents: demoIncidents, MaxAlerts: demoMaxAlerts, IndexDelayMs: demoIndexDelay.Milliseconds(),
 		BulkEvery: demoBulkEvery, BulkSize: demoBulkSize, MinVersionAgeMs: demoMinVersionAge.Milliseconds()}
-	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow})
+	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow,
+		BulkRateLimit: cfg.EnrichBulkRateLimit, BulkRateWindow: cfg.EnrichBulkRateWindow})
 	if errors.Is(err, errDataDirBusy) {
 		if a := runningBrokerAddr(cfg.DataDir); a != "" {
 			return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s and an embedded broker on %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir, a)
@@ -128,7 +138,7 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 	if err != nil {
 		return "", nil, err
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3), kfake.ListenFn(listenLoopback))
 	if err != nil {
 		lock.Release()
 		return "", nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
@@ -144,6 +154,20 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 		c.Close()
 		lock.Release()
 	}, nil
+}
+
+// listenLoopback is net.Listen for the embedded broker, which has no
+// authentication: it refuses every address but a loopback one. The broker
+// asks for 127.0.0.1 and port 0, a fresh port the system picks.
+func listenLoopback(network, address string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if !config.IsLoopback(host) {
+		return nil, fmt.Errorf("the embedded broker has no authentication and listens on loopback only, not on %s", address)
+	}
+	return net.Listen(network, address)
 }
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -192,9 +216,9 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return simulateFleet(ctx, *tenants, *tenantsFile, *addr, tcfg, mcfg, stdout, stderr)
 	}
 	t := xdrtest.New(tcfg)
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listenSimulator(*addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *addr, err)
+		return err
 	}
 	id, key := t.Credentials()
 	aid, akey := t.AdvancedCredentials()
@@ -210,6 +234,22 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}()
 	}
 	return t.Serve(ctx, ln)
+}
+
+// listenSimulator listens on addr for `connector simulate`; an address in
+// use (another simulator, most often) is an error that says to pick another
+// with --addr.
+func listenSimulator(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, fmt.Errorf("listening on %s: %w: another process (another `connector simulate`?) listens there; stop it, or give this one another port with --addr %s (port 0 picks a free one; the base URL printed says which)",
+			addr, err, net.JoinHostPort(host, "8090"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // fleetIDs names n simulated tenants t1..tN, zero-padded to the width of n
@@ -237,9 +277,9 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 		c.Seed += int64(i)
 		return c
 	})
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenSimulator(addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
+		return err
 	}
 	root := "http://" + dialAddr(ln.Addr())
 	keyDir, err := writeTenantsFile(path, fleet, root, cfg.RateLimit, cfg.RateWindow)

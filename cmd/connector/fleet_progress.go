@@ -77,15 +77,23 @@ const totalMeter = " total"
 func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainEstimate {
 	out := make(map[string]drainEstimate, len(ss)+1)
 	seen := make(map[string]bool, len(ss))
-	total, longest := 0, time.Duration(0)
+	total, longest, budget := 0, time.Duration(0), 0.0
 	for _, s := range ss {
 		seen[s.ID] = true
 		rw := time.Duration(s.BudgetWindowSeconds * float64(time.Second))
 		longest = max(longest, rw)
 		mt := m[s.ID]
 		if w, _ := drainWindow(rw); mt == nil || mt.window != w {
-			mt = newDrainMeter(rw)
+			mt = newDrainMeter(s.BudgetLimit, rw)
 			m[s.ID] = mt
+		}
+		// A tenant that is not running shows no limit: its budget is unknown
+		// then, and the total's too.
+		mt.budget = budgetRate(s.BudgetLimit, rw)
+		if budget >= 0 && mt.budget > 0 {
+			budget += mt.budget
+		} else {
+			budget = -1
 		}
 		mt.add(now, s.QueueDepth)
 		out[s.ID] = mt.estimate()
@@ -98,9 +106,10 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainE
 	}
 	mt := m[totalMeter]
 	if w, _ := drainWindow(longest); mt == nil || mt.window != w {
-		mt = newDrainMeter(longest)
+		mt = newDrainMeter(0, longest)
 		m[totalMeter] = mt
 	}
+	mt.budget = max(0, budget)
 	mt.add(now, total)
 	out[totalMeter] = mt.estimate()
 	return out

@@ -52,7 +52,16 @@ func parseFlags(fs *flag.FlagSet, args []string, help func()) error {
 		help()
 		return errHelp
 	}
-	return fmt.Errorf("%w: %w (\"connector %s --help\" lists the flags)", errUsage, err, fs.Name())
+	hint := fmt.Sprintf("\"connector %s --help\" lists the flags", fs.Name())
+	flags := 0
+	fs.VisitAll(func(*flag.Flag) { flags++ })
+	if flags == 0 {
+		hint = fmt.Sprintf("connector %s has no flags: it is configured by environment variables, which \"connector %[1]s --help\" lists", fs.Name())
+	}
+	if len(args) > 0 && (args[0] == "-v" || args[0] == "--v") {
+		hint += "; \"connector --version\" prints the version"
+	}
+	return fmt.Errorf("%w: %w (%s)", errUsage, err, hint)
 }
 
 // printDefaults prints fs's flags to w, for a command's help.

@@ -26,6 +26,11 @@ type opsTenant struct {
 	dlq    string        // its DLQ topic
 	window time.Duration // its ENRICH_RATE_WINDOW
 	limit  int           // its ENRICH_RATE_LIMIT
+	// found: no TENANTS_FILE names it, the offsets topic does (a
+	// multi-tenant run's data read with the env-only configuration); its
+	// window, limit and DLQ topic are the env's, as an entry of a tenants
+	// file without settings of its own would have.
+	found bool
 }
 
 // opsView is what `connector status` and `connector redrive` read: the
@@ -55,7 +60,7 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
 		}
 		for _, t := range list {
-			ts = append(ts, opsTenant{id: t.ID, dlq: strings.ReplaceAll(cfg.TopicDLQ, config.TenantPlaceholder, t.ID),
+			ts = append(ts, opsTenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,
 				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
 		}
 	default:
@@ -94,8 +99,18 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 			cfg.EnrichRateWindow = demoRateWindow
 		}
+		if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+			cfg.EnrichBulkRateWindow = demoRateWindow
+		}
 	}
-	tenants, err := tenantsOf(cfg, onlyTenant)
+	// Without a tenants file the offsets topic names the tenants: --tenant
+	// is checked once it is read.
+	envOnly := cfg.TenantsFile == ""
+	filter := onlyTenant
+	if envOnly {
+		filter = ""
+	}
+	tenants, err := tenantsOf(cfg, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -133,16 +148,29 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 	for i, t := range tenants {
 		ids[i] = t.id
 	}
-	v.offsets, err = offsets.LoadTenants(ctx, cl, cfg.TopicOffsets, cfg.ConnectorName, ids, connOpts)
+	load := ids
+	if envOnly {
+		load = nil // every tenant the offsets topic names
+	}
+	v.offsets, err = offsets.LoadTenants(ctx, cl, cfg.TopicOffsets, cfg.ConnectorName, load, connOpts)
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		v.noTopic, err = true, nil
 		v.offsets = map[string]offsets.Loaded{}
-		for _, id := range ids {
-			v.offsets[id] = offsets.Loaded{State: offsets.State{Pending: map[string]offsets.Pending{}, Redrives: map[string]offsets.RedriveValue{}}}
-		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the offsets topic %s: %w", cfg.TopicOffsets, err)
+	}
+	if envOnly {
+		v.tenants, err = withFoundTenants(cfg, tenants[0], v.offsets, onlyTenant)
+		if err != nil {
+			return nil, err
+		}
+		tenants = v.tenants
+	}
+	for _, t := range tenants {
+		if _, ok := v.offsets[t.id]; !ok {
+			v.offsets[t.id] = offsets.Loaded{State: offsets.State{Pending: map[string]offsets.Pending{}, Redrives: map[string]offsets.RedriveValue{}}}
+		}
 	}
 	v.dlq = map[string][]dlq.Entry{}
 	read := map[string][]dlq.Entry{}
@@ -161,6 +189,37 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 	}
 	ok = true
 	return v, nil
+}
+
+// withFoundTenants is the tenants of an env-only configuration: env, the
+// tenant its XDR_* variables name, and every other tenant found in the
+// offsets topic (loaded), as a multi-tenant run left them. env is left out
+// when the topic knows nothing of it but knows other tenants: it is then
+// only the name the env-only configuration would give a tenant, not one
+// that ran. only (when not empty) keeps that tenant alone.
+func withFoundTenants(cfg *config.Config, env opsTenant, loaded map[string]offsets.Loaded, only string) ([]opsTenant, error) {
+	var ts []opsTenant
+	if _, ok := loaded[env.id]; ok || len(loaded) == 0 {
+		ts = append(ts, env)
+	}
+	for id := range loaded {
+		if id != env.id {
+			ts = append(ts, opsTenant{id: id, dlq: cfg.DataTopicsOf(id).DLQ, window: env.window, limit: env.limit, found: true})
+		}
+	}
+	slices.SortFunc(ts, func(a, b opsTenant) int { return strings.Compare(a.id, b.id) })
+	if only == "" {
+		return ts, nil
+	}
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		if t.id == only {
+			return []opsTenant{t}, nil
+		}
+		ids[i] = t.id
+	}
+	return nil, fmt.Errorf("%w: --tenant %s is neither the tenant of the XDR_* variables nor one found in the offsets topic %s (%s)",
+		errUsage, only, cfg.TopicOffsets, strings.Join(ids, ", "))
 }
 
 // runState says whether a connector runs for a tenant, from its last commit:

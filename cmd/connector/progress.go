@@ -87,7 +87,7 @@ func startProgress(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log
 		t := time.NewTicker(min(sampleEvery, pc.every))
 		defer t.Stop()
 		next := time.Now().Add(pc.every)
-		meter := newDrainMeter(pc.window)
+		meter := newDrainMeter(pc.limit, pc.window)
 		for {
 			select {
 			case <-ctx.Done():
@@ -156,13 +156,24 @@ type queueSample struct {
 // It is used from one goroutine.
 type drainMeter struct {
 	window, minSpan time.Duration
+	budget          float64 // extra-data calls per second the budget allows; 0: unknown
 	samples         []queueSample
 }
 
-// newDrainMeter returns a meter of the drain window of rateWindow.
-func newDrainMeter(rateWindow time.Duration) *drainMeter {
+// newDrainMeter returns a meter of the drain window of rateWindow, for a
+// budget of limit calls per rateWindow (limit 0: unknown).
+func newDrainMeter(limit int, rateWindow time.Duration) *drainMeter {
 	w, m := drainWindow(rateWindow)
-	return &drainMeter{window: w, minSpan: m}
+	return &drainMeter{window: w, minSpan: m, budget: budgetRate(limit, rateWindow)}
+}
+
+// budgetRate is limit calls per window in calls per second; 0 when either is
+// unknown.
+func budgetRate(limit int, window time.Duration) float64 {
+	if limit <= 0 || window <= 0 {
+		return 0
+	}
+	return float64(limit) / window.Seconds()
 }
 
 // add records the depth at now and forgets samples older than the window.
@@ -176,7 +187,7 @@ func (m *drainMeter) add(now time.Time, depth int) {
 }
 
 // estimate is estimateDrain over the window.
-func (m *drainMeter) estimate() drainEstimate { return estimateDrain(m.samples, m.minSpan) }
+func (m *drainMeter) estimate() drainEstimate { return estimateDrain(m.samples, m.minSpan, m.budget) }
 
 // Queue trends, as the progress log line names them (enrich_queue_trend).
 const (
@@ -192,7 +203,17 @@ type drainEstimate struct {
 	trend string        // one of the trend constants; "" when nothing was sampled
 	eta   time.Duration // while draining: the last depth over the net drain rate
 	rate  float64       // net drain rate, incidents per second (negative while growing)
+	// best is the last depth over the budget: the soonest the queue can
+	// empty, if no change arrived any more; 0 when the budget is unknown or
+	// nothing is queued.
+	best time.Duration
 }
+
+// steadyShare is the share of the budget below which a net drain (or
+// growth) counts as steady: changes take more than 95 % of the budget, the
+// queue swings with their bursts and its depth over such a small rate would
+// be an ETA that jumps by the hour with each burst.
+const steadyShare = 0.05
 
 // estimateDrain estimates, from the queue depths of samples (oldest first),
 // when the queue empties. The net drain rate is the least-squares slope of
@@ -201,7 +222,13 @@ type drainEstimate struct {
 // depth over that rate. Until the samples span minSpan it only says
 // "measuring". A queue that does not shrink has no ETA: it is "growing" or
 // "steady".
-func estimateDrain(samples []queueSample, minSpan time.Duration) drainEstimate {
+//
+// With the budget known (budget calls per second, > 0) the estimate is
+// bounded: the queue cannot drain faster than the budget, so the ETA is at
+// least the last depth over the budget (best), and a net rate within
+// steadyShare of the budget either way is "steady", so a draining ETA is
+// at most 1/steadyShare times best.
+func estimateDrain(samples []queueSample, minSpan time.Duration, budget float64) drainEstimate {
 	if len(samples) == 0 {
 		return drainEstimate{}
 	}
@@ -225,14 +252,21 @@ func estimateDrain(samples []queueSample, minSpan time.Duration) drainEstimate {
 		vt += dt * dt
 	}
 	rate := -cov / vt
+	var best time.Duration
+	band := 0.0 // |rate| within it is steady
+	if budget > 0 {
+		rate = min(rate, budget)
+		best = max(time.Second, time.Duration(float64(last.depth)/budget*float64(time.Second)).Round(time.Second))
+		band = steadyShare * budget
+	}
 	switch {
-	case rate > 0:
+	case rate > band:
 		eta := time.Duration(float64(last.depth) / rate * float64(time.Second))
-		return drainEstimate{trend: trendDraining, rate: rate, eta: max(time.Second, eta.Round(time.Second))}
-	case rate < 0:
-		return drainEstimate{trend: trendGrowing, rate: rate}
+		return drainEstimate{trend: trendDraining, rate: rate, eta: max(best, time.Second, eta.Round(time.Second)), best: best}
+	case rate < -band:
+		return drainEstimate{trend: trendGrowing, rate: rate, best: best}
 	default:
-		return drainEstimate{trend: trendSteady}
+		return drainEstimate{trend: trendSteady, rate: rate, best: best}
 	}
 }
 
@@ -299,6 +333,9 @@ func (v progressView) attrs() []any {
 	}
 	if v.drain.trend == trendDraining {
 		a = append(a, "enrich_eta_seconds", int64(v.drain.eta.Seconds()))
+	}
+	if v.drain.best > 0 {
+		a = append(a, "enrich_eta_min_seconds", int64(v.drain.best.Seconds()))
 	}
 	if v.limit > 0 {
 		a = append(a, "enrich_calls_in_window", v.inWindow, "enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())

@@ -32,7 +32,10 @@ Select with --all, or with --incident and --class (each repeatable or
 comma-separated; both given, a record must match both). A class is an HTTP
 status (403), a family (5xx), "publish" (a record Kafka would not take) or
 "no-reply" (no HTTP status: timeouts, network errors, a reply for another
-incident or a malformed one). "connector status" counts the DLQ by class.
+incident or a malformed one) or "not-found" (the incident no longer exists:
+merged or deleted; --all and 5xx leave these, as they need nothing, and
+--class not-found or --incident takes them, after XDR_BASE_URL was set to
+the tenant the offsets belong to). "connector status" counts the DLQ by class.
 
 Kafka and the topics are configured as for "connector run"; with
 KAFKA_BROKERS unset it writes to the embedded broker of DATA_DIR.
@@ -58,7 +61,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	all := fs.Bool("all", false, "redrive every dead-lettered incident not redriven yet")
 	var incidents, classes listFlag
 	fs.Var(&incidents, "incident", "redrive this incident id (repeatable, or comma-separated)")
-	fs.Var(&classes, "class", "redrive records of this error class: 403, 5xx, publish, no-reply (repeatable, or comma-separated)")
+	fs.Var(&classes, "class", "redrive records of this error class: 403, 5xx, publish, no-reply, not-found (repeatable, or comma-separated)")
 	only := fs.String("tenant", "", "redrive this tenant's records only")
 	dry := fs.Bool("dry-run", false, "print what would be redriven, write nothing")
 	if err := parseFlags(fs, args, func() {
@@ -77,7 +80,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	for _, c := range classes {
 		if !dlq.ValidClass(c) {
-			return fmt.Errorf("%w: --class %q is not a class: an HTTP status (403), a family (5xx), publish or no-reply", errUsage, c)
+			return fmt.Errorf("%w: --class %q is not a class: an HTTP status (403), a family (5xx), publish, no-reply or not-found", errUsage, c)
 		}
 	}
 	v, err := openView(ctx, *only, stderr)

@@ -19,7 +19,7 @@ func opsEnv(e *testkit.Env) map[string]string {
 	return map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
 		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "CONNECTOR_NAME": "test", "XDR_TENANT": "sim",
-		"COMMIT_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms",
+		"COMMIT_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms",
 	}
 }
 
@@ -195,7 +195,7 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 	env := map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key, "DATA_DIR": t.TempDir(),
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h",
-		"ENRICH_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
 	}
 	statusOf := func() (tenantStatus, string) {
 		t.Helper()

@@ -119,9 +119,19 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}()
 
 	// With a tenants file, each tenant logs its own as it starts (at a
-	// reload too).
+	// reload too); the process's (Kafka's) are logged here.
 	for _, w := range cfg.Warnings() {
-		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
+		log.Warn(w.Summary(), "setting", w.Setting, "warning", w.Message)
+	}
+	for _, w := range cfg.FileWarnings() {
+		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
+	}
+	for _, u := range unknownVariables(os.Environ()) {
+		if u.Closest != "" {
+			log.Warn("an environment variable the connector does not know is ignored; did you mean "+u.Closest+"?", "variable", u.Name)
+		} else {
+			log.Warn("an environment variable the connector does not know is ignored (\"connector run --help\" lists the known ones)", "variable", u.Name)
+		}
 	}
 	var reload chan struct{}
 	if cfg.TenantsFile != "" {
@@ -165,9 +175,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 		cleanup = append(cleanup, stop)
 		cfg.KafkaBrokers = []string{addr}
-		if u, err := url.Parse(cfg.XDRBaseURL); cfg.XDRBaseURL != "" && err == nil && !config.IsLoopback(u.Hostname()) {
-			log.Warn("KAFKA_BROKERS is not set: a REAL tenant is feeding an EMBEDDED broker on this machine; nothing reaches your Kafka cluster",
-				"broker", addr, "data_dir", cfg.DataDir)
+		if real := realTenants(cfg); len(real) > 0 {
+			log.Warn("KAFKA_BROKERS is not set: REAL tenants feed an EMBEDDED test broker that has NO AUTHENTICATION; any user or process on this machine can read their incidents from it, and nothing reaches your Kafka cluster",
+				"tenants", real, "broker", addr, "data_dir", cfg.DataDir)
+			fmt.Fprintf(stdout, "WARNING: real tenant data (%s) goes to an embedded TEST broker without authentication on %s: anyone on this machine can read it. Set KAFKA_BROKERS for production.\n",
+				strings.Join(real, ", "), addr)
 		}
 		if cfg.Delivery == "exactly-once" {
 			log.Warn("DELIVERY=exactly-once on the EMBEDDED broker: a crash of this process can leave a transaction that was open at the crash visible after a later restart; exactly-once across crashes needs a Kafka cluster (KAFKA_BROKERS)",
@@ -177,6 +189,18 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		printHowToRead(stdout, cfg, true)
 	}
 
+	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
+		id, lock, err := defaultMemberID(cfg.DataDir)
+		if err != nil {
+			log.Warn("this process joins the connector's group without a stable member id: restarted, it gets tenants back only after the session timeout; set KAFKA_GROUP_INSTANCE_ID (unique per process), or give DATA_DIR a writable directory",
+				"err", err, "session_timeout", cfg.GroupSessionTimeout)
+		} else {
+			cleanup = append(cleanup, lock.Release)
+			cfg.GroupInstanceID = id
+			log.Info("this process's member id in the connector's group (KAFKA_GROUP_INSTANCE_ID is unset): its host name, DATA_DIR and a number no other live process on this host holds",
+				"member_id", id, "data_dir", cfg.DataDir)
+		}
+	}
 	deps.Version, deps.Stderr = version, stderr
 	proc, err := app.New(ctx, cfg, log, deps)
 	if err != nil {
@@ -190,7 +214,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
-		printSummary(stdout, p, cfg)
+		if err == nil || p.Stats().Started {
+			// A pipeline that never started (Kafka refused it) did nothing
+			// to sum up: the error says what happened.
+			printSummary(stdout, p, cfg)
+		}
 		return err
 	}
 	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
@@ -207,4 +235,33 @@ func indent(s string) string {
 		b.WriteString("\n  " + line)
 	}
 	return b.String()
+}
+
+// realTenants names the tenants of cfg whose API is not on this machine
+// (XDR_BASE_URL, or the base_url of an enabled tenant of the tenants file),
+// which are taken to be real: the simulated tenant of the demo and of
+// `connector simulate` is on loopback. With a tenants file that does not load
+// it is empty: run refuses the file before this matters.
+func realTenants(cfg *config.Config) []string {
+	remote := func(base string) bool {
+		u, err := url.Parse(base)
+		return base != "" && err == nil && !config.IsLoopback(u.Hostname())
+	}
+	if cfg.TenantsFile == "" {
+		if remote(cfg.XDRBaseURL) {
+			return []string{app.TenantName(cfg)}
+		}
+		return nil
+	}
+	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range ts {
+		if !t.Disabled && remote(t.BaseURL) {
+			out = append(out, t.ID)
+		}
+	}
+	return out
 }

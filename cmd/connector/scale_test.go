@@ -153,10 +153,10 @@ func scaleOut(t *testing.T, delivery string) {
 		r := &replica{name: name, http: freeAddr(t)}
 		env := map[string]string{
 			"TENANTS_FILE": file, "KAFKA_BROKERS": strings.Join(brokers, ","), "DELIVERY": delivery, "CONNECTOR_NAME": "scale",
-			"KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1", "HTTP_ADDR": r.http,
+			"KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1", "HTTP_ADDR": r.http, "HTTP_TENANTS_ENABLED": "true",
 			"KAFKA_GROUP_ENABLED": "true", "KAFKA_GROUP_SESSION_TIMEOUT": scaleSession.String(), "KAFKA_GROUP_HEARTBEAT_INTERVAL": "200ms",
 			"KAFKA_GROUP_REBALANCE_TIMEOUT": "8s", "SHUTDOWN_TIMEOUT": "5s",
-			"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
+			"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_BULK_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
 			"COMMIT_INTERVAL": "200ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "info", "LOG_FORMAT": "json",
 		}
 		if static {

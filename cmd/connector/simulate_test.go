@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -440,5 +441,23 @@ func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
 	rcancel()
 	if err := <-rerr; err != nil {
 		t.Errorf("simulate --allow-remote: %v", err)
+	}
+}
+
+// TestSimulateOnAPortInUseSuggestsAnother: a second simulator on the port
+// of a first one says to choose another with --addr, for one tenant and for
+// a fleet.
+func TestSimulateOnAPortInUseSuggestsAnother(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, args := range [][]string{{"--addr", ln.Addr().String()}, {"--addr", ln.Addr().String(), "--tenants", "2", "--tenants-file", filepath.Join(t.TempDir(), "t.yaml")}} {
+		var out syncBuffer
+		err := simulateCmd(context.Background(), args, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--addr 127.0.0.1:8090") {
+			t.Errorf("simulate %v on a port in use: %v", args, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,8 +17,8 @@ import (
 
 const statusHelp = `Usage: connector status [--json] [--tenant ID]
 
-Prints, for each tenant (the one of XDR_* variables, or every tenant of
-TENANTS_FILE), what the offsets and DLQ topics say: the committed watermark
+Prints, for each tenant (every tenant of TENANTS_FILE; without it, the one
+of XDR_* variables and every other tenant found in the offsets topic), what the offsets and DLQ topics say: the committed watermark
 and its lag, the last commit and whether a connector is committing now,
 whether the last stop was clean (and so what the next start's rate budget
 is), the enrichments still owed (how many, the oldest), and the DLQ records
@@ -34,6 +35,9 @@ Flags:
 // tenantStatus is one tenant's entry of `connector status --json`.
 type tenantStatus struct {
 	Tenant string `json:"tenant"`
+	// Unconfigured: TENANTS_FILE is not set and only the offsets topic names
+	// this tenant; its rate budget and DLQ topic are shown as the env's.
+	Unconfigured bool `json:"unconfigured,omitempty"`
 	// State is "running" (committed within 3 commit intervals, and not a
 	// final commit), "stopped" (the last commit was a clean stop's),
 	// "stopped-unclean" (no final commit: killed, crashed or cut off from
@@ -101,7 +105,7 @@ func (v *opsView) report(now time.Time) statusReport {
 	for _, t := range v.tenants {
 		l := v.offsets[t.id]
 		st := l.State
-		ts := tenantStatus{Tenant: t.id, State: v.runState(l, now), CleanShutdown: st.Clean,
+		ts := tenantStatus{Tenant: t.id, Unconfigured: t.found, State: v.runState(l, now), CleanShutdown: st.Clean,
 			RateLimit: t.limit, RateWindowSeconds: t.window.Seconds(), DLQTopic: t.dlq, DLQ: dlq.Summarize(v.dlq[t.id], st)}
 		if l.Found {
 			ts.Watermark, ts.CommittedAt = st.Watermark, st.CommittedAt
@@ -141,6 +145,11 @@ func printStatus(w io.Writer, rep statusReport, skipped int) {
 	if !rep.OffsetsFound {
 		fmt.Fprintf(w, "  the offsets topic does not exist: no connector has started against this Kafka cluster yet\n")
 	}
+	if slices.ContainsFunc(rep.Tenants, func(t tenantStatus) bool { return t.Unconfigured }) {
+		fmt.Fprintf(w, "  TENANTS_FILE is not set: the tenants below were found in the offsets topic; their rate budget\n"+
+			"  and DLQ topic are shown as the XDR_*/ENRICH_*/KAFKA_TOPIC_* variables set them: set TENANTS_FILE\n"+
+			"  to the file \"connector run\" reads for their own\n")
+	}
 	for _, t := range rep.Tenants {
 		fmt.Fprintf(w, "\ntenant %s: %s\n", t.Tenant, stateWords(t))
 		if t.State != "never-committed" {
@@ -176,6 +185,9 @@ func printStatus(w io.Writer, rep statusReport, skipped int) {
 				fmt.Fprintf(w, " (connector redrive --class CLASS, --incident ID or --all)")
 			}
 			fmt.Fprintln(w)
+			if d.NotFound > 0 {
+				fmt.Fprintf(w, "               %d incidents no longer exist (merged or deleted; class %s): nothing to do\n", d.NotFound, dlq.ClassNotFound)
+			}
 		}
 		if d.Waiting > 0 {
 			fmt.Fprintf(w, "  redrive      %d requests wait for the connector's next start\n", d.Waiting)

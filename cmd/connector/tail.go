@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -31,8 +32,8 @@ DATA_DIR: the broker of a connector running there (found through
 DATA_DIR/broker.addr), or, when no connector runs, the data it left there.
 
 --key and --incident print only the records of a key or of an incident
-(its change, enriched, alert, artifact and DLQ records, or its offsets
-records); each may be given more than once, and --max counts what they let
+(its change, enriched, alert, artifact and DLQ records, its OCSF and ECS
+records, or its offsets records); each may be given more than once, and --max counts what they let
 through. With a tenants file, keys are <tenant>/<key> and incident ids repeat
 across tenants: --key acme/891 is one tenant's incident record.
 
@@ -74,21 +75,31 @@ func (tf *tailFlags) match(r *kgo.Record) bool {
 }
 
 // recordIncident is the incident a record belongs to: the incident_id of
-// its value (every data record has one), else of its key (the offsets
-// topic's keys are JSON with the incident's id); "" when neither has one.
+// its value (every native data record has one; an OCSF record has it as
+// metadata.correlation_uid, an ECS one as panw_cortex.xdr.incident_id),
+// else of its key (the offsets topic's keys are JSON with the incident's
+// id), read by xdr.Text; "" when neither has one.
 func recordIncident(r *kgo.Record) string {
 	for _, b := range [][]byte{r.Value, r.Key} {
 		var v struct {
 			IncidentID json.RawMessage `json:"incident_id"`
+			Metadata   struct {
+				CorrelationUID json.RawMessage `json:"correlation_uid"` // OCSF
+			} `json:"metadata"`
+			PanwCortex struct {
+				XDR struct {
+					IncidentID json.RawMessage `json:"incident_id"` // ECS
+				} `json:"xdr"`
+			} `json:"panw_cortex"`
 		}
-		if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || len(v.IncidentID) == 0 {
+		if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil {
 			continue
 		}
-		var s string
-		if json.Unmarshal(v.IncidentID, &s) == nil {
-			return s
+		for _, id := range []json.RawMessage{v.IncidentID, v.Metadata.CorrelationUID, v.PanwCortex.XDR.IncidentID} {
+			if s := xdr.Text(id); s != "" {
+				return s // "893" for "893", 893 and 893.0 alike
+			}
 		}
-		return string(v.IncidentID) // a number, as written
 	}
 	return ""
 }

@@ -8,6 +8,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ConfigError is an error in the configuration that New found only while
@@ -46,6 +48,7 @@ type Deps struct {
 	// With a tenants file:
 	Reload         <-chan struct{} // a signal re-reads the file (SIGHUP)
 	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
+	TenantsSettle  time.Duration   // how long a change must read the same before it is applied; 0: DefaultTenantsSettle
 	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
 	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
 
@@ -169,7 +172,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll}
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll,
+		replies: xdr.NewReplyBudget(cmp.Or(cfg.XDRReplyBudget, xdr.DefaultReplyBudget))}
 	if cfg.GroupEnabled {
 		sh.replica = replicaName(cfg)
 		if cfg.TenantsFile == "" {
@@ -233,7 +237,7 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 		retryMax = max(retryMin, DefaultTenantRetryMax)
 	}
 	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
-		slots: map[string]*slot{}, prev: map[string]chan struct{}{}}
+		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.deps.TenantsSettle, DefaultTenantsSettle)}}
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {
@@ -297,17 +301,26 @@ func (p *Process) Tenants() []TenantStatus {
 // env-only mode, until the pipeline fails. The HTTP server outlives the
 // drain, so probes and scrapes see it through.
 func (p *Process) Run(ctx context.Context) error {
+	// /healthz and /readyz are open to probes; /metrics and /tenants need
+	// HTTP_TOKEN_FILE's token when it is set, and /tenants is served only
+	// when HTTP_TENANTS_ENABLED is true.
+	token := p.cfg.HTTPToken()
 	var routes []telemetry.Route
+	tenantsOn := p.fleet != nil && p.cfg.HTTPTenantsEnabled
 	if p.fleet != nil {
-		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: http.HandlerFunc(p.fleet.serveTenants)})
+		h := http.Handler(tenantsOff)
+		if tenantsOn {
+			h = requireToken(token, http.HandlerFunc(p.fleet.serveTenants))
+		}
+		routes = append(routes, telemetry.Route{Pattern: "GET /tenants", Handler: h})
 	}
 	stopServer := func() {}
 	if p.cfg.HTTPAddr != "" {
-		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, p.obs.metricsHandler, p.health, p.log.With("stage", "http"), routes...)
+		srv, err := telemetry.NewServer(p.cfg.HTTPAddr, requireToken(token, p.obs.metricsHandler), p.health, p.log.With("stage", "http"), routes...)
 		if err != nil {
 			return fmt.Errorf("starting the HTTP server (HTTP_ADDR): %w", err)
 		}
-		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", p.fleet != nil)
+		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String(), "tenants_endpoint", tenantsOn, "token", !token.IsZero())
 		if p.deps.Listening != nil {
 			p.deps.Listening(srv.Addr().String())
 		}
@@ -323,12 +336,17 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	defer stopServer()
 	if p.fleet == nil {
-		return p.runTenant(ctx)
+		return secondProcess(p.cfg, p.tenant.id, p.runTenant(ctx))
 	}
 	f := p.fleet
 	leave := func() {}
+	parent := ctx
 	if p.cfg.GroupEnabled {
-		stop, err := f.joinGroup(ctx, p.fleetKC)
+		// A membership that ends by itself (another process took this
+		// one's member id) stops the process, with the cause.
+		gctx, fail := context.WithCancelCause(ctx)
+		defer fail(nil)
+		stop, err := f.joinGroup(ctx, p.fleetKC, fail)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -336,6 +354,7 @@ func (p *Process) Run(ctx context.Context) error {
 			return fmt.Errorf("joining the connector's group: %w", err)
 		}
 		leave = stop
+		ctx = gctx
 	}
 	f.start(ctx, p.tenants) // read and validated by New; a change since is picked up by watch
 	close(f.started)
@@ -358,6 +377,9 @@ func (p *Process) Run(ctx context.Context) error {
 	// Only now: the group moves the tenants once their final commits are
 	// written.
 	p.awaitStop(goDone(leave), leaveReserve, "leaving the group", nil)
+	if parent.Err() == nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -23,7 +23,7 @@ import (
 const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
-	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff, and stays failed while a retry starts
 	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
@@ -44,7 +44,7 @@ type TenantStatus struct {
 	Reason      string    `json:"reason,omitempty"`     // why it failed, in words, with what to do
 	LastError   string    `json:"last_error,omitempty"` // the last error, as logged
 	Failures    int       `json:"failures"`             // failed runs in a row
-	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
+	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again; in the past while that retry starts
 	LagSeconds  float64   `json:"watermark_lag_seconds"`
 	QueueDepth  int       `json:"queue_depth"`      // enrichments waiting
 	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
@@ -54,6 +54,14 @@ type TenantStatus struct {
 	BudgetWindowSeconds float64 `json:"budget_window_seconds"`
 	Versions            int64   `json:"versions"`     // incident versions published by its current run
 	Calls429            uint64  `json:"rate_limited"` // 429 replies in its current run
+	// Bulk is ENRICH_BULK (auto, on or off); BulkFallback is set once an
+	// auto tenant found get_multiple_incidents_extra_data not served and
+	// fell back to single calls. BulkBudgetUsed and BulkBudgetLimit are the
+	// bulk endpoint's budget, as BudgetUsed and BudgetLimit.
+	Bulk            string `json:"enrich_bulk,omitempty"`
+	BulkFallback    bool   `json:"enrich_bulk_fallback"`
+	BulkBudgetUsed  int    `json:"bulk_budget_used"`
+	BulkBudgetLimit int    `json:"bulk_budget_limit"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -92,11 +100,14 @@ func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
 	st, p := s.status, s.pipeline
 	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
+	st.Bulk = s.t.EnrichBulk
 	s.mu.Unlock()
 	if p != nil {
 		ps := p.Stats()
 		st.QueueDepth, st.Owed, st.Versions, st.Calls429 = ps.QueueDepth, ps.Offsets.Pending, ps.Versions, ps.Enrich.RateLimited
 		st.BudgetUsed, st.BudgetLimit = ps.Enrich.Limiter.InUse, ps.Enrich.RateLimit
+		st.BulkFallback = st.BulkFallback || ps.Enrich.BulkFallback
+		st.BulkBudgetUsed, st.BulkBudgetLimit = ps.Enrich.BulkLimiter.InUse, ps.Enrich.BulkRateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
 		}
@@ -125,7 +136,8 @@ type fleet struct {
 	want     map[string]config.Tenant // every tenant of the file
 	slots    map[string]*slot         // the tenants running here
 	prev     map[string]chan struct{} // runs stopped and perhaps still draining, by tenant
-	rejected []byte                   // the content of the file last rejected, so it is logged once
+	rejected *fileRead                // the read last rejected, so it is logged once
+	settle   settler                  // holds a changed file back until it is stable
 	wg       sync.WaitGroup
 }
 
@@ -165,14 +177,17 @@ func (f *fleet) reconcile() {
 func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.group.slotOf(id)] }
 
 // startSlot starts a tenant's slot, first logging its settings that are
-// outside what the API documents; its run begins once the tenant's previous
+// outside what the API documents or insecure; its run begins once the tenant's previous
 // run in this process has drained and committed. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	// The env tenant (active/standby) was warned about by run, in the
 	// environment's names.
 	if f.multi {
 		for _, w := range t.Warnings() {
-			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+			f.log.Warn(w.Summary(), "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+		}
+		for _, w := range t.FileWarnings() {
+			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -254,11 +269,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if fenced {
-			// The group says the slot is this process's, so the writer that
-			// fenced it is outside the group (another process of the same
-			// CONNECTOR_NAME without group membership). Retrying soon would
-			// fence it in turn.
+		if errors.Is(err, pipeline.ErrFenced) {
+			// Without the group, another process runs the tenant too; with
+			// it, the group says the slot is this process's, so the writer
+			// that fenced it is outside the group. Retrying soon would fence
+			// the other in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -278,8 +293,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 			return
 		case <-t.C:
 		}
+		// The retry starts: the tenant stays failed, with its reason, its
+		// error and the time the retry began, until the new run is running
+		// (loading the offsets can take a while), so that "failed" is what
+		// /tenants says for the whole cycle, not for the backoff alone.
 		delay = min(2*delay, f.retryMax)
-		s.set(StateStarting, "", nil)
 	}
 }
 
@@ -316,6 +334,7 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		s.pipeline = nil
 		s.status.QueueDepth, s.status.Versions, s.status.Calls429 = last.QueueDepth, last.Versions, last.Calls429
 		s.status.BudgetUsed, s.status.BudgetLimit, s.status.LagSeconds = 0, last.BudgetLimit, last.LagSeconds
+		s.status.BulkFallback, s.status.BulkBudgetLimit = last.BulkFallback, last.BulkBudgetLimit
 		s.mu.Unlock()
 	}()
 	runCtx, stop := context.WithCancel(ctx)
@@ -331,11 +350,18 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		case <-runCtx.Done():
 		}
 	}()
-	return tn.pipeline.Run(ctx)
+	err = tn.pipeline.Run(ctx)
+	if f.group == nil {
+		err = secondProcess(f.shared.cfg, s.t.ID, err)
+	}
+	return err
 }
 
 // failureReason says in words why a tenant failed, and what to do.
 func failureReason(err error) string {
+	if errors.Is(err, errSecondProcess) {
+		return "another live process with the same CONNECTOR_NAME runs this tenant (the group is off): " + secondProcessFix
+	}
 	if errors.Is(err, pipeline.ErrFenced) {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}
@@ -357,28 +383,126 @@ func failureReason(err error) string {
 	return msg
 }
 
-// reload re-reads the tenants file (and the key files it names) and applies
-// it: added tenants start, removed ones stop gracefully, changed ones —
-// a rotated key included — restart, the others are not touched. A file that
-// fails validation changes nothing; it is logged once, or again on force
-// (SIGHUP).
-func (f *fleet) reload(ctx context.Context, force bool) {
-	b, err := os.ReadFile(f.path)
-	if err == nil {
-		var ts []config.Tenant
-		if ts, err = config.ParseTenants(b, f.shared.cfg); err == nil {
-			f.apply(ctx, b, ts, force)
-			return
+// DefaultTenantsSettle is how long a changed tenants file — or a changed
+// key file it names — must read the same before the change is applied.
+const DefaultTenantsSettle = time.Second
+
+// fileRead is one read of the tenants file and of the key files it names:
+// its bytes, and the tenants they resolve to or why they do not.
+type fileRead struct {
+	b   []byte
+	ts  []config.Tenant
+	err error
+}
+
+// same reports whether two reads found the same: the same bytes and the same
+// tenants (keys included), or the same error.
+func (r fileRead) same(o fileRead) bool {
+	if !bytes.Equal(r.b, o.b) || (r.err == nil) != (o.err == nil) || len(r.ts) != len(o.ts) {
+		return false
+	}
+	if r.err != nil {
+		return r.err.Error() == o.err.Error()
+	}
+	for i := range r.ts {
+		if !r.ts[i].Equal(o.ts[i]) {
+			return false
 		}
 	}
-	f.mu.Lock()
-	again := bytes.Equal(b, f.rejected)
-	f.rejected = b
-	f.mu.Unlock()
-	if !again || force {
-		f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
-			"path", f.path, "err", err)
+	return true
+}
+
+// settler holds a changed read back until a later read, at least settle
+// after the first, finds the same. A file being written in place (or a key
+// file being rewritten) may be read half-written, and may even parse — a
+// base_url cut short is still a URL — but it is not read the same twice
+// settle apart unless the writer stalled that long: it is never applied.
+type settler struct {
+	settle  time.Duration
+	pending *fileRead
+	since   time.Time
+}
+
+// offer returns 0 when r is the read offered before, at least settle ago:
+// stable, to apply. Otherwise it returns how long to wait before reading
+// again, and r (if it differs) is the read now held back.
+func (s *settler) offer(r fileRead, now time.Time) time.Duration {
+	if s.pending == nil || !s.pending.same(r) {
+		s.pending, s.since = &r, now
 	}
+	return max(0, s.since.Add(s.settle).Sub(now))
+}
+
+func (s *settler) reset() { s.pending = nil }
+
+// read reads the tenants file and the key files it names.
+func (f *fleet) read() fileRead {
+	b, err := config.ReadTenantsFile(f.path)
+	if err != nil {
+		return fileRead{err: &config.FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}}
+	}
+	ts, err := config.ParseTenants(b, f.shared.cfg)
+	return fileRead{b: b, ts: ts, err: err}
+}
+
+// reload re-reads the tenants file (and the key files it names) at now and
+// applies it once it is stable (see settler): added tenants start, removed
+// ones stop gracefully, changed ones — a rotated key included — restart, the
+// others are not touched. A file that fails validation changes nothing; it
+// is logged once, or again on force (SIGHUP). reload returns how long to wait
+// before reading again when a change is held back, else 0.
+func (f *fleet) reload(ctx context.Context, force bool, now time.Time) time.Duration {
+	r := f.read()
+	f.mu.Lock()
+	current := r.err == nil && f.wantedLocked(r.ts)
+	rejected := r.err != nil && f.rejected != nil && f.rejected.same(r)
+	f.mu.Unlock()
+	switch {
+	case current:
+		f.settle.reset()
+		if force {
+			f.apply(ctx, r.b, r.ts, true) // says it was read, and nothing changed
+		}
+		return 0
+	case rejected:
+		f.settle.reset()
+		if force {
+			f.reject(r)
+		}
+		return 0
+	}
+	if wait := f.settle.offer(r, now); wait > 0 {
+		return wait
+	}
+	f.settle.reset()
+	if r.err != nil {
+		f.mu.Lock()
+		f.rejected = &r
+		f.mu.Unlock()
+		f.reject(r)
+		return 0
+	}
+	f.apply(ctx, r.b, r.ts, force)
+	return 0
+}
+
+func (f *fleet) reject(r fileRead) {
+	f.log.Error("the tenants file is not valid or cannot be read; it was rejected as a whole and the running tenants stay as they are",
+		"path", f.path, "err", r.err)
+}
+
+// wantedLocked reports whether ts is the wanted set as it is. f.mu must be
+// held.
+func (f *fleet) wantedLocked(ts []config.Tenant) bool {
+	if len(ts) != len(f.want) {
+		return false
+	}
+	for _, t := range ts {
+		if w, ok := f.want[t.ID]; !ok || !w.Equal(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // apply makes the wanted set that of ts, read from the file content b.
@@ -397,6 +521,12 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 			removed = append(removed, id)
 		case !t.Equal(old):
 			changed = append(changed, id)
+			if t.BaseURL != old.BaseURL {
+				// Checked as at start (ParseTenants), and stable: still, the
+				// tenant's key goes to another address from now on.
+				f.log.Warn("a tenant's base_url changed: its API key is sent to the new URL from now on",
+					"tenant", id, "from", redactedURL(old.BaseURL), "to", redactedURL(t.BaseURL))
+			}
 			if s := f.slots[id]; s != nil {
 				f.stopSlot(s) // restarted by reconcile, once drained
 			}
@@ -426,21 +556,40 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want), "bytes", len(b))
 }
 
+// redactedURL is u without a password, for a log.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(not a URL)"
+	}
+	return p.Redacted()
+}
+
 // watch reloads the file on every signal of reload and whenever its content
-// changes (checked every every). Reading the path anew each time follows a
-// symlink swap, which is how Kubernetes updates a mounted ConfigMap.
+// changes (checked every every), applying a change once it has read the same
+// for f.settle.settle. Reading the path anew each time follows a symlink
+// swap, which is how Kubernetes updates a mounted ConfigMap.
 func (f *fleet) watch(ctx context.Context, reload <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var recheck <-chan time.Time // armed while a change is held back
+	step := func(force bool) {
+		if wait := f.reload(ctx, force, time.Now()); wait > 0 && recheck == nil {
+			recheck = time.After(wait)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reload:
 			f.log.Info("reloading the tenants file (SIGHUP)", "path", f.path)
-			f.reload(ctx, true)
+			step(true)
 		case <-t.C:
-			f.reload(ctx, false)
+			step(false)
+		case <-recheck:
+			recheck = nil
+			step(false)
 		}
 	}
 }

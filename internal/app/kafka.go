@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,7 +24,7 @@ func KafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	if cfg.KafkaTLSEnabled || cfg.KafkaTLSCAFile != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.KafkaTLSSkipVerify} //nolint:gosec // opt-in by the operator
 		if cfg.KafkaTLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.KafkaTLSCAFile)
+			pem, _, err := config.ReadRegularFile(cfg.KafkaTLSCAFile, config.MaxCAFileBytes)
 			if err != nil {
 				return nil, fmt.Errorf("KAFKA_TLS_CA_FILE: %w", err)
 			}

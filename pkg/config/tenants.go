@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,10 +37,23 @@ type Tenant struct {
 	EnrichWorkers      int
 	AlertsLimit        int
 	Disabled           bool
+	// Bulk enrichment (ENRICH_BULK, ENRICH_BULK_SIZE, ENRICH_BULK_RATE_LIMIT,
+	// ENRICH_BULK_RATE_WINDOW).
+	EnrichBulk           string
+	EnrichBulkSize       int
+	EnrichBulkRateLimit  int
+	EnrichBulkRateWindow time.Duration
 
 	// KeySource names where the key came from (a file path, or "inline"),
 	// never the key: a changed key file changes the tenant.
 	KeySource string
+
+	// keyFileWarning says who else can read the key file (FileWarnings).
+	keyFileWarning string
+
+	// proxy is the environment's HTTP proxy choice (Config.proxy), for
+	// the warnings.
+	proxy func(*url.URL) (*url.URL, error)
 }
 
 // Equal reports whether two tenants are configured alike, keys included.
@@ -54,7 +66,8 @@ func (t Tenant) Equal(o Tenant) bool {
 		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
 		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
 		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource
+		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.EnrichBulk == b.EnrichBulk && a.EnrichBulkSize == b.EnrichBulkSize &&
+		a.EnrichBulkRateLimit == b.EnrichBulkRateLimit && a.EnrichBulkRateWindow == b.EnrichBulkRateWindow
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
@@ -71,7 +84,7 @@ var (
 	// settingKeys may appear in defaults and in each tenant.
 	settingKeys = []string{"auth_mode", "request_timeout", "poll_interval", "lookback", "start_from",
 		"filter_statuses", "filter_starred", "filter_alert_sources", "enrich_rate_limit", "enrich_rate_window",
-		"enrich_workers", "alerts_limit"}
+		"enrich_workers", "alerts_limit", "enrich_bulk", "enrich_bulk_size", "enrich_bulk_rate_limit", "enrich_bulk_rate_window"}
 	// tenantKeys may appear only in a tenant.
 	tenantKeys = []string{"id", "base_url", "api_key_id", "api_key", "api_key_file", "disabled"}
 )
@@ -79,13 +92,22 @@ var (
 // LoadTenants reads the tenants file at path (YAML, or JSON, which is YAML)
 // and resolves every tenant against the environment's settings in env. The
 // error, if any, names every problem at once, each with its tenant and key
-// ("tenant acme: poll_interval: ..."), and never holds a secret.
+// ("tenant acme: poll_interval: ..."), and never holds a secret. A file
+// whose tenants' topics collide (Config.CheckTopics) is refused as a whole,
+// each collision naming both tenants, roles and topics.
 func LoadTenants(path string, env *Config) ([]Tenant, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadTenantsFile(path)
 	if err != nil {
 		return nil, &FieldError{Var: "TENANTS_FILE", Reason: fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))}
 	}
 	return ParseTenants(b, env)
+}
+
+// ReadTenantsFile reads the tenants file at path: a regular file (or a
+// symlink to one) of at most MaxTenantsFileBytes; see ReadRegularFile.
+func ReadTenantsFile(path string) ([]byte, error) {
+	b, _, err := ReadRegularFile(path, MaxTenantsFileBytes)
+	return b, err
 }
 
 // ParseTenants is LoadTenants for the file's content.
@@ -133,6 +155,7 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 		return nil, errors.Join(errs...)
 	}
 	var out []Tenant
+	var ids []string // the valid ones, each once, for CheckTopics
 	seen := map[string]int{}
 	for i, n := range list.Content {
 		where := fmt.Sprintf("tenant #%d (line %d)", i+1, n.Line)
@@ -153,12 +176,19 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 			bad(where, "id", "%q is not a valid tenant id: %s", t.ID, TenantIDRule)
 		case seen[t.ID] > 0:
 			bad(where, "id", "is used twice (tenants #%d and #%d)", seen[t.ID], i+1)
+		default:
+			ids = append(ids, t.ID)
 		}
 		seen[t.ID] = i + 1
 		checkTenant(&t, where, env.XDRAllowInsecureHTTP, bad)
 		if len(errs) == before {
 			out = append(out, t)
 		}
+	}
+	if len(ids) > 0 {
+		// Every tenant's topics against every other's, disabled ones
+		// included: the file is refused as a whole.
+		errs = append(errs, env.topicErrors(ids)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -181,7 +211,8 @@ func fromEnv(c *Config) Tenant {
 		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit,
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, proxy: c.proxy,
+		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
 	}
 }
 
@@ -276,9 +307,9 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			if !ok {
 				continue
 			}
-			b, err := os.ReadFile(path)
+			b, warning, err := ReadSecretFile(path)
 			if err != nil {
-				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
+				bad(where, k, "%s", UnreadableFile(path, err))
 				t.KeySource = path // named once: not also "required"
 				continue
 			}
@@ -291,7 +322,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 				t.KeySource = path
 				continue
 			}
-			t.APIKey, t.KeySource = xdr.NewSecret(strings.TrimSpace(string(b))), path
+			t.APIKey, t.KeySource, t.keyFileWarning = xdr.NewSecret(strings.TrimSpace(string(b))), path, warning
 		case "auth_mode":
 			t.AuthMode, _ = str()
 		case "disabled":
@@ -331,6 +362,14 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			num(&t.EnrichWorkers)
 		case "alerts_limit":
 			num(&t.AlertsLimit)
+		case "enrich_bulk":
+			t.EnrichBulk, _ = str()
+		case "enrich_bulk_size":
+			num(&t.EnrichBulkSize)
+		case "enrich_bulk_rate_limit":
+			num(&t.EnrichBulkRateLimit)
+		case "enrich_bulk_rate_window":
+			dur(&t.EnrichBulkRateWindow)
 		}
 	}
 }
@@ -377,5 +416,27 @@ func checkTenant(t *Tenant, where string, allowHTTP bool, bad func(where, key, f
 	}
 	if t.AlertsLimit < 1 {
 		bad(where, "alerts_limit", "must be at least 1")
+	}
+	checkBulk(t.EnrichBulk, t.EnrichBulkSize, t.EnrichBulkRateLimit, t.EnrichBulkRateWindow, func(key, reason string) {
+		bad(where, key, "%s", reason)
+	})
+}
+
+// checkBulk applies the rules of the bulk enrichment settings, reporting
+// each fault under its tenants-file key (enrich_bulk, ...).
+func checkBulk(mode string, size, limit int, window time.Duration, bad func(key, reason string)) {
+	switch mode {
+	case "auto", "on", "off":
+	default:
+		bad("enrich_bulk", fmt.Sprintf("must be auto, on or off, not %q", mode))
+	}
+	if size < 1 || size > 100 {
+		bad("enrich_bulk_size", "must be between 1 and 100 (incidents per get_multiple_incidents_extra_data call)")
+	}
+	if limit < 1 {
+		bad("enrich_bulk_rate_limit", "must be at least 1")
+	}
+	if window <= 0 {
+		bad("enrich_bulk_rate_window", "must be a positive duration")
 	}
 }

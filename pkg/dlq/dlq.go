@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,17 +43,30 @@ const (
 	// record was published and the mapping is pure, so enriching it again
 	// would fail the same way: redrive never selects it.
 	ClassProfile = "profile"
+	// ClassNotFound: an enrichment given up because the API said the incident
+	// does not exist (merged into another, or deleted), whatever the status
+	// it said it with (500). Nothing is owed for it, so redrive selects it
+	// only when asked by name (--class not-found, or --incident): after
+	// XDR_BASE_URL was fixed to the tenant the offsets belong to.
+	ClassNotFound = "not-found"
 )
 
+// notFoundMessage starts the error message of a ClassNotFound record: the
+// text of enrich.ErrIncidentNotFound, which the enrichment wraps the API's
+// answer in (a test holds the two equal).
+const notFoundMessage = "the incident does not exist (merged or deleted); not retried"
+
 // Class is what `connector status` counts and `connector redrive --class`
-// selects by: ClassPublish, the HTTP status of the last reply ("403",
-// "500"), or ClassNoReply.
+// selects by: ClassPublish, ClassProfile, ClassNotFound, the HTTP status of
+// the last reply ("403", "500"), or ClassNoReply.
 func (e Entry) Class() string {
 	switch {
 	case e.Error.Stage == record.StagePublish:
 		return ClassPublish
 	case e.Error.Stage == record.StageProfile:
 		return ClassProfile
+	case strings.HasPrefix(e.Error.Message, notFoundMessage):
+		return ClassNotFound
 	case e.Error.Status > 0:
 		return strconv.Itoa(e.Error.Status)
 	default:
@@ -60,10 +74,10 @@ func (e Entry) Class() string {
 	}
 }
 
-var classPattern = regexp.MustCompile(`^([1-5][0-9][0-9]|[1-5]xx|publish|no-reply)$`)
+var classPattern = regexp.MustCompile(`^([1-5][0-9][0-9]|[1-5]xx|publish|no-reply|not-found)$`)
 
 // ValidClass reports whether c is a class Filter accepts: an HTTP status
-// ("403"), a family ("5xx"), ClassPublish or ClassNoReply.
+// ("403"), a family ("5xx"), ClassPublish, ClassNoReply or ClassNotFound.
 func ValidClass(c string) bool { return classPattern.MatchString(c) }
 
 // Filter selects entries; an empty list matches everything.
@@ -72,7 +86,8 @@ type Filter struct {
 	Classes   []string // see ValidClass
 }
 
-// Match reports whether e passes f. An entry of ClassProfile never does.
+// Match reports whether e passes f. An entry of ClassProfile never does;
+// one of ClassNotFound only when f names its incident or its class.
 func (f Filter) Match(e Entry) bool {
 	if e.Class() == ClassProfile {
 		return false
@@ -81,7 +96,7 @@ func (f Filter) Match(e Entry) bool {
 		return false
 	}
 	if len(f.Classes) == 0 {
-		return true
+		return e.Class() != ClassNotFound || len(f.Incidents) > 0
 	}
 	c := e.Class()
 	for _, want := range f.Classes {
@@ -213,7 +228,8 @@ type Summary struct {
 	Records      int            `json:"records"`
 	Incidents    int            `json:"incidents"`
 	ByClass      map[string]int `json:"by_class"`
-	Outstanding  int            `json:"outstanding_incidents"` // incidents with a failure no redrive covers
+	Outstanding  int            `json:"outstanding_incidents"` // incidents with a failure no redrive covers, not-found ones aside
+	NotFound     int            `json:"not_found_incidents"`   // incidents dead-lettered because they no longer exist (ClassNotFound): nothing to do
 	Waiting      int            `json:"redrives_waiting"`      // redrive requests the next start queues
 	Redriven     int            `json:"redriven_incidents"`    // incidents in the ledger, applied
 	NewestFailed int64          `json:"newest_failed_at,omitempty"`
@@ -223,12 +239,15 @@ type Summary struct {
 // Summarize counts one tenant's entries against its offsets state.
 func Summarize(entries []Entry, st offsets.State) Summary {
 	s := Summary{ByClass: map[string]int{}}
-	incidents, outstanding := map[string]bool{}, map[string]bool{}
+	incidents, outstanding, notFound := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		s.Records++
 		s.ByClass[e.Class()]++
 		incidents[e.IncidentID] = true
-		if Outstanding(e, st) {
+		switch {
+		case e.Class() == ClassNotFound:
+			notFound[e.IncidentID] = true
+		case Outstanding(e, st):
 			outstanding[e.IncidentID] = true
 		}
 		if t := e.Error.FailedAt; t > 0 {
@@ -238,7 +257,10 @@ func Summarize(entries []Entry, st offsets.State) Summary {
 			}
 		}
 	}
-	s.Incidents, s.Outstanding = len(incidents), len(outstanding)
+	for id := range outstanding {
+		delete(notFound, id) // it failed otherwise too: that one is to redrive
+	}
+	s.Incidents, s.Outstanding, s.NotFound = len(incidents), len(outstanding), len(notFound)
 	for _, r := range st.Redrives {
 		if r.AppliedAt == 0 {
 			s.Waiting++

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
@@ -16,6 +17,8 @@ func entry(id string, version int64, status int, failedAt int64) Entry {
 func TestClassAndFilter(t *testing.T) {
 	publish := Entry{IncidentID: "9", Error: record.DLQError{Stage: record.StagePublish, FailedAt: 1}}
 	unmapped := Entry{IncidentID: "9", Error: record.DLQError{Stage: record.StageProfile, FailedAt: 1}}
+	gone := entry("7", 5, 500, 1)
+	gone.Error.Message = enrich.ErrIncidentNotFound.Error() + ": HTTP 500 from get_incident_extra_data: Incident 7 was not found"
 	for _, tc := range []struct {
 		e       Entry
 		class   string
@@ -37,6 +40,13 @@ func TestClassAndFilter(t *testing.T) {
 		// selection (not even --all) takes it.
 		{unmapped, ClassProfile, nil, nil, false},
 		{unmapped, ClassProfile, nil, []string{"9"}, false},
+		// An incident that no longer exists needs nothing: --all and 5xx
+		// leave it, naming its class or its incident takes it.
+		{gone, ClassNotFound, nil, nil, false},
+		{gone, ClassNotFound, []string{"5xx"}, nil, false},
+		{gone, ClassNotFound, []string{"500"}, nil, false},
+		{gone, ClassNotFound, []string{"not-found"}, nil, true},
+		{gone, ClassNotFound, nil, []string{"7"}, true},
 	} {
 		if got := tc.e.Class(); got != tc.class {
 			t.Errorf("Class(%+v) = %q, want %q", tc.e.Error, got, tc.class)
@@ -45,7 +55,7 @@ func TestClassAndFilter(t *testing.T) {
 			t.Errorf("Filter{%v %v}.Match(%s) = %v, want %v", tc.ids, tc.classes, tc.class, got, tc.match)
 		}
 	}
-	for c, ok := range map[string]bool{"403": true, "5xx": true, "publish": true, "no-reply": true, "40": false, "6xx": false, "x": false, "": false} {
+	for c, ok := range map[string]bool{"403": true, "5xx": true, "publish": true, "no-reply": true, "not-found": true, "40": false, "6xx": false, "x": false, "": false} {
 		if ValidClass(c) != ok {
 			t.Errorf("ValidClass(%q) = %v", c, !ok)
 		}
@@ -92,5 +102,16 @@ func TestPlanAsksOncePerIncidentForWhatNoRedriveCovers(t *testing.T) {
 	want := Summary{Records: 8, Incidents: 6, ByClass: map[string]int{"403": 7, "422": 1}, Outstanding: 4, Waiting: 1, Redriven: 2, NewestFailed: 90, OldestFailed: 10}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Summarize = %+v, want %+v", s, want)
+	}
+}
+
+// TestSummaryTellsNotFoundApart: an incident that no longer exists is
+// counted apart, not among the incidents to redrive.
+func TestSummaryTellsNotFoundApart(t *testing.T) {
+	gone := entry("7", 5, 500, 1)
+	gone.Error.Message = enrich.ErrIncidentNotFound.Error() + ": Incident 7 was not found"
+	s := Summarize([]Entry{gone, entry("8", 5, 403, 1)}, offsets.State{})
+	if s.Outstanding != 1 || s.NotFound != 1 || s.ByClass[ClassNotFound] != 1 || s.ByClass["500"] != 0 {
+		t.Errorf("summary %+v, want one incident to redrive (the 403) and one not found", s)
 	}
 }

@@ -624,6 +624,37 @@ func TestEnricherCountsTruncation(t *testing.T) {
 	})
 }
 
+// TestEnricherCountsKeyCollisions: a reply with two different alerts of one
+// alert_id publishes both under distinct keys and counts one collision (the
+// key_collision anomaly).
+func TestEnricherCountsKeyCollisions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			ed := extraData(id, 1)
+			twin := ed.Alerts.Data[0]
+			twin.Name, twin.Raw = "m", json.RawMessage(fmt.Sprintf(`{"alert_id":"a-%s","name":"m"}`, id))
+			ed.Alerts.Data = append(ed.Alerts.Data, twin)
+			ed.Alerts.TotalCount = 2
+			return ed, nil
+		}}
+		h := newHarness(t, Config{}, api)
+		h.e.Enqueue(offsets.Pending{IncidentID: "1"})
+		h.run(t)
+		synctest.Wait()
+		if st := h.e.Stats(); st.Collisions != 1 || st.Enriched != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		recs := h.pub.all()
+		if len(recs) != 3 || string(recs[1].Key) != "a-1" || !strings.HasPrefix(string(recs[2].Key), "a-1"+CollisionSep) {
+			t.Fatalf("alert keys %q, %q", recs[1].Key, recs[2].Key)
+		}
+		if env := decodeEnvelope(t, recs[0].Value); env.Enrichment.KeyCollisions != 1 {
+			t.Fatalf("enrichment %+v", env.Enrichment)
+		}
+		h.shutdown(t)
+	})
+}
+
 // TestEnricherStopsOnARejectedKey: a 401 or a 402 would meet every owed
 // enrichment alike, so the enricher stops with the error and dead-letters
 // nothing: the enrichments stay owed for when the key or the licence is

@@ -1,13 +1,7 @@
 package enrich
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"net"
-	"strconv"
 	"strings"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
@@ -45,8 +39,10 @@ func ChangeRecord(m Meta, inc xdr.Incident) record.Record {
 // Flatten turns one get_incident_extra_data reply into records, in this
 // order: the enriched incident (topic incidents, type incident.enriched, with
 // an enrichment summary that flags truncated alerts), one record per alert
-// (topic alerts, keyed by AlertKey), one per network artifact and one per file
-// artifact (topic artifacts, keyed by NetworkArtifactKey and FileArtifactKey).
+// (topic alerts), one per network artifact and one per file artifact (topic
+// artifacts), each keyed as ReplyKeys says: no two different objects of the
+// reply share a key, and the enriched incident counts the objects whose key
+// took a suffix in enrichment.key_collisions (and so does info).
 //
 // Every record carries modification_time = max(version, the reply's incident
 // modification_time), and its data is the API object's bytes unchanged. ed
@@ -101,19 +97,21 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, in
 
 	// The enriched incident is encoded last, once the oversized count is
 	// known, and moved to the front.
+	keys := ReplyKeys(ed)
+	info.KeyCollisions = keys.Collisions
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
-		key := AlertKey(id, *a)
+		key := keys.Alerts[i]
 		add(record.TopicAlerts, record.TypeAlert, key, &record.Envelope{AlertID: key, Data: a.Raw})
 	}
 	for i := range ed.NetworkArtifacts.Data {
 		a := &ed.NetworkArtifacts.Data[i]
-		add(record.TopicArtifacts, record.TypeNetworkArtifact, NetworkArtifactKey(id, *a),
+		add(record.TopicArtifacts, record.TypeNetworkArtifact, keys.Network[i],
 			&record.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
 	}
 	for i := range ed.FileArtifacts.Data {
 		a := &ed.FileArtifacts.Data[i]
-		add(record.TopicArtifacts, record.TypeFileArtifact, FileArtifactKey(id, *a),
+		add(record.TopicArtifacts, record.TypeFileArtifact, keys.File[i],
 			&record.Envelope{ArtifactType: strings.TrimSpace(a.Type), Data: a.Raw})
 	}
 	enriched := info // the record carries the count of the others
@@ -141,121 +139,4 @@ func DLQRecord(m Meta, it offsets.Pending, cause error, attempts int, at int64) 
 		e.Status, e.Code = ae.Status, ae.Code
 	}
 	return record.DeadLetter(m, it.IncidentID, it.ModificationTime, e)
-}
-
-// AlertKey returns the key of an alert record: the API's alert_id when the
-// alert has one; otherwise "h:" and the hex SHA-256 of the alert's identity —
-// incident id, name, source, host name, detection timestamp, and the raw
-// alert's event_id and external_id when present. Fields that change as an
-// alert is updated (status, severity, counts) are deliberately left out, so
-// the key is stable across versions of the same alert.
-func AlertKey(incidentID string, a xdr.Alert) string {
-	if id := strings.TrimSpace(a.ID); id != "" {
-		return id
-	}
-	var ids struct {
-		EventID    json.RawMessage `json:"event_id"`
-		ExternalID json.RawMessage `json:"external_id"`
-	}
-	_ = json.Unmarshal(a.Raw, &ids) // best effort: a non-object contributes nothing
-	h := sha256.New()
-	for _, f := range []string{
-		"xdr-alert-key/v1",
-		incidentID,
-		strings.TrimSpace(a.Name),
-		strings.TrimSpace(a.Source),
-		strings.TrimSpace(a.HostName),
-		strconv.FormatInt(a.DetectionTimestamp, 10),
-		scalarText(ids.EventID),
-		scalarText(ids.ExternalID),
-	} {
-		// Length-prefixed, so no two field lists hash the same input.
-		h.Write(strconv.AppendInt(nil, int64(len(f)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(f))
-	}
-	return "h:" + hex.EncodeToString(h.Sum(nil))
-}
-
-// scalarText renders a JSON scalar as text: a string unquoted and trimmed, a
-// number or boolean as its literal; null, absent, objects and arrays as "".
-func scalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case 'n', '{', '[':
-		return ""
-	}
-	return string(raw)
-}
-
-// ArtifactKey returns the key of an artifact record:
-// "<incident id>/<kind>/<artifact type>/<identity>", where kind is KindNetwork
-// or KindFile and the type may be empty (bare-string artifacts carry none).
-func ArtifactKey(incidentID, kind, artifactType, identity string) string {
-	return incidentID + "/" + kind + "/" + artifactType + "/" + identity
-}
-
-// NetworkArtifactKey returns the key of a network artifact. Its identity is
-// the domain (lower-cased, without a trailing dot) for DOMAIN artifacts, the
-// remote IP with ":port" when a port is set (IPv6 bracketed) for IP
-// artifacts, and for other or missing types the first of domain, ip[:port]
-// or bare value that is present. Counts and flags are not part of it. An
-// artifact with none of these is keyed by a hash of its raw bytes, the only
-// identity it has.
-func NetworkArtifactKey(incidentID string, a xdr.NetworkArtifact) string {
-	typ := strings.ToUpper(strings.TrimSpace(a.Type))
-	domain := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(a.Domain), "."))
-	ip := strings.TrimSpace(a.RemoteIP)
-	if ip != "" && a.RemotePort > 0 {
-		ip = net.JoinHostPort(ip, strconv.Itoa(a.RemotePort))
-	}
-	var identity string
-	switch {
-	case typ == "DOMAIN" && domain != "":
-		identity = domain
-	case typ == "IP" && ip != "":
-		identity = ip
-	case domain != "":
-		identity = domain
-	case ip != "":
-		identity = ip
-	case strings.TrimSpace(a.Value) != "":
-		identity = strings.TrimSpace(a.Value)
-	default:
-		identity = rawHash(a.Raw)
-	}
-	return ArtifactKey(incidentID, KindNetwork, typ, identity)
-}
-
-// FileArtifactKey returns the key of a file artifact. Its identity is the
-// SHA-256 (lower-cased), else the bare value, else the file name; an artifact
-// with none of these is keyed by a hash of its raw bytes.
-func FileArtifactKey(incidentID string, a xdr.FileArtifact) string {
-	typ := strings.ToUpper(strings.TrimSpace(a.Type))
-	var identity string
-	switch {
-	case strings.TrimSpace(a.SHA256) != "":
-		identity = strings.ToLower(strings.TrimSpace(a.SHA256))
-	case strings.TrimSpace(a.Value) != "":
-		identity = strings.TrimSpace(a.Value)
-	case strings.TrimSpace(a.FileName) != "":
-		identity = strings.TrimSpace(a.FileName)
-	default:
-		identity = rawHash(a.Raw)
-	}
-	return ArtifactKey(incidentID, KindFile, typ, identity)
-}
-
-func rawHash(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return "h:" + hex.EncodeToString(sum[:])
 }

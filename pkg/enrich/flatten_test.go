@@ -128,6 +128,7 @@ var flattenCases = []struct {
 	{"xpanse-strings", 10},       // bare-string artifacts
 	{"empty", 9},                 // queued version newer than the reply
 	{"list-fields", 1},           // v2 alerts API shape: fields as lists
+	{"colliding-keys", 1},        // objects sharing an own key, and a repeated one
 }
 
 func flattenFixture(t testing.TB, name string, version int64) (*xdr.ExtraData, []record.Record, record.EnrichmentInfo) {
@@ -198,7 +199,8 @@ func TestFlattenRecords(t *testing.T) {
 			for _, a := range ed.FileArtifacts.Data {
 				raws = append(raws, a.Raw)
 			}
-			keys := map[string]bool{}
+			keys := map[string]json.RawMessage{} // record key → the data that has it
+			want := ReplyKeys(ed)
 			for i, r := range recs {
 				env := decodeEnvelope(t, r.Value)
 				if !bytes.Equal(env.Data, raws[i]) {
@@ -208,10 +210,11 @@ func TestFlattenRecords(t *testing.T) {
 					env.Tenant != testMeta.Tenant || env.SchemaVersion != record.SchemaVersion || env.RecordType != r.Type {
 					t.Errorf("record %d: envelope %+v", i, env)
 				}
-				if keys[r.Type+"\x00"+string(r.Key)] {
-					t.Errorf("record %d: duplicate key %s", i, r.Key)
+				// One key, one object: a key repeats only for a repeated object.
+				if held, ok := keys[r.Topic.String()+"\x00"+string(r.Key)]; ok && !bytes.Equal(canonical(held), canonical(env.Data)) {
+					t.Errorf("record %d: key %s of another object", i, r.Key)
 				}
-				keys[r.Type+"\x00"+string(r.Key)] = true
+				keys[r.Topic.String()+"\x00"+string(r.Key)] = env.Data
 				switch {
 				case i == 0:
 					if r.Topic != record.TopicIncidents || r.Type != record.TypeIncidentEnriched || string(r.Key) != ed.Incident.ID {
@@ -222,7 +225,10 @@ func TestFlattenRecords(t *testing.T) {
 					}
 				case i <= len(ed.Alerts.Data):
 					a := ed.Alerts.Data[i-1]
-					if r.Topic != record.TopicAlerts || r.Type != record.TypeAlert || string(r.Key) != AlertKey(ed.Incident.ID, a) || env.AlertID != string(r.Key) {
+					if r.Topic != record.TopicAlerts || r.Type != record.TypeAlert || string(r.Key) != want.Alerts[i-1] || env.AlertID != string(r.Key) {
+						t.Errorf("alert record %d: %v %s key %s alert_id %s", i, r.Topic, r.Type, r.Key, env.AlertID)
+					}
+					if own := AlertKey(ed.Incident.ID, a); string(r.Key) != own && !strings.HasPrefix(string(r.Key), own+CollisionSep) {
 						t.Errorf("alert record %d: %v %s key %s alert_id %s", i, r.Topic, r.Type, r.Key, env.AlertID)
 					}
 				default:
@@ -503,4 +509,70 @@ func TestFlattenWithXDRDecoder(t *testing.T) {
 			t.Errorf("%s: records from xdr.DecodeExtraData differ:\n%s\n--- want\n%s", tc.name, renderRecords(got), renderRecords(want))
 		}
 	}
+}
+
+// TestFlattenKeepsEveryObjectOfOneKey: a reply with one file under two
+// names, two alerts sharing an alert_id and two network artifacts of one
+// domain (the shapes of public fixtures) publishes every object under its
+// own key, so a compacted topic keeps them all: the first of each keeps the
+// key it had alone, the others take a content-derived suffix, the enriched
+// record counts them. A re-fetch in another order, in which each first stays
+// first, keys every object as before; a repeated object keeps one key.
+func TestFlattenKeepsEveryObjectOfOneKey(t *testing.T) {
+	ed, recs, info := flattenFixture(t, "colliding-keys", 1)
+	if info.KeyCollisions != 3 {
+		t.Fatalf("KeyCollisions = %d, want 3", info.KeyCollisions)
+	}
+	if env := decodeEnvelope(t, recs[0].Value); env.Enrichment == nil || env.Enrichment.KeyCollisions != 3 {
+		t.Fatalf("enriched record does not count the collisions: %s", recs[0].Value)
+	}
+	byData := map[string]string{} // canonical data → key
+	byKey := map[string]string{}  // topic and key → canonical data
+	for _, r := range recs[1:] {
+		data := string(canonical(decodeEnvelope(t, r.Value).Data))
+		if k, ok := byData[data]; ok && k != string(r.Key) {
+			t.Errorf("one object under two keys, %s and %s", k, r.Key)
+		}
+		byData[data] = string(r.Key)
+		tk := r.Topic.String() + " " + string(r.Key)
+		if d, ok := byKey[tk]; ok && d != data {
+			t.Errorf("two objects under key %s", r.Key)
+		}
+		byKey[tk] = data
+	}
+	if len(byKey) != 7 { // 3 alerts, 2 network artifacts, 2 distinct file artifacts
+		t.Errorf("%d keys for 7 distinct objects: %v", len(byKey), byKey)
+	}
+	id := ed.Incident.ID
+	for _, want := range []string{AlertKey(id, ed.Alerts.Data[0]), NetworkArtifactKey(id, ed.NetworkArtifacts.Data[0]),
+		FileArtifactKey(id, ed.FileArtifacts.Data[0])} {
+		if string(recs[keyIndex(recs, want)].Key) != want {
+			t.Errorf("the first object of own key %s lost it", want)
+		}
+	}
+
+	// The same reply again, the lists reordered (each first still first)
+	// and the objects' members re-spaced: every object keeps its key.
+	again := *ed
+	again.Alerts.Data = []xdr.Alert{ed.Alerts.Data[0], ed.Alerts.Data[2], ed.Alerts.Data[1]}
+	again.FileArtifacts.Data = []xdr.FileArtifact{ed.FileArtifacts.Data[2], ed.FileArtifacts.Data[1], ed.FileArtifacts.Data[0]}
+	spaced := ed.NetworkArtifacts.Data[1]
+	spaced.Raw = json.RawMessage(strings.ReplaceAll(string(spaced.Raw), `,"`, `, "`))
+	again.NetworkArtifacts.Data = []xdr.NetworkArtifact{ed.NetworkArtifacts.Data[0], spaced}
+	recs2, _ := Flatten(testMeta, 1, &again)
+	for _, r := range recs2[1:] {
+		data := string(canonical(decodeEnvelope(t, r.Value).Data))
+		if byData[data] != string(r.Key) {
+			t.Errorf("re-fetched object keyed %s, before %s", r.Key, byData[data])
+		}
+	}
+}
+
+func keyIndex(recs []record.Record, key string) int {
+	for i, r := range recs {
+		if string(r.Key) == key {
+			return i
+		}
+	}
+	return 0
 }

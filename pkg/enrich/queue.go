@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // Severity ranks, highest first in the queue.
@@ -22,10 +22,13 @@ const (
 
 var severityNames = [...]string{sevUnknown: "unknown", sevLow: "low", sevMedium: "medium", sevHigh: "high", sevCritical: "critical"}
 
+// severityRank ranks a severity as xdr.Severity reads it, so "SEV_040_HIGH"
+// ranks as high, as the output profiles map it; words other than low,
+// medium, high and critical rank as unknown.
 func severityRank(s string) uint8 {
-	s = strings.TrimSpace(s)
+	s = xdr.Severity(s)
 	for r := sevCritical; r > sevUnknown; r-- {
-		if strings.EqualFold(s, severityNames[r]) {
+		if s == severityNames[r] {
 			return r
 		}
 	}
@@ -431,4 +434,43 @@ func heapPop(h *[]dueAt) {
 		i = c
 	}
 	*h = s
+}
+
+// PopReady is Pop for up to n more enrichments poppable now, without
+// waiting: it returns them in service order, skipping (and leaving queued)
+// those for which skip reports true, each marked in flight like Pop's. It
+// returns nil when none is ready.
+func (q *Queue) PopReady(n int, skip func(id string) bool) []offsets.Pending {
+	if n <= 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.promote(time.Now())
+	var out []offsets.Pending
+	var skipped []entry
+	for len(out) < n && len(q.heap) > 0 {
+		e := q.heap[0]
+		last := len(q.heap) - 1
+		q.swap(0, last)
+		q.heap[last] = entry{}
+		q.heap = q.heap[:last]
+		delete(q.pos, e.id)
+		if last > 0 {
+			q.down(0)
+		}
+		if skip != nil && skip(e.id) {
+			skipped = append(skipped, e)
+			continue
+		}
+		q.inflight[e.id] = struct{}{}
+		out = append(out, e.item())
+	}
+	for _, e := range skipped {
+		q.heap = append(q.heap, e)
+		i := len(q.heap) - 1
+		q.pos[e.id] = int32(i)
+		q.up(i)
+	}
+	return out
 }

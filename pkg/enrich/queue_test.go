@@ -67,6 +67,23 @@ func TestQueueOrder(t *testing.T) {
 	}
 }
 
+// TestQueueRanksPrefixedSeverities: the queue reads a severity as the
+// output profiles do (xdr.Severity), so an alert source's "SEV_040_HIGH"
+// ranks as high, not as unknown.
+func TestQueueRanksPrefixedSeverities(t *testing.T) {
+	q := NewQueue()
+	q.Push(offsets.Pending{IncidentID: "low", Severity: "low", FirstQueued: 1})
+	q.Push(offsets.Pending{IncidentID: "unknown", Severity: "unknown", FirstQueued: 2})
+	q.Push(offsets.Pending{IncidentID: "prefixed", Severity: "SEV_040_HIGH", FirstQueued: 3})
+	got := popN(t, q, 3)
+	if want := []string{"prefixed", "low", "unknown"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("order = %v, want %v", ids(got), want)
+	}
+	if got[0].Severity != "high" {
+		t.Fatalf("severity of SEV_040_HIGH = %q, want high", got[0].Severity)
+	}
+}
+
 func TestQueueCoalesces(t *testing.T) {
 	q := NewQueue()
 	q.Push(offsets.Pending{IncidentID: "9", Severity: "low", FirstQueued: 50, ModificationTime: 1000, TraceParent: tp1})

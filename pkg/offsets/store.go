@@ -39,6 +39,9 @@ type StateValue struct {
 	CommittedAt   int64   `json:"committed_at"`
 	CleanShutdown bool    `json:"clean_shutdown"`
 	RateLog       []int64 `json:"rate_log,omitempty"`
+	// BulkRateLog is RateLog for get_multiple_incidents_extra_data, whose
+	// budget is its own. Records written before bulk enrichment lack it.
+	BulkRateLog []int64 `json:"bulk_rate_log,omitempty"`
 }
 
 // VersionValue is the value of a "version" record: one incident's Mark. A
@@ -164,7 +167,7 @@ func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
 		entries = append(entries, r)
 	}
 	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark,
-		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
+		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog, BulkRateLog: d.BulkRateLog})
 	return entries, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
 }
 
@@ -219,14 +222,19 @@ type Loaded struct {
 // connector for each of tenants, as Store.Load would (for the command-line
 // tools that report on many tenants at once). cl is any client of the
 // cluster (for the end offsets); clientOpts are the connection options of
-// the reader it creates.
+// the reader it creates. A nil tenants loads every tenant of connector
+// that has a record in the topic (its keys name the tenant), for a tool
+// that has no list of the tenants.
 func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, tenants []string, clientOpts []kgo.Opt) (map[string]Loaded, error) {
 	stores := make(map[string]*Store, len(tenants))
 	states := make(map[string]*State, len(tenants))
-	for _, t := range tenants {
+	add := func(t string) {
 		stores[t] = &Store{cfg: StoreConfig{Topic: topic, Connector: connector, Tenant: t}}
 		st := newState()
 		states[t] = &st
+	}
+	for _, t := range tenants {
+		add(t)
 	}
 	err := ReadToEnd(ctx, cl, topic, clientOpts, func(r *kgo.Record) error {
 		var k Key
@@ -234,6 +242,10 @@ func LoadTenants(ctx context.Context, cl *kgo.Client, topic, connector string, t
 			return nil
 		}
 		s, ok := stores[k.Tenant]
+		if !ok && tenants == nil {
+			add(k.Tenant)
+			s, ok = stores[k.Tenant], true
+		}
 		if !ok {
 			return nil
 		}
@@ -345,7 +357,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 			return false, fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
 		}
 		st.Watermark, st.CommittedAt = v.Watermark, v.CommittedAt
-		st.Clean, st.RateLog, st.hasState = v.CleanShutdown, v.RateLog, true
+		st.Clean, st.RateLog, st.BulkRateLog, st.hasState = v.CleanShutdown, v.RateLog, v.BulkRateLog, true
 	case "pending":
 		if r.Value == nil {
 			delete(st.Pending, k.IncidentID)

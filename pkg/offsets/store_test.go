@@ -225,4 +225,13 @@ func TestLoadTenantsReadsEveryTenantOnce(t *testing.T) {
 	if l := got["never"]; l.Found || len(l.State.Pending) != 0 {
 		t.Errorf("a tenant that never committed: %+v", l)
 	}
+
+	// No list: every tenant of the connector that the keys name, and only those.
+	all, err := LoadTenants(ctx, a.cl, "offsets", "c", nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all["a"].State.Watermark != 100 || !all["b"].State.Clean || !all["a"].Found {
+		t.Errorf("every tenant of connector c: %+v", all)
+	}
 }

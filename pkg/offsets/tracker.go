@@ -31,6 +31,9 @@ type State struct {
 	// commit are unknown.
 	Clean   bool
 	RateLog []int64
+	// BulkRateLog is RateLog for the bulk extra-data endpoint
+	// (get_multiple_incidents_extra_data); empty in state written before it.
+	BulkRateLog []int64
 	// CommittedAt is when the state record was written, epoch ms.
 	CommittedAt int64
 	// Redrives are the redrive requests of `connector redrive`, by incident
@@ -215,6 +218,8 @@ type Delta struct {
 	Watermark int64
 	Clean     bool    // set only by the final commit of a graceful shutdown
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
+	// BulkRateLog is, with Clean, the bulk limiter's history, epoch ms.
+	BulkRateLog []int64
 	// Redriven are the redrive requests this start owes, to be written
 	// back with AppliedAt set (by the Store, when 0), after Pending.
 	Redriven map[string]RedriveValue

@@ -1,7 +1,7 @@
 // Package profile turns the connector's fetched data into the records of the
 // output profiles (OUTPUT_PROFILES) beside the native ones: OCSF events
 // (package ocsf) and ECS documents (package ecs), each on its profile's own
-// topics, keyed like the native records (the incident id, AlertKey). They are
+// topics, keyed like the native records (the incident id, enrich.ReplyKeys). They are
 // made from the same decoded API objects, in the same batch as the native
 // records, so enabling a profile costs no API call and, in exactly-once
 // mode, a batch's records of every profile are in one transaction.
@@ -142,10 +142,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			out = append(out, r)
 		}
 	}
-	keys := make([]string, len(ed.Alerts.Data))
-	for i, a := range ed.Alerts.Data {
-		keys[i] = enrich.AlertKey(id, a)
-	}
+	keys := enrich.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
 
 	// The slots of the profile records: each profile's incident, then its
 	// alerts.
@@ -187,7 +184,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			if err != nil {
 				oerr = ocsf.AlertError(ed.Incident, err)
 			} else {
-				fi, created := oenc.AppendAlert(&w, m, version, ed.Incident, a, &view)
+				fi, created := oenc.AppendAlert(&w, m, version, ed.Incident, keys[i], &view)
 				if len(infos) > 0 {
 					infos = append(infos, ',')
 				}
@@ -206,7 +203,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			if err != nil {
 				eerr = ecs.AlertError(ed.Incident, err)
 			} else {
-				eenc.AppendAlert(&w, m, version, ed.Incident, a, &view)
+				eenc.AppendAlert(&w, m, version, ed.Incident, keys[i], &view)
 			}
 			out[ecsAt+1+i] = finish(m, w.B[start:len(w.B):len(w.B)], eerr, record.TopicECSAlerts, record.TypeECSAlert, key, id, version)
 		}

@@ -100,6 +100,71 @@ func TestEnriched(t *testing.T) {
 	}
 }
 
+// TestEnrichedKeysLikeNative: two different alerts of one alert_id in a
+// reply get two keys on the profile topics too, the native records' keys,
+// and each OCSF finding's uid and ECS document's alert_key is its record's
+// key; the OCSF incident's findings name both.
+func TestEnrichedKeysLikeNative(t *testing.T) {
+	m := fixtures.Meta
+	ed, err := xdr.DecodeExtraData([]byte(`{"reply":{"incident":{"incident_id":"905","modification_time":1700000600000,"status":"new"},
+		"alerts":{"total_count":2,"data":[
+			{"alert_id":"5501","name":"Credential dumping","host_name":"ws-07","detection_timestamp":1700000100000},
+			{"alert_id":"5501","name":"Credential dumping","host_name":"ws-11","detection_timestamp":1700000150000}]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, _ := enrich.Flatten(m, 1, ed)
+	all, _ := profile.Parse("native,ocsf,ecs")
+	recs := all.Enriched(m, 1, ed, native)
+	want := []string{string(native[1].Key), string(native[2].Key)}
+	if want[0] != "5501" || want[1] == want[0] {
+		t.Fatalf("native alert keys %q", want)
+	}
+	got := map[record.Topic][]string{}
+	for _, r := range recs[len(native):] {
+		if r.Topic != record.TopicOCSFAlerts && r.Topic != record.TopicECSAlerts {
+			continue
+		}
+		got[r.Topic] = append(got[r.Topic], string(r.Key))
+		var doc struct {
+			FindingInfo struct {
+				UID string `json:"uid"`
+			} `json:"finding_info"`
+			Vendor struct {
+				XDR struct {
+					AlertKey string `json:"alert_key"`
+				} `json:"xdr"`
+			} `json:"panw_cortex"`
+		}
+		if err := json.Unmarshal(r.Value, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if inner := doc.FindingInfo.UID + doc.Vendor.XDR.AlertKey; inner != string(r.Key) {
+			t.Errorf("%s record %s names the alert %q", r.Type, r.Key, inner)
+		}
+	}
+	for _, topic := range []record.Topic{record.TopicOCSFAlerts, record.TopicECSAlerts} {
+		if strings.Join(got[topic], " ") != strings.Join(want, " ") {
+			t.Errorf("%s keys %q, want the native %q", topic, got[topic], want)
+		}
+	}
+	var inc struct {
+		Findings []struct {
+			UID string `json:"uid"`
+		} `json:"finding_info_list"`
+	}
+	for _, r := range recs {
+		if r.Type == record.TypeOCSFIncidentEnriched {
+			if err := json.Unmarshal(r.Value, &inc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(inc.Findings) != 2 || inc.Findings[0].UID != want[0] || inc.Findings[1].UID != want[1] {
+		t.Errorf("OCSF incident findings %+v, want uids %q", inc.Findings, want)
+	}
+}
+
 // TestUnmappable: an incident that is no JSON object becomes one DLQ record
 // per profile, with the reason, and the native record is still published.
 func TestUnmappable(t *testing.T) {

@@ -196,6 +196,10 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 			b = append(b, `,"oversized_records":`...)
 			b = strconv.AppendInt(b, int64(e.OversizedRecords), 10)
 		}
+		if e.KeyCollisions != 0 {
+			b = append(b, `,"key_collisions":`...)
+			b = strconv.AppendInt(b, int64(e.KeyCollisions), 10)
+		}
 		b = append(b, '}')
 	}
 	if e := env.Error; e != nil {

@@ -135,6 +135,10 @@ type EnrichmentInfo struct {
 	// OversizedRecords counts this reply's records that exceeded
 	// KAFKA_MAX_RECORD_BYTES and went to the DLQ instead (omitted when 0).
 	OversizedRecords int `json:"oversized_records,omitempty"`
+	// KeyCollisions counts this reply's objects whose own key an earlier,
+	// different object of the reply had, so that their records carry a
+	// suffixed key (omitted when 0; see enrich.ReplyKeys).
+	KeyCollisions int `json:"key_collisions,omitempty"`
 }
 
 // DLQError describes why an enrichment, or one record, was given up.

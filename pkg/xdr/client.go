@@ -34,9 +34,19 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultTimeout       = 30 * time.Second
-	DefaultUserAgent     = "xdr-kafka-connector"
-	DefaultMaxReplyBytes = 256 << 20
+	DefaultTimeout   = 30 * time.Second
+	DefaultUserAgent = "xdr-kafka-connector"
+
+	// DefaultMaxReplyBytes caps one reply after decompression: 16 MiB, from
+	// what the largest reply can hold. get_incident_extra_data sends at
+	// most 1,000 alerts (alerts_limit); the simulated tenant's largest
+	// alert is 1,384 bytes of JSON (mean 1,243) and a 1,000-alert reply
+	// 1.24 MB. Real alerts carry longer command lines, paths and more
+	// fields: allowing 8 times the largest, 1,000 x 11 KB = 11 MB, plus
+	// the incident (under 2 KB) and its artifacts (under 500 bytes each;
+	// 5,000 of them are 2.5 MB) is under 14 MB, rounded up to 16 MiB. A
+	// get_incidents page (100 incidents of under 2 KB) is far below it.
+	DefaultMaxReplyBytes = 16 << 20
 )
 
 // apiPath is the path prefix of every endpoint below the base URL.
@@ -61,7 +71,8 @@ type Config struct {
 	// UserAgent is sent in User-Agent. Default DefaultUserAgent.
 	UserAgent string
 	// MaxReplyBytes caps a reply body after decompression; a larger one
-	// fails with ErrReplyTooLarge. Default DefaultMaxReplyBytes (256 MiB).
+	// fails with ErrReplyTooLarge once MaxReplyBytes have been read, and
+	// no more is buffered. Default DefaultMaxReplyBytes (16 MiB).
 	MaxReplyBytes int64
 }
 
@@ -153,9 +164,11 @@ type Client struct {
 	timeout  time.Duration
 	ua       string
 	maxReply int64
+	budget   *ReplyBudget // shared by the Clients of a process (WithReplyBudget); nil: none
 	now      func() time.Time
 	rand     io.Reader
-	signer   *signer // behind a pointer so printing a Client value never reaches the key
+	signer   *signer   // behind a pointer so printing a Client value never reaches the key
+	sc       *scrubber // removes the key from what the server sends back; a pointer for the same reason
 
 	tp trace.TracerProvider
 	mp metric.MeterProvider
@@ -217,6 +230,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	if c.budget != nil && MinReplyBudget(c.maxReply) > c.budget.Size() {
+		return nil, fmt.Errorf("configuring xdr client: a reply of MaxReplyBytes %d needs a reply budget of %d bytes, not %d", c.maxReply, MinReplyBudget(c.maxReply), c.budget.Size())
+	}
 	if u, err := url.Parse(base); err == nil {
 		c.host = u.Hostname()
 	}
@@ -245,6 +261,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 	}
 	c.signer = &signer{mode: mode, keyID: keyID, key: cfg.Key, now: c.now, rand: c.rand}
+	c.sc = newScrubber(cfg.Key.Reveal())
 	return c, nil
 }
 
@@ -329,14 +346,17 @@ func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (_ *Inc
 		attribute.Int("xdr.search_from", req.SearchFrom), attribute.Int("xdr.search_to", req.SearchTo)))
 	start, status := time.Now(), 0
 	defer func() { c.observe(ctx, span, EndpointGetIncidents, start, status, err) }()
-	body, status, err := c.call(ctx, EndpointGetIncidents, req)
+	body, status, release, err := c.call(ctx, EndpointGetIncidents, req)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
+	body, echoes := c.sc.reply(body)
 	reply, err := DecodeIncidentsReply(body)
 	if err != nil {
 		return nil, c.malformed(EndpointGetIncidents, body, err)
 	}
+	reply.KeyEchoes = echoes
 	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Incidents)), attribute.Int("xdr.total_count", reply.TotalCount))
 	return reply, nil
 }
@@ -356,14 +376,17 @@ func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest)
 		attribute.String("xdr.incident_id", req.IncidentID), attribute.Int("xdr.alerts_limit", req.AlertsLimit)))
 	start, status := time.Now(), 0
 	defer func() { c.observe(ctx, span, EndpointGetIncidentExtraData, start, status, err) }()
-	body, status, err := c.call(ctx, EndpointGetIncidentExtraData, req)
+	body, status, release, err := c.call(ctx, EndpointGetIncidentExtraData, req)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
+	body, echoes := c.sc.reply(body)
 	data, err := DecodeExtraData(body)
 	if err != nil {
 		return nil, c.malformed(EndpointGetIncidentExtraData, body, err)
 	}
+	data.KeyEchoes = echoes
 	return data, nil
 }
 
@@ -417,33 +440,35 @@ func statusLabel(status int, err error) string {
 var errRequestTimeout = errors.New("per-request timeout")
 
 // call POSTs {"request_data": data} to endpoint once and returns the 2xx
-// body, decompressed, and the HTTP status (0 when no reply came back).
-func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, int, error) {
+// body, decompressed, the HTTP status (0 when no reply came back), and the
+// function that gives the body's bytes back to the reply budget, to be
+// called once the body is decoded (nil when err is not).
+func (c *Client) call(ctx context.Context, endpoint string, data any) (_ []byte, _ int, release func(), _ error) {
 	payload, err := json.Marshal(struct {
 		RequestData any `json:"request_data"`
 	}{data})
 	if err != nil {
-		return nil, 0, fmt.Errorf("encoding %s request: %w", endpoint, err)
+		return nil, 0, nil, fmt.Errorf("encoding %s request: %w", endpoint, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("calling %s: %w", endpoint, err)
+		return nil, 0, nil, fmt.Errorf("calling %s: %w", endpoint, err)
 	}
 	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errRequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.base+apiPath+"/incidents/"+endpoint+"/", bytes.NewReader(payload))
 	if err != nil {
-		return nil, 0, fmt.Errorf("building %s request: %w", endpoint, err)
+		return nil, 0, nil, fmt.Errorf("building %s request: %w", endpoint, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
 	req.Header.Set("User-Agent", c.ua)
 	if err := c.signer.sign(req.Header); err != nil {
-		return nil, 0, fmt.Errorf("signing %s request: %w", endpoint, err)
+		return nil, 0, nil, fmt.Errorf("signing %s request: %w", endpoint, err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, 0, c.failure(ctx, rctx, endpoint, err)
+		return nil, 0, nil, c.failure(ctx, rctx, endpoint, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 
@@ -452,16 +477,17 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) ([]byte, i
 		if r, err := bodyReader(resp); err == nil {
 			body, _ = io.ReadAll(io.LimitReader(r, maxErrorBody)) // whatever arrived is enough
 		}
-		body = c.scrubBytes(body) // before parsing, so no cap can leave half a key
-		e := newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced)
-		e.Code, e.Message, e.Extra = c.scrub(e.Code), c.scrub(e.Message), c.scrub(e.Extra)
-		return nil, resp.StatusCode, e
+		// newAPIError scrubs the body, and each text after decoding it and
+		// before capping it, so no escape and no cap can leave part of a key.
+		return nil, resp.StatusCode, nil, newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced, c.sc)
 	}
-	body, err := readReply(resp, c.maxReply)
+	res := &reservation{b: c.budget}
+	body, err := readReply(rctx, resp, c.maxReply, res)
 	if err != nil {
-		return nil, 0, c.failure(ctx, rctx, endpoint, err)
+		res.release()
+		return nil, 0, nil, c.failure(ctx, rctx, endpoint, err)
 	}
-	return body, resp.StatusCode, nil
+	return body, resp.StatusCode, res.release, nil
 }
 
 // failure wraps a transport or body error, telling apart the caller's
@@ -483,29 +509,17 @@ func (c *Client) failure(parent, rctx context.Context, endpoint string, err erro
 }
 
 // malformed wraps a decoding error of a 2xx body, adding a short excerpt when
-// the body is not JSON at all (a proxy's HTML page, say).
+// the body is not JSON at all (a proxy's HTML page, say). The error message
+// a reply carried, and the excerpt, are scrubbed of the key before they are
+// cut.
 func (c *Client) malformed(endpoint string, body []byte, err error) error {
+	if ce, ok := errors.AsType[*carriedError](err); ok {
+		err = &carriedError{endpoint: ce.endpoint, msg: c.sc.text(ce.msg)}
+	}
 	if t := bytes.TrimSpace(body); len(t) > 0 && !json.Valid(t) && t[0] != '{' && t[0] != '[' {
-		return fmt.Errorf("calling %s: %w [%s]", endpoint, err, nonJSONExcerpt("", c.scrubBytes(t)))
+		return fmt.Errorf("calling %s: %w [%s]", endpoint, err, nonJSONExcerpt("", t, c.sc))
 	}
 	return fmt.Errorf("calling %s: %w", endpoint, err)
-}
-
-// scrub removes the key from text a server sent back, in case a proxy echoed
-// the Authorization header.
-func (c *Client) scrub(s string) string {
-	if k := c.signer.key.Reveal(); k != "" && strings.Contains(s, k) {
-		return strings.ReplaceAll(s, k, redacted)
-	}
-	return s
-}
-
-// scrubBytes is scrub for a body.
-func (c *Client) scrubBytes(b []byte) []byte {
-	if k := c.signer.key.Reveal(); k != "" && bytes.Contains(b, []byte(k)) {
-		return bytes.ReplaceAll(b, []byte(k), []byte(redacted))
-	}
-	return b
 }
 
 // bodyReader returns the reply body, gunzipped when the server says so or
@@ -533,20 +547,14 @@ func bodyReader(resp *http.Response) (io.Reader, error) {
 	return zr, nil
 }
 
-// readReply reads a 2xx body of at most limit bytes after decompression.
-func readReply(resp *http.Response, limit int64) ([]byte, error) {
+// readReply reads a 2xx body of at most limit bytes after decompression,
+// holding its bytes in res (see readLimited).
+func readReply(ctx context.Context, resp *http.Response, limit int64, res *reservation) ([]byte, error) {
 	r, err := bodyReader(resp)
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("reading reply body: %w: more than %d bytes", ErrReplyTooLarge, limit)
-	}
-	return body, nil
+	return readLimited(ctx, r, limit, res)
 }
 
 // bodyError marks a body that ended early or a corrupt gzip stream as

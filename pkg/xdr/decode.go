@@ -19,8 +19,8 @@ import (
 //   - ids may be strings or numbers; both become their decimal text;
 //   - times and counts may be integers, floats, numeric strings or null
 //     (null, objects and anything unreadable become 0);
-//   - typed strings are trimmed of surrounding white space, severities are
-//     also lower-cased (Raw is never altered);
+//   - typed strings are read by Text (trimmed; a number as its decimal text,
+//     see Text), severities are also lower-cased (Raw is never altered);
 //   - list sections may be {"total_count","data"} objects, bare lists, or
 //     null; a missing total_count is len(data); null items are skipped;
 //   - artifact items may be objects or bare strings (the latter land in Value).
@@ -73,8 +73,7 @@ func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decoding get_incidents reply: %w", err)
 	}
 	if _, ok := reply["incidents"]; !ok && hasAny(reply, "err_code", "err_msg") {
-		return fmt.Errorf("decoding get_incidents reply: %w: reply carries an error: %s",
-			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+		return &carriedError{endpoint: "get_incidents", msg: errText(reply["err_msg"])}
 	}
 	items := arrayItems(reply["incidents"])
 	out := IncidentsReply{
@@ -85,7 +84,7 @@ func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
 		out.Incidents = append(out.Incidents, decodeIncident(it))
 	}
 	for _, it := range arrayItems(reply["restricted_incident_ids"]) {
-		if id := textValue(it); id != "" {
+		if id := Text(it); id != "" {
 			out.RestrictedIDs = append(out.RestrictedIDs, id)
 		}
 	}
@@ -105,13 +104,30 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
 	}
+	out, err := extraDataOf(reply)
+	if _, carried := errors.AsType[*carriedError](err); carried {
+		return err // it names the endpoint; the client scrubs its message
+	}
+	if err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
+	*d = out
+	return nil
+}
+
+// extraDataOf decodes one incident's extra data from the members of its
+// object: the "reply" of get_incident_extra_data, or one item of
+// get_multiple_incidents_extra_data, which has the same shape. It fails,
+// wrapping ErrMalformed, when the object carries an error instead of an
+// incident, when a section is neither an object, a list nor null, or when the
+// result does not pass ExtraData.Check.
+func extraDataOf(reply map[string]json.RawMessage) (ExtraData, error) {
 	if _, ok := reply["incident"]; !ok && hasAny(reply, "err_code", "err_msg") {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w: reply carries an error: %s",
-			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+		return ExtraData{}, &carriedError{endpoint: "get_incident_extra_data", msg: errText(reply["err_msg"])}
 	}
 	for _, name := range []string{"alerts", "network_artifacts", "file_artifacts"} {
 		if !sectionShaped(reply[name]) {
-			return fmt.Errorf("decoding get_incident_extra_data reply: %w: %q is neither an object, a list nor null", ErrMalformed, name)
+			return ExtraData{}, fmt.Errorf("%w: %q is neither an object, a list nor null", ErrMalformed, name)
 		}
 	}
 	var out ExtraData
@@ -122,10 +138,9 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
 	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
 	if err := out.Check(); err != nil {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+		return ExtraData{}, err
 	}
-	*d = out
-	return nil
+	return out, nil
 }
 
 // Check reports whether d can be published as an incident's enrichment, every
@@ -254,11 +269,11 @@ func decodeIncident(b []byte) Incident {
 	if !ok {
 		return inc
 	}
-	inc.ID = textValue(m["incident_id"])
+	inc.ID = Text(m["incident_id"])
 	inc.CreationTime = int64Value(m["creation_time"])
 	inc.ModificationTime = int64Value(m["modification_time"])
-	inc.Status = textValue(m["status"])
-	inc.Severity = strings.ToLower(textValue(m["severity"]))
+	inc.Status = Text(m["status"])
+	inc.Severity = strings.ToLower(Text(m["severity"]))
 	inc.AlertCount = intValue(m["alert_count"])
 	return inc
 }
@@ -269,12 +284,12 @@ func decodeAlert(b []byte) Alert {
 	if !ok {
 		return a
 	}
-	a.ID = textValue(m["alert_id"])
-	a.CaseID = textValue(m["case_id"])
-	a.Severity = strings.ToLower(textValue(m["severity"]))
-	a.Name = textValue(m["name"])
-	a.Source = textValue(m["source"])
-	a.HostName = textValue(m["host_name"])
+	a.ID = Text(m["alert_id"])
+	a.CaseID = Text(m["case_id"])
+	a.Severity = strings.ToLower(Text(m["severity"]))
+	a.Name = Text(m["name"])
+	a.Source = Text(m["source"])
+	a.HostName = Text(m["host_name"])
 	a.DetectionTimestamp = int64Value(m["detection_timestamp"])
 	return a
 }
@@ -283,12 +298,12 @@ func decodeNetworkArtifact(b []byte) NetworkArtifact {
 	n := NetworkArtifact{Raw: json.RawMessage(b)}
 	m, ok := object(b)
 	if !ok {
-		n.Value = textValue(b)
+		n.Value = Text(b)
 		return n
 	}
-	n.Type = textValue(m["type"])
-	n.Domain = textValue(m["network_domain"])
-	n.RemoteIP = textValue(m["network_remote_ip"])
+	n.Type = Text(m["type"])
+	n.Domain = Text(m["network_domain"])
+	n.RemoteIP = Text(m["network_remote_ip"])
 	n.RemotePort = intValue(m["network_remote_port"])
 	return n
 }
@@ -297,12 +312,12 @@ func decodeFileArtifact(b []byte) FileArtifact {
 	f := FileArtifact{Raw: json.RawMessage(b)}
 	m, ok := object(b)
 	if !ok {
-		f.Value = textValue(b)
+		f.Value = Text(b)
 		return f
 	}
-	f.Type = textValue(m["type"])
-	f.SHA256 = textValue(m["file_sha256"])
-	f.FileName = textValue(m["file_name"])
+	f.Type = Text(m["type"])
+	f.SHA256 = Text(m["file_sha256"])
+	f.FileName = Text(m["file_name"])
 	return f
 }
 
@@ -335,6 +350,20 @@ func decodeFileArtifactList(b []byte) FileArtifactList {
 	l.TotalCount = countOr(total, len(l.Data))
 	return l
 }
+
+// carriedError is a 2xx reply that carries an error (err_msg) instead of
+// its data. It wraps ErrMalformed. msg is kept whole, so that the client
+// can scrub it of the key before Error cuts it to maxMessage.
+type carriedError struct {
+	endpoint string // get_incidents or get_incident_extra_data
+	msg      string
+}
+
+func (e *carriedError) Error() string {
+	return "decoding " + e.endpoint + " reply: " + ErrMalformed.Error() + ": reply carries an error: " + capText(e.msg, maxMessage)
+}
+
+func (e *carriedError) Unwrap() error { return ErrMalformed }
 
 // replyObject checks the envelope and returns the fields of "reply".
 func replyObject(b []byte) (map[string]json.RawMessage, error) {
@@ -433,42 +462,6 @@ func checkValue(b []byte) error {
 		return fmt.Errorf("%w: not a JSON value", ErrMalformed)
 	}
 	return nil
-}
-
-// textValue reads a typed string field: a JSON string trimmed of surrounding
-// white space, or a number as its decimal text ("891" for 891 or 891.0).
-// Anything else yields "".
-func textValue(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	}
-	s, _ := numberText(raw)
-	return s
-}
-
-// numberText renders a JSON number literal: integers as they are, integral
-// floats within float64's exact range as integers, others unchanged.
-func numberText(raw []byte) (string, bool) {
-	s := string(raw)
-	if !isNumeric(s) {
-		return "", false
-	}
-	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return s, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
-		return strconv.FormatInt(int64(f), 10), true
-	}
-	return s, true
 }
 
 // int64Value reads a time or count: an integer, a float (truncated), or a

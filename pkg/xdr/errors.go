@@ -34,8 +34,10 @@ var (
 	// (see IncidentsRequest.Validate). Not retryable.
 	ErrInvalidRequest = errors.New("xdr: invalid request")
 
-	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes.
-	// Not retryable: the same request would get the same reply.
+	// ErrReplyTooLarge marks a reply body larger than Config.MaxReplyBytes
+	// (after decompression). Not retryable: the same request would get the
+	// same reply. An enrichment that gets it is dead-lettered; a poll that
+	// gets it fails its tenant, which restarts with backoff.
 	ErrReplyTooLarge = errors.New("xdr: reply body too large")
 )
 
@@ -48,7 +50,9 @@ const DefaultRateLimitWait = 60 * time.Second
 // overflow a time.Duration or park the caller for years.
 const maxRetryAfter = 24 * time.Hour
 
-// Size caps for what an error keeps from a server's body.
+// Size caps for what an error keeps from a server's body. Every text is
+// scrubbed of the key (see scrubber) after it is decoded and before it is
+// cut to its cap, so no cap can leave part of a key behind.
 const (
 	maxErrorBody = 64 << 10 // bytes of an error body that are read at all
 	maxMessage   = 1024     // bytes kept of err_msg and err_extra
@@ -59,7 +63,8 @@ const (
 // envelope the API uses ({"reply":{"err_code","err_msg","err_extra"}} or the
 // same three at top level), from the 422 shape ({"code","status","message",
 // "errors"}), or, for a non-JSON body such as a proxy's HTML page, from a short
-// excerpt of it. Message and Extra are capped at about 1 KiB each.
+// excerpt of it. Message and Extra are capped at about 1 KiB each. No field
+// holds the client's key, in any spelling the server may have echoed it in.
 type APIError struct {
 	Endpoint     string        // get_incidents or get_incident_extra_data
 	Status       int           // HTTP status code
@@ -124,8 +129,8 @@ func (e *APIError) Error() string {
 // that decides:
 //
 //   - true: HTTP 408, 429 and 5xx; ErrTruncated; ErrMalformed; ErrTimeout (the
-//     per-request timeout); connection resets, refusals, unexpected EOF and
-//     other network errors.
+//     per-request timeout); ErrReplyBudget; connection resets, refusals,
+//     unexpected EOF and other network errors.
 //   - false: nil; every other status (400, 401, 402, 403, 404, 422, ...);
 //     an answer that the incident does not exist (IncidentNotFound), whatever
 //     its status; context.Canceled and a context.DeadlineExceeded of the
@@ -148,7 +153,7 @@ func Retryable(err error) bool {
 		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || (s >= 500 && s <= 599)
 	}
 	switch {
-	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed):
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrMalformed), errors.Is(err, ErrReplyBudget):
 		return true
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrReplyTooLarge):
 		return false
@@ -265,10 +270,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // newAPIError builds the error for a non-2xx reply from its status, headers
-// and (at most maxErrorBody bytes of) body.
-func newAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time, advanced bool) *APIError {
+// and (at most maxErrorBody bytes of) body, scrubbing every text of the key
+// with sc before capping it.
+func newAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time, advanced bool, sc *scrubber) *APIError {
 	e := &APIError{Endpoint: endpoint, Status: status, AdvancedAuth: advanced}
-	fillFromBody(e, h.Get("Content-Type"), body)
+	fillFromBody(e, h.Get("Content-Type"), sc.bytes(body), sc)
 	if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
@@ -279,20 +285,21 @@ func newAPIError(endpoint string, status int, h http.Header, body []byte, now ti
 }
 
 // fillFromBody sets Code, Message and Extra from whichever error envelope the
-// body uses.
-func fillFromBody(e *APIError, contentType string, body []byte) {
+// body uses, each decoded, scrubbed by sc, then capped.
+func fillFromBody(e *APIError, contentType string, body []byte, sc *scrubber) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return
 	}
+	keep := func(s string) string { return capText(sc.text(s), maxMessage) }
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		if json.Valid(body) {
 			// A JSON scalar or list: keep it as the message.
-			e.Message = capText(errText(body), maxMessage)
+			e.Message = keep(errText(body))
 			return
 		}
-		e.Message = nonJSONExcerpt(contentType, body)
+		e.Message = nonJSONExcerpt(contentType, body, sc)
 		return
 	}
 	fields := top
@@ -302,26 +309,26 @@ func fillFromBody(e *APIError, contentType string, body []byte) {
 			fields = inner
 		} else if !hasAny(top, "err_code", "err_msg", "err_extra") {
 			// {"reply": "text"} or a reply without the error fields.
-			e.Message = capText(errText(r), maxMessage)
+			e.Message = keep(errText(r))
 			return
 		}
 	}
 	if hasAny(fields, "err_code", "err_msg", "err_extra") {
-		e.Code = capText(errText(fields["err_code"]), maxMessage)
-		e.Message = capText(errText(fields["err_msg"]), maxMessage)
-		e.Extra = capText(errText(fields["err_extra"]), maxMessage)
+		e.Code = keep(errText(fields["err_code"]))
+		e.Message = keep(errText(fields["err_msg"]))
+		e.Extra = keep(errText(fields["err_extra"]))
 		return
 	}
 	// The 422 shape: {"code", "status", "message", "errors"}.
-	e.Code = capText(errText(fields["code"]), maxMessage)
-	e.Message = capText(errText(fields["message"]), maxMessage)
+	e.Code = keep(errText(fields["code"]))
+	e.Message = keep(errText(fields["message"]))
 	if e.Message == "" {
-		e.Message = capText(errText(fields["status"]), maxMessage)
+		e.Message = keep(errText(fields["status"]))
 	}
-	e.Extra = capText(errText(fields["errors"]), maxMessage)
+	e.Extra = keep(errText(fields["errors"]))
 	if e.Code == "" && e.Message == "" && e.Extra == "" {
 		// An object in no known envelope: keep it, compacted, as the message.
-		e.Message = capText(errText(body), maxMessage)
+		e.Message = keep(errText(body))
 	}
 }
 
@@ -334,44 +341,33 @@ func hasAny(m map[string]json.RawMessage, keys ...string) bool {
 	return false
 }
 
-// errText renders one error field: a string trimmed, a number as its
-// literal, an empty list or object or null as "", anything else re-encoded
-// compactly.
+// errText renders one error field: a string or number as Text reads it,
+// true and false as written, an empty list or object as "", any other list
+// or object re-encoded compactly.
 func errText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case 'n':
-		return ""
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case '{', '[':
-		var buf bytes.Buffer
-		if json.Compact(&buf, raw) != nil {
-			return ""
-		}
-		if s := buf.String(); s != "{}" && s != "[]" {
-			return s
-		}
-		return ""
-	}
-	if s, ok := numberText(raw); ok {
+	if s := string(raw); s == "true" || s == "false" {
 		return s
 	}
-	return string(raw) // true or false
+	if len(raw) == 0 || raw[0] != '{' && raw[0] != '[' {
+		return Text(raw)
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return ""
+	}
+	if s := buf.String(); s != "{}" && s != "[]" {
+		return s
+	}
+	return ""
 }
 
 // nonJSONExcerpt describes a body that is not JSON (an HTML error page from a
 // proxy, say) in at most maxExcerpt bytes: the page title when there is one,
-// else the start of the text with whitespace collapsed.
-func nonJSONExcerpt(contentType string, body []byte) string {
-	text := string(body)
+// else the start of the text with whitespace collapsed; scrubbed by sc
+// before it is cut.
+func nonJSONExcerpt(contentType string, body []byte, sc *scrubber) string {
+	text := sc.text(string(body))
 	lower := strings.ToLower(text)
 	if i := strings.Index(lower, "<title>"); i >= 0 {
 		rest := text[i+len("<title>"):]
@@ -381,7 +377,7 @@ func nonJSONExcerpt(contentType string, body []byte) string {
 	}
 	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "\uFFFD")), " ")
 	text = capText(text, maxExcerpt)
-	mt := strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0])
+	mt := strings.TrimSpace(strings.SplitN(sc.text(contentType), ";", 2)[0])
 	if mt == "" {
 		return "non-JSON reply: " + text
 	}

@@ -83,6 +83,7 @@ func TestRetryable(t *testing.T) {
 		{"ErrTimeout", wrap(fmt.Errorf("%w after 30s: %w", xdr.ErrTimeout, context.DeadlineExceeded)), true},
 		{"ErrInvalidRequest", wrap(xdr.ErrInvalidRequest), false},
 		{"ErrReplyTooLarge", wrap(xdr.ErrReplyTooLarge), false},
+		{"ErrReplyBudget", wrap(xdr.ErrReplyBudget), true},
 		{"context.Canceled", wrap(context.Canceled), false},
 		{"caller's DeadlineExceeded", wrap(context.DeadlineExceeded), false},
 		{"Canceled beside a reset", errors.Join(context.Canceled, syscall.ECONNRESET), false},

@@ -196,6 +196,7 @@ tenants:
 {{- define "xdr-kafka-connector.caDir" -}}/etc/xdr-connector/kafka-ca{{- end }}
 {{- define "xdr-kafka-connector.tenantsDir" -}}/etc/xdr-connector/tenants{{- end }}
 {{- define "xdr-kafka-connector.tenantKeyDir" -}}/run/secrets/tenants{{- end }}
+{{- define "xdr-kafka-connector.httpTokenDir" -}}/etc/xdr-connector/http-token{{- end }}
 
 {{/*
 The environment of `connector run` (and of `connector check` in the test pod).
@@ -230,6 +231,8 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.xdr.maxRetryAfter | quote }}
 - name: XDR_REQUESTS_PER_SECOND
   value: {{ $v.xdr.requestsPerSecond | int64 | quote }}
+- name: XDR_REPLY_BUDGET_BYTES
+  value: {{ $v.xdr.replyBudgetBytes | int64 | quote }}
 {{- if not (include "xdr-kafka-connector.multiTenant" .) }}
 {{- with $v.xdr.tenant }}
 - name: XDR_TENANT
@@ -340,6 +343,12 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.log.format | quote }}
 - name: HTTP_ADDR
   value: {{ printf ":%d" ($v.metrics.port | int64) | quote }}
+- name: HTTP_TENANTS_ENABLED
+  value: {{ $v.metrics.tenantsEndpoint | quote }}
+{{- if $v.metrics.tokenSecret.name }}
+- name: HTTP_TOKEN_FILE
+  value: {{ include "xdr-kafka-connector.httpTokenDir" . }}/token
+{{- end }}
 - name: DATA_DIR
   value: /tmp/xdr-connector
 {{- with $v.otel.endpoint }}
@@ -416,6 +425,11 @@ when set, because an empty variable would override the binary's default.
   mountPath: {{ include "xdr-kafka-connector.caDir" . }}
   readOnly: true
 {{- end }}
+{{- if .Values.metrics.tokenSecret.name }}
+- name: http-token
+  mountPath: {{ include "xdr-kafka-connector.httpTokenDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/*
@@ -490,6 +504,17 @@ In multi-tenant mode one projected volume holds every tenant's key, each at
     items:
       - key: ca.crt
         path: ca.crt
+{{- end }}
+{{- end }}
+{{- with .Values.metrics.tokenSecret }}
+{{- if .name }}
+- name: http-token
+  secret:
+    secretName: {{ .name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .key }}
+        path: token
 {{- end }}
 {{- end }}
 {{- end }}

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
@@ -72,17 +71,19 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document
 }
 
 // Alert returns the document of one alert of an enriched reply: inc is the
-// reply's incident and version the incident version its native record
-// carries. Host, user, process (the actor process and, as its parent, the
-// causality actor), file, network, DNS and registry fields land where
-// Elastic's integration puts them.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (Document, error) {
+// reply's incident, version the incident version its native record carries
+// and key the alert's record key in its reply (enrich.ReplyKeys;
+// enrich.AlertKey for an alert alone), from which event.id and
+// panw_cortex.xdr.alert_key come. Host, user, process (the actor process
+// and, as its parent, the causality actor), file, network, DNS and registry
+// fields land where Elastic's integration puts them.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (Document, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, AlertError(inc, err)
 	}
 	var e Encoder
-	return e.alert(m, version, inc, a, v).document(), nil
+	return e.alert(m, version, inc, key, v).document(), nil
 }
 
 // AlertError is the error of an alert that cannot be mapped: err is why its
@@ -123,10 +124,10 @@ func (e *Encoder) AppendIncidentEnriched(w *jsonw.Writer, m record.Meta, version
 	return nil
 }
 
-// AppendAlert writes the document Alert returns for a, whose View is v
-// (which it marks), to w.
-func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, v *xdrview.View) {
-	e.alert(m, version, inc, a, v).appendJSON(w)
+// AppendAlert writes the document Alert returns for the alert whose View is
+// v (which it marks) and whose record key is key, to w.
+func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) {
+	e.alert(m, version, inc, key, v).appendJSON(w)
 }
 
 func (e *Encoder) reset(v *xdrview.View) *doc {
@@ -175,10 +176,10 @@ var (
 	infoType         = []string{"info"}
 )
 
-func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, v *xdrview.View) *doc {
+// alert maps the alert whose View is v and whose record key is key.
+func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) *doc {
 	d := e.reset(v)
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
 	mp := mapper{e: e, v: v}
 	ts := v.Time("event_timestamp")
 	if ts == 0 {

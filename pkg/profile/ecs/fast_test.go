@@ -35,13 +35,14 @@ func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
 		}
 		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, w.B)
 		var v xdrview.View
-		for _, a := range ed.Alerts.Data {
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
 			if err := v.Reset(a.Raw); err != nil {
 				t.Fatalf("alert %s: %v", a.ID, err)
 			}
 			var w jsonw.Writer
-			enc.AppendAlert(&w, m, c.Version, ed.Incident, a, &v)
-			labels, docs = append(labels, "alert "+enrich.AlertKey(ed.Incident.ID, a)), append(docs, w.B)
+			enc.AppendAlert(&w, m, c.Version, ed.Incident, keys[i], &v)
+			labels, docs = append(labels, "alert "+keys[i]), append(docs, w.B)
 		}
 	}
 	return labels, docs
@@ -65,8 +66,9 @@ func referenceDocs(t *testing.T, c fixtures.Case) []refDocument {
 			t.Fatal(err)
 		}
 		out = append(out, d)
-		for _, a := range ed.Alerts.Data {
-			d, err := refAlert(m, c.Version, ed.Incident, a)
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
+			d, err := refAlert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +150,8 @@ func FuzzWrittenMatchesReference(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			ref, err := refAlert(fixtures.Meta, 50, inc, a)
+			key := enrich.AlertKey(inc.ID, a)
+			ref, err := refAlert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +161,7 @@ func FuzzWrittenMatchesReference(f *testing.F) {
 			v.Use(fixtures.AlertFields...)
 			v.Keep(fixtures.AlertFields...)
 			var w jsonw.Writer
-			enc.AppendAlert(&w, fixtures.Meta, 50, inc, a, &v)
+			enc.AppendAlert(&w, fixtures.Meta, 50, inc, key, &v)
 			if want := marshal(t, ref); !sameJSON(t, w.B, want) {
 				t.Fatalf("alert %s:\nwritten   %s\nreference %s", a.Raw, w.B, want)
 			}

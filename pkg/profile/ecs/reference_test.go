@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -83,17 +82,16 @@ func refIncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (refDo
 }
 
 // refAlert returns the document of one alert of an enriched reply: inc is the
-// reply's incident and version the incident version its native record
-// carries. Host, user, process (the actor process and, as its parent, the
+// reply's incident, version the incident version its native record carries
+// and key the alert's record key in its reply. Host, user, process (the actor process and, as its parent, the
 // causality actor), file, network, DNS and registry fields land where
 // Elastic's integration puts them.
-func refAlert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (refDocument, error) {
+func refAlert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (refDocument, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("mapping alert of incident %s to ECS: %w", inc.ID, err)
 	}
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
 	mp := &mapper{d: refDocument{}, v: v}
 	d := mp.d
 	ts := v.Time("event_timestamp")

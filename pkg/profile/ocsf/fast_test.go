@@ -34,12 +34,13 @@ func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
 		var infos []byte
 		var first, last int64
 		version := max(c.Version, ed.Incident.ModificationTime)
-		for _, a := range ed.Alerts.Data {
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
 			if v.Reset(a.Raw) != nil {
 				continue
 			}
 			var w jsonw.Writer
-			fi, created := enc.AppendAlert(&w, m, version, ed.Incident, a, &v)
+			fi, created := enc.AppendAlert(&w, m, version, ed.Incident, keys[i], &v)
 			if len(infos) > 0 {
 				infos = append(infos, ',')
 			}
@@ -50,7 +51,7 @@ func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
 				}
 				last = max(last, created)
 			}
-			alerts, alertLabels = append(alerts, w.B), append(alertLabels, "alert "+enrich.AlertKey(ed.Incident.ID, a))
+			alerts, alertLabels = append(alerts, w.B), append(alertLabels, "alert "+keys[i])
 		}
 		var w jsonw.Writer
 		if err := ocsf.AppendIncidentEnriched(&w, m, c.Version, ed, infos, first, last); err != nil {
@@ -112,7 +113,8 @@ func FuzzWrittenMatchesEncodingJSON(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			want, err := ocsf.Alert(fixtures.Meta, 50, inc, a)
+			key := enrich.AlertKey(inc.ID, a)
+			want, err := ocsf.Alert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +124,7 @@ func FuzzWrittenMatchesEncodingJSON(f *testing.F) {
 			v.Use(fixtures.AlertFields...)
 			v.Keep(fixtures.AlertFields...)
 			var w jsonw.Writer
-			fi, created := enc.AppendAlert(&w, fixtures.Meta, 50, inc, a, &v)
+			fi, created := enc.AppendAlert(&w, fixtures.Meta, 50, inc, key, &v)
 			if got, wantB := w.B, marshal(t, want); !bytes.Equal(got, wantB) {
 				t.Fatalf("alert %s:\nwritten       %s\nencoding/json %s", a.Raw, got, wantB)
 			}

@@ -81,19 +81,19 @@ func IncidentChange(m record.Meta, inc xdr.Incident) (*IncidentFinding, error) {
 // artifacts' other fields are kept under unmapped. Its time is max(version,
 // the reply's modification_time), as the native enriched record's.
 func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding, error) {
-	inc := ed.Incident
 	f, err := enriched(m, version, ed)
 	if err != nil {
 		return nil, err
 	}
 	infos := make([]FindingInfo, 0, len(ed.Alerts.Data))
+	keys := enrich.ReplyKeys(ed).Alerts
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		v, err := xdrview.New(a.Raw)
 		if err != nil {
 			continue // an alert that is not an object has nothing to report
 		}
-		fi := alertInfo(inc.ID, *a, v, &arena{})
+		fi := alertInfo(keys[i], v, &arena{})
 		infos = append(infos, fi)
 		f.span(fi.CreatedTime)
 	}
@@ -163,15 +163,17 @@ func enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding
 }
 
 // Alert returns the Detection Finding of one alert of an enriched reply: inc
-// is the reply's incident and version the incident version its native record
-// carries (see enrich.Flatten). finding_info.uid is the alert's record key
-// (enrich.AlertKey), metadata.correlation_uid the incident id.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert) (*DetectionFinding, error) {
+// is the reply's incident, version the incident version its native record
+// carries (see enrich.Flatten) and key the alert's record key in its reply
+// (enrich.ReplyKeys; enrich.AlertKey for an alert alone).
+// finding_info.uid and metadata.uid are derived from the key,
+// metadata.correlation_uid is the incident id.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
 		return nil, AlertError(inc, err)
 	}
-	f := alert(m, version, inc, a, v, &arena{})
+	f := alert(m, version, inc, key, v, &arena{})
 	f.Unmapped = v.Rest()
 	return f, nil
 }
@@ -182,13 +184,13 @@ func AlertError(inc xdr.Incident, err error) error {
 	return fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
 }
 
-// alert maps the alert a, whose View is v, with the memory of ar.
-func alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, v *xdrview.View, ar *arena) *DetectionFinding {
+// alert maps the alert whose View is v and whose record key is key, with the
+// memory of ar.
+func alert(m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View, ar *arena) *DetectionFinding {
 	ar.reset()
 	v.Forget()
 	version = max(version, inc.ModificationTime)
-	key := enrich.AlertKey(inc.ID, a)
-	info := alertInfo(inc.ID, a, v, ar)
+	info := alertInfo(key, v, ar)
 
 	status := xdrview.Status(v.Text("resolution_status"))
 	if status == "" {
@@ -230,12 +232,12 @@ func alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, v *xdrvi
 // nothing. It is not safe for concurrent use.
 type Encoder struct{ ar arena }
 
-// AppendAlert writes the Detection Finding that Alert returns for a, whose
-// View is v (which it marks), to w. fi is where in w.B its finding_info
+// AppendAlert writes the Detection Finding that Alert returns for the alert
+// whose View is v (which it marks) and whose record key is key, to w. fi is where in w.B its finding_info
 // object lies, and created its created_time, for the incident finding's
 // finding_info_list (see AppendIncidentEnriched).
-func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, v *xdrview.View) (fi [2]int, created int64) {
-	f := alert(m, version, inc, a, v, &e.ar)
+func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) (fi [2]int, created int64) {
+	f := alert(m, version, inc, key, v, &e.ar)
 	f.rest = v
 	w.Open()
 	f.base.appendJSON(w)
@@ -462,10 +464,11 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	return f, self, nil
 }
 
-// alertInfo is the finding an alert describes.
-func alertInfo(incidentID string, a xdr.Alert, v *xdrview.View, ar *arena) FindingInfo {
+// alertInfo is the finding an alert describes, with the memory of ar; key
+// is its record key.
+func alertInfo(key string, v *xdrview.View, ar *arena) FindingInfo {
 	fi := FindingInfo{
-		UID:          enrich.AlertKey(incidentID, a),
+		UID:          key,
 		UIDAlt:       v.Text("external_id"),
 		Title:        v.Text("name"),
 		Desc:         v.Text("description"),

@@ -39,12 +39,13 @@ func events(t *testing.T, c fixtures.Case) (labels []string, evs []any) {
 			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
 		}
 		labels, evs = append(labels, "incident.enriched "+ed.Incident.ID), append(evs, f)
-		for _, a := range ed.Alerts.Data {
-			f, err := ocsf.Alert(m, c.Version, ed.Incident, a)
+		keys := enrich.ReplyKeys(ed).Alerts
+		for i, a := range ed.Alerts.Data {
+			f, err := ocsf.Alert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
 				t.Fatalf("alert %s: %v", a.ID, err)
 			}
-			labels, evs = append(labels, "alert "+enrich.AlertKey(ed.Incident.ID, a)), append(evs, f)
+			labels, evs = append(labels, "alert "+keys[i]), append(evs, f)
 		}
 	}
 	return labels, evs
@@ -215,7 +216,7 @@ func TestAlertFields(t *testing.T) {
 		{"BLOCKED", 2, 2}, {"PREVENTED (BLOCKED)", 2, 2}, {"DETECTED", 3, 15}, {"DETECTED (REPORTED)", 3, 15},
 		{"DETECTED (ALLOW)", 1, 15}, {"QUARANTINED", 2, 3}, {"", 0, 0}, {"SOMETHING_NEW", 99, 99},
 	} {
-		f, err := ocsf.Alert(fixtures.Meta, 40, inc, xdr.Alert{ID: "1", Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"1","action":%q}`, tc.action))})
+		f, err := ocsf.Alert(fixtures.Meta, 40, inc, xdr.Alert{ID: "1", Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"1","action":%q}`, tc.action))}, "1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +228,7 @@ func TestAlertFields(t *testing.T) {
 		}
 	}
 	a := xdr.Alert{Name: "x", Raw: json.RawMessage(`{"name":"x","resolution_status":"STATUS_040_RESOLVED_FALSE_POSITIVE","host_name":"N/A","host_ip":"10.0.0.1,bogus, 10.0.0.2 ","actor_process_image_name":"a.exe"}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a)
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestNotAnObject(t *testing.T) {
 	if _, err := ocsf.IncidentChange(fixtures.Meta, xdr.Incident{ID: "1", Raw: json.RawMessage(`"just a string"`)}); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("incident: %v, want ErrNotObject", err)
 	}
-	if _, err := ocsf.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1", Raw: json.RawMessage(`{}`)}, xdr.Alert{Raw: json.RawMessage(`[1]`)}); !errors.Is(err, xdrview.ErrNotObject) {
+	if _, err := ocsf.Alert(fixtures.Meta, 1, xdr.Incident{ID: "1", Raw: json.RawMessage(`{}`)}, xdr.Alert{Raw: json.RawMessage(`[1]`)}, "k"); !errors.Is(err, xdrview.ErrNotObject) {
 		t.Errorf("alert: %v, want ErrNotObject", err)
 	}
 	if _, err := ocsf.IncidentEnriched(fixtures.Meta, 1, &xdr.ExtraData{Incident: xdr.Incident{ID: "1"}}); !errors.Is(err, xdrview.ErrNotObject) {
@@ -310,7 +311,7 @@ func TestAlertListFields(t *testing.T) {
 		"user_name":["ACME\\alice","bob@acme.example"],"action_local_ip":["10.0.0.5","fd00::5"],"action_local_port":[5000],"event_id":["2"],
 		"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_process_instance_id":["P-1"],
 		"causality_actor_process_image_name":["explorer.exe"],"causality_actor_causality_id":["C-1"],"severity":["high"],"last_modified_ts":[60]}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a)
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}

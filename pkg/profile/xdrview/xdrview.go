@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // ErrNotObject means an API object's bytes are not a JSON object, so no
@@ -322,8 +323,9 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 	return n
 }
 
-// Text returns a scalar field as trimmed text: a string, or a number as its
-// decimal text; a list reads as its first present value (see lists.go). Null,
+// Text returns a string or number field as xdr.Text reads it (trimmed; a
+// whole number as its integer text, so 891 and 891.0 both read "891"); a
+// list reads as its first present value (see lists.go). Booleans, null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
 	s := v.scalarText(v.scalar(name))
@@ -510,7 +512,8 @@ func ipLike(s string) bool {
 }
 
 // Missing reports whether s stands for no value: empty, or one of the
-// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case.
+// sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case. It
+// is xdr.Missing, without its allocation.
 func Missing(s string) bool {
 	s = strings.TrimSpace(s)
 	switch len(s) {
@@ -530,9 +533,10 @@ func Missing(s string) bool {
 	return false
 }
 
-// Severity normalises a severity: lower-cased and trimmed, with the
-// "SEV_040_" style prefix some alert sources use removed, so "SEV_040_HIGH"
-// reads as "high". Missing values read as "".
+// Severity normalises a severity as xdr.Severity does (the one severity
+// reading the connector has), without its allocation: lower-cased and
+// trimmed, with the "SEV_040_" style prefix some alert sources use removed,
+// so "SEV_040_HIGH" reads as "high". Missing values read as "".
 func Severity(s string) string {
 	s = lower(strings.TrimSpace(s))
 	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
@@ -677,45 +681,65 @@ func (v *View) Port(name string) (int, bool) {
 	return int(n), true
 }
 
-// scalarText renders a JSON scalar as text: a string unquoted and trimmed, a
-// number as its decimal text (integral floats as integers); anything else "".
-// A string with escapes is unquoted into v's buffer (v may be nil).
+// scalarText is xdr.Text, the connector's one reading of JSON scalars,
+// returning byte for byte what it returns for every input (a fuzz test holds
+// it to that), without its allocations in the common cases: a string
+// without escapes and an integer literal read as views of raw, and a string
+// with escapes is unquoted into v's buffer (v may be nil). Anything else is
+// read by xdr.Text itself.
 func (v *View) scalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
+	raw = trimJSONSpace(raw)
 	if len(raw) == 0 {
 		return ""
 	}
-	switch raw[0] {
-	case '"':
-		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
-			body := raw[1 : len(raw)-1]
-			if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+	switch c := raw[0]; {
+	case c == '"':
+		if n := len(raw); n >= 2 && raw[n-1] == '"' {
+			body := raw[1 : n-1]
+			if plainString(body) {
 				return strings.TrimSpace(alias(body)) // nothing to unquote
 			}
 			if s, ok := v.unquote(body); ok {
 				return strings.TrimSpace(s)
 			}
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
+	case c == '-' || c >= '0' && c <= '9':
+		if isDigits(raw) && (c != '0' || len(raw) == 1) || c == '-' && len(raw) > 1 && raw[1] != '0' && isDigits(raw[1:]) {
+			return alias(raw) // an integer literal is its own text
 		}
-		return strings.TrimSpace(s)
-	case 'n', 't', 'f', '{', '[':
-		return ""
+	default:
+		return "" // true, false, null, objects, lists, invalid input
 	}
-	if n, ok := v.parseInt(raw); ok {
-		if isDigits(raw) && (raw[0] != '0' || len(raw) == 1) || raw[0] == '-' && len(raw) > 1 && isDigits(raw[1:]) && raw[1] != '0' {
-			return alias(raw) // already its decimal text
+	return xdr.Text(raw)
+}
+
+// trimJSONSpace removes the white space JSON allows around a value.
+func trimJSONSpace(b []byte) []byte {
+	for len(b) > 0 && jsonSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && jsonSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func jsonSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// plainString reports whether body, the inside of a JSON string, needs no
+// unquoting: no escape, no quote, no control character, valid UTF-8.
+func plainString(body []byte) bool {
+	for _, c := range body {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
 		}
-		return strconv.FormatInt(n, 10)
 	}
-	return alias(raw)
+	return utf8.Valid(body)
 }
 
 // unquote decodes body, a JSON string's body with the usual escapes, into
-// v's buffer; ok is false for a \u escape or invalid UTF-8 (the decoder
-// then reads it). The buffer is only ever appended to, so every string
+// v's buffer; ok is false for a \u escape, invalid UTF-8 or anything JSON
+// does not allow in a string (xdr.Text then reads it). The buffer is only ever appended to, so every string
 // unquoted before stays as it was.
 func (v *View) unquote(body []byte) (string, bool) {
 	if v == nil || bytes.Contains(body, []byte(`\u`)) || !utf8.Valid(body) {
@@ -727,6 +751,9 @@ func (v *View) unquote(body []byte) (string, bool) {
 	start := len(v.buf)
 	for i := 0; i < len(body); i++ {
 		c := body[i]
+		if c < 0x20 || c == '"' {
+			return "", false // not a valid JSON string
+		}
 		if c != '\\' {
 			v.buf = append(v.buf, c)
 			continue

@@ -78,6 +78,17 @@ type Config struct {
 	// reports (one public puller saw it saturate near 10,000). Results are
 	// not capped. Default 0: no cap.
 	TotalCountCap int
+	// BulkRateLimit and BulkRateWindow are the sliding window of
+	// get_multiple_incidents_extra_data, its own beside the single
+	// endpoint's (default: RateLimit in RateWindow, as configured).
+	BulkRateLimit  int
+	BulkRateWindow time.Duration
+	// AlertsLimitPerIncident is the most alerts one item of a bulk reply
+	// carries (default DefaultAlertsLimitPerIncident, 50).
+	AlertsLimitPerIncident int
+	// NoBulk makes the tenant answer get_multiple_incidents_extra_data as a
+	// tenant without it (see SetBulkServed).
+	NoBulk bool
 	// Now is the clock; every stamp, the rate window, the skew check and
 	// IndexDelay use it (default time.Now). It must not run backwards.
 	Now func() time.Time
@@ -131,6 +142,15 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.BulkRateLimit <= 0 {
+		c.BulkRateLimit = c.RateLimit
+	}
+	if c.BulkRateWindow <= 0 {
+		c.BulkRateWindow = c.RateWindow
+	}
+	if c.AlertsLimitPerIncident <= 0 {
+		c.AlertsLimitPerIncident = DefaultAlertsLimitPerIncident
+	}
 	return c
 }
 
@@ -160,6 +180,11 @@ type Tenant struct {
 	failures   map[string]int
 	serverErrN int
 	revoked    atomic.Bool // see SetRevoked
+
+	noBulk     atomic.Bool // see SetBulkServed
+	bulkWindow []time.Time
+	bulkCalls  []BulkCall
+	bulk429    int
 }
 
 // New builds a tenant and generates cfg.Incidents incidents whose creation
@@ -176,6 +201,7 @@ func New(cfg Config) *Tenant {
 		failures:  make(map[string]int),
 		slowDelay: cfg.SlowDelay,
 	}
+	t.noBulk.Store(cfg.NoBulk)
 	t.generate()
 	return t
 }
@@ -268,7 +294,8 @@ type reply struct {
 // ServeHTTP implements http.Handler.
 func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	endpoint, ok := strings.CutPrefix(strings.TrimSuffix(r.URL.Path, "/"), apiPrefix)
-	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData) {
+	bulk := endpoint == EndpointMultipleExtraData
+	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData && !bulk) || bulk && t.noBulk.Load() {
 		t.write(w, r, errReply(http.StatusNotFound, shapeReply, 404, "Not Found", "no such public API endpoint"))
 		return
 	}
@@ -285,21 +312,31 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	extra := endpoint == EndpointExtraData
 	callID := ""
+	var bulkIDs []string
 	if extra {
 		callID = peekIncidentID(body)
+	}
+	if bulk {
+		bulkIDs = peekBulkIDs(body)
 	}
 
 	if rep, ok := t.checkKey(r, arrival); !ok {
 		if extra {
 			t.recordCall(arrival, callID, rep.status)
 		}
+		if bulk {
+			t.recordBulkCall(arrival, bulkIDs, rep.status)
+		}
 		t.write(w, r, rep)
 		return
 	}
 
 	admitted, retryAfter := true, ""
-	if extra {
+	switch {
+	case extra:
 		admitted, retryAfter = t.admit(arrival)
+	case bulk:
+		admitted, retryAfter = t.admitBulk(arrival)
 	}
 	fault := t.takeFault(endpoint)
 	if fault == FaultSlow {
@@ -314,6 +351,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if extra {
 				t.recordCall(arrival, callID, 0)
 			}
+			if bulk {
+				t.recordBulkCall(arrival, bulkIDs, 0)
+			}
 			return
 		}
 		fault = 0
@@ -325,6 +365,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if extra {
 			t.recordCall(arrival, callID, 0)
 		}
+		if bulk {
+			t.recordBulkCall(arrival, bulkIDs, 0)
+		}
 		resetConnection(w)
 		return
 	case FaultServerError:
@@ -333,6 +376,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = rateLimitedReply(t.cfg.RateLimit, t.cfg.RateWindow, "1")
 	default:
 		switch {
+		case !admitted && fault == 0 && bulk:
+			rep = rateLimitedReply(t.cfg.BulkRateLimit, t.cfg.BulkRateWindow, retryAfter)
 		case !admitted && fault == 0:
 			t.mu.Lock()
 			t.count429++
@@ -340,6 +385,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = rateLimitedReply(t.cfg.RateLimit, t.cfg.RateWindow, retryAfter)
 		case extra:
 			rep = t.extraData(body)
+		case bulk:
+			rep = t.multipleExtraData(body)
 		default:
 			rep = t.getIncidents(body)
 		}
@@ -349,6 +396,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if extra {
 		t.recordCall(arrival, callID, rep.status)
+	}
+	if bulk {
+		t.recordBulkCall(arrival, bulkIDs, rep.status)
 	}
 	if fault == FaultTruncatedGzip {
 		writeTruncatedGzip(w, rep)

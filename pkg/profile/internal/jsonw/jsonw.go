@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
@@ -51,7 +52,7 @@ func (w *Writer) Key(k string) {
 // QuotedKey writes an object key, escaped as encoding/json escapes it.
 func (w *Writer) QuotedKey(k string) {
 	w.sep()
-	w.B = record.AppendString(w.B, k)
+	w.B = appendString(w.B, k)
 	w.B = append(w.B, ':')
 	w.comma = false
 }
@@ -85,7 +86,7 @@ func (w *Writer) CloseList() {
 // String writes a string value.
 func (w *Writer) String(s string) {
 	w.sep()
-	w.B = record.AppendString(w.B, s)
+	w.B = appendString(w.B, s)
 	w.comma = true
 }
 
@@ -191,4 +192,38 @@ func (w *Writer) RawMap(m map[string]json.RawMessage) {
 		w.Raw(m[k])
 	}
 	w.Close()
+}
+
+// appendString appends s as encoding/json writes a string with HTML
+// escaping off: record.AppendString, except that a backspace and a form
+// feed are written \b and \f, as encoding/json writes them, where
+// record.AppendString (whose native records keep their bytes) writes
+// \u0008 and \u000c.
+func appendString(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "\b\f") {
+		return record.AppendString(b, s)
+	}
+	b = append(b, '"')
+	for s != "" {
+		i := strings.IndexAny(s, "\b\f")
+		seg := s
+		if i >= 0 {
+			seg = s[:i]
+		}
+		if seg != "" {
+			n := len(b)
+			b = record.AppendString(b, seg)
+			b = append(b[:n], b[n+1:len(b)-1]...) // without its quotes
+		}
+		if i < 0 {
+			break
+		}
+		if s[i] == '\b' {
+			b = append(b, '\\', 'b')
+		} else {
+			b = append(b, '\\', 'f')
+		}
+		s = s[i+1:]
+	}
+	return append(b, '"')
 }
