@@ -202,6 +202,8 @@ const (
 	TargetCallsPerChange = 1.0               // extra-data calls per published change, at most
 	TargetRecordsPerCPU  = 100_000           // records per CPU-second, at least
 	TargetAllocsPerRec   = 10.0              // heap allocations per record, at most
+	TargetProfilesCPU    = 3.0               // CPU per incident with every output profile ÷ native alone, at most
+	TargetProfileAllocs  = 2.0               // heap allocations per profile record ÷ per native record, at most
 	TargetMemoryBytes    = 150 * 1024 * 1024 // peak resident set with the memory backlog, at most
 )
 

@@ -62,6 +62,8 @@ func (r *Report) Rows() []Row {
 		return r.tenantRows()
 	}
 	b, f, c, k, m := r.Budget, r.Freshness, r.Coalescing, r.Cost, r.Memory
+	p := r.CostProfiles
+	cpuRatio := float64(p.CPUPerIncident()) / float64(max(k.CPUPerIncident(), 1))
 	window := fmt.Sprintf("%d calls / %s", b.Limit, b.Window)
 	budgetRow := func(name string, run BudgetRun) (string, string) {
 		return name + ", " + window,
@@ -95,10 +97,14 @@ func (r *Report) Rows() []Row {
 			fmt.Sprintf("%s records/s per core (%s records/s wall, %s records)", thousands(k.RecordsPerCPUSecond()), thousands(k.RecordsPerSecond()), thousands(float64(k.Records))),
 			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(k.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
 		{"Flatten + encode + produce, native + OCSF + ECS",
-			fmt.Sprintf("%s records/s per core (%s records); %s CPU per 1,000-alert incident = %.2f × native's (%s)", thousands(r.CostProfiles.RecordsPerCPUSecond()),
-				thousands(float64(r.CostProfiles.Records)), r.CostProfiles.CPUPerIncident().Round(time.Millisecond),
-				float64(r.CostProfiles.CPUPerIncident())/float64(max(k.CPUPerIncident(), 1)), k.CPUPerIncident().Round(100*time.Microsecond)),
-			"none (reported beside native alone)", Reported},
+			fmt.Sprintf("%s records/s per core (%s records); %s CPU per 1,000-alert incident = %.2f × native's (%s)", thousands(p.RecordsPerCPUSecond()),
+				thousands(float64(p.Records)), p.CPUPerIncident().Round(100*time.Microsecond),
+				cpuRatio, k.CPUPerIncident().Round(100*time.Microsecond)),
+			fmt.Sprintf("≥ %s records/s per core, ≤ %.0f × native's CPU", thousands(TargetRecordsPerCPU), TargetProfilesCPU),
+			verdict(p.RecordsPerCPUSecond() >= TargetRecordsPerCPU && cpuRatio <= TargetProfilesCPU)},
+		{"Heap allocations per profile record (OCSF, ECS)",
+			fmt.Sprintf("%.2f = %.2f × native's (%.2f)", p.ProfileRecordAllocs(k), p.ProfileRecordAllocs(k)/max(k.AllocsPerRecord(), 1e-9), k.AllocsPerRecord()),
+			fmt.Sprintf("≤ %.0f × native's", TargetProfileAllocs), verdict(p.ProfileRecordAllocs(k) <= TargetProfileAllocs*k.AllocsPerRecord())},
 		{"CPU per 10k records", fmt.Sprintf("%.3f CPU-s", k.CPUPer10k()),
 			fmt.Sprintf("≤ %.3f CPU-s", 10_000.0/TargetRecordsPerCPU), verdict(k.CPUPer10k() <= 10_000.0/TargetRecordsPerCPU)},
 		{"Heap allocations per record", fmt.Sprintf("%.2f", k.AllocsPerRecord()),
