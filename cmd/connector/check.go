@@ -39,6 +39,9 @@ nothing).
                     reachable and accepts the key (a standard key refused
                     with a 401 is tried once as an advanced key, to tell
                     which XDR_AUTH_MODE it needs)
+  enrichment        one get_multiple_incidents_extra_data call (unless
+                    ENRICH_BULK=off) for that incident: which way run will
+                    fetch extra data, bulk or single calls
   Kafka             the brokers answer a metadata request (TLS and SASL included)
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
@@ -190,6 +193,7 @@ func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Conf
 	if p.err == nil {
 		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
 			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, p.total))
+		checkBulk(ctx, r, name, t, api, p.firstID, timeout)
 		return
 	}
 	reason, fix := p.reason, p.fix

@@ -506,3 +506,67 @@ func TestInsecureSettingsAreWarnedInCheckAndAtStart(t *testing.T) {
 	}
 	noSecret(t, out, proxyPassword, e.Key)
 }
+
+// TestCheckSaysTheEnrichmentMode runs check against a tenant that serves
+// get_multiple_incidents_extra_data and one that does not, with each
+// ENRICH_BULK: one bulk call (none with off) and the mode run will use.
+func TestCheckSaysTheEnrichmentMode(t *testing.T) {
+	cases := []struct {
+		name     string
+		noBulk   bool
+		mode     string
+		code     int
+		calls    int
+		want     string
+		wantFail bool
+	}{
+		{"served, auto", false, "", 0, 1, "✓ XDR API enrichment: bulk: get_multiple_incidents_extra_data answered (ENRICH_BULK=auto; up to 100 incidents a call; the tenant's alerts_limit_per_incident 50", false},
+		{"not served, auto", true, "auto", 0, 0, "✓ XDR API enrichment: single calls: the tenant does not serve get_multiple_incidents_extra_data", false},
+		{"not served, on", true, "on", 1, 0, "✗ XDR API enrichment: ENRICH_BULK=on, and the tenant does not serve get_multiple_incidents_extra_data", true},
+		{"off", false, "off", 0, 0, "✓ XDR API enrichment: off: one get_incident_extra_data call per incident", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5, NoBulk: c.noBulk})
+			env := checkEnv(e)
+			if c.mode != "" {
+				env["ENRICH_BULK"] = c.mode
+			}
+			out, code := runBinary(t, env, "check")
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, c.code, out)
+			}
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output lacks %q:\n%s", c.want, out)
+			}
+			// A tenant without the endpoint logs no call; one that serves
+			// it got exactly one, for the incident get_incidents returned.
+			calls := e.Sim.BulkCalls()
+			if len(calls) != c.calls {
+				t.Fatalf("%d bulk calls, want %d: %+v", len(calls), c.calls, calls)
+			}
+			if c.calls == 1 && (len(calls[0].IncidentIDs) != 1 || !slices.Contains(e.Sim.IncidentIDs(), calls[0].IncidentIDs[0]) || calls[0].Status != 200) {
+				t.Errorf("bulk call %+v, want one known incident id answered with 200", calls[0])
+			}
+			if _, fail := checkLines(out); (len(fail) > 0) != c.wantFail {
+				t.Errorf("failed checks %q", fail)
+			}
+		})
+	}
+}
+
+// TestCheckProbesBulkWithoutIncidents: a tenant with no incident still tells
+// whether it serves the bulk endpoint.
+func TestCheckProbesBulkWithoutIncidents(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: -1})
+	out, code := runBinary(t, checkEnv(e), "check")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; output:\n%s", code, out)
+	}
+	if want := "✓ XDR API enrichment: bulk: get_multiple_incidents_extra_data answered"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if calls := e.Sim.BulkCalls(); len(calls) != 1 || calls[0].Status != 200 {
+		t.Errorf("bulk calls %+v, want one answered", calls)
+	}
+}

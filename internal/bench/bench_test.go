@@ -40,6 +40,7 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 		RateLimit: 10, RateWindow: 200 * time.Millisecond, BudgetWindows: 10,
 		PollInterval: 200 * time.Millisecond, FreshFor: 2 * time.Second, ChurnFor: 2 * time.Second,
 		CostRecords: 20_000, MemoryIncidents: 2_000, Progress: &progress,
+		NoBackfill: true, // TestTinyBackfill runs it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -183,6 +184,7 @@ func TestPercentileIsNearestRank(t *testing.T) {
 
 func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	rep := &Report{
+		Config: Config{NoBackfill: true}, // TestBackfillRowsJudgeAgainstTheTargets
 		Budget: Budget{Limit: 10, Window: time.Second, Windows: 10,
 			Ours:  BudgetRun{Calls: 100, Admitted: 99, Allowed: 100, Use: 0.99},
 			Naive: BudgetRun{Calls: 100, Admitted: 60, Refused: 40, Allowed: 100, Use: 0.6}},
