@@ -202,6 +202,7 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key, "DATA_DIR": t.TempDir(),
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h",
 		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
+		"ENRICH_BULK": "off", // the tenant's single-call log shows the redriven incident's own call
 	}
 	statusOf := func() (tenantStatus, string) {
 		t.Helper()

@@ -165,7 +165,9 @@ next:
 func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 	const incidents = 40
 	e := testkit.New(t, xdrtest.Config{Seed: 11, Incidents: incidents, MaxAlerts: 10, RateWindow: 100 * time.Millisecond})
-	r := startConnector(t, e, nil, runDeps{PingEvery: time.Millisecond})
+	// One get_incident_extra_data call per incident, so that the calls the
+	// tenant saw are the ones the metrics count.
+	r := startConnector(t, e, map[string]string{"ENRICH_BULK": "off"}, runDeps{PingEvery: time.Millisecond})
 
 	var m metrics
 	testkit.WaitFor(t, 60*time.Second, "every incident enriched", func() bool {
