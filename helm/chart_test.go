@@ -738,8 +738,9 @@ func notSettable() map[string]string {
 		"KAFKA_SASL_PASSWORD": "a secret: the chart passes it only as a file (KAFKA_SASL_PASSWORD_FILE)",
 		"DATA_DIR": "the embedded broker's directory; the chart requires kafka.brokers so it never runs, " +
 			"and pins DATA_DIR under the writable /tmp emptyDir",
-		"XDR_ALLOW_INSECURE_HTTP": "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
-		"KAFKA_TOPIC_PREFIX":      "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
+		"XDR_ALLOW_INSECURE_HTTP":   "the chart offers no way to send the API key in clear text; extraEnv can, deliberately",
+		"KAFKA_ALLOW_INSECURE_SASL": "the chart offers no way to send SASL credentials without TLS; extraEnv can, deliberately",
+		"KAFKA_TOPIC_PREFIX":        "the chart names every topic in topics.*, which set each KAFKA_TOPIC_* and so override a prefix",
 	}
 }
 
@@ -830,13 +831,19 @@ func TestRenderRequiredValues(t *testing.T) {
 		"helm test " + releaseName + " -n soc",
 		"-t xdr.incidents",
 		"--bootstrap-server kafka-0.kafka:9092",
-		"ONE REPLICA",
-		"429",
 		"NETWORK POLICY " + fullname + ": the pod accepts connections on port 8080 only",
 		"the Kafka brokers' ports on\n10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16.",
+		"SCALE-OUT", // the default, as the connector's with KAFKA_BROKERS
 	} {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q", want)
+		}
+	}
+	// Without the group, one replica: the notes say why.
+	off := render(t, loadChart(t), readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	for _, want := range []string{"ONE REPLICA", "429"} {
+		if !strings.Contains(off.notes, want) {
+			t.Errorf("NOTES.txt without scaleOut lacks %q", want)
 		}
 	}
 	if strings.Contains(r.notes, "WARNING") {
@@ -898,8 +905,8 @@ func TestDefaultsMatchConfig(t *testing.T) {
 			continue
 		}
 		checked++
-		if e.Value == def {
-			continue
+		if e.Value == def || e.Name == "KAFKA_GROUP_ENABLED" && def == "auto" && e.Value == "true" {
+			continue // the chart always names brokers, with which auto is on
 		}
 		got, err1 := time.ParseDuration(e.Value)
 		want, err2 := time.ParseDuration(def)
@@ -978,6 +985,10 @@ pipeline:
   enrichWorkers: 3
   enrichMaxAttempts: 9
   alertsLimit: 1000000
+  enrichBulk: "on"
+  enrichBulkSize: 50
+  enrichBulkRateLimit: 7
+  enrichBulkRateWindow: 62s
   commitInterval: 2500ms
   shutdownTimeout: 25s
   delivery: at-least-once
@@ -1106,6 +1117,10 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"ENRICH_WORKERS":                 value("3"),
 		"ENRICH_MAX_ATTEMPTS":            value("9"),
 		"ALERTS_LIMIT":                   value("1000000"), // not 1e+06
+		"ENRICH_BULK":                    value("on"),
+		"ENRICH_BULK_SIZE":               value("50"),
+		"ENRICH_BULK_RATE_LIMIT":         value("7"),
+		"ENRICH_BULK_RATE_WINDOW":        value("62s"),
 		"COMMIT_INTERVAL":                value("2500ms"),
 		"SHUTDOWN_TIMEOUT":               value("25s"),
 		"DELIVERY":                       value("at-least-once"),
@@ -1472,7 +1487,6 @@ func TestBadValuesRejected(t *testing.T) {
 		"missing-base-url.yaml":                  {"at '/xdr/baseUrl'", "does not match pattern"},
 		"missing-brokers.yaml":                   {"at '/kafka/brokers'", "minItems"},
 		"no-secret-source.yaml":                  {"at '/xdr/apiKey'", "minLength"},
-		"both-secret-sources.yaml":               {"at '/xdr/apiKey'", "maxLength"},
 		"bad-auth-mode.yaml":                     {"at '/xdr/authMode'", "'standard', 'advanced'"},
 		"bad-log-level.yaml":                     {"at '/log/level'", "'debug', 'info', 'warn', 'error'"},
 		"bad-log-format.yaml":                    {"at '/log/format'", "'text', 'json'"},
@@ -1490,7 +1504,6 @@ func TestBadValuesRejected(t *testing.T) {
 		"tenant-without-base-url.yaml":           {"at '/tenants/0'", "missing property 'baseUrl'"},
 		"tenant-unknown-override.yaml":           {"at '/tenants/0/overrides'", "additional properties 'pollInterval'"},
 		"tenant-no-key-source.yaml":              {"at '/tenants/0'", "missing property 'existingSecret'"},
-		"tenants-with-base-url.yaml":             {"at '/xdr/baseUrl'", "maxLength"},
 		"tenant-topic-without-tenants.yaml":      {"at '/topics/incidents'", "does not match pattern"},
 	}
 	// What a schema cannot check (it cannot compare items) a template's fail
@@ -1498,6 +1511,8 @@ func TestBadValuesRejected(t *testing.T) {
 	failCases := map[string][]string{
 		"tenant-duplicate-id.yaml":      {`tenants[2]: duplicate tenant id "acme" (also tenants[0])`},
 		"scaleout-short-grace.yaml":     {"terminationGracePeriodSeconds (25) must exceed pipeline.shutdownTimeout (20s) by more than 5 s"},
+		"tenants-with-base-url.yaml":    {"xdr.baseUrl set together with tenants", "Unset xdr.baseUrl (move a base URL into its tenant's tenants[].baseUrl)"},
+		"both-secret-sources.yaml":      {"xdr.existingSecret (xdr-api) and xdr.apiKey, xdr.apiKeyId are both set", "Unset xdr.apiKey, xdr.apiKeyId, or unset xdr.existingSecret"},
 		"scaleout-short-rebalance.yaml": {"scaleOut.rebalanceTimeout (15s) must exceed pipeline.shutdownTimeout (20s) plus scaleOut.heartbeatInterval (3s)"},
 	}
 	files, err := filepath.Glob("ci/bad/*.yaml")
@@ -1549,7 +1564,7 @@ func TestBadValuesRejected(t *testing.T) {
 // blanket ban, and that NOTES.txt warns.
 func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 	ch := loadChart(t)
-	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\n")
+	vals := readValues(t, requiredValues+"replicaCount: 2\nallowMultipleReplicas: true\nscaleOut:\n  enabled: false\n")
 	r := render(t, ch, vals)
 	if *r.deployment.Spec.Replicas != 2 {
 		t.Errorf("replicas = %d", *r.deployment.Spec.Replicas)
@@ -1562,8 +1577,8 @@ func TestMultipleReplicasWithAcknowledgement(t *testing.T) {
 // TestScaleOut renders several replicas that share the tenants: no
 // acknowledgement needed, a RollingUpdate that adds a pod before removing
 // one, a PodDisruptionBudget, the pod's name as static member id, and notes
-// without the shared-budget warning. Without scaleOut, KAFKA_GROUP_ENABLED is
-// false and no instance id is rendered.
+// without the shared-budget warning. It is the default; with scaleOut.enabled:
+// false, KAFKA_GROUP_ENABLED is false and no instance id is rendered.
 func TestScaleOut(t *testing.T) {
 	ch := loadChart(t)
 	tenants, err := os.ReadFile(filepath.Join("ci", "tenants.yaml"))
@@ -1596,9 +1611,17 @@ func TestScaleOut(t *testing.T) {
 			t.Errorf("NOTES.txt:\n%s", r.notes)
 		}
 	}
+	// The default is the group, as the connector's own with KAFKA_BROKERS.
 	r := render(t, ch, readValues(t, requiredValues))
-	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "true" {
 		t.Errorf("KAFKA_GROUP_ENABLED = %q by default", e.Value)
+	}
+	if e, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("KAFKA_GROUP_INSTANCE_ID = %+v by default", e)
+	}
+	r = render(t, ch, readValues(t, requiredValues+"scaleOut:\n  enabled: false\n"))
+	if e, _ := envVar(r.container(), "KAFKA_GROUP_ENABLED"); e.Value != "false" {
+		t.Errorf("KAFKA_GROUP_ENABLED = %q with scaleOut.enabled: false", e.Value)
 	}
 	if _, ok := envVar(r.container(), "KAFKA_GROUP_INSTANCE_ID"); ok {
 		t.Error("an instance id is rendered without scaleOut")
@@ -1791,6 +1814,7 @@ func TestTenantsFileLoads(t *testing.T) {
 	chart := config.Tenant{
 		RequestTimeout: 30 * time.Second, PollInterval: 45 * time.Second, Lookback: 2 * time.Minute, StartFrom: "72h",
 		EnrichRateLimit: 10, EnrichRateWindow: time.Minute, EnrichWorkers: 2, AlertsLimit: 1000,
+		EnrichBulk: "auto", EnrichBulkSize: 100, EnrichBulkRateLimit: 10, EnrichBulkRateWindow: time.Minute,
 	}
 	tenant := func(id, url, keyID, mode string) config.Tenant {
 		tn := chart

@@ -10,6 +10,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -18,6 +19,7 @@ import (
 // the key.
 type apiProbe struct {
 	total       int    // incidents matching the filters, when err is nil
+	firstID     string // the id of the incident the reply carried, if any
 	err         error  // the call's error; nil when the tenant answered
 	reason, fix string // set with err: what went wrong and what to change
 }
@@ -35,7 +37,11 @@ func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Co
 	}
 	reply, err := call(api)
 	if err == nil {
-		return apiProbe{total: reply.TotalCount}
+		p := apiProbe{total: reply.TotalCount}
+		if len(reply.Incidents) > 0 {
+			p.firstID = reply.Incidents[0].ID
+		}
+		return p
 	}
 	p := apiProbe{err: err}
 	p.reason, p.fix = apiFailure(err, cfg, timeout)
@@ -50,6 +56,52 @@ func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Co
 		}
 	}
 	return p
+}
+
+// noIncidentID is the id a bulk probe asks for when get_incidents returned no
+// incident: incident ids are positive numbers, so the tenant answers with no
+// item, and the call still tells whether the endpoint is served.
+const noIncidentID = "0"
+
+// checkBulk says which way the tenant's enrichments will be fetched, after
+// one get_multiple_incidents_extra_data call for id (the incident
+// get_incidents returned, or noIncidentID) unless ENRICH_BULK=off:
+// "bulk", "single calls" when the tenant does not serve the endpoint and
+// ENRICH_BULK=auto (a failure with ENRICH_BULK=on, which never falls back),
+// or "off". Any other failure of the call is reported and fails nothing: run
+// finds out on its first batch.
+func checkBulk(ctx context.Context, r *checkReport, name string, t app.Tenant, api *xdr.Client, id string, timeout time.Duration) {
+	name += " enrichment"
+	mode, _ := enrich.ParseBulkMode(t.EnrichBulk)
+	size := t.EnrichBulkSize
+	if size <= 0 {
+		size = xdr.MaxBulkIncidents
+	}
+	if mode == enrich.BulkOff {
+		r.pass(name, "off: one get_incident_extra_data call per incident (ENRICH_BULK=off)")
+		return
+	}
+	if id == "" {
+		id = noIncidentID
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	reply, err := api.GetMultipleIncidentsExtraData(ctx, xdr.MultipleExtraDataRequest{IncidentIDs: []string{id}})
+	switch {
+	case err == nil:
+		limit := "reply does not say its alerts_limit_per_incident"
+		if reply.AlertsLimitPerIncident > 0 {
+			limit = fmt.Sprintf("alerts_limit_per_incident %d: incidents with more alerts are fetched alone", reply.AlertsLimitPerIncident)
+		}
+		r.pass(name, fmt.Sprintf("bulk: get_multiple_incidents_extra_data answered (ENRICH_BULK=%s; up to %d incidents a call; the tenant's %s)", mode, size, limit))
+	case xdr.EndpointNotServed(err) && mode == enrich.BulkOn:
+		r.fail(name, "ENRICH_BULK=on, and the tenant does not serve get_multiple_incidents_extra_data: "+err.Error(),
+			"set ENRICH_BULK=auto (falls back to single calls) or off")
+	case xdr.EndpointNotServed(err):
+		r.pass(name, "single calls: the tenant does not serve get_multiple_incidents_extra_data (ENRICH_BULK=auto falls back)")
+	default:
+		r.skip(name, fmt.Sprintf("ENRICH_BULK=%s: could not tell whether the tenant serves get_multiple_incidents_extra_data (%v); run tries it, and with auto falls back if it does not", mode, err))
+	}
 }
 
 // checkAPIKey is run's first step against a real tenant: one get_incidents

@@ -24,6 +24,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scale := fs.Bool("scale", false, "run only the scale phase: 3 connector run replicas share simulated tenants over Kafka group membership, one is SIGKILLed (handover time, balance, no loss)")
 	scaleTenants := fs.Int("scale-tenants", 0, "simulated tenants of the scale phase (default 30)")
 	scaleSession := fs.Duration("scale-session-timeout", 0, "KAFKA_GROUP_SESSION_TIMEOUT of the scale phase's replicas (default 6s)")
+	backfill := fs.Bool("backfill", false, "run only the backfill phase: one backlog drained with ENRICH_BULK=on and with ENRICH_BULK=off (about 45s; not part of --quick)")
+	backfillIncidents := fs.Int("backfill-incidents", 0, "incidents owed an enrichment in the backfill phase (default 3000)")
+	backfillWindow := fs.Duration("backfill-window", 0, "window of both extra-data endpoints in the backfill phase, 10 calls each (default 2s)")
 	serveBroker := fs.Bool("serve-broker", false, "internal: serve an in-memory Kafka broker until stdin closes (the bench's child process)")
 	help := func() {
 		fmt.Fprint(stdout, `Usage: connector bench [flags]
@@ -38,7 +41,9 @@ backlog and one quiet tenant (per-tenant budget use, memory, CPU caught up,
 the quiet tenant's freshness). With --scale it runs only the scale phase:
 three `+"`connector run`"+` replicas with one tenants file of simulated tenants
 share them over Kafka group membership, one is SIGKILLed (handover time of
-its tenants, balance, no loss). It stops by itself. Exit status 1 when a figure
+its tenants, balance, no loss). With --backfill it runs only the backfill
+phase: one backlog drained with bulk enrichment and with single calls. It
+stops by itself. Exit status 1 when a figure
 misses its target. See docs/BENCHMARKS.md.
 
 Flags:
@@ -73,8 +78,15 @@ Flags:
 	if *scaleTenants < 0 || *scaleSession < 0 {
 		return fmt.Errorf("%w: --scale-tenants and --scale-session-timeout must not be negative", errUsage)
 	}
-	if *scale && *tenants > 0 {
-		return fmt.Errorf("%w: --scale and --tenants are two runs; choose one", errUsage)
+	if *backfillIncidents < 0 || *backfillWindow < 0 {
+		return fmt.Errorf("%w: --backfill-incidents and --backfill-window must not be negative", errUsage)
+	}
+	if n := btoi(*scale) + btoi(*tenants > 0) + btoi(*backfill); n > 1 {
+		return fmt.Errorf("%w: --scale, --tenants and --backfill are separate runs; choose one", errUsage)
+	}
+	cfg.BackfillIncidents, cfg.BackfillWindow = *backfillIncidents, *backfillWindow
+	if cfg.Backfill = *backfill; cfg.Backfill {
+		cfg.Name = "backfill"
 	}
 	cfg.TenantsWindow = *tenantsWindow
 	if cfg.Tenants = *tenants; cfg.Tenants > 0 {
@@ -101,4 +113,11 @@ Flags:
 		return errors.New("bench: a figure missed its target")
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

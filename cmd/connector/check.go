@@ -30,17 +30,33 @@ const checkHelp = `Usage: connector check [--timeout 10s]
 
 Checks what "connector run" needs, with the same environment, and prints one
 line per check: ✓ passed, ✗ failed (with the reason and the fix), – skipped,
-⚠ valid but outside what the API documents (a warning, which fails nothing).
+⚠ valid but outside what the API documents, insecure, or an environment
+variable the connector does not know and ignores (a warning, which fails
+nothing).
 
   configuration     every variable valid (see "connector run --help")
   XDR API           one get_incidents call for one incident: the tenant is
                     reachable and accepts the key (a standard key refused
                     with a 401 is tried once as an advanced key, to tell
                     which XDR_AUTH_MODE it needs)
+  enrichment        one get_multiple_incidents_extra_data call (unless
+                    ENRICH_BULK=off) for that incident: which way run will
+                    fetch extra data, bulk or single calls
   Kafka             the brokers answer a metadata request (TLS and SASL included)
   data topics       exist, or the brokers accept creating them (checked with a
                     validate-only request; nothing is created)
   offsets topic     exists with cleanup.policy=compact, or can be created so
+  slots topic       (with the group) as the offsets topic, and the principal
+                    may DESCRIBE, READ and CREATE it
+  group             (with the group) the principal may DESCRIBE and READ (join)
+                    the connector's group, xdr-kafka-connector/<CONNECTOR_NAME>
+  transactional ids the principal may DESCRIBE and WRITE each tenant's,
+                    xdr-kafka-connector/<CONNECTOR_NAME>/<tenant>
+
+The ACL probes change nothing, so check may run beside a live connector: a join
+no broker accepts (a 1 ms session), a fetch of nothing, and an EndTxn for a
+producer id no producer has. A missing ACL is named with the kafka-acls.sh
+command that grants it.
 
 With XDR_BASE_URL unset the API is not checked ("connector run" would serve a
 simulated tenant); with KAFKA_BROKERS unset Kafka is not checked ("connector
@@ -72,6 +88,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig(ctx)
 	if err != nil {
 		r.fail("configuration", "not valid (each wrong variable is named below)", `fix the variables; "connector run --help" lists them`)
+		warnUnknownVariables(r, os.Environ())
 		return err
 	}
 	var api *xdr.Client
@@ -90,6 +107,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, w := range slices.Concat(cfg.Warnings(), cfg.FileWarnings()) {
 		r.warn(w)
 	}
+	warnUnknownVariables(r, os.Environ())
 
 	switch {
 	case cfg.TenantsFile != "":
@@ -110,8 +128,12 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if r.failed > 0 {
 		return fmt.Errorf("%d of %d checks failed", r.failed, r.failed+r.passed)
 	}
+	if r.insecure > 0 {
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but %d setting(s) expose a credential or the records.\n", r.warned, r.insecure)
+		return nil
+	}
 	if r.warned > 0 {
-		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but outside what the API documents.\n", r.warned)
+		fmt.Fprintf(stdout, "All checks passed, with %d warning(s) (⚠ above): the connector runs, but read each one.\n", r.warned)
 		return nil
 	}
 	fmt.Fprintln(stdout, "All checks passed.")
@@ -122,13 +144,31 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type checkReport struct {
 	out                    io.Writer
 	passed, failed, warned int
+	insecure               int // of the warned, the insecure settings
 }
 
-// warn prints a setting that is valid but outside what the API documents;
-// it fails nothing.
+// warn prints a warning: a setting valid but outside what the API
+// documents, or insecure, or a variable the connector ignores. It fails
+// nothing.
 func (r *checkReport) warn(w config.Warning) {
 	r.warned++
+	if w.Insecure {
+		r.insecure++
+	}
 	fmt.Fprintf(r.out, "⚠ %s\n", w)
+}
+
+// warnUnknownVariables prints a ⚠ line for each variable of environ that
+// looks like the connector's and is not (see unknownVariables), as "run"
+// logs them at start.
+func warnUnknownVariables(r *checkReport, environ []string) {
+	for _, u := range unknownVariables(environ) {
+		msg := `not a variable the connector knows; it is ignored ("connector run --help" lists the known ones)`
+		if u.Closest != "" {
+			msg = "not a variable the connector knows; it is ignored: did you mean " + u.Closest + "?"
+		}
+		r.warn(config.Warning{Setting: u.Name, Message: msg})
+	}
 }
 
 func (r *checkReport) pass(name, detail string) {
@@ -153,6 +193,7 @@ func checkAPI(ctx context.Context, r *checkReport, name string, cfg *config.Conf
 	if p.err == nil {
 		r.pass(name, fmt.Sprintf("%s answered get_incidents with the %s key %s (%d incidents match the filters)",
 			api.BaseURL(), cfg.XDRAuthMode, cfg.XDRAPIKeyID, p.total))
+		checkBulk(ctx, r, name, t, api, p.firstID, timeout)
 		if t.Writeback {
 			checkWrite(ctx, r, name, api, timeout)
 		}
@@ -333,14 +374,23 @@ func checkKafka(ctx context.Context, r *checkReport, cfg *config.Config, connOpt
 		switch d, ok := details[t]; {
 		case ok && d.Err == nil:
 			r.pass("slots topic "+t, fmt.Sprintf("exists: %d slots (its partitions)", len(d.Partitions)))
+			checkSlotsACLs(ctx, r, cl, cfg, d)
 		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			compact := "compact"
 			checkCreatable(ctx, r, adm, cfg, []string{t}, int32(cfg.SlotsPartitions), map[string]*string{"cleanup.policy": &compact}, "slots ")
+		case errors.Is(d.Err, kerr.TopicAuthorizationFailed):
+			r.fail("slots topic "+t, "the principal may not DESCRIBE the slots topic, which the connector's group consumes to share the tenants: "+d.Err.Error(),
+				aclFix("Read", "--topic", t)+"; READ implies DESCRIBE")
 		default:
 			reason, fix := kafkaFailure(d.Err, cfg)
 			r.fail("slots topic "+t, reason, fix)
 		}
+		checkGroupACLs(ctx, r, cl, cfg)
 	}
+	// Every tenant writes in transactions of its own id to an external
+	// Kafka: its offsets (the fencing that finds a second process out, or a
+	// zombie of the group), and exactly-once its records too.
+	checkTxnACLs(ctx, r, cl, cfg)
 }
 
 // checkedDataTopics lists the data topics a run writes: the native ones and

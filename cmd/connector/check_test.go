@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -370,5 +373,200 @@ func TestCheckRefusesCollidingTenantTopics(t *testing.T) {
 	want := "tenant t1's KAFKA_TOPIC_OCSF_INCIDENTS (soc.t1.ocsf.incidents) and tenant t1.ocsf's KAFKA_TOPIC_INCIDENTS (soc.t1.ocsf.incidents)"
 	if len(fail) != 1 || !strings.HasPrefix(fail[0], "✗ tenants file") || !strings.Contains(out, want) {
 		t.Errorf("want one ✗ tenants file line and %q; output:\n%s", want, out)
+	}
+}
+
+// TestCheckNamesAMissingACL runs check as a principal of a broker with ACLs
+// on: with every ACL a run needs, every check passes; with one taken away,
+// check fails on exactly that one, naming the resource, the operation and
+// the kafka-acls.sh that grants it. The probes change nothing: the group has
+// no member afterwards.
+func TestCheckNamesAMissingACL(t *testing.T) {
+	const user, password = "connector", "connector-kafka-password"
+	topic, group, txn := kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId
+	lit, pre := kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLResourcePatternTypePrefixed
+	acl := func(r kmsg.ACLResourceType, name string, p kmsg.ACLResourcePatternType, op kmsg.ACLOperation) kfake.ACL {
+		return kfake.ACL{Resource: r, Name: name, Pattern: p, Operation: op, Allow: true}
+	}
+	all := []kfake.ACL{
+		acl(topic, "xdr.", pre, kmsg.ACLOperationDescribe), acl(topic, "xdr.", pre, kmsg.ACLOperationWrite),
+		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationCreate), acl(topic, "xdr.", pre, kmsg.ACLOperationDescribeConfigs),
+		acl(topic, "xdr.connector.offsets", lit, kmsg.ACLOperationRead),
+		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationRead),
+		acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationRead), acl(group, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
+		acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationWrite), acl(txn, "xdr-kafka-connector/", pre, kmsg.ACLOperationDescribe),
+		acl(topic, "xdr.connector.slots", lit, kmsg.ACLOperationCreate),
+	}
+	for _, d := range []string{"xdr.incidents", "xdr.alerts", "xdr.artifacts", "xdr.dlq"} {
+		all = append(all, acl(topic, d, lit, kmsg.ACLOperationCreate))
+	}
+	for _, tc := range []struct {
+		name    string
+		drop    []int  // indexes in all
+		line    string // the one ✗ line starts so
+		op, fix string
+	}{
+		{"all granted", nil, "", "", ""},
+		{"group read", []int{6}, "✗ group xdr-kafka-connector/xdr-connector", "READ", "--operation Read --group 'xdr-kafka-connector/xdr-connector'"},
+		// READ implies DESCRIBE, and WRITE does: without DESCRIBE means
+		// without either.
+		{"group describe", []int{6, 7}, "✗ group xdr-kafka-connector/xdr-connector", "DESCRIBE", "--operation Read --group 'xdr-kafka-connector/xdr-connector'"},
+		{"slots read", []int{5}, "✗ slots topic xdr.connector.slots", "READ", "--operation Read --topic 'xdr.connector.slots'"},
+		{"slots create", []int{10}, "✗ slots topic xdr.connector.slots", "CREATE", "--operation Create --topic 'xdr.connector.slots'"},
+		{"transactional id write", []int{8}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "WRITE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
+		{"transactional id describe", []int{8, 9}, "✗ transactional id xdr-kafka-connector/xdr-connector/", "DESCRIBE", "--operation Write --transactional-id 'xdr-kafka-connector/xdr-connector/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var granted []kfake.ACL
+			for i, a := range all {
+				if !slices.Contains(tc.drop, i) {
+					granted = append(granted, a)
+				}
+			}
+			e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5}, kfake.EnableSASL(), kfake.EnableACLs(),
+				kfake.Superuser("PLAIN", "admin", "admin-password"), kfake.User("PLAIN", user, password, granted...))
+			admin, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers...), kgo.SASL(plain.Auth{User: "admin", Pass: "admin-password"}.AsMechanism()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			adm := kadm.NewClient(admin)
+			compact := "compact"
+			if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"cleanup.policy": &compact}, "xdr.connector.slots"); err != nil {
+				t.Fatal(err)
+			}
+			env := checkEnv(e)
+			env["KAFKA_SASL_MECHANISM"], env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = "PLAIN", user, password
+			out, code := runBinary(t, env, "check", "--timeout", "10s")
+			pass, fail := checkLines(out)
+			if len(tc.drop) == 0 {
+				if code != 0 || len(fail) > 0 {
+					t.Fatalf("exit %d with every ACL granted; output:\n%s", code, out)
+				}
+				for _, want := range []string{"✓ group xdr-kafka-connector/xdr-connector: the principal may DESCRIBE and READ",
+					"✓ slots topic xdr.connector.slots: the principal may DESCRIBE, READ and CREATE", "✓ transactional ids: the principal may DESCRIBE and WRITE xdr-kafka-connector/xdr-connector/"} {
+					if !strings.Contains(strings.Join(pass, "\n"), want) {
+						t.Errorf("no line %q; output:\n%s", want, out)
+					}
+				}
+			} else {
+				if code != 1 || len(fail) != 1 || !strings.HasPrefix(fail[0], tc.line) || !strings.Contains(fail[0], "may not "+tc.op) ||
+					!strings.Contains(out, tc.fix) {
+					t.Errorf("exit %d; want one ✗ line %q naming %s, with the fix %q; output:\n%s", code, tc.line, tc.op, tc.fix, out)
+				}
+			}
+			noSecret(t, out, password, e.Key)
+			ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			dgs, err := adm.DescribeGroups(ctx, "xdr-kafka-connector/xdr-connector")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := dgs["xdr-kafka-connector/xdr-connector"]; len(g.Members) > 0 {
+				t.Errorf("the check left members in the group: %+v", g.Members)
+			}
+		})
+	}
+}
+
+// TestInsecureSettingsAreWarnedInCheckAndAtStart: TLS without verification
+// and http:// through a proxy are valid, and said to be insecure by check
+// and by run as it starts, without the proxy's password.
+func TestInsecureSettingsAreWarnedInCheckAndAtStart(t *testing.T) {
+	const proxyPassword = "proxy-password-do-not-print"
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	env := map[string]string{
+		"XDR_BASE_URL": "http://api-x.invalid", "XDR_ALLOW_INSECURE_HTTP": "true", "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
+		"HTTP_PROXY": "http://u:" + proxyPassword + "@127.0.0.1:1", "KAFKA_BROKERS": strings.Join(e.Brokers, ","),
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
+	}
+	out, _ := runBinary(t, env, "check", "--timeout", "2s")
+	for _, want := range []string{
+		"⚠ XDR_BASE_URL: http:// to api-x.invalid sends the API key in clear text",
+		"⚠ XDR_BASE_URL: http:// goes through the HTTP proxy 127.0.0.1:1 (HTTP_PROXY), which receives the API key in clear text",
+		"⚠ KAFKA_TLS_INSECURE_SKIP_VERIFY: the brokers' certificates are not verified",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not warn %q; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
+
+	out, _ = runBinary(t, env, "run")
+	for _, want := range []string{
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// to api-x.invalid sends the API key in clear text`,
+		`level=WARN msg="a setting is insecure" setting=XDR_BASE_URL warning="http:// goes through the HTTP proxy 127.0.0.1:1`,
+		`level=WARN msg="a setting is insecure" setting=KAFKA_TLS_INSECURE_SKIP_VERIFY`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run does not log %q at start; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, proxyPassword, e.Key)
+}
+
+// TestCheckSaysTheEnrichmentMode runs check against a tenant that serves
+// get_multiple_incidents_extra_data and one that does not, with each
+// ENRICH_BULK: one bulk call (none with off) and the mode run will use.
+func TestCheckSaysTheEnrichmentMode(t *testing.T) {
+	cases := []struct {
+		name     string
+		noBulk   bool
+		mode     string
+		code     int
+		calls    int
+		want     string
+		wantFail bool
+	}{
+		{"served, auto", false, "", 0, 1, "✓ XDR API enrichment: bulk: get_multiple_incidents_extra_data answered (ENRICH_BULK=auto; up to 100 incidents a call; the tenant's alerts_limit_per_incident 50", false},
+		{"not served, auto", true, "auto", 0, 0, "✓ XDR API enrichment: single calls: the tenant does not serve get_multiple_incidents_extra_data", false},
+		{"not served, on", true, "on", 1, 0, "✗ XDR API enrichment: ENRICH_BULK=on, and the tenant does not serve get_multiple_incidents_extra_data", true},
+		{"off", false, "off", 0, 0, "✓ XDR API enrichment: off: one get_incident_extra_data call per incident", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5, NoBulk: c.noBulk})
+			env := checkEnv(e)
+			if c.mode != "" {
+				env["ENRICH_BULK"] = c.mode
+			}
+			out, code := runBinary(t, env, "check")
+			if code != c.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, c.code, out)
+			}
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output lacks %q:\n%s", c.want, out)
+			}
+			// A tenant without the endpoint logs no call; one that serves
+			// it got exactly one, for the incident get_incidents returned.
+			calls := e.Sim.BulkCalls()
+			if len(calls) != c.calls {
+				t.Fatalf("%d bulk calls, want %d: %+v", len(calls), c.calls, calls)
+			}
+			if c.calls == 1 && (len(calls[0].IncidentIDs) != 1 || !slices.Contains(e.Sim.IncidentIDs(), calls[0].IncidentIDs[0]) || calls[0].Status != 200) {
+				t.Errorf("bulk call %+v, want one known incident id answered with 200", calls[0])
+			}
+			if _, fail := checkLines(out); (len(fail) > 0) != c.wantFail {
+				t.Errorf("failed checks %q", fail)
+			}
+		})
+	}
+}
+
+// TestCheckProbesBulkWithoutIncidents: a tenant with no incident still tells
+// whether it serves the bulk endpoint.
+func TestCheckProbesBulkWithoutIncidents(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: -1})
+	out, code := runBinary(t, checkEnv(e), "check")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; output:\n%s", code, out)
+	}
+	if want := "✓ XDR API enrichment: bulk: get_multiple_incidents_extra_data answered"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if calls := e.Sim.BulkCalls(); len(calls) != 1 || calls[0].Status != 200 {
+		t.Errorf("bulk calls %+v, want one answered", calls)
 	}
 }

@@ -54,7 +54,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, true, stderr)
+		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, true, true, stderr)
 		if err != nil {
 			return err
 		}

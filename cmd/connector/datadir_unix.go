@@ -17,4 +17,15 @@ func tryLock(f *os.File) error {
 	return err
 }
 
+// tryLockShared takes a shared advisory lock on f (which may be opened
+// read-only) without waiting: it fails with errDataDirBusy only while
+// another process holds an exclusive one.
+func tryLockShared(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errDataDirBusy
+	}
+	return err
+}
+
 func unlock(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

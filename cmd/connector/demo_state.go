@@ -129,6 +129,7 @@ func loadDemoTenant(dir string, fresh demoState, rate xdrtest.Config) (*persiste
 func openSteps(st demoState, rate xdrtest.Config, stepsPath string, steps []time.Time, resumed bool) (*persistedTenant, error) {
 	cfg := st.config()
 	cfg.RateLimit, cfg.RateWindow, cfg.Now = rate.RateLimit, rate.RateWindow, rate.Now
+	cfg.BulkRateLimit, cfg.BulkRateWindow = rate.BulkRateLimit, rate.BulkRateWindow
 	t, err := xdrtest.Replay(cfg, st.mutations(), time.UnixMilli(st.GeneratedAtMs), steps)
 	if err != nil {
 		return nil, fmt.Errorf("reading the simulated tenant: %w; remove DATA_DIR to start over", err)

@@ -60,8 +60,13 @@ func (d *demoTenant) banner(cfg *config.Config) string {
 	} else {
 		s += "  "
 	}
-	return s + fmt.Sprintf("%d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
+	s += fmt.Sprintf("%d incidents that keep changing; its extra-data budget is %d calls per %s (the real API allows 10 per 60s)\n",
 		d.incidents, cfg.EnrichRateLimit, cfg.EnrichRateWindow)
+	if cfg.EnrichBulk != "off" {
+		s += fmt.Sprintf("  bulk enrichment (ENRICH_BULK=%s): up to %d incidents per get_multiple_incidents_extra_data call, %d calls per %s\n",
+			cfg.EnrichBulk, cfg.EnrichBulkSize, cfg.EnrichBulkRateLimit, cfg.EnrichBulkRateWindow)
+	}
+	return s
 }
 
 // startDemoTenant serves the simulated tenant kept in DATA_DIR (a new one
@@ -70,13 +75,17 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 		cfg.EnrichRateWindow = demoRateWindow
 	}
+	if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+		cfg.EnrichBulkRateWindow = demoRateWindow
+	}
 	if _, set := os.LookupEnv("POLL_INTERVAL"); !set {
 		cfg.PollInterval = demoPoll
 	}
 	hadTopics := hasBrokerData(cfg.DataDir)
 	fresh := demoState{Seed: demoSeed, Incidents: demoIncidents, MaxAlerts: demoMaxAlerts, IndexDelayMs: demoIndexDelay.Milliseconds(),
 		BulkEvery: demoBulkEvery, BulkSize: demoBulkSize, MinVersionAgeMs: demoMinVersionAge.Milliseconds()}
-	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow})
+	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow,
+		BulkRateLimit: cfg.EnrichBulkRateLimit, BulkRateWindow: cfg.EnrichBulkRateWindow})
 	if errors.Is(err, errDataDirBusy) {
 		if a := runningBrokerAddr(cfg.DataDir); a != "" {
 			return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s and an embedded broker on %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir, a)

@@ -28,7 +28,7 @@ func TestKcatReadsWhatTheConnectorWrote(t *testing.T) {
 	env := map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
 		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_PARTITIONS": "3", "KAFKA_REPLICATION_FACTOR": "1",
-		"CONNECTOR_NAME": "kcat", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms",
+		"CONNECTOR_NAME": "kcat", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms",
 		"COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
 	}
 	p := startBinary(t, env)

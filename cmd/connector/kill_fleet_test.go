@@ -67,7 +67,7 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 	env := map[string]string{
 		"TENANTS_FILE": file, "DATA_DIR": dataDir, "DELIVERY": delivery, "CONNECTOR_NAME": "test",
 		"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h",
-		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
 	var cluster *kfake.Cluster

@@ -71,6 +71,9 @@ func (s *syncBuffer) String() string {
 func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
+	// A directory of its own: what the binary keeps by default in its
+	// working directory (DATA_DIR) never lands in the source tree.
+	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -180,7 +183,8 @@ func TestErrorsReadNaturally(t *testing.T) {
 	}
 }
 
-// TestMissingKeyFileIsNamedOnce: the path is named, and no line claims the
+// TestMissingKeyFileIsNamedOnce: the variable is named (its value described,
+// never shown: it may be the key itself), and no line claims the
 // key is missing.
 func TestMissingKeyFileIsNamedOnce(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "empty")
@@ -188,13 +192,18 @@ func TestMissingKeyFileIsNamedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		"/nonexistent/key": "XDR_API_KEY_FILE: /nonexistent/key cannot be read: no such file or directory",
+		"/nonexistent/key": "XDR_API_KEY_FILE: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: 16 characters, an absolute path",
 		empty:              "XDR_API_KEY_FILE: " + empty + " is empty",
+		// A key where its file's path belongs: named, never printed.
+		"c2VjcmV0LWtleS1wYXN0ZWQtYXMtYS1wYXRo/+==": "XDR_API_KEY_FILE: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: 40 characters, no directory, which looks like a key",
 	} {
 		for _, cmd := range []string{"run", "check"} {
 			out, code := runBinary(t, map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY_FILE": path}, cmd)
 			if code != 2 || !strings.Contains(out, want) {
 				t.Errorf("%s with XDR_API_KEY_FILE=%s: exit %d, want 2 and %q; output:\n%s", cmd, path, code, want, out)
+			}
+			if !strings.HasPrefix(path, "/") && strings.Contains(out, path[:8]) {
+				t.Errorf("%s with a key in XDR_API_KEY_FILE prints it:\n%s", cmd, out)
 			}
 			if strings.Contains(out, "is required") || strings.Count(out, "XDR_API_KEY") != 1 {
 				t.Errorf("%s with XDR_API_KEY_FILE=%s: more than the one line about the file:\n%s", cmd, path, out)

@@ -88,8 +88,11 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 
 // openView loads the configuration, connects to Kafka (the embedded broker
 // of DATA_DIR when KAFKA_BROKERS is unset, running or not) and reads the
-// offsets and DLQ topics of the tenants. Call close when done.
-func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsView, error) {
+// offsets and DLQ topics of the tenants. write says that the caller writes
+// through the view (redrive): a stopped embedded broker's data is then
+// opened in place, else a copy of it (see embeddedBrokerFor). Call close
+// when done.
+func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writer) (*opsView, error) {
 	cfg, err := loadConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -98,6 +101,9 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 		// The demo's rate window, as `connector run` sets it.
 		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
 			cfg.EnrichRateWindow = demoRateWindow
+		}
+		if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
+			cfg.EnrichBulkRateWindow = demoRateWindow
 		}
 	}
 	// Without a tenants file the offsets topic names the tenants: --tenant
@@ -117,7 +123,7 @@ func openView(ctx context.Context, onlyTenant string, stderr io.Writer) (*opsVie
 		if runningBrokerAddr(cfg.DataDir) != "" {
 			v.embedded = "running"
 		}
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, false, stderr)
+		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, false, write, stderr)
 		if err != nil {
 			return nil, err
 		}

@@ -83,7 +83,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%w: --class %q is not a class: an HTTP status (403), a family (5xx), publish, no-reply or not-found", errUsage, c)
 		}
 	}
-	v, err := openView(ctx, *only, stderr)
+	v, err := openView(ctx, *only, true, stderr)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +25,7 @@ func opsEnv(e *testkit.Env) map[string]string {
 	return map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
 		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "CONNECTOR_NAME": "test", "XDR_TENANT": "sim",
-		"COMMIT_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms",
+		"COMMIT_INTERVAL": "100ms", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms",
 	}
 }
 
@@ -195,7 +201,8 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 	env := map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key, "DATA_DIR": t.TempDir(),
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h",
-		"ENRICH_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
+		"ENRICH_BULK": "off", // the tenant's single-call log shows the redriven incident's own call
 	}
 	statusOf := func() (tenantStatus, string) {
 		t.Helper()
@@ -231,6 +238,22 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 		t.Errorf("status after the stop: %+v\n%s", s, out)
 	}
 
+	// status and tail read without the write lock and write nothing: they
+	// answer while another reader holds DATA_DIR shared, and leave it as
+	// it was (so a read-only DATA_DIR does too).
+	held := holdDataDir(t, env["DATA_DIR"], syscall.LOCK_SH)
+	before := dirState(t, env["DATA_DIR"])
+	if s, out = statusOf(); s.State != "stopped" || s.DLQ.Outstanding != 1 {
+		t.Errorf("status beside another reader: %+v\n%s", s, out)
+	}
+	if out, code := runBinary(t, env, "tail", "xdr.dlq"); code != 0 || !strings.Contains(out, poisoned) {
+		t.Errorf("tail beside another reader: exit %d\n%s", code, out)
+	}
+	if after := dirState(t, env["DATA_DIR"]); !maps.Equal(before, after) {
+		t.Errorf("status and tail changed DATA_DIR:\nbefore %v\nafter  %v", before, after)
+	}
+	held()
+
 	e.Sim.FailIncident(poisoned, 0)
 	if out, code := runBinary(t, env, "redrive", "--all"); code != 0 || !strings.Contains(out, "wrote 1 redrive requests") {
 		t.Fatalf("redrive --all on the stopped embedded broker: exit %d\n%s", code, out)
@@ -252,4 +275,41 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 	if calls := e.Sim.ExtraDataCalls(); len(calls) == 0 || calls[len(calls)-1].IncidentID != poisoned || calls[len(calls)-1].Status != http.StatusOK {
 		t.Errorf("the last extra-data call was not the redriven incident's success: %+v", calls[len(calls)-1:])
 	}
+}
+
+// holdDataDir takes the DATA_DIR lock as another process would (how:
+// syscall.LOCK_SH or LOCK_EX), until the returned function or the test ends.
+func holdDataDir(t *testing.T, dir string, how int) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	release = sync.OnceFunc(func() { _ = f.Close() })
+	t.Cleanup(release)
+	return release
+}
+
+// dirState maps each file under dir to its size and modification time.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m[path] = fmt.Sprintf("%d %s", fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

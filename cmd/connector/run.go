@@ -119,9 +119,9 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}()
 
 	// With a tenants file, each tenant logs its own as it starts (at a
-	// reload too).
+	// reload too); the process's (Kafka's) are logged here.
 	for _, w := range cfg.Warnings() {
-		log.Warn("a setting is outside what the API documents", "setting", w.Setting, "warning", w.Message)
+		log.Warn(w.Summary(), "setting", w.Setting, "warning", w.Message)
 	}
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
@@ -160,6 +160,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			return err
 		}
 	}
+	if demo := cfg.XDRBaseURL == "" && cfg.TenantsFile == ""; demo || len(cfg.KafkaBrokers) == 0 {
+		if err := checkDataDirWritable(cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
 		demo, err := startDemoTenant(ctx, cfg, log)
 		if err != nil {
@@ -189,6 +194,18 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		printHowToRead(stdout, cfg, true)
 	}
 
+	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
+		id, lock, err := defaultMemberID(cfg.DataDir)
+		if err != nil {
+			log.Warn("this process joins the connector's group without a stable member id: restarted, it gets tenants back only after the session timeout; set KAFKA_GROUP_INSTANCE_ID (unique per process), or give DATA_DIR a writable directory",
+				"err", err, "session_timeout", cfg.GroupSessionTimeout)
+		} else {
+			cleanup = append(cleanup, lock.Release)
+			cfg.GroupInstanceID = id
+			log.Info("this process's member id in the connector's group (KAFKA_GROUP_INSTANCE_ID is unset): its host name, DATA_DIR and a number no other live process on this host holds",
+				"member_id", id, "data_dir", cfg.DataDir)
+		}
+	}
 	deps.Version, deps.Stderr = version, stderr
 	proc, err := app.New(ctx, cfg, log, deps)
 	if err != nil {

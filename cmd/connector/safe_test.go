@@ -98,7 +98,8 @@ func TestDemoWithAdvancedAuth(t *testing.T) {
 }
 
 // TestTopicPrefixNamesEveryTopicOfARun: with KAFKA_TOPIC_PREFIX alone, every
-// record and the offsets go to <prefix>.* topics, and no xdr.* topic exists.
+// record and the offsets go to <prefix>.* topics, and no xdr.* topic exists
+// (the slots topic too: with KAFKA_BROKERS the connector joins its group).
 func TestTopicPrefixNamesEveryTopicOfARun(t *testing.T) {
 	e := testkit.New(t, xdrtest.Config{Seed: 5, Incidents: 6, MaxAlerts: 3, RateWindow: 100 * time.Millisecond})
 	r := startConnector(t, e, map[string]string{"KAFKA_TOPIC_PREFIX": "soc.eu"}, runDeps{})
@@ -108,7 +109,7 @@ func TestTopicPrefixNamesEveryTopicOfARun(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	want := []string{"soc.eu.alerts", "soc.eu.artifacts", "soc.eu.connector.offsets", "soc.eu.dlq", "soc.eu.incidents"}
+	want := []string{"soc.eu.alerts", "soc.eu.artifacts", "soc.eu.connector.offsets", "soc.eu.connector.slots", "soc.eu.dlq", "soc.eu.incidents"}
 	testkit.WaitFor(t, 30*time.Second, "records in soc.eu.alerts", func() bool { return hasRecords(e.Brokers, "soc.eu.alerts") })
 	r.stop(t)
 	topics, err := adm.ListTopics(context.Background())

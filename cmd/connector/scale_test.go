@@ -149,19 +149,19 @@ func scaleOut(t *testing.T, delivery string) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func(name string, static bool) *replica {
+	start := func(name string) *replica {
 		r := &replica{name: name, http: freeAddr(t)}
 		env := map[string]string{
 			"TENANTS_FILE": file, "KAFKA_BROKERS": strings.Join(brokers, ","), "DELIVERY": delivery, "CONNECTOR_NAME": "scale",
 			"KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1", "HTTP_ADDR": r.http, "HTTP_TENANTS_ENABLED": "true",
 			"KAFKA_GROUP_ENABLED": "true", "KAFKA_GROUP_SESSION_TIMEOUT": scaleSession.String(), "KAFKA_GROUP_HEARTBEAT_INTERVAL": "200ms",
 			"KAFKA_GROUP_REBALANCE_TIMEOUT": "8s", "SHUTDOWN_TIMEOUT": "5s",
-			"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
+			"POLL_INTERVAL": "100ms", "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_BULK_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
 			"COMMIT_INTERVAL": "200ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "info", "LOG_FORMAT": "json",
 		}
-		if static {
-			env["KAFKA_GROUP_INSTANCE_ID"] = name
-		}
+		// Every process has a static member id (unset, it is made of the
+		// host name and DATA_DIR); the test's names make the call log read.
+		env["KAFKA_GROUP_INSTANCE_ID"] = name
 		r.p = startBinary(t, env)
 		return r
 	}
@@ -191,7 +191,7 @@ func scaleOut(t *testing.T, delivery string) {
 	defer cancel()
 	began := time.Now()
 	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
-	p1 := start("p1", true)
+	p1 := start("p1")
 	evenly("p1 to run every tenant", p1)
 	mutations := make(chan error, 1)
 	go func() {
@@ -199,10 +199,10 @@ func scaleOut(t *testing.T, delivery string) {
 			MinVersionAge: 6 * time.Second, Steps: steps})
 	}()
 	phase("p2 starts")
-	p2 := start("p2", false)
+	p2 := start("p2")
 	evenly("p1 and p2 to share the tenants", p1, p2)
 	phase("p3 starts")
-	p3 := start("p3", true)
+	p3 := start("p3")
 	evenly("three replicas to share the tenants (max − min ≤ 1)", p1, p2, p3)
 	time.Sleep(500 * time.Millisecond)
 
@@ -214,7 +214,7 @@ func scaleOut(t *testing.T, delivery string) {
 	evenly("p1 and p3 to take p2's tenants", p1, p3)
 	takenAt := time.Now()
 	phase("p4 starts")
-	p4 := start("p4", false)
+	p4 := start("p4")
 	evenly("p4 to join", p1, p3, p4)
 	for _, r := range []*replica{p1, p3} {
 		if code := r.p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {

@@ -85,7 +85,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: connector status takes no arguments (got %q)", errUsage, fs.Args())
 	}
-	v, err := openView(ctx, *only, stderr)
+	v, err := openView(ctx, *only, false, stderr)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func startConnector(t *testing.T, e *testkit.Env, extra map[string]string, deps 
 		"KAFKA_BROKERS": strings.Join(e.Brokers, ","), "KAFKA_PARTITIONS": "3", "KAFKA_REPLICATION_FACTOR": "1",
 		"CONNECTOR_NAME": "test", "XDR_TENANT": "sim", "HTTP_ADDR": "127.0.0.1:0",
 		"POLL_INTERVAL": "100ms", "LOOKBACK": "1s", "START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "5s",
-		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
+		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
 	for k, v := range extra {
@@ -165,7 +165,9 @@ next:
 func TestMetricsMatchTheTenantAndReadinessFollowsKafka(t *testing.T) {
 	const incidents = 40
 	e := testkit.New(t, xdrtest.Config{Seed: 11, Incidents: incidents, MaxAlerts: 10, RateWindow: 100 * time.Millisecond})
-	r := startConnector(t, e, nil, runDeps{PingEvery: time.Millisecond})
+	// One get_incident_extra_data call per incident, so that the calls the
+	// tenant saw are the ones the metrics count.
+	r := startConnector(t, e, map[string]string{"ENRICH_BULK": "off"}, runDeps{PingEvery: time.Millisecond})
 
 	var m metrics
 	testkit.WaitFor(t, 60*time.Second, "every incident enriched", func() bool {
@@ -269,8 +271,10 @@ func TestMetricNamesFollowTheConventionsAndTheDocs(t *testing.T) {
 	})
 	r.stop(t)
 
-	// Process-wide series: no tenant.
-	processWide := map[string]bool{"xdr_connector_ready": true, "xdr_connector_produce_duration_seconds": true}
+	// Process-wide series: no tenant. With KAFKA_BROKERS the group is on by
+	// default, and its series are the process's.
+	processWide := map[string]bool{"xdr_connector_ready": true, "xdr_connector_produce_duration_seconds": true,
+		"xdr_connector_group_live": true, "xdr_connector_tenants_owned": true, "xdr_connector_tenants_unowned": true, "xdr_connector_tenants_moved": true}
 	for name, f := range m.fams {
 		if strings.Contains(name, "_count_total") || strings.Contains(name, "_by_") || strings.HasSuffix(name, "_by_total") {
 			t.Errorf("%s: a unit or count tail stacked in the name", name)

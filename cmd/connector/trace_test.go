@@ -29,7 +29,7 @@ func TestIncidentTraceFromPollToKafka(t *testing.T) {
 	e := testkit.New(t, xdrtest.Config{Seed: 17, Incidents: incidents, MaxAlerts: 3, RateWindow: 100 * time.Millisecond})
 	e.Sim.Inject(xdrtest.EndpointExtraData, xdrtest.FaultServerError, 1) // one retry, logged inside its span
 	exp := keptSpans{tracetest.NewInMemoryExporter()}
-	r := startConnector(t, e, map[string]string{"LOG_LEVEL": "info"}, runDeps{SpanExporter: exp})
+	r := startConnector(t, e, map[string]string{"LOG_LEVEL": "info", "ENRICH_BULK": "off"}, runDeps{SpanExporter: exp}) // each enrich span with its own call
 	testkit.WaitFor(t, 60*time.Second, "every incident enriched", func() bool {
 		n, _ := r.scrape(t).value("xdr_connector_enrich_enriched_total")
 		return n == incidents

@@ -337,12 +337,17 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	defer stopServer()
 	if p.fleet == nil {
-		return p.runTenant(ctx)
+		return secondProcess(p.cfg, p.tenant.id, p.runTenant(ctx))
 	}
 	f := p.fleet
 	leave := func() {}
+	parent := ctx
 	if p.cfg.GroupEnabled {
-		stop, err := f.joinGroup(ctx, p.fleetKC)
+		// A membership that ends by itself (another process took this
+		// one's member id) stops the process, with the cause.
+		gctx, fail := context.WithCancelCause(ctx)
+		defer fail(nil)
+		stop, err := f.joinGroup(ctx, p.fleetKC, fail)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -350,6 +355,7 @@ func (p *Process) Run(ctx context.Context) error {
 			return fmt.Errorf("joining the connector's group: %w", err)
 		}
 		leave = stop
+		ctx = gctx
 	}
 	f.start(ctx, p.tenants) // read and validated by New; a change since is picked up by watch
 	close(f.started)
@@ -372,6 +378,9 @@ func (p *Process) Run(ctx context.Context) error {
 	// Only now: the group moves the tenants once their final commits are
 	// written.
 	p.awaitStop(goDone(leave), leaveReserve, "leaving the group", nil)
+	if parent.Err() == nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	return nil
 }
 

@@ -23,7 +23,7 @@ import (
 const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
-	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff
+	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff, and stays failed while a retry starts
 	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
@@ -44,7 +44,7 @@ type TenantStatus struct {
 	Reason      string    `json:"reason,omitempty"`     // why it failed, in words, with what to do
 	LastError   string    `json:"last_error,omitempty"` // the last error, as logged
 	Failures    int       `json:"failures"`             // failed runs in a row
-	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again
+	NextRetry   time.Time `json:"next_retry,omitzero"`  // when a failed tenant starts again; in the past while that retry starts
 	LagSeconds  float64   `json:"watermark_lag_seconds"`
 	QueueDepth  int       `json:"queue_depth"`      // enrichments waiting
 	Owed        int       `json:"enrichments_owed"` // enrichments not yet in Kafka: waiting, being fetched or published
@@ -54,6 +54,14 @@ type TenantStatus struct {
 	BudgetWindowSeconds float64 `json:"budget_window_seconds"`
 	Versions            int64   `json:"versions"`     // incident versions published by its current run
 	Calls429            uint64  `json:"rate_limited"` // 429 replies in its current run
+	// Bulk is ENRICH_BULK (auto, on or off); BulkFallback is set once an
+	// auto tenant found get_multiple_incidents_extra_data not served and
+	// fell back to single calls. BulkBudgetUsed and BulkBudgetLimit are the
+	// bulk endpoint's budget, as BudgetUsed and BudgetLimit.
+	Bulk            string `json:"enrich_bulk,omitempty"`
+	BulkFallback    bool   `json:"enrich_bulk_fallback"`
+	BulkBudgetUsed  int    `json:"bulk_budget_used"`
+	BulkBudgetLimit int    `json:"bulk_budget_limit"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -92,11 +100,14 @@ func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
 	st, p := s.status, s.pipeline
 	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
+	st.Bulk = s.t.EnrichBulk
 	s.mu.Unlock()
 	if p != nil {
 		ps := p.Stats()
 		st.QueueDepth, st.Owed, st.Versions, st.Calls429 = ps.QueueDepth, ps.Offsets.Pending, ps.Versions, ps.Enrich.RateLimited
 		st.BudgetUsed, st.BudgetLimit = ps.Enrich.Limiter.InUse, ps.Enrich.RateLimit
+		st.BulkFallback = st.BulkFallback || ps.Enrich.BulkFallback
+		st.BulkBudgetUsed, st.BulkBudgetLimit = ps.Enrich.BulkLimiter.InUse, ps.Enrich.BulkRateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
 		}
@@ -166,14 +177,14 @@ func (f *fleet) reconcile() {
 func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.group.slotOf(id)] }
 
 // startSlot starts a tenant's slot, first logging its settings that are
-// outside what the API documents; its run begins once the tenant's previous
+// outside what the API documents or insecure; its run begins once the tenant's previous
 // run in this process has drained and committed. f.mu must be held.
 func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 	// The env tenant (active/standby) was warned about by run, in the
 	// environment's names.
 	if f.multi {
 		for _, w := range t.Warnings() {
-			f.log.Warn("a setting is outside what the API documents", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
+			f.log.Warn(w.Summary(), "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
 		}
 		for _, w := range t.FileWarnings() {
 			f.log.Warn("a secret file can be read by other users", "tenant", w.Tenant, "setting", w.Setting, "warning", w.Message)
@@ -258,11 +269,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		if time.Since(began) > f.retryMax {
 			delay = f.retryMin
 		}
-		if fenced {
-			// The group says the slot is this process's, so the writer that
-			// fenced it is outside the group (another process of the same
-			// CONNECTOR_NAME without group membership). Retrying soon would
-			// fence it in turn.
+		if errors.Is(err, pipeline.ErrFenced) {
+			// Without the group, another process runs the tenant too; with
+			// it, the group says the slot is this process's, so the writer
+			// that fenced it is outside the group. Retrying soon would fence
+			// the other in turn.
 			delay = f.retryMax
 		}
 		reason := failureReason(err)
@@ -282,8 +293,11 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 			return
 		case <-t.C:
 		}
+		// The retry starts: the tenant stays failed, with its reason, its
+		// error and the time the retry began, until the new run is running
+		// (loading the offsets can take a while), so that "failed" is what
+		// /tenants says for the whole cycle, not for the backoff alone.
 		delay = min(2*delay, f.retryMax)
-		s.set(StateStarting, "", nil)
 	}
 }
 
@@ -320,6 +334,7 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 		s.pipeline = nil
 		s.status.QueueDepth, s.status.Versions, s.status.Calls429 = last.QueueDepth, last.Versions, last.Calls429
 		s.status.BudgetUsed, s.status.BudgetLimit, s.status.LagSeconds = 0, last.BudgetLimit, last.LagSeconds
+		s.status.BulkFallback, s.status.BulkBudgetLimit = last.BulkFallback, last.BulkBudgetLimit
 		s.mu.Unlock()
 	}()
 	runCtx, stop := context.WithCancel(ctx)
@@ -339,11 +354,17 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 	err = tn.pipeline.Run(ctx)
 	stop()
 	<-wb
+	if f.group == nil {
+		err = secondProcess(f.shared.cfg, s.t.ID, err)
+	}
 	return err
 }
 
 // failureReason says in words why a tenant failed, and what to do.
 func failureReason(err error) string {
+	if errors.Is(err, errSecondProcess) {
+		return "another live process with the same CONNECTOR_NAME runs this tenant (the group is off): " + secondProcessFix
+	}
 	if errors.Is(err, pipeline.ErrFenced) {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}

@@ -119,9 +119,10 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	env := map[string]string{
 		"TENANTS_FILE": e.file, "KAFKA_BROKERS": strings.Join(e.brokers, ","), "KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1",
 		"CONNECTOR_NAME": "fleet-test", "HTTP_ADDR": "127.0.0.1:0", "POLL_INTERVAL": "100ms", "LOOKBACK": "1s",
-		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
+		"START_FROM": "48h", "XDR_REQUEST_TIMEOUT": "2s", "ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "2",
 		"COMMIT_INTERVAL": "100ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "ENRICH_MAX_ATTEMPTS": "10",
 		"HTTP_TENANTS_ENABLED": "true",
+		"KAFKA_GROUP_ENABLED":  "false", // the group's tests turn it on (groupSettings)
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -559,4 +560,40 @@ func committed(t *testing.T, brokers []string, connector, tenant string) (offset
 		t.Fatal(err)
 	}
 	return st, found
+}
+
+// TestReloadNeverLogsAKeyGivenAsItsPath: a tenants file whose api_key_file
+// holds a key instead of a path is rejected at every reload with the key's
+// length and shape, never the key.
+func TestReloadNeverLogsAKeyGivenAsItsPath(t *testing.T) {
+	const key = "a2V5LXBhc3RlZC1pbnRvLWFwaV9rZXlfZmlsZQ/+Ab=="
+	e := newFleetEnv(t, 2, 5)
+	ids := e.fleet.IDs()
+	e.writeFile(ids[0])
+	r := e.start(nil)
+	waitFor(t, 20*time.Second, "the tenant running", func() bool { return r.tenants(t)[ids[0]].State == StateRunning })
+
+	// ids[1]'s entry ends the file: its inline key becomes a key file
+	// setting holding the key.
+	lines := strings.Split(strings.TrimSuffix(e.content(ids...), "\n"), "\n")
+	lines[len(lines)-1] = "    api_key_file: " + key
+	bad := strings.Join(lines, "\n") + "\n"
+	tmp := e.file + ".new"
+	if err := os.WriteFile(tmp, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.file); err != nil {
+		t.Fatal(err)
+	}
+	const rejected = "the tenants file is not valid or cannot be read"
+	described := fmt.Sprintf("api_key_file: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: %d characters", len(key))
+	waitFor(t, 20*time.Second, "the file rejected", func() bool { return len(r.logs.lines(rejected, described)) == 1 })
+	r.reload <- struct{}{} // SIGHUP logs the rejection again
+	waitFor(t, 20*time.Second, "the rejection logged again", func() bool { return len(r.logs.lines(rejected, described)) == 2 })
+	if l := r.logs.lines(key[:8]); len(l) > 0 {
+		t.Errorf("the log prints the key:\n%s", strings.Join(l, "\n"))
+	}
+	if _, ok := r.tenants(t)[ids[1]]; ok {
+		t.Error("the tenant with the bad key file was started")
+	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -61,6 +62,11 @@ func (g *group) slotOf(id string) int32 {
 	return p
 }
 
+// duplicateMemberFix says what to do when two live processes claim one
+// member id.
+const duplicateMemberFix = "give each process its own KAFKA_GROUP_INSTANCE_ID (unset, it is made of the host name and DATA_DIR, " +
+	"numbered per process on one host), or stop the other process"
+
 // replicaName names this process in the group and in the User-Agent of its
 // API calls: the instance id, else the host name and process id.
 func replicaName(cfg *config.Config) string {
@@ -87,8 +93,10 @@ func (f *fleet) weightsLocked(n int32) []int { return weightsOf(f.want, n) }
 
 // joinGroup creates the slots topic (or finds it), joins the connector's
 // group and runs the membership until the returned stop is called, which
-// leaves the group: call it after every tenant has stopped.
-func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client) (stop func(), err error) {
+// leaves the group: call it after every tenant has stopped. A membership
+// that ends by itself calls fail with the cause (its slots are lost by
+// then): another live process joined with this one's member id.
+func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client, fail func(error)) (stop func(), err error) {
 	cfg := f.shared.cfg
 	n, err := slots.EnsureTopic(ctx, kadm.NewClient(kcl), cfg.TopicSlots, int32(cfg.SlotsPartitions), int16(cfg.KafkaReplication))
 	if err != nil {
@@ -123,8 +131,15 @@ func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client) (stop func(), er
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := m.Run(mctx); err != nil {
+		err := m.Run(mctx)
+		switch {
+		case errors.Is(err, slots.ErrInstanceFenced):
+			err = fmt.Errorf("%w: %s", err, duplicateMemberFix)
+			log.Error("another live process of this connector joined its group with this process's member id; the group keeps the newcomer, and this process stops", "member_id", g.replica, "fix", duplicateMemberFix)
+			fail(err)
+		case err != nil:
 			log.Error("group membership failed; this process runs no tenant", "err", err)
+			fail(err)
 		}
 	}()
 	wdone := make(chan struct{})

@@ -372,3 +372,53 @@ func gauge(t *testing.T, r *fleetRun, name string) float64 {
 	}
 	return -1
 }
+
+// TestASecondProcessWithoutTheGroupIsFoundOut runs two processes of one
+// CONNECTOR_NAME and one tenants file with the group turned off: the
+// second's first offsets commit fences the first's writer of each tenant, and
+// the first stops those tenants with an error naming the situation and the
+// fix, in its log and in GET /tenants — not silently serving them twice.
+// The environment's one tenant (no file) stops its process with that error.
+func TestASecondProcessWithoutTheGroupIsFoundOut(t *testing.T) {
+	e := newFleetEnv(t, 3, 5)
+	ids := e.fleet.IDs()
+	off := map[string]string{"KAFKA_GROUP_ENABLED": "false"}
+	a := e.start(off)
+	waitFor(t, 30*time.Second, "a to run every tenant", func() bool { return len(running(t, a)) == len(ids) })
+	b := e.start(off)
+	told := map[string]bool{} // a tenant a reported stopped for the second process
+	waitFor(t, 60*time.Second, "a to stop every tenant b runs, saying why", func() bool {
+		for id, s := range a.tenants(t) {
+			if s.State == StateFailed && strings.Contains(s.Reason, "another live process with the same CONNECTOR_NAME") &&
+				strings.Contains(s.Reason, "KAFKA_GROUP_ENABLED") {
+				told[id] = true
+			}
+		}
+		return len(told) == len(ids)
+	})
+	if lines := a.logs.lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
+		t.Errorf("a logged %d failures naming the second process, want one per tenant (%d)", len(lines), len(ids))
+	}
+	b.stop(t)
+	a.stop(t)
+
+	id := ids[0]
+	keyID, key := e.fleet.Tenant(id).Credentials()
+	env := map[string]string{"KAFKA_GROUP_ENABLED": "false", "TENANTS_FILE": "", "XDR_BASE_URL": e.fleet.BaseURL(e.root, id),
+		"XDR_API_KEY_ID": keyID, "XDR_API_KEY": key, "XDR_TENANT": "solo"}
+	c := e.start(env)
+	waitFor(t, 30*time.Second, "c's first commit", func() bool { _, found := committed(t, e.brokers, "fleet-test", "solo"); return found })
+	d := e.start(env)
+	select {
+	case err := <-c.done:
+		if !errors.Is(err, errSecondProcess) || !errors.Is(err, pipeline.ErrFenced) || !strings.Contains(err.Error(), "KAFKA_GROUP_ENABLED") ||
+			!strings.Contains(err.Error(), "own CONNECTOR_NAME") || !strings.Contains(err.Error(), "solo") {
+			t.Errorf("the fenced env-only process ended with %v", err)
+		}
+		c.cancel = nil
+		c.proc.Close()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first env-only process still runs after a second one started")
+	}
+	d.stop(t)
+}

@@ -261,7 +261,11 @@ func snapshotOf(s pipeline.Stats, w *pollWatch) telemetry.Snapshot {
 			telemetry.AnomalyDroppedIncident:  s.Dropped,
 			telemetry.AnomalyPoisonedIncident: s.Poisoned,
 			telemetry.AnomalyKeyCollision:     int64(s.Enrich.Collisions),
+			telemetry.AnomalyUnaskedItem:      int64(s.Enrich.Unasked),
+			telemetry.AnomalyEchoedKey:        s.KeyEchoes + int64(s.Enrich.KeyEchoes),
 		},
+		BulkFallback: s.Enrich.BulkFallback, BulkCalls: s.Enrich.BulkCalls, BulkToSingle: s.Enrich.ToSingle,
+		BulkBudgetUsed: int64(s.Enrich.BulkLimiter.InUse),
 	}
 }
 

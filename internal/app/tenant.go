@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,7 +43,12 @@ type Tenant struct {
 	EnrichWorkers      int
 	EnrichMaxAttempts  int
 	AlertsLimit        int
-	Writeback          bool // apply write-back commands (writeback, else WRITEBACK)
+	// Bulk enrichment: ENRICH_BULK and its size and budget.
+	EnrichBulk           string
+	EnrichBulkSize       int
+	EnrichBulkRateLimit  int
+	EnrichBulkRateWindow time.Duration
+	Writeback            bool // apply write-back commands (writeback, else WRITEBACK)
 }
 
 // TenantOf is the one tenant of an env-only configuration.
@@ -68,6 +75,7 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
 		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
 		EnrichWorkers: c.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: c.AlertsLimit,
+		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
 		Writeback: c.Writeback,
 	}
 }
@@ -140,6 +148,10 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi boo
 		RateWindow:      t.EnrichRateWindow,
 		Enrich:          enrich.Config{Workers: t.EnrichWorkers, MaxAttempts: t.EnrichMaxAttempts, CallTimeout: t.API.Timeout},
 		AlertsLimit:     t.AlertsLimit,
+		Bulk:            t.EnrichBulk,
+		BulkSize:        t.EnrichBulkSize,
+		BulkRateLimit:   t.EnrichBulkRateLimit,
+		BulkRateWindow:  t.EnrichBulkRateWindow,
 		MaxRecordBytes:  cfg.KafkaMaxRecordBytes,
 		MaxRetryAfter:   cfg.XDRMaxRetryAfter,
 		CommitInterval:  cfg.CommitInterval,
@@ -187,7 +199,7 @@ type tenant struct {
 	pipeline *pipeline.Pipeline
 	kcl      *kgo.Client
 	ownsKCL  bool
-	offsets  *kgo.Client // the transactional writer of its offsets (group membership, at-least-once); nil otherwise
+	offsets  *kgo.Client // the transactional writer of its offsets (at-least-once to an external Kafka); nil otherwise
 	polls    *pollWatch
 	// writeback applies the tenant's commands; nil when write-back is off.
 	writeback *writeback.Applier
@@ -237,7 +249,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		tn.ownsKCL = true
 	}
 	opts := []pipeline.Option{pipeline.WithLogger(log), pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(tn.polls.observe)}
-	if s.gate.member != nil && s.cfg.Delivery != pipeline.ExactlyOnce {
+	if (s.gate.member != nil || s.cfg.ExternalKafka) && s.cfg.Delivery != pipeline.ExactlyOnce {
 		if tn.offsets, err = newOffsetsProducer(s, t.ID, log); err != nil {
 			return nil, err
 		}
@@ -255,10 +267,13 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 }
 
 // newOffsetsProducer builds the transactional client through which an
-// at-least-once tenant of a group writes its offsets: its transactional id is
-// the tenant's (the one exactly-once delivery uses for its data too, so a
-// tenant has one writer whatever the mode of each process), and a new owner's
-// first transaction fences every earlier one (pipeline.WithOffsetsProducer).
+// at-least-once tenant writes its offsets to an external Kafka: its
+// transactional id is the tenant's (the one exactly-once delivery uses for
+// its data too, so a tenant has one writer whatever the mode of each
+// process), and a new owner's first transaction fences every earlier one
+// (pipeline.WithOffsetsProducer). With the group it keeps a zombie from
+// writing; without it, it is how a second live process of the connector
+// running the same tenant is found out (see secondProcess).
 func newOffsetsProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
 	return newProducer(s, "", log, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 }
@@ -292,9 +307,37 @@ func (t *tenant) close() {
 		t.kcl.Close()
 	}
 	if t.offsets != nil {
+		// A run that failed may leave a transaction of its offsets open;
+		// until it ends, no read_committed reader gets past it — the next
+		// run's load of the offsets included. Abort it (nothing when none
+		// is open).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = t.offsets.AbortBufferedRecords(ctx)
+		_ = t.offsets.EndTransaction(ctx, kgo.TryAbort)
+		cancel()
 		t.offsets.Close()
 	}
 	if t.wbKCL != nil {
 		t.wbKCL.Close()
 	}
+}
+
+// errSecondProcess marks a tenant stopped because, without the group, another
+// live process of the same CONNECTOR_NAME runs it: its first offsets commit
+// fenced this process's writer. It wraps pipeline.ErrFenced.
+var errSecondProcess = errors.New("another live process with the same CONNECTOR_NAME runs this tenant")
+
+// secondProcessFix says what to do about errSecondProcess.
+const secondProcessFix = "let the processes share the tenants in the connector's group (leave KAFKA_GROUP_ENABLED unset, or true, on every process), " +
+	"or give each process its own CONNECTOR_NAME"
+
+// secondProcess turns the fencing of a tenant of a process without the group
+// into errSecondProcess, naming the tenant, the connector and the fix; other
+// errors are returned as they are.
+func secondProcess(cfg *config.Config, tenant string, err error) error {
+	if !errors.Is(err, pipeline.ErrFenced) {
+		return err
+	}
+	return fmt.Errorf("%w (connector %s, tenant %s): it fenced this process's writer of the tenant's offsets, and this process stops the tenant; %s: %w",
+		errSecondProcess, cfg.ConnectorName, tenant, secondProcessFix, err)
 }

@@ -19,12 +19,18 @@
 //   - cost: flatten + encode + produce of 1,000-alert incidents;
 //   - memory: the connector binary (`connector run`) in a child process with
 //     a backlog of incidents waiting for enrichment, its peak resident set
-//     read from /proc.
+//     read from /proc;
+//   - backfill (not with Config.NoBackfill, as in Quick): one backlog of owed
+//     enrichments drained with bulk enrichment
+//     (get_multiple_incidents_extra_data) and with single calls, under the
+//     same compressed windows: drain time, calls, 429s, completeness.
 //
 // With Config.Tenants set, the run is the tenants phase alone: `connector
 // run` with a tenants file of many simulated tenants (an xdrtest.Fleet), each
 // with a backlog, and one quiet tenant; per-tenant budget use, the child's
 // memory and CPU, and the quiet tenant's freshness.
+//
+// With Config.Backfill set, the run is the backfill phase alone.
 //
 // With Config.Scale set, the run is the scale phase alone: several `connector
 // run` processes with one tenants file share the tenants over Kafka group
@@ -109,6 +115,22 @@ type Config struct {
 	ScalePoll        time.Duration
 	ScaleMutateAfter time.Duration
 
+	// Backfill makes the run the backfill phase alone. The phase (also part
+	// of a full run) drains BackfillIncidents owed enrichments (default
+	// 3,000, 1 % of them above the tenant's 50-alert bulk cap) once with
+	// ENRICH_BULK=on, to the end or for at most BackfillBulkFor (default
+	// 2m), and once with ENRICH_BULK=off for BackfillSingleFor (default
+	// 20s), its drain time and calls extrapolated from its rate; both
+	// extra-data endpoints allow RateLimit calls per BackfillWindow
+	// (default 2s: the real 60 s compressed 30 times). NoBackfill leaves the
+	// phase out of a full run (Quick does).
+	Backfill          bool
+	NoBackfill        bool
+	BackfillIncidents int
+	BackfillWindow    time.Duration
+	BackfillBulkFor   time.Duration
+	BackfillSingleFor time.Duration
+
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
 }
@@ -127,7 +149,7 @@ func Default() Config {
 func Quick() Config {
 	return Config{Name: "quick", RateLimit: 10, RateWindow: 2 * time.Second, BudgetWindows: 10,
 		PollInterval: time.Second, FreshFor: 12 * time.Second, ChurnFor: 8 * time.Second,
-		CostRecords: 200_000, MemoryIncidents: 100_000}
+		CostRecords: 200_000, MemoryIncidents: 100_000, NoBackfill: true}
 }
 
 func (c Config) withDefaults() Config {
@@ -189,6 +211,18 @@ func (c Config) withDefaults() Config {
 	if c.ScaleMutateAfter <= 0 {
 		c.ScaleMutateAfter = 10 * time.Second
 	}
+	if c.BackfillIncidents <= 0 {
+		c.BackfillIncidents = 3000
+	}
+	if c.BackfillWindow <= 0 {
+		c.BackfillWindow = 2 * time.Second
+	}
+	if c.BackfillBulkFor <= 0 {
+		c.BackfillBulkFor = 2 * time.Minute
+	}
+	if c.BackfillSingleFor <= 0 {
+		c.BackfillSingleFor = 20 * time.Second
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -202,7 +236,11 @@ const (
 	TargetCallsPerChange = 1.0               // extra-data calls per published change, at most
 	TargetRecordsPerCPU  = 100_000           // records per CPU-second, at least
 	TargetAllocsPerRec   = 10.0              // heap allocations per record, at most
+	TargetProfilesCPU    = 3.0               // CPU per incident with every output profile ÷ native alone, at most
+	TargetProfileAllocs  = 2.0               // heap allocations per profile record ÷ per native record, at most
 	TargetMemoryBytes    = 150 * 1024 * 1024 // peak resident set with the memory backlog, at most
+	TargetBackfillFaster = 30.0              // bulk drains a backlog this many times faster than single calls, at least
+	TargetBackfillCalls  = 30.0              // ... with this many times fewer calls, at least
 )
 
 // Run runs every phase in order and returns the report. It stops by itself:
@@ -219,6 +257,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Config: cfg, Machine: ReadMachine(), Started: time.Now()}
 	say := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
+	}
+	backfill := func() error {
+		say("backfill: %d incidents owed, %d calls per %s on each extra-data endpoint; ENRICH_BULK=on to the end, then ENRICH_BULK=off for %s (extrapolated)",
+			cfg.BackfillIncidents, cfg.RateLimit, cfg.BackfillWindow, cfg.BackfillSingleFor)
+		var err error
+		if rep.Backfill, err = runBackfill(ctx, cfg); err != nil {
+			return fmt.Errorf("backfill phase: %w", err)
+		}
+		return nil
+	}
+	if cfg.Backfill {
+		// No Kafka: the phase measures calls and enrichments.
+		if err := backfill(); err != nil {
+			return nil, err
+		}
+		rep.Elapsed = time.Since(rep.Started)
+		return rep, nil
 	}
 
 	say("starting a Kafka broker in a child process")
@@ -268,6 +323,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	say("memory: `connector run` with %d incidents waiting for enrichment", cfg.MemoryIncidents)
 	if rep.Memory, err = runMemory(ctx, cfg, broker.addr); err != nil {
 		return nil, fmt.Errorf("memory phase: %w", err)
+	}
+	if !cfg.NoBackfill {
+		if err := backfill(); err != nil {
+			return nil, err
+		}
 	}
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, nil

@@ -40,6 +40,7 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 		RateLimit: 10, RateWindow: 200 * time.Millisecond, BudgetWindows: 10,
 		PollInterval: 200 * time.Millisecond, FreshFor: 2 * time.Second, ChurnFor: 2 * time.Second,
 		CostRecords: 20_000, MemoryIncidents: 2_000, Progress: &progress,
+		NoBackfill: true, // TestTinyBackfill runs it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -120,13 +121,16 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 			t.Errorf("row with a non-number: %s", line)
 		}
 	}
-	if rows != len(rep.Rows()) || rows != 10 {
-		t.Errorf("%d rows in the table, %d in Rows(), want 10", rows, len(rep.Rows()))
+	if rows != len(rep.Rows()) || rows != 11 {
+		t.Errorf("%d rows in the table, %d in Rows(), want 11", rows, len(rep.Rows()))
 	}
 	// One fetch feeds every profile: the same replies make more records.
 	if p := rep.CostProfiles; p.Profiles != "native,ocsf,ecs" || p.Records <= 0 || p.Incidents <= 0 ||
 		float64(p.Records)/float64(p.Incidents) <= float64(rep.Cost.Records)/float64(rep.Cost.Incidents) {
 		t.Errorf("cost with every profile: %+v; native alone: %+v", p, rep.Cost)
+	}
+	if a := rep.CostProfiles.ProfileRecordAllocs(rep.Cost); a <= 0 || a > 1000 {
+		t.Errorf("allocations per profile record %.2f", a)
 	}
 }
 
@@ -180,16 +184,20 @@ func TestPercentileIsNearestRank(t *testing.T) {
 
 func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	rep := &Report{
+		Config: Config{NoBackfill: true}, // TestBackfillRowsJudgeAgainstTheTargets
 		Budget: Budget{Limit: 10, Window: time.Second, Windows: 10,
 			Ours:  BudgetRun{Calls: 100, Admitted: 99, Allowed: 100, Use: 0.99},
 			Naive: BudgetRun{Calls: 100, Admitted: 60, Refused: 40, Allowed: 100, Use: 0.6}},
 		Freshness:    Freshness{PollInterval: 2 * time.Second, Versions: 10, Samples: 10, P50: time.Second, P99: 3100 * time.Millisecond, Max: 4 * time.Second},
 		Coalescing:   Coalescing{Changes: 100, Calls: 40, Drained: true},
-		Cost:         Cost{Records: 100_000, CPU: 500 * time.Millisecond, Wall: time.Second, Mallocs: 400_000},
-		CostProfiles: Cost{Records: 200_000, CPU: 3 * time.Second, Wall: 2 * time.Second, Mallocs: 900_000},
+		Cost:         Cost{Incidents: 100, Records: 100_000, CPU: 500 * time.Millisecond, Wall: time.Second, Mallocs: 400_000},
+		CostProfiles: Cost{Incidents: 70, Records: 210_000, CPU: 3 * time.Second, Wall: 2 * time.Second, Mallocs: 900_000},
 		Memory:       Memory{Incidents: 100_000, PeakRSS: 151 << 20, RSS: 100 << 20},
 	}
-	want := []Result{Pass, Baseline, Pass, Miss, Pass, Pass, Reported, Pass, Pass, Miss}
+	// Every profile: 70k records/s per core, 8.6 × native's CPU per
+	// incident; (900k − 70 × 4k) ÷ 140k = 4.43 allocations per profile
+	// record, 1.1 × native's 4.
+	want := []Result{Pass, Baseline, Pass, Miss, Pass, Pass, Miss, Pass, Pass, Pass, Miss}
 	rows := rep.Rows()
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
@@ -201,6 +209,17 @@ func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	}
 	if rep.Passed() {
 		t.Error("Passed with misses")
+	}
+	if got := rep.CostProfiles.ProfileRecordAllocs(rep.Cost); diff(got, 620_000.0/140_000) > 1e-9 {
+		t.Errorf("allocations per profile record %.4f, want %.4f", got, 620_000.0/140_000)
+	}
+	// At 3 × native's CPU and 100k records/s per core, the row passes.
+	rep.CostProfiles = Cost{Incidents: 100, Records: 300_000, CPU: 1500 * time.Millisecond, Wall: time.Second, Mallocs: 400_000 + 200_000*8}
+	if r := rep.Rows()[6]; r.Result != Pass {
+		t.Errorf("row %q = %s at 3.0 × native's CPU: %s", r.Figure, r.Result, r.Measured)
+	}
+	if r := rep.Rows()[7]; r.Result != Pass {
+		t.Errorf("row %q = %s at 2.0 × native's allocations: %s", r.Figure, r.Result, r.Measured)
 	}
 }
 

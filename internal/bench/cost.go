@@ -46,6 +46,23 @@ func (c Cost) CPUPer10k() float64 { return c.CPU.Seconds() * 10_000 / float64(c.
 // AllocsPerRecord is heap allocations per record.
 func (c Cost) AllocsPerRecord() float64 { return float64(c.Mallocs) / float64(c.Records) }
 
+// ProfileRecordAllocs returns the heap allocations per profile record of
+// c, a run with output profiles beside native, given native, the run of
+// native alone: what c allocated beyond native's allocations for as many
+// incidents, over the records beyond native's for as many incidents.
+func (c Cost) ProfileRecordAllocs(native Cost) float64 {
+	if native.Incidents == 0 || c.Incidents == 0 {
+		return 0
+	}
+	perIncident := float64(native.Mallocs) / float64(native.Incidents)
+	recordsPer := float64(native.Records) / float64(native.Incidents)
+	extra := float64(c.Records) - recordsPer*float64(c.Incidents)
+	if extra <= 0 {
+		return 0
+	}
+	return (float64(c.Mallocs) - perIncident*float64(c.Incidents)) / extra
+}
+
 // costSources is how many distinct large incidents the cost phase cycles through.
 const costSources = 8
 

@@ -22,6 +22,7 @@ type Report struct {
 	Memory       Memory
 	Tenants      Tenants // the tenants phase, when Config.Tenants > 0 (then the only one)
 	Scale        Scale   // the scale phase, when Config.Scale (then the only one)
+	Backfill     Backfill
 }
 
 // Result is a row's verdict.
@@ -61,7 +62,12 @@ func (r *Report) Rows() []Row {
 	if r.Config.Tenants > 0 {
 		return r.tenantRows()
 	}
+	if r.Config.Backfill {
+		return r.backfillRows()
+	}
 	b, f, c, k, m := r.Budget, r.Freshness, r.Coalescing, r.Cost, r.Memory
+	p := r.CostProfiles
+	cpuRatio := float64(p.CPUPerIncident()) / float64(max(k.CPUPerIncident(), 1))
 	window := fmt.Sprintf("%d calls / %s", b.Limit, b.Window)
 	budgetRow := func(name string, run BudgetRun) (string, string) {
 		return name + ", " + window,
@@ -78,7 +84,7 @@ func (r *Report) Rows() []Row {
 		naiveResult = Pass
 	}
 	freshLimit := f.PollInterval + TargetFreshnessSlack
-	return []Row{
+	rows := []Row{
 		{oursFig, oursVal, fmt.Sprintf("≥ %.0f %%, 0 × 429", 100*TargetBudgetUse),
 			verdict(b.Ours.Use >= TargetBudgetUse && b.Ours.Refused == 0)},
 		{naiveFig, naiveVal, fmt.Sprintf("≥ %.0f %%, 0 × 429", 100*TargetBudgetUse), naiveResult},
@@ -95,10 +101,14 @@ func (r *Report) Rows() []Row {
 			fmt.Sprintf("%s records/s per core (%s records/s wall, %s records)", thousands(k.RecordsPerCPUSecond()), thousands(k.RecordsPerSecond()), thousands(float64(k.Records))),
 			fmt.Sprintf("≥ %s records/s per core", thousands(TargetRecordsPerCPU)), verdict(k.RecordsPerCPUSecond() >= TargetRecordsPerCPU)},
 		{"Flatten + encode + produce, native + OCSF + ECS",
-			fmt.Sprintf("%s records/s per core (%s records); %s CPU per 1,000-alert incident = %.2f × native's (%s)", thousands(r.CostProfiles.RecordsPerCPUSecond()),
-				thousands(float64(r.CostProfiles.Records)), r.CostProfiles.CPUPerIncident().Round(time.Millisecond),
-				float64(r.CostProfiles.CPUPerIncident())/float64(max(k.CPUPerIncident(), 1)), k.CPUPerIncident().Round(100*time.Microsecond)),
-			"none (reported beside native alone)", Reported},
+			fmt.Sprintf("%s records/s per core (%s records); %s CPU per 1,000-alert incident = %.2f × native's (%s)", thousands(p.RecordsPerCPUSecond()),
+				thousands(float64(p.Records)), p.CPUPerIncident().Round(100*time.Microsecond),
+				cpuRatio, k.CPUPerIncident().Round(100*time.Microsecond)),
+			fmt.Sprintf("≥ %s records/s per core, ≤ %.0f × native's CPU", thousands(TargetRecordsPerCPU), TargetProfilesCPU),
+			verdict(p.RecordsPerCPUSecond() >= TargetRecordsPerCPU && cpuRatio <= TargetProfilesCPU)},
+		{"Heap allocations per profile record (OCSF, ECS)",
+			fmt.Sprintf("%.2f = %.2f × native's (%.2f)", p.ProfileRecordAllocs(k), p.ProfileRecordAllocs(k)/max(k.AllocsPerRecord(), 1e-9), k.AllocsPerRecord()),
+			fmt.Sprintf("≤ %.0f × native's", TargetProfileAllocs), verdict(p.ProfileRecordAllocs(k) <= TargetProfileAllocs*k.AllocsPerRecord())},
 		{"CPU per 10k records", fmt.Sprintf("%.3f CPU-s", k.CPUPer10k()),
 			fmt.Sprintf("≤ %.3f CPU-s", 10_000.0/TargetRecordsPerCPU), verdict(k.CPUPer10k() <= 10_000.0/TargetRecordsPerCPU)},
 		{"Heap allocations per record", fmt.Sprintf("%.2f", k.AllocsPerRecord()),
@@ -106,6 +116,51 @@ func (r *Report) Rows() []Row {
 		{fmt.Sprintf("Resident memory, %s incidents awaiting enrichment", thousands(float64(m.Incidents))),
 			fmt.Sprintf("%s peak (VmHWM), %s now (VmRSS)", mib(m.PeakRSS), mib(m.RSS)),
 			"≤ " + mib(TargetMemoryBytes) + " peak", verdict(m.PeakRSS <= TargetMemoryBytes)},
+	}
+	if r.Config.NoBackfill {
+		return rows
+	}
+	return append(rows, r.backfillRows()...)
+}
+
+// backfillRows are the rows of the backfill phase.
+func (r *Report) backfillRows() []Row {
+	b := r.Backfill
+	bulkT, _ := b.Bulk.DrainTime(b.Backlog)
+	singleT, extra := b.Single.DrainTime(b.Backlog)
+	how := "measured"
+	if extra {
+		how = fmt.Sprintf("extrapolated from %s incidents in %s", thousands(float64(b.Single.Enriched)), secs(b.Single.Ran))
+	}
+	bulkHow := "drained"
+	if !b.Bulk.Drained {
+		bulkHow = fmt.Sprintf("NOT drained: %s of %s in %s", thousands(float64(b.Bulk.Enriched)), thousands(float64(b.Backlog)), secs(b.Bulk.Ran))
+	}
+	scope := fmt.Sprintf("%s incidents (%d above the %d-alert bulk cap), %d calls / %s per endpoint",
+		thousands(float64(b.Backlog)), b.AboveCap, b.AlertsCap, b.Limit, b.Window)
+	use := func(run BackfillRun) string {
+		allowed := b.Allowed(run)
+		pct := func(c int) float64 { return 100 * float64(c) / float64(max(allowed, 1)) }
+		return fmt.Sprintf("get_multiple_incidents_extra_data %d calls = %.1f %%, get_incident_extra_data %d calls = %.1f %% of the %d each allowed in %s",
+			run.BulkCalls-run.Bulk429, pct(run.BulkCalls-run.Bulk429), run.SingleCalls-run.Single429, pct(run.SingleCalls-run.Single429), allowed, secs(run.Ran))
+	}
+	return []Row{
+		{"Backfill drain time, " + scope,
+			fmt.Sprintf("bulk %s (%s); single calls %s (%s) = %.1f× faster", secs(bulkT), bulkHow, secs(singleT), how, b.Speedup()),
+			fmt.Sprintf("bulk ≥ %.0f× faster", TargetBackfillFaster), verdict(b.Bulk.Drained && b.Speedup() >= TargetBackfillFaster)},
+		{"Backfill API calls, " + scope,
+			fmt.Sprintf("bulk %d (%d get_multiple_incidents_extra_data + %d get_incident_extra_data), %d × 429; single calls %s (%s; %d made), %d × 429 = %.1f× fewer",
+				b.Bulk.Calls(), b.Bulk.BulkCalls, b.Bulk.SingleCalls, b.Bulk.Refused(), thousands(b.Single.CallsToDrain(b.Backlog)), how, b.Single.Calls(), b.Single.Refused(), b.CallRatio()),
+			fmt.Sprintf("bulk ≥ %.0f× fewer, 0 × 429", TargetBackfillCalls),
+			verdict(b.Bulk.Drained && b.CallRatio() >= TargetBackfillCalls && b.Bulk.Refused() == 0 && b.Single.Refused() == 0)},
+		{"Backfill budget use, " + scope,
+			"bulk: " + use(b.Bulk) + "; single calls: " + use(b.Single),
+			"none (reported)", Reported},
+		{"Backfill completeness, " + scope,
+			fmt.Sprintf("bulk: %s of %s incidents enriched with every alert (%s alerts in all); single calls: %s of the %s enriched",
+				thousands(float64(b.Bulk.Complete)), thousands(float64(b.Backlog)), thousands(float64(b.Alerts)), thousands(float64(b.Single.Complete)), thousands(float64(b.Single.Enriched))),
+			"every final enrichment complete, no alert lost to the cap",
+			verdict(b.Backlog > 0 && b.Bulk.Complete == b.Backlog && b.Single.Complete == b.Single.Enriched)},
 	}
 }
 

@@ -232,7 +232,7 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		"KAFKA_GROUP_HEARTBEAT_INTERVAL=" + s.Heartbeat.String(), "KAFKA_GROUP_REBALANCE_TIMEOUT=" + rebalance.String(),
 		"SHUTDOWN_TIMEOUT=" + shutdown.String(),
 		"POLL_INTERVAL=" + cfg.ScalePoll.String(), "START_FROM=48h", "XDR_REQUESTS_PER_SECOND=10",
-		"ENRICH_RATE_LIMIT=" + strconv.Itoa(cfg.RateLimit), "ENRICH_RATE_WINDOW=" + cfg.RateWindow.String(),
+		"ENRICH_RATE_LIMIT=" + strconv.Itoa(cfg.RateLimit), "ENRICH_RATE_WINDOW=" + cfg.RateWindow.String(), "ENRICH_BULK=off",
 		"LOG_LEVEL=warn", "LOG_FORMAT=json",
 	}
 

@@ -143,7 +143,7 @@ func runTenants(ctx context.Context, cfg Config, brokerAddr string) (Tenants, er
 		"KAFKA_TOPIC_ARTIFACTS=" + topics.Artifacts, "KAFKA_TOPIC_DLQ=" + topics.DLQ,
 		"KAFKA_TOPIC_OFFSETS=" + offsetsTopic,
 		"XDR_REQUESTS_PER_SECOND=10", "START_FROM=48h",
-		"ENRICH_RATE_LIMIT=" + strconv.Itoa(lim), "ENRICH_RATE_WINDOW=" + w.String(),
+		"ENRICH_RATE_LIMIT=" + strconv.Itoa(lim), "ENRICH_RATE_WINDOW=" + w.String(), "ENRICH_BULK=off",
 		"LOG_LEVEL=warn", "LOG_FORMAT=json",
 	}
 

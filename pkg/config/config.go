@@ -37,17 +37,18 @@ type Config struct {
 	XDRReplyBudget int64 `env:"XDR_REPLY_BUDGET_BYTES, default=33554432"`
 
 	// Kafka.
-	KafkaBrokers          []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
-	KafkaSASLMechanism    string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-	KafkaSASLUsername     string     `env:"KAFKA_SASL_USERNAME"`
-	KafkaSASLPassword     xdr.Secret `env:"KAFKA_SASL_PASSWORD"`
-	KafkaSASLPasswordFile string     `env:"KAFKA_SASL_PASSWORD_FILE"`
-	KafkaTLSEnabled       bool       `env:"KAFKA_TLS_ENABLED, default=false"`
-	KafkaTLSCAFile        string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
-	KafkaTLSSkipVerify    bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
-	KafkaReplication      int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`    // for topics the connector creates; -1 = broker default
-	KafkaPartitions       int        `env:"KAFKA_PARTITIONS, default=-1"`            // for data topics the connector creates; -1 = broker default
-	KafkaMaxRecordBytes   int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"` // larger records go to the DLQ with an excerpt
+	KafkaBrokers           []string   `env:"KAFKA_BROKERS"`        // comma-separated host:port; empty runs an embedded broker
+	KafkaSASLMechanism     string     `env:"KAFKA_SASL_MECHANISM"` // "" | PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	KafkaSASLUsername      string     `env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword      xdr.Secret `env:"KAFKA_SASL_PASSWORD"`
+	KafkaSASLPasswordFile  string     `env:"KAFKA_SASL_PASSWORD_FILE"`
+	KafkaTLSEnabled        bool       `env:"KAFKA_TLS_ENABLED, default=false"`
+	KafkaTLSCAFile         string     `env:"KAFKA_TLS_CA_FILE"` // PEM bundle; empty uses the system roots
+	KafkaTLSSkipVerify     bool       `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY, default=false"`
+	KafkaAllowInsecureSASL bool       `env:"KAFKA_ALLOW_INSECURE_SASL, default=false"` // allow SASL without TLS to a broker other than loopback
+	KafkaReplication       int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`     // for topics the connector creates; -1 = broker default
+	KafkaPartitions        int        `env:"KAFKA_PARTITIONS, default=-1"`             // for data topics the connector creates; -1 = broker default
+	KafkaMaxRecordBytes    int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"`  // larger records go to the DLQ with an excerpt
 
 	// TopicPrefix, when set, names every topic the variables below leave
 	// unset: <prefix>.incidents, ..., <prefix>.connector.offsets (Load applies it).
@@ -67,7 +68,7 @@ type Config struct {
 	TopicECSAlerts     string   `env:"KAFKA_TOPIC_ECS_ALERTS, default=xdr.ecs.alerts"`
 	// Scale-out: the processes of one connector share its tenants through a
 	// Kafka consumer group (see pkg/slots).
-	GroupEnabled           bool          `env:"KAFKA_GROUP_ENABLED, default=false"`             // join the connector's group and run only the tenants of the slots this process owns
+	Group                  string        `env:"KAFKA_GROUP_ENABLED, default=auto"`              // auto | true | false: join the connector's group (auto: with KAFKA_BROKERS)
 	GroupInstanceID        string        `env:"KAFKA_GROUP_INSTANCE_ID"`                        // static membership, e.g. the pod name; empty = dynamic
 	GroupSessionTimeout    time.Duration `env:"KAFKA_GROUP_SESSION_TIMEOUT, default=45s"`       // silence after which a process's slots move
 	GroupRebalanceTimeout  time.Duration `env:"KAFKA_GROUP_REBALANCE_TIMEOUT, default=60s"`     // time a rebalance allows for handing a slot over
@@ -94,11 +95,16 @@ type Config struct {
 	EnrichRateLimit    int           `env:"ENRICH_RATE_LIMIT, default=10"`   // get_incident_extra_data calls ...
 	EnrichRateWindow   time.Duration `env:"ENRICH_RATE_WINDOW, default=60s"` // ... in any window this long
 	EnrichWorkers      int           `env:"ENRICH_WORKERS, default=2"`
-	EnrichMaxAttempts  int           `env:"ENRICH_MAX_ATTEMPTS, default=6"` // before the DLQ
-	AlertsLimit        int           `env:"ALERTS_LIMIT, default=1000"`
-	CommitInterval     time.Duration `env:"COMMIT_INTERVAL, default=1s"`
-	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
-	Delivery           string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
+	// Bulk enrichment: get_multiple_incidents_extra_data.
+	EnrichBulk           string        `env:"ENRICH_BULK, default=auto"`            // auto | on | off
+	EnrichBulkSize       int           `env:"ENRICH_BULK_SIZE, default=100"`        // incidents per bulk call, at most 100
+	EnrichBulkRateLimit  int           `env:"ENRICH_BULK_RATE_LIMIT, default=10"`   // bulk calls ...
+	EnrichBulkRateWindow time.Duration `env:"ENRICH_BULK_RATE_WINDOW, default=60s"` // ... in any window this long
+	EnrichMaxAttempts    int           `env:"ENRICH_MAX_ATTEMPTS, default=6"`       // before the DLQ
+	AlertsLimit          int           `env:"ALERTS_LIMIT, default=1000"`
+	CommitInterval       time.Duration `env:"COMMIT_INTERVAL, default=1s"`
+	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT, default=20s"`
+	Delivery             string        `env:"DELIVERY, default=at-least-once"` // at-least-once | exactly-once
 
 	// Operations.
 	LogLevel  string `env:"LOG_LEVEL, default=info"`  // debug | info | warn | error
@@ -115,6 +121,43 @@ type Config struct {
 	fileWarnings []Warning
 	// httpToken is the content of HTTPTokenFile, read by Load.
 	httpToken xdr.Secret
+
+	// Resolved by Load (not variables):
+
+	// ExternalKafka: KAFKA_BROKERS was set, so other processes of the
+	// connector may write to the same cluster (without it the process runs
+	// an embedded broker of its own, even once KafkaBrokers names it).
+	ExternalKafka bool
+	// GroupEnabled: this process joins the connector's group and runs only
+	// the tenants of the slots it owns — KAFKA_GROUP_ENABLED, or with auto
+	// (the default), ExternalKafka.
+	GroupEnabled bool
+
+	// proxy is the HTTP proxy the API client would send a request to a URL
+	// through (HTTP_PROXY, HTTPS_PROXY, NO_PROXY as net/http reads them),
+	// nil for none; Load sets it, for the warnings.
+	proxy func(*url.URL) (*url.URL, error)
+}
+
+// Resolve works out the settings that follow from others (ExternalKafka,
+// GroupEnabled); Load calls it. A bad KAFKA_GROUP_ENABLED resolves to off
+// and is reported by Validate.
+func (c *Config) Resolve() {
+	c.ExternalKafka = len(c.KafkaBrokers) > 0
+	on, auto, _ := parseGroup(c.Group)
+	c.GroupEnabled = on || auto && c.ExternalKafka
+}
+
+// parseGroup reads KAFKA_GROUP_ENABLED: auto (or empty), or a boolean as
+// strconv.ParseBool reads it.
+func parseGroup(s string) (on, auto bool, err error) {
+	switch v := strings.TrimSpace(s); strings.ToLower(v) {
+	case "", "auto":
+		return false, true, nil
+	default:
+		on, err := strconv.ParseBool(v)
+		return on, false, err
+	}
 }
 
 // HTTPToken is the bearer token that /metrics and /tenants require, read from
@@ -196,6 +239,10 @@ func (c *Config) Validate() error {
 	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword.IsZero() && c.KafkaSASLPasswordFile == "") {
 		bad("KAFKA_SASL_USERNAME", "SASL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or _FILE)")
 	}
+	if host := c.insecureSASLBroker(); host != "" && !c.KafkaAllowInsecureSASL {
+		bad("KAFKA_SASL_MECHANISM", "%s without TLS to %s would %s: set KAFKA_TLS_ENABLED=true, or KAFKA_ALLOW_INSECURE_SASL=true to accept that (SASL without TLS to a loopback broker is always allowed)",
+			strings.ToUpper(c.KafkaSASLMechanism), host, saslExposure(c.KafkaSASLMechanism))
+	}
 	topics := map[string]string{
 		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
 		"KAFKA_TOPIC_ARTIFACTS": c.TopicArtifacts, "KAFKA_TOPIC_DLQ": c.TopicDLQ,
@@ -251,6 +298,9 @@ func (c *Config) Validate() error {
 	if c.EnrichWorkers < 1 {
 		bad("ENRICH_WORKERS", "must be at least 1")
 	}
+	checkBulk(c.EnrichBulk, c.EnrichBulkSize, c.EnrichBulkRateLimit, c.EnrichBulkRateWindow, func(key, reason string) {
+		bad(strings.ToUpper(key), "%s", reason)
+	})
 	if c.EnrichMaxAttempts < 1 {
 		bad("ENRICH_MAX_ATTEMPTS", "must be at least 1")
 	}
@@ -270,6 +320,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains(OutputProfileNames, strings.ToLower(strings.TrimSpace(p))) {
 			bad("OUTPUT_PROFILES", "%q is not an output profile: want %s", p, strings.Join(OutputProfileNames, ", "))
 		}
+	}
+	if _, _, err := parseGroup(c.Group); err != nil {
+		bad("KAFKA_GROUP_ENABLED", "must be auto, true or false, not %q", c.Group)
 	}
 	if c.GroupEnabled {
 		c.validateGroup(bad)
@@ -350,6 +403,39 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 			*dst = c.TopicPrefix + "." + topicSuffixes[v]
 		}
 	}
+}
+
+// KafkaTLS reports whether the Kafka clients connect over TLS
+// (KAFKA_TLS_ENABLED, or a CA bundle, which implies it).
+func (c *Config) KafkaTLS() bool { return c.KafkaTLSEnabled || c.KafkaTLSCAFile != "" }
+
+// insecureSASLBroker is the first broker of KAFKA_BROKERS that is not
+// loopback when SASL is on without TLS, else "": the credentials would cross
+// the network unencrypted.
+func (c *Config) insecureSASLBroker() string {
+	if c.KafkaSASLMechanism == "" || c.KafkaTLS() {
+		return ""
+	}
+	for _, b := range c.KafkaBrokers {
+		host, _, err := net.SplitHostPort(strings.TrimSpace(b))
+		if err != nil {
+			host = b
+		}
+		if !IsLoopback(host) {
+			return host
+		}
+	}
+	return ""
+}
+
+// saslExposure says what a SASL mechanism gives away without TLS.
+func saslExposure(mechanism string) string {
+	if strings.EqualFold(mechanism, "PLAIN") {
+		return "send the SASL password in clear text"
+	}
+	// SCRAM never sends the password, but its exchange can be replayed
+	// against an offline guess of it, and nothing authenticates the broker.
+	return "expose the SASL exchange (open to an offline guess of the password) and every record to the network"
 }
 
 // InsecureHTTP reports whether u is a plain http:// URL to a host other than

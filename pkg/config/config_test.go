@@ -145,3 +145,38 @@ func TestValidateReadsNoFiles(t *testing.T) {
 		t.Fatalf("Load with a key file: %v", err)
 	}
 }
+
+// TestGroupDefault: group membership is on by default whenever the connector
+// writes to an external Kafka (KAFKA_BROKERS), off with the embedded broker,
+// and KAFKA_GROUP_ENABLED forces it either way.
+func TestGroupDefault(t *testing.T) {
+	for _, tc := range []struct {
+		env               map[string]string
+		group, external   bool
+		wantErrorMentions string
+	}{
+		{env: map[string]string{}},
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092"}, group: true, external: true},
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092", "KAFKA_GROUP_ENABLED": "auto"}, group: true, external: true},
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092", "KAFKA_GROUP_ENABLED": "false"}, external: true},
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092", "KAFKA_GROUP_ENABLED": "0"}, external: true},
+		{env: map[string]string{"KAFKA_GROUP_ENABLED": "true"}, group: true},
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092", "KAFKA_GROUP_ENABLED": "maybe"}, wantErrorMentions: "KAFKA_GROUP_ENABLED: must be auto, true or false"},
+		// The group's settings are checked once the default turns it on.
+		{env: map[string]string{"KAFKA_BROKERS": "k:9092", "KAFKA_GROUP_SESSION_TIMEOUT": "1s"}, wantErrorMentions: "KAFKA_GROUP_HEARTBEAT_INTERVAL"},
+	} {
+		c, err := Load(context.Background(), envconfig.MapLookuper(tc.env))
+		if tc.wantErrorMentions != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrorMentions) {
+				t.Errorf("%v: error %v, want one mentioning %q", tc.env, err, tc.wantErrorMentions)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if c.GroupEnabled != tc.group || c.ExternalKafka != tc.external {
+			t.Errorf("%v: group %v, external %v; want %v, %v", tc.env, c.GroupEnabled, c.ExternalKafka, tc.group, tc.external)
+		}
+	}
+}

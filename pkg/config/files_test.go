@@ -166,7 +166,8 @@ func TestSecretFileReadableByOthersWarns(t *testing.T) {
 	}
 
 	env := &Config{XDRAuthMode: "standard", XDRTimeout: time.Second, PollInterval: time.Second, StartFrom: "now",
-		EnrichRateLimit: 1, EnrichRateWindow: time.Minute, EnrichWorkers: 1, AlertsLimit: 1}
+		EnrichRateLimit: 1, EnrichRateWindow: time.Minute, EnrichWorkers: 1, AlertsLimit: 1,
+		EnrichBulk: "auto", EnrichBulkSize: 100, EnrichBulkRateLimit: 10, EnrichBulkRateWindow: time.Minute}
 	ts, err := ParseTenants([]byte("tenants:\n  - id: acme\n    base_url: https://api-acme.example\n    api_key_id: \"1\"\n    api_key_file: "+open+
 		"\n  - id: globex\n    base_url: https://api-globex.example\n    api_key_id: \"2\"\n    api_key_file: "+private+"\n"), env)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -28,6 +30,8 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: hiding{l, hidden}})
 		if err == nil {
 			c.applyTopicPrefix(l)
+			c.Resolve()
+			c.proxy = proxyOf(l)
 			if verr := c.Validate(); verr != nil {
 				errs = append(errs, verr)
 			}
@@ -60,7 +64,7 @@ func (c *Config) resolveFiles() error {
 	read := func(v, path string) (xdr.Secret, bool) {
 		b, warning, err := ReadSecretFile(path)
 		if err != nil {
-			errs = append(errs, &FieldError{Var: v, Reason: fmt.Sprintf("%s cannot be read: %v", path, errors.Unwrap(err))})
+			errs = append(errs, &FieldError{Var: v, Reason: UnreadableFile(path, err)})
 			return xdr.Secret{}, false
 		}
 		s := strings.TrimSpace(string(b))
@@ -69,7 +73,7 @@ func (c *Config) resolveFiles() error {
 			return xdr.Secret{}, false
 		}
 		if warning != "" {
-			c.fileWarnings = append(c.fileWarnings, Warning{Setting: v, Message: warning})
+			c.fileWarnings = append(c.fileWarnings, Warning{Setting: v, Message: warning, Insecure: true})
 		}
 		return xdr.NewSecret(s), true
 	}
@@ -94,6 +98,24 @@ func (c *Config) resolveFiles() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// proxyOf is the proxy choice net/http makes from the environment
+// (http.ProxyFromEnvironment), read from l.
+func proxyOf(l envconfig.Lookuper) func(*url.URL) (*url.URL, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := l.Lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	pc := httpproxy.Config{HTTPProxy: get("HTTP_PROXY", "http_proxy"), HTTPSProxy: get("HTTPS_PROXY", "https_proxy"), NoProxy: get("NO_PROXY", "no_proxy")}
+	if pc.HTTPProxy == "" && pc.HTTPSProxy == "" {
+		return nil
+	}
+	return pc.ProxyFunc()
 }
 
 type hiding struct {

@@ -106,7 +106,7 @@ func TestKeyFileErrorsNameThePathOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		"/nonexistent/key": "XDR_API_KEY_FILE: /nonexistent/key cannot be read: no such file or directory",
+		"/nonexistent/key": "XDR_API_KEY_FILE: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: 16 characters, an absolute path",
 		empty:              "XDR_API_KEY_FILE: " + empty + " is empty",
 	} {
 		_, err := load(map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "7", "XDR_API_KEY_FILE": path})

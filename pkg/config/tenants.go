@@ -37,6 +37,12 @@ type Tenant struct {
 	EnrichWorkers      int
 	AlertsLimit        int
 	Disabled           bool
+	// Bulk enrichment (ENRICH_BULK, ENRICH_BULK_SIZE, ENRICH_BULK_RATE_LIMIT,
+	// ENRICH_BULK_RATE_WINDOW).
+	EnrichBulk           string
+	EnrichBulkSize       int
+	EnrichBulkRateLimit  int
+	EnrichBulkRateWindow time.Duration
 	// Writeback: the tenant applies commands (writeback in the file, else
 	// WRITEBACK). Off, its commands are rejected without an API call.
 	Writeback bool
@@ -47,6 +53,10 @@ type Tenant struct {
 
 	// keyFileWarning says who else can read the key file (FileWarnings).
 	keyFileWarning string
+
+	// proxy is the environment's HTTP proxy choice (Config.proxy), for
+	// the warnings.
+	proxy func(*url.URL) (*url.URL, error)
 }
 
 // Equal reports whether two tenants are configured alike, keys included.
@@ -59,7 +69,9 @@ func (t Tenant) Equal(o Tenant) bool {
 		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
 		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
 		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.Writeback == b.Writeback
+		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.EnrichBulk == b.EnrichBulk && a.EnrichBulkSize == b.EnrichBulkSize &&
+		a.EnrichBulkRateLimit == b.EnrichBulkRateLimit && a.EnrichBulkRateWindow == b.EnrichBulkRateWindow &&
+		a.Writeback == b.Writeback
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
@@ -76,7 +88,7 @@ var (
 	// settingKeys may appear in defaults and in each tenant.
 	settingKeys = []string{"auth_mode", "request_timeout", "poll_interval", "lookback", "start_from",
 		"filter_statuses", "filter_starred", "filter_alert_sources", "enrich_rate_limit", "enrich_rate_window",
-		"enrich_workers", "alerts_limit", "writeback"}
+		"enrich_workers", "alerts_limit", "enrich_bulk", "enrich_bulk_size", "enrich_bulk_rate_limit", "enrich_bulk_rate_window", "writeback"}
 	// tenantKeys may appear only in a tenant.
 	tenantKeys = []string{"id", "base_url", "api_key_id", "api_key", "api_key_file", "disabled"}
 )
@@ -203,7 +215,8 @@ func fromEnv(c *Config) Tenant {
 		AuthMode: c.XDRAuthMode, RequestTimeout: c.XDRTimeout, PollInterval: c.PollInterval, Lookback: c.Lookback,
 		StartFrom: c.StartFrom, FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred,
 		FilterAlertSources: c.FilterAlertSources, EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, Writeback: c.WritebackOn(),
+		EnrichWorkers: c.EnrichWorkers, AlertsLimit: c.AlertsLimit, proxy: c.proxy,
+		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow, Writeback: c.WritebackOn(),
 	}
 }
 
@@ -300,7 +313,7 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			}
 			b, warning, err := ReadSecretFile(path)
 			if err != nil {
-				bad(where, k, "%s cannot be read: %v", path, errors.Unwrap(err))
+				bad(where, k, "%s", UnreadableFile(path, err))
 				t.KeySource = path // named once: not also "required"
 				continue
 			}
@@ -364,6 +377,14 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 			num(&t.EnrichWorkers)
 		case "alerts_limit":
 			num(&t.AlertsLimit)
+		case "enrich_bulk":
+			t.EnrichBulk, _ = str()
+		case "enrich_bulk_size":
+			num(&t.EnrichBulkSize)
+		case "enrich_bulk_rate_limit":
+			num(&t.EnrichBulkRateLimit)
+		case "enrich_bulk_rate_window":
+			dur(&t.EnrichBulkRateWindow)
 		}
 	}
 }
@@ -410,5 +431,27 @@ func checkTenant(t *Tenant, where string, allowHTTP bool, bad func(where, key, f
 	}
 	if t.AlertsLimit < 1 {
 		bad(where, "alerts_limit", "must be at least 1")
+	}
+	checkBulk(t.EnrichBulk, t.EnrichBulkSize, t.EnrichBulkRateLimit, t.EnrichBulkRateWindow, func(key, reason string) {
+		bad(where, key, "%s", reason)
+	})
+}
+
+// checkBulk applies the rules of the bulk enrichment settings, reporting
+// each fault under its tenants-file key (enrich_bulk, ...).
+func checkBulk(mode string, size, limit int, window time.Duration, bad func(key, reason string)) {
+	switch mode {
+	case "auto", "on", "off":
+	default:
+		bad("enrich_bulk", fmt.Sprintf("must be auto, on or off, not %q", mode))
+	}
+	if size < 1 || size > 100 {
+		bad("enrich_bulk_size", "must be between 1 and 100 (incidents per get_multiple_incidents_extra_data call)")
+	}
+	if limit < 1 {
+		bad("enrich_bulk_rate_limit", "must be at least 1")
+	}
+	if window <= 0 {
+		bad("enrich_bulk_rate_window", "must be a positive duration")
 	}
 }

@@ -113,7 +113,7 @@ tenants:
 		`tenant acme: poll_interval: "soon" is not a duration`,
 		"tenant acme: colour: unknown key",
 		"tenant acme: id: is used twice",
-		"tenant acme: api_key_file: /nonexistent/key cannot be read",
+		"tenant acme: api_key_file: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: 16 characters, an absolute path",
 		`tenant Bad_ID: id: "Bad_ID" is not a valid tenant id`,
 		"tenant Bad_ID: base_url: is required",
 		"tenant Bad_ID: api_key_id: is required",

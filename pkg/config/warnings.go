@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -13,13 +15,24 @@ const (
 	DocumentedRateWindow = 60 * time.Second
 )
 
-// Warning is a setting that is valid but outside what the API documents:
-// the connector runs with it, and says so at start and in `connector check`.
-// Its text never holds a secret.
+// Warning is a setting that is valid but outside what the API documents,
+// or that exposes a credential or the records (Insecure): the connector runs
+// with it, and says so at start and in `connector check`. Its text never
+// holds a secret.
 type Warning struct {
-	Tenant  string // the tenant of a tenants file; "" for the environment's
-	Setting string // the variable (ENRICH_RATE_LIMIT) or, with Tenant, the file's key (lookback)
-	Message string
+	Tenant   string // the tenant of a tenants file; "" for the environment's
+	Setting  string // the variable (ENRICH_RATE_LIMIT) or, with Tenant, the file's key (lookback)
+	Message  string
+	Insecure bool // the setting exposes the API key, the SASL credentials or the records on the network
+}
+
+// Summary is the message a log line about w carries: "a setting is
+// insecure" or "a setting is outside what the API documents".
+func (w Warning) Summary() string {
+	if w.Insecure {
+		return "a setting is insecure"
+	}
+	return "a setting is outside what the API documents"
 }
 
 // String reads "LOOKBACK: is 0: ...", or "tenant acme: lookback: is 0: ...".
@@ -31,21 +44,70 @@ func (w Warning) String() string {
 }
 
 // Warnings lists the settings of the environment's one tenant that are valid
-// but outside what the API documents. With TENANTS_FILE it is empty: each
-// Tenant's Warnings cover the settings the environment gives them.
+// but outside what the API documents, then the insecure settings of the
+// process (see Warning.Insecure). With TENANTS_FILE only the process's
+// (Kafka's) are listed: each Tenant's Warnings cover the settings the
+// environment gives them.
 func (c *Config) Warnings() []Warning {
-	if c.TenantsFile != "" {
-		return nil
+	var out []Warning
+	if c.TenantsFile == "" {
+		names := settingNames{rateLimit: "ENRICH_RATE_LIMIT", rateWindow: "ENRICH_RATE_WINDOW", lookback: "LOOKBACK", keyID: "XDR_API_KEY_ID"}
+		out = warnings(names, "", c.XDRBaseURL, c.XDRAPIKeyID, c.EnrichRateLimit, c.EnrichRateWindow, c.Lookback)
+		out = append(out, urlWarnings("XDR_BASE_URL", "", c.XDRBaseURL, "XDR_ALLOW_INSECURE_HTTP", c.proxy)...)
 	}
-	names := settingNames{rateLimit: "ENRICH_RATE_LIMIT", rateWindow: "ENRICH_RATE_WINDOW", lookback: "LOOKBACK", keyID: "XDR_API_KEY_ID"}
-	return warnings(names, "", c.XDRBaseURL, c.XDRAPIKeyID, c.EnrichRateLimit, c.EnrichRateWindow, c.Lookback)
+	return append(out, c.kafkaWarnings()...)
 }
 
 // Warnings lists the tenant's settings that are valid but outside what the
-// API documents, each with its tenant and the file's key.
+// API documents, then its insecure ones, each with its tenant and the
+// file's key.
 func (t Tenant) Warnings() []Warning {
 	names := settingNames{rateLimit: "enrich_rate_limit", rateWindow: "enrich_rate_window", lookback: "lookback", keyID: "api_key_id"}
-	return warnings(names, t.ID, t.BaseURL, t.APIKeyID, t.EnrichRateLimit, t.EnrichRateWindow, t.Lookback)
+	out := warnings(names, t.ID, t.BaseURL, t.APIKeyID, t.EnrichRateLimit, t.EnrichRateWindow, t.Lookback)
+	return append(out, urlWarnings("base_url", t.ID, t.BaseURL, "XDR_ALLOW_INSECURE_HTTP in the environment", t.proxy)...)
+}
+
+// kafkaWarnings lists the Kafka settings that Validate accepts but that
+// expose the SASL credentials or the records.
+func (c *Config) kafkaWarnings() []Warning {
+	var out []Warning
+	if c.KafkaTLSSkipVerify && c.KafkaTLS() {
+		what := "the records"
+		if c.KafkaSASLMechanism != "" {
+			what = "the records and the SASL credentials"
+		}
+		out = append(out, Warning{Setting: "KAFKA_TLS_INSECURE_SKIP_VERIFY", Insecure: true, Message: fmt.Sprintf(
+			"the brokers' certificates are not verified: anyone on the network path can pose as a broker and receive %s; set KAFKA_TLS_CA_FILE to the brokers' CA instead", what)})
+	}
+	if host := c.insecureSASLBroker(); host != "" && c.KafkaAllowInsecureSASL {
+		out = append(out, Warning{Setting: "KAFKA_ALLOW_INSECURE_SASL", Insecure: true, Message: fmt.Sprintf(
+			"%s without TLS to %s: the connection will %s; set KAFKA_TLS_ENABLED=true", strings.ToUpper(c.KafkaSASLMechanism), host, saslExposure(c.KafkaSASLMechanism))})
+	}
+	return out
+}
+
+// urlWarnings lists what a base URL that Validate accepted exposes: the API
+// key in clear text over http:// to another host (allowed by optOut), and
+// to the HTTP proxy that proxy says the request would go through. The
+// proxy is named by its host only: its URL may carry a password.
+func urlWarnings(setting, tenant, baseURL, optOut string, proxy func(*url.URL) (*url.URL, error)) []Warning {
+	u, err := url.Parse(baseURL)
+	if baseURL == "" || err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return nil
+	}
+	var out []Warning
+	add := func(format string, a ...any) {
+		out = append(out, Warning{Tenant: tenant, Setting: setting, Insecure: true, Message: fmt.Sprintf(format, a...)})
+	}
+	if InsecureHTTP(u) {
+		add("http:// to %s sends the API key in clear text over the network (allowed by %s); use https://", u.Hostname(), optOut)
+	}
+	if proxy != nil {
+		if p, err := proxy(u); err == nil && p != nil {
+			add("http:// goes through the HTTP proxy %s (HTTP_PROXY), which receives the API key in clear text; use https:// (a proxy then sees only the host), or name %s in NO_PROXY", p.Host, u.Hostname())
+		}
+	}
+	return out
 }
 
 type settingNames struct{ rateLimit, rateWindow, lookback, keyID string }
@@ -94,5 +156,5 @@ func (t Tenant) FileWarnings() []Warning {
 	if t.keyFileWarning == "" {
 		return nil
 	}
-	return []Warning{{Tenant: t.ID, Setting: "api_key_file", Message: t.keyFileWarning}}
+	return []Warning{{Tenant: t.ID, Setting: "api_key_file", Message: t.keyFileWarning, Insecure: true}}
 }

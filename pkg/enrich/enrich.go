@@ -90,6 +90,12 @@ type Config struct {
 	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a record larger than this is
 	// dead-lettered (record.Oversized) instead of produced. 0: no limit.
 	MaxRecordBytes int
+	// Bulk is the bulk enrichment mode, BulkAuto (default), BulkOn or
+	// BulkOff; it applies once WithBulk gives a bulk fetcher.
+	Bulk string
+	// BulkSize is how many incidents one bulk call asks for, at most
+	// xdr.MaxBulkIncidents (default).
+	BulkSize int
 }
 
 // Defaults.
@@ -189,14 +195,23 @@ type Enricher struct {
 	tracer     trace.Tracer
 	records    func(m Meta, version int64, ed *xdr.ExtraData, native []record.Record) []record.Record
 
+	bulkAPI    BulkFetcher
+	bulkLim    RateLimiter
+	onFallback func(error)
+	fellBack   atomic.Bool
+	singleMu   sync.Mutex
+	single     map[string]struct{} // incidents a bulk reply could not deliver whole: fetched alone
+
+	bulkCalls, bulkRateLimited, toSingleCount, capped, absent, unasked atomic.Uint64
+
 	running atomic.Bool
 	fatal   chan error // buffered(1): the first publish failure
 
 	retryMu  sync.Mutex
 	retrying map[string]retryState // enrichments waiting in the queue for another attempt
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions atomic.Uint64
-	inFlight                                                                                                                atomic.Int64
+	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions, keyEchoes atomic.Uint64
+	inFlight                                                                                                                           atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -213,6 +228,14 @@ func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option
 	if cfg.Workers < 0 || cfg.MaxAttempts < 0 || cfg.AlertsLimit < 0 || cfg.CallTimeout < 0 {
 		errs = append(errs, errors.New("workers, max attempts, alerts limit and call timeout must not be negative"))
 	}
+	mode, err := ParseBulkMode(cfg.Bulk)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Bulk = mode
+	if cfg.BulkSize < 0 || cfg.BulkSize > xdr.MaxBulkIncidents {
+		errs = append(errs, fmt.Errorf("bulk size %d outside [1, %d]", cfg.BulkSize, xdr.MaxBulkIncidents))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("creating enricher: %w", err)
 	}
@@ -225,10 +248,14 @@ func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option
 	if cfg.AlertsLimit == 0 {
 		cfg.AlertsLimit = xdr.DefaultAlertsLimit
 	}
+	if cfg.BulkSize == 0 {
+		cfg.BulkSize = xdr.MaxBulkIncidents
+	}
 	e := &Enricher{
 		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
 		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
 		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName), retrying: make(map[string]retryState),
+		single: make(map[string]struct{}),
 	}
 	for _, o := range opts {
 		o(e)
@@ -260,6 +287,7 @@ type Stats struct {
 	Truncated   uint64 // replies with fewer alerts than the incident has
 	Mismatched  uint64 // replies for another incident than the one asked for (each retried)
 	Malformed   uint64 // replies without the documented shape, xdr.ErrMalformed (each retried)
+	KeyEchoes   uint64 // echoes of the API key the client replaced by [REDACTED] in replies (xdr.ExtraData.KeyEchoes)
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
@@ -270,17 +298,37 @@ type Stats struct {
 
 	Limiter   LimiterStats // the shared limiter's figures
 	RateLimit int          // calls the limiter admits per window
+
+	// Bulk enrichment (get_multiple_incidents_extra_data).
+	BulkMode        string       // Config.Bulk; BulkOff when no bulk fetcher is set
+	BulkFallback    bool         // a BulkAuto enricher fell back to single calls
+	BulkCalls       uint64       // bulk calls made
+	BulkRateLimited uint64       // bulk 429 replies
+	ToSingle        uint64       // incidents a bulk reply could not deliver whole, handed to single calls
+	Capped          uint64       // of those, incidents above the reply's alerts_limit_per_incident
+	Absent          uint64       // of those, incidents asked for and absent from the reply
+	Unasked         uint64       // bulk items for incidents not asked for, never published
+	BulkLimiter     LimiterStats // the bulk limiter's figures
+	BulkRateLimit   int          // bulk calls the bulk limiter admits per window; 0 without one
 }
 
 // Stats returns a snapshot of the counters.
 func (e *Enricher) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
 		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), Collisions: e.collisions.Load(),
-		InFlight: int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
+		KeyEchoes: e.keyEchoes.Load(),
+		InFlight:  int(e.inFlight.Load()), Queued: e.q.Len(), Delayed: e.q.Delayed(),
 		Limiter: e.lim.Stats(), RateLimit: e.lim.Limit(),
 	}
+	s.BulkMode, s.BulkFallback = BulkOff, e.fellBack.Load()
+	if e.bulkAPI != nil {
+		s.BulkMode, s.BulkLimiter, s.BulkRateLimit = e.cfg.Bulk, e.bulkLim.Stats(), e.bulkLim.Limit()
+		s.BulkCalls, s.BulkRateLimited, s.ToSingle = e.bulkCalls.Load(), e.bulkRateLimited.Load(), e.toSingleCount.Load()
+		s.Capped, s.Absent, s.Unasked = e.capped.Load(), e.absent.Load(), e.unasked.Load()
+	}
+	return s
 }
 
 // Run runs Config.Workers workers until ctx is done, then returns nil, or
@@ -320,7 +368,13 @@ func (e *Enricher) Run(ctx context.Context) error {
 				if err != nil {
 					return
 				}
-				if stop := e.process(ctx, it); stop {
+				var stop bool
+				if e.BulkActive() && !e.singleOnly(it.IncidentID) {
+					stop = e.processBatch(ctx, it)
+				} else {
+					stop = e.process(ctx, it)
+				}
+				if stop {
 					return
 				}
 			}
@@ -342,74 +396,104 @@ func (e *Enricher) Run(ctx context.Context) error {
 	return err
 }
 
-// process makes one attempt at an enrichment: one call, then the records or
-// a DLQ record are published, or the enrichment goes back to the queue with a
-// not-before time (a retryable failure, a 429) while the worker goes on with
-// the next incident. It reports true when the worker must stop: the tenant
-// refuses every call alike (see tenantWide).
-func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) {
+// job is one attempt at one enrichment, from its pop to its outcome: the
+// enrichment goes back to the queue (requeued) or ends its in-flight period
+// (end), covering the version a successful call returned.
+type job struct {
+	ctx      context.Context // carries the enrichment's span
+	it       offsets.Pending
+	rs       retryState
+	span     trace.Span
+	log      *slog.Logger
+	covered  int64
+	requeued bool
+}
+
+// begin starts the attempt at it: counted in flight, with its span.
+func (e *Enricher) begin(ctx context.Context, it offsets.Pending) *job {
 	e.inFlight.Add(1)
 	id := it.IncidentID
-	rs := e.retryOf(id)
-	span := trace.SpanFromContext(context.Background()) // no span for items popped while stopping
+	j := &job{ctx: ctx, it: it, rs: e.retryOf(id), span: trace.SpanFromContext(context.Background())} // no span for items popped while stopping
 	if ctx.Err() == nil {
-		ctx, span = e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
+		j.ctx, j.span = e.tracer.Start(propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": it.TraceParent}),
 			"enrich incident", trace.WithAttributes(attribute.String("xdr.incident_id", id),
 				attribute.Int64("xdr.modification_time", it.ModificationTime), attribute.String("xdr.severity", it.Severity),
-				attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued), attribute.Int("xdr.attempts", rs.attempts+1)))
+				attribute.Int64("xdr.queued_ms", e.now().UnixMilli()-it.FirstQueued), attribute.Int("xdr.attempts", j.rs.attempts+1)))
 	}
-	defer span.End()
-	outcome := func(o string) { span.SetAttributes(attribute.String("xdr.outcome", o)) }
-	// Done once published (ordered) or abandoned, unless the enrichment went
-	// back to the queue; covered is the version a successful call returned.
-	covered, requeued := int64(0), false
-	defer func() {
-		if !requeued {
-			e.q.DoneThrough(id, covered)
-		}
-	}()
-	requeue := func(notBefore time.Time) {
-		requeued = true
-		e.inFlight.Add(-1)
-		e.q.Retry(it, notBefore)
-	}
-	log := e.log.With("incident_id", id, "modification_time", it.ModificationTime)
+	j.log = e.log.With("incident_id", id, "modification_time", it.ModificationTime)
+	return j
+}
 
-	ed, timedOut, err := e.call(ctx, it, log)
+// end ends the attempt: done once published (ordered) or abandoned, unless
+// the enrichment went back to the queue.
+func (e *Enricher) end(j *job) {
+	j.span.End()
+	if !j.requeued {
+		e.forgetSingle(j.it.IncidentID)
+		e.q.DoneThrough(j.it.IncidentID, j.covered)
+	}
+}
+
+func (j *job) outcome(o string) { j.span.SetAttributes(attribute.String("xdr.outcome", o)) }
+
+// requeue sends the enrichment back to the queue, poppable at notBefore.
+func (e *Enricher) requeue(j *job, notBefore time.Time) {
+	j.requeued = true
+	e.inFlight.Add(-1)
+	e.q.Retry(j.it, notBefore)
+}
+
+// abandon ends an attempt cut short by shutdown: the enrichment stays owed.
+func (e *Enricher) abandon(j *job) {
+	j.outcome("abandoned")
+	e.inFlight.Add(-1)
+}
+
+// process makes one attempt at an enrichment with get_incident_extra_data:
+// one call, then its outcome (settle). It reports true when the worker must
+// stop: the tenant refuses every call alike (see tenantWide).
+func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) {
+	j := e.begin(ctx, it)
+	defer e.end(j)
+	ed, timedOut, err := e.call(j.ctx, it, j.log)
 	if ctx.Err() != nil {
-		outcome("abandoned")
-		e.inFlight.Add(-1)
+		e.abandon(j)
 		return false
 	}
+	return e.settle(ctx, j, ed, timedOut, err)
+}
+
+// settle acts on the outcome of one attempt at an enrichment, whichever
+// endpoint answered it: the records or a DLQ record are published, or the
+// enrichment goes back to the queue with a not-before time (a retryable
+// failure, a 429) while the worker goes on with the next incident. It
+// reports true when the worker must stop: the tenant refuses every call
+// alike (see tenantWide).
+func (e *Enricher) settle(ctx context.Context, j *job, ed *xdr.ExtraData, timedOut bool, err error) (stop bool) {
+	ctx = j.ctx // the enrichment's span: its logs and records are its children
+	it, id, rs, span, log := j.it, j.it.IncidentID, j.rs, j.span, j.log
 	meta := e.meta()
 	if tenantWide(err) {
 		// The key or the licence is refused: every call would fail alike.
 		// Dead-lettering each owed enrichment would empty the queue into
 		// the DLQ; stop instead, keeping them owed for when it is fixed.
-		outcome("stopped")
+		j.outcome("stopped")
 		e.inFlight.Add(-1)
-		select {
-		case e.fatal <- fmt.Errorf("enriching incident %s: %w", id, err):
-		default:
-		}
+		e.stop(fmt.Errorf("enriching incident %s: %w", id, err))
 		return true
 	}
 	if ae, ok := errors.AsType[*xdr.APIError](err); ok && ae.Status == http.StatusTooManyRequests {
 		// The limiter pauses every call for the answer's Retry-After; the
 		// enrichment keeps its place and its attempts (429s do not count).
-		outcome("rate_limited")
-		requeue(time.Time{})
+		j.outcome("rate_limited")
+		e.requeue(j, time.Time{})
 		return false
 	}
 	if err != nil {
 		attempts := rs.attempts + 1
 		notFound := xdr.IncidentNotFound(err)
 		if !notFound && (xdr.Retryable(err) || timedOut || errors.Is(err, ErrMismatchedReply)) && attempts < e.cfg.MaxAttempts {
-			if rs.bo == nil {
-				rs.bo = e.newBackoff()
-				rs.bo.Reset()
-			}
-			if d := rs.bo.NextBackOff(); d != backoff.Stop {
+			if d, ok := e.backoff(id, &rs); ok {
 				rs.attempts = attempts
 				e.setRetry(id, rs)
 				e.retries.Add(1)
@@ -417,13 +501,13 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 					attribute.String("error", err.Error())))
 				log.InfoContext(ctx, "retrying extra-data call later; the worker goes on with the next incident",
 					"attempt", attempts, "max_attempts", e.cfg.MaxAttempts, "backoff", d, "err", err)
-				outcome("retry")
-				requeue(time.Now().Add(d))
+				j.outcome("retry")
+				e.requeue(j, time.Now().Add(d))
 				return false
 			}
 		}
 		e.setRetry(id, retryState{})
-		outcome("dlq")
+		j.outcome("dlq")
 		span.SetStatus(codes.Error, err.Error())
 		if notFound {
 			e.notFound.Add(1)
@@ -437,15 +521,26 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 		return false
 	}
 	e.setRetry(id, retryState{})
-	outcome("enriched")
+	j.outcome("enriched")
+	e.deliver(ctx, j, ed)
+	return false
+}
+
+// deliver publishes the enrichment of j's incident from ed, its extra data
+// as either endpoint returned it: the one path from a reply to records, so
+// the same reply gives the same records whichever endpoint sent it.
+func (e *Enricher) deliver(ctx context.Context, j *job, ed *xdr.ExtraData) {
+	ctx = j.ctx
+	it, id, log := j.it, j.it.IncidentID, j.log
+	meta := e.meta()
 	recs, info := e.flatten(ctx, meta, it.ModificationTime, ed)
 	// The reply shows the incident as of its own modification_time, which
 	// may be newer than the version that queued it: the enrichment covers,
 	// and settles, every version up to that one.
 	it.ModificationTime = max(it.ModificationTime, ed.Incident.ModificationTime)
-	covered = it.ModificationTime
+	j.covered = it.ModificationTime
 	if e.covering != nil {
-		e.covering(id, covered)
+		e.covering(id, j.covered)
 	}
 	if info.OversizedRecords > 0 {
 		e.oversized.Add(uint64(info.OversizedRecords))
@@ -463,14 +558,34 @@ func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) 
 			"alerts_total_count", info.AlertsTotalCount, "alerts_received", info.AlertsReceived, "alerts_limit", info.AlertsLimit)
 	}
 	e.publish(ctx, it, recs, false, log)
-	return false
+}
+
+// backoff returns the wait before the next attempt of id's enrichment, from
+// its retry state's policy (made at its first retry); ok is false when the
+// policy says stop.
+func (e *Enricher) backoff(id string, rs *retryState) (time.Duration, bool) {
+	if rs.bo == nil {
+		rs.bo = e.newBackoff()
+		rs.bo.Reset()
+	}
+	d := rs.bo.NextBackOff()
+	return d, d != backoff.Stop
+}
+
+// stop makes Run return err, unless it already has another.
+func (e *Enricher) stop(err error) {
+	select {
+	case e.fatal <- err:
+	default:
+	}
 }
 
 // retryState is what a failed enrichment carries to its next attempt while
 // it waits in the queue.
 type retryState struct {
-	attempts int             // calls that failed, 429s not counted
-	bo       backoff.BackOff // made at the first retry (WithBackoff)
+	attempts     int             // calls that failed, 429s not counted
+	bulkFailures int             // bulk calls that failed as a whole for it (see bulk.go)
+	bo           backoff.BackOff // made at the first retry (WithBackoff)
 }
 
 // retryOf returns the retry state of an incident's enrichment; the zero
@@ -486,7 +601,7 @@ func (e *Enricher) retryOf(id string) retryState {
 func (e *Enricher) setRetry(id string, rs retryState) {
 	e.retryMu.Lock()
 	defer e.retryMu.Unlock()
-	if rs.attempts == 0 {
+	if rs.attempts == 0 && rs.bulkFailures == 0 {
 		delete(e.retrying, id)
 		return
 	}
@@ -558,6 +673,31 @@ func (e *Enricher) publish(ctx context.Context, it offsets.Pending, recs []recor
 	}
 }
 
+// verify checks ed, an answer for it's incident from endpoint, before
+// anything of it is published: it must have the documented shape
+// (xdr.ExtraData.Check; the decoder checks its replies, a Fetcher may have
+// other sources) and be the asked incident's. It counts and logs a fault.
+func (e *Enricher) verify(ctx context.Context, it offsets.Pending, ed *xdr.ExtraData, endpoint string, log *slog.Logger) error {
+	var err error
+	if ed == nil {
+		err = fmt.Errorf("%w: no reply", xdr.ErrMalformed)
+	} else {
+		err = ed.Check()
+	}
+	if err != nil {
+		e.malformed.Add(1)
+		log.WarnContext(ctx, endpoint+" answered without the documented shape; retrying", "err", err)
+		return err
+	}
+	if ed.Incident.ID != it.IncidentID {
+		// Never publish another incident's data as the asked one's.
+		e.mismatched.Add(1)
+		log.WarnContext(ctx, endpoint+" answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)
+		return fmt.Errorf("%w: asked for incident %s, the reply is for incident %s", ErrMismatchedReply, it.IncidentID, ed.Incident.ID)
+	}
+	return nil
+}
+
 // call makes one get_incident_extra_data call for it under the limiter.
 // timedOut reports that CallTimeout cut the call short while ctx was live. A
 // 429 pauses the limiter (Throttle) before call returns it.
@@ -587,19 +727,16 @@ func (e *Enricher) call(ctx context.Context, it offsets.Pending, log *slog.Logge
 	if err == nil && ed == nil {
 		err = fmt.Errorf("%w: no reply", xdr.ErrMalformed)
 	}
-	if err == nil {
-		// The decoder checks its replies; a Fetcher may have other sources.
-		err = ed.Check()
+	if err == nil && ed.KeyEchoes > 0 {
+		e.keyEchoes.Add(uint64(ed.KeyEchoes))
+		log.WarnContext(ctx, "get_incident_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
+			"echoes", ed.KeyEchoes)
 	}
-	if errors.Is(err, xdr.ErrMalformed) {
+	if err == nil {
+		err = e.verify(ctx, it, ed, xdr.EndpointGetIncidentExtraData, log)
+	} else if errors.Is(err, xdr.ErrMalformed) {
 		e.malformed.Add(1)
 		log.WarnContext(ctx, "get_incident_extra_data answered without the documented shape; retrying", "err", err)
-	}
-	if err == nil && ed.Incident.ID != it.IncidentID {
-		// Never publish another incident's data as the asked one's.
-		e.mismatched.Add(1)
-		log.WarnContext(ctx, "get_incident_extra_data answered for another incident; retrying", "reply_incident_id", ed.Incident.ID)
-		err = fmt.Errorf("%w: asked for incident %s, the reply is for incident %s", ErrMismatchedReply, it.IncidentID, ed.Incident.ID)
 	}
 	if err == nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", http.StatusOK))

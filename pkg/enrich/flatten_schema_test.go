@@ -72,6 +72,17 @@ func validateDecoderFixtures(t *testing.T) (n int) {
 					recs = append(recs, ChangeRecord(testMeta, inc))
 				}
 			}
+		} else if strings.HasPrefix(filepath.Base(p), "multiple_") {
+			r, err := xdr.DecodeMultipleExtraData(body)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			for _, it := range r.Items {
+				if it.Data != nil {
+					items, _ := Flatten(testMeta, 1, it.Data)
+					recs = append(recs, items...)
+				}
+			}
 		} else {
 			ed, err := xdr.DecodeExtraData(body)
 			if err != nil {

@@ -435,3 +435,42 @@ func heapPop(h *[]dueAt) {
 	}
 	*h = s
 }
+
+// PopReady is Pop for up to n more enrichments poppable now, without
+// waiting: it returns them in service order, skipping (and leaving queued)
+// those for which skip reports true, each marked in flight like Pop's. It
+// returns nil when none is ready.
+func (q *Queue) PopReady(n int, skip func(id string) bool) []offsets.Pending {
+	if n <= 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.promote(time.Now())
+	var out []offsets.Pending
+	var skipped []entry
+	for len(out) < n && len(q.heap) > 0 {
+		e := q.heap[0]
+		last := len(q.heap) - 1
+		q.swap(0, last)
+		q.heap[last] = entry{}
+		q.heap = q.heap[:last]
+		delete(q.pos, e.id)
+		if last > 0 {
+			q.down(0)
+		}
+		if skip != nil && skip(e.id) {
+			skipped = append(skipped, e)
+			continue
+		}
+		q.inflight[e.id] = struct{}{}
+		out = append(out, e.item())
+	}
+	for _, e := range skipped {
+		q.heap = append(q.heap, e)
+		i := len(q.heap) - 1
+		q.pos[e.id] = int32(i)
+		q.up(i)
+	}
+	return out
+}

@@ -39,6 +39,9 @@ type StateValue struct {
 	CommittedAt   int64   `json:"committed_at"`
 	CleanShutdown bool    `json:"clean_shutdown"`
 	RateLog       []int64 `json:"rate_log,omitempty"`
+	// BulkRateLog is RateLog for get_multiple_incidents_extra_data, whose
+	// budget is its own. Records written before bulk enrichment lack it.
+	BulkRateLog []int64 `json:"bulk_rate_log,omitempty"`
 }
 
 // VersionValue is the value of a "version" record: one incident's Mark. A
@@ -164,7 +167,7 @@ func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
 		entries = append(entries, r)
 	}
 	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark,
-		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog})
+		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog, BulkRateLog: d.BulkRateLog})
 	return entries, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
 }
 
@@ -354,7 +357,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 			return false, fmt.Errorf("state record at offset %d has schema version %d; this connector reads up to %d", r.Offset, v.SchemaVersion, RecordVersion)
 		}
 		st.Watermark, st.CommittedAt = v.Watermark, v.CommittedAt
-		st.Clean, st.RateLog, st.hasState = v.CleanShutdown, v.RateLog, true
+		st.Clean, st.RateLog, st.BulkRateLog, st.hasState = v.CleanShutdown, v.RateLog, v.BulkRateLog, true
 	case "pending":
 		if r.Value == nil {
 			delete(st.Pending, k.IncidentID)

@@ -14,6 +14,7 @@ package offsets
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -31,6 +32,9 @@ type State struct {
 	// commit are unknown.
 	Clean   bool
 	RateLog []int64
+	// BulkRateLog is RateLog for the bulk extra-data endpoint
+	// (get_multiple_incidents_extra_data); empty in state written before it.
+	BulkRateLog []int64
 	// CommittedAt is when the state record was written, epoch ms.
 	CommittedAt int64
 	// Redrives are the redrive requests of `connector redrive`, by incident
@@ -102,6 +106,18 @@ func NewTracker(s State, lookbackMillis int64) *Tracker {
 		t.redriven[id] = r
 	}
 	return t
+}
+
+// Redriving returns, sorted, the incidents whose redrive requests this
+// start applies (those NewTracker turned into owed enrichments), until the
+// Snapshot that writes them back applied; nil when there are none.
+func (t *Tracker) Redriving() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.redriven) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(t.redriven))
 }
 
 // DefaultFutureTolerance is how far ahead of the clock an incident's stamp
@@ -215,6 +231,8 @@ type Delta struct {
 	Watermark int64
 	Clean     bool    // set only by the final commit of a graceful shutdown
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
+	// BulkRateLog is, with Clean, the bulk limiter's history, epoch ms.
+	BulkRateLog []int64
 	// Redriven are the redrive requests this start owes, to be written
 	// back with AppliedAt set (by the Store, when 0), after Pending.
 	Redriven map[string]RedriveValue

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,4 +193,96 @@ func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 			e.Verify(o, delivery == ExactlyOnce, func(xdrtest.Version) bool { return true }, skip)
 		})
 	}
+}
+
+// echoingTransport is a proxy that copies the request's Authorization header
+// (the API key, with a standard key) into every object of a successful
+// reply that has an incident_id: as it is and with its slashes escaped.
+type echoingTransport struct{ next http.RoundTripper }
+
+func (t echoingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	key := r.Header.Get("Authorization")
+	r = r.Clone(r.Context())
+	r.Header.Del("Accept-Encoding") // a plain body to edit
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	echo := `"proxy_note":"` + key + `","proxy_trace":"auth ` + strings.ReplaceAll(key, "/", `\/`) + `",`
+	body = bytes.ReplaceAll(body, []byte(`"incident_id":`), []byte(echo+`"incident_id":`))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+// TestKeyEchoedIntoRepliesNeverReachesARecord: every reply echoes the key
+// into the incidents and alerts; the records hold [REDACTED] instead, the
+// echoes are counted and a warning is logged.
+func TestKeyEchoedIntoRepliesNeverReachesARecord(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 1, Incidents: 1}) // for its broker
+	const key = "c2VjcmV0/a2V5+d2l0aC9zbGFzaGVz/cGx1cw=="
+	sim := xdrtest.New(xdrtest.Config{Seed: 29, Incidents: 8, MaxAlerts: 3, RateWindow: 100 * time.Millisecond, Now: time.Now, KeyID: "7", Key: key})
+	base, stop := sim.Start()
+	t.Cleanup(stop)
+	api, err := xdr.New(xdr.Config{BaseURL: base, KeyID: "7", Key: xdr.NewSecret(key)},
+		xdr.WithHTTPClient(&http.Client{Transport: echoingTransport{http.DefaultTransport}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	r := startWith(e, api, testConfig(e, 100*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	testkit.WaitFor(t, 60*time.Second, "the pipeline to drain", func() bool { return drained(r.p, sim) })
+	s := r.p.Stats()
+	r.stop(t)
+
+	if s.KeyEchoes == 0 || s.Enrich.KeyEchoes == 0 {
+		t.Errorf("echoes counted: get_incidents %d, get_incident_extra_data %d; want both above 0", s.KeyEchoes, s.Enrich.KeyEchoes)
+	}
+	for _, line := range []string{"get_incidents echoed the API key into its reply", "get_incident_extra_data echoed the API key into its reply"} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("no warning %q", line)
+		}
+	}
+	redactedSeen := false
+	for _, topic := range []string{testkit.Topics.Incidents, testkit.Topics.Alerts, testkit.Topics.Artifacts, testkit.Topics.DLQ} {
+		for _, rec := range e.ReadTopic(topic) {
+			v := string(rec.Value)
+			for i := 0; i+8 <= len(key); i++ {
+				if strings.Contains(v, key[i:i+8]) || strings.Contains(strings.ReplaceAll(v, `\/`, "/"), key[i:i+8]) {
+					t.Fatalf("%s: a record holds %q of the key: %s", topic, key[i:i+8], v)
+				}
+			}
+			redactedSeen = redactedSeen || strings.Contains(v, "[REDACTED]")
+		}
+	}
+	if !redactedSeen {
+		t.Error("no record carries the [REDACTED] marker: the echo never reached the records")
+	}
+	if strings.Contains(logs.String(), key[:8]) {
+		t.Error("the log holds the key")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -82,8 +82,25 @@ type Config struct {
 	EnrichBackoff func() backoff.BackOff
 	// Limiter replaces the limiter that start-up restores from the offsets
 	// (enrich.Resume); nil is the default.
-	Limiter     enrich.RateLimiter
-	AlertsLimit int
+	Limiter enrich.RateLimiter
+	// Bulk is ENRICH_BULK: enrich.BulkAuto, BulkOn or BulkOff. The zero
+	// value is off: bulk enrichment needs an API that implements
+	// enrich.BulkFetcher, and BulkRateLimit.
+	Bulk string
+	// BulkSize is ENRICH_BULK_SIZE; 0: xdr.MaxBulkIncidents.
+	BulkSize int
+	// BulkRateLimit and BulkRateWindow are the budget of bulk calls
+	// (ENRICH_BULK_RATE_LIMIT, ENRICH_BULK_RATE_WINDOW), restored like the
+	// single endpoint's from the offsets.
+	BulkRateLimit  int
+	BulkRateWindow time.Duration
+	// BulkLimiter replaces the bulk limiter start-up restores; nil is the
+	// default.
+	BulkLimiter enrich.RateLimiter
+	// OnBulkFallback is told, once, that ENRICH_BULK=auto fell back to
+	// single calls (enrich.WithBulkFallback).
+	OnBulkFallback func(error)
+	AlertsLimit    int
 	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a larger record goes to the
 	// DLQ with an excerpt instead (see record.Oversized). 0: no limit.
 	MaxRecordBytes int
@@ -121,6 +138,7 @@ type Pipeline struct {
 
 	enricher *enrich.Enricher
 	limiter  enrich.RateLimiter
+	bulkLim  enrich.RateLimiter // nil when bulk enrichment is off
 	ready    chan struct{}
 
 	startWatermark int64
@@ -143,6 +161,7 @@ type Pipeline struct {
 	untrusted int64 // total_count values that were missing or contradicted the rows
 	dropped   int64 // incidents without id or modification_time
 	poisoned  int64 // incidents the client could not decode
+	echoes    int64 // echoes of the API key replaced in get_incidents replies
 }
 
 // Option configures a Pipeline.
@@ -435,6 +454,7 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 	p.untrusted += int64(r.Untrusted)
 	p.dropped += int64(r.Dropped)
 	p.poisoned += int64(r.Poisoned)
+	p.echoes += int64(r.KeyEchoes)
 	if r.Clamped {
 		p.clamped++
 	}
@@ -453,6 +473,11 @@ func (p *Pipeline) finalDelta() offsets.Delta {
 	d.Clean = true
 	for _, s := range p.limiter.History() {
 		d.RateLog = append(d.RateLog, s.UnixMilli())
+	}
+	if p.bulkLim != nil {
+		for _, s := range p.bulkLim.History() {
+			d.BulkRateLog = append(d.BulkRateLog, s.UnixMilli())
+		}
 	}
 	return d
 }

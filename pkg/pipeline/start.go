@@ -51,6 +51,13 @@ func (p *Pipeline) start(ctx context.Context) error {
 	if d := p.cfg.Source.FutureTolerance; d > 0 {
 		p.tracker.SetFutureTolerance(d)
 	}
+	if ids := p.tracker.Redriving(); len(ids) > 0 {
+		shown := ids
+		if len(shown) > maxRedrivesLogged {
+			shown = shown[:maxRedrivesLogged]
+		}
+		p.log.Info("applying redrive requests: each incident is owed an enrichment again", "count", len(ids), "incidents", shown)
+	}
 
 	p.limiter = p.cfg.Limiter
 	if p.limiter == nil {
@@ -60,6 +67,20 @@ func (p *Pipeline) start(ctx context.Context) error {
 	}
 	ecfg := p.cfg.Enrich
 	ecfg.Connector, ecfg.Tenant, ecfg.AlertsLimit, ecfg.MaxRecordBytes = p.cfg.Connector, p.cfg.Tenant, p.cfg.AlertsLimit, p.cfg.MaxRecordBytes
+	ecfg.Bulk, ecfg.BulkSize = p.cfg.Bulk, p.cfg.BulkSize
+	if ecfg.Bulk == "" {
+		ecfg.Bulk = enrich.BulkOff
+	}
+	var bulkOpts []enrich.Option
+	if bf, ok := p.api.(enrich.BulkFetcher); ok && ecfg.Bulk != enrich.BulkOff {
+		p.bulkLim = p.cfg.BulkLimiter
+		if p.bulkLim == nil {
+			if p.bulkLim, err = p.resumeBulkLimiter(st, found); err != nil {
+				return err
+			}
+		}
+		bulkOpts = append(bulkOpts, enrich.WithBulk(bf, p.bulkLim), enrich.WithBulkFallback(p.bulkFallback))
+	}
 	eopts := []enrich.Option{
 		enrich.WithLogger(p.log), enrich.WithClock(p.now), enrich.WithTracerProvider(p.tp),
 		enrich.WithOnDone(func(it offsets.Pending, _ bool) { p.tracker.Settled(it.IncidentID, it.ModificationTime) }),
@@ -71,6 +92,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 	if p.cfg.EnrichBackoff != nil {
 		eopts = append(eopts, enrich.WithBackoff(p.cfg.EnrichBackoff))
 	}
+	eopts = append(eopts, bulkOpts...)
 	p.enricher, err = enrich.New(ecfg, p.limiter, p.api, p.sink.For(sink.Enrichments), eopts...)
 	if err != nil {
 		return err
@@ -80,6 +102,34 @@ func (p *Pipeline) start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// resumeBulkLimiter restores the bulk endpoint's budget from the offsets by
+// the same policy as the single endpoint's; state written before bulk
+// enrichment has no bulk history and counts as none.
+func (p *Pipeline) resumeBulkLimiter(st offsets.State, found bool) (enrich.RateLimiter, error) {
+	n, window := p.cfg.BulkRateLimit, p.cfg.BulkRateWindow
+	if n <= 0 {
+		n = 10
+	}
+	if window <= 0 {
+		window = time.Minute
+	}
+	var opts []enrich.LimiterOption
+	if p.cfg.MaxRetryAfter > 0 {
+		opts = append(opts, enrich.WithMaxPause(p.cfg.MaxRetryAfter))
+	}
+	return enrich.Resume(n, window, found && st.Clean, st.BulkRateLog, opts...)
+}
+
+// bulkFallback is told that ENRICH_BULK=auto fell back to single calls.
+func (p *Pipeline) bulkFallback(err error) {
+	if p.cfg.OnBulkFallback != nil {
+		p.cfg.OnBulkFallback(err)
+	}
+}
+
+// maxRedrivesLogged bounds the incident ids the start-up log line names.
+const maxRedrivesLogged = 20
 
 // resumeLimiter restores the rate budget from the offsets (enrich.Resume
 // holds the policy) and says which case applies.

@@ -21,6 +21,7 @@ type Stats struct {
 	Untrusted   int64            // total_count values missing or contradicting the rows
 	Dropped     int64            // incidents without incident_id or modification_time, skipped
 	Poisoned    int64            // incidents the client could not decode, skipped
+	KeyEchoes   int64            // echoes of the API key replaced by [REDACTED] in get_incidents replies
 	Produced    map[string]int64 // records acknowledged per topic
 	Commits     int64
 	QueueDepth  int
@@ -33,7 +34,7 @@ func (p *Pipeline) Stats() Stats {
 	p.statsMu.Lock()
 	s := Stats{Polls: p.polls, LastPoll: p.lastPoll, LastPollErr: p.lastErr, Versions: p.versions,
 		Restricted: p.restrict, Commits: p.commits, Oversized: p.oversized, Future: p.future, Clamped: p.clamped,
-		Untrusted: p.untrusted, Dropped: p.dropped, Poisoned: p.poisoned}
+		Untrusted: p.untrusted, Dropped: p.dropped, Poisoned: p.poisoned, KeyEchoes: p.echoes}
 	p.statsMu.Unlock()
 	s.Produced = p.sink.Produced()
 	select {

@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
@@ -10,10 +11,9 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-// BenchmarkEnriched maps a 1,000-alert reply (the actors fixture's alerts,
-// repeated with distinct ids) to its OCSF and ECS records, beside the
-// native ones, and reports profile records per second.
-func BenchmarkEnriched(b *testing.B) {
+// bigReply is a 1,000-alert reply: the actors fixture's alerts, repeated
+// with distinct ids.
+func bigReply(b *testing.B) (*xdr.ExtraData, int64) {
 	var base *xdr.ExtraData
 	var version int64
 	for _, c := range fixtures.Cases(b) {
@@ -34,11 +34,42 @@ func BenchmarkEnriched(b *testing.B) {
 		a.ID = fmt.Sprint(5_000_000 + i)
 		ed.Alerts.Data = append(ed.Alerts.Data, a)
 	}
-	set, _ := Parse("ocsf,ecs")
-	native, _ := enrich.Flatten(fixtures.Meta, version, &ed)
-	var records int
-	for b.Loop() {
-		records += len(set.Enriched(fixtures.Meta, version, &ed, native))
+	return &ed, version
+}
+
+// BenchmarkEnriched maps a 1,000-alert reply to the records of each output
+// profile alone, and of both, beside the native ones (the native flattening
+// and encoding is the baseline), and reports profile records per second and
+// heap allocations per profile record.
+func BenchmarkEnriched(b *testing.B) {
+	ed, version := bigReply(b)
+	native, _ := enrich.Flatten(fixtures.Meta, version, ed)
+	for _, tc := range []struct{ name, profiles string }{
+		{"native", ""}, {"ocsf", "ocsf"}, {"ecs", "ecs"}, {"ocsf+ecs", "ocsf,ecs"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			set, _ := Parse(tc.profiles)
+			var records int
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			for b.Loop() {
+				if tc.profiles == "" {
+					recs, _ := enrich.Flatten(fixtures.Meta, version, ed)
+					records += len(recs)
+					continue
+				}
+				records += len(set.Enriched(fixtures.Meta, version, ed, native)) - len(native)*boolInt(set.native)
+			}
+			runtime.ReadMemStats(&ms1)
+			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(records), "allocs/record")
+		})
 	}
-	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -12,8 +12,6 @@
 package profile
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,7 +19,9 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -103,13 +103,18 @@ func (s Set) Change(m record.Meta, inc xdr.Incident, native record.Record) []rec
 		out = append(out, native)
 	}
 	version := inc.ModificationTime
+	w := jsonw.Writer{B: make([]byte, 0, 4*len(inc.Raw)+2048)}
 	if s.ocsf {
-		f, err := ocsf.IncidentChange(m, inc)
-		out = append(out, encode(m, f, err, record.TopicOCSFIncidents, record.TypeOCSFIncidentChange, inc.ID, inc.ID, version))
+		start := len(w.B)
+		err := ocsf.AppendIncidentChange(&w, m, inc)
+		out = append(out, finish(m, w.B[start:], err, record.TopicOCSFIncidents, record.TypeOCSFIncidentChange, keyBytes(inc.ID), inc.ID, version))
+		w = jsonw.Writer{B: w.B}
 	}
 	if s.ecs {
-		d, err := ecs.IncidentChange(m, inc)
-		out = append(out, encode(m, d, err, record.TopicECSIncidents, record.TypeECSIncidentChange, inc.ID, inc.ID, version))
+		var enc ecs.Encoder
+		start := len(w.B)
+		err := enc.AppendIncidentChange(&w, m, inc)
+		out = append(out, finish(m, w.B[start:], err, record.TopicECSIncidents, record.TypeECSIncidentChange, keyBytes(inc.ID), inc.ID, version))
 	}
 	return out
 }
@@ -120,70 +125,128 @@ func (s Set) Change(m record.Meta, inc xdr.Incident, native record.Record) []rec
 // DLQ records always), then the OCSF incident and one OCSF record per alert,
 // then the same for ECS. Every profile record carries the version the native
 // records carry.
+//
+// Each alert is read once, into one xdrview.View both profiles map it from,
+// and every profile record's key and value are slices of a few shared
+// buffers (read-only, as the native records' are).
 func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []record.Record) []record.Record {
 	if s.NativeOnly() {
 		return native
 	}
 	id := ed.Incident.ID
 	version = max(version, ed.Incident.ModificationTime)
-	n := len(ed.Alerts.Data) + 1
-	out := make([]record.Record, 0, len(native)+2*n)
+	n := len(ed.Alerts.Data)
+	out := make([]record.Record, 0, len(native)+2*(n+1))
 	for _, r := range native {
 		if s.native || r.Topic == record.TopicDLQ {
 			out = append(out, r)
 		}
 	}
 	keys := enrich.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
+
+	// The slots of the profile records: each profile's incident, then its
+	// alerts.
+	first := len(out)
+	ocsfAt, ecsAt := -1, -1
 	if s.ocsf {
-		f, err := ocsf.IncidentEnriched(m, version, ed)
-		out = append(out, encode(m, f, err, record.TopicOCSFIncidents, record.TypeOCSFIncidentEnriched, id, id, version))
-		for i, a := range ed.Alerts.Data {
-			f, err := ocsf.Alert(m, version, ed.Incident, a, keys[i])
-			out = append(out, encode(m, f, err, record.TopicOCSFAlerts, record.TypeOCSFAlert, keys[i], id, version))
-		}
+		ocsfAt = len(out)
+		out = out[:len(out)+1+n]
 	}
 	if s.ecs {
-		d, err := ecs.IncidentEnriched(m, version, ed)
-		out = append(out, encode(m, d, err, record.TopicECSIncidents, record.TypeECSIncidentEnriched, id, id, version))
-		for i, a := range ed.Alerts.Data {
-			d, err := ecs.Alert(m, version, ed.Incident, a, keys[i])
-			out = append(out, encode(m, d, err, record.TopicECSAlerts, record.TypeECSAlert, keys[i], id, version))
+		ecsAt = len(out)
+		out = out[:len(out)+1+n]
+	}
+	clear(out[first:])
+
+	size, keyLen := 2*len(ed.Incident.Raw)+4096, len(id)
+	for i := range ed.Alerts.Data {
+		size += 2*len(ed.Alerts.Data[i].Raw) + 3072
+		keyLen += len(keys[i])
+	}
+	kb := make([]byte, 0, keyLen)
+	kb = append(kb, id...)
+	incKey := kb[:len(id):len(id)]
+	w := jsonw.Writer{B: make([]byte, 0, size)}
+	var infos []byte // the OCSF alerts' findings, for the incident's finding_info_list
+	var firstSeen, lastSeen int64
+	var oenc ocsf.Encoder
+	var eenc ecs.Encoder
+	var view xdrview.View
+	for i, a := range ed.Alerts.Data {
+		k0 := len(kb)
+		kb = append(kb, keys[i]...)
+		key := kb[k0:len(kb):len(kb)]
+		err := view.ResetDecoded(a.Raw) // ed passed xdr.ExtraData.Check: every alert is valid JSON
+		if s.ocsf {
+			w = jsonw.Writer{B: w.B}
+			start := len(w.B)
+			var oerr error
+			if err != nil {
+				oerr = ocsf.AlertError(ed.Incident, err)
+			} else {
+				fi, created := oenc.AppendAlert(&w, m, version, ed.Incident, keys[i], &view)
+				if len(infos) > 0 {
+					infos = append(infos, ',')
+				}
+				infos = append(infos, w.B[fi[0]:fi[1]]...)
+				if created > 0 {
+					firstSeen = minPositive(firstSeen, created)
+					lastSeen = max(lastSeen, created)
+				}
+			}
+			out[ocsfAt+1+i] = finish(m, w.B[start:len(w.B):len(w.B)], oerr, record.TopicOCSFAlerts, record.TypeOCSFAlert, key, id, version)
 		}
+		if s.ecs {
+			w = jsonw.Writer{B: w.B}
+			start := len(w.B)
+			var eerr error
+			if err != nil {
+				eerr = ecs.AlertError(ed.Incident, err)
+			} else {
+				eenc.AppendAlert(&w, m, version, ed.Incident, keys[i], &view)
+			}
+			out[ecsAt+1+i] = finish(m, w.B[start:len(w.B):len(w.B)], eerr, record.TopicECSAlerts, record.TypeECSAlert, key, id, version)
+		}
+	}
+	if s.ocsf {
+		w = jsonw.Writer{B: w.B}
+		start := len(w.B)
+		err := ocsf.AppendIncidentEnriched(&w, m, version, ed, infos, firstSeen, lastSeen)
+		out[ocsfAt] = finish(m, w.B[start:len(w.B):len(w.B)], err, record.TopicOCSFIncidents, record.TypeOCSFIncidentEnriched, incKey, id, version)
+	}
+	if s.ecs {
+		w = jsonw.Writer{B: w.B}
+		start := len(w.B)
+		err := eenc.AppendIncidentEnriched(&w, m, version, ed)
+		out[ecsAt] = finish(m, w.B[start:len(w.B):len(w.B)], err, record.TopicECSIncidents, record.TypeECSIncidentEnriched, incKey, id, version)
 	}
 	return out
 }
 
-// encode turns a mapped event into its record, or the mapping's failure
-// into a DLQ record naming the profile record it stands for; a record
-// larger than m.MaxBytes becomes its record.Oversized stand-in.
-func encode(m record.Meta, v any, err error, topic record.Topic, typ, key, incidentID string, version int64) record.Record {
-	var value []byte
-	if err == nil {
-		value, err = marshal(v)
+func minPositive(a, b int64) int64 {
+	if a <= 0 || b < a {
+		return b
 	}
+	return a
+}
+
+func keyBytes(s string) []byte { return []byte(s) }
+
+// finish returns the record of a written event, or the mapping's failure
+// as a DLQ record naming the profile record it stands for; a record larger
+// than m.MaxBytes becomes its record.Oversized stand-in.
+func finish(m record.Meta, value []byte, err error, topic record.Topic, typ string, key []byte, incidentID string, version int64) record.Record {
 	if err != nil {
 		return record.DeadLetter(m, incidentID, version, &record.DLQError{
 			Stage: DLQStage, Message: fmt.Sprintf("mapping to %s: %v", typ, err), Attempts: 1, FailedAt: m.FetchedAt,
-			RecordType: typ, RecordKey: key, RecordTopic: topic.String(),
+			RecordType: typ, RecordKey: string(key), RecordTopic: topic.String(),
 		})
 	}
-	r := record.Raw(topic, typ, key, value, incidentID, version)
+	r := record.Record{Topic: topic, Type: typ, Key: key, Value: value, IncidentID: incidentID, Version: version}
 	if !record.Fits(m, r) {
 		return record.Oversized(m, r, m.FetchedAt)
 	}
 	return r
-}
-
-// marshal encodes v as compact JSON without escaping HTML characters (the
-// native records do not either), with no trailing newline.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // Topics reports the topic roles of the enabled profiles besides the

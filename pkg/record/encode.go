@@ -30,7 +30,7 @@ func Raw(topic Topic, typ string, key string, value []byte, incidentID string, v
 func DeadLetter(m Meta, id string, version int64, e *DLQError) Record {
 	data := make([]byte, 0, 64+len(id))
 	data = append(data, `{"incident_id":`...)
-	data = appendString(data, id)
+	data = AppendString(data, id)
 	data = append(data, `,"modification_time":`...)
 	data = strconv.AppendInt(data, version, 10)
 	data = append(data, '}')
@@ -52,11 +52,11 @@ func Oversized(m Meta, r Record, at int64) Record {
 	}
 	data := make([]byte, 0, 96+len(r.IncidentID)+2*ExcerptBytes)
 	data = append(data, `{"incident_id":`...)
-	data = appendString(data, r.IncidentID)
+	data = AppendString(data, r.IncidentID)
 	data = append(data, `,"modification_time":`...)
 	data = strconv.AppendInt(data, r.Version, 10)
 	data = append(data, `,"excerpt":`...)
-	data = appendString(data, excerpt(r.Value, ExcerptBytes))
+	data = AppendString(data, excerpt(r.Value, ExcerptBytes))
 	data = append(data, '}')
 	return New(m, TopicDLQ, r.IncidentID, &Envelope{RecordType: TypeDLQ, IncidentID: r.IncidentID, ModificationTime: r.Version, Error: e, Data: data})
 }
@@ -158,24 +158,24 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 	b = append(b, `{"schema_version":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	b = append(b, `,"record_type":`...)
-	b = appendString(b, env.RecordType)
+	b = AppendString(b, env.RecordType)
 	b = append(b, `,"connector":`...)
-	b = appendString(b, m.Connector)
+	b = AppendString(b, m.Connector)
 	if m.Tenant != "" {
 		b = append(b, `,"tenant":`...)
-		b = appendString(b, m.Tenant)
+		b = AppendString(b, m.Tenant)
 	}
 	b = append(b, `,"incident_id":`...)
-	b = appendString(b, env.IncidentID)
+	b = AppendString(b, env.IncidentID)
 	b = append(b, `,"modification_time":`...)
 	b = strconv.AppendInt(b, env.ModificationTime, 10)
 	if env.AlertID != "" {
 		b = append(b, `,"alert_id":`...)
-		b = appendString(b, env.AlertID)
+		b = AppendString(b, env.AlertID)
 	}
 	if env.ArtifactType != "" {
 		b = append(b, `,"artifact_type":`...)
-		b = appendString(b, env.ArtifactType)
+		b = AppendString(b, env.ArtifactType)
 	}
 	if e := env.Enrichment; e != nil {
 		b = append(b, `,"enrichment":{"alerts_total_count":`...)
@@ -204,16 +204,16 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 	}
 	if e := env.Error; e != nil {
 		b = append(b, `,"error":{"stage":`...)
-		b = appendString(b, e.Stage)
+		b = AppendString(b, e.Stage)
 		b = append(b, `,"message":`...)
-		b = appendString(b, e.Message)
+		b = AppendString(b, e.Message)
 		if e.Status != 0 {
 			b = append(b, `,"http_status":`...)
 			b = strconv.AppendInt(b, int64(e.Status), 10)
 		}
 		if e.Code != "" {
 			b = append(b, `,"err_code":`...)
-			b = appendString(b, e.Code)
+			b = AppendString(b, e.Code)
 		}
 		b = append(b, `,"attempts":`...)
 		b = strconv.AppendInt(b, int64(e.Attempts), 10)
@@ -224,7 +224,7 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 		} {
 			if f.v != "" {
 				b = append(b, f.name...)
-				b = appendString(b, f.v)
+				b = AppendString(b, f.v)
 			}
 		}
 		if e.RecordBytes != 0 {
@@ -248,10 +248,10 @@ func appendEnvelope(b []byte, m Meta, env *Envelope) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Control characters, quote and
+// AppendString appends s as a JSON string. Control characters, quote and
 // backslash are escaped, as are U+2028 and U+2029; invalid UTF-8 becomes
 // U+FFFD, as encoding/json does. HTML characters are left alone.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

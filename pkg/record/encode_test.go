@@ -56,10 +56,10 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
+		b := AppendString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, b, err)
+			t.Fatalf("AppendString(%q) = %s: invalid JSON: %v", s, b, err)
 		}
 		want := strings.ToValidUTF8(s, "\ufffd")
 		if !utf8.ValidString(s) {

@@ -34,6 +34,12 @@ type Handler interface {
 	Lost(ctx context.Context, slots []int32)
 }
 
+// ErrInstanceFenced is returned by Run when the coordinator fenced this
+// member because another member joined with its instance id: two live
+// processes claim one static identity. Kafka keeps the newcomer; the fenced
+// member stops rather than rejoin, which would fence the newcomer in turn.
+var ErrInstanceFenced = errors.New("another live process joined the group with this process's instance id")
+
 // Config configures a Member. Zero durations take Kafka's defaults.
 type Config struct {
 	Group      string // the consumer group: one per connector
@@ -93,7 +99,9 @@ func New(cfg Config, h Handler) (*Member, error) {
 }
 
 // Run joins the group and stays in it until ctx is done, then leaves it
-// (a static member too, by its instance id). Call it once; stop the work of the slots before ctx ends, or the
+// (a static member too, by its instance id). It returns ErrInstanceFenced
+// (wrapped) when another member took its instance id; the slots were
+// reported lost by then. Call it once; stop the work of the slots before ctx ends, or the
 // group moves them while they still run here (Revoked is called for what is
 // still owned as the member leaves).
 func (m *Member) Run(ctx context.Context) error {
@@ -135,9 +143,12 @@ func (m *Member) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.cl = cl
 	m.mu.Unlock()
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	m.contact.setOnFenced(stop)
 	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil || fs.IsClientClosed() {
+		fs := cl.PollFetches(pctx)
+		if pctx.Err() != nil || fs.IsClientClosed() {
 			break
 		}
 		fs.EachError(func(t string, p int32, err error) {
@@ -147,6 +158,12 @@ func (m *Member) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.cl = nil
 	m.mu.Unlock()
+	if m.contact.wasFenced() {
+		// The instance id is the newcomer's now: leaving by it would remove
+		// the newcomer, and a static member's Close sends no LeaveGroup.
+		cl.Close()
+		return fmt.Errorf("%w (%s)", ErrInstanceFenced, m.cfg.InstanceID)
+	}
 	if m.cfg.InstanceID != "" {
 		// Close sends no LeaveGroup for a static member: leave by its id, so
 		// the others take the slots now rather than after a session timeout.
@@ -293,6 +310,20 @@ type contact struct {
 	mu      sync.Mutex
 	heard   time.Time // a group response read
 	joining time.Time // a join or sync written, its answer not yet read
+	fenced  bool      // the coordinator answered FENCED_INSTANCE_ID
+	onFence func()    // told once of the fencing
+}
+
+func (c *contact) setOnFenced(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onFence = f
+}
+
+func (c *contact) wasFenced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fenced
 }
 
 var (
@@ -344,7 +375,14 @@ func (c *contact) OnGroupManageError(err error) {
 	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.IllegalGeneration) {
 		c.mu.Lock()
 		c.heard = time.Time{}
+		var tell func()
+		if errors.Is(err, kerr.FencedInstanceID) && !c.fenced {
+			c.fenced, tell = true, c.onFence
+		}
 		c.mu.Unlock()
+		if tell != nil {
+			tell()
+		}
 	}
 }
 

@@ -2,8 +2,10 @@ package slots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +91,7 @@ type running struct {
 	m    *Member
 	stop context.CancelFunc
 	done chan struct{}
+	err  error // Run's, once done is closed
 }
 
 func (e *groupEnv) join(name, instance string) *running {
@@ -108,7 +111,7 @@ func (e *groupEnv) join(name, instance string) *running {
 	run := &running{m: m, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(run.done)
-		_ = m.Run(ctx)
+		run.err = m.Run(ctx)
 	}()
 	e.t.Cleanup(func() { cancel(); <-run.done })
 	return run
@@ -280,4 +283,76 @@ func TestARemovedMemberIsNotLive(t *testing.T) {
 			t.Errorf("after %v: live %v, want %v", tc.err, got, tc.live)
 		}
 	}
+}
+
+// TestTwoLiveMembersWithOneInstanceID: a second live member joins with the
+// instance id of the first. The coordinator keeps the newcomer and fences
+// the first, whose Run returns ErrInstanceFenced instead of rejoining (which
+// would fence the newcomer back); the newcomer keeps every slot. Without
+// the stop, the first would rejoin, fence the newcomer, and the two would
+// take the id from each other for ever.
+func TestTwoLiveMembersWithOneInstanceID(t *testing.T) {
+	e := newGroupEnv(t)
+	a := e.join("a", "same")
+	e.settled("a alone", a)
+	b := e.join("b", "same")
+	select {
+	case <-a.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the fenced member is still running")
+	}
+	if !errors.Is(a.err, ErrInstanceFenced) || !strings.Contains(a.err.Error(), "same") {
+		t.Fatalf("the fenced member's Run returned %v, want ErrInstanceFenced naming the id", a.err)
+	}
+	if n := len(a.m.Owned()); n != 0 || a.m.Live() {
+		t.Errorf("the fenced member still owns %d slots (live %v)", n, a.m.Live())
+	}
+	e.settled("the newcomer keeps every slot", b)
+	select {
+	case <-b.done:
+		t.Fatalf("the newcomer stopped: %v", b.err)
+	default:
+	}
+	// The coordinator gives the newcomer the slots as it fences the first
+	// member, which hears of it at its next heartbeat: the two overlap for
+	// up to a heartbeat interval (the tenants' transactional ids fence the
+	// first member's writes).
+}
+
+// TestARestartedStaticMemberTakesItsSlotsBack: a static member that dies
+// without leaving (its process killed) and comes back under its instance id
+// owns its slots again at once, not after a session timeout.
+func TestARestartedStaticMemberTakesItsSlotsBack(t *testing.T) {
+	e := newGroupEnv(t)
+	a := e.join("a", "a")
+	b := e.join("b", "b")
+	e.settled("two members", a, b)
+	before := a.m.Owned()
+	// A kill: the member stops without leaving the group (a static
+	// member's client sends no LeaveGroup; Run's own is refused here).
+	var mu sync.Mutex
+	dead := true
+	e.c.ControlKey(int16(kmsg.LeaveGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if !dead {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	a.stop()
+	<-a.done
+	mu.Lock()
+	dead = false
+	mu.Unlock()
+	restarted := time.Now()
+	a2 := e.join("a again", "a")
+	e.settled("a back", a2, b)
+	if took := time.Since(restarted); took >= 1500*time.Millisecond {
+		t.Errorf("the restarted member took its slots back after %s, a session timeout", took)
+	}
+	t.Logf("slots before the kill %v, after the restart %v, back within %s", before, a2.m.Owned(), time.Since(restarted).Round(time.Millisecond))
 }

@@ -103,6 +103,7 @@ type PollResult struct {
 	Untrusted  int      // pages whose total_count was missing or contradicted their rows (the poll is then not complete)
 	Dropped    int      // incidents without incident_id or modification_time, skipped
 	Poisoned   int      // incidents the client could not decode, reported and skipped
+	KeyEchoes  int      // echoes of the API key the client replaced by [REDACTED] in the replies (xdr.IncidentsReply.KeyEchoes)
 	Complete   bool     // everything visible from the start was read
 	Started    time.Time
 	Duration   time.Duration
@@ -483,6 +484,11 @@ func (s *Source) fetch(ctx context.Context, res *PollResult, req xdr.IncidentsRe
 		return nil, fmt.Errorf("fetching incidents page: %w", err)
 	}
 	res.Pages++
+	if reply.KeyEchoes > 0 {
+		res.KeyEchoes += reply.KeyEchoes
+		s.log.WarnContext(ctx, "get_incidents echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
+			"echoes", reply.KeyEchoes, "filters_from_modification_time", fromTime(req))
+	}
 	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Incidents)), attribute.Int("xdr.total_count", reply.TotalCount),
 		attribute.Int("xdr.restricted_count", len(reply.RestrictedIDs)))
 	return reply, nil

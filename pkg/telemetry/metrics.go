@@ -64,6 +64,10 @@ const (
 	MetricTenantRunning   = "xdr_connector.tenant.running"              // gauge: 1 once the tenant's offsets are loaded and its stages run
 	MetricReady           = "xdr_connector.ready"                       // gauge, per process: 1 when /readyz answers 200 (RegisterReadiness)
 	MetricAnomalies       = "xdr_connector.anomalies"                   // counter{kind}: hostile replies and oversized records, each made harmless (see Anomaly kinds)
+	MetricBulkFallback    = "xdr_connector.enrich.bulk_fallback"        // gauge: 1 when ENRICH_BULK=auto fell back to single calls (the tenant does not serve get_multiple_incidents_extra_data)
+	MetricBulkCalls       = "xdr_connector.enrich.bulk_calls"           // counter: get_multiple_incidents_extra_data calls
+	MetricBulkToSingle    = "xdr_connector.enrich.bulk_to_single"       // counter: incidents a bulk reply could not deliver whole, fetched alone
+	MetricBulkBudgetUsed  = "xdr_connector.limiter.bulk_used"           // gauge: slots of the bulk endpoint's window in use
 )
 
 // Anomaly kinds, the values of the kind attribute of MetricAnomalies. Each
@@ -79,6 +83,8 @@ const (
 	AnomalyDroppedIncident  = "dropped_incident"  // an incident without incident_id or modification_time was skipped
 	AnomalyPoisonedIncident = "poisoned_incident" // an incident the client could not decode was skipped
 	AnomalyKeyCollision     = "key_collision"     // an object shared its key with an earlier, different one of its reply and took a suffixed key
+	AnomalyUnaskedItem      = "unasked_item"      // a bulk extra-data reply held an incident not asked for (never published)
+	AnomalyEchoedKey        = "echoed_key"        // a reply echoed the API key into data; it was replaced by [REDACTED] before publishing
 )
 
 // Metric attribute keys.
@@ -127,6 +133,11 @@ type Snapshot struct {
 	OffsetsPending int64 // enrichments owed in the offsets state
 
 	Anomalies map[string]int64 // by Anomaly kind; every kind is reported, 0 included
+
+	BulkFallback   bool   // ENRICH_BULK=auto fell back to single calls
+	BulkCalls      uint64 // get_multiple_incidents_extra_data calls
+	BulkToSingle   uint64 // incidents a bulk reply could not deliver whole, fetched alone
+	BulkBudgetUsed int64  // slots of the bulk window in use
 }
 
 // RegisterMetrics registers the pipeline's observable instruments on m; at
@@ -185,6 +196,10 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 	pending := gauge(MetricOffsetsPending, "{incident}", "Enrichments owed in the offsets state.")
 	running := gauge(MetricTenantRunning, "", "1 once the tenant's offsets are loaded and its stages run, else 0.")
 	anomalies := cnt(MetricAnomalies, "{event}", "Hostile replies and oversized records, each made harmless, by kind (see docs/OPERATIONS.md).")
+	fallback := gauge(MetricBulkFallback, "", "1 when ENRICH_BULK=auto fell back to one get_incident_extra_data call per incident because the tenant does not serve get_multiple_incidents_extra_data, else 0.")
+	bulkCalls := cnt(MetricBulkCalls, "{call}", "get_multiple_incidents_extra_data calls made.")
+	toSingle := cnt(MetricBulkToSingle, "{incident}", "Incidents a bulk reply could not deliver whole (absent, above alerts_limit_per_incident, or the call failed twice), fetched with get_incident_extra_data.")
+	bulkUsed := gauge(MetricBulkBudgetUsed, "{call}", "Slots of the bulk extra-data rate window in use (ENRICH_BULK_RATE_LIMIT).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("creating pipeline instruments: %w", err)
 	}
@@ -232,12 +247,21 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 			r = 1
 		}
 		o.ObserveInt64(running, r, base)
+		var fb int64
+		if s.BulkFallback {
+			fb = 1
+		}
+		o.ObserveInt64(fallback, fb, base)
+		o.ObserveInt64(bulkCalls, int64(s.BulkCalls), base)
+		o.ObserveInt64(toSingle, int64(s.BulkToSingle), base)
+		o.ObserveInt64(bulkUsed, s.BulkBudgetUsed, base)
 		for kind, n := range s.Anomalies {
 			o.ObserveInt64(anomalies, n, base, metric.WithAttributes(attribute.String(AttrKind, kind)))
 		}
 		return nil
 	}, polls, pollErrs, lastOK, versions, restricted, produced, commits, calls, retries, limited, enriched, dlq,
-		truncated, notFound, queue, retryWaiting, inFlight, used, budget, waiting, wait, lag, wm, pending, running, anomalies)
+		truncated, notFound, queue, retryWaiting, inFlight, used, budget, waiting, wait, lag, wm, pending, running, anomalies,
+		fallback, bulkCalls, toSingle, bulkUsed)
 	if err != nil {
 		return nil, fmt.Errorf("registering pipeline metrics: %w", err)
 	}

@@ -167,7 +167,8 @@ type Client struct {
 	budget   *ReplyBudget // shared by the Clients of a process (WithReplyBudget); nil: none
 	now      func() time.Time
 	rand     io.Reader
-	signer   *signer // behind a pointer so printing a Client value never reaches the key
+	signer   *signer   // behind a pointer so printing a Client value never reaches the key
+	sc       *scrubber // removes the key from what the server sends back; a pointer for the same reason
 
 	tp trace.TracerProvider
 	mp metric.MeterProvider
@@ -260,6 +261,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 	}
 	c.signer = &signer{mode: mode, keyID: keyID, key: cfg.Key, now: c.now, rand: c.rand}
+	c.sc = newScrubber(cfg.Key.Reveal())
 	return c, nil
 }
 
@@ -349,10 +351,12 @@ func (c *Client) GetIncidents(ctx context.Context, req IncidentsRequest) (_ *Inc
 		return nil, err
 	}
 	defer release()
+	body, echoes := c.sc.reply(body)
 	reply, err := DecodeIncidentsReply(body)
 	if err != nil {
 		return nil, c.malformed(EndpointGetIncidents, body, err)
 	}
+	reply.KeyEchoes = echoes
 	span.SetAttributes(attribute.Int("xdr.result_count", len(reply.Incidents)), attribute.Int("xdr.total_count", reply.TotalCount))
 	return reply, nil
 }
@@ -377,10 +381,12 @@ func (c *Client) GetIncidentExtraData(ctx context.Context, req ExtraDataRequest)
 		return nil, err
 	}
 	defer release()
+	body, echoes := c.sc.reply(body)
 	data, err := DecodeExtraData(body)
 	if err != nil {
 		return nil, c.malformed(EndpointGetIncidentExtraData, body, err)
 	}
+	data.KeyEchoes = echoes
 	return data, nil
 }
 
@@ -471,10 +477,9 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) (_ []byte,
 		if r, err := bodyReader(resp); err == nil {
 			body, _ = io.ReadAll(io.LimitReader(r, maxErrorBody)) // whatever arrived is enough
 		}
-		body = c.scrubBytes(body) // before parsing, so no cap can leave half a key
-		e := newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced)
-		e.Code, e.Message, e.Extra = c.scrub(e.Code), c.scrub(e.Message), c.scrub(e.Extra)
-		return nil, resp.StatusCode, nil, e
+		// newAPIError scrubs the body, and each text after decoding it and
+		// before capping it, so no escape and no cap can leave part of a key.
+		return nil, resp.StatusCode, nil, newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced, c.sc)
 	}
 	res := &reservation{b: c.budget}
 	body, err := readReply(rctx, resp, c.maxReply, res)
@@ -504,29 +509,17 @@ func (c *Client) failure(parent, rctx context.Context, endpoint string, err erro
 }
 
 // malformed wraps a decoding error of a 2xx body, adding a short excerpt when
-// the body is not JSON at all (a proxy's HTML page, say).
+// the body is not JSON at all (a proxy's HTML page, say). The error message
+// a reply carried, and the excerpt, are scrubbed of the key before they are
+// cut.
 func (c *Client) malformed(endpoint string, body []byte, err error) error {
+	if ce, ok := errors.AsType[*carriedError](err); ok {
+		err = &carriedError{endpoint: ce.endpoint, msg: c.sc.text(ce.msg)}
+	}
 	if t := bytes.TrimSpace(body); len(t) > 0 && !json.Valid(t) && t[0] != '{' && t[0] != '[' {
-		return fmt.Errorf("calling %s: %w [%s]", endpoint, err, nonJSONExcerpt("", c.scrubBytes(t)))
+		return fmt.Errorf("calling %s: %w [%s]", endpoint, err, nonJSONExcerpt("", t, c.sc))
 	}
 	return fmt.Errorf("calling %s: %w", endpoint, err)
-}
-
-// scrub removes the key from text a server sent back, in case a proxy echoed
-// the Authorization header.
-func (c *Client) scrub(s string) string {
-	if k := c.signer.key.Reveal(); k != "" && strings.Contains(s, k) {
-		return strings.ReplaceAll(s, k, redacted)
-	}
-	return s
-}
-
-// scrubBytes is scrub for a body.
-func (c *Client) scrubBytes(b []byte) []byte {
-	if k := c.signer.key.Reveal(); k != "" && bytes.Contains(b, []byte(k)) {
-		return bytes.ReplaceAll(b, []byte(k), []byte(redacted))
-	}
-	return b
 }
 
 // bodyReader returns the reply body, gunzipped when the server says so or

@@ -756,6 +756,8 @@ func TestSecretNeverLeaks(t *testing.T) {
 			errs = append(errs, err)
 			_, err = c.GetIncidentExtraData(t.Context(), xdr.ExtraDataRequest{IncidentID: "1"})
 			errs = append(errs, err)
+			_, err = c.GetMultipleIncidentsExtraData(t.Context(), xdr.MultipleExtraDataRequest{IncidentIDs: []string{"1", "2"}})
+			errs = append(errs, err)
 		}
 		// Non-JSON error page echoing the key.
 		rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {

@@ -73,8 +73,7 @@ func (r *IncidentsReply) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decoding get_incidents reply: %w", err)
 	}
 	if _, ok := reply["incidents"]; !ok && hasAny(reply, "err_code", "err_msg") {
-		return fmt.Errorf("decoding get_incidents reply: %w: reply carries an error: %s",
-			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+		return &carriedError{endpoint: "get_incidents", msg: errText(reply["err_msg"])}
 	}
 	items := arrayItems(reply["incidents"])
 	out := IncidentsReply{
@@ -105,13 +104,30 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
 	}
+	out, err := extraDataOf(reply)
+	if _, carried := errors.AsType[*carriedError](err); carried {
+		return err // it names the endpoint; the client scrubs its message
+	}
+	if err != nil {
+		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+	}
+	*d = out
+	return nil
+}
+
+// extraDataOf decodes one incident's extra data from the members of its
+// object: the "reply" of get_incident_extra_data, or one item of
+// get_multiple_incidents_extra_data, which has the same shape. It fails,
+// wrapping ErrMalformed, when the object carries an error instead of an
+// incident, when a section is neither an object, a list nor null, or when the
+// result does not pass ExtraData.Check.
+func extraDataOf(reply map[string]json.RawMessage) (ExtraData, error) {
 	if _, ok := reply["incident"]; !ok && hasAny(reply, "err_code", "err_msg") {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w: reply carries an error: %s",
-			ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+		return ExtraData{}, &carriedError{endpoint: "get_incident_extra_data", msg: errText(reply["err_msg"])}
 	}
 	for _, name := range []string{"alerts", "network_artifacts", "file_artifacts"} {
 		if !sectionShaped(reply[name]) {
-			return fmt.Errorf("decoding get_incident_extra_data reply: %w: %q is neither an object, a list nor null", ErrMalformed, name)
+			return ExtraData{}, fmt.Errorf("%w: %q is neither an object, a list nor null", ErrMalformed, name)
 		}
 	}
 	var out ExtraData
@@ -122,10 +138,9 @@ func (d *ExtraData) UnmarshalJSON(b []byte) error {
 	out.NetworkArtifacts = decodeNetworkArtifactList(reply["network_artifacts"])
 	out.FileArtifacts = decodeFileArtifactList(reply["file_artifacts"])
 	if err := out.Check(); err != nil {
-		return fmt.Errorf("decoding get_incident_extra_data reply: %w", err)
+		return ExtraData{}, err
 	}
-	*d = out
-	return nil
+	return out, nil
 }
 
 // Check reports whether d can be published as an incident's enrichment, every
@@ -335,6 +350,20 @@ func decodeFileArtifactList(b []byte) FileArtifactList {
 	l.TotalCount = countOr(total, len(l.Data))
 	return l
 }
+
+// carriedError is a 2xx reply that carries an error (err_msg) instead of
+// its data. It wraps ErrMalformed. msg is kept whole, so that the client
+// can scrub it of the key before Error cuts it to maxMessage.
+type carriedError struct {
+	endpoint string // get_incidents or get_incident_extra_data
+	msg      string
+}
+
+func (e *carriedError) Error() string {
+	return "decoding " + e.endpoint + " reply: " + ErrMalformed.Error() + ": reply carries an error: " + capText(e.msg, maxMessage)
+}
+
+func (e *carriedError) Unwrap() error { return ErrMalformed }
 
 // replyObject checks the envelope and returns the fields of "reply".
 func replyObject(b []byte) (map[string]json.RawMessage, error) {

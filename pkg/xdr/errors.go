@@ -50,7 +50,9 @@ const DefaultRateLimitWait = 60 * time.Second
 // overflow a time.Duration or park the caller for years.
 const maxRetryAfter = 24 * time.Hour
 
-// Size caps for what an error keeps from a server's body.
+// Size caps for what an error keeps from a server's body. Every text is
+// scrubbed of the key (see scrubber) after it is decoded and before it is
+// cut to its cap, so no cap can leave part of a key behind.
 const (
 	maxErrorBody = 64 << 10 // bytes of an error body that are read at all
 	maxMessage   = 1024     // bytes kept of err_msg and err_extra
@@ -61,7 +63,8 @@ const (
 // envelope the API uses ({"reply":{"err_code","err_msg","err_extra"}} or the
 // same three at top level), from the 422 shape ({"code","status","message",
 // "errors"}), or, for a non-JSON body such as a proxy's HTML page, from a short
-// excerpt of it. Message and Extra are capped at about 1 KiB each.
+// excerpt of it. Message and Extra are capped at about 1 KiB each. No field
+// holds the client's key, in any spelling the server may have echoed it in.
 type APIError struct {
 	Endpoint     string        // get_incidents or get_incident_extra_data
 	Status       int           // HTTP status code
@@ -267,10 +270,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // newAPIError builds the error for a non-2xx reply from its status, headers
-// and (at most maxErrorBody bytes of) body.
-func newAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time, advanced bool) *APIError {
+// and (at most maxErrorBody bytes of) body, scrubbing every text of the key
+// with sc before capping it.
+func newAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time, advanced bool, sc *scrubber) *APIError {
 	e := &APIError{Endpoint: endpoint, Status: status, AdvancedAuth: advanced}
-	fillFromBody(e, h.Get("Content-Type"), body)
+	fillFromBody(e, h.Get("Content-Type"), sc.bytes(body), sc)
 	if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
@@ -281,20 +285,21 @@ func newAPIError(endpoint string, status int, h http.Header, body []byte, now ti
 }
 
 // fillFromBody sets Code, Message and Extra from whichever error envelope the
-// body uses.
-func fillFromBody(e *APIError, contentType string, body []byte) {
+// body uses, each decoded, scrubbed by sc, then capped.
+func fillFromBody(e *APIError, contentType string, body []byte, sc *scrubber) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return
 	}
+	keep := func(s string) string { return capText(sc.text(s), maxMessage) }
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		if json.Valid(body) {
 			// A JSON scalar or list: keep it as the message.
-			e.Message = capText(errText(body), maxMessage)
+			e.Message = keep(errText(body))
 			return
 		}
-		e.Message = nonJSONExcerpt(contentType, body)
+		e.Message = nonJSONExcerpt(contentType, body, sc)
 		return
 	}
 	fields := top
@@ -304,26 +309,26 @@ func fillFromBody(e *APIError, contentType string, body []byte) {
 			fields = inner
 		} else if !hasAny(top, "err_code", "err_msg", "err_extra") {
 			// {"reply": "text"} or a reply without the error fields.
-			e.Message = capText(errText(r), maxMessage)
+			e.Message = keep(errText(r))
 			return
 		}
 	}
 	if hasAny(fields, "err_code", "err_msg", "err_extra") {
-		e.Code = capText(errText(fields["err_code"]), maxMessage)
-		e.Message = capText(errText(fields["err_msg"]), maxMessage)
-		e.Extra = capText(errText(fields["err_extra"]), maxMessage)
+		e.Code = keep(errText(fields["err_code"]))
+		e.Message = keep(errText(fields["err_msg"]))
+		e.Extra = keep(errText(fields["err_extra"]))
 		return
 	}
 	// The 422 shape: {"code", "status", "message", "errors"}.
-	e.Code = capText(errText(fields["code"]), maxMessage)
-	e.Message = capText(errText(fields["message"]), maxMessage)
+	e.Code = keep(errText(fields["code"]))
+	e.Message = keep(errText(fields["message"]))
 	if e.Message == "" {
-		e.Message = capText(errText(fields["status"]), maxMessage)
+		e.Message = keep(errText(fields["status"]))
 	}
-	e.Extra = capText(errText(fields["errors"]), maxMessage)
+	e.Extra = keep(errText(fields["errors"]))
 	if e.Code == "" && e.Message == "" && e.Extra == "" {
 		// An object in no known envelope: keep it, compacted, as the message.
-		e.Message = capText(errText(body), maxMessage)
+		e.Message = keep(errText(body))
 	}
 }
 
@@ -359,9 +364,10 @@ func errText(raw json.RawMessage) string {
 
 // nonJSONExcerpt describes a body that is not JSON (an HTML error page from a
 // proxy, say) in at most maxExcerpt bytes: the page title when there is one,
-// else the start of the text with whitespace collapsed.
-func nonJSONExcerpt(contentType string, body []byte) string {
-	text := string(body)
+// else the start of the text with whitespace collapsed; scrubbed by sc
+// before it is cut.
+func nonJSONExcerpt(contentType string, body []byte, sc *scrubber) string {
+	text := sc.text(string(body))
 	lower := strings.ToLower(text)
 	if i := strings.Index(lower, "<title>"); i >= 0 {
 		rest := text[i+len("<title>"):]
@@ -371,7 +377,7 @@ func nonJSONExcerpt(contentType string, body []byte) string {
 	}
 	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "\uFFFD")), " ")
 	text = capText(text, maxExcerpt)
-	mt := strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0])
+	mt := strings.TrimSpace(strings.SplitN(sc.text(contentType), ";", 2)[0])
 	if mt == "" {
 		return "non-JSON reply: " + text
 	}

@@ -133,3 +133,51 @@ func FuzzDecodeExtraData(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeMultipleExtraData(f *testing.F) {
+	addSeeds(f, "multiple_extra_data*.json",
+		`{"reply":{"alerts_limit_per_incident":"50","incidents":[null,1,"x",{"incident":{"incident_id":1e999}}]}}`,
+		`{"reply":{"total_count":1e30,"incidents":[{"incident":{"incident_id":"1"},"alerts":"x"}]}}`,
+		`{"reply":{"incidents":[{"incident":{"incident_id":"1"},"alerts":{"total_count":99,"data":[{}]}}]}}`,
+		`{"reply":{"incidents":[{"incident":{"incident_id":"1"}},{"incident":{"incident_id":"1"}}]}}`,
+		`{"reply":{"incidents":{}}}`,
+		`{"reply":{"err_code":1}}`,
+		`{"reply":{"incident":{"incident_id":"1"}}}`,
+		`[]`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		orig := bytes.Clone(body)
+		r, err := xdr.DecodeMultipleExtraData(body)
+		if err != nil {
+			if !errors.Is(err, xdr.ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if r.Items == nil || r.AlertsLimitPerIncident < 0 {
+			t.Fatalf("reply %+v", r)
+		}
+		for i := range body {
+			body[i] = 0
+		}
+		for _, it := range r.Items {
+			if (it.Data == nil) == (it.Err == nil) {
+				t.Fatalf("item with data %v and error %v", it.Data, it.Err)
+			}
+			if it.Err != nil {
+				if !errors.Is(it.Err, xdr.ErrMalformed) {
+					t.Fatalf("item error %v does not wrap ErrMalformed", it.Err)
+				}
+				continue
+			}
+			d := it.Data
+			if err := d.Check(); err != nil || d.Incident.ID != it.IncidentID {
+				t.Fatalf("item %q fails Check (%v) or names %q", it.IncidentID, err, d.Incident.ID)
+			}
+			checkRawRoundTrip(t, orig, "incident", d.Incident, d.Incident.Raw)
+			for _, a := range d.Alerts.Data {
+				checkRawRoundTrip(t, orig, "alert", a, a.Raw)
+			}
+		}
+	})
+}

@@ -73,6 +73,10 @@ type IncidentsReply struct {
 	ResultCount       int        `json:"result_count"`
 	Incidents         []Incident `json:"incidents"`
 	RestrictedIDs     []string   `json:"restricted_incident_ids"`
+	// KeyEchoes counts the echoes of the client's API key that the client
+	// replaced by [REDACTED] in the reply before decoding it (see
+	// Client.GetIncidents); 0 from the decoders.
+	KeyEchoes int `json:"-"`
 }
 
 // ExtraDataRequest is the request_data of get_incident_extra_data.
@@ -156,6 +160,10 @@ type ExtraData struct {
 	Alerts           AlertList
 	NetworkArtifacts NetworkArtifactList
 	FileArtifacts    FileArtifactList
+	// KeyEchoes counts the echoes of the client's API key that the client
+	// replaced by [REDACTED] in the reply before decoding it (see
+	// Client.GetIncidentExtraData); 0 from the decoders.
+	KeyEchoes int
 }
 
 func (r IncidentsRequest) String() string {

@@ -157,7 +157,7 @@ The per-tenant keys of the tenants file that a tenant's overrides may set, in
 the order they are written.
 */}}
 {{- define "xdr-kafka-connector.tenantOverrideKeys" -}}
-poll_interval lookback start_from enrich_rate_limit enrich_rate_window enrich_workers alerts_limit filter_statuses filter_starred filter_alert_sources request_timeout disabled writeback
+poll_interval lookback start_from enrich_rate_limit enrich_rate_window enrich_workers alerts_limit enrich_bulk enrich_bulk_size enrich_bulk_rate_limit enrich_bulk_rate_window filter_statuses filter_starred filter_alert_sources request_timeout disabled writeback
 {{- end }}
 
 {{/*
@@ -321,6 +321,14 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.pipeline.enrichMaxAttempts | int64 | quote }}
 - name: ALERTS_LIMIT
   value: {{ $v.pipeline.alertsLimit | int64 | quote }}
+- name: ENRICH_BULK
+  value: {{ $v.pipeline.enrichBulk | quote }}
+- name: ENRICH_BULK_SIZE
+  value: {{ $v.pipeline.enrichBulkSize | int64 | quote }}
+- name: ENRICH_BULK_RATE_LIMIT
+  value: {{ $v.pipeline.enrichBulkRateLimit | int64 | quote }}
+- name: ENRICH_BULK_RATE_WINDOW
+  value: {{ $v.pipeline.enrichBulkRateWindow | quote }}
 - name: COMMIT_INTERVAL
   value: {{ $v.pipeline.commitInterval | quote }}
 - name: SHUTDOWN_TIMEOUT
@@ -583,6 +591,33 @@ leave of a stopping pod, and a rebalance timeout that does not cover a drain.
 {{- $beat := include "xdr-kafka-connector.seconds" .Values.scaleOut.heartbeatInterval }}
 {{- if and $drain $rebalance (le (int64 $rebalance) (add (int64 $drain) (int64 (default "0" $beat)))) }}
 {{- fail (printf "scaleOut.rebalanceTimeout (%s) must exceed pipeline.shutdownTimeout (%s) plus scaleOut.heartbeatInterval (%s): a revoked tenant drains and commits within it, a heartbeat before the rebalance ends" .Values.scaleOut.rebalanceTimeout .Values.pipeline.shutdownTimeout .Values.scaleOut.heartbeatInterval) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+validateXDR refuses, naming the fix, the xdr settings that contradict the
+mode: with tenants, each tenant's baseUrl, apiKeyId and key replace
+xdr.baseUrl, the xdr API key and xdr.tenant; in single-tenant mode,
+xdr.existingSecret replaces xdr.apiKey and xdr.apiKeyId.
+*/}}
+{{- define "xdr-kafka-connector.validateXDR" -}}
+{{- $x := .Values.xdr }}
+{{- if .Values.tenants }}
+{{- $set := list }}
+{{- range $k := list "baseUrl" "apiKey" "apiKeyId" "existingSecret" "tenant" }}
+{{- if not (empty (get $x $k)) }}{{ $set = append $set (printf "xdr.%s" $k) }}{{ end }}
+{{- end }}
+{{- if $set }}
+{{- fail (printf "%s set together with tenants: with tenants, each tenant's baseUrl, apiKeyId and key (tenants[].existingSecret or tenantsSecret.existingSecret) replace xdr.baseUrl, xdr.apiKey, xdr.apiKeyId, xdr.existingSecret and xdr.tenant (the tenant's id names it). Unset %s (move a base URL into its tenant's tenants[].baseUrl), or remove tenants for one tenant configured by xdr.*" (join ", " $set) (join ", " $set)) }}
+{{- end }}
+{{- else if $x.existingSecret }}
+{{- $set := list }}
+{{- range $k := list "apiKey" "apiKeyId" }}
+{{- if not (empty (get $x $k)) }}{{ $set = append $set (printf "xdr.%s" $k) }}{{ end }}
+{{- end }}
+{{- if $set }}
+{{- fail (printf "xdr.existingSecret (%s) and %s are both set: the Secret holds the API key and its id (under xdr.apiKeyKey %q and xdr.apiKeyIdKey %q). Unset %s, or unset xdr.existingSecret to let the chart create a Secret from xdr.apiKey and xdr.apiKeyId" $x.existingSecret (join ", " $set) $x.apiKeyKey $x.apiKeyIdKey (join ", " $set)) }}
 {{- end }}
 {{- end }}
 {{- end }}

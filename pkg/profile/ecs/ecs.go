@@ -14,15 +14,13 @@ package ecs
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -42,15 +40,20 @@ const (
 )
 
 // Document is one ECS document, nested as Elasticsearch stores it
-// (event.kind is {"event": {"kind": ...}}). It encodes with encoding/json,
-// keys sorted.
+// (event.kind is {"event": {"kind": ...}}): the value IncidentChange,
+// IncidentEnriched and Alert return, for inspection. It encodes with
+// encoding/json, keys sorted, to the bytes the Append functions write.
 type Document map[string]any
 
 // IncidentChange returns the document of one incident version as
 // get_incidents returned it.
 func IncidentChange(m record.Meta, inc xdr.Incident) (Document, error) {
-	d, _, err := incident(m, inc.ModificationTime, inc)
-	return d, err
+	var e Encoder
+	d, err := e.incident(m, inc.ModificationTime, inc)
+	if err != nil {
+		return nil, err
+	}
+	return d.document(), nil
 }
 
 // IncidentEnriched returns the document of one get_incident_extra_data
@@ -59,7 +62,86 @@ func IncidentChange(m record.Meta, inc xdr.Incident) (Document, error) {
 // is max(version, the reply's modification_time), as the native enriched
 // record's.
 func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document, error) {
-	d, vendor, err := incident(m, max(version, ed.Incident.ModificationTime), ed.Incident)
+	var e Encoder
+	d, err := e.enriched(m, version, ed)
+	if err != nil {
+		return nil, err
+	}
+	return d.document(), nil
+}
+
+// Alert returns the document of one alert of an enriched reply: inc is the
+// reply's incident, version the incident version its native record carries
+// and key the alert's record key in its reply (enrich.ReplyKeys;
+// enrich.AlertKey for an alert alone), from which event.id and
+// panw_cortex.xdr.alert_key come. Host, user, process (the actor process
+// and, as its parent, the causality actor), file, network, DNS and registry
+// fields land where Elastic's integration puts them.
+func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (Document, error) {
+	v, err := xdrview.New(a.Raw)
+	if err != nil {
+		return nil, AlertError(inc, err)
+	}
+	var e Encoder
+	return e.alert(m, version, inc, key, v).document(), nil
+}
+
+// AlertError is the error of an alert that cannot be mapped: err is why its
+// View could not be made.
+func AlertError(inc xdr.Incident, err error) error {
+	return fmt.Errorf("mapping alert of incident %s to ECS: %w", inc.ID, err)
+}
+
+// Encoder writes ECS documents, reusing its memory from one to the next:
+// once it has mapped an alert of each shape, it allocates nothing per
+// alert. It is not safe for concurrent use.
+type Encoder struct {
+	d       doc
+	names   []string // the API fields moved to ECS fields
+	related relatedSet
+	mitres  []xdrview.Mitre
+	tmp     []string
+	digest  []byte
+}
+
+// AppendIncidentChange writes the document IncidentChange returns to w.
+func (e *Encoder) AppendIncidentChange(w *jsonw.Writer, m record.Meta, inc xdr.Incident) error {
+	d, err := e.incident(m, inc.ModificationTime, inc)
+	if err != nil {
+		return err
+	}
+	d.appendJSON(w)
+	return nil
+}
+
+// AppendIncidentEnriched writes the document IncidentEnriched returns to w.
+func (e *Encoder) AppendIncidentEnriched(w *jsonw.Writer, m record.Meta, version int64, ed *xdr.ExtraData) error {
+	d, err := e.enriched(m, version, ed)
+	if err != nil {
+		return err
+	}
+	d.appendJSON(w)
+	return nil
+}
+
+// AppendAlert writes the document Alert returns for the alert whose View is
+// v (which it marks) and whose record key is key, to w.
+func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) {
+	e.alert(m, version, inc, key, v).appendJSON(w)
+}
+
+func (e *Encoder) reset(v *xdrview.View) *doc {
+	e.d.reset()
+	e.names = e.names[:0]
+	e.related.reset()
+	if v != nil {
+		v.Forget()
+	}
+	return &e.d
+}
+
+func (e *Encoder) enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*doc, error) {
+	d, err := e.incident(m, max(version, ed.Incident.ModificationTime), ed.Incident)
 	if err != nil {
 		return nil, err
 	}
@@ -77,32 +159,28 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document
 		}
 		fileRaw = append(fileRaw, a.Raw)
 	}
-	d.set("related.ip", ips)
-	d.set("related.hash", hashes)
+	d.setList(pRelatedIp, ips)
+	d.setList(pRelatedHash, hashes)
 	if len(netRaw) > 0 {
-		vendor["network_artifacts"] = list(netRaw)
+		d.vendor["network_artifacts"] = list(netRaw)
 	}
 	if len(fileRaw) > 0 {
-		vendor["file_artifacts"] = list(fileRaw)
+		d.vendor["file_artifacts"] = list(fileRaw)
 	}
 	return d, nil
 }
 
-// Alert returns the document of one alert of an enriched reply: inc is the
-// reply's incident, version the incident version its native record carries
-// and key the alert's record key in its reply (enrich.ReplyKeys;
-// enrich.AlertKey for an alert alone), from which event.id and
-// panw_cortex.xdr.alert_key come. Host, user, process (the actor process
-// and, as its parent, the causality actor), file, network, DNS and registry
-// fields land where Elastic's integration puts them.
-func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (Document, error) {
-	v, err := xdrview.New(a.Raw)
-	if err != nil {
-		return nil, fmt.Errorf("mapping alert of incident %s to ECS: %w", inc.ID, err)
-	}
+var (
+	alertCategory    = []string{"intrusion_detection"}
+	incidentCategory = []string{"malware"}
+	infoType         = []string{"info"}
+)
+
+// alert maps the alert whose View is v and whose record key is key.
+func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) *doc {
+	d := e.reset(v)
 	version = max(version, inc.ModificationTime)
-	mp := &mapper{d: Document{}, v: v}
-	d := mp.d
+	mp := mapper{e: e, v: v}
 	ts := v.Time("event_timestamp")
 	if ts == 0 {
 		ts = v.Time("detection_timestamp")
@@ -110,63 +188,68 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key stri
 	if ts == 0 {
 		ts = version
 	}
-	d.set("@timestamp", date(ts))
-	d.set("ecs.version", Version)
-	d.set("event.kind", "alert")
-	d.set("event.category", []string{"intrusion_detection"})
-	d.set("event.type", []string{"info"})
-	d.set("event.dataset", DatasetAlerts)
-	d.set("event.module", "panw_cortex_xdr")
-	d.set("event.id", docID(m, "alert", key, version))
+	d.setDate(pTimestamp, ts)
+	d.setStr(pEcsVersion, Version)
+	d.setStr(pEventKind, "alert")
+	d.setList(pEventCategory, alertCategory)
+	d.setList(pEventType, infoType)
+	d.setStr(pEventDataset, DatasetAlerts)
+	d.setStr(pEventModule, "panw_cortex_xdr")
+	d.setID(pEventId, e.docID(m, "alert", key, version))
 	if t := v.Time("detection_timestamp"); t > 0 {
-		d.set("event.created", date(t))
+		d.setDate(pEventCreated, t)
 		mp.moved("detection_timestamp")
 	}
 	if n, ok := severity(v.Scalar("severity")); ok {
-		d.set("event.severity", n)
+		d.setInt(pEventSeverity, n)
 		mp.moved("severity")
 	}
-	mp.text("event.action", nil, "action")
-	mp.text("event.reason", nil, "description")
-	mp.text("event.provider", nil, "source")
-	mp.text("message", nil, "name")
-	if tags := v.List("tags"); len(tags) > 0 {
-		d.set("tags", tags)
+	mp.text(pEventAction, nil, "action")
+	mp.text(pEventReason, nil, "description")
+	mp.text(pEventProvider, nil, "source")
+	mp.text(pMessage, nil, "name")
+	if tags := v.AppendList(e.tmp[:0], "tags"); len(tags) > 0 {
+		e.tmp = tags
+		d.setList(pTags, tags)
 		mp.moved("tags")
 	}
 
-	var related relatedSet
+	related := &e.related
 	// Host. host_ip and mac (or mac_addresses, as the v2 alerts API names
 	// it) and, below, action_remote_ip stay under panw_cortex.xdr as sent:
 	// ECS holds them cleaned, as lists.
-	host := mp.text("host.hostname", nil, "agent_fqdn", "host_name")
-	d.set("host.name", strings.ToLower(host))
-	related.hosts = appendNew(related.hosts, strings.ToLower(host))
-	mp.text("host.id", nil, "endpoint_id")
-	mp.text("host.domain", nil, "agent_device_domain")
-	mp.text("host.os.name", nil, "agent_os_type")
-	mp.text("host.os.version", nil, "agent_os_sub_type")
-	hostIPs := v.IPs("host_ip")
-	d.set("host.ip", hostIPs)
-	related.ips = append(related.ips, hostIPs...)
-	var macs []string
-	for _, mac := range append(v.Split("mac"), v.Split("mac_addresses")...) {
-		if norm, ok := normalMAC(mac); ok {
-			macs = appendNew(macs, norm)
+	host := mp.text(pHostHostname, nil, "agent_fqdn", "host_name")
+	host = strings.ToLower(host)
+	d.setStr(pHostName, host)
+	related.hosts = appendNew(related.hosts, host)
+	mp.text(pHostId, nil, "endpoint_id")
+	mp.text(pHostDomain, nil, "agent_device_domain")
+	mp.text(pHostOsName, nil, "agent_os_type")
+	mp.text(pHostOsVersion, nil, "agent_os_sub_type")
+	e.tmp = v.AppendIPs(e.tmp[:0], "host_ip")
+	d.setList(pHostIp, e.tmp)
+	related.ips = append(related.ips, e.tmp...)
+	e.tmp = v.AppendSplit(e.tmp[:0], "mac")
+	e.tmp = v.AppendSplit(e.tmp, "mac_addresses")
+	n := len(e.tmp)
+	for _, mac := range e.tmp[:n] {
+		if norm, ok := normalMAC(mac); ok && !slices.Contains(e.tmp[n:], norm) {
+			e.tmp = append(e.tmp, norm)
 		}
 	}
-	d.set("host.mac", macs)
+	d.setList(pHostMac, e.tmp[n:])
 
 	// User: the first of a list of users is the user; related.user has
 	// them all.
 	if u := v.Text("user_name"); u != "" {
 		name, domain := xdrview.User(u)
-		d.set("user.name", name)
-		d.set("user.domain", domain)
+		d.setStr(pUserName, name)
+		d.setStr(pUserDomain, domain)
 		if strings.Contains(u, "@") && strings.Contains(u, ".") {
-			d.set("user.email", u)
+			d.setStr(pUserEmail, u)
 		}
-		for _, each := range v.List("user_name") {
+		e.tmp = v.AppendList(e.tmp[:0], "user_name")
+		for _, each := range e.tmp {
 			name, _ := xdrview.User(each)
 			related.users = appendNew(related.users, name)
 		}
@@ -175,98 +258,102 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key stri
 
 	// Network. source.ip holds one address: the first of a list, with
 	// every address in related.ip and the list kept under panw_cortex.xdr.
-	if srcIPs := v.IPs("action_local_ip"); len(srcIPs) > 0 {
-		d.set("source.ip", srcIPs[0])
+	if srcIPs := v.AppendIPs(e.tmp[:0], "action_local_ip"); len(srcIPs) > 0 {
+		e.tmp = srcIPs
+		d.setStr(pSourceIp, srcIPs[0])
 		related.ips = append(related.ips, srcIPs...)
 		mp.moved("action_local_ip")
 		if len(srcIPs) > 1 {
 			v.Keep("action_local_ip")
 		}
-		mp.port("source.port", "action_local_port")
+		mp.port(pSourcePort, "action_local_port")
 	}
-	dstIPs := v.IPs("action_remote_ip")
+	dstIPs := v.AppendIPs(e.tmp[:0], "action_remote_ip")
+	e.tmp = dstIPs
 	switch len(dstIPs) {
 	case 0:
 	case 1:
-		d.set("destination.ip", dstIPs[0])
+		d.setStr(pDestinationIp, dstIPs[0])
 	default:
-		d.set("destination.ip", dstIPs)
+		d.setList(pDestinationIp, dstIPs)
 	}
 	related.ips = append(related.ips, dstIPs...)
-	dstHost := mp.text("destination.domain", nil, "action_external_hostname")
+	dstHost := mp.text(pDestinationDomain, nil, "action_external_hostname")
 	if len(dstIPs) > 0 || dstHost != "" {
-		mp.port("destination.port", "action_remote_port")
+		mp.port(pDestinationPort, "action_remote_port")
 		if c := v.Text("action_country"); len(c) == 2 {
-			d.set("destination.geo.country_iso_code", strings.ToUpper(c))
+			d.setStr(pDestinationGeoCountryIsoCode, strings.ToUpper(c))
 			mp.moved("action_country")
 		}
 	}
-	mp.text("dns.question.name", nil, "dns_query_name")
+	mp.text(pDnsQuestionName, nil, "dns_query_name")
 
 	// Process: the action process when the alert names one, else the actor
 	// process; the causality actor is the parent. Some sources name the
 	// process image alone (image_name).
 	if n, ok := v.Int("actor_process_os_pid"); ok && n > 0 {
-		d.set("process.pid", n)
+		d.setInt64(pProcessPid, n)
 		mp.moved("actor_process_os_pid")
 	}
 	if n, ok := v.Int("actor_thread_thread_id"); ok && n > 0 {
-		d.set("process.thread.id", n)
+		d.setInt64(pProcessThreadId, n)
 		mp.moved("actor_thread_thread_id")
 	}
-	mp.text("process.entity_id", nil, "action_process_instance_id", "actor_process_instance_id")
-	if mp.text("process.name", baseName, "action_process_image_name", "actor_process_image_name") == "" {
-		mp.text("process.name", baseName, "image_name")
+	mp.text(pProcessEntityId, nil, "action_process_instance_id", "actor_process_instance_id")
+	if mp.text(pProcessName, baseName, "action_process_image_name", "actor_process_image_name") == "" {
+		mp.text(pProcessName, baseName, "image_name")
 	}
-	mp.text("process.executable", nil, "actor_process_image_path")
-	mp.text("process.command_line", nil, "action_process_image_command_line", "actor_process_command_line")
-	mp.text("process.hash.sha256", lower, "action_process_image_sha256", "actor_process_image_sha256")
-	mp.text("process.hash.md5", lower, "actor_process_image_md5")
-	mp.text("process.code_signature.subject_name", nil, "action_process_signature_vendor", "actor_process_signature_vendor")
-	mp.text("process.code_signature.status", nil, "action_process_signature_status", "actor_process_signature_status")
-	mp.text("process.parent.name", baseName, "causality_actor_process_image_name")
-	mp.text("process.parent.executable", nil, "causality_actor_process_image_path")
-	mp.text("process.parent.command_line", nil, "causality_actor_process_command_line")
-	mp.text("process.parent.entity_id", nil, "causality_actor_causality_id")
-	mp.text("process.parent.hash.sha256", lower, "causality_actor_process_image_sha256")
-	mp.text("process.parent.hash.md5", lower, "causality_actor_process_image_md5")
-	mp.text("process.parent.code_signature.subject_name", nil, "causality_actor_process_signature_vendor")
-	mp.text("process.parent.code_signature.status", nil, "causality_actor_process_signature_status")
+	mp.text(pProcessExecutable, nil, "actor_process_image_path")
+	mp.text(pProcessCommandLine, nil, "action_process_image_command_line", "actor_process_command_line")
+	mp.text(pProcessHashSha256, strings.ToLower, "action_process_image_sha256", "actor_process_image_sha256")
+	mp.text(pProcessHashMd5, strings.ToLower, "actor_process_image_md5")
+	mp.text(pProcessCodeSignatureSubjectName, nil, "action_process_signature_vendor", "actor_process_signature_vendor")
+	mp.text(pProcessCodeSignatureStatus, nil, "action_process_signature_status", "actor_process_signature_status")
+	mp.text(pProcessParentName, baseName, "causality_actor_process_image_name")
+	mp.text(pProcessParentExecutable, nil, "causality_actor_process_image_path")
+	mp.text(pProcessParentCommandLine, nil, "causality_actor_process_command_line")
+	mp.text(pProcessParentEntityId, nil, "causality_actor_causality_id")
+	mp.text(pProcessParentHashSha256, strings.ToLower, "causality_actor_process_image_sha256")
+	mp.text(pProcessParentHashMd5, strings.ToLower, "causality_actor_process_image_md5")
+	mp.text(pProcessParentCodeSignatureSubjectName, nil, "causality_actor_process_signature_vendor")
+	mp.text(pProcessParentCodeSignatureStatus, nil, "causality_actor_process_signature_status")
 
 	// File.
-	mp.text("file.path", nil, "action_file_path")
-	mp.text("file.name", nil, "action_file_name")
-	if d.get("file.name") == nil {
-		d.set("file.name", baseName(v.Text("action_file_path")))
+	mp.text(pFilePath, nil, "action_file_path")
+	mp.text(pFileName, nil, "action_file_name")
+	if !d.has(pFileName) {
+		d.setStr(pFileName, baseName(v.Text("action_file_path")))
 	}
-	mp.text("file.hash.sha256", lower, "action_file_sha256")
-	mp.text("file.hash.md5", lower, "action_file_md5")
-	for _, p := range []string{"process.hash.sha256", "process.hash.md5", "process.parent.hash.sha256", "process.parent.hash.md5", "file.hash.sha256", "file.hash.md5"} {
-		if h, ok := d.get(p).(string); ok {
+	mp.text(pFileHashSha256, strings.ToLower, "action_file_sha256")
+	mp.text(pFileHashMd5, strings.ToLower, "action_file_md5")
+	for _, p := range [...]slot{pProcessHashSha256, pProcessHashMd5, pProcessParentHashSha256, pProcessParentHashMd5, pFileHashSha256, pFileHashMd5} {
+		if h, ok := d.str(p); ok {
 			related.hashes = appendNew(related.hashes, h)
 		}
 	}
 	// A hash field that is a list of several: the first is the hash above,
 	// every one is a related hash.
-	for _, f := range []string{"action_process_image_sha256", "actor_process_image_sha256", "actor_process_image_md5",
+	for _, f := range [...]string{"action_process_image_sha256", "actor_process_image_sha256", "actor_process_image_md5",
 		"causality_actor_process_image_sha256", "causality_actor_process_image_md5", "action_file_sha256", "action_file_md5"} {
-		if slices.Contains(mp.names, f) {
-			for _, h := range v.List(f) {
+		if slices.Contains(e.names, f) {
+			e.tmp = v.AppendList(e.tmp[:0], f)
+			for _, h := range e.tmp {
 				related.hashes = appendNew(related.hashes, strings.ToLower(h))
 			}
 		}
 	}
 
 	// Registry.
-	mp.text("registry.key", nil, "action_registry_key_name")
-	mp.text("registry.value", nil, "action_registry_value_name")
-	mp.text("registry.path", nil, "action_registry_full_key")
-	if data := v.List("action_registry_data"); len(data) > 0 {
-		d.set("registry.data.strings", data)
+	mp.text(pRegistryKey, nil, "action_registry_key_name")
+	mp.text(pRegistryValue, nil, "action_registry_value_name")
+	mp.text(pRegistryPath, nil, "action_registry_full_key")
+	if data := v.AppendList(e.tmp[:0], "action_registry_data"); len(data) > 0 {
+		e.tmp = data
+		d.setList(pRegistryDataStrings, data)
 		mp.moved("action_registry_data")
 	}
 
-	if threat(d, v.Mitres("mitre_tactic_id_and_name"), v.Mitres("mitre_technique_id_and_name")) {
+	if e.threat(v, "mitre_tactic_id_and_name", "mitre_technique_id_and_name") {
 		mp.moved("mitre_tactic_id_and_name", "mitre_technique_id_and_name")
 	}
 	related.write(d)
@@ -274,28 +361,35 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key stri
 	// Every field no ECS field carries stays under panw_cortex.xdr, with the
 	// incident id, the alert's record key and the incident version (the
 	// native record's modification_time) beside them.
-	vendor := mp.rest()
-	vendor["incident_id"] = mustString(inc.ID)
-	vendor["alert_key"] = mustString(key)
-	vendor["incident_modification_time"] = json.RawMessage(strconv.FormatInt(version, 10))
-	d.set(Vendor, vendor)
-	return d, nil
+	v.ResetUse()
+	v.Use(e.names...)
+	d.rest = v
+	d.idText = d.appendText(d.idText[:0], inc.ID)
+	n = len(d.idText)
+	d.idText = d.appendText(d.idText, key)
+	k := len(d.idText)
+	d.idText = strconv.AppendInt(d.idText, version, 10)
+	d.extra = append(d.extra[:0],
+		xdrview.Member{Key: "incident_id", Value: d.idText[:n]},
+		xdrview.Member{Key: "alert_key", Value: d.idText[n:k]},
+		xdrview.Member{Key: "incident_modification_time", Value: d.idText[k:]})
+	d.vals[pPanwCortexXdr] = value{kind: kRest}
+	return d
 }
 
 // mapper sets ECS fields from API fields and remembers which API fields it
 // moved, so that exactly the others stay under panw_cortex.xdr.
 type mapper struct {
-	d     Document
-	v     *xdrview.View
-	names []string
+	e *Encoder
+	v *xdrview.View
 }
 
-func (mp *mapper) moved(fields ...string) { mp.names = append(mp.names, fields...) }
+func (mp mapper) moved(fields ...string) { mp.e.names = append(mp.e.names, fields...) }
 
 // text sets the ECS field p from the first of fields that has a value
 // (transformed by f when f is not nil), records that field as moved, and
 // returns the value stored ("" when none).
-func (mp *mapper) text(p string, f func(string) string, fields ...string) string {
+func (mp mapper) text(p slot, f func(string) string, fields ...string) string {
 	for _, name := range fields {
 		s := mp.v.Text(name)
 		if s == "" {
@@ -304,7 +398,7 @@ func (mp *mapper) text(p string, f func(string) string, fields ...string) string
 		if f != nil {
 			s = f(s)
 		}
-		mp.d.set(p, s)
+		mp.e.d.setStr(p, s)
 		mp.moved(name)
 		return s
 	}
@@ -312,60 +406,49 @@ func (mp *mapper) text(p string, f func(string) string, fields ...string) string
 }
 
 // port sets the ECS field p from a port field with a value above 0.
-func (mp *mapper) port(p, field string) {
+func (mp mapper) port(p slot, field string) {
 	if n, ok := mp.v.Port(field); ok && n > 0 {
-		mp.d.set(p, n)
+		mp.e.d.setInt(p, n)
 		mp.moved(field)
 	}
 }
 
-// rest returns the API fields not moved, nulls dropped.
-func (mp *mapper) rest() map[string]json.RawMessage {
-	mp.v.ResetUse()
-	mp.v.Use(mp.names...)
-	rest := mp.v.Rest()
-	if rest == nil {
-		rest = map[string]json.RawMessage{}
-	}
-	return rest
-}
-
-// incident maps the fields an incident version has in both record types and
-// returns the vendor object, for IncidentEnriched to add to.
-func incident(m record.Meta, version int64, inc xdr.Incident) (Document, map[string]json.RawMessage, error) {
+// incident maps the fields an incident version has in both record types;
+// the document's vendor map is there for enriched to add to.
+func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc, error) {
 	v, err := xdrview.New(inc.Raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mapping incident %s to ECS: %w", inc.ID, err)
+		return nil, fmt.Errorf("mapping incident %s to ECS: %w", inc.ID, err)
 	}
-	mp := &mapper{d: Document{}, v: v}
-	d := mp.d
-	d.set("@timestamp", date(version))
-	d.set("ecs.version", Version)
-	d.set("event.kind", "alert")
-	d.set("event.category", []string{"malware"})
-	d.set("event.type", []string{"info"})
-	d.set("event.dataset", DatasetIncidents)
-	d.set("event.module", "panw_cortex_xdr")
-	d.set("event.id", docID(m, "incident", inc.ID, version))
+	d := e.reset(nil)
+	mp := mapper{e: e, v: v}
+	d.setDate(pTimestamp, version)
+	d.setStr(pEcsVersion, Version)
+	d.setStr(pEventKind, "alert")
+	d.setList(pEventCategory, incidentCategory)
+	d.setList(pEventType, infoType)
+	d.setStr(pEventDataset, DatasetIncidents)
+	d.setStr(pEventModule, "panw_cortex_xdr")
+	d.setID(pEventId, e.docID(m, "incident", inc.ID, version))
 	if t := v.Time("creation_time"); t > 0 {
-		d.set("event.created", date(t))
+		d.setDate(pEventCreated, t)
 	}
 	if n, ok := severity(v.Scalar("severity")); ok {
-		d.set("event.severity", n)
+		d.setInt(pEventSeverity, n)
 		mp.moved("severity")
 	}
-	mp.text("event.reason", nil, "description")
-	mp.text("event.url", nil, "xdr_url")
-	mp.text("message", nil, "incident_name")
+	mp.text(pEventReason, nil, "description")
+	mp.text(pEventUrl, nil, "xdr_url")
+	mp.text(pMessage, nil, "incident_name")
 	if tags := v.List("tags"); len(tags) > 0 {
-		d.set("tags", tags)
+		d.setList(pTags, tags)
 		mp.moved("tags")
 	}
 
 	// hosts and users stay under panw_cortex.xdr too, with their agent ids
 	// and domains; creation_time and modification_time stay as Elastic's
 	// integration keeps them.
-	var related relatedSet
+	related := &e.related
 	for _, h := range v.List("hosts") {
 		name, _ := xdrview.Host(h)
 		if !xdrview.Missing(name) {
@@ -377,16 +460,22 @@ func incident(m record.Meta, version int64, inc xdr.Incident) (Document, map[str
 		related.users = appendNew(related.users, name)
 	}
 	related.write(d)
-	if threat(d, v.Mitres("mitre_tactics_ids_and_names"), v.Mitres("mitre_techniques_ids_and_names")) {
+	if e.threat(v, "mitre_tactics_ids_and_names", "mitre_techniques_ids_and_names") {
 		mp.moved("mitre_tactics_ids_and_names", "mitre_techniques_ids_and_names")
 	}
 
-	vendor := mp.rest()
+	v.ResetUse()
+	v.Use(e.names...)
+	vendor := v.Rest()
+	if vendor == nil {
+		vendor = map[string]json.RawMessage{}
+	}
 	if _, ok := vendor["incident_id"]; !ok {
 		vendor["incident_id"] = mustString(inc.ID)
 	}
-	d.set(Vendor, vendor)
-	return d, vendor, nil
+	d.vendor = vendor
+	d.vals[pPanwCortexXdr] = value{kind: kMap}
+	return d, nil
 }
 
 // severity maps a severity to event.severity, 0 (unknown) to 5 (critical),
@@ -410,149 +499,117 @@ func severity(raw string) (int, bool) {
 	return 0, false
 }
 
-// threat sets threat.* from MITRE tactics and techniques, and reports
-// whether there were any.
-func threat(d Document, tactics, techniques []xdrview.Mitre) bool {
-	if len(tactics) == 0 && len(techniques) == 0 {
+// threat sets threat.* from the MITRE tactics and techniques of the named
+// fields, and reports whether there were any.
+func (e *Encoder) threat(v *xdrview.View, tacticsField, techniquesField string) bool {
+	e.mitres = v.AppendMitres(e.mitres[:0], tacticsField)
+	n := len(e.mitres)
+	e.mitres = v.AppendMitres(e.mitres, techniquesField)
+	if len(e.mitres) == 0 {
 		return false
 	}
-	d.set("threat.framework", "MITRE ATT&CK")
-	ids, names := split(tactics)
-	d.set("threat.tactic.id", ids)
-	d.set("threat.tactic.name", names)
-	ids, names = split(techniques)
-	d.set("threat.technique.id", ids)
-	d.set("threat.technique.name", names)
+	d := &e.d
+	d.setStr(pThreatFramework, "MITRE ATT&CK")
+	e.split(pThreatTacticId, pThreatTacticName, e.mitres[:n])
+	e.split(pThreatTechniqueId, pThreatTechniqueName, e.mitres[n:])
 	return true
 }
 
-func split(ms []xdrview.Mitre) (ids, names []string) {
+func (e *Encoder) split(idSlot, nameSlot slot, ms []xdrview.Mitre) {
+	e.tmp = e.tmp[:0]
 	for _, m := range ms {
-		ids = appendNew(ids, m.ID)
+		e.tmp = appendNew(e.tmp, m.ID)
+	}
+	e.d.setList(idSlot, e.tmp)
+	e.tmp = e.tmp[:0]
+	for _, m := range ms {
 		if m.Name != "" {
-			names = appendNew(names, m.Name)
+			e.tmp = appendNew(e.tmp, m.Name)
 		}
 	}
-	return ids, names
+	e.d.setList(nameSlot, e.tmp)
 }
 
 // relatedSet gathers related.* values.
-type relatedSet struct{ hosts, ips, users, hashes []string }
+type relatedSet struct{ hosts, ips, users, hashes, uniq []string }
 
-func (r relatedSet) write(d Document) {
-	var ips []string
+func (r *relatedSet) reset() {
+	r.hosts, r.ips, r.users, r.hashes, r.uniq = r.hosts[:0], r.ips[:0], r.users[:0], r.hashes[:0], r.uniq[:0]
+}
+
+func (r *relatedSet) write(d *doc) {
 	for _, ip := range r.ips {
-		ips = appendNew(ips, ip)
+		r.uniq = appendNew(r.uniq, ip)
 	}
-	d.set("related.hosts", r.hosts)
-	d.set("related.ip", ips)
-	d.set("related.user", r.users)
-	d.set("related.hash", r.hashes)
+	d.setList(pRelatedHosts, r.hosts)
+	d.setList(pRelatedIp, r.uniq)
+	d.setList(pRelatedUser, r.users)
+	d.setList(pRelatedHash, r.hashes)
 }
 
 // docID is the document's event.id: a digest of the tenant, the kind of
 // document, the record key and the incident version.
-func docID(m record.Meta, kind, key string, version int64) string {
-	h := sha256.New()
-	for _, s := range []string{"xdr-ecs/v1", m.Tenant, kind, key, strconv.FormatInt(version, 10)} {
-		h.Write(strconv.AppendInt(nil, int64(len(s)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
+func (e *Encoder) docID(m record.Meta, kind, key string, version int64) [16]byte {
+	var num [20]byte
+	d := e.digest[:0]
+	for _, s := range [...][]byte{[]byte("xdr-ecs/v1"), []byte(m.Tenant), []byte(kind), []byte(key), strconv.AppendInt(num[:0], version, 10)} {
+		d = strconv.AppendInt(d, int64(len(s)), 10)
+		d = append(d, ':')
+		d = append(d, s...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// set stores v at the dotted path p, creating the objects on the way. Empty
-// values — "", nil, an empty list, a zero time — are not stored.
-func (d Document) set(p string, v any) {
-	switch x := v.(type) {
-	case string:
-		if x == "" {
-			return
-		}
-	case []string:
-		if len(x) == 0 {
-			return
-		}
-	case map[string]json.RawMessage:
-		if len(x) == 0 {
-			return
-		}
-	case nil:
-		return
-	}
-	obj := d
-	keys := strings.Split(p, ".")
-	if p == Vendor {
-		keys = []string{"panw_cortex", "xdr"}
-	}
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := obj[k].(Document)
-		if !ok {
-			next = Document{}
-			obj[k] = next
-		}
-		obj = next
-	}
-	obj[keys[len(keys)-1]] = v
-}
-
-// get returns the value at the dotted path p, or nil.
-func (d Document) get(p string) any {
-	var cur any = d
-	for k := range strings.SplitSeq(p, ".") {
-		obj, ok := cur.(Document)
-		if !ok {
-			return nil
-		}
-		cur = obj[k]
-	}
-	return cur
-}
-
-// date renders epoch ms as an RFC 3339 UTC time with milliseconds, as
-// Elasticsearch's date type reads it; 0 renders as "" (not stored).
-func date(ms int64) string {
-	if ms <= 0 {
-		return ""
-	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+	e.digest = d
+	sum := sha256.Sum256(d)
+	return [16]byte(sum[:16])
 }
 
 // normalMAC returns a MAC address in the form ECS recommends (upper case,
 // dash-separated), or false when s is not one.
 func normalMAC(s string) (string, bool) {
-	s = strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(s, ":", "-"), ".", "-"))
 	if len(s) != 17 {
 		return "", false
 	}
+	canonical := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if i%3 == 2 {
-			if c != '-' {
+			if c != '-' && c != ':' && c != '.' {
 				return "", false
 			}
+			canonical = canonical && c == '-'
+		} else if c >= 'a' && c <= 'f' {
+			canonical = false
 		} else if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
 			return "", false
 		}
 	}
-	return s, true
+	if canonical {
+		return s, true
+	}
+	var b [17]byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i%3 == 2:
+			c = '-'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b[:]), true
 }
 
+// baseName is the last element of a Windows or POSIX path, as path.Base
+// reads it once backslashes are slashes.
 func baseName(p string) string {
-	if i := strings.LastIndexAny(p, `\/`); i >= 0 {
-		return path.Base(strings.ReplaceAll(p[i:], `\`, "/"))
+	i := strings.LastIndexAny(p, `\/`)
+	if i < 0 {
+		return p
 	}
-	return p
-}
-
-func lower(s string) string { return strings.ToLower(s) }
-
-func first(a, b string) string {
-	if a != "" {
-		return a
+	if rest := p[i+1:]; rest != "" {
+		return rest
 	}
-	return b
+	return "/"
 }
 
 func appendNew(list []string, s string) []string {

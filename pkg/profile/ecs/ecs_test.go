@@ -56,14 +56,17 @@ func TestGolden(t *testing.T) {
 			continue // its incident has no object: TestNotAnObject
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			labels, docs := documents(t, c)
+			// The documents as the connector writes them, escaped and
+			// indented as json.MarshalIndent writes them.
+			labels, docs := written(t, c)
 			var b bytes.Buffer
-			for i, d := range docs {
-				out, err := json.MarshalIndent(d, "", "  ")
-				if err != nil {
+			for i, doc := range docs {
+				var esc, out bytes.Buffer
+				json.HTMLEscape(&esc, doc)
+				if err := json.Indent(&out, esc.Bytes(), "", "  "); err != nil {
 					t.Fatal(err)
 				}
-				fmt.Fprintf(&b, "== %s\n%s\n", labels[i], out)
+				fmt.Fprintf(&b, "== %s\n%s\n", labels[i], out.Bytes())
 			}
 			fixtures.Golden(t, filepath.Join("testdata", c.Name+".golden"), b.Bytes(), *update)
 		})
@@ -214,9 +217,8 @@ func TestFieldsAreECS(t *testing.T) {
 		if c.Name == "extra-data-null-sections" {
 			continue
 		}
-		_, docs := documents(t, c)
-		for _, d := range docs {
-			b, _ := json.Marshal(d)
+		_, docs := written(t, c)
+		for _, b := range docs {
 			if bad := testkit.CheckECS(t, b); len(bad) > 0 {
 				t.Errorf("%s: fields not in ECS %s: %v", c.Name, ecs.Version, bad)
 			}

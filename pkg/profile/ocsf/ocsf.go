@@ -15,12 +15,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -80,8 +81,7 @@ func IncidentChange(m record.Meta, inc xdr.Incident) (*IncidentFinding, error) {
 // artifacts' other fields are kept under unmapped. Its time is max(version,
 // the reply's modification_time), as the native enriched record's.
 func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding, error) {
-	inc := ed.Incident
-	f, self, err := incident(m, max(version, inc.ModificationTime), inc, LogExtraData)
+	f, err := enriched(m, version, ed)
 	if err != nil {
 		return nil, err
 	}
@@ -93,20 +93,35 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 		if err != nil {
 			continue // an alert that is not an object has nothing to report
 		}
-		fi := alertInfo(keys[i], v)
+		fi := alertInfo(keys[i], v, &arena{})
 		infos = append(infos, fi)
-		if t := fi.CreatedTime; t > 0 {
-			if f.StartTime == 0 || t < f.StartTime {
-				f.StartTime = t
-			}
-			f.EndTime = max(f.EndTime, t)
-		}
+		f.span(fi.CreatedTime)
 	}
-	if len(infos) == 0 {
-		infos = append(infos, self)
+	if len(infos) > 0 {
+		f.FindingInfoList = infos
 	}
-	f.FindingInfoList = infos
+	return f, nil
+}
 
+// span widens the finding's start and end times to take in t, an alert's
+// detection time (none when 0).
+func (f *IncidentFinding) span(t int64) {
+	if t > 0 {
+		if f.StartTime == 0 || t < f.StartTime {
+			f.StartTime = t
+		}
+		f.EndTime = max(f.EndTime, t)
+	}
+}
+
+// enriched is IncidentEnriched without the alerts' findings: its
+// finding_info_list holds the incident's own.
+func enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding, error) {
+	inc := ed.Incident
+	f, _, err := incident(m, max(version, inc.ModificationTime), inc, LogExtraData)
+	if err != nil {
+		return nil, err
+	}
 	obs := observables(f.Observables)
 	var netRaw, fileRaw []json.RawMessage
 	for _, a := range ed.NetworkArtifacts.Data {
@@ -156,10 +171,26 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {
 	v, err := xdrview.New(a.Raw)
 	if err != nil {
-		return nil, fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
+		return nil, AlertError(inc, err)
 	}
+	f := alert(m, version, inc, key, v, &arena{})
+	f.Unmapped = v.Rest()
+	return f, nil
+}
+
+// AlertError is the error of an alert that cannot be mapped: err is why its
+// View could not be made.
+func AlertError(inc xdr.Incident, err error) error {
+	return fmt.Errorf("mapping alert of incident %s to OCSF: %w", inc.ID, err)
+}
+
+// alert maps the alert whose View is v and whose record key is key, with the
+// memory of ar.
+func alert(m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View, ar *arena) *DetectionFinding {
+	ar.reset()
+	v.Forget()
 	version = max(version, inc.ModificationTime)
-	info := alertInfo(key, v)
+	info := alertInfo(key, v, ar)
 
 	status := xdrview.Status(v.Text("resolution_status"))
 	if status == "" {
@@ -172,26 +203,188 @@ func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key stri
 	case v.Time("last_modified_ts") > 0:
 		activity = ActivityUpdate
 	}
-	f := &DetectionFinding{FindingInfo: info, IsAlert: true}
-	f.base = newBase(ClassDetectionFinding, "Detection Finding", activity, version)
+	f := &ar.finding
+	*f = DetectionFinding{FindingInfo: info, IsAlert: true}
+	f.base = newBase(ClassDetectionFinding, activity, version)
 	f.SeverityID, f.Severity = severity(v.Text("severity"))
 	f.StatusID, f.Status = findingStatus(status)
 	f.Message = v.Text("name")
-	f.Metadata = metadata(m, ClassDetectionFinding, key, version, LogExtraData, "security_control")
+	f.Metadata = metadata(m, ClassDetectionFinding, key, version, LogExtraData, profilesAlert, ar)
 	f.Metadata.CorrelUID = inc.ID
-	f.Metadata.Labels = v.List("tags")
+	f.Metadata.Labels = ar.list(v, "tags")
 	f.ActionID, f.Action, f.DispositionID, f.Disposition = action(v.Text("action"))
 	f.Attacks = info.Attacks
 
-	obs := observables(nil)
-	f.Device = device(v, &obs)
-	if ev, ok := evidence(v, &obs); ok {
-		f.Evidences = []Evidence{ev}
+	obs := observables(ar.obs[:0])
+	f.Device = device(v, &obs, ar)
+	if ev, ok := evidence(v, &obs, ar); ok {
+		ar.ev[0] = ev
+		f.Evidences = ar.ev[:1:1]
 	}
 	f.Observables = obs
+	ar.obs = obs
 	v.Use("alert_id", "case_id") // the finding's uid and the correlation uid
-	f.Unmapped = v.Rest()
-	return f, nil
+	return f
+}
+
+// Encoder writes Detection Findings, reusing its memory from one alert to
+// the next: once it has mapped an alert of each shape, it allocates
+// nothing. It is not safe for concurrent use.
+type Encoder struct{ ar arena }
+
+// AppendAlert writes the Detection Finding that Alert returns for the alert
+// whose View is v (which it marks) and whose record key is key, to w. fi is where in w.B its finding_info
+// object lies, and created its created_time, for the incident finding's
+// finding_info_list (see AppendIncidentEnriched).
+func (e *Encoder) AppendAlert(w *jsonw.Writer, m record.Meta, version int64, inc xdr.Incident, key string, v *xdrview.View) (fi [2]int, created int64) {
+	f := alert(m, version, inc, key, v, &e.ar)
+	f.rest = v
+	w.Open()
+	f.base.appendJSON(w)
+	w.Key("finding_info")
+	fi[0] = len(w.B)
+	f.FindingInfo.appendJSON(w)
+	fi[1] = len(w.B)
+	f.appendClass(w)
+	w.Close()
+	return fi, f.FindingInfo.CreatedTime
+}
+
+// AppendIncidentEnriched writes the Incident Finding that IncidentEnriched
+// returns to w, given the alerts' findings the Encoder wrote: infos, their
+// finding_info objects comma-separated (none when no alert could be
+// mapped), and the earliest and latest of their created times (0 when
+// none).
+func AppendIncidentEnriched(w *jsonw.Writer, m record.Meta, version int64, ed *xdr.ExtraData, infos []byte, first, last int64) error {
+	f, err := enriched(m, version, ed)
+	if err != nil {
+		return err
+	}
+	if len(infos) > 0 {
+		f.infoJSON = infos
+	}
+	f.span(first)
+	f.span(last)
+	f.AppendJSON(w)
+	return nil
+}
+
+// AppendIncidentChange writes the Incident Finding that IncidentChange
+// returns to w.
+func AppendIncidentChange(w *jsonw.Writer, m record.Meta, inc xdr.Incident) error {
+	f, err := IncidentChange(m, inc)
+	if err != nil {
+		return err
+	}
+	f.AppendJSON(w)
+	return nil
+}
+
+// arena is the memory of one alert's mapping, reused for the next. What it
+// runs out of comes from the heap.
+type arena struct {
+	finding DetectionFinding
+	device  Device
+	os      OS
+	ev      [1]Evidence
+	procs   [2]Process
+	nproc   int
+	files   [3]File
+	hashes  [3][2]Fingerprint
+	nfile   int
+	eps     [2]NetworkEndpoint
+	nep     int
+	query   DNSQuery
+	users   [1]User
+	nuser   int
+	ents    [8]Entity
+	nent    int
+	attacks []Attack
+	mitres  []xdrview.Mitre
+	strs    []string // lists placed in the event
+	tmp     []string // lists read and dropped
+	obs     []Observable
+	digest  []byte
+	uid     [32]byte
+}
+
+var profilesAlert = []string{"security_control"}
+var profilesIncident = []string{"incident"}
+
+func (ar *arena) reset() {
+	ar.nproc, ar.nfile, ar.nep, ar.nuser, ar.nent = 0, 0, 0, 0, 0
+	ar.attacks, ar.mitres, ar.strs, ar.tmp, ar.obs = ar.attacks[:0], ar.mitres[:0], ar.strs[:0], ar.tmp[:0], ar.obs[:0]
+}
+
+// list is v.List(name) in the arena.
+func (ar *arena) list(v *xdrview.View, name string) []string {
+	n := len(ar.strs)
+	ar.strs = v.AppendList(ar.strs, name)
+	if len(ar.strs) == n {
+		return nil
+	}
+	return ar.strs[n:len(ar.strs):len(ar.strs)]
+}
+
+func (ar *arena) entity(e Entity) *Entity {
+	if ar.nent == len(ar.ents) {
+		q := new(Entity)
+		*q = e
+		return q
+	}
+	p := &ar.ents[ar.nent]
+	ar.nent++
+	*p = e
+	return p
+}
+
+func (ar *arena) process(p Process) *Process {
+	if ar.nproc == len(ar.procs) {
+		q := new(Process)
+		*q = p
+		return q
+	}
+	q := &ar.procs[ar.nproc]
+	ar.nproc++
+	*q = p
+	return q
+}
+
+func (ar *arena) file(f File) *File {
+	if ar.nfile == len(ar.files) {
+		g := new(File)
+		*g = f
+		return g
+	}
+	g := &ar.files[ar.nfile]
+	f.Hashes = ar.hashes[ar.nfile][:0]
+	ar.nfile++
+	*g = f
+	return g
+}
+
+func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint {
+	if ar.nep == len(ar.eps) {
+		q := new(NetworkEndpoint)
+		*q = e
+		return q
+	}
+	p := &ar.eps[ar.nep]
+	ar.nep++
+	*p = e
+	return p
+}
+
+func (ar *arena) user(u User) *User {
+	if ar.nuser == len(ar.users) {
+		q := new(User)
+		*q = u
+		return q
+	}
+	p := &ar.users[ar.nuser]
+	ar.nuser++
+	*p = u
+	return p
 }
 
 // incident maps the fields an incident version has in both record types. It
@@ -211,10 +404,10 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 		activity = ActivityCreate
 	}
 	f := &IncidentFinding{}
-	f.base = newBase(ClassIncidentFinding, "Incident Finding", activity, version)
+	f.base = newBase(ClassIncidentFinding, activity, version)
 	f.SeverityID, f.Severity = severity(v.Text("severity"))
 	f.StatusID, f.Status, f.VerdictID, f.Verdict = incidentStatus(status)
-	f.Metadata = metadata(m, ClassIncidentFinding, inc.ID, version, log, "incident")
+	f.Metadata = metadata(m, ClassIncidentFinding, inc.ID, version, log, profilesIncident, &arena{})
 	f.Metadata.CorrelUID = inc.ID
 	f.Metadata.Labels = v.List("tags")
 
@@ -223,7 +416,7 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	f.Desc = desc
 	f.SrcURL = v.Text("xdr_url")
 	f.Comment = v.Text("resolve_comment")
-	f.Attacks = attacks(v.Mitres("mitre_tactics_ids_and_names"), v.Mitres("mitre_techniques_ids_and_names"))
+	f.Attacks = attacks(v.Mitres("mitre_tactics_ids_and_names"), v.Mitres("mitre_techniques_ids_and_names"), &arena{})
 
 	if mail, pretty := v.Text("assigned_user_mail"), v.Text("assigned_user_pretty_name"); mail != "" || pretty != "" {
 		u := &User{Name: first(pretty, mail), FullName: pretty}
@@ -271,8 +464,9 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	return f, self, nil
 }
 
-// alertInfo is the finding an alert describes; key is its record key.
-func alertInfo(key string, v *xdrview.View) FindingInfo {
+// alertInfo is the finding an alert describes, with the memory of ar; key
+// is its record key.
+func alertInfo(key string, v *xdrview.View, ar *arena) FindingInfo {
 	fi := FindingInfo{
 		UID:          key,
 		UIDAlt:       v.Text("external_id"),
@@ -280,24 +474,40 @@ func alertInfo(key string, v *xdrview.View) FindingInfo {
 		Desc:         v.Text("description"),
 		CreatedTime:  v.Time("detection_timestamp"),
 		ModifiedTime: v.Time("last_modified_ts"),
-		Types:        v.List("category"),
-		DataSources:  v.List("source"),
-		Attacks:      attacks(v.Mitres("mitre_tactic_id_and_name"), v.Mitres("mitre_technique_id_and_name")),
+		Types:        ar.list(v, "category"),
+		DataSources:  ar.list(v, "source"),
 	}
+	ar.mitres = v.AppendMitres(ar.mitres[:0], "mitre_tactic_id_and_name")
+	n := len(ar.mitres)
+	ar.mitres = v.AppendMitres(ar.mitres, "mitre_technique_id_and_name")
+	fi.Attacks = attacks(ar.mitres[:n], ar.mitres[n:], ar)
 	if fi.Title == "" {
 		fi.Title = fi.UID
 	}
 	return fi
 }
 
-func newBase(class int, className string, activity int, t int64) base {
+func newBase(class int, activity int, t int64) base {
+	className := "Incident Finding"
+	if class == ClassDetectionFinding {
+		className = "Detection Finding"
+	}
 	return base{
 		ActivityID: activity, ActivityName: activityNames[activity],
 		CategoryUID: CategoryFindings, CategoryName: "Findings",
 		ClassUID: class, ClassName: className,
-		TypeUID: class*100 + activity, TypeName: className + ": " + activityNames[activity],
+		TypeUID: class*100 + activity, TypeName: typeNames[class*100+activity],
 		Time: t,
 	}
+}
+
+var typeNames = map[int]string{
+	ClassIncidentFinding*100 + ActivityCreate:  "Incident Finding: Create",
+	ClassIncidentFinding*100 + ActivityUpdate:  "Incident Finding: Update",
+	ClassIncidentFinding*100 + ActivityClose:   "Incident Finding: Close",
+	ClassDetectionFinding*100 + ActivityCreate: "Detection Finding: Create",
+	ClassDetectionFinding*100 + ActivityUpdate: "Detection Finding: Update",
+	ClassDetectionFinding*100 + ActivityClose:  "Detection Finding: Close",
 }
 
 var activityNames = map[int]string{ActivityCreate: "Create", ActivityUpdate: "Update", ActivityClose: "Close"}
@@ -305,24 +515,44 @@ var activityNames = map[int]string{ActivityCreate: "Create", ActivityUpdate: "Up
 // metadata is the metadata every event carries; its uid is a stable digest
 // of the tenant, class, record key, version and log, so the same version
 // mapped twice gets the same uid.
-func metadata(m record.Meta, class int, key string, version int64, log string, profiles ...string) Metadata {
-	h := sha256.New()
-	for _, s := range []string{"xdr-ocsf/v1", m.Tenant, strconv.Itoa(class), key, strconv.FormatInt(version, 10), log} {
-		h.Write(strconv.AppendInt(nil, int64(len(s)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
-	}
-	sum := h.Sum(nil)
+func metadata(m record.Meta, class int, key string, version int64, log string, profiles []string, ar *arena) Metadata {
+	d := ar.digest[:0]
+	d = lenPrefixed(d, "xdr-ocsf/v1")
+	d = lenPrefixed(d, m.Tenant)
+	d = lenPrefixedInt(d, int64(class))
+	d = lenPrefixed(d, key)
+	d = lenPrefixedInt(d, version)
+	d = lenPrefixed(d, log)
+	ar.digest = d
+	sum := sha256.Sum256(d)
+	hex.Encode(ar.uid[:], sum[:16])
 	return Metadata{
 		Version:     Version,
 		Product:     Product{Name: ProductName, VendorName: VendorName},
 		Profiles:    profiles,
 		TenantUID:   m.Tenant,
-		UID:         hex.EncodeToString(sum[:16]),
+		UID:         unsafe.String(&ar.uid[0], len(ar.uid)),
 		LogName:     log,
 		LogProvider: m.Connector,
 		LoggedTime:  m.FetchedAt,
 	}
+}
+
+// lenPrefixed appends s preceded by its length and a colon, so that no two
+// lists of fields make the same digest input.
+func lenPrefixed(d []byte, s string) []byte {
+	d = strconv.AppendInt(d, int64(len(s)), 10)
+	d = append(d, ':')
+	return append(d, s...)
+}
+
+// lenPrefixedInt is lenPrefixed for n's decimal text.
+func lenPrefixedInt(d []byte, n int64) []byte {
+	var num [20]byte
+	text := strconv.AppendInt(num[:0], n, 10)
+	d = strconv.AppendInt(d, int64(len(text)), 10)
+	d = append(d, ':')
+	return append(d, text...)
 }
 
 // severity maps an XDR severity to severity_id and its caption; an unknown
@@ -452,26 +682,30 @@ func action(s string) (int, string, int, string) {
 // tactic and one per technique (a sub-technique carries its parent's id as
 // the technique). The API lists tactics and techniques apart, so they are
 // paired only when there is exactly one of each (as an alert has).
-func attacks(tactics, techniques []xdrview.Mitre) []Attack {
+func attacks(tactics, techniques []xdrview.Mitre, ar *arena) []Attack {
+	if len(tactics) == 0 && len(techniques) == 0 {
+		return nil
+	}
+	n := len(ar.attacks)
 	if len(tactics) == 1 && len(techniques) == 1 {
-		a := technique(techniques[0])
-		a.Tactic = &Entity{UID: tactics[0].ID, Name: tactics[0].Name}
-		return []Attack{a}
+		a := technique(techniques[0], ar)
+		a.Tactic = ar.entity(Entity{UID: tactics[0].ID, Name: tactics[0].Name})
+		ar.attacks = append(ar.attacks, a)
+	} else {
+		for _, t := range tactics {
+			ar.attacks = append(ar.attacks, Attack{Tactic: ar.entity(Entity{UID: t.ID, Name: t.Name})})
+		}
+		for _, t := range techniques {
+			ar.attacks = append(ar.attacks, technique(t, ar))
+		}
 	}
-	var out []Attack
-	for _, t := range tactics {
-		out = append(out, Attack{Tactic: &Entity{UID: t.ID, Name: t.Name}})
-	}
-	for _, t := range techniques {
-		out = append(out, technique(t))
-	}
-	return out
+	return ar.attacks[n:len(ar.attacks):len(ar.attacks)]
 }
 
-func technique(t xdrview.Mitre) Attack {
+func technique(t xdrview.Mitre, ar *arena) Attack {
 	parent, ok := t.Sub()
 	if !ok {
-		return Attack{Technique: &Entity{UID: t.ID, Name: t.Name}}
+		return Attack{Technique: ar.entity(Entity{UID: t.ID, Name: t.Name})}
 	}
 	// "Command and Scripting Interpreter: PowerShell": the technique, then
 	// the sub-technique.
@@ -479,12 +713,13 @@ func technique(t xdrview.Mitre) Attack {
 	if !found {
 		tech, sub = "", t.Name
 	}
-	return Attack{Technique: &Entity{UID: parent, Name: tech}, SubTechnique: &Entity{UID: t.ID, Name: sub}}
+	return Attack{Technique: ar.entity(Entity{UID: parent, Name: tech}), SubTechnique: ar.entity(Entity{UID: t.ID, Name: sub})}
 }
 
 // device maps an alert's host fields.
-func device(v *xdrview.View, obs *observables) *Device {
-	d := &Device{TypeID: 0, Type: "Unknown", UID: v.Text("endpoint_id"), Domain: v.Text("agent_device_domain")}
+func device(v *xdrview.View, obs *observables, ar *arena) *Device {
+	d := &ar.device
+	*d = Device{TypeID: 0, Type: "Unknown", UID: v.Text("endpoint_id"), Domain: v.Text("agent_device_domain")}
 	fqdn, name := v.Text("agent_fqdn"), v.Text("host_name")
 	d.Hostname, d.Name = first(fqdn, name), first(name, fqdn)
 	if d.Hostname != "" {
@@ -493,7 +728,8 @@ func device(v *xdrview.View, obs *observables) *Device {
 	if d.UID != "" {
 		obs.add("endpoint_id", obsResourceUID, d.UID)
 	}
-	ips := v.IPs("host_ip")
+	ar.tmp = v.AppendIPs(ar.tmp[:0], "host_ip")
+	ips := ar.tmp
 	if len(ips) > 0 {
 		d.IP = ips[0]
 	}
@@ -502,14 +738,17 @@ func device(v *xdrview.View, obs *observables) *Device {
 	}
 	// A device has one MAC: the first valid one of mac, else of
 	// mac_addresses (the v2 alerts API's name for it).
-	for _, mac := range append(v.Split("mac"), v.Split("mac_addresses")...) {
+	ar.tmp = v.AppendSplit(ar.tmp[:0], "mac")
+	ar.tmp = v.AppendSplit(ar.tmp, "mac_addresses")
+	for _, mac := range ar.tmp {
 		if validMAC(mac) {
 			d.MAC = mac
 			break
 		}
 	}
 	if name := v.Text("agent_os_type"); name != "" {
-		d.OS = &OS{Name: name, Version: v.Text("agent_os_sub_type")}
+		d.OS = &ar.os
+		*d.OS = OS{Name: name, Version: v.Text("agent_os_sub_type")}
 		d.OS.TypeID, d.OS.Type = osType(name)
 	}
 	if d.Hostname == "" && d.UID == "" && d.IP == "" {
@@ -559,36 +798,42 @@ func validMAC(s string) bool {
 // and its causality (parent) process, the file acted on, the connection's
 // two endpoints, the DNS question and the user. ok is false when the alert
 // has none of these.
-func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
+func evidence(v *xdrview.View, obs *observables, ar *arena) (Evidence, bool) {
 	var ev Evidence
 	// Process names are observables whether or not the process has a place
 	// in the evidence (see process).
-	for _, name := range []string{"action_process_image_name", "actor_process_image_name", "causality_actor_process_image_name", "image_name"} {
-		for _, n := range v.List(name) {
+	for _, name := range [...]string{"action_process_image_name", "actor_process_image_name", "causality_actor_process_image_name", "image_name"} {
+		ar.tmp = v.AppendList(ar.tmp[:0], name)
+		for _, n := range ar.tmp {
 			obs.add(name, obsProcessName, baseName(n))
 		}
 	}
 	v.Unuse("action_process_image_name", "image_name")
-	ev.Process = process(v, "actor_process_", "actor_process_os_pid", "actor_process_instance_id")
-	parent := process(v, "causality_actor_process_", "causality_actor_process_os_pid", "causality_actor_causality_id")
+	ev.Process = process(v, &actorFields, ar)
+	parent := process(v, &causalityFields, ar)
 	switch {
 	case ev.Process != nil:
 		ev.Process.ParentProcess = parent
 	case parent != nil:
 		// A parent without its child has no place in the evidence.
-		v.Unuse(processFields("causality_actor_process_", "causality_actor_process_os_pid", "causality_actor_causality_id")...)
+		v.Unuse(causalityFields[:]...)
 	}
-	ev.File = file(v, "action_file_name", "action_file_path", "action_file_sha256", "action_file_md5")
+	ev.File = file(v, "action_file_name", "action_file_path", "action_file_sha256", "action_file_md5", ar)
 	if ev.File != nil {
 		obs.add("action_file_name", obsFileName, ev.File.Name)
 		for _, h := range ev.File.Hashes {
-			obs.add("action_file_"+strings.ToLower(strings.ReplaceAll(h.Algorithm, "-", "")), obsHash, h.Value)
+			name := "action_file_md5"
+			if h.AlgorithmID == 3 {
+				name = "action_file_sha256"
+			}
+			obs.add(name, obsHash, h.Value)
 		}
 	}
 	// An endpoint has one IP: the first of a list, with every address an
 	// observable and the list kept under unmapped.
-	if ips := v.IPs("action_local_ip"); len(ips) > 0 {
-		ev.SrcEndpoint = &NetworkEndpoint{IP: ips[0]}
+	if ips := v.AppendIPs(ar.tmp[:0], "action_local_ip"); len(ips) > 0 {
+		ar.tmp = ips
+		ev.SrcEndpoint = ar.endpoint(NetworkEndpoint{IP: ips[0]})
 		ev.SrcEndpoint.Port, _ = v.Port("action_local_port")
 		for _, ip := range ips {
 			obs.add("action_local_ip", obsIP, ip)
@@ -597,8 +842,9 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 			v.Keep("action_local_ip")
 		}
 	}
-	dst := &NetworkEndpoint{Hostname: v.Text("action_external_hostname")}
-	if ips := v.IPs("action_remote_ip"); len(ips) > 0 {
+	dst := NetworkEndpoint{Hostname: v.Text("action_external_hostname")}
+	if ips := v.AppendIPs(ar.tmp[:0], "action_remote_ip"); len(ips) > 0 {
+		ar.tmp = ips
 		dst.IP = ips[0]
 		for _, ip := range ips {
 			obs.add("action_remote_ip", obsIP, ip)
@@ -609,17 +855,19 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 	}
 	if dst.IP != "" || dst.Hostname != "" {
 		dst.Port, _ = v.Port("action_remote_port")
-		ev.DstEndpoint = dst
+		ev.DstEndpoint = ar.endpoint(dst)
 	}
 	if q := v.Text("dns_query_name"); q != "" {
-		ev.Query = &DNSQuery{Hostname: q}
+		ar.query = DNSQuery{Hostname: q}
+		ev.Query = &ar.query
 		obs.add("dns_query_name", obsHostname, q)
 	}
 	// The first of a list of users is the evidence's; each is an observable.
 	if u := v.Text("user_name"); u != "" {
 		name, domain := xdrview.User(u)
-		ev.User = &User{Name: name, Domain: domain}
-		for _, each := range v.List("user_name") {
+		ev.User = ar.user(User{Name: name, Domain: domain})
+		ar.tmp = v.AppendList(ar.tmp[:0], "user_name")
+		for _, each := range ar.tmp {
 			obs.add("user_name", obsUserName, each)
 		}
 	}
@@ -630,52 +878,65 @@ func evidence(v *xdrview.View, obs *observables) (Evidence, bool) {
 // process maps the process fields that start with prefix. The schema wants a
 // process to have a pid or a uid: without either, it is nil (its image name
 // still becomes an observable).
-func process(v *xdrview.View, prefix, pidField, uidField string) *Process {
-	p := &Process{UID: v.Text(uidField), Name: v.Text(prefix + "image_name"), CmdLine: v.Text(prefix + "command_line")}
-	if pid, ok := v.Int(pidField); ok && pid > 0 {
+func process(v *xdrview.View, fields *processNames, ar *arena) *Process {
+	p := Process{UID: v.Text(fields[0]), Name: v.Text(fields[2]), CmdLine: v.Text(fields[3])}
+	if pid, ok := v.Int(fields[1]); ok && pid > 0 {
 		p.PID = pid
 	}
-	p.File = file(v, prefix+"image_name", prefix+"image_path", prefix+"image_sha256", prefix+"image_md5")
+	p.File = file(v, fields[2], fields[4], fields[5], fields[6], ar)
 	if p.PID == 0 && p.UID == "" {
-		v.Unuse(processFields(prefix, pidField, uidField)...)
+		v.Unuse(fields[:]...)
 		return nil
 	}
 	if p.Name == "" && p.File != nil {
 		p.Name = p.File.Name
 	}
-	return p
+	return ar.process(p)
 }
 
-// processFields names the fields process reads.
-func processFields(prefix, pidField, uidField string) []string {
-	return []string{uidField, pidField, prefix + "image_name", prefix + "command_line", prefix + "image_path", prefix + "image_sha256", prefix + "image_md5"}
-}
+// processNames names the fields process reads: the uid, the pid, then the
+// image name, command line, image path, SHA-256 and MD5.
+type processNames [7]string
+
+var (
+	actorFields = processNames{"actor_process_instance_id", "actor_process_os_pid", "actor_process_image_name",
+		"actor_process_command_line", "actor_process_image_path", "actor_process_image_sha256", "actor_process_image_md5"}
+	causalityFields = processNames{"causality_actor_causality_id", "causality_actor_process_os_pid", "causality_actor_process_image_name",
+		"causality_actor_process_command_line", "causality_actor_process_image_path", "causality_actor_process_image_sha256", "causality_actor_process_image_md5"}
+)
 
 // file maps a file's name, path and hashes; nil when it has no name or path.
-func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string) *File {
-	f := &File{Name: v.Text(nameField), Path: v.Text(pathField), TypeID: 1, Type: "Regular File"}
+func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, ar *arena) *File {
+	f := File{Name: v.Text(nameField), Path: v.Text(pathField), TypeID: 1, Type: "Regular File"}
 	if f.Name == "" && f.Path != "" {
 		f.Name = baseName(f.Path)
 	}
 	f.Name = baseName(f.Name)
-	if h := strings.ToLower(v.Text(sha256Field)); h != "" {
-		f.Hashes = append(f.Hashes, Fingerprint{AlgorithmID: 3, Algorithm: "SHA-256", Value: h})
-	}
-	if h := strings.ToLower(v.Text(md5Field)); h != "" {
-		f.Hashes = append(f.Hashes, Fingerprint{AlgorithmID: 1, Algorithm: "MD5", Value: h})
-	}
+	sha, md5 := strings.ToLower(v.Text(sha256Field)), strings.ToLower(v.Text(md5Field))
 	if f.Name == "" {
 		return nil
 	}
-	return f
+	g := ar.file(f)
+	if sha != "" {
+		g.Hashes = append(g.Hashes, Fingerprint{AlgorithmID: 3, Algorithm: "SHA-256", Value: sha})
+	}
+	if md5 != "" {
+		g.Hashes = append(g.Hashes, Fingerprint{AlgorithmID: 1, Algorithm: "MD5", Value: md5})
+	}
+	return g
 }
 
-// baseName is the last element of a Windows or POSIX path.
+// baseName is the last element of a Windows or POSIX path, as path.Base
+// reads it once backslashes are slashes.
 func baseName(p string) string {
-	if i := strings.LastIndexAny(p, `\/`); i >= 0 {
-		return path.Base(strings.ReplaceAll(p[i:], `\`, "/"))
+	i := strings.LastIndexAny(p, `\/`)
+	if i < 0 {
+		return p
 	}
-	return p
+	if rest := p[i+1:]; rest != "" {
+		return rest
+	}
+	return "/"
 }
 
 // Observable types.

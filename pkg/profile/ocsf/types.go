@@ -1,6 +1,10 @@
 package ocsf
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+)
 
 // The OCSF objects the mappings fill, with the attribute names of the schema
 // (schemas/ocsf/ holds the JSON Schema they validate against). Every field
@@ -28,6 +32,8 @@ type base struct {
 	Metadata    Metadata                   `json:"metadata"`
 	Observables []Observable               `json:"observables,omitempty"`
 	Unmapped    map[string]json.RawMessage `json:"unmapped,omitempty"`
+
+	rest *xdrview.View // when set, unmapped is its Rest, written by AppendJSON
 }
 
 // IncidentFinding is an OCSF Incident Finding (class_uid 2005).
@@ -44,6 +50,8 @@ type IncidentFinding struct {
 	VerdictID       int           `json:"verdict_id"`
 	Verdict         string        `json:"verdict,omitempty"`
 	Attacks         []Attack      `json:"attacks,omitempty"`
+
+	infoJSON []byte // when set, finding_info_list is these finding objects, comma-separated
 }
 
 // DetectionFinding is an OCSF Detection Finding (class_uid 2004) with the

@@ -3,8 +3,6 @@ package xdrview
 import (
 	"bytes"
 	"encoding/json"
-
-	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // List-shaped scalars. The v2 alerts API sends most alert fields as lists
@@ -25,7 +23,7 @@ import (
 // scalar returns the raw value a scalar reader reads for the named field,
 // and marks the field used; a list of several present values is also kept.
 func (v *View) scalar(name string) json.RawMessage {
-	item, several := firstOfList(v.Raw(name))
+	item, several := v.firstOfList(v.Raw(name))
 	if several {
 		v.Keep(name)
 	}
@@ -36,11 +34,10 @@ func (v *View) scalar(name string) json.RawMessage {
 // returns them as sent even when they are used. Unuse and ResetUse leave
 // them kept.
 func (v *View) Keep(names ...string) {
-	if v.kept == nil {
-		v.kept = make(map[string]bool, len(names))
-	}
 	for _, n := range names {
-		v.kept[n] = true
+		if f := v.get(n); f != nil {
+			f.kept = true
+		}
 	}
 }
 
@@ -49,26 +46,25 @@ func (v *View) Keep(names ...string) {
 // missing, else its first non-null element (a list of sentinels reads as
 // its first sentinel), else nil; several reports whether the list holds more
 // than one distinct present value.
-func firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
+func (v *View) firstOfList(raw json.RawMessage) (item json.RawMessage, several bool) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '[' {
 		return raw, false
 	}
-	var items []json.RawMessage
-	if json.Unmarshal(t, &items) != nil {
-		return nil, false
-	}
 	var fallback json.RawMessage
 	var first string
-	for _, it := range items {
-		it = bytes.TrimSpace(it)
+	for els := (elems{b: t}); ; {
+		it, ok := els.next()
+		if !ok {
+			break
+		}
 		if len(it) == 0 || isNull(it) || it[0] == '[' || it[0] == '{' {
 			continue
 		}
 		if fallback == nil {
 			fallback = it
 		}
-		s := xdr.Text(it)
+		s := v.scalarText(it)
 		switch {
 		case Missing(s):
 		case item == nil:

@@ -52,7 +52,7 @@ func TestListShapedScalars(t *testing.T) {
 	v.Use("one", "pid", "many", "nums", "same", "obj", "sentinels", "plain")
 	rest := v.Rest()
 	for _, k := range []string{"many", "nums"} {
-		if string(rest[k]) != string(v.fields[k]) {
+		if string(rest[k]) != string(v.get(k).val) {
 			t.Errorf("Rest()[%s] = %s, want the list as sent", k, rest[k])
 		}
 	}

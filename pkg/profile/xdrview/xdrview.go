@@ -21,7 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -32,38 +34,103 @@ var ErrNotObject = errors.New("not a JSON object")
 // View is one API object's fields by name, each as the raw JSON it had. A
 // View records which fields a mapping consumed (Use), so that the rest can
 // be carried along unchanged (Rest).
+//
+// A View reads the object's bytes in place: the strings its readers return
+// share memory with those bytes, which must not change while the strings
+// are in use (the decoder's json.RawMessage never does). Reset reuses a
+// View for another object, so that a mapping of many objects allocates
+// nothing per object once the View has grown to the largest of them; the
+// strings read from the previous object stay valid. A View is not safe for
+// concurrent use.
 type View struct {
-	fields map[string]json.RawMessage
-	used   map[string]bool
-	kept   map[string]bool // see Keep
+	fields []field
+	index  map[string]int32 // key → position in fields
+	order  []int32          // scratch of AppendRest
+	buf    []byte           // the strings unquoted, appended to only
+	items  []string         // scratch of the list readers
+}
+
+// field is one member of the object.
+type field struct {
+	key        string // shares memory with the object's bytes, unless it had an escape
+	val        []byte // sliced from the object's bytes, trimmed
+	used, kept bool
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
 // wrapping ErrNotObject when raw is not a JSON object.
 func New(raw json.RawMessage) (*View, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, ErrNotObject
+	v := &View{}
+	if err := v.Reset(raw); err != nil {
+		return nil, err
 	}
-	if !json.Valid(raw) {
-		var m map[string]json.RawMessage
-		return nil, errors.Join(ErrNotObject, json.Unmarshal(raw, &m))
-	}
-	m, ok := splitObject(raw)
-	if !ok {
-		// A key with an escape in it: let the decoder unquote it.
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, errors.Join(ErrNotObject, err)
-		}
-	}
-	return &View{fields: m, used: make(map[string]bool, 32)}, nil
+	return v, nil
 }
 
-// splitObject cuts raw, a valid JSON object, into its members: each key
-// (which must hold no escape and be valid UTF-8, or ok is false) and its value's bytes, sliced
-// from raw, not copied. A later duplicate key wins, as with json.Unmarshal.
-func splitObject(raw []byte) (m map[string]json.RawMessage, ok bool) {
-	m = make(map[string]json.RawMessage, 48)
+// Reset makes v the View of raw, as New does, forgetting the previous
+// object and every Use and Keep. On error v is empty.
+func (v *View) Reset(raw json.RawMessage) error {
+	return v.reset(raw, true)
+}
+
+// ResetDecoded is Reset for raw that is valid JSON, as a json.RawMessage
+// the decoder filled is: it spares checking it again. Invalid JSON makes
+// fields of no meaning, never a panic.
+func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, false) }
+
+func (v *View) reset(raw json.RawMessage, check bool) error {
+	v.fields = v.fields[:0]
+	if v.index == nil {
+		v.index = make(map[string]int32, 64)
+	} else {
+		clear(v.index)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return ErrNotObject
+	}
+	if check && !json.Valid(raw) {
+		var m map[string]json.RawMessage
+		return errors.Join(ErrNotObject, json.Unmarshal(raw, &m))
+	}
+	if !v.split(raw) {
+		// A key with an escape in it: let the decoder unquote it.
+		v.fields = v.fields[:0]
+		clear(v.index)
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return errors.Join(ErrNotObject, err)
+		}
+		for k, val := range m {
+			v.add(k, bytes.TrimSpace(val))
+		}
+	}
+	return nil
+}
+
+// add sets the member key; a later duplicate key wins, as with
+// json.Unmarshal.
+func (v *View) add(key string, val []byte) {
+	if i, ok := v.index[key]; ok {
+		v.fields[i].val = val
+		return
+	}
+	v.index[key] = int32(len(v.fields))
+	v.fields = append(v.fields, field{key: key, val: val})
+}
+
+// get returns the named member.
+func (v *View) get(name string) *field {
+	if i, ok := v.index[name]; ok {
+		return &v.fields[i]
+	}
+	return nil
+}
+
+// split cuts raw, a valid JSON object, into its members: each key (which
+// must hold no escape and be valid UTF-8, or ok is false) and its value's
+// bytes, sliced from raw, not copied.
+func (v *View) split(raw []byte) (ok bool) {
 	i := skipSpace(raw, 1)
 	for i < len(raw) && raw[i] != '}' {
 		if raw[i] == ',' {
@@ -73,20 +140,29 @@ func splitObject(raw []byte) (m map[string]json.RawMessage, ok bool) {
 		// A key: raw[i] is its opening quote.
 		end := bytes.IndexByte(raw[i+1:], '"')
 		if end < 0 {
-			return nil, false
+			return false
 		}
 		key := raw[i+1 : i+1+end]
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			return nil, false
+			return false
 		}
 		i = skipSpace(raw, i+2+end)
 		i = skipSpace(raw, i+1) // the colon
 		start := i
 		i = skipValue(raw, i)
-		m[string(key)] = raw[start:i]
+		v.add(alias(key), raw[start:i])
 		i = skipSpace(raw, i)
 	}
-	return m, true
+	return true
+}
+
+// alias returns b as a string sharing its memory; b must not change while
+// the string is in use.
+func alias(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func skipSpace(b []byte, i int) int {
@@ -137,7 +213,9 @@ func skipValue(b []byte, i int) int {
 // are present.
 func (v *View) Use(names ...string) {
 	for _, n := range names {
-		v.used[n] = true
+		if f := v.get(n); f != nil {
+			f.used = true
+		}
 	}
 }
 
@@ -145,34 +223,104 @@ func (v *View) Use(names ...string) {
 // had nowhere to put them leaves them to Rest.
 func (v *View) Unuse(names ...string) {
 	for _, n := range names {
-		delete(v.used, n)
+		if f := v.get(n); f != nil {
+			f.used = false
+		}
 	}
 }
 
 // ResetUse forgets every Use: Rest then returns every non-null field.
-func (v *View) ResetUse() { clear(v.used) }
+func (v *View) ResetUse() {
+	for i := range v.fields {
+		v.fields[i].used = false
+	}
+}
+
+// Forget forgets every Use and Keep, as Reset does, for a second mapping of
+// the same object.
+func (v *View) Forget() {
+	for i := range v.fields {
+		v.fields[i].used, v.fields[i].kept = false, false
+	}
+}
 
 // Raw returns a field's raw JSON and marks it used; nil when absent.
 func (v *View) Raw(name string) json.RawMessage {
-	v.used[name] = true
-	return v.fields[name]
+	f := v.get(name)
+	if f == nil {
+		return nil
+	}
+	f.used = true
+	return f.val
 }
+
+// inRest reports whether Rest returns f.
+func (f *field) inRest() bool { return (!f.used || f.kept) && !isNull(f.val) }
 
 // Rest returns the fields not marked used, and those kept (see Keep),
 // without those that are null: null carries no value, and the API sends
 // many. Nil when none remain.
 func (v *View) Rest() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
-	for k, raw := range v.fields {
-		if v.used[k] && !v.kept[k] || isNull(raw) {
+	for i := range v.fields {
+		f := &v.fields[i]
+		if !f.inRest() {
 			continue
 		}
 		if out == nil {
 			out = make(map[string]json.RawMessage, len(v.fields))
 		}
-		out[k] = raw
+		out[f.key] = f.val
 	}
 	return out
+}
+
+// Member is one member of a JSON object: a key and its value's JSON.
+type Member struct {
+	Key   string
+	Value []byte
+}
+
+// AppendRest writes the object Rest returns, with the members of extra
+// added (replacing a field of the same name), as encoding/json writes a
+// map[string]json.RawMessage: keys sorted, values compacted. n is the
+// number of members written; with none, w is left as it was and nothing is
+// written.
+func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
+	v.order = v.order[:0]
+	for i := range v.fields {
+		if v.fields[i].inRest() {
+			v.order = append(v.order, int32(i))
+		}
+	}
+	if len(v.order) == 0 && len(extra) == 0 {
+		return 0
+	}
+	slices.SortFunc(v.order, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
+	slices.SortFunc(extra, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
+	w.Open()
+	i, j := 0, 0
+	for i < len(v.order) || j < len(extra) {
+		var key string
+		var val []byte
+		switch {
+		case j == len(extra) || i < len(v.order) && v.fields[v.order[i]].key < extra[j].Key:
+			f := &v.fields[v.order[i]]
+			key, val = f.key, f.val
+			i++
+		default:
+			if i < len(v.order) && v.fields[v.order[i]].key == extra[j].Key {
+				i++ // replaced
+			}
+			key, val = extra[j].Key, extra[j].Value
+			j++
+		}
+		w.QuotedKey(key)
+		w.Raw(val)
+		n++
+	}
+	w.Close()
+	return n
 }
 
 // Text returns a string or number field as xdr.Text reads it (trimmed; a
@@ -180,7 +328,7 @@ func (v *View) Rest() map[string]json.RawMessage {
 // list reads as its first present value (see lists.go). Booleans, null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := xdr.Text(v.scalar(name))
+	s := v.scalarText(v.scalar(name))
 	if Missing(s) {
 		return ""
 	}
@@ -188,13 +336,13 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return xdr.Text(v.scalar(name)) }
+func (v *View) Scalar(name string) string { return v.scalarText(v.scalar(name)) }
 
 // Int returns an integer field: an integer, an integral float, or a numeric
 // string, or a list of one (see lists.go). ok is false when the field is
 // absent, null or unreadable.
 func (v *View) Int(name string) (n int64, ok bool) {
-	return parseInt(v.scalar(name))
+	return v.parseInt(v.scalar(name))
 }
 
 // Time returns a time field in epoch milliseconds, 0 when it is absent,
@@ -218,10 +366,11 @@ func (v *View) Bool(name string) (b, ok bool) {
 	case "false":
 		return false, true
 	}
-	switch strings.ToLower(xdr.Text(raw)) {
-	case "true", "yes":
+	s := v.scalarText(raw)
+	switch {
+	case strings.EqualFold(s, "true"), strings.EqualFold(s, "yes"):
 		return true, true
-	case "false", "no":
+	case strings.EqualFold(s, "false"), strings.EqualFold(s, "no"):
 		return false, true
 	}
 	return false, false
@@ -230,81 +379,182 @@ func (v *View) Bool(name string) (b, ok bool) {
 // List returns a field that is a string or a list of strings (tags are
 // either): each value trimmed, missing values dropped, duplicates removed,
 // in their order. Numbers in a list read as their text.
-func (v *View) List(name string) []string {
-	raw := bytes.TrimSpace(v.Raw(name))
-	var out []string
+func (v *View) List(name string) []string { return v.AppendList(nil, name) }
+
+// AppendList appends the values List returns to dst (duplicates of what dst
+// held before are not dropped).
+func (v *View) AppendList(dst []string, name string) []string {
+	raw := v.Raw(name)
+	n := len(dst)
 	add := func(s string) {
-		if !Missing(s) && !slices.Contains(out, s) {
-			out = append(out, s)
+		if !Missing(s) && !slices.Contains(dst[n:], s) {
+			dst = append(dst, s)
 		}
 	}
 	if len(raw) > 0 && raw[0] == '[' {
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) == nil {
-			for _, it := range items {
-				add(xdr.Text(it))
+		for it := (elems{b: raw}); ; {
+			e, ok := it.next()
+			if !ok {
+				break
 			}
+			add(v.scalarText(e))
 		}
-		return out
+		return dst
 	}
-	add(xdr.Text(raw))
-	return out
+	add(v.scalarText(raw))
+	return dst
+}
+
+// elems walks the elements of a valid JSON list.
+type elems struct {
+	b []byte
+	i int
+}
+
+// next returns the next element, trimmed; ok is false after the last.
+func (it *elems) next() (e []byte, ok bool) {
+	if it.i == 0 {
+		it.i = 1 // past the [
+	}
+	for it.i < len(it.b) {
+		switch it.b[it.i] {
+		case ' ', '\t', '\n', '\r', ',':
+			it.i++
+			continue
+		case ']':
+			it.i = len(it.b)
+			return nil, false
+		}
+		start := it.i
+		it.i = skipValue(it.b, it.i)
+		return it.b[start:it.i], true
+	}
+	return nil, false
 }
 
 // Split returns a field that holds comma-separated values (host_ip and mac
 // do), or a list of such strings, as one list: each value trimmed, missing
 // values dropped, duplicates removed.
-func (v *View) Split(name string) []string {
-	var out []string
-	for _, s := range v.List(name) {
-		for part := range strings.SplitSeq(s, ",") {
+func (v *View) Split(name string) []string { return v.AppendSplit(nil, name) }
+
+// AppendSplit appends the values Split returns to dst (duplicates of what
+// dst held before are not dropped).
+func (v *View) AppendSplit(dst []string, name string) []string {
+	v.items = v.AppendList(v.items[:0], name)
+	n := len(dst)
+	for _, s := range v.items {
+		for s != "" {
+			part, rest, _ := strings.Cut(s, ",")
+			s = rest
 			part = strings.TrimSpace(part)
-			if !Missing(part) && !slices.Contains(out, part) {
-				out = append(out, part)
+			if !Missing(part) && !slices.Contains(dst[n:], part) {
+				dst = append(dst, part)
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // IPs returns the values of Split(name) that are IP addresses, in their
 // canonical text form.
-func (v *View) IPs(name string) []string {
-	var out []string
-	for _, s := range v.Split(name) {
-		if a, ok := IP(s); ok && !slices.Contains(out, a) {
+func (v *View) IPs(name string) []string { return v.AppendIPs(nil, name) }
+
+// AppendIPs appends the values IPs returns to dst (duplicates of what dst
+// held before are not dropped).
+func (v *View) AppendIPs(dst []string, name string) []string {
+	n := len(dst)
+	dst = v.AppendSplit(dst, name)
+	out := dst[:n]
+	for _, s := range dst[n:] {
+		if a, ok := IP(s); ok && !slices.Contains(out[n:], a) {
 			out = append(out, a)
 		}
 	}
+	clear(dst[len(out):])
 	return out
 }
 
 // IP parses s as an IPv4 or IPv6 address (a zone is dropped) and returns its
 // canonical text.
 func IP(s string) (string, bool) {
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if !ipLike(s) {
+		return "", false // spares netip the error it would allocate
+	}
+	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return "", false
 	}
-	return a.WithZone("").String(), true
+	var buf [64]byte
+	text := a.WithZone("").AppendTo(buf[:0])
+	if string(text) == s {
+		return s, true // already canonical: no copy
+	}
+	return string(text), true
+}
+
+// ipLike reports whether s may be an IP address: hex digits, dots and
+// colons, then perhaps a zone.
+func ipLike(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '.', c == ':':
+		case c == '%':
+			return i > 0
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Missing reports whether s stands for no value: empty, or one of the
 // sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case. It
-// is xdr.Missing.
-func Missing(s string) bool { return xdr.Missing(s) }
+// is xdr.Missing, without its allocation.
+func Missing(s string) bool {
+	s = strings.TrimSpace(s)
+	switch len(s) {
+	case 0:
+		return true
+	case 1:
+		return s == "-"
+	case 2:
+		return strings.EqualFold(s, "NA")
+	case 3:
+		return strings.EqualFold(s, "N/A")
+	case 4:
+		return strings.EqualFold(s, "NONE") || strings.EqualFold(s, "NULL")
+	case 7:
+		return strings.EqualFold(s, "UNKNOWN")
+	}
+	return false
+}
 
 // Severity normalises a severity as xdr.Severity does (the one severity
-// reading the connector has): lower-cased and trimmed, with the "SEV_040_"
-// style prefix some alert sources use removed, so "SEV_040_HIGH" reads as
-// "high". Missing values read as "".
-func Severity(s string) string { return xdr.Severity(s) }
+// reading the connector has), without its allocation: lower-cased and
+// trimmed, with the "SEV_040_" style prefix some alert sources use removed,
+// so "SEV_040_HIGH" reads as "high". Missing values read as "".
+func Severity(s string) string {
+	s = lower(strings.TrimSpace(s))
+	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
+		if _, name, ok := strings.Cut(rest, "_"); ok {
+			s = name
+		}
+	}
+	if Missing(s) {
+		return ""
+	}
+	return s
+}
 
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
 // "STATUS_010_NEW" reads as "new".
 func Status(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = lower(strings.TrimSpace(s))
 	if rest, ok := strings.CutPrefix(s, "status_"); ok {
 		if _, name, ok := strings.Cut(rest, "_"); ok {
 			s = name
@@ -315,6 +565,52 @@ func Status(s string) string {
 	}
 	return s
 }
+
+// lower is strings.ToLower without a copy for the words severities and
+// statuses are usually made of.
+func lower(s string) string {
+	var buf [48]byte
+	if len(s) > len(buf) {
+		return strings.ToLower(s)
+	}
+	b := buf[:len(s)]
+	changed := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+			changed = true
+		}
+		b[i] = c
+	}
+	if !changed {
+		return s
+	}
+	if w, ok := words[string(b)]; ok {
+		return w
+	}
+	return string(b)
+}
+
+// words are the lower-case texts lower returns without a copy.
+var words = func() map[string]string {
+	m := map[string]string{}
+	for _, w := range []string{
+		"informational", "info", "low", "medium", "high", "critical", "unknown",
+		"new", "under_investigation", "closed", "resolved",
+		"resolved_true_positive", "resolved_threat_handled", "resolved_false_positive", "resolved_known_issue",
+		"resolved_security_testing", "resolved_duplicate", "resolved_duplicate_incident", "resolved_other", "resolved_auto_resolve", "resolved_auto",
+	} {
+		m[w] = w
+		for _, p := range []string{"sev_010_", "sev_020_", "sev_030_", "sev_040_", "sev_050_", "status_010_", "status_020_", "status_025_", "status_030_", "status_040_", "status_050_", "status_060_", "status_070_", "status_080_", "status_090_", "status_100_"} {
+			m[p+w] = p + w
+		}
+	}
+	return m
+}()
 
 // Resolved reports whether a normalised status closes the incident or alert:
 // it starts with "resolved" or is "closed".
@@ -339,16 +635,21 @@ func (m Mitre) Sub() (parent string, ok bool) {
 // Mitres returns the MITRE entries of a field that is a string or a list of
 // strings (see List), each parsed as "ID - Name"; an entry without " - " is
 // an id alone.
-func (v *View) Mitres(name string) []Mitre {
-	var out []Mitre
-	for _, s := range v.List(name) {
+func (v *View) Mitres(name string) []Mitre { return v.AppendMitres(nil, name) }
+
+// AppendMitres appends the entries Mitres returns to dst (duplicates of
+// what dst held before are not dropped).
+func (v *View) AppendMitres(dst []Mitre, name string) []Mitre {
+	v.items = v.AppendList(v.items[:0], name)
+	n := len(dst)
+	for _, s := range v.items {
 		id, nm, _ := strings.Cut(s, " - ")
 		m := Mitre{ID: strings.TrimSpace(id), Name: strings.TrimSpace(nm)}
-		if m.ID != "" && !slices.Contains(out, m) {
-			out = append(out, m)
+		if m.ID != "" && !slices.Contains(dst[n:], m) {
+			dst = append(dst, m)
 		}
 	}
-	return out
+	return dst
 }
 
 // Host splits a hosts entry, "hostname:agent-id", into its parts; an entry
@@ -380,24 +681,128 @@ func (v *View) Port(name string) (int, bool) {
 	return int(n), true
 }
 
+// scalarText is xdr.Text, the connector's one reading of JSON scalars,
+// returning byte for byte what it returns for every input (a fuzz test holds
+// it to that), without its allocations in the common cases: a string
+// without escapes and an integer literal read as views of raw, and a string
+// with escapes is unquoted into v's buffer (v may be nil). Anything else is
+// read by xdr.Text itself.
+func (v *View) scalarText(raw json.RawMessage) string {
+	raw = trimJSONSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if n := len(raw); n >= 2 && raw[n-1] == '"' {
+			body := raw[1 : n-1]
+			if plainString(body) {
+				return strings.TrimSpace(alias(body)) // nothing to unquote
+			}
+			if s, ok := v.unquote(body); ok {
+				return strings.TrimSpace(s)
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		if isDigits(raw) && (c != '0' || len(raw) == 1) || c == '-' && len(raw) > 1 && raw[1] != '0' && isDigits(raw[1:]) {
+			return alias(raw) // an integer literal is its own text
+		}
+	default:
+		return "" // true, false, null, objects, lists, invalid input
+	}
+	return xdr.Text(raw)
+}
+
+// trimJSONSpace removes the white space JSON allows around a value.
+func trimJSONSpace(b []byte) []byte {
+	for len(b) > 0 && jsonSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && jsonSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func jsonSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// plainString reports whether body, the inside of a JSON string, needs no
+// unquoting: no escape, no quote, no control character, valid UTF-8.
+func plainString(body []byte) bool {
+	for _, c := range body {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(body)
+}
+
+// unquote decodes body, a JSON string's body with the usual escapes, into
+// v's buffer; ok is false for a \u escape, invalid UTF-8 or anything JSON
+// does not allow in a string (xdr.Text then reads it). The buffer is only ever appended to, so every string
+// unquoted before stays as it was.
+func (v *View) unquote(body []byte) (string, bool) {
+	if v == nil || bytes.Contains(body, []byte(`\u`)) || !utf8.Valid(body) {
+		return "", false
+	}
+	if cap(v.buf)-len(v.buf) < len(body) {
+		v.buf = make([]byte, 0, max(4096, len(body)))
+	}
+	start := len(v.buf)
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c < 0x20 || c == '"' {
+			return "", false // not a valid JSON string
+		}
+		if c != '\\' {
+			v.buf = append(v.buf, c)
+			continue
+		}
+		i++
+		if i == len(body) {
+			return "", false
+		}
+		switch body[i] {
+		case '"', '\\', '/':
+			c = body[i]
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		default:
+			return "", false
+		}
+		v.buf = append(v.buf, c)
+	}
+	return alias(v.buf[start:len(v.buf):len(v.buf)]), true
+}
+
 // parseInt reads an integer, an integral float within float64's exact range,
 // or a numeric string holding one.
-func parseInt(raw json.RawMessage) (int64, bool) {
+func (v *View) parseInt(raw json.RawMessage) (int64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || isNull(raw) {
 		return 0, false
 	}
-	s := string(raw)
+	s := alias(raw)
 	if raw[0] == '"' {
-		if json.Unmarshal(raw, &s) != nil {
+		if s = v.scalarText(raw); s == "" {
 			return 0, false
 		}
-		s = strings.TrimSpace(s)
+	}
+	if !numeric(s) {
+		return 0, false // spares strconv the error it would allocate
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, true
 	}
-	if s == "" || strings.ContainsAny(s, "xXnNiI_") { // no hex, NaN, Inf, underscores
+	if strings.ContainsAny(s, "xXnNiI_") { // no hex, NaN, Inf, underscores
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -405,6 +810,27 @@ func parseInt(raw json.RawMessage) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+// numeric reports whether s is made of the characters of a decimal number.
+func numeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }

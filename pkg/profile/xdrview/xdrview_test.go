@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -28,7 +29,12 @@ func FuzzNewMatchesTheDecoder(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		var decoded View
+		derr := decoded.ResetDecoded(raw) // never panics, whatever raw is
 		v, err := New(raw)
+		if err == nil && (derr != nil || len(decoded.fields) != len(v.fields)) {
+			t.Fatalf("ResetDecoded(%q): %v, %d members; New finds %d", raw, derr, len(decoded.fields), len(v.fields))
+		}
 		var want map[string]json.RawMessage
 		werr := json.Unmarshal(bytes.TrimSpace(raw), &want)
 		if t := bytes.TrimSpace(raw); werr == nil && (len(t) == 0 || t[0] != '{') {
@@ -44,16 +50,68 @@ func FuzzNewMatchesTheDecoder(f *testing.F) {
 			t.Fatalf("New(%q): %d members, the decoder finds %d", raw, len(v.fields), len(want))
 		}
 		for k, w := range want {
-			got, ok := v.fields[k]
-			if !ok || !bytes.Equal(got, w) {
+			f := v.get(k)
+			var got []byte
+			if f != nil {
+				got = f.val
+			}
+			if f == nil || !bytes.Equal(got, w) {
 				t.Fatalf("New(%q): member %q is %q, the decoder's %q", raw, k, got, w)
 			}
 			var s string
 			if json.Unmarshal(w, &s) == nil && xdr.Text(got) != trim(s) {
 				t.Fatalf("New(%q): text of %q is %q, the decoder reads %q", raw, k, xdr.Text(got), s)
 			}
+			if a, b := v.scalarText(got), xdr.Text(got); a != b {
+				t.Fatalf("New(%q): the View reads %q as %q, xdr.Text as %q", raw, k, a, b)
+			}
 		}
 	})
 }
 
 func trim(s string) string { return string(bytes.TrimSpace([]byte(s))) }
+
+// FuzzScalarTextIsXDRText: the View's fast reading of a scalar returns byte
+// for byte what xdr.Text returns, whatever the input (valid JSON or not),
+// with or without a View, and a string it unquoted into the View's buffer
+// stays as it was when the buffer is written again; a field reads through
+// Scalar as xdr.Text reads its value. Missing and Severity are xdr's.
+func FuzzScalarTextIsXDRText(f *testing.F) {
+	for _, s := range []string{`"891"`, `891`, `891.0`, `8.91e2`, `-0`, `-05`, `05`, `0`, `-7`, `0.0`, `1e21`, `1e22`, `1.5`,
+		`true`, `false`, `null`, `{}`, `[1]`, `" x "`, "\t\"x\"\n", "\v\"x\"", `"a\"b"`, `"a"b"`, `"tab\tx"`, "\"ctl\x01\"",
+		`"\u00e9"`, `"\ud800"`, "\"\xff\"", `"a\\b\/c\n"`, `"a\x"`, `"a\"`, `"`, `+1`, `.5`, `1e-400`, `"N/A"`, `" SEV_040_HIGH "`,
+		`UNKNOWN`, "UN\u212aNOWN", `nı`} {
+		f.Add([]byte(s))
+	}
+	var v View // one View for every input: its buffer only grows
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want := xdr.Text(raw)
+		if got := (*View)(nil).scalarText(raw); got != want {
+			t.Fatalf("scalarText(%q) without a View = %q, xdr.Text %q", raw, got, want)
+		}
+		got := v.scalarText(raw)
+		if got != want {
+			t.Fatalf("scalarText(%q) = %q, xdr.Text %q", raw, got, want)
+		}
+		keep := strings.Clone(got)
+		if again := v.scalarText(raw); again != want || got != keep {
+			t.Fatalf("scalarText(%q) again = %q, the first reading now %q, want %q", raw, again, got, want)
+		}
+		if json.Valid(raw) && !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
+			obj, err := New([]byte(`{"a":` + string(raw) + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := obj.Scalar("a"); got != want {
+				t.Fatalf("Scalar of %q = %q, xdr.Text %q", raw, got, want)
+			}
+		}
+		s := string(raw)
+		if got, want := Missing(s), xdr.Missing(s); got != want {
+			t.Fatalf("Missing(%q) = %v, xdr.Missing %v", s, got, want)
+		}
+		if got, want := Severity(s), xdr.Severity(s); got != want {
+			t.Fatalf("Severity(%q) = %q, xdr.Severity %q", s, got, want)
+		}
+	})
+}

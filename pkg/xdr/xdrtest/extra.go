@@ -103,10 +103,25 @@ func (t *Tenant) extraData(body []byte) reply {
 		}
 	}
 
+	item, fail := t.extraDataItem(id, limit)
+	if fail != nil {
+		return *fail
+	}
+	return okReply(item)
+}
+
+// extraDataItem renders the extra data of incident id as visible now, with
+// at most limit alerts: the reply of get_incident_extra_data, and one item
+// of get_multiple_incidents_extra_data, which has the same shape. fail is
+// the error reply of get_incident_extra_data when there is no item to show:
+// an injected failure, an unknown or not yet visible incident, or one the
+// key may not read.
+func (t *Tenant) extraDataItem(id string, limit int) (item map[string]any, fail *reply) {
 	t.mu.Lock()
 	if status, ok := t.failures[id]; ok {
 		t.mu.Unlock()
-		return errReply(status, shapeReplyList, status, apiErrMsg, "injected failure for incident "+id)
+		rep := errReply(status, shapeReplyList, status, apiErrMsg, "injected failure for incident "+id)
+		return nil, &rep
 	}
 	inc := t.byID[id]
 	i := -1
@@ -116,13 +131,15 @@ func (t *Tenant) extraData(body []byte) reply {
 	if i < 0 {
 		t.mu.Unlock()
 		st := t.cfg.UnknownIncidentStatus
-		return errReply(st, shapeReply, st, apiErrMsg, fmt.Sprintf("Incident %s was not found", id))
+		rep := errReply(st, shapeReply, st, apiErrMsg, fmt.Sprintf("Incident %s was not found", id))
+		return nil, &rep
 	}
 	if inc.restricted {
 		t.mu.Unlock()
-		return errReply(http.StatusForbidden, shapeReplyStrCode, 403,
+		rep := errReply(http.StatusForbidden, shapeReplyStrCode, 403,
 			"Forbidden access. The provided API Key does not have the required RBAC permissions to run this API.",
 			"no permission for incident "+id)
+		return nil, &rep
 	}
 	s := &inc.snaps[i]
 	incident := renderIncident(inc, s, true)
@@ -144,12 +161,12 @@ func (t *Tenant) extraData(body []byte) reply {
 	for i, a := range files {
 		fileData[i] = t.renderFileArtifact(a)
 	}
-	return okReply(map[string]any{
+	return map[string]any{
 		"incident":          incident,
 		"alerts":            map[string]any{"total_count": len(alerts), "data": data},
 		"network_artifacts": map[string]any{"total_count": len(network), "data": netData},
 		"file_artifacts":    map[string]any{"total_count": len(files), "data": fileData},
-	})
+	}, nil
 }
 
 // DefaultAlertsLimit is the alerts_limit applied when a request omits it or

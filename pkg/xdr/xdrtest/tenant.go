@@ -78,6 +78,17 @@ type Config struct {
 	// reports (one public puller saw it saturate near 10,000). Results are
 	// not capped. Default 0: no cap.
 	TotalCountCap int
+	// BulkRateLimit and BulkRateWindow are the sliding window of
+	// get_multiple_incidents_extra_data, its own beside the single
+	// endpoint's (default: RateLimit in RateWindow, as configured).
+	BulkRateLimit  int
+	BulkRateWindow time.Duration
+	// AlertsLimitPerIncident is the most alerts one item of a bulk reply
+	// carries (default DefaultAlertsLimitPerIncident, 50).
+	AlertsLimitPerIncident int
+	// NoBulk makes the tenant answer get_multiple_incidents_extra_data as a
+	// tenant without it (see SetBulkServed).
+	NoBulk bool
 	// RequestsPerSecond, when positive, is the tenant-wide budget of calls
 	// of every endpoint: a call is refused with 429 (Retry-After: 1) when
 	// that many authenticated calls already lie within the last second.
@@ -139,6 +150,15 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.BulkRateLimit <= 0 {
+		c.BulkRateLimit = c.RateLimit
+	}
+	if c.BulkRateWindow <= 0 {
+		c.BulkRateWindow = c.RateWindow
+	}
+	if c.AlertsLimitPerIncident <= 0 {
+		c.AlertsLimitPerIncident = DefaultAlertsLimitPerIncident
+	}
 	return c
 }
 
@@ -151,23 +171,28 @@ type Tenant struct {
 	seed    uint64
 	delayMs int64
 
-	mu            sync.Mutex
-	mrng          *rand.Rand // mutation choices; guarded by mu
-	incidents     []*incident
-	byID          map[string]*incident
-	versions      []Version
-	nextNum       int64  // next incident number
-	nextAlert     int64  // next alert_id
-	nextSeq       uint64 // next alert / artifact generation seed
-	window        []time.Time
-	calls         []Call
-	count429      int
-	nonces        map[string]int64 // advanced nonce -> its timestamp (ms)
-	faults        []pendingFault
-	slowDelay     time.Duration
-	failures      map[string]int
-	serverErrN    int
-	revoked       atomic.Bool // see SetRevoked
+	mu         sync.Mutex
+	mrng       *rand.Rand // mutation choices; guarded by mu
+	incidents  []*incident
+	byID       map[string]*incident
+	versions   []Version
+	nextNum    int64  // next incident number
+	nextAlert  int64  // next alert_id
+	nextSeq    uint64 // next alert / artifact generation seed
+	window     []time.Time
+	calls      []Call
+	count429   int
+	nonces     map[string]int64 // advanced nonce -> its timestamp (ms)
+	faults     []pendingFault
+	slowDelay  time.Duration
+	failures   map[string]int
+	serverErrN int
+	revoked    atomic.Bool // see SetRevoked
+
+	noBulk        atomic.Bool // see SetBulkServed
+	bulkWindow    []time.Time
+	bulkCalls     []BulkCall
+	bulk429       int
 	writes        []WriteCall
 	secondLog     []time.Time // arrivals within the last second (RequestsPerSecond)
 	countPaced429 int
@@ -187,6 +212,7 @@ func New(cfg Config) *Tenant {
 		failures:  make(map[string]int),
 		slowDelay: cfg.SlowDelay,
 	}
+	t.noBulk.Store(cfg.NoBulk)
 	t.generate()
 	return t
 }
@@ -285,7 +311,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if endpoint == EndpointUpdateAlerts {
 		ok = false
 	}
-	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData && endpoint != EndpointUpdateIncident && endpoint != EndpointUpdateAlerts) {
+	bulk := endpoint == EndpointMultipleExtraData
+	if !ok || (endpoint != EndpointIncidents && endpoint != EndpointExtraData && endpoint != EndpointUpdateIncident && endpoint != EndpointUpdateAlerts && !bulk) || bulk && t.noBulk.Load() {
 		t.write(w, r, errReply(http.StatusNotFound, shapeReply, 404, "Not Found", "no such public API endpoint"))
 		return
 	}
@@ -303,13 +330,20 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	extra := endpoint == EndpointExtraData
 	write := endpoint == EndpointUpdateIncident || endpoint == EndpointUpdateAlerts
 	callID := ""
+	var bulkIDs []string
 	if extra {
 		callID = peekIncidentID(body)
+	}
+	if bulk {
+		bulkIDs = peekBulkIDs(body)
 	}
 
 	if rep, ok := t.checkKey(r, arrival); !ok {
 		if extra {
 			t.recordCall(arrival, callID, rep.status)
+		}
+		if bulk {
+			t.recordBulkCall(arrival, bulkIDs, rep.status)
 		}
 		t.write(w, r, rep)
 		return
@@ -327,8 +361,11 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admitted, retryAfter := true, ""
-	if extra {
+	switch {
+	case extra:
 		admitted, retryAfter = t.admit(arrival)
+	case bulk:
+		admitted, retryAfter = t.admitBulk(arrival)
 	}
 	fault := t.takeFault(endpoint)
 	if fault == FaultSlow {
@@ -351,6 +388,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if extra {
 				t.recordCall(arrival, callID, 0)
 			}
+			if bulk {
+				t.recordBulkCall(arrival, bulkIDs, 0)
+			}
 			return
 		}
 		fault = 0
@@ -366,6 +406,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if extra {
 			t.recordCall(arrival, callID, 0)
 		}
+		if bulk {
+			t.recordBulkCall(arrival, bulkIDs, 0)
+		}
 		if write {
 			// The update is applied and its reply lost, as when a
 			// connection drops after the server did the work.
@@ -380,6 +423,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = rateLimitedReply(t.cfg.RateLimit, t.cfg.RateWindow, "1")
 	default:
 		switch {
+		case !admitted && fault == 0 && bulk:
+			rep = rateLimitedReply(t.cfg.BulkRateLimit, t.cfg.BulkRateWindow, retryAfter)
 		case !admitted && fault == 0:
 			t.mu.Lock()
 			t.count429++
@@ -387,6 +432,8 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = rateLimitedReply(t.cfg.RateLimit, t.cfg.RateWindow, retryAfter)
 		case extra:
 			rep = t.extraData(body)
+		case bulk:
+			rep = t.multipleExtraData(body)
 		case write:
 			rep = t.applyWrite(endpoint, body)
 		default:
@@ -398,6 +445,9 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if extra {
 		t.recordCall(arrival, callID, rep.status)
+	}
+	if bulk {
+		t.recordBulkCall(arrival, bulkIDs, rep.status)
 	}
 	if write {
 		t.recordWrite(arrival, endpoint, body, rep.status)

@@ -1,0 +1,320 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// Bulk enrichment modes (Config.Bulk, ENRICH_BULK).
+const (
+	// BulkAuto uses get_multiple_incidents_extra_data and falls back to
+	// get_incident_extra_data for good when the tenant does not serve it
+	// (xdr.EndpointNotServed).
+	BulkAuto = "auto"
+	// BulkOn uses it and never falls back: an answer that the endpoint is
+	// not served stops the tenant with that error.
+	BulkOn = "on"
+	// BulkOff makes one get_incident_extra_data call per incident.
+	BulkOff = "off"
+)
+
+// ParseBulkMode reads a mode, "" as BulkAuto.
+func ParseBulkMode(s string) (string, error) {
+	switch s {
+	case "":
+		return BulkAuto, nil
+	case BulkAuto, BulkOn, BulkOff:
+		return s, nil
+	}
+	return "", fmt.Errorf("unknown bulk enrichment mode %q (want %s, %s or %s)", s, BulkAuto, BulkOn, BulkOff)
+}
+
+// BulkFetcher calls get_multiple_incidents_extra_data. *xdr.Client
+// implements it.
+type BulkFetcher interface {
+	GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error)
+}
+
+// WithBulk makes the Enricher fetch extra data in batches with api, under
+// lim, a budget of its own beside the single endpoint's, in the mode of
+// Config.Bulk (BulkOff, or a nil api or lim, leaves it off).
+func WithBulk(api BulkFetcher, lim RateLimiter) Option {
+	return func(e *Enricher) {
+		if api != nil && lim != nil {
+			if l, ok := lim.(*Limiter); !ok || l != nil {
+				e.bulkAPI, e.bulkLim = api, lim
+			}
+		}
+	}
+}
+
+// WithBulkFallback sets the function told, once, that a BulkAuto enricher
+// fell back to single calls because the tenant does not serve the bulk
+// endpoint; err is the answer that said so. It must not block.
+func WithBulkFallback(f func(err error)) Option { return func(e *Enricher) { e.onFallback = f } }
+
+// bulkFailuresBeforeSingle is how many bulk calls may fail as a whole (a
+// 5xx, a timeout, a malformed envelope) for one incident before that
+// incident goes to get_incident_extra_data, whose answer is about it alone:
+// an incident that breaks every call it is in cannot keep its batch from
+// being enriched, and is retried and dead-lettered by today's rules.
+const bulkFailuresBeforeSingle = 2
+
+// BulkActive reports whether the enricher fetches in batches now: a bulk
+// fetcher is set, the mode is not BulkOff, and it has not fallen back.
+func (e *Enricher) BulkActive() bool {
+	return e.bulkAPI != nil && e.cfg.Bulk != BulkOff && !e.fellBack.Load()
+}
+
+// FellBack reports whether a BulkAuto enricher fell back to single calls.
+func (e *Enricher) FellBack() bool { return e.fellBack.Load() }
+
+// singleOnly reports whether id's enrichment must use the single endpoint:
+// a bulk reply could not deliver it whole (see toSingle).
+func (e *Enricher) singleOnly(id string) bool {
+	e.singleMu.Lock()
+	defer e.singleMu.Unlock()
+	_, ok := e.single[id]
+	return ok
+}
+
+// forgetSingle clears id's single-only mark once its enrichment settled.
+func (e *Enricher) forgetSingle(id string) {
+	e.singleMu.Lock()
+	defer e.singleMu.Unlock()
+	delete(e.single, id)
+}
+
+// toSingle sends j's enrichment back to the queue, to be fetched by
+// get_incident_extra_data: no attempt is counted, the bulk call delivered
+// nothing wrong, only not enough.
+func (e *Enricher) toSingle(j *job, reason string) {
+	e.singleMu.Lock()
+	e.single[j.it.IncidentID] = struct{}{}
+	e.singleMu.Unlock()
+	e.toSingleCount.Add(1)
+	j.span.AddEvent("to get_incident_extra_data", trace.WithAttributes(attribute.String("reason", reason)))
+	j.outcome("single")
+	e.requeue(j, time.Time{})
+}
+
+// fallBack switches a BulkAuto enricher to single calls for good, once.
+func (e *Enricher) fallBack(ctx context.Context, err error) {
+	if !e.fellBack.CompareAndSwap(false, true) {
+		return
+	}
+	e.log.WarnContext(ctx, "the tenant does not serve get_multiple_incidents_extra_data; enriching with one get_incident_extra_data call per incident from now on (ENRICH_BULK=auto)",
+		"err", err, "single_rate_limit", e.lim.Limit())
+	if e.onFallback != nil {
+		e.onFallback(err)
+	}
+}
+
+// processBatch enriches first and up to BulkSize-1 more incidents, in queue
+// order, with one get_multiple_incidents_extra_data call under one slot of
+// the bulk limiter. Each incident then goes its own way, exactly as after a
+// single call (settle): its records, its retry or its DLQ record; or back to
+// the queue for a single call when the reply cannot deliver it whole. It
+// reports true when the worker must stop.
+func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (stop bool) {
+	release, err := e.bulkLim.Acquire(ctx)
+	if err != nil {
+		e.q.Done(first.IncidentID)
+		return false
+	}
+	if !e.BulkActive() {
+		// Another worker fell back while this one waited.
+		release()
+		return e.process(ctx, first)
+	}
+	batch := append([]offsets.Pending{first}, e.q.PopReady(e.cfg.BulkSize-1, e.singleOnly)...)
+	jobs := make([]*job, len(batch))
+	ids := make([]string, len(batch))
+	for i, it := range batch {
+		jobs[i] = e.begin(ctx, it)
+		ids[i] = it.IncidentID
+	}
+	defer func() {
+		for _, j := range jobs {
+			e.end(j)
+		}
+	}()
+	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	if e.cfg.CallTimeout > 0 {
+		callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
+	}
+	reply, err := e.bulkAPI.GetMultipleIncidentsExtraData(callCtx, xdr.MultipleExtraDataRequest{IncidentIDs: ids})
+	timedOut := callCtx.Err() != nil && ctx.Err() == nil
+	cancel()
+	release()
+	e.bulkCalls.Add(1)
+	if ctx.Err() != nil {
+		for _, j := range jobs {
+			e.abandon(j)
+		}
+		return false
+	}
+	if err == nil && reply == nil {
+		err = fmt.Errorf("%w: no reply", xdr.ErrMalformed)
+	}
+	if err != nil {
+		return e.batchFailed(ctx, jobs, timedOut, fmt.Errorf("fetching extra data for %d incidents: %w", len(jobs), err))
+	}
+	if reply.KeyEchoes > 0 {
+		e.keyEchoes.Add(uint64(reply.KeyEchoes))
+		jobs[0].log.WarnContext(ctx, "get_multiple_incidents_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",
+			"echoes", reply.KeyEchoes)
+	}
+	e.batchReply(ctx, jobs, reply)
+	return false
+}
+
+// batchFailed acts on a bulk call that failed as a whole.
+func (e *Enricher) batchFailed(ctx context.Context, jobs []*job, timedOut bool, err error) (stop bool) {
+	requeueAll := func(o string) {
+		for _, j := range jobs {
+			j.outcome(o)
+			e.requeue(j, time.Time{})
+		}
+	}
+	abandonAll := func(o string) {
+		for _, j := range jobs {
+			j.outcome(o)
+			e.inFlight.Add(-1)
+		}
+	}
+	switch ae, _ := errors.AsType[*xdr.APIError](err); {
+	case tenantWide(err):
+		abandonAll("stopped")
+		e.stop(err)
+		return true
+	case xdr.EndpointNotServed(err) && e.cfg.Bulk == BulkOn:
+		abandonAll("stopped")
+		e.stop(fmt.Errorf("ENRICH_BULK=on, and the tenant does not serve get_multiple_incidents_extra_data (set ENRICH_BULK=auto or off): %w", err))
+		return true
+	case xdr.EndpointNotServed(err):
+		e.fallBack(ctx, err)
+		requeueAll("fallback")
+		return false
+	case ae != nil && ae.Status == http.StatusTooManyRequests:
+		e.bulkRateLimited.Add(1)
+		wait, capped := e.bulkLim.Throttle(err)
+		if capped {
+			asked, _ := xdr.RetryAfter(err)
+			e.log.WarnContext(ctx, "a 429 asked for a pause longer than XDR_MAX_RETRY_AFTER; pausing for the cap instead",
+				"retry_after", asked, "pause", wait)
+		}
+		e.log.WarnContext(ctx, "rate limited (429); pausing all bulk extra-data calls", "retry_after", wait)
+		requeueAll("rate_limited")
+		return false
+	}
+	if errors.Is(err, xdr.ErrMalformed) {
+		e.malformed.Add(1)
+	}
+	retry := (xdr.Retryable(err) || timedOut) && !xdr.IncidentNotFound(err)
+	e.log.WarnContext(ctx, "get_multiple_incidents_extra_data failed; its incidents are retried, or fetched one by one", "incidents", len(jobs), "err", err)
+	for _, j := range jobs {
+		id := j.it.IncidentID
+		rs := e.retryOf(id)
+		rs.bulkFailures++
+		if !retry || rs.bulkFailures >= bulkFailuresBeforeSingle {
+			rs.bulkFailures = 0
+			e.setRetry(id, rs)
+			e.toSingle(j, "bulk call failed: "+err.Error())
+			continue
+		}
+		d, _ := e.backoff(id, &rs)
+		e.setRetry(id, rs)
+		e.retries.Add(1)
+		j.outcome("retry")
+		e.requeue(j, time.Now().Add(d))
+	}
+	return false
+}
+
+// batchReply settles each incident of a successful bulk call from its item.
+// What the reply cannot answer for one incident is asked of
+// get_incident_extra_data, whose answer is the one single calls have always
+// acted on:
+//
+//   - an incident absent from the reply (merged or deleted, restricted for
+//     this key, not yet visible: the reply does not say which);
+//   - an incident with two items;
+//   - an incident whose item carries fewer alerts than the incident has and
+//     than ALERTS_LIMIT would deliver (alerts_limit_per_incident reached).
+//
+// An item that does not decode is that incident's malformed reply: retried,
+// then dead-lettered, as from a single call. An item for an incident not
+// asked for is an anomaly (Stats.Unasked) and is never published.
+func (e *Enricher) batchReply(ctx context.Context, jobs []*job, reply *xdr.MultipleExtraData) {
+	asked := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		asked[j.it.IncidentID] = true
+	}
+	items := make(map[string]*xdr.MultipleExtraDataItem, len(reply.Items))
+	twice := map[string]bool{}
+	for i := range reply.Items {
+		it := &reply.Items[i]
+		id := it.IncidentID
+		switch {
+		case id == "":
+			e.malformed.Add(1)
+			e.log.WarnContext(ctx, "get_multiple_incidents_extra_data sent an item without an incident id; ignoring it", "err", it.Err)
+		case !asked[id]:
+			e.unasked.Add(1)
+			e.log.WarnContext(ctx, "get_multiple_incidents_extra_data sent an item for an incident not asked for; ignoring it", "reply_incident_id", id)
+		case items[id] != nil:
+			twice[id] = true
+		default:
+			items[id] = it
+		}
+	}
+	limit := reply.AlertsLimitPerIncident
+	for _, j := range jobs {
+		id := j.it.IncidentID
+		it := items[id]
+		switch {
+		case it == nil:
+			e.absent.Add(1)
+			e.toSingle(j, "absent from the bulk reply")
+		case twice[id]:
+			e.malformed.Add(1)
+			e.toSingle(j, "two items in the bulk reply")
+		case it.Err != nil:
+			e.malformed.Add(1)
+			j.log.WarnContext(ctx, "get_multiple_incidents_extra_data answered for this incident without the documented shape; retrying", "err", it.Err)
+			e.settle(ctx, j, nil, false, fmt.Errorf("fetching extra data for incident %s: %w", id, it.Err))
+		case e.incomplete(it.Data):
+			e.capped.Add(1)
+			j.log.DebugContext(ctx, "the bulk reply carries fewer alerts than the incident has; fetching it alone with ALERTS_LIMIT",
+				"alerts_received", len(it.Data.Alerts.Data), "alerts_total_count", it.Data.Alerts.TotalCount,
+				"alert_count", it.Data.Incident.AlertCount, "alerts_limit_per_incident", limit)
+			e.toSingle(j, "alerts_limit_per_incident reached")
+		default:
+			if err := e.verify(ctx, j.it, it.Data, xdr.EndpointGetMultipleIncidentsExtraData, j.log); err != nil {
+				e.settle(ctx, j, nil, false, fmt.Errorf("fetching extra data for incident %s: %w", id, err))
+				continue
+			}
+			e.settle(ctx, j, it.Data, false, nil)
+		}
+	}
+}
+
+// incomplete reports whether a bulk item carries fewer alerts than a single
+// call with ALERTS_LIMIT would: the incident has more (alerts.total_count,
+// or its alert_count) than the item's data, and ALERTS_LIMIT is above what
+// the item holds.
+func (e *Enricher) incomplete(ed *xdr.ExtraData) bool {
+	n := len(ed.Alerts.Data)
+	has := max(ed.Alerts.TotalCount, ed.Incident.AlertCount)
+	return n < min(has, e.cfg.AlertsLimit)
+}

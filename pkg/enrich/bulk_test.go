@@ -1,0 +1,343 @@
+package enrich
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
+)
+
+// fakeBulk is a scripted get_multiple_incidents_extra_data; reply gets the
+// call number (1-based).
+type fakeBulk struct {
+	reply func(ids []string, n int) (*xdr.MultipleExtraData, error)
+
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (f *fakeBulk) GetMultipleIncidentsExtraData(_ context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, slices.Clone(req.IncidentIDs))
+	n := len(f.calls)
+	f.mu.Unlock()
+	return f.reply(req.IncidentIDs, n)
+}
+
+func (f *fakeBulk) asked() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// itemsOf answers every id with extraData, as a bulk reply would.
+func itemsOf(ids []string, limit int) *xdr.MultipleExtraData {
+	r := &xdr.MultipleExtraData{AlertsLimitPerIncident: limit}
+	for _, id := range ids {
+		r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: id, Data: extraData(id, 1)})
+	}
+	return r
+}
+
+func newBulkHarness(t *testing.T, cfg Config, api *fakeAPI, bulk *fakeBulk, opts ...Option) (*harness, *Limiter) {
+	t.Helper()
+	blim, err := NewLimiter(10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]Option{WithBulk(bulk, blim), WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) })}, opts...)
+	return newHarness(t, cfg, api, opts...), blim
+}
+
+func enqueueN(e *Enricher, n int) {
+	for i := range n {
+		e.Enqueue(offsets.Pending{IncidentID: strconv.Itoa(1000 + i), ModificationTime: 1, FirstQueued: int64(1 + i)})
+	}
+}
+
+// recordsByKey renders records as "topic key value" lines, sorted.
+func recordLines(recs []record.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, fmt.Sprintf("%s %s %s %d %s", r.Topic, r.Type, r.Key, r.Version, r.Value))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Bulk enrichment asks for up to BulkSize incidents per call, in queue order,
+// under one slot of its own limiter, and publishes for each incident exactly
+// the records a single call with the same reply gives.
+func TestBulkBatchesAndMatchesSingleRecords(t *testing.T) {
+	var single, bulk []string
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		h := newHarness(t, Config{}, api, WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 150)
+		h.run(t)
+		synctest.Wait()
+		time.Sleep(20 * time.Minute)
+		synctest.Wait()
+		if len(h.settled()) != 150 {
+			t.Fatalf("single: %d settled", len(h.settled()))
+		}
+		single = recordLines(h.pub.all())
+		h.shutdown(t)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) { return itemsOf(ids, 50), nil }}
+		h, blim := newBulkHarness(t, Config{}, api, fb)
+		enqueueN(h.e, 150)
+		h.run(t)
+		synctest.Wait()
+		// Two workers each hold the incident they popped while they wait
+		// for a bulk slot, and both calls are in flight at once: the calls
+		// may arrive in either order, and a batch starts with its worker's
+		// popped incident, then takes the queue's head in order.
+		asked := fb.asked()
+		slices.SortStableFunc(asked, func(a, b []string) int { return len(b) - len(a) })
+		if len(asked) != 2 || len(asked[0]) != 100 || len(asked[1]) != 50 {
+			t.Fatalf("bulk calls asked for %d and %d incidents, want 100 and 50", len(asked[0]), len(asked[len(asked)-1]))
+		}
+		seen := map[string]bool{}
+		for _, batch := range asked {
+			for i, id := range batch {
+				seen[id] = true
+				if i > 1 {
+					prev, _ := strconv.Atoi(batch[i-1])
+					if cur, _ := strconv.Atoi(id); cur != prev+1 {
+						t.Fatalf("batch not in queue order after its first incident: %v", batch[:min(5, len(batch))])
+					}
+				}
+			}
+		}
+		if len(seen) != 150 {
+			t.Fatalf("the batches asked for %d distinct incidents, want 150", len(seen))
+		}
+		if n := len(api.callIDs()); n != 0 {
+			t.Errorf("%d single calls", n)
+		}
+		if len(h.settled()) != 150 {
+			t.Fatalf("bulk: %d settled", len(h.settled()))
+		}
+		st := h.e.Stats()
+		if st.BulkCalls != 2 || st.Calls != 0 || st.Enriched != 150 || blim.Stats().Acquired != 2 || h.lim.Stats().Acquired != 0 || st.BulkMode != BulkAuto {
+			t.Errorf("stats %+v", st)
+		}
+		bulk = recordLines(h.pub.all())
+		h.shutdown(t)
+	})
+	if !slices.Equal(single, bulk) {
+		t.Errorf("bulk records differ from the single calls' (%d vs %d records)", len(bulk), len(single))
+	}
+}
+
+// One batch holding an incident that no longer exists, one the key may not
+// read, one above the reply's alerts cap, a poison item and an item nobody
+// asked for: each incident is settled on its own, as single calls would
+// settle it, and the rest of the batch is enriched.
+func TestBulkBatchSettlesEachIncident(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const many = 5
+		full := func(id string) *xdr.ExtraData {
+			ed := extraData(id, 1)
+			ed.Incident.AlertCount = many
+			ed.Alerts.TotalCount = many
+			ed.Alerts.Data = nil
+			for i := range many {
+				ed.Alerts.Data = append(ed.Alerts.Data, xdr.Alert{ID: fmt.Sprint(i), Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"%d"}`, i))})
+			}
+			return ed
+		}
+		api := &fakeAPI{reply: func(_ context.Context, id string, _ int) (*xdr.ExtraData, error) {
+			switch id {
+			case "gone":
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: 500, Message: "An error occurred", Extra: "Incident gone was not found"}
+			case "secret":
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: http.StatusForbidden, Message: "Forbidden access"}
+			case "big":
+				return full(id), nil
+			}
+			return extraData(id, 1), nil
+		}}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			r := &xdr.MultipleExtraData{AlertsLimitPerIncident: 2}
+			for _, id := range ids {
+				switch id {
+				case "gone", "secret":
+					continue // absent from the reply
+				case "big":
+					ed := full(id)
+					ed.Alerts.Data = ed.Alerts.Data[:2] // capped at alerts_limit_per_incident
+					r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: id, Data: ed})
+				case "poison":
+					r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: id, Err: fmt.Errorf("item 3: %w: alert 0 of the reply is not an object", xdr.ErrMalformed)})
+				default:
+					r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: id, Data: extraData(id, 1)})
+				}
+			}
+			r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: "stranger", Data: extraData("stranger", 1)})
+			return r, nil
+		}}
+		h, _ := newBulkHarness(t, Config{MaxAttempts: 3}, api, fb, constBackoff(time.Second))
+		for i, id := range []string{"a", "gone", "secret", "big", "poison", "b"} {
+			h.e.Enqueue(offsets.Pending{IncidentID: id, ModificationTime: 1, FirstQueued: int64(i + 1)})
+		}
+		h.run(t)
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		got := map[string]bool{}
+		for _, s := range h.settled() {
+			got[s.it.IncidentID] = s.dlq
+		}
+		want := map[string]bool{"a": false, "b": false, "big": false, "gone": true, "secret": true, "poison": true}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("settled (id: dead-lettered) %v, want %v", got, want)
+		}
+		calls := api.callIDs()
+		slices.Sort(calls)
+		if !slices.Equal(calls, []string{"big", "gone", "secret"}) {
+			t.Errorf("single calls for %v, want big, gone and secret", calls)
+		}
+		var alerts int
+		for _, r := range h.pub.all() {
+			if r.Key != nil && strings.Contains(string(r.Value), `"incident_id":"stranger"`) {
+				t.Errorf("published an item nobody asked for: %s", r.Value)
+			}
+			if r.Topic == record.TopicAlerts && bytes.Contains(r.Value, []byte(`"incident_id":"big"`)) {
+				alerts++
+			}
+			if r.Type == record.TypeDLQ {
+				env := decodeEnvelope(t, r.Value)
+				if env.IncidentID == "poison" && (env.Error.Attempts != 3 || !strings.Contains(env.Error.Message, "not an object")) {
+					t.Errorf("poison DLQ %+v", env.Error)
+				}
+				if env.IncidentID == "gone" && !strings.Contains(env.Error.Message, "does not exist") {
+					t.Errorf("gone DLQ %+v", env.Error)
+				}
+			}
+		}
+		if alerts != many {
+			t.Errorf("incident above the cap published with %d alerts, want all %d", alerts, many)
+		}
+		st := h.e.Stats()
+		if st.Unasked != st.BulkCalls || st.Unasked == 0 || st.Capped != 1 || st.Absent != 2 || st.NotFound != 1 || st.Enriched != 3 || st.DLQ != 3 {
+			t.Errorf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+// ENRICH_BULK=auto: a tenant answering 404 for the bulk endpoint is switched
+// to single calls once, told once, and every incident is enriched; the
+// batch's incidents lose no attempt.
+func TestBulkAutoFallsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+			return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusNotFound, Message: "Not Found"}
+		}}
+		var told []error
+		var mu sync.Mutex
+		h, _ := newBulkHarness(t, Config{MaxAttempts: 1}, api, fb, WithBulkFallback(func(err error) {
+			mu.Lock()
+			told = append(told, err)
+			mu.Unlock()
+		}))
+		enqueueN(h.e, 30)
+		h.run(t)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := len(fb.asked()); n != 1 {
+			t.Errorf("%d bulk calls, want 1", n)
+		}
+		if n := len(h.settled()); n != 30 || len(api.callIDs()) != 30 {
+			t.Fatalf("%d settled, %d single calls; want 30 and 30", n, len(api.callIDs()))
+		}
+		st := h.e.Stats()
+		if !st.BulkFallback || !h.e.FellBack() || h.e.BulkActive() || st.DLQ != 0 || len(told) != 1 {
+			t.Errorf("stats %+v, told %d times", st, len(told))
+		}
+		h.shutdown(t)
+	})
+}
+
+// ENRICH_BULK=on never falls back: the tenant stops with the error and
+// nothing is dead-lettered or fetched alone.
+func TestBulkOnNeverFallsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+			return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusNotFound, Message: "Not Found"}
+		}}
+		h, _ := newBulkHarness(t, Config{Bulk: BulkOn}, api, fb)
+		enqueueN(h.e, 5)
+		h.run(t)
+		err := <-h.errc
+		if !xdr.EndpointNotServed(err) || !strings.Contains(err.Error(), "ENRICH_BULK=on") {
+			t.Fatalf("Run = %v", err)
+		}
+		if len(api.callIDs()) != 0 || len(h.pub.all()) != 0 || h.e.FellBack() {
+			t.Errorf("single calls %d, records %d", len(api.callIDs()), len(h.pub.all()))
+		}
+	})
+}
+
+// A 429 of the bulk endpoint pauses the bulk limiter, not the single one; a
+// bulk call failing as a whole twice hands its incidents to single calls, so
+// an incident that breaks every batch cannot dead-letter the others.
+func TestBulkThrottleAndFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, n int) (*xdr.MultipleExtraData, error) {
+			if n == 1 {
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second}
+			}
+			return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusInternalServerError, Message: "An error occurred"}
+		}}
+		h, blim := newBulkHarness(t, Config{MaxAttempts: 6}, api, fb, constBackoff(time.Second))
+		enqueueN(h.e, 3)
+		h.run(t)
+		synctest.Wait()
+		if p := blim.Stats().PausedUntil; !p.After(time.Now()) || !h.lim.Stats().PausedUntil.IsZero() {
+			t.Fatalf("after a bulk 429: bulk paused until %v, single until %v", p, h.lim.Stats().PausedUntil)
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := len(h.settled()); n != 3 || len(api.callIDs()) != 3 {
+			t.Fatalf("%d settled with %d single calls", n, len(api.callIDs()))
+		}
+		st := h.e.Stats()
+		if st.BulkRateLimited != 1 || st.BulkCalls < 1+bulkFailuresBeforeSingle || st.DLQ != 0 || st.ToSingle != 3 {
+			t.Errorf("stats %+v", st)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestParseBulkMode(t *testing.T) {
+	for in, want := range map[string]string{"": BulkAuto, "auto": BulkAuto, "on": BulkOn, "off": BulkOff} {
+		if got, err := ParseBulkMode(in); got != want || err != nil {
+			t.Errorf("%q: %q %v", in, got, err)
+		}
+	}
+	if _, err := ParseBulkMode("yes"); err == nil {
+		t.Error("yes accepted")
+	}
+	if _, err := New(Config{Connector: "c", BulkSize: 101}, &Limiter{n: 1, window: time.Second}, &fakeAPI{}, &fakePub{}); err == nil {
+		t.Error("bulk size 101 accepted")
+	}
+}

@@ -1,0 +1,229 @@
+// Package jsonw appends JSON to a byte slice, value by value, as
+// encoding/json would encode the same values with HTML escaping off: the
+// output profiles write their documents with it instead of building maps
+// and encoding them through reflection.
+package jsonw
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
+)
+
+// Writer appends one JSON document to B. It places the commas: each value
+// (or key) after the first of an object or list is preceded by one. The
+// zero value writes a document from the start of B.
+type Writer struct {
+	B     []byte
+	comma bool // a value was written at this level: the next needs a comma
+}
+
+// Mark is a position of a Writer to go back to (see Back).
+type Mark struct {
+	n     int
+	comma bool
+}
+
+// Mark returns the current position.
+func (w *Writer) Mark() Mark { return Mark{len(w.B), w.comma} }
+
+// Back drops what was written since m.
+func (w *Writer) Back(m Mark) { w.B, w.comma = w.B[:m.n], m.comma }
+
+func (w *Writer) sep() {
+	if w.comma {
+		w.B = append(w.B, ',')
+	}
+}
+
+// Key writes an object key. k is written as it is: it must need no
+// escaping (the profiles' own field names); see QuotedKey for others.
+func (w *Writer) Key(k string) {
+	w.sep()
+	w.B = append(w.B, '"')
+	w.B = append(w.B, k...)
+	w.B = append(w.B, '"', ':')
+	w.comma = false
+}
+
+// QuotedKey writes an object key, escaped as encoding/json escapes it.
+func (w *Writer) QuotedKey(k string) {
+	w.sep()
+	w.B = appendString(w.B, k)
+	w.B = append(w.B, ':')
+	w.comma = false
+}
+
+// Open starts an object, Close ends it.
+func (w *Writer) Open() {
+	w.sep()
+	w.B = append(w.B, '{')
+	w.comma = false
+}
+
+// Close ends an object.
+func (w *Writer) Close() {
+	w.B = append(w.B, '}')
+	w.comma = true
+}
+
+// OpenList starts a list, CloseList ends it.
+func (w *Writer) OpenList() {
+	w.sep()
+	w.B = append(w.B, '[')
+	w.comma = false
+}
+
+// CloseList ends a list.
+func (w *Writer) CloseList() {
+	w.B = append(w.B, ']')
+	w.comma = true
+}
+
+// String writes a string value.
+func (w *Writer) String(s string) {
+	w.sep()
+	w.B = appendString(w.B, s)
+	w.comma = true
+}
+
+// Int writes an integer value.
+func (w *Writer) Int(n int64) {
+	w.sep()
+	w.B = strconv.AppendInt(w.B, n, 10)
+	w.comma = true
+}
+
+// Bool writes a boolean value.
+func (w *Writer) Bool(b bool) {
+	w.sep()
+	w.B = strconv.AppendBool(w.B, b)
+	w.comma = true
+}
+
+// Raw writes raw, a valid JSON value, compacted as encoding/json writes a
+// json.RawMessage (whitespace outside strings dropped, nothing escaped).
+func (w *Writer) Raw(raw []byte) {
+	w.sep()
+	w.B = AppendCompact(w.B, raw)
+	w.comma = true
+}
+
+// Value writes bytes already encoded as a JSON value, unchanged.
+func (w *Writer) Value(b []byte) {
+	w.sep()
+	w.B = append(w.B, b...)
+	w.comma = true
+}
+
+// Str writes the member k: s.
+func (w *Writer) Str(k, s string) { w.Key(k); w.String(s) }
+
+// StrOmit writes the member k: s unless s is empty (omitempty).
+func (w *Writer) StrOmit(k, s string) {
+	if s != "" {
+		w.Key(k)
+		w.String(s)
+	}
+}
+
+// IntField writes the member k: n.
+func (w *Writer) IntField(k string, n int64) { w.Key(k); w.Int(n) }
+
+// IntOmit writes the member k: n unless n is 0 (omitempty).
+func (w *Writer) IntOmit(k string, n int64) {
+	if n != 0 {
+		w.Key(k)
+		w.Int(n)
+	}
+}
+
+// Strings writes the member k: the list of ss, unless ss is empty
+// (omitempty).
+func (w *Writer) Strings(k string, ss []string) {
+	if len(ss) == 0 {
+		return
+	}
+	w.Key(k)
+	w.OpenList()
+	for _, s := range ss {
+		w.String(s)
+	}
+	w.CloseList()
+}
+
+// AppendCompact appends raw, a valid JSON value, without the whitespace
+// outside its strings.
+func AppendCompact(b, raw []byte) []byte {
+	start, inString := 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			b = append(b, raw[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(b, raw[start:]...)
+}
+
+// RawMap writes m as encoding/json writes a map[string]json.RawMessage:
+// keys sorted, values compacted.
+func (w *Writer) RawMap(m map[string]json.RawMessage) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w.Open()
+	for _, k := range keys {
+		w.QuotedKey(k)
+		w.Raw(m[k])
+	}
+	w.Close()
+}
+
+// appendString appends s as encoding/json writes a string with HTML
+// escaping off: record.AppendString, except that a backspace and a form
+// feed are written \b and \f, as encoding/json writes them, where
+// record.AppendString (whose native records keep their bytes) writes
+// \u0008 and \u000c.
+func appendString(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "\b\f") {
+		return record.AppendString(b, s)
+	}
+	b = append(b, '"')
+	for s != "" {
+		i := strings.IndexAny(s, "\b\f")
+		seg := s
+		if i >= 0 {
+			seg = s[:i]
+		}
+		if seg != "" {
+			n := len(b)
+			b = record.AppendString(b, seg)
+			b = append(b[:n], b[n+1:len(b)-1]...) // without its quotes
+		}
+		if i < 0 {
+			break
+		}
+		if s[i] == '\b' {
+			b = append(b, '\\', 'b')
+		} else {
+			b = append(b, '\\', 'f')
+		}
+		s = s[i+1:]
+	}
+	return append(b, '"')
+}

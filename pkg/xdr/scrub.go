@@ -1,0 +1,393 @@
+package xdr
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// scrubber removes the API key from what a server sends back, in case a
+// proxy or the API echoes the request's headers.
+//
+// Error texts (text) are searched exhaustively: the key is looked for in
+// the text as it is, then in the text decoded once, twice and so on (up to
+// maxDecodeLevels), where one decoding undoes every escape the connector,
+// a log viewer or a browser could undo — JSON (\/, \", \uXXXX with surrogate
+// pairs), HTML character references (named, decimal, hexadecimal) and
+// percent-encoding — in any mix, so that JSON inside JSON, or an entity
+// inside a JSON string, is decoded at the next level. Each decoded byte
+// remembers the span of the original text it came from, so a match at any
+// level replaces exactly the original bytes that spell the key.
+//
+// Reply bodies (reply) are checked cheaply, with bytes.Contains, for the
+// key and its common escaped forms only: they can be large, and their
+// text is not printed but published.
+//
+// A scrubber is immutable and safe for concurrent use; a nil one, or one
+// without a key, changes nothing.
+type scrubber struct {
+	key    []byte
+	forms  [][]byte // the key and its common escaped forms, longest first
+	anchor []byte   // a run of the key's letters and digits, which every form spells as it is (anchorOf)
+}
+
+// minAnchor is the shortest alphanumeric run of a key that reply trusts to
+// rule a body out in one search.
+const minAnchor = 6
+
+// maxDecodeLevels bounds how many nested decodings text undoes.
+const maxDecodeLevels = 6
+
+func newScrubber(key string) *scrubber {
+	if key == "" {
+		return &scrubber{}
+	}
+	return &scrubber{key: []byte(key), forms: escapedForms(key), anchor: anchorOf(key)}
+}
+
+// anchorOf picks the part of key that reply searches a body for first:
+// a run of at least minAnchor letters and digits (every form of the key
+// spells it as it is), starting at the character least frequent in JSON
+// text, so that the search rarely stops to compare (a run starting with a
+// common letter made the check of a 4 MB reply 40 times slower). nil when
+// the key has no such run.
+func anchorOf(key string) []byte {
+	var best string
+	bestRank := len(byFrequency) + 1
+	for start := 0; start < len(key); {
+		end := start
+		for end < len(key) && isAlnum(key[end]) {
+			end++
+		}
+		for p := start; end-p >= minAnchor; p++ {
+			if r := strings.IndexByte(byFrequency, key[p]); r < bestRank {
+				best, bestRank = key[p:end], r
+			}
+		}
+		start = end + 1
+	}
+	if best == "" {
+		return nil
+	}
+	return []byte(best)
+}
+
+// byFrequency orders letters and digits from the rarest in JSON replies
+// (upper case, then rare lower case) to the most frequent (digits).
+const byFrequency = "QZXJKVWYBGFPMUHLDCRNOISATEzqjxkvbywgpfmucdlhrsnioate0123456789"
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// text returns t with every spelling of the key replaced by [REDACTED].
+// Decoding only shrinks text, so no spelling is shorter than the key.
+func (s *scrubber) text(t string) string {
+	if s == nil || len(s.key) == 0 || len(t) < len(s.key) {
+		return t
+	}
+	spans := s.spans([]byte(t))
+	if len(spans) == 0 {
+		return t
+	}
+	return string(redact([]byte(t), spans))
+}
+
+// bytes is text for a body.
+func (s *scrubber) bytes(b []byte) []byte {
+	if s == nil || len(s.key) == 0 || len(b) < len(s.key) {
+		return b
+	}
+	spans := s.spans(b)
+	if len(spans) == 0 {
+		return b
+	}
+	return redact(b, spans)
+}
+
+// reply returns b with the key and its common escaped forms replaced by
+// [REDACTED], and how many were replaced. It allocates only when it finds
+// one. A body without the key's anchor (see anchorOf) takes one search.
+func (s *scrubber) reply(b []byte) ([]byte, int) {
+	if s == nil || len(s.key) == 0 || s.anchor != nil && !bytes.Contains(b, s.anchor) {
+		return b, 0
+	}
+	n := 0
+	for _, f := range s.forms {
+		if c := bytes.Count(b, f); c > 0 {
+			b = bytes.ReplaceAll(b, f, []byte(redacted))
+			n += c
+		}
+	}
+	return b, n
+}
+
+// spans returns the [start, end) ranges of src that spell the key at some
+// level of decoding.
+func (s *scrubber) spans(src []byte) [][2]int {
+	var out [][2]int
+	cur := src
+	var start, end []int // nil at level 0: the identity
+	for level := 0; ; level++ {
+		for i := 0; i+len(s.key) <= len(cur); {
+			j := bytes.Index(cur[i:], s.key)
+			if j < 0 {
+				break
+			}
+			j += i
+			if start == nil {
+				out = append(out, [2]int{j, j + len(s.key)})
+			} else {
+				out = append(out, [2]int{start[j], end[j+len(s.key)-1]})
+			}
+			i = j + 1
+		}
+		if level == maxDecodeLevels || len(cur) < len(s.key) {
+			break
+		}
+		next, ns, ne, changed := decodeOnce(cur, start, end)
+		if !changed {
+			break
+		}
+		cur, start, end = next, ns, ne
+	}
+	return out
+}
+
+// redact replaces the union of spans in b with one marker per run.
+func redact(b []byte, spans [][2]int) []byte {
+	slices.SortFunc(spans, func(x, y [2]int) int { return x[0] - y[0] })
+	out := make([]byte, 0, len(b))
+	pos := 0
+	for i := 0; i < len(spans); {
+		lo, hi := spans[i][0], spans[i][1]
+		for i++; i < len(spans) && spans[i][0] <= hi; i++ {
+			hi = max(hi, spans[i][1])
+		}
+		out = append(out, b[pos:lo]...)
+		out = append(out, redacted...)
+		pos = hi
+	}
+	return append(out, b[pos:]...)
+}
+
+// decodeOnce undoes one layer of every escape in cur: JSON string escapes,
+// HTML character references and percent-encoding. start and end map each
+// byte of cur to the original text (nil: cur is the original); the result
+// carries the same map for its own bytes. changed is false when cur has
+// nothing to decode.
+func decodeOnce(cur []byte, start, end []int) (out []byte, ns, ne []int, changed bool) {
+	if bytes.IndexAny(cur, `\&%`) < 0 {
+		return nil, nil, nil, false
+	}
+	out = make([]byte, 0, len(cur))
+	ns = make([]int, 0, len(cur))
+	ne = make([]int, 0, len(cur))
+	from := func(i int) int {
+		if start == nil {
+			return i
+		}
+		return start[i]
+	}
+	to := func(i int) int { // end of byte i of cur in the original
+		if end == nil {
+			return i + 1
+		}
+		return end[i]
+	}
+	var buf [utf8.UTFMax]byte
+	for i := 0; i < len(cur); {
+		emit, n := decodeUnit(cur[i:], buf[:0])
+		if n == 0 {
+			emit, n = cur[i:i+1], 1
+		} else {
+			changed = true
+		}
+		s, e := from(i), to(i+n-1)
+		for _, c := range emit {
+			out = append(out, c)
+			ns = append(ns, s)
+			ne = append(ne, e)
+		}
+		i += n
+	}
+	return out, ns, ne, changed
+}
+
+// decodeUnit decodes the escape at the start of b into buf, returning the
+// bytes it stands for and how many bytes of b it takes; n is 0 when b does
+// not start with an escape.
+func decodeUnit(b []byte, buf []byte) (_ []byte, n int) {
+	if len(b) < 2 {
+		return nil, 0
+	}
+	switch b[0] {
+	case '\\':
+		switch c := b[1]; c {
+		case '"', '\\', '/', '\'':
+			return append(buf, c), 2
+		case 'b':
+			return append(buf, '\b'), 2
+		case 'f':
+			return append(buf, '\f'), 2
+		case 'n':
+			return append(buf, '\n'), 2
+		case 'r':
+			return append(buf, '\r'), 2
+		case 't':
+			return append(buf, '\t'), 2
+		case 'u':
+			r, ok := hexRune(b[2:], 4)
+			if !ok {
+				return nil, 0
+			}
+			n = 6
+			if r >= 0xD800 && r < 0xDC00 && len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+				if lo, ok := hexRune(b[8:], 4); ok && lo >= 0xDC00 && lo < 0xE000 {
+					r, n = (r-0xD800)<<10+(lo-0xDC00)+0x10000, 12
+				}
+			}
+			return utf8.AppendRune(buf, r), n
+		}
+	case '%':
+		if v, ok := hexRune(b[1:], 2); ok {
+			return append(buf, byte(v)), 3
+		}
+	case '&':
+		return decodeEntity(b, buf)
+	}
+	return nil, 0
+}
+
+// decodeEntity decodes an HTML character reference at the start of b:
+// &#47; &#x2F; (the semicolon optional, as browsers read them) or a named
+// one such as &sol; or &amp;.
+func decodeEntity(b []byte, buf []byte) ([]byte, int) {
+	if len(b) >= 3 && b[1] == '#' {
+		i, base := 2, 10
+		if b[2] == 'x' || b[2] == 'X' {
+			i, base = 3, 16
+		}
+		j := i
+		for j < len(b) && j-i < 8 && isDigit(b[j], base) {
+			j++
+		}
+		if j == i {
+			return nil, 0
+		}
+		v, err := strconv.ParseUint(string(b[i:j]), base, 32)
+		r := rune(v)
+		if err != nil || !utf8.ValidRune(r) || r == 0 {
+			r = utf8.RuneError
+		}
+		if j < len(b) && b[j] == ';' {
+			j++
+		}
+		return utf8.AppendRune(buf, r), j
+	}
+	j := 1
+	for j < len(b) && j <= 32 && (b[j] >= 'a' && b[j] <= 'z' || b[j] >= 'A' && b[j] <= 'Z' || b[j] >= '0' && b[j] <= '9') {
+		j++
+	}
+	if j == 1 || j >= len(b) || b[j] != ';' {
+		return nil, 0
+	}
+	ref := string(b[:j+1])
+	if u := html.UnescapeString(ref); u != ref {
+		return append(buf, u...), j + 1
+	}
+	return nil, 0
+}
+
+func hexRune(b []byte, n int) (rune, bool) {
+	if len(b) < n {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:n] {
+		if !isDigit(c, 16) {
+			return 0, false
+		}
+		v, _ := strconv.ParseUint(string(c), 16, 8)
+		r = r<<4 | rune(v)
+	}
+	return r, true
+}
+
+func isDigit(c byte, base int) bool {
+	switch {
+	case c >= '0' && c <= '9':
+		return true
+	case base == 16:
+		return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	return false
+}
+
+// escapedForms returns the key as it is and in the escaped forms a server
+// most likely echoes it in, each escaping only the characters that are not
+// letters or digits (in a base64 key: / + =): JSON's \/ (once, and inside
+// a JSON string within JSON) and \u00XX, percent-encoding and HTML's
+// decimal, hexadecimal and named references. Duplicates are dropped; the
+// longest form comes first, so none is cut by a shorter one's replacement.
+func escapedForms(key string) [][]byte {
+	styles := []func(c byte) string{
+		func(c byte) string { return string(c) },
+		func(c byte) string {
+			if c == '/' {
+				return `\/`
+			}
+			return string(c)
+		},
+		func(c byte) string {
+			if c == '/' {
+				return `\\\/`
+			}
+			return string(c)
+		},
+		func(c byte) string {
+			if c == '/' {
+				return `\\/`
+			}
+			return string(c)
+		},
+		func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
+		func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
+		func(c byte) string { return fmt.Sprintf("%%%02X", c) },
+		func(c byte) string { return fmt.Sprintf("%%%02x", c) },
+		func(c byte) string { return fmt.Sprintf("&#%d;", c) },
+		func(c byte) string { return fmt.Sprintf("&#x%02X;", c) },
+		func(c byte) string { return fmt.Sprintf("&#x%02x;", c) },
+		func(c byte) string {
+			if name, ok := htmlNames[c]; ok {
+				return "&" + name + ";"
+			}
+			return string(c)
+		},
+	}
+	var out [][]byte
+	for i, style := range styles {
+		var b []byte
+		for j := 0; j < len(key); j++ {
+			c := key[j]
+			if i > 0 && (isAlnum(c) || c >= utf8.RuneSelf) {
+				b = append(b, c)
+				continue
+			}
+			b = append(b, style(c)...)
+		}
+		if !slices.ContainsFunc(out, func(f []byte) bool { return bytes.Equal(f, b) }) {
+			out = append(out, b)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b []byte) int { return len(b) - len(a) })
+	return out
+}
+
+// htmlNames are the named references of the characters keys are written
+// in beyond letters and digits.
+var htmlNames = map[byte]string{'/': "sol", '+': "plus", '=': "equals", '_': "lowbar", '.': "period"}
