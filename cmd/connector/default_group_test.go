@@ -65,12 +65,14 @@ func TestThreeProcessesWithDefaultSettingsShareTheTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data") // one for all: as started from one directory
+	// The group's settings are left at their defaults; GET /tenants, off by
+	// default, is turned on because the test reads who runs what from it.
 	start := func(name string) *replica {
 		r := &replica{name: name, http: freeAddr(t)}
 		r.p = startBinary(t, map[string]string{
 			"TENANTS_FILE": file, "KAFKA_BROKERS": strings.Join(brokers, ","), "CONNECTOR_NAME": "default", "DATA_DIR": dataDir,
 			"KAFKA_PARTITIONS": "1", "KAFKA_REPLICATION_FACTOR": "1", "HTTP_ADDR": r.http,
-			"POLL_INTERVAL": poll.String(), "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
+			"HTTP_TENANTS_ENABLED": "true", "POLL_INTERVAL": poll.String(), "LOOKBACK": "2s", "START_FROM": "48h", "ENRICH_RATE_WINDOW": "200ms", "ENRICH_WORKERS": "2",
 			"COMMIT_INTERVAL": "200ms", "XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "info", "LOG_FORMAT": "json",
 		})
 		return r

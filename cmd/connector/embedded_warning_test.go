@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
+
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
@@ -57,8 +59,15 @@ func TestRealTenants(t *testing.T) {
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{TenantsFile: file, XDRAuthMode: "standard", XDRTimeout: time.Second, PollInterval: time.Second, StartFrom: "now",
-		EnrichRateLimit: 1, EnrichRateWindow: time.Minute, EnrichWorkers: 1, AlertsLimit: 1}
+	// The environment's defaults, as run has them: every per-tenant setting a
+	// tenant inherits must be set, or LoadTenants refuses the file.
+	cfg, err := config.Load(t.Context(), envconfig.MapLookuper(map[string]string{"TENANTS_FILE": file}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.LoadTenants(file, cfg); err != nil {
+		t.Fatalf("the tenants file is refused: %v", err)
+	}
 	if got := realTenants(cfg); !slices.Equal(got, []string{"acme"}) {
 		t.Errorf("tenants file: %v, want [acme]", got)
 	}

@@ -24,9 +24,11 @@ import (
 // TestSIGKILLWithManyTenantsLosesNothing is the SIGKILL test of a tenants
 // file: three simulated tenants in one binary, killed at 10 random points
 // (3 with -short) of a mutating run and restarted each time, then stopped
-// with SIGTERM. Per tenant: no version and no final enrichment lost, no 429,
-// a clean final state; exactly-once: each version and each enrichment round
-// once under read_committed.
+// with SIGTERM. Each process is killed once it has committed for every
+// tenant, so that the tenants' changes are polled between kills however long
+// a start takes on a loaded machine. Per tenant: no version and no final
+// enrichment lost, no 429, a clean final state; exactly-once: each version
+// and each enrichment round once under read_committed.
 //
 // At-least-once runs on the binary's embedded broker, which dies with it and
 // persists under DATA_DIR. Exactly-once runs on a broker that outlives the
@@ -101,24 +103,39 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mutations := make(chan error, 1)
+	// committedSince: every tenant has a commit written at or after since
+	// (epoch ms, the connector's clock is the test's), so the process started
+	// then runs every tenant: it has polled, and what it saw is committed.
+	committedSince := func(since int64) bool {
+		bs := brokers()
+		for _, id := range ids {
+			if st, found := state(bs, id); bs == nil || !found || st.CommittedAt < since {
+				return false
+			}
+		}
+		return true
+	}
 	rng := rand.New(rand.NewPCG(11, seed))
 	for i := range kills {
+		started := time.Now()
 		p := startBinary(t, env)
+		// Kill the process at a random point of its run, not before it
+		// runs: each version stays current for 3 s, which covers a kill, a
+		// restart and the first poll on an idle machine, but not on a loaded
+		// one, where start-up (the group join, the fencing of the previous
+		// transactional producer, the offsets' load) can take seconds; killed
+		// again and again before its first poll, the connector would miss
+		// versions that no process ever ran to see.
+		testkit.WaitFor(t, 60*time.Second, fmt.Sprintf("every tenant's first commit after start %d", i+1), func() bool {
+			return committedSince(started.UnixMilli())
+		})
 		if i == 0 {
-			testkit.WaitFor(t, 30*time.Second, "every tenant's first commit", func() bool {
-				bs := brokers()
-				for _, id := range ids {
-					if _, found := state(bs, id); bs == nil || !found {
-						return false
-					}
-				}
-				return true
-			})
 			go func() {
 				mutations <- fleet.RunMutations(ctx, xdrtest.MutationConfig{Interval: 20 * time.Millisecond, BulkEvery: 40, BulkSize: 50,
 					MinVersionAge: 3 * time.Second, Steps: 50 * kills})
 			}()
 		}
+		t.Logf("start %d: every tenant committed %v after the start", i+1, time.Since(started).Round(time.Millisecond))
 		time.Sleep(time.Duration(300+rng.IntN(1000)) * time.Millisecond)
 		if code := p.signal(t, syscall.SIGKILL, 10*time.Second); code != -1 {
 			t.Fatalf("kill %d: exit status %d, want death by signal; output:\n%s", i+1, code, p.out.String())

@@ -266,10 +266,22 @@ func TestBadConfigurationExitsTwoNamingTheVariable(t *testing.T) {
 }
 
 // TestFatalStartPrintsNoEmptySummary: when Kafka refuses the start, the
-// error is the last word: no "Summary: 0 polls" of a pipeline that never ran.
+// error is the last word: no "Summary: 0 polls" of a pipeline that never ran,
+// nor "Summary of 0 tenants" of a group that was never joined. With
+// KAFKA_BROKERS the group is on by default, and its slots topic is the first
+// thing the process asks Kafka for; without the group, the pipeline's topics.
 func TestFatalStartPrintsNoEmptySummary(t *testing.T) {
-	out, code := runBinary(t, map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "DATA_DIR": t.TempDir()}, "run")
-	if code != 1 || !strings.Contains(out, "connector: creating topics:") || strings.Contains(out, "Summary:") {
-		t.Errorf("exit %d, output:\n%s\nwant exit 1 with the Kafka error and no summary", code, out)
+	for _, tc := range []struct{ group, want string }{
+		{"", "connector: joining the connector's group: creating slots topic"},
+		{"false", "connector: creating topics:"},
+	} {
+		env := map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "DATA_DIR": t.TempDir()}
+		if tc.group != "" {
+			env["KAFKA_GROUP_ENABLED"] = tc.group
+		}
+		out, code := runBinary(t, env, "run")
+		if code != 1 || !strings.Contains(out, tc.want) || strings.Contains(out, "Summary:") || strings.Contains(out, "Summary of") {
+			t.Errorf("KAFKA_GROUP_ENABLED=%q: exit %d, output:\n%s\nwant exit 1 with %q and no summary", tc.group, code, out, tc.want)
+		}
 	}
 }

@@ -229,7 +229,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
 	err = proc.Run(ctx)
 	stopProgress()
-	printFleetSummary(stdout, proc.Tenants())
+	if err == nil || proc.Started() {
+		// Tenants never started (the group's join failed): the error
+		// says what happened.
+		printFleetSummary(stdout, proc.Tenants())
+	}
 	return err
 }
 

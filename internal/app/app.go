@@ -296,6 +296,22 @@ func (p *Process) Tenants() []TenantStatus {
 	return p.fleet.statuses()
 }
 
+// Started reports whether Run has started the tenants: false while it is
+// joining the group, and for good when the join failed (Kafka refused the
+// start), so there is no run to sum up. In env-only mode it is the
+// pipeline's Stats().Started. Safe for concurrent use.
+func (p *Process) Started() bool {
+	if p.fleet == nil {
+		return p.tenant.pipeline.Stats().Started
+	}
+	select {
+	case <-p.fleet.started:
+		return true
+	default:
+		return false
+	}
+}
+
 // Run serves HTTP_ADDR (when set) and runs the pipeline — or every tenant of
 // the tenants file, reloading it on a signal of Deps.Reload and when its
 // content changes — until ctx is done and everything has drained, or, in
