@@ -31,9 +31,15 @@ import (
 // without a key, changes nothing.
 type scrubber struct {
 	key    []byte
-	forms  [][]byte // the key and its common escaped forms, longest first
-	anchor []byte   // a run of the key's letters and digits, which every form spells as it is (anchorOf)
+	forms  [][]byte            // the key and its common escaped forms, longest first
+	anchor []byte              // a run of the key's letters and digits, which every form spells as it is (anchorOf)
+	grams  map[string]struct{} // every run of partialRun characters of the key
 }
+
+// partialRun is the shortest run of the key's characters that text scrubs
+// even where the rest of the key is spelled otherwise (a server that
+// escapes some of its characters in a way no decoder reads back).
+const partialRun = 8
 
 // minAnchor is the shortest alphanumeric run of a key that reply trusts to
 // rule a body out in one search.
@@ -46,7 +52,11 @@ func newScrubber(key string) *scrubber {
 	if key == "" {
 		return &scrubber{}
 	}
-	return &scrubber{key: []byte(key), forms: escapedForms(key), anchor: anchorOf(key)}
+	grams := map[string]struct{}{}
+	for i := 0; i+partialRun <= len(key); i++ {
+		grams[key[i:i+partialRun]] = struct{}{}
+	}
+	return &scrubber{key: []byte(key), forms: escapedForms(key), anchor: anchorOf(key), grams: grams}
 }
 
 // anchorOf picks the part of key that reply searches a body for first:
@@ -84,10 +94,11 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// text returns t with every spelling of the key replaced by [REDACTED].
-// Decoding only shrinks text, so no spelling is shorter than the key.
+// text returns t with every spelling of the key, and every run of
+// partialRun of its characters at any level of decoding, replaced by
+// [REDACTED].
 func (s *scrubber) text(t string) string {
-	if s == nil || len(s.key) == 0 || len(t) < len(s.key) {
+	if s == nil || len(s.key) == 0 || len(t) < min(len(s.key), partialRun) {
 		return t
 	}
 	spans := s.spans([]byte(t))
@@ -99,7 +110,7 @@ func (s *scrubber) text(t string) string {
 
 // bytes is text for a body.
 func (s *scrubber) bytes(b []byte) []byte {
-	if s == nil || len(s.key) == 0 || len(b) < len(s.key) {
+	if s == nil || len(s.key) == 0 || len(b) < min(len(s.key), partialRun) {
 		return b
 	}
 	spans := s.spans(b)
@@ -146,7 +157,17 @@ func (s *scrubber) spans(src []byte) [][2]int {
 			}
 			i = j + 1
 		}
-		if level == maxDecodeLevels || len(cur) < len(s.key) {
+		for i := 0; i+partialRun <= len(cur); i++ {
+			if _, ok := s.grams[string(cur[i:i+partialRun])]; !ok {
+				continue
+			}
+			if start == nil {
+				out = append(out, [2]int{i, i + partialRun})
+			} else {
+				out = append(out, [2]int{start[i], end[i+partialRun-1]})
+			}
+		}
+		if level == maxDecodeLevels || len(cur) < partialRun {
 			break
 		}
 		next, ns, ne, changed := decodeOnce(cur, start, end)
