@@ -148,8 +148,14 @@ func (v *View) split(raw []byte) (ok bool) {
 		}
 		i = skipSpace(raw, i+2+end)
 		i = skipSpace(raw, i+1) // the colon
+		if i >= len(raw) {
+			return false // not valid JSON after all (ResetDecoded): the decoder says why
+		}
 		start := i
 		i = skipValue(raw, i)
+		if i < start || i > len(raw) {
+			return false
+		}
 		v.add(alias(key), raw[start:i])
 		i = skipSpace(raw, i)
 	}
