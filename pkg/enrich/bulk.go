@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
@@ -148,13 +149,21 @@ func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (sto
 			e.end(j)
 		}
 	}()
-	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	// The call serves many incidents, each with a trace of its own: it gets
+	// an "enrich batch" span linked to every incident's span and linked back
+	// from each, and the client's span for the request is its child.
+	batchCtx, batchSpan := e.batchSpan(ctx, jobs)
+	defer batchSpan.End()
+	callCtx, cancel := batchCtx, context.CancelFunc(func() {})
 	if e.cfg.CallTimeout > 0 {
-		callCtx, cancel = context.WithTimeout(ctx, e.cfg.CallTimeout)
+		callCtx, cancel = context.WithTimeout(batchCtx, e.cfg.CallTimeout)
 	}
 	reply, err := e.bulkAPI.GetMultipleIncidentsExtraData(callCtx, xdr.MultipleExtraDataRequest{IncidentIDs: ids})
 	timedOut := callCtx.Err() != nil && ctx.Err() == nil
 	cancel()
+	if err != nil {
+		batchSpan.SetStatus(codes.Error, "get_multiple_incidents_extra_data failed")
+	}
 	release()
 	e.bulkCalls.Add(1)
 	if ctx.Err() != nil {
@@ -176,6 +185,25 @@ func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (sto
 	}
 	e.batchReply(ctx, jobs, reply)
 	return false
+}
+
+// batchSpan starts the span of one bulk call of jobs: linked to each job's
+// span (a job's trace is its incident version's), each of which links back.
+func (e *Enricher) batchSpan(ctx context.Context, jobs []*job) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(jobs))
+	for _, j := range jobs {
+		if sc := j.span.SpanContext(); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := e.tracer.Start(ctx, "enrich batch", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("xdr.batch.incidents", len(jobs))))
+	if sc := span.SpanContext(); sc.IsValid() {
+		for _, j := range jobs {
+			j.span.AddLink(trace.Link{SpanContext: sc})
+		}
+	}
+	return ctx, span
 }
 
 // batchFailed acts on a bulk call that failed as a whole.

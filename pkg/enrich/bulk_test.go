@@ -14,6 +14,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -340,4 +344,93 @@ func TestParseBulkMode(t *testing.T) {
 	if _, err := New(Config{Connector: "c", BulkSize: 101}, &Limiter{n: 1, window: time.Second}, &fakeAPI{}, &fakePub{}); err == nil {
 		t.Error("bulk size 101 accepted")
 	}
+}
+
+// A bulk call serves incidents of many traces: its "enrich batch" span links
+// to each incident's "enrich incident" span and each of those links back, and
+// the request itself runs under the batch span (so the client's span is its
+// child), never as a stray root.
+func TestBulkCallIsTracedUnderItsBatchSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		var mu sync.Mutex
+		var callParents []trace.SpanContext
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) { return itemsOf(ids, 50), nil }}
+		api := &fakeAPI{reply: ok}
+		traced := tracedBulk{fakeBulk: fb, seen: func(sc trace.SpanContext) {
+			mu.Lock()
+			callParents = append(callParents, sc)
+			mu.Unlock()
+		}}
+		blim, err := NewLimiter(10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{}, api, WithBulk(traced, blim), WithTracerProvider(tp),
+			WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 5)
+		h.run(t)
+		synctest.Wait()
+		if len(h.settled()) != 5 {
+			t.Fatalf("%d settled, want 5", len(h.settled()))
+		}
+		h.shutdown(t)
+
+		byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+		var batches, incidents []sdktrace.ReadOnlySpan
+		for _, s := range rec.Ended() {
+			byID[s.SpanContext().SpanID()] = s
+			switch s.Name() {
+			case "enrich batch":
+				batches = append(batches, s)
+			case "enrich incident":
+				incidents = append(incidents, s)
+			}
+		}
+		if len(batches) == 0 || len(incidents) != 5 {
+			t.Fatalf("%d batch spans and %d incident spans, want at least 1 and 5", len(batches), len(incidents))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(callParents) != len(batches) {
+			t.Fatalf("%d bulk calls, %d batch spans", len(callParents), len(batches))
+		}
+		for _, sc := range callParents {
+			if b, ok := byID[sc.SpanID()]; !ok || b.Name() != "enrich batch" {
+				t.Errorf("a bulk call ran under span %v, not an enrich batch span", sc.SpanID())
+			}
+		}
+		linked := 0
+		for _, b := range batches {
+			for _, l := range b.Links() {
+				in, ok := byID[l.SpanContext.SpanID()]
+				if !ok || in.Name() != "enrich incident" {
+					t.Errorf("batch span links to %v, not an incident span", l.SpanContext.SpanID())
+					continue
+				}
+				back := slices.ContainsFunc(in.Links(), func(x sdktrace.Link) bool {
+					return x.SpanContext.SpanID() == b.SpanContext().SpanID()
+				})
+				if !back {
+					t.Errorf("incident span %v does not link back to its batch", in.SpanContext().SpanID())
+				}
+				linked++
+			}
+		}
+		if linked != 5 {
+			t.Errorf("the batch spans link to %d incident spans, want 5", linked)
+		}
+	})
+}
+
+// tracedBulk tells seen the span context each bulk call runs under.
+type tracedBulk struct {
+	*fakeBulk
+	seen func(trace.SpanContext)
+}
+
+func (b tracedBulk) GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
+	b.seen(trace.SpanContextFromContext(ctx))
+	return b.fakeBulk.GetMultipleIncidentsExtraData(ctx, req)
 }
