@@ -15,23 +15,18 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-// Write calls take a token of the tenant's get_incidents limiter: the API's
-// budget of about 10 requests a second is one for every endpoint. The
-// applier makes one call at a time, so at most one of its reservations is
-// ever ahead of a poll's: a poll waits for at most one write call's token.
+// Write calls, and the applier's reads, take a slot of the tenant's pacer
+// (pacedAPI) like every other call: the API's budget of about 10 requests a
+// second is one for every endpoint. The applier makes one call at a time and
+// the pacer serves its waiters in order, so a poll waits behind at most one
+// write-back call.
 
 func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
-	if err := p.lim.Wait(ctx); err != nil {
-		return nil, err
-	}
-	return p.c.UpdateIncident(ctx, req)
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateIncident(ctx, req) })
 }
 
 func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
-	if err := p.lim.Wait(ctx); err != nil {
-		return nil, err
-	}
-	return p.c.UpdateAlerts(ctx, req)
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateAlerts(ctx, req) })
 }
 
 // gatedWrites is the applier's API behind the tenant's gate, as gatedAPI is
