@@ -557,28 +557,54 @@ func (a *Applier) decideAndApply(ctx context.Context, r *kgo.Record, cmd Command
 		return err
 	}
 	if res.Outcome == OutcomeApplied && before != nil {
-		inc, _, err := a.read(ctx, cmd.IncidentID)
-		if err == nil && inc != nil && inc.ModificationTime > before.ModificationTime {
-			mt := inc.ModificationTime
-			res.ModificationTime, res.Observed = &mt, true
-		}
+		a.observe(ctx, cmd.IncidentID, before.ModificationTime, res)
 	}
 	return nil
+}
+
+// observe reads the incident once, right after its update (one get_incidents
+// call filtered by its id, through the same paced API as every call), and
+// puts its modification_time in res when that read shows a newer version
+// than before: the version the update made, which the poller publishes. A
+// read that fails, or still shows the old version (the API's view lags),
+// leaves res unobserved (modification_time null, observed false) rather
+// than spend more of the tenant's budget or hold up the next command: the
+// change still comes back through the poller.
+func (a *Applier) observe(ctx context.Context, id string, before int64, res *Result) {
+	inc, err := a.readOnce(ctx, id)
+	switch {
+	case err != nil:
+		a.log.Info("the incident's version after the update was not observed", "incident_id", id, "command_id", res.CommandID, "err", err)
+	case inc == nil || inc.ModificationTime <= before:
+		a.log.Info("the incident's version after the update was not observed: the read still shows the last one", "incident_id", id, "command_id", res.CommandID)
+	default:
+		mt := inc.ModificationTime
+		res.ModificationTime, res.Observed = &mt, true
+	}
+}
+
+// readOnce returns the incident as one get_incidents call shows it, nil
+// when it shows none.
+func (a *Applier) readOnce(ctx context.Context, id string) (*xdr.Incident, error) {
+	rep, err := a.api.GetIncidents(ctx, xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Incidents {
+		if rep.Incidents[i].ID == id {
+			return &rep.Incidents[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // read returns the incident as get_incidents shows it, nil when it shows
 // none, retrying what is retryable. status is the HTTP status of a failure.
 func (a *Applier) read(ctx context.Context, id string) (*xdr.Incident, int, error) {
-	req := xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1}
 	for attempt := 1; ; attempt++ {
-		rep, err := a.api.GetIncidents(ctx, req)
+		inc, err := a.readOnce(ctx, id)
 		if err == nil {
-			for i := range rep.Incidents {
-				if rep.Incidents[i].ID == id {
-					return &rep.Incidents[i], 0, nil
-				}
-			}
-			return nil, 0, nil
+			return inc, 0, nil
 		}
 		if !xdr.Retryable(err) || attempt >= a.cfg.MaxAttempts {
 			return nil, statusOf(err), err

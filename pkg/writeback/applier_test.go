@@ -391,3 +391,94 @@ func TestDoneRecordsExpire(t *testing.T) {
 		t.Errorf("an expired record: seen %v, deleted %v", seen, tomb)
 	}
 }
+
+// afterWrite is the tenant's API with the read that follows an update
+// changed: for the incidents in fail it fails (a 503, which a read before
+// an update would retry), for those in lag it shows the incident as it was
+// before the update (the API's view lags). It counts the reads.
+type afterWrite struct {
+	*xdr.Client
+	fail, lag map[string]bool
+
+	mu      sync.Mutex
+	last    map[string]*xdr.IncidentsReply // incident -> the last reply that showed it
+	written map[string]*xdr.IncidentsReply // incident -> its reply before the update, until the read after it
+	reads   map[string]int                 // get_incidents calls per incident
+}
+
+func (a *afterWrite) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	id := req.Filters[0].Value.([]string)[0]
+	a.mu.Lock()
+	a.reads[id]++
+	prev, after := a.written[id]
+	delete(a.written, id)
+	a.mu.Unlock()
+	switch {
+	case after && a.fail[id]:
+		return nil, &xdr.APIError{Endpoint: "get_incidents", Status: 503, Message: "unavailable"}
+	case after && a.lag[id]:
+		return prev, nil
+	}
+	rep, err := a.Client.GetIncidents(ctx, req)
+	if err == nil {
+		a.mu.Lock()
+		a.last[id] = rep
+		a.mu.Unlock()
+	}
+	return rep, err
+}
+
+func (a *afterWrite) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
+	a.mu.Lock()
+	a.written[req.IncidentID] = a.last[req.IncidentID]
+	a.mu.Unlock()
+	return a.Client.UpdateIncident(ctx, req)
+}
+
+// TestModificationTimeReadRightAfterTheWrite: an applied command's result
+// carries the modification_time of the incident's new version as one
+// get_incidents call right after the write shows it; when that one read
+// fails, or shows the old version still, the result says observed false
+// with modification_time null, and the read is not repeated.
+func TestModificationTimeReadRightAfterTheWrite(t *testing.T) {
+	h := newHarness(t, false)
+	ids := h.env.Sim.IncidentIDs()
+	api := &afterWrite{Client: h.env.API, fail: map[string]bool{ids[1]: true}, lag: map[string]bool{ids[2]: true},
+		last: map[string]*xdr.IncidentsReply{}, written: map[string]*xdr.IncidentsReply{}, reads: map[string]int{}}
+	for i, id := range ids[:3] {
+		h.send("acme/"+id, writeback.Command{CommandID: fmt.Sprint("m", i), Tenant: "acme", IncidentID: id, Action: "set_severity", Severity: sp("high")})
+	}
+	_, stop := h.start(h.config(), api)
+	res := h.results(3)
+	stop()
+	for i, id := range ids[:3] {
+		r := res[fmt.Sprint("m", i)]
+		if r.Outcome != writeback.OutcomeApplied {
+			t.Errorf("incident %s: %+v, want applied", id, r)
+			continue
+		}
+		if i == 0 {
+			var now int64
+			testkit.WaitFor(t, 10*time.Second, "a read of the incident within the tenant's budget", func() bool {
+				rep, err := h.env.API.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+				if err == nil && len(rep.Incidents) == 1 {
+					now = rep.Incidents[0].ModificationTime
+				}
+				return err == nil
+			})
+			if !r.Observed || r.ModificationTime == nil || *r.ModificationTime != now {
+				t.Errorf("incident %s: modification_time %v observed %v, want %d observed", id, r.ModificationTime, r.Observed, now)
+			}
+		} else if r.Observed || r.ModificationTime != nil {
+			t.Errorf("incident %s (read after the write %s): modification_time %v observed %v, want null and false",
+				id, map[int]string{1: "failed", 2: "lagging"}[i], r.ModificationTime, r.Observed)
+		}
+		if n := api.reads[id]; n != 2 {
+			t.Errorf("incident %s: %d get_incidents calls, want 2 (one before the write, one after)", id, n)
+		}
+	}
+	raw, _ := json.Marshal(res["m1"])
+	if !strings.Contains(string(raw), `"modification_time":null,"observed":false`) {
+		t.Errorf("unobserved result %s", raw)
+	}
+}
