@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -147,6 +148,43 @@ func writes(h *harness) int {
 
 func sp(s string) *string { return &s }
 
+// pacedAPI holds the tenant's calls to its budget as the process does (a
+// sliding log of 10 calls a second), so the applier's reads draw no 429.
+type pacedAPI struct {
+	*xdr.Client
+	lim *enrich.Limiter
+}
+
+func paced(t *testing.T, c *xdr.Client) pacedAPI {
+	lim, err := enrich.NewLimiter(10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pacedAPI{c, lim}
+}
+
+func pace[T any](ctx context.Context, lim *enrich.Limiter, call func() (T, error)) (T, error) {
+	release, err := lim.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer release()
+	return call()
+}
+
+func (p pacedAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.Client.GetIncidents(ctx, req) })
+}
+
+func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateIncident(ctx, req) })
+}
+
+func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateAlerts(ctx, req) })
+}
+
 func (h *harness) incident(id string) xdr.Incident {
 	h.t.Helper()
 	rep, err := h.env.API.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
@@ -190,7 +228,8 @@ func TestEachActionAppliedOnce(t *testing.T) {
 				h.send(key, c)
 			}
 			h.send("acme/"+ids[4], cmds[4]) // the pipeline sends the comment twice
-			_, stop := h.start(h.config(), h.env.API)
+			api := paced(t, h.env.API)
+			_, stop := h.start(h.config(), api)
 			res := h.results(len(cmds))
 			stop()
 
@@ -227,7 +266,7 @@ func TestEachActionAppliedOnce(t *testing.T) {
 			// position; the same command_id sent again is skipped there too.
 			h.send("acme/"+ids[0], cmds[0])
 			h.send("acme/"+ids[1], writeback.Command{CommandID: "a7", Tenant: "acme", IncidentID: ids[1], Action: "set_severity", Severity: sp("")})
-			a, stop := h.start(h.config(), h.env.API)
+			a, stop := h.start(h.config(), api)
 			h.results(len(cmds) + 1)
 			testkit.WaitFor(t, 10*time.Second, "the duplicate counted", func() bool { return a.Counts().Duplicates == 1 })
 			stop()
