@@ -521,3 +521,82 @@ func TestModificationTimeReadRightAfterTheWrite(t *testing.T) {
 		t.Errorf("unobserved result %s", raw)
 	}
 }
+
+// TestNewApplierFencesTheLast: a second applier of the tenant (its new
+// owner) fences the first (a zombie that still runs): the first stops with
+// pipeline.ErrFenced at its next write, before any API write call, and each
+// command is applied once and answered once — in at-least-once mode through
+// WithStateProducer, in exactly-once mode through the one transactional
+// client.
+func TestNewApplierFencesTheLast(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exactly-once=%v", eos), func(t *testing.T) {
+			h := newHarness(t, eos)
+			ids := h.env.Sim.IncidentIDs()
+			txnID := pipeline.TransactionalID("c", "acme") + "/writeback"
+			run := func(name string) (*writeback.Applier, context.CancelFunc, <-chan error) {
+				kcl := h.env.Producer()
+				t.Cleanup(kcl.Close)
+				var opts []writeback.Option
+				if eos {
+					kcl = h.env.Producer(kgo.TransactionalID(txnID))
+					t.Cleanup(kcl.Close)
+				} else {
+					txn := h.env.Producer(kgo.TransactionalID(txnID))
+					t.Cleanup(txn.Close)
+					opts = append(opts, writeback.WithStateProducer(txn))
+				}
+				opts = append(opts, writeback.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("applier", name)))
+				a, err := writeback.New(h.config(), paced(t, h.env.API), kcl, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- a.Run(ctx) }()
+				return a, cancel, done
+			}
+
+			first, cancelFirst, firstDone := run("first")
+			defer cancelFirst()
+			h.send("acme/"+ids[0], writeback.Command{CommandID: "f1", Tenant: "acme", IncidentID: ids[0], Action: "add_comment", Comment: sp("from the first owner")})
+			h.results(1)
+
+			second, cancelSecond, secondDone := run("second")
+			testkit.WaitFor(t, 10*time.Second, "the second applier started", second.Started)
+			// Both read the command; only the second may apply it.
+			h.send("acme/"+ids[1], writeback.Command{CommandID: "f2", Tenant: "acme", IncidentID: ids[1], Action: "add_comment", Comment: sp("exactly one owner")})
+			select {
+			case err := <-firstDone:
+				if !errors.Is(err, pipeline.ErrFenced) {
+					t.Fatalf("the first applier ended with %v, want pipeline.ErrFenced", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first applier was not fenced")
+			}
+			res := h.results(2)
+			if r := res["f2"]; r.Outcome != writeback.OutcomeApplied {
+				t.Errorf("f2: %+v, want applied by the second applier", r)
+			}
+			if c := first.Counts(); c.Applied != 1 {
+				t.Errorf("the fenced applier applied %d commands, want 1 (f1)", c.Applied)
+			}
+			if n := strings.Count(string(h.incident(ids[1]).Raw), "exactly one owner"); n != 1 {
+				t.Errorf("the comment shows %d times", n)
+			}
+			if n := writes(h); n != 2 {
+				t.Errorf("%d write calls, want 2", n)
+			}
+
+			// The second keeps applying.
+			h.send("acme/"+ids[2], writeback.Command{CommandID: "f3", Tenant: "acme", IncidentID: ids[2], Action: "unassign"})
+			if r := h.results(3)["f3"]; r.Outcome != writeback.OutcomeApplied {
+				t.Errorf("f3: %+v", r)
+			}
+			cancelSecond()
+			if err := <-secondDone; err != nil {
+				t.Errorf("the second applier: %v", err)
+			}
+		})
+	}
+}
