@@ -197,10 +197,13 @@ func TestWritebackBurstDrainsAtThePacingRate(t *testing.T) {
 	ratio := rate / perSecond
 	t.Logf("%d commands (%d write-back requests) drained in %s beside the polls: %d requests, %.1f a second = %.2f × the pacing rate",
 		n, applies, drain.Round(time.Millisecond), sent, rate, ratio)
-	// Below 1 only when this machine cannot make the calls that fast (a
-	// loaded CI runner); a pacer that gave up half its budget would be at 0.5.
-	if ratio < 0.6 {
-		t.Errorf("the requests ran at %.2f × the pacing rate, want ≥ 0.6: the burst did not drain at the pacing rate", ratio)
+	// About 0.9 to 1 on an idle machine, lower only when this machine cannot
+	// make the calls that fast (about 0.6 beside other tests on two busy
+	// cores); a pacer that gave up half its budget could not pass 0.5. That
+	// the pacer leaves no slot idle while a call waits is
+	// TestPacerNeverExceedsTheBudget's bound.
+	if ratio <= 0.5 {
+		t.Errorf("the requests ran at %.2f × the pacing rate, want > 0.5: the burst did not drain at the pacing rate", ratio)
 	}
 	if limit := perSecond * (drain.Seconds() + 1); float64(sent) > limit {
 		t.Errorf("%d requests in %s, more than %d a second allows (%.0f)", sent, drain, perSecond, limit)
