@@ -33,6 +33,10 @@ type harness struct {
 	env *testkit.Env
 	eos bool
 	kcl *kgo.Client // the SOAR side's producer
+	// api is the tenant's client paced as the process paces it; the
+	// test's own reads go through it too, so they never push the tenant
+	// over its budget.
+	api pacedAPI
 	// cancel ends the last applier started, at once (a SIGKILL's effect
 	// on what it writes next).
 	cancel context.CancelFunc
@@ -45,7 +49,7 @@ func newHarness(t *testing.T, eos bool) *harness {
 	if _, err := kadm.NewClient(kcl).CreateTopics(context.Background(), 3, 1, nil, commandsTopic, resultsTopic); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, env: env, eos: eos, kcl: kcl}
+	return &harness{t: t, env: env, eos: eos, kcl: kcl, api: paced(t, env.API)}
 }
 
 func (h *harness) config() writeback.Config {
@@ -187,7 +191,7 @@ func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest)
 
 func (h *harness) incident(id string) xdr.Incident {
 	h.t.Helper()
-	rep, err := h.env.API.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+	rep, err := h.api.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
 	if err != nil || len(rep.Incidents) != 1 {
 		h.t.Fatalf("reading incident %s: %v", id, err)
 	}
@@ -228,7 +232,7 @@ func TestEachActionAppliedOnce(t *testing.T) {
 				h.send(key, c)
 			}
 			h.send("acme/"+ids[4], cmds[4]) // the pipeline sends the comment twice
-			api := paced(t, h.env.API)
+			api := h.api
 			_, stop := h.start(h.config(), api)
 			res := h.results(len(cmds))
 			stop()
@@ -301,7 +305,7 @@ func TestRejectedWithoutAPICall(t *testing.T) {
 	h.send("beta/"+id, writeback.Command{CommandID: "r7", Tenant: "beta", IncidentID: id, Action: "unassign"}) // another known tenant's: not answered here
 	h.send("acme/"+id, writeback.Command{CommandID: "r8", Tenant: "acme", IncidentID: id, Action: "set_status", Status: sp("new"), ResolveComment: sp("x")})
 	h.send("acme/999999", writeback.Command{CommandID: "r9", Tenant: "acme", IncidentID: "999999", Action: "unassign"})
-	_, stop := h.start(cfg, h.env.API)
+	_, stop := h.start(cfg, h.api)
 	res := h.results(8)
 	stop()
 	want := map[string]string{"r1": "stale", "r2": "schema", "": "schema", "r4": "not allowed", "r5": "wrong tenant",
@@ -350,7 +354,7 @@ func TestKilledBetweenCallAndResult(t *testing.T) {
 				t.Fatalf("%d write calls before the kill", n)
 			}
 			h.send("acme/"+ids[1], writeback.Command{CommandID: "k2", Tenant: "acme", IncidentID: ids[1], Action: "unassign"})
-			_, stop = h.start(h.config(), h.env.API)
+			_, stop = h.start(h.config(), h.api)
 			res := h.results(2)
 			stop()
 			if r := res["k1"]; r.Outcome != writeback.OutcomeFailed || !strings.HasPrefix(r.Reason, "ambiguous") {
@@ -375,7 +379,7 @@ func TestAmbiguousCommentNotRetried(t *testing.T) {
 	h.env.Sim.Inject(xdrtest.EndpointUpdateIncident, xdrtest.FaultReset, 2)
 	h.send("acme/"+ids[0], writeback.Command{CommandID: "c1", Tenant: "acme", IncidentID: ids[0], Action: "add_comment", Comment: sp("lost reply")})
 	h.send("acme/"+ids[1], writeback.Command{CommandID: "c2", Tenant: "acme", IncidentID: ids[1], Action: "set_severity", Severity: sp("high")})
-	_, stop := h.start(h.config(), h.env.API)
+	_, stop := h.start(h.config(), h.api)
 	res := h.results(2)
 	stop()
 	if r := res["c1"]; r.Outcome != writeback.OutcomeFailed || !strings.HasPrefix(r.Reason, "ambiguous") {
@@ -406,7 +410,7 @@ func TestDoneRecordsExpire(t *testing.T) {
 	h := newHarness(t, false)
 	id := h.env.Sim.IncidentIDs()[0]
 	h.send("acme/"+id, writeback.Command{CommandID: "old", Tenant: "acme", IncidentID: id, Action: "unassign"})
-	_, stop := h.start(h.config(), h.env.API)
+	_, stop := h.start(h.config(), h.api)
 	h.results(1)
 	stop()
 	key := `{"connector":"c","tenant":"acme","kind":"command","command_id":"old"}`
@@ -421,11 +425,11 @@ func TestDoneRecordsExpire(t *testing.T) {
 	}
 	cfg := h.config()
 	cfg.DedupRetention = time.Hour
-	h.startWith(cfg, h.env.API)() // an hour has not passed
+	h.startWith(cfg, h.api)() // an hour has not passed
 	if seen, tomb := tombstoned(); !seen || tomb {
 		t.Fatalf("a young record: seen %v, deleted %v", seen, tomb)
 	}
-	h.startWith(cfg, h.env.API, writeback.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))()
+	h.startWith(cfg, h.api, writeback.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))()
 	if seen, tomb := tombstoned(); !seen || !tomb {
 		t.Errorf("an expired record: seen %v, deleted %v", seen, tomb)
 	}
@@ -547,7 +551,7 @@ func TestNewApplierFencesTheLast(t *testing.T) {
 					opts = append(opts, writeback.WithStateProducer(txn))
 				}
 				opts = append(opts, writeback.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("applier", name)))
-				a, err := writeback.New(h.config(), paced(t, h.env.API), kcl, opts...)
+				a, err := writeback.New(h.config(), h.api, kcl, opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
