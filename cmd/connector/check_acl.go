@@ -211,11 +211,17 @@ func checkTxnACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *conf
 }
 
 // txnIDs lists the transactional ids a run uses: one per enabled tenant
-// (the environment's one tenant without a tenants file). A file that does
-// not load was reported already: its ids are left out.
+// (the environment's one tenant without a tenants file), and its write-back
+// applier's when it reads commands. A file that does not load was reported
+// already: its ids are left out.
 func txnIDs(cfg *config.Config) []string {
 	if cfg.TenantsFile == "" {
-		return []string{pipeline.TransactionalID(cfg.ConnectorName, app.TenantOf(cfg).ID)}
+		id := app.TenantOf(cfg).ID
+		ids := []string{pipeline.TransactionalID(cfg.ConnectorName, id)}
+		if cfg.WritebackOn() {
+			ids = append(ids, app.WritebackTransactionalID(cfg.ConnectorName, id))
+		}
+		return ids
 	}
 	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
 	if err != nil {
@@ -225,6 +231,9 @@ func txnIDs(cfg *config.Config) []string {
 	for _, t := range ts {
 		if !t.Disabled {
 			ids = append(ids, pipeline.TransactionalID(cfg.ConnectorName, t.ID))
+			if t.Writeback || cfg.WritebackOn() {
+				ids = append(ids, app.WritebackTransactionalID(cfg.ConnectorName, t.ID))
+			}
 		}
 	}
 	return ids

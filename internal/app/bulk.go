@@ -15,10 +15,11 @@ var (
 	_ enrich.BulkFetcher = gatedAPI{}
 )
 
-// GetMultipleIncidentsExtraData is not paced: the bulk limiter holds these
-// calls to ENRICH_BULK_RATE_LIMIT per ENRICH_BULK_RATE_WINDOW.
+// GetMultipleIncidentsExtraData takes a slot of the tenant's pacer like
+// every call; the bulk limiter also holds these calls to
+// ENRICH_BULK_RATE_LIMIT per ENRICH_BULK_RATE_WINDOW.
 func (p pacedAPI) GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
-	return p.c.GetMultipleIncidentsExtraData(ctx, req)
+	return pace(ctx, p.lim, func() (*xdr.MultipleExtraData, error) { return p.c.GetMultipleIncidentsExtraData(ctx, req) })
 }
 
 // errNoBulk is returned by a gated API whose client cannot make bulk calls.

@@ -258,7 +258,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 	if tn.pipeline, err = pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, tn.kcl, opts...); err != nil {
 		return nil, err
 	}
-	if tn.writeback, tn.wbKCL, err = newApplier(s, t, writes, tn.kcl, multi, log); err != nil {
+	if tn.writeback, tn.wbKCL, err = newApplier(s, t, writes, tn.kcl, multi, tn.offsets != nil, log); err != nil {
 		return nil, err
 	}
 	tn.id = t.ID

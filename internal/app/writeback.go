@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -15,23 +16,18 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-// Write calls take a token of the tenant's get_incidents limiter: the API's
-// budget of about 10 requests a second is one for every endpoint. The
-// applier makes one call at a time, so at most one of its reservations is
-// ever ahead of a poll's: a poll waits for at most one write call's token.
+// Write calls, and the applier's reads, take a slot of the tenant's pacer
+// (pacedAPI) like every other call: the API's budget of about 10 requests a
+// second is one for every endpoint. The applier makes one call at a time and
+// the pacer serves its waiters in order, so a poll waits behind at most one
+// write-back call.
 
 func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
-	if err := p.lim.Wait(ctx); err != nil {
-		return nil, err
-	}
-	return p.c.UpdateIncident(ctx, req)
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateIncident(ctx, req) })
 }
 
 func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
-	if err := p.lim.Wait(ctx); err != nil {
-		return nil, err
-	}
-	return p.c.UpdateAlerts(ctx, req)
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateAlerts(ctx, req) })
 }
 
 // gatedWrites is the applier's API behind the tenant's gate, as gatedAPI is
@@ -99,9 +95,15 @@ func (f *fleet) first() string {
 }
 
 // newApplier builds tenant t's write-back applier when write-back is on for
-// the process or the tenant, with the Kafka client it writes through (its
-// own transactional one in exactly-once mode, closed by close), or nil.
-func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi bool, log *slog.Logger) (a *writeback.Applier, owned *kgo.Client, err error) {
+// the process or the tenant, with the Kafka client of its own that it writes
+// through (closed by close), or nil. In exactly-once mode that client is
+// transactional and carries everything; in at-least-once mode with fence
+// (the tenant's pipeline fences its offsets: pipeline.WithOffsetsProducer)
+// it is the transactional writer of the applier's state records
+// (writeback.WithStateProducer), so an applier that lost the tenant stops as
+// its pipeline does. Both use WritebackTransactionalID, never the pipeline's
+// id, so the two writers of one tenant never fence each other.
+func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi, fence bool, log *slog.Logger) (a *writeback.Applier, owned *kgo.Client, err error) {
 	if !t.Writeback && !s.cfg.WritebackOn() {
 		return nil, nil, nil
 	}
@@ -125,15 +127,20 @@ func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi bo
 		ClientOpts:    s.connOpts,
 		MaxRetryAfter: s.cfg.XDRMaxRetryAfter,
 	}
-	if cfg.ExactlyOnce {
+	opts := []writeback.Option{writeback.WithLogger(log), writeback.WithMeterProvider(s.obs.meterProvider),
+		writeback.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID))}
+	if cfg.ExactlyOnce || fence {
 		owned, err = newProducer(s, "", log, kgo.TransactionalID(WritebackTransactionalID(s.cfg.ConnectorName, t.ID)))
 		if err != nil {
 			return nil, nil, err
 		}
-		kcl = owned
+		if cfg.ExactlyOnce {
+			kcl = owned
+		} else {
+			opts = append(opts, writeback.WithStateProducer(owned))
+		}
 	}
-	a, err = writeback.New(cfg, api, kcl, writeback.WithLogger(log), writeback.WithMeterProvider(s.obs.meterProvider),
-		writeback.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID)))
+	a, err = writeback.New(cfg, api, kcl, opts...)
 	if err != nil {
 		if owned != nil {
 			owned.Close()
@@ -144,14 +151,17 @@ func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi bo
 }
 
 // WritebackTransactionalID is the transactional id of a tenant's write-back
-// applier in exactly-once mode: the tenant's own with a suffix, so a new
-// owner of the tenant fences the applier of the last one.
+// applier in exactly-once mode, and of its state records in at-least-once
+// mode whenever the tenant's offsets are fenced: the tenant's own with a
+// suffix, so a new owner of the tenant fences the applier of the last one.
 func WritebackTransactionalID(connector, tenant string) string {
 	return pipeline.TransactionalID(connector, tenant) + "/writeback"
 }
 
 // runWriteback runs a until ctx ends, restarting it with backoff when it
-// fails: a failed applier never stops the tenant's pipeline. The returned
+// fails: a failed applier never stops the tenant's pipeline. A fenced applier
+// (pipeline.ErrFenced: a newer owner of the tenant runs its applier) stops
+// for good: restarting it would fence the new owner in turn. The returned
 // channel is closed once it has stopped; it is closed at once for a nil a.
 func runWriteback(ctx context.Context, a *writeback.Applier, log *slog.Logger) <-chan struct{} {
 	if a == nil {
@@ -164,6 +174,10 @@ func runWriteback(ctx context.Context, a *writeback.Applier, log *slog.Logger) <
 		for {
 			err := a.Run(ctx)
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, pipeline.ErrFenced) {
+				log.Warn("write-back stopped: another process now applies this tenant's commands", "err", err)
 				return
 			}
 			log.Error("write-back failed; restarting it", "err", err, "in", delay)

@@ -24,9 +24,9 @@ import (
 // waits behind at most one).
 func TestWritebackSharesThePollPacing(t *testing.T) {
 	const perSecond = 25
-	// A token bucket of rate r and burst r puts up to 2r calls in one
-	// second: the tenant's budget is that.
-	env := testkit.New(t, xdrtest.Config{Seed: 4, Incidents: 30, RequestsPerSecond: 2 * perSecond})
+	// The tenant's budget is exactly the pacing rate: the pacer never
+	// puts more calls in one second.
+	env := testkit.New(t, xdrtest.Config{Seed: 4, Incidents: 30, RequestsPerSecond: perSecond})
 	pa := paced(env.API, perSecond)
 	kcl := env.Producer()
 	defer kcl.Close()

@@ -29,7 +29,7 @@ type Config struct {
 	XDRAuthMode          string        `env:"XDR_AUTH_MODE, default=standard"`        // standard | advanced
 	XDRTimeout           time.Duration `env:"XDR_REQUEST_TIMEOUT, default=30s"`       // per HTTP request
 	XDRMaxRetryAfter     time.Duration `env:"XDR_MAX_RETRY_AFTER, default=5m"`        // cap on the pause one 429's Retry-After imposes
-	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"`    // get_incidents calls per second, per tenant
+	XDRRequestsPerSecond int           `env:"XDR_REQUESTS_PER_SECOND, default=10"`    // calls of every endpoint in any one second, per tenant
 	TenantsFile          string        `env:"TENANTS_FILE"`                           // YAML file of tenants; set, it replaces the XDR_* tenant of the environment
 
 	// XDRReplyBudget bounds the reply bytes (decompressed) that every

@@ -13,7 +13,7 @@ var varDocs = map[string]string{
 	"XDR_REQUEST_TIMEOUT":            "timeout of one HTTP request",
 	"XDR_MAX_RETRY_AFTER":            "the longest pause one 429's `Retry-After` may impose (on polls and extra-data calls); a longer ask is cut to this, with a warning",
 	"XDR_REPLY_BUDGET_BYTES":         "bytes of API replies (after decompression) that every tenant's calls may hold at once; a reply is also capped at 16 MiB on its own (1,000 large alerts). A reply that cannot grow within the budget is retried; see [Tenant isolation](docs/DEPLOY.md#tenant-isolation). At least 25165824 (24 MiB)",
-	"XDR_REQUESTS_PER_SECOND":        "`get_incidents` calls per second to one tenant (the API allows about 10 requests a second across its endpoints), so deep paging never draws 429s on extra-data calls",
+	"XDR_REQUESTS_PER_SECOND":        "calls to one tenant in any one-second window, of every endpoint (polls, extra-data and bulk calls, write-back); the API allows about 10 requests a second across its endpoints",
 	"TENANTS_FILE":                   "a YAML (or JSON) file of tenants (see [Many tenants](#many-tenants)); set, the process runs every tenant in it, and `XDR_BASE_URL` must be empty",
 	"KAFKA_BROKERS":                  "comma-separated `host:port`. Empty: run an embedded broker",
 	"KAFKA_SASL_MECHANISM":           "empty, `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`",

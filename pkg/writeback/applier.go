@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -114,6 +115,30 @@ func WithMetricAttributes(attrs ...attribute.KeyValue) Option {
 // MetricCommands is the counter of WithMeterProvider.
 const MetricCommands = "xdr_connector.writeback.commands" // counter{outcome}
 
+// WithStateProducer makes at-least-once mode write the applier's state
+// records (its command records, its position, the deletion of expired
+// records) in transactions of kcl, a client built with the transactional id
+// of the tenant's applier (the exactly-once one: see Config.ExactlyOnce),
+// while results keep going through the client given to New, each once the
+// records before it are committed. The first transaction, at start-up and
+// before the state is read, fences every earlier writer with that id and
+// settles its open transaction; from then on a fenced applier's writes are
+// refused and Run returns an error wrapping pipeline.ErrFenced. Since a
+// command's "started" record is written before its API call, an applier that
+// lost its tenant to another (a zombie) makes no more write calls and
+// publishes no more results. This is the fencing of the tenant's pipeline
+// (pipeline.WithOffsetsProducer) with an id of the applier's own, so that the
+// two clients of one process never fence each other. Exactly-once mode
+// ignores it: its one transactional client fences already. The caller
+// closes kcl after Run. A nil kcl is ignored.
+func WithStateProducer(kcl *kgo.Client) Option {
+	return func(a *Applier) {
+		if kcl != nil && !a.cfg.ExactlyOnce {
+			a.w = fencedWriter{txn: kcl, plain: a.kcl}
+		}
+	}
+}
+
 // WithClock sets the clock of applied_at (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(a *Applier) {
@@ -156,7 +181,17 @@ func WithClock(now func() time.Time) Option {
 //
 // In exactly-once mode the "done" record, the position and the result are
 // one transaction, and the "started" record a transaction of its own before
-// the call; the producer's transactional id fences a previous owner.
+// the call; the producer's transactional id fences a previous owner. In
+// at-least-once mode WithStateProducer fences in the same way (without it,
+// nothing stops a previous owner that still runs).
+//
+// # Fencing
+//
+// With a transactional writer (exactly-once, or WithStateProducer), Run's
+// first write, before it reads its state, is a transaction that fences every
+// earlier applier of the tenant and settles what it left open, so the state
+// read is final. A fenced applier's next write fails, and Run returns an error
+// wrapping pipeline.ErrFenced: it must stop, not restart.
 type Applier struct {
 	cfg Config
 	api API
@@ -272,6 +307,7 @@ type stateKey struct {
 const (
 	kindCommand  = "command"
 	kindPosition = "commands"
+	kindFence    = "fence" // always a tombstone: the content of the fencing transaction
 )
 
 func (a *Applier) key(kind, id string) []byte {
@@ -355,6 +391,9 @@ func (a *Applier) ensureTopics(ctx context.Context) error {
 func (a *Applier) Run(ctx context.Context) error {
 	if err := a.ensureTopics(ctx); err != nil {
 		return err
+	}
+	if err := a.w.fence(ctx, a.fenceRecord()); err != nil {
+		return fmt.Errorf("fencing earlier appliers of the tenant: %w", err)
 	}
 	if err := a.load(ctx); err != nil {
 		return fmt.Errorf("loading write-back state: %w", err)
@@ -444,6 +483,11 @@ func (a *Applier) expire(ctx context.Context) error {
 	}
 	a.log.Info("expired command records deleted", "count", len(tombs))
 	return nil
+}
+
+// fenceRecord is the tombstone of the fencing transaction at start-up.
+func (a *Applier) fenceRecord() *kgo.Record {
+	return &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindFence, "")}
 }
 
 func (a *Applier) positionRecord() *kgo.Record {
@@ -557,28 +601,54 @@ func (a *Applier) decideAndApply(ctx context.Context, r *kgo.Record, cmd Command
 		return err
 	}
 	if res.Outcome == OutcomeApplied && before != nil {
-		inc, _, err := a.read(ctx, cmd.IncidentID)
-		if err == nil && inc != nil && inc.ModificationTime > before.ModificationTime {
-			mt := inc.ModificationTime
-			res.ModificationTime, res.Observed = &mt, true
-		}
+		a.observe(ctx, cmd.IncidentID, before.ModificationTime, res)
 	}
 	return nil
+}
+
+// observe reads the incident once, right after its update (one get_incidents
+// call filtered by its id, through the same paced API as every call), and
+// puts its modification_time in res when that read shows a newer version
+// than before: the version the update made, which the poller publishes. A
+// read that fails, or still shows the old version (the API's view lags),
+// leaves res unobserved (modification_time null, observed false) rather
+// than spend more of the tenant's budget or hold up the next command: the
+// change still comes back through the poller.
+func (a *Applier) observe(ctx context.Context, id string, before int64, res *Result) {
+	inc, err := a.readOnce(ctx, id)
+	switch {
+	case err != nil:
+		a.log.Info("the incident's version after the update was not observed", "incident_id", id, "command_id", res.CommandID, "err", err)
+	case inc == nil || inc.ModificationTime <= before:
+		a.log.Info("the incident's version after the update was not observed: the read still shows the last one", "incident_id", id, "command_id", res.CommandID)
+	default:
+		mt := inc.ModificationTime
+		res.ModificationTime, res.Observed = &mt, true
+	}
+}
+
+// readOnce returns the incident as one get_incidents call shows it, nil
+// when it shows none.
+func (a *Applier) readOnce(ctx context.Context, id string) (*xdr.Incident, error) {
+	rep, err := a.api.GetIncidents(ctx, xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Incidents {
+		if rep.Incidents[i].ID == id {
+			return &rep.Incidents[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // read returns the incident as get_incidents shows it, nil when it shows
 // none, retrying what is retryable. status is the HTTP status of a failure.
 func (a *Applier) read(ctx context.Context, id string) (*xdr.Incident, int, error) {
-	req := xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1}
 	for attempt := 1; ; attempt++ {
-		rep, err := a.api.GetIncidents(ctx, req)
+		inc, err := a.readOnce(ctx, id)
 		if err == nil {
-			for i := range rep.Incidents {
-				if rep.Incidents[i].ID == id {
-					return &rep.Incidents[i], 0, nil
-				}
-			}
-			return nil, 0, nil
+			return inc, 0, nil
 		}
 		if !xdr.Retryable(err) || attempt >= a.cfg.MaxAttempts {
 			return nil, statusOf(err), err
@@ -686,12 +756,19 @@ func (a *Applier) finish(ctx context.Context, r *kgo.Record, id string, res Resu
 
 // writer writes the applier's state records, then its results.
 type writer interface {
+	// fence makes this writer the only one of the tenant's applier, by
+	// writing rec in a transaction; a writer that cannot fence does
+	// nothing.
+	fence(ctx context.Context, rec *kgo.Record) error
 	commit(ctx context.Context, state, results []*kgo.Record) error
 }
 
 // plainWriter writes state records and waits for their acks before it
 // writes the results: a result is never visible before its dedup record.
+// It fences nothing.
 type plainWriter struct{ cl *kgo.Client }
+
+func (plainWriter) fence(context.Context, *kgo.Record) error { return nil }
 
 func (w plainWriter) commit(ctx context.Context, state, results []*kgo.Record) error {
 	if err := w.cl.ProduceSync(ctx, state...).FirstErr(); err != nil {
@@ -703,20 +780,66 @@ func (w plainWriter) commit(ctx context.Context, state, results []*kgo.Record) e
 	return w.cl.ProduceSync(ctx, results...).FirstErr()
 }
 
-// txnWriter writes state and results in one transaction.
+// txnWriter writes state and results in one transaction (exactly-once).
 type txnWriter struct{ cl *kgo.Client }
 
+func (w txnWriter) fence(ctx context.Context, rec *kgo.Record) error {
+	return transact(ctx, w.cl, []*kgo.Record{rec})
+}
+
 func (w txnWriter) commit(ctx context.Context, state, results []*kgo.Record) error {
-	if err := w.cl.BeginTransaction(); err != nil {
+	return transact(ctx, w.cl, append(append([]*kgo.Record{}, state...), results...))
+}
+
+// fencedWriter writes state records in a transaction of txn and, once it is
+// committed, the results through plain (at-least-once, WithStateProducer).
+type fencedWriter struct{ txn, plain *kgo.Client }
+
+func (w fencedWriter) fence(ctx context.Context, rec *kgo.Record) error {
+	return transact(ctx, w.txn, []*kgo.Record{rec})
+}
+
+func (w fencedWriter) commit(ctx context.Context, state, results []*kgo.Record) error {
+	if err := transact(ctx, w.txn, state); err != nil {
 		return err
 	}
-	err := w.cl.ProduceSync(ctx, append(append([]*kgo.Record{}, state...), results...)...).FirstErr()
+	if len(results) == 0 {
+		return nil
+	}
+	return w.plain.ProduceSync(ctx, results...).FirstErr()
+}
+
+// transact writes recs in one transaction of cl. It returns an error
+// wrapping pipeline.ErrFenced when a newer client with cl's transactional id
+// has fenced cl.
+func transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	if err := cl.BeginTransaction(); err != nil {
+		// A failed run left its transaction open: abort it, then begin.
+		_ = cl.AbortBufferedRecords(ctx)
+		if abort := cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort); abort != nil {
+			return fenced(fmt.Errorf("aborting an unfinished transaction: %w", abort))
+		}
+		if err := cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("beginning a transaction: %w", err)
+		}
+	}
+	err := cl.ProduceSync(ctx, recs...).FirstErr()
 	end := kgo.TryCommit
 	if err != nil {
 		end = kgo.TryAbort
+		_ = cl.AbortBufferedRecords(context.WithoutCancel(ctx))
 	}
-	if eerr := w.cl.EndTransaction(context.WithoutCancel(ctx), end); err == nil {
+	if eerr := cl.EndTransaction(context.WithoutCancel(ctx), end); err == nil {
 		err = eerr
+	}
+	return fenced(err)
+}
+
+// fenced wraps err with pipeline.ErrFenced when Kafka refused a write because
+// a newer producer with the same transactional id exists.
+func fenced(err error) error {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		return fmt.Errorf("%w: %w", pipeline.ErrFenced, err)
 	}
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -32,6 +33,10 @@ type harness struct {
 	env *testkit.Env
 	eos bool
 	kcl *kgo.Client // the SOAR side's producer
+	// api is the tenant's client paced as the process paces it; the
+	// test's own reads go through it too, so they never push the tenant
+	// over its budget.
+	api pacedAPI
 	// cancel ends the last applier started, at once (a SIGKILL's effect
 	// on what it writes next).
 	cancel context.CancelFunc
@@ -44,7 +49,7 @@ func newHarness(t *testing.T, eos bool) *harness {
 	if _, err := kadm.NewClient(kcl).CreateTopics(context.Background(), 3, 1, nil, commandsTopic, resultsTopic); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, env: env, eos: eos, kcl: kcl}
+	return &harness{t: t, env: env, eos: eos, kcl: kcl, api: paced(t, env.API)}
 }
 
 func (h *harness) config() writeback.Config {
@@ -147,9 +152,46 @@ func writes(h *harness) int {
 
 func sp(s string) *string { return &s }
 
+// pacedAPI holds the tenant's calls to its budget as the process does (a
+// sliding log of 10 calls a second), so the applier's reads draw no 429.
+type pacedAPI struct {
+	*xdr.Client
+	lim *enrich.Limiter
+}
+
+func paced(t *testing.T, c *xdr.Client) pacedAPI {
+	lim, err := enrich.NewLimiter(10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pacedAPI{c, lim}
+}
+
+func pace[T any](ctx context.Context, lim *enrich.Limiter, call func() (T, error)) (T, error) {
+	release, err := lim.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer release()
+	return call()
+}
+
+func (p pacedAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.Client.GetIncidents(ctx, req) })
+}
+
+func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateIncident(ctx, req) })
+}
+
+func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
+	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateAlerts(ctx, req) })
+}
+
 func (h *harness) incident(id string) xdr.Incident {
 	h.t.Helper()
-	rep, err := h.env.API.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+	rep, err := h.api.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
 	if err != nil || len(rep.Incidents) != 1 {
 		h.t.Fatalf("reading incident %s: %v", id, err)
 	}
@@ -190,7 +232,8 @@ func TestEachActionAppliedOnce(t *testing.T) {
 				h.send(key, c)
 			}
 			h.send("acme/"+ids[4], cmds[4]) // the pipeline sends the comment twice
-			_, stop := h.start(h.config(), h.env.API)
+			api := h.api
+			_, stop := h.start(h.config(), api)
 			res := h.results(len(cmds))
 			stop()
 
@@ -227,7 +270,7 @@ func TestEachActionAppliedOnce(t *testing.T) {
 			// position; the same command_id sent again is skipped there too.
 			h.send("acme/"+ids[0], cmds[0])
 			h.send("acme/"+ids[1], writeback.Command{CommandID: "a7", Tenant: "acme", IncidentID: ids[1], Action: "set_severity", Severity: sp("")})
-			a, stop := h.start(h.config(), h.env.API)
+			a, stop := h.start(h.config(), api)
 			h.results(len(cmds) + 1)
 			testkit.WaitFor(t, 10*time.Second, "the duplicate counted", func() bool { return a.Counts().Duplicates == 1 })
 			stop()
@@ -262,7 +305,7 @@ func TestRejectedWithoutAPICall(t *testing.T) {
 	h.send("beta/"+id, writeback.Command{CommandID: "r7", Tenant: "beta", IncidentID: id, Action: "unassign"}) // another known tenant's: not answered here
 	h.send("acme/"+id, writeback.Command{CommandID: "r8", Tenant: "acme", IncidentID: id, Action: "set_status", Status: sp("new"), ResolveComment: sp("x")})
 	h.send("acme/999999", writeback.Command{CommandID: "r9", Tenant: "acme", IncidentID: "999999", Action: "unassign"})
-	_, stop := h.start(cfg, h.env.API)
+	_, stop := h.start(cfg, h.api)
 	res := h.results(8)
 	stop()
 	want := map[string]string{"r1": "stale", "r2": "schema", "": "schema", "r4": "not allowed", "r5": "wrong tenant",
@@ -311,7 +354,7 @@ func TestKilledBetweenCallAndResult(t *testing.T) {
 				t.Fatalf("%d write calls before the kill", n)
 			}
 			h.send("acme/"+ids[1], writeback.Command{CommandID: "k2", Tenant: "acme", IncidentID: ids[1], Action: "unassign"})
-			_, stop = h.start(h.config(), h.env.API)
+			_, stop = h.start(h.config(), h.api)
 			res := h.results(2)
 			stop()
 			if r := res["k1"]; r.Outcome != writeback.OutcomeFailed || !strings.HasPrefix(r.Reason, "ambiguous") {
@@ -336,7 +379,7 @@ func TestAmbiguousCommentNotRetried(t *testing.T) {
 	h.env.Sim.Inject(xdrtest.EndpointUpdateIncident, xdrtest.FaultReset, 2)
 	h.send("acme/"+ids[0], writeback.Command{CommandID: "c1", Tenant: "acme", IncidentID: ids[0], Action: "add_comment", Comment: sp("lost reply")})
 	h.send("acme/"+ids[1], writeback.Command{CommandID: "c2", Tenant: "acme", IncidentID: ids[1], Action: "set_severity", Severity: sp("high")})
-	_, stop := h.start(h.config(), h.env.API)
+	_, stop := h.start(h.config(), h.api)
 	res := h.results(2)
 	stop()
 	if r := res["c1"]; r.Outcome != writeback.OutcomeFailed || !strings.HasPrefix(r.Reason, "ambiguous") {
@@ -367,7 +410,7 @@ func TestDoneRecordsExpire(t *testing.T) {
 	h := newHarness(t, false)
 	id := h.env.Sim.IncidentIDs()[0]
 	h.send("acme/"+id, writeback.Command{CommandID: "old", Tenant: "acme", IncidentID: id, Action: "unassign"})
-	_, stop := h.start(h.config(), h.env.API)
+	_, stop := h.start(h.config(), h.api)
 	h.results(1)
 	stop()
 	key := `{"connector":"c","tenant":"acme","kind":"command","command_id":"old"}`
@@ -382,12 +425,182 @@ func TestDoneRecordsExpire(t *testing.T) {
 	}
 	cfg := h.config()
 	cfg.DedupRetention = time.Hour
-	h.startWith(cfg, h.env.API)() // an hour has not passed
+	h.startWith(cfg, h.api)() // an hour has not passed
 	if seen, tomb := tombstoned(); !seen || tomb {
 		t.Fatalf("a young record: seen %v, deleted %v", seen, tomb)
 	}
-	h.startWith(cfg, h.env.API, writeback.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))()
+	h.startWith(cfg, h.api, writeback.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) }))()
 	if seen, tomb := tombstoned(); !seen || !tomb {
 		t.Errorf("an expired record: seen %v, deleted %v", seen, tomb)
+	}
+}
+
+// afterWrite is the tenant's API with the read that follows an update
+// changed: for the incidents in fail it fails (a 503, which a read before
+// an update would retry), for those in lag it shows the incident as it was
+// before the update (the API's view lags). It counts the reads.
+type afterWrite struct {
+	*xdr.Client
+	fail, lag map[string]bool
+
+	mu      sync.Mutex
+	last    map[string]*xdr.IncidentsReply // incident -> the last reply that showed it
+	written map[string]*xdr.IncidentsReply // incident -> its reply before the update, until the read after it
+	reads   map[string]int                 // get_incidents calls per incident
+}
+
+func (a *afterWrite) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
+	id := req.Filters[0].Value.([]string)[0]
+	a.mu.Lock()
+	a.reads[id]++
+	prev, after := a.written[id]
+	delete(a.written, id)
+	a.mu.Unlock()
+	switch {
+	case after && a.fail[id]:
+		return nil, &xdr.APIError{Endpoint: "get_incidents", Status: 503, Message: "unavailable"}
+	case after && a.lag[id]:
+		return prev, nil
+	}
+	rep, err := a.Client.GetIncidents(ctx, req)
+	if err == nil {
+		a.mu.Lock()
+		a.last[id] = rep
+		a.mu.Unlock()
+	}
+	return rep, err
+}
+
+func (a *afterWrite) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
+	a.mu.Lock()
+	a.written[req.IncidentID] = a.last[req.IncidentID]
+	a.mu.Unlock()
+	return a.Client.UpdateIncident(ctx, req)
+}
+
+// TestModificationTimeReadRightAfterTheWrite: an applied command's result
+// carries the modification_time of the incident's new version as one
+// get_incidents call right after the write shows it; when that one read
+// fails, or shows the old version still, the result says observed false
+// with modification_time null, and the read is not repeated.
+func TestModificationTimeReadRightAfterTheWrite(t *testing.T) {
+	h := newHarness(t, false)
+	ids := h.env.Sim.IncidentIDs()
+	api := &afterWrite{Client: h.env.API, fail: map[string]bool{ids[1]: true}, lag: map[string]bool{ids[2]: true},
+		last: map[string]*xdr.IncidentsReply{}, written: map[string]*xdr.IncidentsReply{}, reads: map[string]int{}}
+	for i, id := range ids[:3] {
+		h.send("acme/"+id, writeback.Command{CommandID: fmt.Sprint("m", i), Tenant: "acme", IncidentID: id, Action: "set_severity", Severity: sp("high")})
+	}
+	_, stop := h.start(h.config(), api)
+	res := h.results(3)
+	stop()
+	for i, id := range ids[:3] {
+		r := res[fmt.Sprint("m", i)]
+		if r.Outcome != writeback.OutcomeApplied {
+			t.Errorf("incident %s: %+v, want applied", id, r)
+			continue
+		}
+		if i == 0 {
+			var now int64
+			testkit.WaitFor(t, 10*time.Second, "a read of the incident within the tenant's budget", func() bool {
+				rep, err := h.env.API.GetIncidents(context.Background(), xdr.IncidentsRequest{Filters: []xdr.Filter{xdr.IncidentIDs(id)}, SearchTo: 1})
+				if err == nil && len(rep.Incidents) == 1 {
+					now = rep.Incidents[0].ModificationTime
+				}
+				return err == nil
+			})
+			if !r.Observed || r.ModificationTime == nil || *r.ModificationTime != now {
+				t.Errorf("incident %s: modification_time %v observed %v, want %d observed", id, r.ModificationTime, r.Observed, now)
+			}
+		} else if r.Observed || r.ModificationTime != nil {
+			t.Errorf("incident %s (read after the write %s): modification_time %v observed %v, want null and false",
+				id, map[int]string{1: "failed", 2: "lagging"}[i], r.ModificationTime, r.Observed)
+		}
+		if n := api.reads[id]; n != 2 {
+			t.Errorf("incident %s: %d get_incidents calls, want 2 (one before the write, one after)", id, n)
+		}
+	}
+	raw, _ := json.Marshal(res["m1"])
+	if !strings.Contains(string(raw), `"modification_time":null,"observed":false`) {
+		t.Errorf("unobserved result %s", raw)
+	}
+}
+
+// TestNewApplierFencesTheLast: a second applier of the tenant (its new
+// owner) fences the first (a zombie that still runs): the first stops with
+// pipeline.ErrFenced at its next write, before any API write call, and each
+// command is applied once and answered once — in at-least-once mode through
+// WithStateProducer, in exactly-once mode through the one transactional
+// client.
+func TestNewApplierFencesTheLast(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exactly-once=%v", eos), func(t *testing.T) {
+			h := newHarness(t, eos)
+			ids := h.env.Sim.IncidentIDs()
+			txnID := pipeline.TransactionalID("c", "acme") + "/writeback"
+			run := func(name string) (*writeback.Applier, context.CancelFunc, <-chan error) {
+				kcl := h.env.Producer()
+				t.Cleanup(kcl.Close)
+				var opts []writeback.Option
+				if eos {
+					kcl = h.env.Producer(kgo.TransactionalID(txnID))
+					t.Cleanup(kcl.Close)
+				} else {
+					txn := h.env.Producer(kgo.TransactionalID(txnID))
+					t.Cleanup(txn.Close)
+					opts = append(opts, writeback.WithStateProducer(txn))
+				}
+				opts = append(opts, writeback.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("applier", name)))
+				a, err := writeback.New(h.config(), h.api, kcl, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- a.Run(ctx) }()
+				return a, cancel, done
+			}
+
+			first, cancelFirst, firstDone := run("first")
+			defer cancelFirst()
+			h.send("acme/"+ids[0], writeback.Command{CommandID: "f1", Tenant: "acme", IncidentID: ids[0], Action: "add_comment", Comment: sp("from the first owner")})
+			h.results(1)
+
+			second, cancelSecond, secondDone := run("second")
+			testkit.WaitFor(t, 10*time.Second, "the second applier started", second.Started)
+			// Both read the command; only the second may apply it.
+			h.send("acme/"+ids[1], writeback.Command{CommandID: "f2", Tenant: "acme", IncidentID: ids[1], Action: "add_comment", Comment: sp("exactly one owner")})
+			select {
+			case err := <-firstDone:
+				if !errors.Is(err, pipeline.ErrFenced) {
+					t.Fatalf("the first applier ended with %v, want pipeline.ErrFenced", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first applier was not fenced")
+			}
+			res := h.results(2)
+			if r := res["f2"]; r.Outcome != writeback.OutcomeApplied {
+				t.Errorf("f2: %+v, want applied by the second applier", r)
+			}
+			if c := first.Counts(); c.Applied != 1 {
+				t.Errorf("the fenced applier applied %d commands, want 1 (f1)", c.Applied)
+			}
+			if n := strings.Count(string(h.incident(ids[1]).Raw), "exactly one owner"); n != 1 {
+				t.Errorf("the comment shows %d times", n)
+			}
+			if n := writes(h); n != 2 {
+				t.Errorf("%d write calls, want 2", n)
+			}
+
+			// The second keeps applying.
+			h.send("acme/"+ids[2], writeback.Command{CommandID: "f3", Tenant: "acme", IncidentID: ids[2], Action: "unassign"})
+			if r := h.results(3)["f3"]; r.Outcome != writeback.OutcomeApplied {
+				t.Errorf("f3: %+v", r)
+			}
+			cancelSecond()
+			if err := <-secondDone; err != nil {
+				t.Errorf("the second applier: %v", err)
+			}
+		})
 	}
 }

@@ -257,9 +257,10 @@ type Result struct {
 	APIStatus  int    `json:"api_status,omitempty"`
 	AppliedAt  int64  `json:"applied_at,omitempty"` // epoch ms, when the API took the update
 	// ModificationTime is the incident's modification_time after the
-	// update, as a read of the incident right after it saw it; null when
-	// that read did not show the change yet (Observed false) or for
-	// update_alerts and commands not applied.
+	// update, as one get_incidents call right after it (filtered by the
+	// incident's id, paced like every call) saw it; null (Observed false)
+	// when that read failed or did not show the change yet, for
+	// update_alerts, and for commands not applied.
 	ModificationTime *int64 `json:"modification_time"`
 	// Observed tells whether ModificationTime was observed.
 	Observed bool `json:"observed"`
