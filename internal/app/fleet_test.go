@@ -39,10 +39,10 @@ type fleetEnv struct {
 	file    string
 	cluster *kfake.Cluster
 	calls   *xdrtest.CallLog // every API call the fleet received
-	deps    func(*Deps)      // when set, changes the Deps of the processes start starts
+	tuning  func(*Tuning)    // when set, changes the Tuning of the processes start starts
 
 	pollsMu sync.Mutex
-	polls   map[string]*testkit.PollLog // each tenant's polls (Deps.OnPoll)
+	polls   map[string]*testkit.PollLog // each tenant's polls (Tuning.OnPoll)
 }
 
 // pollLog returns tenant id's record of polls.
@@ -138,13 +138,13 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	addr := make(chan string, 1)
-	deps := Deps{Version: "test", Listening: func(a string) { addr <- a },
-		Reload: r.reload, WatchEvery: 50 * time.Millisecond, TenantsSettle: 100 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
+	deps := Deps{Version: "test", Listening: func(a string) { addr <- a }, Reload: r.reload}
+	tuning := Tuning{WatchEvery: 50 * time.Millisecond, TenantsSettle: 100 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
 		OnPoll: func(id string, res source.PollResult, err error) { e.pollLog(id).Observer(0)(res, err) }}
-	if e.deps != nil {
-		e.deps(&deps)
+	if e.tuning != nil {
+		e.tuning(&tuning)
 	}
-	proc, err := New(context.Background(), cfg, log, deps)
+	proc, err := NewTuned(context.Background(), cfg, log, deps, tuning)
 	if err != nil {
 		e.t.Fatal(err)
 	}

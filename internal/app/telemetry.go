@@ -181,8 +181,7 @@ func (o *observability) kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
 type pollWatch struct {
 	health *telemetry.Health // single-tenant mode: polls feed readiness; nil otherwise
 	errors atomic.Int64
-	lastOK atomic.Int64                   // end of the last successful poll, epoch ms
-	also   func(source.PollResult, error) // Deps.OnPoll for this tenant; nil: none
+	lastOK atomic.Int64 // end of the last successful poll, epoch ms
 }
 
 func (w *pollWatch) observe(r source.PollResult, err error) {
@@ -194,9 +193,6 @@ func (w *pollWatch) observe(r source.PollResult, err error) {
 	}
 	if w.health != nil {
 		w.health.PollDone(r.Started.Add(r.Duration), err)
-	}
-	if w.also != nil {
-		w.also(r, err)
 	}
 }
 

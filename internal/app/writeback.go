@@ -121,12 +121,12 @@ func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi bo
 		ReportsUnknown: func() bool { return ids.first() == t.ID },
 		CommandsTopic:  topics.Commands, ResultsTopic: topics.Results, OffsetsTopic: s.cfg.TopicOffsets,
 		CreateTopics: true, Partitions: int32(s.cfg.KafkaPartitions), Replication: int16(s.cfg.KafkaReplication),
-		ExactlyOnce:   s.cfg.Delivery == pipeline.ExactlyOnce,
+		ExactlyOnce:   pipeline.Transactional(s.cfg.Delivery),
 		ClientOpts:    s.connOpts,
 		MaxRetryAfter: s.cfg.XDRMaxRetryAfter,
 	}
 	if cfg.ExactlyOnce {
-		owned, err = newProducer(s, "", log, kgo.TransactionalID(WritebackTransactionalID(s.cfg.ConnectorName, t.ID)))
+		owned, err = newProducer(s, log, kgo.TransactionalID(WritebackTransactionalID(s.cfg.ConnectorName, t.ID)))
 		if err != nil {
 			return nil, nil, err
 		}
