@@ -249,6 +249,11 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 		now: p.tuning.now, own: allTenants{},
 		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.tuning.settle, DefaultTenantsSettle)}}
 	p.fleet.shared.tenantIDs = p.fleet // write-back asks which tenants the file has
+	freg, err := p.obs.registerFleetMetrics(p.fleet)
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, func() { _ = freg.Unregister() })
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -76,6 +78,7 @@ type slot struct {
 
 	mu       sync.Mutex
 	status   TenantStatus
+	class    string             // while failed: the failure's class (failureClass), for the failed gauge
 	pipeline *pipeline.Pipeline // of the run under way; nil between runs
 }
 
@@ -345,6 +348,7 @@ func (v supervisor) supervise(ctx context.Context, s *slot, run func(context.Con
 		reason := failureReason(err)
 		s.mu.Lock()
 		s.status.Failures++
+		s.class = failureClass(err)
 		s.mu.Unlock()
 		s.set(StateFailed, reason, err)
 		s.mu.Lock()
@@ -450,6 +454,52 @@ func failureReason(err error) string {
 		msg = msg[:i]
 	}
 	return msg
+}
+
+// Classes of a tenant's failure: the reason label of the failed gauge
+// (MetricTenantFailed), a small fixed set.
+const (
+	FailureAPIUnauthorized   = "api_unauthorized"   // the API rejected the key (401)
+	FailureAPIUnlicensed     = "api_unlicensed"     // no licence for the API (402)
+	FailureAPIForbidden      = "api_forbidden"      // the key's role lacks a permission (403)
+	FailureAPIError          = "api_error"          // another HTTP status of the API
+	FailureKafkaUnauthorized = "kafka_unauthorized" // the Kafka principal may not use the tenant's transactional id
+	FailureKafka             = "kafka"              // another error Kafka answered
+	FailureFenced            = "fenced"             // another instance with the same CONNECTOR_NAME writes the tenant's records
+	FailureSecondProcess     = "second_process"     // another live process runs the tenant, the group being off
+	FailureConfig            = "config"             // the tenant's settings cannot be used
+	FailureOther             = "other"              // anything else: the reason in GET /tenants and the log says what
+)
+
+// failureClass is the class of a tenant's failure, one of the Failure*
+// constants; failureReason says it in words.
+func failureClass(err error) string {
+	switch {
+	case errors.Is(err, errSecondProcess):
+		return FailureSecondProcess
+	case errors.Is(err, pipeline.ErrFenced):
+		return FailureFenced
+	case errors.Is(err, pipeline.ErrTxnNotAuthorized):
+		return FailureKafkaUnauthorized
+	}
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			return FailureAPIUnauthorized
+		case http.StatusPaymentRequired:
+			return FailureAPIUnlicensed
+		case http.StatusForbidden:
+			return FailureAPIForbidden
+		}
+		return FailureAPIError
+	}
+	if _, ok := errors.AsType[*ConfigError](err); ok {
+		return FailureConfig
+	}
+	if _, ok := errors.AsType[*kerr.Error](err); ok {
+		return FailureKafka
+	}
+	return FailureOther
 }
 
 // DefaultTenantsSettle is how long a changed tenants file — or a changed

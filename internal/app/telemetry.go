@@ -226,6 +226,44 @@ func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWat
 		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attribute.String(telemetry.AttrTenant, tenant))
 }
 
+// MetricTenantFailed is the gauge of the fleet's failed tenants: 1 with
+// the failure's class as label reason (one of the Failure* constants) while
+// a tenant is failed and retried with backoff, else 0 without reason, for
+// every tenant running here (or failed, moved, disabled).
+const MetricTenantFailed = "xdr_connector.tenant.failed"
+
+// attrReason labels MetricTenantFailed with the failure's class.
+const attrReason = "reason"
+
+// registerFleetMetrics exposes the failed gauge of f's tenants.
+func (o *observability) registerFleetMetrics(f *fleet) (metric.Registration, error) {
+	m := o.meterProvider.Meter(meterScope)
+	failed, err := m.Int64ObservableGauge(MetricTenantFailed,
+		metric.WithDescription("1 while the tenant is failed and retried with backoff, with the failure's class as label reason; else 0."))
+	if err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		f.mu.Lock()
+		slots := make([]*slot, 0, len(f.slots))
+		for _, s := range f.slots {
+			slots = append(slots, s)
+		}
+		f.mu.Unlock()
+		for _, s := range slots {
+			s.mu.Lock()
+			id, state, class := s.status.ID, s.status.State, s.class
+			s.mu.Unlock()
+			if state == StateFailed {
+				ob.ObserveInt64(failed, 1, metric.WithAttributes(attribute.String(telemetry.AttrTenant, id), attribute.String(attrReason, class)))
+				continue
+			}
+			ob.ObserveInt64(failed, 0, metric.WithAttributes(attribute.String(telemetry.AttrTenant, id)))
+		}
+		return nil
+	}, failed)
+}
+
 // registerReadiness exposes h's answer, the one /readyz gives, as
 // xdr_connector_ready.
 func (o *observability) registerReadiness(h *telemetry.Health) (metric.Registration, error) {
