@@ -5,6 +5,14 @@
 // pipeline.Pipeline). cmd/connector reads flags and the environment into a
 // config.Config, calls New and Run, and maps the errors to exit statuses;
 // a *ConfigError means the configuration is wrong.
+//
+// With a tenants file or group membership, a fleet (fleet.go) runs the
+// tenants its ownership says are this process's — every one (allTenants),
+// or those of the slots its group member owns (group.go, the member's
+// slots.Handler) — each under a supervisor that restarts a failed run with
+// backoff on its own clock. Which Kafka clients a tenant needs is its
+// pipeline's delivery mode's business: the process gives it a producer and a
+// pipeline.ProducerFactory.
 package app
 
 import (

@@ -14,7 +14,9 @@
 // in source; the rate limit and its policy in enrich (limiter.go); which
 // records a reply becomes in enrich (flatten.go) and how a record is encoded
 // in record; the delivery mode in this package's committer (commit.go for
-// at-least-once, txn.go for exactly-once), chosen once in New.
+// at-least-once, txn.go for exactly-once), chosen once in New, which builds
+// the Kafka clients the mode needs from a ProducerFactory: nothing outside
+// this package branches on the mode.
 package pipeline
 
 import (
