@@ -78,7 +78,7 @@ func (f *ruleFile) rules() []alertRule {
 
 // wantAlerts are the conditions an operator must act on.
 var wantAlerts = []string{
-	"XDRConnectorDown", "XDRConnectorNotReady", "XDRConnectorTenantNotRunning", "XDRConnectorAPIKeyRejected",
+	"XDRConnectorDown", "XDRConnectorNotReady", "XDRConnectorTenantNotRunning", "XDRConnectorTenantFailed", "XDRConnectorAPIKeyRejected",
 	"XDRConnectorTenantsUnowned", "XDRConnectorPollsFailing", "XDRConnectorWatermarkLag", "XDRConnectorNotCommitting",
 	"XDRConnectorEnrichBacklogGrowing", "XDRConnectorEnrichETA", "XDRConnectorRateLimited", "XDRConnectorDLQ",
 	"XDRConnectorBulkFallback", "XDRConnectorProduceErrors", "XDRConnectorGroupCutOff", "XDRConnectorTenantRunTwice",

@@ -17,6 +17,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 )
 
@@ -186,7 +187,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 			fmt.Fprintf(stdout, "WARNING: real tenant data (%s) goes to an embedded TEST broker without authentication on %s: anyone on this machine can read it. Set KAFKA_BROKERS for production.\n",
 				strings.Join(real, ", "), addr)
 		}
-		if cfg.Delivery == "exactly-once" {
+		if pipeline.Transactional(cfg.Delivery) {
 			log.Warn("DELIVERY=exactly-once on the EMBEDDED broker: a crash of this process can leave a transaction that was open at the crash visible after a later restart; exactly-once across crashes needs a Kafka cluster (KAFKA_BROKERS)",
 				"data_dir", cfg.DataDir)
 		}

@@ -5,6 +5,14 @@
 // pipeline.Pipeline). cmd/connector reads flags and the environment into a
 // config.Config, calls New and Run, and maps the errors to exit statuses;
 // a *ConfigError means the configuration is wrong.
+//
+// With a tenants file or group membership, a fleet (fleet.go) runs the
+// tenants its ownership says are this process's — every one (allTenants),
+// or those of the slots its group member owns (group.go, the member's
+// slots.Handler) — each under a supervisor that restarts a failed run with
+// backoff on its own clock. Which Kafka clients a tenant needs is its
+// pipeline's delivery mode's business: the process gives it a producer and a
+// pipeline.ProducerFactory.
 package app
 
 import (
@@ -24,7 +32,6 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -36,7 +43,8 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// Deps are what a process takes from its surroundings; tests replace them.
+// Deps are what a process takes from its surroundings: cmd/connector sets
+// them from the process's, its tests replace them.
 type Deps struct {
 	Version      string                      // the connector's version, for the User-Agent and service.version
 	Getenv       func(string) (string, bool) // the environment, for OTEL_* (os.LookupEnv); nil: empty
@@ -44,17 +52,20 @@ type Deps struct {
 	SpanExporter sdktrace.SpanExporter       // non-nil: export every span to it synchronously, tracing on
 	PingEvery    time.Duration               // how long /readyz reuses a Kafka ping; 0: 5s
 	Listening    func(addr string)           // told the HTTP server's address once it listens
+	Reload       <-chan struct{}             // with a tenants file: a signal re-reads the file (SIGHUP)
+}
 
-	// With a tenants file:
-	Reload         <-chan struct{} // a signal re-reads the file (SIGHUP)
-	WatchEvery     time.Duration   // how often the file's content is checked for a change; 0: 2s
-	TenantsSettle  time.Duration   // how long a change must read the same before it is applied; 0: DefaultTenantsSettle
-	TenantRetryMin time.Duration   // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
-	TenantRetryMax time.Duration   // longest wait; 0: DefaultTenantRetryMax
-
-	// OnPoll, when set, is told of every poll of every tenant as it ends
-	// (a test's record of which versions a poll could read).
-	OnPoll func(tenant string, r source.PollResult, err error)
+// tuning are the fleet's timings, its supervisor's clock and extra options
+// for each tenant's pipeline: New takes the defaults, this package's tests
+// their own (export_test.go).
+type tuning struct {
+	watchEvery time.Duration    // how often the tenants file's content is checked for a change; 0: 2s
+	settle     time.Duration    // how long a change must read the same before it is applied; 0: DefaultTenantsSettle
+	retryMin   time.Duration    // first wait before restarting a failed tenant; 0: DefaultTenantRetryMin
+	retryMax   time.Duration    // longest wait; 0: DefaultTenantRetryMax
+	now        func() time.Time // the supervisor's clock; nil: time.Now
+	// tenantOpts, when set, adds options to tenant id's pipeline.
+	tenantOpts func(id string) []pipeline.Option
 }
 
 // StopMargin is how long a stop may take beyond SHUTDOWN_TIMEOUT (the
@@ -83,6 +94,7 @@ type Process struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	deps    Deps
+	tuning  tuning
 	obs     *observability
 	tenant  *tenant // env-only mode
 	fleet   *fleet  // tenants-file mode, or group membership
@@ -141,13 +153,17 @@ func goDone(f func()) <-chan struct{} {
 // TENANTS_FILE set, the file is read and validated here: a bad one is a
 // *ConfigError naming each problem.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (*Process, error) {
+	return newProcess(ctx, cfg, log, deps, tuning{})
+}
+
+func newProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps, tn tuning) (*Process, error) {
 	if deps.Getenv == nil {
 		deps.Getenv = func(string) (string, bool) { return "", false }
 	}
 	if deps.Stderr == nil {
 		deps.Stderr = io.Discard
 	}
-	p := &Process{cfg: cfg, log: log, deps: deps}
+	p := &Process{cfg: cfg, log: log, deps: deps, tuning: tn}
 	ok := false
 	defer func() {
 		if !ok {
@@ -172,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, onPoll: deps.OnPoll,
+	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, tenantOpts: tn.tenantOpts,
 		replies: xdr.NewReplyBudget(cmp.Or(cfg.XDRReplyBudget, xdr.DefaultReplyBudget))}
 	if cfg.GroupEnabled {
 		sh.replica = replicaName(cfg)
@@ -211,7 +227,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 }
 
 // newFleet builds the tenants-file mode (or group membership): one producer
-// shared by the tenants (at-least-once) and readiness that follows Kafka
+// shared by the tenants and readiness that follows Kafka
 // alone, since a failing tenant — or a standby without tenants — must not
 // make the process unready.
 func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
@@ -219,26 +235,33 @@ func (p *Process) newFleet(sh shared, tenants []config.Tenant, ok *bool) error {
 	// class; the shared buffer holds all of them (for tenants added by a
 	// reload too, up to twice the first file or 1,000), so no tenant's
 	// Produce waits behind another tenant's backlog.
-	kcl, err := newProducer(sh, "", p.log, kgo.MaxBufferedRecords(sink.TenantsBuffer(max(2*len(tenants), 1000))))
+	kcl, err := newProducer(sh, p.log, kgo.MaxBufferedRecords(sink.TenantsBuffer(max(2*len(tenants), 1000))))
 	if err != nil {
 		return err
 	}
 	p.closers = append(p.closers, kcl.Close)
 	p.fleetKC = kcl
-	if p.cfg.Delivery != pipeline.ExactlyOnce {
-		sh.kcl = kcl
-	}
+	sh.kcl = kcl
 	p.tenants = tenants
-	retryMin, retryMax := p.deps.TenantRetryMin, p.deps.TenantRetryMax
+	retryMin, retryMax := p.tuning.retryMin, p.tuning.retryMax
 	if retryMin <= 0 {
 		retryMin = DefaultTenantRetryMin
 	}
 	if retryMax < retryMin {
 		retryMax = max(retryMin, DefaultTenantRetryMax)
 	}
+	if p.tuning.now == nil {
+		p.tuning.now = time.Now
+	}
 	p.fleet = &fleet{shared: sh, log: p.log, path: p.cfg.TenantsFile, multi: p.cfg.TenantsFile != "", retryMin: retryMin, retryMax: retryMax,
-		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.deps.TenantsSettle, DefaultTenantsSettle)}}
+		now: p.tuning.now, own: allTenants{},
+		slots: map[string]*slot{}, prev: map[string]chan struct{}{}, settle: settler{settle: cmp.Or(p.tuning.settle, DefaultTenantsSettle)}}
 	p.fleet.shared.tenantIDs = p.fleet // write-back asks which tenants the file has
+	freg, err := p.obs.registerFleetMetrics(p.fleet)
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, func() { _ = freg.Unregister() })
 	if p.cfg.GroupEnabled {
 		reg, err := p.obs.registerGroupMetrics(p.fleet)
 		if err != nil {
@@ -377,10 +400,7 @@ func (p *Process) Run(ctx context.Context) error {
 	close(f.started)
 	if p.cfg.TenantsFile != "" {
 		p.log.Info("running the tenants of the tenants file", "tenants", len(p.tenants), "path", p.cfg.TenantsFile, "group", p.cfg.GroupEnabled)
-		every := p.deps.WatchEvery
-		if every <= 0 {
-			every = 2 * time.Second
-		}
+		every := cmp.Or(p.tuning.watchEvery, 2*time.Second)
 		f.watch(ctx, p.deps.Reload, every)
 	} else {
 		<-ctx.Done()

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -24,7 +26,7 @@ const (
 	StateStarting = "starting" // building its clients, loading its offsets
 	StateRunning  = "running"  // its stages run
 	StateFailed   = "failed"   // it stopped with an error; it is retried with backoff, and stays failed while a retry starts
-	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see fleet.handedOver)
+	StateMoved    = "moved"    // the group moved its slot to another process, which fenced this one: a handover; not retried (see group.handedOver)
 	StateStopped  = "stopped"  // removed from the file, or the process is stopping
 	StateDisabled = "disabled" // disabled: true in the file
 )
@@ -69,19 +71,21 @@ type TenantStatus struct {
 // the slot is stopped.
 type slot struct {
 	t      config.Tenant
+	now    func() time.Time // the supervisor's clock, for Since
 	cancel context.CancelFunc
 	done   chan struct{}
 	after  <-chan struct{} // the previous run of the tenant in this process, draining; nil if none
 
 	mu       sync.Mutex
 	status   TenantStatus
+	class    string             // while failed: the failure's class (failureClass), for the failed gauge
 	pipeline *pipeline.Pipeline // of the run under way; nil between runs
 }
 
 func (s *slot) set(state, reason string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.status.State, s.status.Since, s.status.Reason = state, time.Now().UTC(), reason
+	s.status.State, s.status.Since, s.status.Reason = state, s.now().UTC(), reason
 	if err != nil {
 		s.status.LastError = err.Error()
 	}
@@ -115,6 +119,21 @@ func (s *slot) snapshot() TenantStatus {
 	return st
 }
 
+// ownership says which tenants this process runs: every tenant of the
+// configuration (allTenants), or those of the slots its member of the
+// connector's group owns (*group). It is safe for concurrent use and holds
+// its own lock: the fleet asks it with or without its own held, and it never
+// calls the fleet while holding its lock.
+type ownership interface {
+	owns(id string) bool
+}
+
+// allTenants is the ownership without group membership: this process runs
+// every tenant.
+type allTenants struct{}
+
+func (allTenants) owns(string) bool { return true }
+
 // fleet supervises the tenants of a tenants file (or, with group membership,
 // the one tenant of the environment): one slot each, started, stopped and
 // restarted as the file changes and, with group membership, as this process
@@ -127,7 +146,9 @@ type fleet struct {
 	multi    bool   // tenants-file mode: records carry the tenant (see Tenant.PipelineConfig)
 	retryMin time.Duration
 	retryMax time.Duration
-	group    *group // nil: every tenant runs in this process
+	now      func() time.Time // the supervisors' clock
+	own      ownership        // which tenants run here: allTenants, or the group once joined
+	group    *group           // nil: no group membership
 
 	started chan struct{} // closed once the tenants are started
 
@@ -151,14 +172,21 @@ func (f *fleet) start(ctx context.Context, ts []config.Tenant) {
 	for _, t := range ts {
 		f.want[t.ID] = t
 	}
-	f.reconcile()
+	f.reconcileLocked()
 }
 
 // reconcile starts every wanted tenant this process owns that does not run,
-// and stops every running one it should not run. f.mu must be held.
+// and stops every running one it should not run.
 func (f *fleet) reconcile() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reconcileLocked()
+}
+
+// reconcileLocked is reconcile with f.mu held.
+func (f *fleet) reconcileLocked() {
 	for id, s := range f.slots {
-		if _, ok := f.want[id]; !ok || !f.owns(id) {
+		if _, ok := f.want[id]; !ok || !f.own.owns(id) {
 			f.stopSlot(s)
 		}
 	}
@@ -166,15 +194,39 @@ func (f *fleet) reconcile() {
 		return // stopping: nothing new starts
 	}
 	for id, t := range f.want {
-		if f.slots[id] == nil && f.owns(id) {
+		if f.slots[id] == nil && f.own.owns(id) {
 			f.startSlot(f.ctx, t)
 		}
 	}
 }
 
-// owns reports whether this process runs tenant id: always without group
-// membership, else when it owns the tenant's slot. f.mu must be held.
-func (f *fleet) owns(id string) bool { return f.group == nil || f.group.owned[f.group.slotOf(id)] }
+// enabled returns the wanted tenants that run (not disabled).
+func (f *fleet) enabled() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return enabledOf(f.want)
+}
+
+// release stops the running tenants for which gone is true (ownership says
+// they are no longer this process's) and returns them, with the channels of
+// their runs and of earlier runs of them still draining.
+func (f *fleet) release(gone func(id string) bool) (ids []string, done []<-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, s := range f.slots {
+		if gone(id) {
+			ids = append(ids, id)
+			done = append(done, s.done)
+		}
+	}
+	for id, d := range f.prev {
+		if gone(id) && f.slots[id] == nil {
+			done = append(done, d)
+		}
+	}
+	f.reconcileLocked()
+	return ids, done
+}
 
 // startSlot starts a tenant's slot, first logging its settings that are
 // outside what the API documents or insecure; its run begins once the tenant's previous
@@ -191,13 +243,16 @@ func (f *fleet) startSlot(ctx context.Context, t config.Tenant) {
 		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &slot{t: t, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
+	s := &slot{t: t, now: f.now, cancel: cancel, done: make(chan struct{}), status: TenantStatus{ID: t.ID}}
 	if prev := f.prev[t.ID]; prev != nil {
 		s.after = prev
 	}
 	s.set(StateStarting, "", nil)
 	f.slots[t.ID] = s
-	f.wg.Go(func() { f.supervise(sctx, s) })
+	v := supervisor{log: f.log.With("tenant", t.ID), retryMin: f.retryMin, retryMax: f.retryMax, now: f.now, own: f.own, group: f.group}
+	f.wg.Go(func() {
+		v.supervise(sctx, s, func(ctx context.Context, log *slog.Logger) error { return f.runOnce(ctx, s, log) })
+	})
 }
 
 // stopSlot stops a tenant gracefully (final commit, rate history kept); its
@@ -209,12 +264,26 @@ func (f *fleet) stopSlot(s *slot) {
 	f.prev[s.t.ID] = s.done
 }
 
-// supervise runs a tenant until ctx ends, restarting it after a failure with
-// backoff from retryMin, doubling to retryMax; a run that lasted longer than
-// retryMax starts the backoff over.
-func (f *fleet) supervise(ctx context.Context, s *slot) {
+// supervisor runs one tenant's slot until it is stopped: it restarts a run
+// that failed with backoff from retryMin, doubling to retryMax — a run that
+// lasted longer than retryMax starts the backoff over — and, with group
+// membership, tells a handover from a failure. now is its clock: how long a
+// run lasted, and the times GET /tenants shows.
+type supervisor struct {
+	log      *slog.Logger
+	retryMin time.Duration
+	retryMax time.Duration
+	now      func() time.Time
+	own      ownership
+	group    *group // nil: no group membership, no handover
+}
+
+// supervise runs the tenant of s with run until ctx ends, and closes s.done
+// when it has stopped. run returns when its ctx ends (a graceful stop) or the
+// run failed.
+func (v supervisor) supervise(ctx context.Context, s *slot, run func(context.Context, *slog.Logger) error) {
 	defer close(s.done)
-	log := f.log.With("tenant", s.t.ID)
+	log := v.log
 	if s.after != nil {
 		select {
 		case <-s.after: // drained and committed before this run loads the offsets
@@ -228,14 +297,14 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		<-ctx.Done()
 		return
 	}
-	delay := f.retryMin
+	delay := v.retryMin
 	for {
-		began := time.Now()
-		err := f.runOnce(ctx, s, log)
-		fenced := f.group != nil && errors.Is(err, pipeline.ErrFenced)
+		began := v.now()
+		err := run(ctx, log)
+		fenced := v.group != nil && errors.Is(err, pipeline.ErrFenced)
 		if ctx.Err() != nil {
 			switch {
-			case fenced && !f.ownsNow(s.t.ID):
+			case fenced && !v.own.owns(s.t.ID):
 				// Its slot was revoked or lost, and the next owner fenced
 				// the final commit: the next owner resumes from the last
 				// commit that went through.
@@ -251,38 +320,39 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 			return
 		}
 		if fenced {
-			if to, moved := f.handedOver(ctx, s.t.ID); moved {
+			if to, moved := v.group.handedOver(ctx, s.t.ID); moved {
 				s.set(StateMoved, movedReason(to), nil)
 				log.Info("tenant handed over: the group moved its slot to another process, which fenced this one; it is not retried here", "to", to, "err", err)
-				if !f.whileMoved(ctx, s.t.ID) {
+				if !v.group.whileMoved(ctx, s.t.ID) {
 					return // the slot was revoked or lost here too, or the process stops: moved stays its last state
 				}
 				log.Info("the group gives the tenant's slot to this process again; starting it")
 				s.set(StateStarting, "", nil)
-				delay = f.retryMin
+				delay = v.retryMin
 				continue
 			}
 		}
 		if err == nil {
 			err = errors.New("the pipeline stopped by itself")
 		}
-		if time.Since(began) > f.retryMax {
-			delay = f.retryMin
+		if v.now().Sub(began) > v.retryMax {
+			delay = v.retryMin
 		}
 		if errors.Is(err, pipeline.ErrFenced) {
 			// Without the group, another process runs the tenant too; with
 			// it, the group says the slot is this process's, so the writer
 			// that fenced it is outside the group. Retrying soon would fence
 			// the other in turn.
-			delay = f.retryMax
+			delay = v.retryMax
 		}
 		reason := failureReason(err)
 		s.mu.Lock()
 		s.status.Failures++
+		s.class = failureClass(err)
 		s.mu.Unlock()
 		s.set(StateFailed, reason, err)
 		s.mu.Lock()
-		s.status.NextRetry = time.Now().Add(delay).UTC()
+		s.status.NextRetry = v.now().Add(delay).UTC()
 		s.mu.Unlock()
 		log.Error("tenant failed; the others are not affected; retrying", "reason", reason, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
@@ -297,7 +367,7 @@ func (f *fleet) supervise(ctx context.Context, s *slot) {
 		// error and the time the retry began, until the new run is running
 		// (loading the offsets can take a while), so that "failed" is what
 		// /tenants says for the whole cycle, not for the backoff alone.
-		delay = min(2*delay, f.retryMax)
+		delay = min(2*delay, v.retryMax)
 	}
 }
 
@@ -384,6 +454,52 @@ func failureReason(err error) string {
 		msg = msg[:i]
 	}
 	return msg
+}
+
+// Classes of a tenant's failure: the reason label of the failed gauge
+// (MetricTenantFailed), a small fixed set.
+const (
+	FailureAPIUnauthorized   = "api_unauthorized"   // the API rejected the key (401)
+	FailureAPIUnlicensed     = "api_unlicensed"     // no licence for the API (402)
+	FailureAPIForbidden      = "api_forbidden"      // the key's role lacks a permission (403)
+	FailureAPIError          = "api_error"          // another HTTP status of the API
+	FailureKafkaUnauthorized = "kafka_unauthorized" // the Kafka principal may not use the tenant's transactional id
+	FailureKafka             = "kafka"              // another error Kafka answered
+	FailureFenced            = "fenced"             // another instance with the same CONNECTOR_NAME writes the tenant's records
+	FailureSecondProcess     = "second_process"     // another live process runs the tenant, the group being off
+	FailureConfig            = "config"             // the tenant's settings cannot be used
+	FailureOther             = "other"              // anything else: the reason in GET /tenants and the log says what
+)
+
+// failureClass is the class of a tenant's failure, one of the Failure*
+// constants; failureReason says it in words.
+func failureClass(err error) string {
+	switch {
+	case errors.Is(err, errSecondProcess):
+		return FailureSecondProcess
+	case errors.Is(err, pipeline.ErrFenced):
+		return FailureFenced
+	case errors.Is(err, pipeline.ErrTxnNotAuthorized):
+		return FailureKafkaUnauthorized
+	}
+	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			return FailureAPIUnauthorized
+		case http.StatusPaymentRequired:
+			return FailureAPIUnlicensed
+		case http.StatusForbidden:
+			return FailureAPIForbidden
+		}
+		return FailureAPIError
+	}
+	if _, ok := errors.AsType[*ConfigError](err); ok {
+		return FailureConfig
+	}
+	if _, ok := errors.AsType[*kerr.Error](err); ok {
+		return FailureKafka
+	}
+	return FailureOther
 }
 
 // DefaultTenantsSettle is how long a changed tenants file — or a changed
@@ -540,12 +656,12 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 			added = append(added, id)
 		}
 	}
-	weighed := f.group != nil && !slices.Equal(f.weightsLocked(f.group.partitions), weightsOf(want, f.group.partitions))
+	weighed := f.group != nil && !slices.Equal(weightsOf(f.want, f.group.partitions), weightsOf(want, f.group.partitions))
 	f.want = want
 	if f.ctx == nil {
 		f.ctx = ctx
 	}
-	f.reconcile()
+	f.reconcileLocked()
 	f.mu.Unlock()
 	if weighed {
 		f.group.member.Rebalance() // the leader balances with the new weights

@@ -39,10 +39,10 @@ type fleetEnv struct {
 	file    string
 	cluster *kfake.Cluster
 	calls   *xdrtest.CallLog // every API call the fleet received
-	deps    func(*Deps)      // when set, changes the Deps of the processes start starts
+	tuning  func(*Tuning)    // when set, changes the Tuning of the processes start starts
 
 	pollsMu sync.Mutex
-	polls   map[string]*testkit.PollLog // each tenant's polls (Deps.OnPoll)
+	polls   map[string]*testkit.PollLog // each tenant's polls (Tuning.OnPoll)
 }
 
 // pollLog returns tenant id's record of polls.
@@ -138,13 +138,13 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	addr := make(chan string, 1)
-	deps := Deps{Version: "test", Listening: func(a string) { addr <- a },
-		Reload: r.reload, WatchEvery: 50 * time.Millisecond, TenantsSettle: 100 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
+	deps := Deps{Version: "test", Listening: func(a string) { addr <- a }, Reload: r.reload}
+	tuning := Tuning{WatchEvery: 50 * time.Millisecond, TenantsSettle: 100 * time.Millisecond, TenantRetryMin: 200 * time.Millisecond, TenantRetryMax: time.Second,
 		OnPoll: func(id string, res source.PollResult, err error) { e.pollLog(id).Observer(0)(res, err) }}
-	if e.deps != nil {
-		e.deps(&deps)
+	if e.tuning != nil {
+		e.tuning(&tuning)
 	}
-	proc, err := New(context.Background(), cfg, log, deps)
+	proc, err := NewTuned(context.Background(), cfg, log, deps, tuning)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -369,7 +369,19 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(2 * time.Second) // a few more polls and commits
+	// A few more complete polls of each healthy tenant.
+	after := map[string]int{}
+	for _, id := range ids {
+		after[id] = e.pollLog(id).Polls() + 3
+	}
+	waitFor(t, 30*time.Second, "a few more polls of every healthy tenant", func() bool {
+		for _, id := range ids {
+			if id != revoked && e.pollLog(id).Polls() < after[id] {
+				return false
+			}
+		}
+		return true
+	})
 	r.stop(t)
 
 	changes := e.consume("xdr.incidents")
@@ -461,6 +473,9 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 	}
 }
 
+// fileRejected is what the log says of a tenants file that is rejected.
+const fileRejected = "the tenants file is not valid or cannot be read; it was rejected as a whole"
+
 // TestFleetReloads adds, removes and changes tenants while the process runs,
 // by SIGHUP and by swapping the file as Kubernetes swaps a mounted
 // ConfigMap's symlink; an invalid file changes nothing; the tenants not
@@ -511,9 +526,10 @@ func TestFleetReloads(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "the added tenant to run", func() bool { return r.tenants(t)[ids[2]].State == StateRunning })
 
-	// An invalid file changes nothing.
+	// An invalid file changes nothing, once it has been read and rejected.
+	rejected := len(r.logs.lines(fileRejected))
 	swap("tenants:\n  - id: BAD\n")
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 20*time.Second, "the invalid file to be rejected", func() bool { return len(r.logs.lines(fileRejected)) > rejected })
 	if st := r.tenants(t); len(st) != 3 || st[ids[0]].State != StateRunning || st[ids[2]].State != StateRunning {
 		t.Fatalf("an invalid file changed the running set: %+v", st)
 	}

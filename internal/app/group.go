@@ -34,7 +34,10 @@ const (
 )
 
 // group is a fleet's membership in the connector's consumer group: which
-// slots this process owns, and what is known of the others.
+// slots this process owns, and what is known of the others. It is the
+// fleet's ownership with membership (owns), and the member's slots.Handler,
+// which tells the fleet when its slots change. Its state has its own lock,
+// never held while it calls the fleet; the fleet may ask it under its own.
 type group struct {
 	member     *slots.Member
 	admin      *kadm.Client // asks the coordinator who owns a slot, over the fleet's producer's connections
@@ -42,18 +45,47 @@ type group struct {
 	replica    string        // this process's name in the group: KAFKA_GROUP_INSTANCE_ID, else host and pid
 	grace      time.Duration // how long a slot may be nobody's before its tenants are reported unowned
 	drainFor   time.Duration // how long Revoked waits for the tenants of revoked slots
-
-	// owned is guarded by the fleet's mutex.
-	owned map[int32]bool
+	cfg        *config.Config
+	log        *slog.Logger // the fleet's
+	tenants    tenantSet
 
 	mu      sync.Mutex
+	owned   map[int32]bool       // the slots this member owns, by the member's last word from the group
 	unowned map[string]time.Time // tenants whose slot nobody owned, since when
 	slotOf_ map[string]int32     // cache of slots.Of
+}
+
+// tenantSet is what a group asks of the fleet whose tenants it owns.
+type tenantSet interface {
+	// enabled returns the tenants of the configuration that run (not
+	// disabled).
+	enabled() []string
+	// reconcile starts the tenants this process owns that do not run, and
+	// stops those it no longer owns.
+	reconcile()
+	// release stops the running tenants for which gone is true and returns
+	// them, with channels closed once their runs — and earlier runs of them
+	// still draining — have ended.
+	release(gone func(id string) bool) (ids []string, done []<-chan struct{})
+}
+
+// owns reports whether this process owns tenant id's slot, by the member's
+// last word from the group.
+func (g *group) owns(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.owned[g.slotLocked(id)]
 }
 
 func (g *group) slotOf(id string) int32 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.slotLocked(id)
+}
+
+// slotLocked is tenant id's slot, from the cache of slots.Of. g.mu must be
+// held.
+func (g *group) slotLocked(id string) int32 {
 	if p, ok := g.slotOf_[id]; ok {
 		return p
 	}
@@ -79,23 +111,26 @@ func replicaName(cfg *config.Config) string {
 
 // weightsOf counts the tenants that run (not disabled) in each of n slots.
 func weightsOf(want map[string]config.Tenant, n int32) []int {
+	return slots.Weights(enabledOf(want), n)
+}
+
+// enabledOf returns the ids of the tenants of want that run (not disabled).
+func enabledOf(want map[string]config.Tenant) []string {
 	ids := make([]string, 0, len(want))
 	for id, t := range want {
 		if !t.Disabled {
 			ids = append(ids, id)
 		}
 	}
-	return slots.Weights(ids, n)
+	return ids
 }
-
-// weightsLocked is weightsOf the wanted tenants. f.mu must be held.
-func (f *fleet) weightsLocked(n int32) []int { return weightsOf(f.want, n) }
 
 // joinGroup creates the slots topic (or finds it), joins the connector's
 // group and runs the membership until the returned stop is called, which
 // leaves the group: call it after every tenant has stopped. A membership
 // that ends by itself calls fail with the cause (its slots are lost by
-// then): another live process joined with this one's member id.
+// then): another live process joined with this one's member id. From then
+// on the fleet runs the tenants of the slots the group owns.
 func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client, fail func(error)) (stop func(), err error) {
 	cfg := f.shared.cfg
 	n, err := slots.EnsureTopic(ctx, kadm.NewClient(kcl), cfg.TopicSlots, int32(cfg.SlotsPartitions), int16(cfg.KafkaReplication))
@@ -107,25 +142,22 @@ func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client, fail func(error)
 			"topic", cfg.TopicSlots, "partitions", n, "KAFKA_SLOTS_PARTITIONS", cfg.SlotsPartitions)
 	}
 	g := &group{partitions: n, replica: replicaName(cfg), owned: map[int32]bool{}, unowned: map[string]time.Time{}, slotOf_: map[string]int32{},
-		grace: cfg.GroupSessionTimeout + cfg.GroupRebalanceTimeout, drainFor: cfg.GroupRebalanceTimeout - cfg.GroupHeartbeatInterval}
+		grace: cfg.GroupSessionTimeout + cfg.GroupRebalanceTimeout, drainFor: cfg.GroupRebalanceTimeout - cfg.GroupHeartbeatInterval,
+		cfg: cfg, log: f.log, tenants: f}
 	log := f.log.With("stage", "group")
 	m, err := slots.New(slots.Config{
 		Group: cfg.GroupID(), Topic: cfg.TopicSlots, Partitions: n, InstanceID: cfg.GroupInstanceID,
 		SessionTimeout: cfg.GroupSessionTimeout, RebalanceTimeout: cfg.GroupRebalanceTimeout, HeartbeatInterval: cfg.GroupHeartbeatInterval,
-		Weights: func(n int32) []int {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			return f.weightsLocked(n)
-		},
+		Weights:    func(n int32) []int { return slots.Weights(f.enabled(), n) },
 		ClientOpts: append(append([]kgo.Opt{}, f.shared.connOpts...), kgo.WithLogger(kslog.New(kafkaLogger(cfg, log, f.shared.stderr)))),
 		Logger:     log,
-	}, f)
+	}, g)
 	if err != nil {
 		return nil, err
 	}
 	g.member, g.admin = m, kadm.NewClient(kcl)
 	f.mu.Lock()
-	f.group = g
+	f.group, f.own = g, g
 	f.mu.Unlock()
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -145,7 +177,7 @@ func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client, fail func(error)
 	wdone := make(chan struct{})
 	go func() {
 		defer close(wdone)
-		f.watchGroup(mctx, log)
+		g.watch(mctx, log)
 	}()
 	log.Info("joined the connector's group; running the tenants of the slots this process owns",
 		"group", cfg.GroupID(), "slots_topic", cfg.TopicSlots, "slots", n, "replica", g.replica, "static", cfg.GroupInstanceID != "")
@@ -154,72 +186,51 @@ func (f *fleet) joinGroup(ctx context.Context, kcl *kgo.Client, fail func(error)
 
 // Assigned implements slots.Handler: the tenants of the slots start (each
 // fences the previous owner before its first API call).
-func (f *fleet) Assigned(_ context.Context, ps []int32) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (g *group) Assigned(_ context.Context, ps []int32) {
+	g.mu.Lock()
 	for _, p := range ps {
-		f.group.owned[p] = true
+		g.owned[p] = true
 	}
-	f.reconcile()
+	g.mu.Unlock()
+	g.tenants.reconcile()
 }
 
 // Revoked implements slots.Handler: the tenants of the slots stop — stop
 // polling and enriching, drain, make their final commit with the rate
 // history — and Revoked returns when they have, within the rebalance
 // timeout, so the next owner starts from a clean commit.
-func (f *fleet) Revoked(ctx context.Context, ps []int32) { f.release(ctx, ps, "revoked") }
+func (g *group) Revoked(ctx context.Context, ps []int32) { g.release(ctx, ps, "revoked") }
 
 // Lost implements slots.Handler: as Revoked, but another process may own
 // the slots already; its fencing refuses what the stopping tenants still
 // write.
-func (f *fleet) Lost(ctx context.Context, ps []int32) { f.release(ctx, ps, "lost") }
+func (g *group) Lost(ctx context.Context, ps []int32) { g.release(ctx, ps, "lost") }
 
-func (f *fleet) release(ctx context.Context, ps []int32, why string) {
-	f.mu.Lock()
-	var waits []chan struct{}
-	var ids []string
+func (g *group) release(ctx context.Context, ps []int32, why string) {
+	g.mu.Lock()
 	for _, p := range ps {
-		delete(f.group.owned, p)
+		delete(g.owned, p)
 	}
-	for id, s := range f.slots {
-		if slices.Contains(ps, f.group.slotOf(id)) {
-			ids = append(ids, id)
-			waits = append(waits, s.done)
-		}
-	}
-	for id, done := range f.prev {
-		if slices.Contains(ps, f.group.slotOf(id)) && f.slots[id] == nil {
-			waits = append(waits, done)
-		}
-	}
-	f.reconcile()
-	f.mu.Unlock()
+	g.mu.Unlock()
+	ids, waits := g.tenants.release(func(id string) bool { return slices.Contains(ps, g.slotOf(id)) })
 	if len(ids) == 0 && len(waits) == 0 {
 		return
 	}
 	slices.Sort(ids)
 	began := time.Now()
-	t := time.NewTimer(f.group.drainFor)
+	t := time.NewTimer(g.drainFor)
 	defer t.Stop()
 	for _, done := range waits {
 		select {
 		case <-done:
 		case <-t.C:
-			f.log.Warn("tenants of "+why+" slots did not stop within the rebalance timeout; their next owner fences them", "tenants", ids)
+			g.log.Warn("tenants of "+why+" slots did not stop within the rebalance timeout; their next owner fences them", "tenants", ids)
 			return
 		case <-ctx.Done():
 			return
 		}
 	}
-	f.log.Info("tenants of "+why+" slots stopped and committed", "tenants", ids, "took", time.Since(began).Round(time.Millisecond))
-}
-
-// ownsNow reports whether this process owns tenant id's slot, by the
-// member's last word from the group.
-func (f *fleet) ownsNow(id string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.owns(id)
+	g.log.Info("tenants of "+why+" slots stopped and committed", "tenants", ids, "took", time.Since(began).Round(time.Millisecond))
 }
 
 // handedOver decides whether tenant id, whose writes were just fenced, was
@@ -233,26 +244,25 @@ func (f *fleet) ownsNow(id string) bool {
 // within the rebalance timeout counts as a handover: this process is then
 // cut off from the group, and the tenant must not fight the writer that
 // fenced it.
-func (f *fleet) handedOver(ctx context.Context, id string) (to string, moved bool) {
-	if !f.ownsNow(id) {
+func (g *group) handedOver(ctx context.Context, id string) (to string, moved bool) {
+	if !g.owns(id) {
 		return "", true
 	}
-	cfg := f.shared.cfg
-	ctx, cancel := context.WithTimeout(ctx, cfg.GroupRebalanceTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.GroupRebalanceTimeout)
 	defer cancel()
-	p := f.group.slotOf(id)
+	p := g.slotOf(id)
 	for {
-		h, err := f.group.member.HolderOf(ctx, f.group.admin, p)
+		h, err := g.member.HolderOf(ctx, g.admin, p)
 		if err == nil {
 			return h.Who, !h.Mine
 		}
-		if !f.ownsNow(id) {
+		if !g.owns(id) {
 			return "", true // revoked or lost meanwhile
 		}
 		select {
 		case <-ctx.Done():
 			return "", true
-		case <-time.After(cfg.GroupHeartbeatInterval):
+		case <-time.After(g.cfg.GroupHeartbeatInterval):
 		}
 	}
 }
@@ -262,9 +272,9 @@ func (f *fleet) handedOver(ctx context.Context, id string) (to string, moved boo
 // false; or until the coordinator says the slot is this member's again (a
 // new assignment, not a retry), checked every session timeout, and returns
 // true.
-func (f *fleet) whileMoved(ctx context.Context, id string) bool {
-	every := f.shared.cfg.GroupSessionTimeout
-	p := f.group.slotOf(id)
+func (g *group) whileMoved(ctx context.Context, id string) bool {
+	every := g.cfg.GroupSessionTimeout
+	p := g.slotOf(id)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -274,9 +284,9 @@ func (f *fleet) whileMoved(ctx context.Context, id string) bool {
 		case <-t.C:
 		}
 		actx, cancel := context.WithTimeout(ctx, every)
-		h, err := f.group.member.HolderOf(actx, f.group.admin, p)
+		h, err := g.member.HolderOf(actx, g.admin, p)
 		cancel()
-		if err == nil && h.Mine && f.ownsNow(id) {
+		if err == nil && h.Mine && g.owns(id) {
 			return true
 		}
 	}
@@ -291,15 +301,14 @@ func movedReason(to string) string {
 	return "its slot moved to " + to + ", which runs the tenant now; not retried here"
 }
 
-// watchGroup logs when this process loses and regains contact with the
-// group coordinator, and keeps what is known of slots owned by nobody.
-func (f *fleet) watchGroup(ctx context.Context, log *slog.Logger) {
-	cfg := f.shared.cfg
+// watch logs when this process loses and regains contact with the group
+// coordinator, and keeps what is known of slots owned by nobody.
+func (g *group) watch(ctx context.Context, log *slog.Logger) {
+	cfg := g.cfg
 	every := min(max(time.Second, cfg.GroupSessionTimeout/3), 15*time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	live, last := false, time.Time{}
-	g := f.group
 	for {
 		select {
 		case <-ctx.Done():
@@ -325,15 +334,7 @@ func (f *fleet) watchGroup(ctx context.Context, log *slog.Logger) {
 			log.Debug("describing the group failed", "err", err)
 			continue
 		}
-		f.mu.Lock()
-		ids := make([]string, 0, len(f.want))
-		for id, t := range f.want {
-			if !t.Disabled {
-				ids = append(ids, id)
-			}
-		}
-		f.mu.Unlock()
-		g.noteOwners(ids, owners, time.Now())
+		g.noteOwners(g.tenants.enabled(), owners, time.Now())
 	}
 }
 
@@ -345,12 +346,7 @@ func (g *group) noteOwners(ids []string, owners map[int32]string, now time.Time)
 	seen := map[string]bool{}
 	for _, id := range ids {
 		seen[id] = true
-		p, ok := g.slotOf_[id]
-		if !ok {
-			p = slots.Of(id, g.partitions)
-			g.slotOf_[id] = p
-		}
-		if _, owned := owners[p]; owned {
+		if _, owned := owners[g.slotLocked(id)]; owned {
 			delete(g.unowned, id)
 		} else if _, ok := g.unowned[id]; !ok {
 			g.unowned[id] = now

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -287,7 +291,12 @@ func TestActiveStandbyKeepsTheEnvTenantAsItWas(t *testing.T) {
 	a := e.start(env("a"))
 	waitFor(t, 30*time.Second, "a to run the tenant", func() bool { return slices.Equal(running(t, a), []string{"solo"}) })
 	b := e.start(env("b"))
-	time.Sleep(time.Second) // b joins, and must stand by
+	// b joins, and must stand by: once the coordinator describes both as
+	// members with their slots, the tenant's slot is a's and b runs nothing.
+	owners := settled(t, map[string]*fleetRun{"a": a, "b": b})
+	if slot := a.slotOf("solo"); owners[slot] != "a" {
+		t.Fatalf("the tenant's slot %d went to %q, want a", slot, owners[slot])
+	}
 	if got := running(t, b); len(got) != 0 {
 		t.Fatalf("the standby runs %v", got)
 	}
@@ -361,6 +370,80 @@ func TestTenantsOfNobodyAreReported(t *testing.T) {
 		t.Errorf("a replica that owns nothing called the API %d times", len(calls))
 	}
 }
+
+// settled waits until the coordinator describes the group as stable with
+// exactly the replicas of rs (by instance id) as members, each of which has
+// taken in the slots the description gives it, and returns who owns each
+// slot.
+func settled(t *testing.T, rs map[string]*fleetRun) map[int32]string {
+	t.Helper()
+	var cfg *config.Config
+	for _, r := range rs {
+		cfg = r.proc.cfg
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.KafkaBrokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var owners map[int32]string
+	waitFor(t, 30*time.Second, "the replicas to join the group and take in their slots", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		dgs, err := adm.DescribeGroups(ctx, cfg.GroupID())
+		if err != nil {
+			return false
+		}
+		g := dgs[cfg.GroupID()]
+		if g.Err != nil || g.State != "Stable" || len(g.Members) != len(rs) {
+			return false
+		}
+		owners = map[int32]string{}
+		mine := map[string][]int32{}
+		for _, m := range g.Members {
+			if m.InstanceID == nil || rs[*m.InstanceID] == nil {
+				return false
+			}
+			a, ok := m.Assigned.AsConsumer()
+			if !ok {
+				return false
+			}
+			for _, tp := range a.Topics {
+				if tp.Topic != cfg.TopicSlots {
+					continue
+				}
+				for _, p := range tp.Partitions {
+					owners[p] = *m.InstanceID
+					mine[*m.InstanceID] = append(mine[*m.InstanceID], p)
+				}
+			}
+		}
+		for name, r := range rs {
+			g := r.group()
+			if g == nil {
+				return false
+			}
+			want := mine[name]
+			slices.Sort(want)
+			if !slices.Equal(g.member.Owned(), want) {
+				return false
+			}
+		}
+		return true
+	})
+	return owners
+}
+
+// group is the replica's membership; nil until it has joined.
+func (r *fleetRun) group() *group {
+	r.proc.fleet.mu.Lock()
+	defer r.proc.fleet.mu.Unlock()
+	return r.proc.fleet.group
+}
+
+// slotOf is tenant id's slot in the replica's group.
+func (r *fleetRun) slotOf(id string) int32 { return r.group().slotOf(id) }
 
 // gauge is the value of a metric without labels other than the resource's,
 // as GET /metrics serves it; -1 when it is absent.

@@ -151,7 +151,7 @@ func TestMovedTenantIsReleasedAndTheStopEndsInTime(t *testing.T) {
 // return within SHUTDOWN_TIMEOUT plus StopMargin.
 func TestStopEndsInTimeWhateverTheTenantsDo(t *testing.T) {
 	e := newGroupFleetEnv(t, 6)
-	e.deps = func(d *Deps) { d.TenantRetryMin, d.TenantRetryMax = time.Minute, 30*time.Minute }
+	e.tuning = func(t *Tuning) { t.TenantRetryMin, t.TenantRetryMax = time.Minute, 30*time.Minute }
 	ids := e.fleet.IDs()
 	revoked, fenced, flaky := ids[0], ids[1], ids[2]
 	settings := groupSettings("")

@@ -181,8 +181,7 @@ func (o *observability) kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
 type pollWatch struct {
 	health *telemetry.Health // single-tenant mode: polls feed readiness; nil otherwise
 	errors atomic.Int64
-	lastOK atomic.Int64                   // end of the last successful poll, epoch ms
-	also   func(source.PollResult, error) // Deps.OnPoll for this tenant; nil: none
+	lastOK atomic.Int64 // end of the last successful poll, epoch ms
 }
 
 func (w *pollWatch) observe(r source.PollResult, err error) {
@@ -194,9 +193,6 @@ func (w *pollWatch) observe(r source.PollResult, err error) {
 	}
 	if w.health != nil {
 		w.health.PollDone(r.Started.Add(r.Duration), err)
-	}
-	if w.also != nil {
-		w.also(r, err)
 	}
 }
 
@@ -228,6 +224,44 @@ const meterScope = "github.com/soc-tools/xdr-kafka-connector/internal/app"
 func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch, tenant string) (metric.Registration, error) {
 	return telemetry.RegisterMetrics(o.meterProvider.Meter(meterScope),
 		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attribute.String(telemetry.AttrTenant, tenant))
+}
+
+// MetricTenantFailed is the gauge of the fleet's failed tenants: 1 with
+// the failure's class as label reason (one of the Failure* constants) while
+// a tenant is failed and retried with backoff, else 0 without reason, for
+// every tenant running here (or failed, moved, disabled).
+const MetricTenantFailed = "xdr_connector.tenant.failed"
+
+// attrReason labels MetricTenantFailed with the failure's class.
+const attrReason = "reason"
+
+// registerFleetMetrics exposes the failed gauge of f's tenants.
+func (o *observability) registerFleetMetrics(f *fleet) (metric.Registration, error) {
+	m := o.meterProvider.Meter(meterScope)
+	failed, err := m.Int64ObservableGauge(MetricTenantFailed,
+		metric.WithDescription("1 while the tenant is failed and retried with backoff, with the failure's class as label reason; else 0."))
+	if err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		f.mu.Lock()
+		slots := make([]*slot, 0, len(f.slots))
+		for _, s := range f.slots {
+			slots = append(slots, s)
+		}
+		f.mu.Unlock()
+		for _, s := range slots {
+			s.mu.Lock()
+			id, state, class := s.status.ID, s.status.State, s.class
+			s.mu.Unlock()
+			if state == StateFailed {
+				ob.ObserveInt64(failed, 1, metric.WithAttributes(attribute.String(telemetry.AttrTenant, id), attribute.String(attrReason, class)))
+				continue
+			}
+			ob.ObserveInt64(failed, 0, metric.WithAttributes(attribute.String(telemetry.AttrTenant, id)))
+		}
+		return nil
+	}, failed)
 }
 
 // registerReadiness exposes h's answer, the one /readyz gives, as

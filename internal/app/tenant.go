@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -171,11 +170,13 @@ type shared struct {
 	obs      *observability
 	version  string
 	stderr   io.Writer
-	// kcl is the producer the tenants of a tenants file share in
-	// at-least-once mode; nil otherwise (each tenant has its own: in
-	// exactly-once mode its transactional id is its own).
-	kcl    *kgo.Client
-	onPoll func(tenant string, r source.PollResult, err error) // Deps.OnPoll
+	// kcl is the producer the tenants of a tenants file share (each
+	// tenant's delivery mode builds what else it needs); nil otherwise:
+	// the one tenant has its own.
+	kcl *kgo.Client
+	// tenantOpts, when set, adds options to tenant id's pipeline (tests'
+	// poll observers; see export_test.go).
+	tenantOpts func(id string) []pipeline.Option
 	// gate, with group membership, holds the tenant's API calls while the
 	// process is cut off from the group coordinator; it also makes an
 	// at-least-once tenant write its offsets in fencing transactions.
@@ -197,9 +198,8 @@ type shared struct {
 type tenant struct {
 	id       string
 	pipeline *pipeline.Pipeline
-	kcl      *kgo.Client
+	kcl      *kgo.Client // the producer it shares, or its own (ownsKCL); its delivery mode builds what else it needs
 	ownsKCL  bool
-	offsets  *kgo.Client // the transactional writer of its offsets (at-least-once to an external Kafka); nil otherwise
 	polls    *pollWatch
 	// writeback applies the tenant's commands; nil when write-back is off.
 	writeback *writeback.Applier
@@ -232,33 +232,33 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		writes = gatedWrites{api: pa, gate: s.gate}
 	}
 	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
-	if s.onPoll != nil {
-		id, on := t.ID, s.onPoll
-		tn.polls.also = func(r source.PollResult, err error) { on(id, r, err) }
-	}
 	ok := false
 	defer func() {
 		if !ok {
 			tn.close()
 		}
 	}()
-	if tn.kcl == nil || s.cfg.Delivery == pipeline.ExactlyOnce {
-		if tn.kcl, err = newProducer(s, t.ID, log); err != nil { // t.ID is never empty
+	if tn.kcl == nil {
+		if tn.kcl, err = newProducer(s, log); err != nil {
 			return nil, err
 		}
 		tn.ownsKCL = true
 	}
-	opts := []pipeline.Option{pipeline.WithLogger(log), pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(tn.polls.observe)}
-	if (s.gate.member != nil || s.cfg.ExternalKafka) && s.cfg.Delivery != pipeline.ExactlyOnce {
-		if tn.offsets, err = newOffsetsProducer(s, t.ID, log); err != nil {
-			return nil, err
-		}
-		opts = append(opts, pipeline.WithOffsetsProducer(tn.offsets))
+	opts := []pipeline.Option{pipeline.WithLogger(log), pipeline.WithTracerProvider(tp), pipeline.WithPollObserver(tn.polls.observe),
+		pipeline.WithProducers(func(opts ...kgo.Opt) (*kgo.Client, error) { return newProducer(s, log, opts...) })}
+	if s.tenantOpts != nil {
+		opts = append(opts, s.tenantOpts(t.ID)...)
 	}
-	if tn.pipeline, err = pipeline.New(t.PipelineConfig(s.cfg, s.connOpts, multi), api, tn.kcl, opts...); err != nil {
+	pcfg := t.PipelineConfig(s.cfg, s.connOpts, multi)
+	// With the group, a process cut off from it may have lost the tenant
+	// without knowing; on an external Kafka, another live process may run
+	// it: either way a new owner must fence this one's writes (see
+	// secondProcess).
+	pcfg.Fencing = s.gate.member != nil || s.cfg.ExternalKafka
+	if tn.pipeline, err = pipeline.New(pcfg, api, tn.kcl, opts...); err != nil {
 		return nil, err
 	}
-	if tn.writeback, tn.wbKCL, err = newApplier(s, t, writes, tn.kcl, multi, tn.offsets != nil, log); err != nil {
+	if tn.writeback, tn.wbKCL, err = newApplier(s, t, writes, tn.kcl, multi, pcfg.Fencing, log); err != nil {
 		return nil, err
 	}
 	tn.id = t.ID
@@ -266,28 +266,13 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 	return tn, nil
 }
 
-// newOffsetsProducer builds the transactional client through which an
-// at-least-once tenant writes its offsets to an external Kafka: its
-// transactional id is the tenant's (the one exactly-once delivery uses for
-// its data too, so a tenant has one writer whatever the mode of each
-// process), and a new owner's first transaction fences every earlier one
-// (pipeline.WithOffsetsProducer). With the group it keeps a zombie from
-// writing; without it, it is how a second live process of the connector
-// running the same tenant is found out (see secondProcess).
-func newOffsetsProducer(s shared, tenant string, log *slog.Logger) (*kgo.Client, error) {
-	return newProducer(s, "", log, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
-}
-
-// newProducer builds a producer client with the connector's settings, with
-// the transactional id of tenant in exactly-once mode (tenant may be empty
-// otherwise).
-func newProducer(s shared, tenant string, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
+// newProducer builds a producer client with the connector's settings plus
+// extra (a transactional id): the producer tenants share, and — as each
+// tenant's pipeline.ProducerFactory — what its delivery mode needs.
+func newProducer(s shared, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
 	hookOpts, err := s.obs.kafkaOpts(s.cfg)
 	if err != nil {
 		return nil, err
-	}
-	if s.cfg.Delivery == pipeline.ExactlyOnce && tenant != "" {
-		hookOpts = append(hookOpts, kgo.TransactionalID(pipeline.TransactionalID(s.cfg.ConnectorName, tenant)))
 	}
 	opts := append(append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...), extra...)
 	if n := s.cfg.KafkaMaxRecordBytes + record.HeaderSlack; n > defaultBatchMaxBytes {
@@ -303,19 +288,11 @@ func newProducer(s shared, tenant string, log *slog.Logger, extra ...kgo.Opt) (*
 }
 
 func (t *tenant) close() {
+	if t.pipeline != nil {
+		t.pipeline.Close()
+	}
 	if t.ownsKCL && t.kcl != nil {
 		t.kcl.Close()
-	}
-	if t.offsets != nil {
-		// A run that failed may leave a transaction of its offsets open;
-		// until it ends, no read_committed reader gets past it — the next
-		// run's load of the offsets included. Abort it (nothing when none
-		// is open).
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = t.offsets.AbortBufferedRecords(ctx)
-		_ = t.offsets.EndTransaction(ctx, kgo.TryAbort)
-		cancel()
-		t.offsets.Close()
 	}
 	if t.wbKCL != nil {
 		t.wbKCL.Close()

@@ -98,7 +98,7 @@ func (f *fleet) first() string {
 // the process or the tenant, with the Kafka client of its own that it writes
 // through (closed by close), or nil. In exactly-once mode that client is
 // transactional and carries everything; in at-least-once mode with fence
-// (the tenant's pipeline fences its offsets: pipeline.WithOffsetsProducer)
+// (the tenant's pipeline fences its offsets: pipeline.Config.Fencing)
 // it is the transactional writer of the applier's state records
 // (writeback.WithStateProducer), so an applier that lost the tenant stops as
 // its pipeline does. Both use WritebackTransactionalID, never the pipeline's
@@ -123,14 +123,14 @@ func newApplier(s shared, t Tenant, api writeback.API, kcl *kgo.Client, multi, f
 		ReportsUnknown: func() bool { return ids.first() == t.ID },
 		CommandsTopic:  topics.Commands, ResultsTopic: topics.Results, OffsetsTopic: s.cfg.TopicOffsets,
 		CreateTopics: true, Partitions: int32(s.cfg.KafkaPartitions), Replication: int16(s.cfg.KafkaReplication),
-		ExactlyOnce:   s.cfg.Delivery == pipeline.ExactlyOnce,
+		ExactlyOnce:   pipeline.Transactional(s.cfg.Delivery),
 		ClientOpts:    s.connOpts,
 		MaxRetryAfter: s.cfg.XDRMaxRetryAfter,
 	}
 	opts := []writeback.Option{writeback.WithLogger(log), writeback.WithMeterProvider(s.obs.meterProvider),
 		writeback.WithMetricAttributes(attribute.String(telemetry.AttrTenant, t.ID))}
 	if cfg.ExactlyOnce || fence {
-		owned, err = newProducer(s, "", log, kgo.TransactionalID(WritebackTransactionalID(s.cfg.ConnectorName, t.ID)))
+		owned, err = newProducer(s, log, kgo.TransactionalID(WritebackTransactionalID(s.cfg.ConnectorName, t.ID)))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 )
 
 // Delivery guarantees.
@@ -17,9 +18,47 @@ const (
 	ExactlyOnce = "exactly-once"
 )
 
+// Transactional reports whether delivery mode d (a Config.Delivery value)
+// writes the data records in Kafka transactions: a read_committed consumer
+// then sees each record once, and that guarantee across a crash rests on the
+// broker keeping its transaction state.
+func Transactional(d string) bool { return d == ExactlyOnce }
+
+// ProducerFactory builds a Kafka producer client with the connector's
+// connection and producer settings (those of sink.ProducerOpts) plus opts,
+// such as kgo.TransactionalID. The pipeline closes what it builds (Close).
+type ProducerFactory func(opts ...kgo.Opt) (*kgo.Client, error)
+
+// newCommitter chooses the delivery mode of cfg.Delivery, once, and builds
+// the clients it needs beyond the pipeline's own with produce; it returns the
+// options its sink needs too.
+func newCommitter(p *Pipeline, produce ProducerFactory) (committer, []sink.Option, error) {
+	switch p.cfg.Delivery {
+	case "", AtLeastOnce:
+		p.cfg.Delivery = AtLeastOnce
+		c := &atLeastOnce{p: p, sem: make(chan struct{}, 1)}
+		if p.cfg.Fencing {
+			txn, err := produce(kgo.TransactionalID(TransactionalID(p.cfg.Connector, p.cfg.Tenant)))
+			if err != nil {
+				return nil, nil, err
+			}
+			c.txn = txn
+		}
+		return c, nil, nil
+	case ExactlyOnce:
+		txn, err := produce(kgo.TransactionalID(TransactionalID(p.cfg.Connector, p.cfg.Tenant)))
+		if err != nil {
+			return nil, nil, err
+		}
+		return &exactlyOnce{p: p, kcl: txn}, []sink.Option{sink.Batching()}, nil
+	default:
+		return nil, nil, fmt.Errorf("pipeline: unknown delivery %q", p.cfg.Delivery)
+	}
+}
+
 // committer is a delivery mode: how what Kafka acknowledged becomes committed
-// offsets. New chooses one, once; nothing else in the pipeline branches on the
-// mode.
+// offsets, and which Kafka clients that takes. New chooses one, once; nothing
+// else in the pipeline, and nothing outside it, branches on the mode.
 type committer interface {
 	// begin runs after the offsets store exists and before the offsets are
 	// read, so that what is read is final.
@@ -30,6 +69,8 @@ type committer interface {
 	// finish is phase two of a graceful stop: drain what is in flight and
 	// make the final commit, within ctx.
 	finish(ctx context.Context) error
+	// close releases the clients the mode built; it runs once, after Run.
+	close()
 }
 
 // atLeastOnce produces records as they come and commits, every interval,
@@ -38,7 +79,7 @@ type committer interface {
 type atLeastOnce struct {
 	p   *Pipeline
 	sem chan struct{} // held while a commit is being written
-	txn *kgo.Client   // non-nil: offsets go in fencing transactions of it (see WithOffsetsProducer)
+	txn *kgo.Client   // with Config.Fencing: offsets go in fencing transactions of it (see fenced.go); else nil
 }
 
 func (c *atLeastOnce) begin(ctx context.Context) error {

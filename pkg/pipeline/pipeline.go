@@ -14,7 +14,9 @@
 // in source; the rate limit and its policy in enrich (limiter.go); which
 // records a reply becomes in enrich (flatten.go) and how a record is encoded
 // in record; the delivery mode in this package's committer (commit.go for
-// at-least-once, txn.go for exactly-once), chosen once in New.
+// at-least-once, txn.go for exactly-once), chosen once in New, which builds
+// the Kafka clients the mode needs from a ProducerFactory: nothing outside
+// this package branches on the mode.
 package pipeline
 
 import (
@@ -67,9 +69,16 @@ type Config struct {
 	Partitions   int32 // for created data topics; -1 broker default
 	Replication  int16 // for created topics; -1 broker default
 
-	// Delivery is AtLeastOnce (default) or ExactlyOnce. Exactly-once needs
-	// a client built with kgo.TransactionalID (see TransactionalID).
+	// Delivery is AtLeastOnce (default) or ExactlyOnce. Each mode builds
+	// the Kafka clients it needs beyond the pipeline's own (see
+	// WithProducers): exactly-once a transactional client with the tenant's
+	// id (TransactionalID).
 	Delivery string
+	// Fencing makes a later owner of the tenant (another process with the
+	// same Connector and Tenant) fence this pipeline's writes: at-least-once
+	// delivery then writes its offsets in transactions of the tenant's
+	// transactional id (see fenced.go); exactly-once fences always.
+	Fencing bool
 
 	StartFrom int64 // epoch ms; the watermark of a first start
 	Source    source.Config
@@ -132,6 +141,8 @@ type Pipeline struct {
 	abandoned bool
 
 	commit  committer // the delivery mode, chosen once in New
+	produce ProducerFactory
+	closed  sync.Once
 	sink    *sink.Sink
 	store   *offsets.Store
 	tracker *offsets.Tracker
@@ -191,9 +202,16 @@ func WithTracerProvider(tp trace.TracerProvider) Option { return func(p *Pipelin
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(p *Pipeline) { p.now = now } }
 
-// New returns a pipeline that reads through api and writes through kcl. kcl
-// must have been built with sink.ProducerOpts(); the caller closes it after
-// Run returns.
+// WithProducers sets how the delivery mode builds the Kafka clients it needs
+// beyond the pipeline's own (default: kgo.NewClient with Config.ClientOpts,
+// sink.ProducerOpts() and the mode's options).
+func WithProducers(f ProducerFactory) Option { return func(p *Pipeline) { p.produce = f } }
+
+// New returns a pipeline that reads through api and writes through kcl, and
+// through the clients its delivery mode builds (see WithProducers). kcl must
+// have been built with sink.ProducerOpts() and without a transactional id;
+// pipelines may share it, and the caller closes it after Run returns. Close
+// releases what New built.
 func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error) {
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = time.Second
@@ -214,17 +232,20 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	}
 	p := &Pipeline{cfg: cfg, api: api, kcl: kcl, log: slog.New(slog.DiscardHandler), now: time.Now, tp: noop.NewTracerProvider(),
 		ready: make(chan struct{})}
-	var sinkOpts []sink.Option
-	switch cfg.Delivery {
-	case "", AtLeastOnce:
-		p.cfg.Delivery = AtLeastOnce
-		p.commit = &atLeastOnce{p: p, sem: make(chan struct{}, 1)}
-	case ExactlyOnce:
-		p.commit = &exactlyOnce{p: p}
-		sinkOpts = append(sinkOpts, sink.Batching())
-	default:
-		return nil, fmt.Errorf("pipeline: unknown delivery %q", cfg.Delivery)
+	for _, o := range opts {
+		o(p)
 	}
+	produce := p.produce
+	if produce == nil {
+		produce = func(opts ...kgo.Opt) (*kgo.Client, error) {
+			return kgo.NewClient(append(append(append([]kgo.Opt{}, cfg.ClientOpts...), sink.ProducerOpts()...), opts...)...)
+		}
+	}
+	commit, sinkOpts, err := newCommitter(p, produce)
+	if err != nil {
+		return nil, err
+	}
+	p.commit = commit
 	if cfg.MultiTenant {
 		sinkOpts = append(sinkOpts, sink.ForTenant(cfg.Tenant))
 	}
@@ -233,14 +254,17 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Pipeline, error
 	}
 	sk, err := sink.New(kcl, cfg.Topics, sinkOpts...)
 	if err != nil {
+		p.Close()
 		return nil, err
 	}
 	p.sink = sk
-	for _, o := range opts {
-		o(p)
-	}
 	return p, nil
 }
+
+// Close releases the Kafka clients the delivery mode built, aborting a
+// transaction a failed run left open. Call it once Run has returned, or
+// instead of Run; later calls do nothing.
+func (p *Pipeline) Close() { p.closed.Do(p.commit.close) }
 
 // Ready is closed once the offsets are loaded and the stages run.
 func (p *Pipeline) Ready() <-chan struct{} { return p.ready }

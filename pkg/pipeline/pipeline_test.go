@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
@@ -60,17 +58,13 @@ func start(e *testkit.Env, cfg Config, opts ...Option) *running {
 
 // startWith is start reading through api instead of the simulator's client.
 func startWith(e *testkit.Env, api API, cfg Config, opts ...Option) *running {
-	var kopts []kgo.Opt
-	if cfg.Delivery == ExactlyOnce {
-		kopts = append(kopts, kgo.TransactionalID(TransactionalID(cfg.Connector, cfg.Tenant)))
-	}
-	kcl := e.Producer(kopts...)
+	kcl := e.Producer()
 	p, err := New(cfg, api, kcl, append([]Option{WithLogger(testLogger())}, opts...)...)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{p: p, cancel: cancel, done: make(chan error, 1), close: kcl.Close}
+	r := &running{p: p, cancel: cancel, done: make(chan error, 1), close: func() { p.Close(); kcl.Close() }}
 	go func() { r.done <- p.Run(ctx) }()
 	return r
 }

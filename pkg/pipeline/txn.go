@@ -46,14 +46,17 @@ func notAuthorized(err error) error {
 // The transactional id (TransactionalID) fences any older instance.
 type exactlyOnce struct {
 	p      *Pipeline
+	kcl    *kgo.Client // built with the tenant's transactional id; every record and offset goes through it
 	broken atomic.Bool // a transaction failed: commit nothing more
 }
+
+func (c *exactlyOnce) close() { c.kcl.Close() }
 
 // begin fences any older instance and settles its open transaction before
 // the offsets are read, so what is read is final.
 func (c *exactlyOnce) begin(ctx context.Context) error {
 	store := c.p.store
-	if err := c.p.transact(ctx, c.p.kcl, func() ([]*kgo.Record, []context.Context) {
+	if err := c.p.transact(ctx, c.kcl, func() ([]*kgo.Record, []context.Context) {
 		return []*kgo.Record{store.FenceRecord()}, nil
 	}); err != nil {
 		return fmt.Errorf("starting exactly-once delivery: %w", err)
@@ -186,7 +189,7 @@ func (c *exactlyOnce) commitTxn(ctx context.Context, final bool) error {
 		snapshot = p.finalDelta
 	}
 	pending, state := p.store.Records(snapshot())
-	err := p.transact(ctx, p.kcl, func() ([]*kgo.Record, []context.Context) {
+	err := p.transact(ctx, c.kcl, func() ([]*kgo.Record, []context.Context) {
 		recs, ctxs := batch.Records()
 		for _, r := range append(pending, state) {
 			recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})

@@ -127,7 +127,7 @@ const MetricCommands = "xdr_connector.writeback.commands" // counter{outcome}
 // command's "started" record is written before its API call, an applier that
 // lost its tenant to another (a zombie) makes no more write calls and
 // publishes no more results. This is the fencing of the tenant's pipeline
-// (pipeline.WithOffsetsProducer) with an id of the applier's own, so that the
+// (pipeline.Config.Fencing) with an id of the applier's own, so that the
 // two clients of one process never fence each other. Exactly-once mode
 // ignores it: its one transactional client fences already. The caller
 // closes kcl after Run. A nil kcl is ignored.
