@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -293,7 +294,7 @@ func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, f
 // checkEmbedded reports what `connector run` would do without KAFKA_BROKERS.
 func checkEmbedded(r *checkReport, cfg *config.Config) {
 	if _, err := os.Stat(cfg.DataDir); err == nil {
-		if addr := runningBrokerAddr(cfg.DataDir); addr != "" {
+		if addr := embedded.RunningBrokerAddr(cfg.DataDir); addr != "" {
 			r.fail("Kafka", fmt.Sprintf(`KAFKA_BROKERS is not set, and another connector already runs an embedded broker on DATA_DIR %s (at %s): "connector run" would refuse to start`, cfg.DataDir, addr),
 				"stop that connector, set DATA_DIR to another directory, or set KAFKA_BROKERS")
 			return

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 )
@@ -54,7 +55,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, true, true, stderr)
+		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, true, true, stderr)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
@@ -451,7 +452,7 @@ func TestDemoRestartResumesTheSameTenant(t *testing.T) {
 		out = first.out.String()
 		t.Fatalf("first run: SIGINT exit %d", code)
 	}
-	for _, f := range []string{demoStateFile, demoStepsFile} {
+	for _, f := range []string{embedded.DemoStateFile, embedded.DemoStepsFile} {
 		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
 			t.Fatalf("the simulated tenant is not kept in DATA_DIR: %v", err)
 		}
@@ -487,7 +488,7 @@ func TestDemoRestartResumesTheSameTenant(t *testing.T) {
 		t.Errorf("second run: SIGINT exit %d", code)
 	}
 	out = second.out.String()
-	if !strings.Contains(out, "resumed from "+filepath.Join(dataDir, demoStateFile)) {
+	if !strings.Contains(out, "resumed from "+filepath.Join(dataDir, embedded.DemoStateFile)) {
 		t.Errorf("the second run does not say it resumed the tenant kept in DATA_DIR")
 	}
 	if strings.Contains(out, "no simulated tenant") || strings.Contains(out, "does not exist") {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
@@ -19,12 +20,12 @@ import (
 // refuses any address beyond this machine, and port 0 gets a fresh port.
 func TestEmbeddedBrokerListensOnLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:9092"} {
-		if ln, err := listenLoopback("tcp", addr); err == nil {
+		if ln, err := embedded.ListenLoopback("tcp", addr); err == nil {
 			_ = ln.Close()
-			t.Errorf("listenLoopback(%s) listened", addr)
+			t.Errorf("embedded.ListenLoopback(%s) listened", addr)
 		}
 	}
-	ln, err := listenLoopback("tcp", "127.0.0.1:0")
+	ln, err := embedded.ListenLoopback("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

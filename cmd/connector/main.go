@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
 
@@ -31,7 +32,7 @@ const (
 // errUsage marks errors in the command line or configuration (exit status 2):
 // wrap it first, fmt.Errorf("%w: ...", errUsage, ...). Its own text is not
 // printed.
-var errUsage = errors.New("usage")
+var errUsage = config.ErrUsage
 
 // usageMessage is the text of a usage error without the errUsage marker.
 func usageMessage(err error) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/dlq"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
@@ -64,12 +65,7 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
 		}
 	default:
-		id := app.TenantName(cfg)
-		window := cfg.EnrichRateWindow
-		if cfg.XDRBaseURL == "" && cfg.Tenant == "" {
-			id = "simulated" // the demo's tenant, as `connector run` names it
-		}
-		ts = append(ts, opsTenant{id: id, dlq: cfg.TopicDLQ, window: window, limit: cfg.EnrichRateLimit})
+		ts = append(ts, opsTenant{id: app.TenantName(cfg), dlq: cfg.TopicDLQ, window: cfg.EnrichRateWindow, limit: cfg.EnrichRateLimit})
 	}
 	if only == "" {
 		return ts, nil
@@ -90,22 +86,15 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 // of DATA_DIR when KAFKA_BROKERS is unset, running or not) and reads the
 // offsets and DLQ topics of the tenants. write says that the caller writes
 // through the view (redrive): a stopped embedded broker's data is then
-// opened in place, else a copy of it (see embeddedBrokerFor). Call close
+// opened in place, else a copy of it (see embedded.BrokerFor). Call close
 // when done.
 func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writer) (*opsView, error) {
 	cfg, err := loadConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
-		// The demo's rate window, as `connector run` sets it.
-		if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
-			cfg.EnrichRateWindow = demoRateWindow
-		}
-		if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
-			cfg.EnrichBulkRateWindow = demoRateWindow
-		}
-	}
+	// The demo's tenant and rate window, as `connector run` sets them.
+	embedded.ApplyDemo(cfg, os.LookupEnv)
 	// Without a tenants file the offsets topic names the tenants: --tenant
 	// is checked once it is read.
 	envOnly := cfg.TenantsFile == ""
@@ -120,10 +109,10 @@ func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writ
 	v := &opsView{cfg: cfg, tenants: tenants, close: func() {}}
 	if len(cfg.KafkaBrokers) == 0 {
 		v.embedded = "stopped"
-		if runningBrokerAddr(cfg.DataDir) != "" {
+		if embedded.RunningBrokerAddr(cfg.DataDir) != "" {
 			v.embedded = "running"
 		}
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, false, write, stderr)
+		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, false, write, stderr)
 		if err != nil {
 			return nil, err
 		}

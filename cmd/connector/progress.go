@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
@@ -400,7 +401,7 @@ func printHowToRead(out io.Writer, cfg *config.Config, running bool) {
 // isEmbedded reports whether cfg's broker is the embedded one this process
 // runs: DATA_DIR's broker.addr names it.
 func isEmbedded(cfg *config.Config) bool {
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, addrFile))
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, embedded.AddrFile))
 	return err == nil && len(cfg.KafkaBrokers) == 1 && strings.TrimSpace(string(b)) == cfg.KafkaBrokers[0]
 }
 

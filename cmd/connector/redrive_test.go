@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -277,22 +278,6 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 	}
 }
 
-// holdDataDir takes the DATA_DIR lock as another process would (how:
-// syscall.LOCK_SH or LOCK_EX), until the returned function or the test ends.
-func holdDataDir(t *testing.T, dir string, how int) (release func()) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
-	release = sync.OnceFunc(func() { _ = f.Close() })
-	t.Cleanup(release)
-	return release
-}
-
 // dirState maps each file under dir to its size and modification time.
 func dirState(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -312,4 +297,20 @@ func dirState(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// holdDataDir takes the DATA_DIR lock as another process would (how:
+// syscall.LOCK_SH or LOCK_EX), until the returned function or the test ends.
+func holdDataDir(t *testing.T, dir string, how int) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, embedded.LockFile), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	release = sync.OnceFunc(func() { _ = f.Close() })
+	t.Cleanup(release)
+	return release
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 )
@@ -161,20 +162,20 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 	}
 	if demo := cfg.XDRBaseURL == "" && cfg.TenantsFile == ""; demo || len(cfg.KafkaBrokers) == 0 {
-		if err := checkDataDirWritable(cfg.DataDir); err != nil {
+		if err := embedded.CheckDataDirWritable(cfg.DataDir); err != nil {
 			return err
 		}
 	}
 	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
-		demo, err := startDemoTenant(ctx, cfg, log)
+		demo, err := embedded.StartDemoTenant(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
-		cleanup = append(cleanup, demo.stop)
-		fmt.Fprint(stdout, demo.banner(cfg))
+		cleanup = append(cleanup, demo.Stop)
+		fmt.Fprint(stdout, demo.Banner(cfg))
 	}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, stop, err := startEmbeddedKafka(cfg)
+		addr, stop, err := embedded.StartKafka(cfg)
 		if err != nil {
 			return err
 		}
@@ -195,7 +196,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 
 	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
-		id, lock, err := defaultMemberID(cfg.DataDir)
+		id, lock, err := embedded.DefaultMemberID(cfg.DataDir)
 		if err != nil {
 			log.Warn("this process joins the connector's group without a stable member id: restarted, it gets tenants back only after the session timeout; set KAFKA_GROUP_INSTANCE_ID (unique per process), or give DATA_DIR a writable directory",
 				"err", err, "session_timeout", cfg.GroupSessionTimeout)

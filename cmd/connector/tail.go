@@ -12,12 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/soc-tools/xdr-kafka-connector/internal/app"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 const tailHelp = `Usage: connector tail [--follow] [--from-end] [--max N] [--key K] [--incident ID] TOPIC
@@ -150,7 +151,7 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, tf.follow, false, stderr)
+		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, tf.follow, false, stderr)
 		if err != nil {
 			return err
 		}
@@ -162,49 +163,6 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return tailTopic(ctx, connOpts, tf, stdout, stderr)
-}
-
-// embeddedBrokerFor finds the broker of DATA_DIR for tail, status and
-// redrive: the running connector's, or one opened here on the persisted data
-// (not for --follow: nothing would ever arrive). To read (write false), the
-// broker opens a copy of the data (readDataDir), and DATA_DIR is never
-// written nor held; to write, it opens the data in place and holds DATA_DIR
-// until closeBroker. closeBroker is never nil on success.
-func embeddedBrokerFor(dir string, follow, write bool, stderr io.Writer) (addr string, closeBroker func(), err error) {
-	if addr := runningBrokerAddr(dir); addr != "" {
-		fmt.Fprintf(stderr, "KAFKA_BROKERS is not set: reading the embedded broker of the connector running on %s, at %s\n", dir, addr)
-		return addr, func() {}, nil
-	}
-	if !hasBrokerData(dir) {
-		return "", nil, fmt.Errorf("%w: KAFKA_BROKERS is not set and DATA_DIR (%s) holds no embedded broker data: set KAFKA_BROKERS to the broker address the connector printed (\"embedded Kafka broker listening on 127.0.0.1:PORT\"), or DATA_DIR to the directory it used", errUsage, dir)
-	}
-	if follow {
-		return "", nil, fmt.Errorf("%w: no connector runs on DATA_DIR (%s), so nothing new will arrive to follow: start the connector, or drop --follow and --from-end to read what it left", errUsage, dir)
-	}
-	data, release := dir, func() {}
-	if write {
-		lock, err := lockDataDir(dir)
-		if err != nil {
-			return "", nil, fmt.Errorf("opening the data in %s: %w", dir, err)
-		}
-		release = lock.Release
-	} else {
-		copyDir, remove, err := readDataDir(dir)
-		if errors.Is(err, errDataDirBusy) {
-			return "", nil, fmt.Errorf("%w: a connector started on %s meanwhile; run the command again to read its broker", err, dir)
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		data, release = copyDir, remove
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(data), kfake.ListenFn(listenLoopback))
-	if err != nil {
-		release()
-		return "", nil, fmt.Errorf("opening the embedded broker's data in %s: %w", dir, err)
-	}
-	fmt.Fprintf(stderr, "KAFKA_BROKERS is not set and no connector runs on %s: reading the data its embedded broker left there\n", dir)
-	return c.ListenAddrs()[0], func() { c.Close(); release() }, nil
 }
 
 // tailTopic prints tf.topic's records as tailCmd describes.

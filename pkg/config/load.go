@@ -179,3 +179,9 @@ func Vars() []Var {
 	}
 	return out
 }
+
+// ErrUsage marks an error in the command line or the configuration, which
+// the binary reports with exit status 2: wrap it first,
+// fmt.Errorf("%w: ...", ErrUsage, ...). Its own text, "usage", is not
+// meant to be shown.
+var ErrUsage = errors.New("usage")

@@ -1,4 +1,4 @@
-package main
+package embedded
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
 // The embedded broker's DATA_DIR holds kfake's files plus two of ours:
@@ -21,13 +23,13 @@ import (
 //	broker.addr     the embedded broker's host:port, written by the connector
 //	                once it listens and removed when it stops
 const (
-	lockFile   = "connector.lock"
-	addrFile   = "broker.addr"
+	LockFile   = "connector.lock"
+	AddrFile   = "broker.addr"
 	kfakeMarks = "meta.json" // kfake writes it once it persisted anything
 )
 
-// errDataDirBusy means another process holds DATA_DIR.
-var errDataDirBusy = errors.New("DATA_DIR is in use by another process")
+// ErrDataDirBusy means another process holds DATA_DIR.
+var ErrDataDirBusy = errors.New("DATA_DIR is in use by another process")
 
 // dataDirLock is an exclusive hold on DATA_DIR; Release is idempotent.
 type dataDirLock struct {
@@ -36,13 +38,13 @@ type dataDirLock struct {
 
 // lockDataDir takes DATA_DIR for this process, creating the directory when
 // needed; it waits up to readerPatience for readers (readDataDir), not for
-// another writer. It returns errDataDirBusy (wrapped) when another
+// another writer. It returns ErrDataDirBusy (wrapped) when another
 // process holds it. The hold ends with Release or with the process.
 func lockDataDir(dir string) (*dataDirLock, error) {
-	if err := checkDataDirWritable(dir); err != nil {
+	if err := CheckDataDirWritable(dir); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("opening the DATA_DIR lock: %w", err)
 	}
@@ -51,7 +53,7 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 	deadline := time.Now().Add(readerPatience)
 	for {
 		err = tryLock(f)
-		if err == nil || !errors.Is(err, errDataDirBusy) || time.Now().After(deadline) || runningBrokerAddr(dir) != "" {
+		if err == nil || !errors.Is(err, ErrDataDirBusy) || time.Now().After(deadline) || RunningBrokerAddr(dir) != "" {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -80,22 +82,22 @@ func (l *dataDirLock) Release() {
 // writeBrokerAddr records where the embedded broker listens, for
 // `connector tail` and other tools.
 func writeBrokerAddr(dir, addr string) error {
-	if err := os.WriteFile(filepath.Join(dir, addrFile), []byte(addr+"\n"), 0o640); err != nil {
-		return fmt.Errorf("writing %s: %w", addrFile, err)
+	if err := os.WriteFile(filepath.Join(dir, AddrFile), []byte(addr+"\n"), 0o640); err != nil {
+		return fmt.Errorf("writing %s: %w", AddrFile, err)
 	}
 	return nil
 }
 
-// runningBrokerAddr returns the address of the embedded broker of a
+// RunningBrokerAddr returns the address of the embedded broker of a
 // connector running on dir, or "" when none runs (the lock is not held
 // exclusively, or the address was never written). It writes nothing, so it
 // answers on a read-only DATA_DIR too.
-func runningBrokerAddr(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, addrFile))
+func RunningBrokerAddr(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, AddrFile))
 	if err != nil {
 		return ""
 	}
-	f, err := os.Open(filepath.Join(dir, lockFile))
+	f, err := os.Open(filepath.Join(dir, LockFile))
 	if err != nil {
 		return "" // no lock: no connector ever ran its broker here
 	}
@@ -114,10 +116,10 @@ func runningBrokerAddr(dir string) string {
 // and beside a `connector redrive`. The copy is made under a shared lock, so
 // a connector cannot start writing the directory halfway through (its start
 // waits for the copy, see lockDataDir); the lock is given up once the copy is
-// made. It returns errDataDirBusy (wrapped) when a connector holds dir.
+// made. It returns ErrDataDirBusy (wrapped) when a connector holds dir.
 // remove deletes the copy and is never nil on success.
 func readDataDir(dir string) (copyDir string, remove func(), err error) {
-	if f, err := os.Open(filepath.Join(dir, lockFile)); err == nil {
+	if f, err := os.Open(filepath.Join(dir, LockFile)); err == nil {
 		defer f.Close()
 		if err := tryLockShared(f); err != nil {
 			return "", nil, fmt.Errorf("reading %s: %w", dir, err)
@@ -150,7 +152,7 @@ func copyBrokerData(src, dst string) error {
 		switch {
 		case rel == ".":
 			return nil
-		case rel == lockFile || rel == addrFile || rel == demoLockFile:
+		case rel == LockFile || rel == AddrFile || rel == demoLockFile:
 			return nil
 		case d.IsDir():
 			return os.Mkdir(filepath.Join(dst, rel), 0o700)
@@ -178,14 +180,14 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// errDataDirUnwritable means DATA_DIR cannot be created or written.
-var errDataDirUnwritable = errors.New("DATA_DIR is not writable")
+// ErrDataDirUnwritable means DATA_DIR cannot be created or written.
+var ErrDataDirUnwritable = errors.New("DATA_DIR is not writable")
 
-// checkDataDirWritable creates dir when needed and writes (then removes) a
+// CheckDataDirWritable creates dir when needed and writes (then removes) a
 // file in it, for `connector run`, whose embedded broker and simulated
 // tenant keep their data there. The error names DATA_DIR and the fix rather
 // than a system call's.
-func checkDataDirWritable(dir string) error {
+func CheckDataDirWritable(dir string) error {
 	err := os.MkdirAll(dir, 0o750)
 	if err == nil {
 		var f *os.File
@@ -201,7 +203,7 @@ func checkDataDirWritable(dir string) error {
 	}
 	return fmt.Errorf("%w: %w (%s: %s): the embedded Kafka broker and the simulated tenant keep their data there; "+
 		"set DATA_DIR to a directory this user may write (in a container, mount a writable volume there), "+
-		"or set KAFKA_BROKERS (and XDR_BASE_URL or TENANTS_FILE) so that neither runs", errUsage, errDataDirUnwritable, dir, reason)
+		"or set KAFKA_BROKERS (and XDR_BASE_URL or TENANTS_FILE) so that neither runs", config.ErrUsage, ErrDataDirUnwritable, dir, reason)
 }
 
 // hasBrokerData reports whether dir holds data an embedded broker persisted.

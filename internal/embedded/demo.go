@@ -1,9 +1,8 @@
-package main
+package embedded
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +24,8 @@ import (
 // Demo settings: a compressed extra-data window so a first run drains its
 // backlog in a minute or two. Explicit ENRICH_RATE_WINDOW / POLL_INTERVAL win.
 const (
-	demoIncidents  = 300
-	demoRateWindow = 2 * time.Second
+	DemoIncidents  = 300
+	DemoRateWindow = 2 * time.Second
 	demoPoll       = 2 * time.Second
 )
 
@@ -42,20 +41,24 @@ const (
 	demoMinVersionAge = 5 * time.Second
 )
 
-type demoTenant struct {
+type DemoTenant struct {
 	baseURL   string
 	incidents int       // incidents now
 	steps     int       // changes made so far, in earlier runs too
 	resumed   bool      // the tenant kept in DATA_DIR, rather than a new one
 	started   time.Time // when the tenant was first generated
-	stop      func()
+	stopAll   func()
 }
 
-// banner tells what the demo runs against.
-func (d *demoTenant) banner(cfg *config.Config) string {
+// Stop stops the tenant's changes and its server, and gives DATA_DIR's
+// demo state up.
+func (d *DemoTenant) Stop() { d.stopAll() }
+
+// Banner tells what the demo runs against.
+func (d *DemoTenant) Banner(cfg *config.Config) string {
 	s := fmt.Sprintf("XDR_BASE_URL is not set: running against a SIMULATED tenant at %s\n", d.baseURL)
 	if d.resumed {
-		s += fmt.Sprintf("  resumed from %s (generated %s, %d changes so far): ", filepath.Join(cfg.DataDir, demoStateFile),
+		s += fmt.Sprintf("  resumed from %s (generated %s, %d changes so far): ", filepath.Join(cfg.DataDir, DemoStateFile),
 			d.started.Local().Format(time.DateTime), d.steps)
 	} else {
 		s += "  "
@@ -69,28 +72,53 @@ func (d *demoTenant) banner(cfg *config.Config) string {
 	return s
 }
 
-// startDemoTenant serves the simulated tenant kept in DATA_DIR (a new one
-// the first time), keeps it changing, and points cfg at it.
-func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) (*demoTenant, error) {
-	if _, set := os.LookupEnv("ENRICH_RATE_WINDOW"); !set {
-		cfg.EnrichRateWindow = demoRateWindow
+// IsDemo reports whether cfg runs the demo: no tenant is configured
+// (neither XDR_BASE_URL nor TENANTS_FILE), so `connector run` serves the
+// simulated tenant kept in DATA_DIR.
+func IsDemo(cfg *config.Config) bool { return cfg.XDRBaseURL == "" && cfg.TenantsFile == "" }
+
+// DemoTenantName is the demo tenant's id when XDR_TENANT does not name it.
+const DemoTenantName = "simulated"
+
+// ApplyDemo gives a demo configuration (IsDemo) the demo's settings where
+// the environment (lookup, os.LookupEnv) leaves them: the tenant's name
+// (DemoTenantName), the compressed extra-data windows (DemoRateWindow) and
+// the poll interval. `connector run` and the commands that read what it
+// wrote (status, redrive) see the same tenant through it. Other
+// configurations are left as they are.
+func ApplyDemo(cfg *config.Config, lookup func(string) (string, bool)) {
+	if !IsDemo(cfg) {
+		return
 	}
-	if _, set := os.LookupEnv("ENRICH_BULK_RATE_WINDOW"); !set {
-		cfg.EnrichBulkRateWindow = demoRateWindow
+	if _, set := lookup("ENRICH_RATE_WINDOW"); !set {
+		cfg.EnrichRateWindow = DemoRateWindow
 	}
-	if _, set := os.LookupEnv("POLL_INTERVAL"); !set {
+	if _, set := lookup("ENRICH_BULK_RATE_WINDOW"); !set {
+		cfg.EnrichBulkRateWindow = DemoRateWindow
+	}
+	if _, set := lookup("POLL_INTERVAL"); !set {
 		cfg.PollInterval = demoPoll
 	}
+	if cfg.Tenant == "" {
+		cfg.Tenant = DemoTenantName
+	}
+}
+
+// StartDemoTenant serves the simulated tenant kept in DATA_DIR (a new one
+// the first time), keeps it changing, and points cfg at it (ApplyDemo
+// first).
+func StartDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) (*DemoTenant, error) {
+	ApplyDemo(cfg, os.LookupEnv)
 	hadTopics := hasBrokerData(cfg.DataDir)
-	fresh := demoState{Seed: demoSeed, Incidents: demoIncidents, MaxAlerts: demoMaxAlerts, IndexDelayMs: demoIndexDelay.Milliseconds(),
+	fresh := demoState{Seed: demoSeed, Incidents: DemoIncidents, MaxAlerts: demoMaxAlerts, IndexDelayMs: demoIndexDelay.Milliseconds(),
 		BulkEvery: demoBulkEvery, BulkSize: demoBulkSize, MinVersionAgeMs: demoMinVersionAge.Milliseconds()}
 	pt, err := openDemoTenant(cfg.DataDir, fresh, xdrtest.Config{RateLimit: cfg.EnrichRateLimit, RateWindow: cfg.EnrichRateWindow,
 		BulkRateLimit: cfg.EnrichBulkRateLimit, BulkRateWindow: cfg.EnrichBulkRateWindow})
-	if errors.Is(err, errDataDirBusy) {
-		if a := runningBrokerAddr(cfg.DataDir); a != "" {
-			return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s and an embedded broker on %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir, a)
+	if errors.Is(err, ErrDataDirBusy) {
+		if a := RunningBrokerAddr(cfg.DataDir); a != "" {
+			return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s and an embedded broker on %s; stop it, or set DATA_DIR to another directory", ErrDataDirBusy, cfg.DataDir, a)
 		}
-		return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s; stop it, or set DATA_DIR to another directory", errDataDirBusy, cfg.DataDir)
+		return nil, fmt.Errorf("%w: another connector runs the simulated tenant kept in %s; stop it, or set DATA_DIR to another directory", ErrDataDirBusy, cfg.DataDir)
 	}
 	if err != nil {
 		return nil, err
@@ -114,23 +142,20 @@ func startDemoTenant(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	// may: the demo uses the one of XDR_AUTH_MODE.
 	id, key := t.CredentialsFor(cfg.XDRAuthMode)
 	cfg.XDRBaseURL, cfg.XDRAPIKeyID, cfg.XDRAPIKey = base, id, xdr.NewSecret(key)
-	if cfg.Tenant == "" {
-		cfg.Tenant = "simulated"
-	}
-	return &demoTenant{baseURL: base, incidents: len(t.IncidentIDs()), steps: pt.steps, resumed: pt.resumed, started: pt.started,
-		stop: func() { cancel(); <-done; stop(); pt.close() }}, nil
+	return &DemoTenant{baseURL: base, incidents: len(t.IncidentIDs()), steps: pt.steps, resumed: pt.resumed, started: pt.started,
+		stopAll: func() { cancel(); <-done; stop(); pt.close() }}, nil
 }
 
-// startEmbeddedKafka runs an in-process broker that persists under
+// StartKafka runs an in-process broker that persists under
 // cfg.DataDir and listens on a fresh loopback port. It holds DATA_DIR for the
 // process (a second connector or `connector tail` on the same directory is
 // refused while it runs) and writes the address to DATA_DIR/broker.addr so
 // that `connector tail` finds it. stop closes the broker, which saves its
 // state, then gives DATA_DIR up.
-func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error) {
+func StartKafka(cfg *config.Config) (addr string, stop func(), err error) {
 	lock, err := lockDataDir(cfg.DataDir)
-	if errors.Is(err, errDataDirBusy) {
-		if a := runningBrokerAddr(cfg.DataDir); a != "" {
+	if errors.Is(err, ErrDataDirBusy) {
+		if a := RunningBrokerAddr(cfg.DataDir); a != "" {
 			return "", nil, fmt.Errorf("%w: another connector runs an embedded broker on %s (at %s); stop it, or set DATA_DIR to another directory", err, cfg.DataDir, a)
 		}
 		return "", nil, fmt.Errorf("%w: another process (a connector or `connector tail`) holds %s; stop it, or set DATA_DIR to another directory", err, cfg.DataDir)
@@ -138,7 +163,7 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 	if err != nil {
 		return "", nil, err
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3), kfake.ListenFn(listenLoopback))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(cfg.DataDir), kfake.DefaultNumPartitions(3), kfake.ListenFn(ListenLoopback))
 	if err != nil {
 		lock.Release()
 		return "", nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
@@ -150,16 +175,16 @@ func startEmbeddedKafka(cfg *config.Config) (addr string, stop func(), err error
 		return "", nil, err
 	}
 	return addr, func() {
-		_ = os.Remove(filepath.Join(cfg.DataDir, addrFile))
+		_ = os.Remove(filepath.Join(cfg.DataDir, AddrFile))
 		c.Close()
 		lock.Release()
 	}, nil
 }
 
-// listenLoopback is net.Listen for the embedded broker, which has no
+// ListenLoopback is net.Listen for the embedded broker, which has no
 // authentication: it refuses every address but a loopback one. The broker
 // asks for 127.0.0.1 and port 0, a fresh port the system picks.
-func listenLoopback(network, address string) (net.Listener, error) {
+func ListenLoopback(network, address string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
@@ -170,76 +195,10 @@ func listenLoopback(network, address string) (net.Listener, error) {
 	return net.Listen(network, address)
 }
 
-func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8089", "listen address (loopback; another needs --allow-remote)")
-	allowRemote := fs.Bool("allow-remote", false, "allow an --addr other machines can reach: anyone who can reach it may use the simulator's fixed test keys")
-	n := fs.Int("incidents", demoIncidents, "incidents to generate (per tenant)")
-	seed := fs.Int64("seed", 1, "data seed (with --tenants, the Nth tenant gets seed+N-1)")
-	window := fs.Duration("rate-window", time.Minute, "extra-data window (10 calls per window)")
-	limit := fs.Int("rate-limit", 10, "extra-data calls per window")
-	delay := fs.Duration("index-delay", 0, "how long a change stays invisible to queries")
-	mutate := fs.Duration("mutate-every", time.Second, "interval between simulated changes; 0 for none")
-	tenants := fs.Int("tenants", 0, "serve this many tenants, t1..tN, each at http://ADDR/t/<id> with its own data, key, rate window and changes; 0 for one tenant at the root")
-	tenantsFile := fs.String("tenants-file", "tenants.yaml", "with --tenants: the `PATH` of the tenants file to write (for TENANTS_FILE); the keys go to PATH.keys/<id>")
-	if err := parseFlags(fs, args, func() {
-		fmt.Fprintln(stdout, "Usage: connector simulate [flags]\n\nServes a simulated Cortex XDR tenant (both endpoints, a standard and an advanced\nkey, the sliding rate window) until interrupted, and prints the base URL and\nthe keys to use. With --tenants N it serves N tenants on the one address\ninstead and writes a tenants file (and key files per tenant) for the connector.\nIt listens on loopback only unless --allow-remote is given.\n\nFlags:")
-		printDefaults(fs, stdout)
-	}); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: simulate takes no arguments, got %q", errUsage, fs.Arg(0))
-	}
-	if host, _, err := net.SplitHostPort(*addr); err != nil {
-		return fmt.Errorf("%w: --addr %q is not host:port, such as 127.0.0.1:8089", errUsage, *addr)
-	} else if !config.IsLoopback(host) && !*allowRemote {
-		shown := host
-		if shown == "" {
-			shown = "every interface"
-		}
-		return fmt.Errorf("%w: --addr %s listens on %s, beyond this machine, and the simulator's keys are fixed test keys that anyone who reaches it may use: listen on 127.0.0.1, or add --allow-remote to serve other machines anyway", errUsage, *addr, shown)
-	}
-	fileSet := false
-	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "tenants-file" })
-	switch {
-	case *tenants < 0:
-		return fmt.Errorf("%w: --tenants must be 0 or more, got %d", errUsage, *tenants)
-	case *tenants == 0 && fileSet:
-		return fmt.Errorf("%w: --tenants-file needs --tenants N", errUsage)
-	case *tenants > 0 && *tenantsFile == "":
-		return fmt.Errorf("%w: --tenants-file must not be empty", errUsage)
-	}
-	tcfg := xdrtest.Config{Seed: *seed, Incidents: *n, RateLimit: *limit, RateWindow: *window, IndexDelay: *delay}
-	mcfg := xdrtest.MutationConfig{Interval: *mutate, BulkEvery: 50, BulkSize: 120}
-	if *tenants > 0 {
-		return simulateFleet(ctx, *tenants, *tenantsFile, *addr, tcfg, mcfg, stdout, stderr)
-	}
-	t := xdrtest.New(tcfg)
-	ln, err := listenSimulator(*addr)
-	if err != nil {
-		return err
-	}
-	id, key := t.Credentials()
-	aid, akey := t.AdvancedCredentials()
-	fmt.Fprintf(stdout, "Simulated Cortex XDR tenant with %d incidents\n  XDR_BASE_URL=http://%s\n"+
-		"  standard key: XDR_AUTH_MODE=standard XDR_API_KEY_ID=%s XDR_API_KEY=%s\n"+
-		"  advanced key: XDR_AUTH_MODE=advanced XDR_API_KEY_ID=%s XDR_API_KEY=%s\n"+
-		"  (test keys of the simulator; each works in its own mode only, as real keys do)\n",
-		*n, dialAddr(ln.Addr()), id, key, aid, akey)
-	fmt.Fprintf(stdout, "Try: curl -s -X POST -H 'Authorization: %s' -H 'x-xdr-auth-id: %s' -H 'Content-Type: application/json' -d '{\"request_data\":{\"search_from\":0,\"search_to\":2}}' http://%s/public_api/v1/incidents/get_incidents/\n", key, id, dialAddr(ln.Addr()))
-	if *mutate > 0 {
-		go func() {
-			_ = t.RunMutations(ctx, mcfg)
-		}()
-	}
-	return t.Serve(ctx, ln)
-}
-
-// listenSimulator listens on addr for `connector simulate`; an address in
+// ListenSimulator listens on addr for `connector simulate`; an address in
 // use (another simulator, most often) is an error that says to pick another
 // with --addr.
-func listenSimulator(addr string) (net.Listener, error) {
+func ListenSimulator(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		host, _, _ := net.SplitHostPort(addr)
@@ -263,10 +222,10 @@ func fleetIDs(n int) []string {
 	return ids
 }
 
-// simulateFleet serves n simulated tenants on addr, tenant i (from 0) with
+// SimulateFleet serves n simulated tenants on addr, tenant i (from 0) with
 // cfg and seed cfg.Seed+i, each with its own mutation stream, and writes the
 // tenants file at file with the keys beside it, until ctx is done.
-func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Config, mcfg xdrtest.MutationConfig, stdout, stderr io.Writer) error {
+func SimulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Config, mcfg xdrtest.MutationConfig, stdout, stderr io.Writer) error {
 	path, err := filepath.Abs(file)
 	if err != nil {
 		return fmt.Errorf("resolving the tenants file %s: %w", file, err)
@@ -277,11 +236,11 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 		c.Seed += int64(i)
 		return c
 	})
-	ln, err := listenSimulator(addr)
+	ln, err := ListenSimulator(addr)
 	if err != nil {
 		return err
 	}
-	root := "http://" + dialAddr(ln.Addr())
+	root := "http://" + DialAddr(ln.Addr())
 	keyDir, err := writeTenantsFile(path, fleet, root, cfg.RateLimit, cfg.RateWindow)
 	if err != nil {
 		_ = ln.Close()
@@ -314,9 +273,9 @@ func simulateFleet(ctx context.Context, n int, file, addr string, cfg xdrtest.Co
 	return err
 }
 
-// dialAddr is addr as a client dials it: an unspecified host (0.0.0.0, ::)
+// DialAddr is addr as a client dials it: an unspecified host (0.0.0.0, ::)
 // becomes 127.0.0.1.
-func dialAddr(addr net.Addr) string {
+func DialAddr(addr net.Addr) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return addr.String()

@@ -1,4 +1,4 @@
-package main
+package embedded
 
 import (
 	"path/filepath"
@@ -13,15 +13,15 @@ import (
 // ends (its lock released, as by a kill) leaves its id to the next to start.
 func TestDefaultMemberID(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	a, la, err := defaultMemberID(dir)
+	a, la, err := DefaultMemberID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, lb, err := defaultMemberID(dir)
+	b, lb, err := DefaultMemberID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, lo, err := defaultMemberID(t.TempDir())
+	other, lo, err := DefaultMemberID(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestDefaultMemberID(t *testing.T) {
 		t.Errorf("ids %q and %q: want the numbers 0 and 1", a, b)
 	}
 	la.Release()
-	again, lagain, err := defaultMemberID(dir)
+	again, lagain, err := DefaultMemberID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package embedded
 
 import (
 	"context"
@@ -26,8 +26,8 @@ func TestDemoTenantPersists(t *testing.T) {
 	if first.resumed {
 		t.Fatal("a new DATA_DIR resumed a tenant")
 	}
-	if _, err := openDemoTenant(dir, fresh, rate); !errors.Is(err, errDataDirBusy) {
-		t.Fatalf("a second open while the tenant is served: %v, want errDataDirBusy", err)
+	if _, err := openDemoTenant(dir, fresh, rate); !errors.Is(err, ErrDataDirBusy) {
+		t.Fatalf("a second open while the tenant is served: %v, want ErrDataDirBusy", err)
 	}
 	steps := first.mutations(0)
 	steps.Steps = 12
@@ -37,7 +37,7 @@ func TestDemoTenantPersists(t *testing.T) {
 	ids, versions := first.tenant.IncidentIDs(), first.tenant.Versions()
 	first.close()
 	// A crash in the middle of journaling a 13th step.
-	f, err := os.OpenFile(filepath.Join(dir, demoStepsFile), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(filepath.Join(dir, DemoStepsFile), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestDemoTenantPersists(t *testing.T) {
 	if err := second.tenant.RunMutations(context.Background(), more); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readSteps(filepath.Join(dir, demoStepsFile))
+	got, err := readSteps(filepath.Join(dir, DemoStepsFile))
 	if err != nil || len(got) != 14 {
 		t.Fatalf("the journal holds %d steps (%v), want 14", len(got), err)
 	}

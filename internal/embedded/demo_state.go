@@ -1,4 +1,4 @@
-package main
+package embedded
 
 import (
 	"bufio"
@@ -28,8 +28,8 @@ import (
 // recorded instant, then every recorded step at its instant. While the
 // connector is stopped, the tenant does not change.
 const (
-	demoStateFile = "simulated-tenant.json"
-	demoStepsFile = "simulated-tenant.steps"
+	DemoStateFile = "simulated-tenant.json"
+	DemoStepsFile = "simulated-tenant.steps"
 	demoLockFile  = "simulated-tenant.lock"
 )
 
@@ -72,7 +72,7 @@ type persistedTenant struct {
 // openDemoTenant resumes the simulated tenant kept in dir, or, when there is
 // none, creates fresh from fresh (its GeneratedAtMs is set to now) and keeps
 // it there. rate settings and the clock are not part of the state. It
-// returns errDataDirBusy (wrapped) while another process serves the tenant.
+// returns ErrDataDirBusy (wrapped) while another process serves the tenant.
 func openDemoTenant(dir string, fresh demoState, rate xdrtest.Config) (*persistedTenant, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
@@ -96,17 +96,17 @@ func openDemoTenant(dir string, fresh demoState, rate xdrtest.Config) (*persiste
 }
 
 func loadDemoTenant(dir string, fresh demoState, rate xdrtest.Config) (*persistedTenant, error) {
-	statePath, stepsPath := filepath.Join(dir, demoStateFile), filepath.Join(dir, demoStepsFile)
+	statePath, stepsPath := filepath.Join(dir, DemoStateFile), filepath.Join(dir, DemoStepsFile)
 	b, err := os.ReadFile(statePath)
 	if errors.Is(err, os.ErrNotExist) {
 		fresh.GeneratedAtMs = time.Now().UnixMilli()
 		b, _ := json.MarshalIndent(fresh, "", "  ")
 		// The steps file first: a state file always has its steps file.
 		if err := writeFileAtomic(stepsPath, nil, 0o640); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", demoStepsFile, err)
+			return nil, fmt.Errorf("writing %s: %w", DemoStepsFile, err)
 		}
 		if err := writeFileAtomic(statePath, append(b, '\n'), 0o640); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", demoStateFile, err)
+			return nil, fmt.Errorf("writing %s: %w", DemoStateFile, err)
 		}
 		return openSteps(fresh, rate, stepsPath, nil, false)
 	}
@@ -136,7 +136,7 @@ func openSteps(st demoState, rate xdrtest.Config, stepsPath string, steps []time
 	}
 	f, err := os.OpenFile(stepsPath, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", demoStepsFile, err)
+		return nil, fmt.Errorf("opening %s: %w", DemoStepsFile, err)
 	}
 	return &persistedTenant{tenant: t, state: st, steps: len(steps), resumed: resumed,
 		started: time.UnixMilli(st.GeneratedAtMs), f: f}, nil
@@ -164,7 +164,7 @@ func readSteps(path string) ([]time.Time, error) {
 	for n := 1; sc.Scan(); n++ {
 		ms, err := strconv.ParseInt(string(sc.Bytes()), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %q is not an epoch-ms instant", demoStepsFile, n, sc.Text())
+			return nil, fmt.Errorf("%s line %d: %q is not an epoch-ms instant", DemoStepsFile, n, sc.Text())
 		}
 		steps = append(steps, time.UnixMilli(ms))
 	}

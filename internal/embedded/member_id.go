@@ -1,4 +1,4 @@
-package main
+package embedded
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ type memberLock struct {
 	f *os.File
 }
 
-// defaultMemberID works out this process's member id in the connector's
+// DefaultMemberID works out this process's member id in the connector's
 // group when KAFKA_GROUP_INSTANCE_ID is unset: the host name, a hash of
 // DATA_DIR's absolute path and the number of the first member lock of
 // DATA_DIR (member-N.lock) no other live process holds. So two processes on
@@ -27,7 +27,7 @@ type memberLock struct {
 // own id back — the lock dies with the process — and with it, at once, the
 // tenants the group had given it. The lock is held until Release or the end
 // of the process.
-func defaultMemberID(dataDir string) (string, *memberLock, error) {
+func DefaultMemberID(dataDir string) (string, *memberLock, error) {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return "", nil, fmt.Errorf("resolving DATA_DIR: %w", err)
@@ -49,7 +49,7 @@ func defaultMemberID(dataDir string) (string, *memberLock, error) {
 		switch err := tryLock(f); {
 		case err == nil:
 			return fmt.Sprintf("%s-%08x-%d", nameSafe(host), h.Sum32(), n), &memberLock{f: f}, nil
-		case errors.Is(err, errDataDirBusy):
+		case errors.Is(err, ErrDataDirBusy):
 			_ = f.Close()
 		default:
 			_ = f.Close()

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package embedded
 
 import (
 	"errors"
@@ -12,18 +12,18 @@ import (
 func tryLock(f *os.File) error {
 	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return errDataDirBusy
+		return ErrDataDirBusy
 	}
 	return err
 }
 
 // tryLockShared takes a shared advisory lock on f (which may be opened
-// read-only) without waiting: it fails with errDataDirBusy only while
+// read-only) without waiting: it fails with ErrDataDirBusy only while
 // another process holds an exclusive one.
 func tryLockShared(f *os.File) error {
 	err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return errDataDirBusy
+		return ErrDataDirBusy
 	}
 	return err
 }
