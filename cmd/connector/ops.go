@@ -58,7 +58,7 @@ func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
 	case cfg.TenantsFile != "":
 		list, err := config.LoadTenants(cfg.TenantsFile, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
+			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, config.IndentLines(err.Error()))
 		}
 		for _, t := range list {
 			ts = append(ts, opsTenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,

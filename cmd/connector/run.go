@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/check"
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
@@ -61,12 +61,7 @@ func wrap(s string, width int) []string {
 func loadConfig(ctx context.Context) (*config.Config, error) {
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
-		var b strings.Builder
-		b.WriteString("the configuration is not valid:")
-		for _, line := range strings.Split(err.Error(), "\n") {
-			b.WriteString("\n  " + line)
-		}
-		return nil, fmt.Errorf("%w: %s", errUsage, b.String())
+		return nil, fmt.Errorf("%w: the configuration is not valid:%s", errUsage, config.IndentLines(err.Error()))
 	}
 	return cfg, nil
 }
@@ -127,7 +122,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
 	}
-	for _, u := range unknownVariables(os.Environ()) {
+	for _, u := range config.UnknownVariables(os.Environ()) {
 		if u.Closest != "" {
 			log.Warn("an environment variable the connector does not know is ignored; did you mean "+u.Closest+"?", "variable", u.Name)
 		} else {
@@ -139,7 +134,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		// Refuse a bad file before anything starts; the process reads it
 		// again (and then on SIGHUP and on every change).
 		if _, err := config.LoadTenants(cfg.TenantsFile, cfg); err != nil {
-			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
+			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, config.IndentLines(err.Error()))
 		}
 		reload = make(chan struct{}, 1)
 		hup := make(chan os.Signal, 1)
@@ -157,7 +152,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	if cfg.XDRBaseURL != "" {
 		// A real tenant: check the key before anything starts.
-		if err := checkAPIKey(ctx, cfg, log.Warn); err != nil {
+		if err := check.APIKey(ctx, cfg, version, log.Warn); err != nil {
 			return err
 		}
 	}
@@ -181,7 +176,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		}
 		cleanup = append(cleanup, stop)
 		cfg.KafkaBrokers = []string{addr}
-		if real := realTenants(cfg); len(real) > 0 {
+		if real := embedded.RealTenants(cfg); len(real) > 0 {
 			log.Warn("KAFKA_BROKERS is not set: REAL tenants feed an EMBEDDED test broker that has NO AUTHENTICATION; any user or process on this machine can read their incidents from it, and nothing reaches your Kafka cluster",
 				"tenants", real, "broker", addr, "data_dir", cfg.DataDir)
 			fmt.Fprintf(stdout, "WARNING: real tenant data (%s) goes to an embedded TEST broker without authentication on %s: anyone on this machine can read it. Set KAFKA_BROKERS for production.\n",
@@ -236,42 +231,4 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		printFleetSummary(stdout, proc.Tenants())
 	}
 	return err
-}
-
-// indent puts each line of an error on its own indented line.
-func indent(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		b.WriteString("\n  " + line)
-	}
-	return b.String()
-}
-
-// realTenants names the tenants of cfg whose API is not on this machine
-// (XDR_BASE_URL, or the base_url of an enabled tenant of the tenants file),
-// which are taken to be real: the simulated tenant of the demo and of
-// `connector simulate` is on loopback. With a tenants file that does not load
-// it is empty: run refuses the file before this matters.
-func realTenants(cfg *config.Config) []string {
-	remote := func(base string) bool {
-		u, err := url.Parse(base)
-		return base != "" && err == nil && !config.IsLoopback(u.Hostname())
-	}
-	if cfg.TenantsFile == "" {
-		if remote(cfg.XDRBaseURL) {
-			return []string{app.TenantName(cfg)}
-		}
-		return nil
-	}
-	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, t := range ts {
-		if !t.Disabled && remote(t.BaseURL) {
-			out = append(out, t.ID)
-		}
-	}
-	return out
 }

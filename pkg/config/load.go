@@ -185,3 +185,14 @@ func Vars() []Var {
 // fmt.Errorf("%w: ...", ErrUsage, ...). Its own text, "usage", is not
 // meant to be shown.
 var ErrUsage = errors.New("usage")
+
+// IndentLines puts each line of s (an error of Load or LoadTenants, one
+// problem a line) on a line of its own, indented by two spaces, for a
+// message that ends with a colon.
+func IndentLines(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		b.WriteString("\n  " + line)
+	}
+	return b.String()
+}

@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func probeWrite(ctx context.Context, api *xdr.Client, timeout time.Duration) (wr
 
 // checkWrite adds write-back's line to check's report for a tenant with
 // write-back on.
-func checkWrite(ctx context.Context, r *checkReport, name string, api *xdr.Client, timeout time.Duration) {
+func checkWrite(ctx context.Context, r *report, name string, api *xdr.Client, timeout time.Duration) {
 	ok, detail, err := probeWrite(ctx, api, timeout)
 	switch {
 	case err != nil:

@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type apiProbe struct {
 // advanced key, which signs and so never sends the key itself: when the
 // tenant accepts it so, the fix is XDR_AUTH_MODE=advanced. An advanced key is
 // never sent as a standard one, which would put it on the wire.
-func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Config, timeout time.Duration) apiProbe {
+func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Config, timeout time.Duration, version string) apiProbe {
 	call := func(c *xdr.Client) (*xdr.IncidentsReply, error) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -70,7 +70,7 @@ const noIncidentID = "0"
 // ENRICH_BULK=auto (a failure with ENRICH_BULK=on, which never falls back),
 // or "off". Any other failure of the call is reported and fails nothing: run
 // finds out on its first batch.
-func checkBulk(ctx context.Context, r *checkReport, name string, t app.Tenant, api *xdr.Client, id string, timeout time.Duration) {
+func checkBulk(ctx context.Context, r *report, name string, t app.Tenant, api *xdr.Client, id string, timeout time.Duration) {
 	name += " enrichment"
 	mode, _ := enrich.ParseBulkMode(t.EnrichBulk)
 	size := t.EnrichBulkSize
@@ -104,18 +104,18 @@ func checkBulk(ctx context.Context, r *checkReport, name string, t app.Tenant, a
 	}
 }
 
-// checkAPIKey is run's first step against a real tenant: one get_incidents
+// APIKey is run's first step against a real tenant: one get_incidents
 // call, before the embedded broker, the topics or anything else starts, so
 // a refused key or a wrong URL fails at once with check's advice. A failure
 // that retrying may fix (a timeout, a 5xx, a 429) is only logged: polling
 // retries it.
-func checkAPIKey(ctx context.Context, cfg *config.Config, warn func(msg string, args ...any)) error {
+func APIKey(ctx context.Context, cfg *config.Config, version string, warn func(msg string, args ...any)) error {
 	t := app.TenantOf(cfg)
 	api, err := t.APIClient(version)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return fmt.Errorf("%w: %w", config.ErrUsage, err)
 	}
-	p := probeAPI(ctx, t, api, cfg, min(cfg.XDRTimeout, 10*time.Second))
+	p := probeAPI(ctx, t, api, cfg, min(cfg.XDRTimeout, 10*time.Second), version)
 	switch {
 	case p.err == nil:
 		return nil

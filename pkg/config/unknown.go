@@ -1,10 +1,8 @@
-package main
+package config
 
 import (
 	"regexp"
 	"strings"
-
-	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
 // variablePrefixes are the prefixes of the connector's own environment
@@ -19,30 +17,30 @@ var variablePrefixes = []string{"XDR_", "KAFKA_", "ENRICH_", "POLL_", "HTTP_", "
 // own Service's, XDR_KAFKA_CONNECTOR_PORT).
 var foreignVariables = regexp.MustCompile(`^HTTPS?_PROXY$|_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT$|_PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?$`)
 
-// unknownVariable is a variable of environ that looks like the connector's
+// UnknownVariable is a variable of environ that looks like the connector's
 // and is not, with the known name closest to it ("" when none is close).
-type unknownVariable struct {
+type UnknownVariable struct {
 	Name, Closest string
 }
 
-// unknownVariables lists the variables of environ ("NAME=value", as
+// UnknownVariables lists the variables of environ ("NAME=value", as
 // os.Environ gives them) that start with one of variablePrefixes, are not
 // one of the connector's (config.Vars) and not foreignVariables, in
 // environ's order.
-func unknownVariables(environ []string) []unknownVariable {
+func UnknownVariables(environ []string) []UnknownVariable {
 	known := map[string]bool{}
 	var names []string
-	for _, v := range config.Vars() {
+	for _, v := range Vars() {
 		known[v.Name] = true
 		names = append(names, v.Name)
 	}
-	var out []unknownVariable
+	var out []UnknownVariable
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if known[name] || foreignVariables.MatchString(name) || !hasAnyPrefix(name, variablePrefixes) {
 			continue
 		}
-		u := unknownVariable{Name: name}
+		u := UnknownVariable{Name: name}
 		best := max(2, len(name)/4) + 1 // a suggestion within a quarter of the name's length (2 edits at least)
 		for _, k := range names {
 			if d := editDistance(name, k); d < best {

@@ -1,4 +1,4 @@
-package main
+package check
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func aclFix(op, resourceFlag, name string) string {
 
 // checkGroupACLs checks that the principal may describe and join the
 // connector's group.
-func checkGroupACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *config.Config) {
+func checkGroupACLs(ctx context.Context, r *report, cl *kgo.Client, cfg *config.Config) {
 	group := cfg.GroupID()
 	name := "group " + group
 	dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
@@ -97,7 +97,7 @@ func checkGroupACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *co
 // the group consumes to be given slots (nothing is written to it). The
 // topic's metadata was read already (DESCRIBE); a missing one is checked by
 // whether it could be created.
-func checkSlotsACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *config.Config, d kadm.TopicDetail) {
+func checkSlotsACLs(ctx context.Context, r *report, cl *kgo.Client, cfg *config.Config, d kadm.TopicDetail) {
 	t := cfg.TopicSlots
 	name := "slots topic " + t
 	if len(d.Partitions) == 0 {
@@ -154,7 +154,7 @@ func checkSlotsACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *co
 // checkTxnACLs checks that the principal may use each tenant's transactional
 // id: every tenant writes its offsets (and, exactly-once, its records) in
 // transactions of it when the connector writes to an external Kafka.
-func checkTxnACLs(ctx context.Context, r *checkReport, cl *kgo.Client, cfg *config.Config) {
+func checkTxnACLs(ctx context.Context, r *report, cl *kgo.Client, cfg *config.Config) {
 	ids := txnIDs(cfg)
 	if len(ids) == 0 {
 		return
