@@ -17,6 +17,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/internal/check"
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/internal/progress"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 )
@@ -101,9 +102,9 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	// The progress display redraws its line on stdout; when the logs reach
 	// the same terminal, each log line erases the display first and redraws
 	// it after, so the two never share a line.
-	scr := newScreen(stdout)
-	if isTerminal(stdout) && isTerminal(stderr) {
-		stderr = scr.logWriter(stderr)
+	scr := progress.NewScreen(stdout)
+	if progress.IsTerminal(stdout) && progress.IsTerminal(stderr) {
+		stderr = scr.LogWriter(stderr)
 	}
 	log := newLogger(cfg, stderr)
 
@@ -187,7 +188,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 				"data_dir", cfg.DataDir)
 		}
 		fmt.Fprintf(stdout, "KAFKA_BROKERS is not set: embedded Kafka broker listening on %s (data in %s)\n", addr, cfg.DataDir)
-		printHowToRead(stdout, cfg, true)
+		progress.PrintHowToRead(stdout, cfg, true)
 	}
 
 	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
@@ -212,23 +213,23 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	defer proc.Close()
 	if p := proc.Pipeline(); p != nil {
-		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
+		stopProgress := progress.Start(ctx, p, stdout, log, progress.WithRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), progress.OnScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
 		if err == nil || p.Stats().Started {
 			// A pipeline that never started (Kafka refused it) did nothing
 			// to sum up: the error says what happened.
-			printSummary(stdout, p, cfg)
+			progress.PrintSummary(stdout, p, cfg)
 		}
 		return err
 	}
-	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
+	stopProgress := progress.StartFleet(ctx, proc.Tenants, stdout, log, scr)
 	err = proc.Run(ctx)
 	stopProgress()
 	if err == nil || proc.Started() {
 		// Tenants never started (the group's join failed): the error
 		// says what happened.
-		printFleetSummary(stdout, proc.Tenants())
+		progress.PrintFleetSummary(stdout, proc.Tenants())
 	}
 	return err
 }

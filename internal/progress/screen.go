@@ -1,4 +1,4 @@
-package main
+package progress
 
 import (
 	"fmt"
@@ -7,18 +7,18 @@ import (
 	"sync"
 )
 
-// screen is the terminal area a live display redraws in place — one line
+// Screen is the terminal area a live display redraws in place — one line
 // redrawn after a carriage return (the progress line), or a block of lines
 // redrawn after moving the cursor up (the tenants) — shared with the logs,
 // which reach the same terminal on standard error. A log line written
-// through logWriter while something is shown first erases it, then is
+// through LogWriter while something is shown first erases it, then is
 // written at the start of a clean line, and the display is drawn again below
 // it; so a log line never lands in the middle of the progress line. The
 // methods are safe for concurrent use.
 //
 // Lines are cut to the terminal's width, since erasing a line that wrapped
 // would erase only its last row.
-type screen struct {
+type Screen struct {
 	mu    sync.Mutex
 	out   io.Writer  // the display's terminal
 	width func() int // its width in columns; 0: unknown, lines are not cut
@@ -26,13 +26,13 @@ type screen struct {
 	block bool       // lines were drawn as a block, each ending with a newline
 }
 
-func newScreen(out io.Writer) *screen {
-	return &screen{out: out, width: func() int { return termWidth(out) }}
+func NewScreen(out io.Writer) *Screen {
+	return &Screen{out: out, width: func() int { return termWidth(out) }}
 }
 
 // fit cuts lines to the terminal's width, leaving the last column free
 // (a line that fills it wraps on some terminals).
-func (s *screen) fit(lines []string) []string {
+func (s *Screen) fit(lines []string) []string {
 	w := s.width()
 	if w <= 1 {
 		return lines
@@ -55,7 +55,7 @@ const (
 
 // drawLine shows line in place of what was shown, leaving the cursor at its
 // end.
-func (s *screen) drawLine(line string) {
+func (s *Screen) drawLine(line string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.erase()
@@ -65,7 +65,7 @@ func (s *screen) drawLine(line string) {
 
 // drawBlock shows lines, each ending with a newline, in place of what was
 // shown.
-func (s *screen) drawBlock(lines []string) {
+func (s *Screen) drawBlock(lines []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.erase()
@@ -75,7 +75,7 @@ func (s *screen) drawBlock(lines []string) {
 
 // end leaves what is shown on screen, the cursor on a fresh line below it,
 // and stops redrawing it.
-func (s *screen) end() {
+func (s *Screen) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lines != nil && !s.block {
@@ -86,7 +86,7 @@ func (s *screen) end() {
 
 // erase removes what is shown, leaving the cursor where it began. s.mu must
 // be held.
-func (s *screen) erase() {
+func (s *Screen) erase() {
 	switch {
 	case s.lines == nil:
 	case s.block:
@@ -97,7 +97,7 @@ func (s *screen) erase() {
 }
 
 // show writes s.lines. s.mu must be held.
-func (s *screen) show() {
+func (s *Screen) show() {
 	if s.block {
 		fmt.Fprint(s.out, strings.Join(s.lines, "\n")+"\n")
 		return
@@ -105,13 +105,13 @@ func (s *screen) show() {
 	fmt.Fprint(s.out, s.lines[0])
 }
 
-// logWriter returns a writer for the logs, which go to w (the same terminal
+// LogWriter returns a writer for the logs, which go to w (the same terminal
 // as the display): each write — a log handler writes one record per write —
 // erases the display, goes to w, and redraws the display below it.
-func (s *screen) logWriter(w io.Writer) io.Writer { return &screenLog{s: s, w: w} }
+func (s *Screen) LogWriter(w io.Writer) io.Writer { return &screenLog{s: s, w: w} }
 
 type screenLog struct {
-	s *screen
+	s *Screen
 	w io.Writer
 }
 

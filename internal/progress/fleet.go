@@ -1,4 +1,4 @@
-package main
+package progress
 
 import (
 	"cmp"
@@ -12,26 +12,27 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 )
 
 // fleetTop is how many tenants the display lists, the largest backlogs and
 // the failed ones first.
 const fleetTop = 8
 
-// startFleetProgress shows the tenants of a tenants file on out until the
+// StartFleet shows the tenants of a tenants file on out until the
 // returned stop is called: a block redrawn in place every 2 s on a terminal
 // (on scr, which the logs write through; a total line, then one line per
 // tenant for the top fleetTop), otherwise a "progress" log line every 15 s
 // with the totals and the top tenants. Each tenant's queue shows when it
 // empties at its measured drain rate (see estimateDrain).
-func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus, out io.Writer, log *slog.Logger, scr *screen) (stop func()) {
-	tty := isTerminal(out)
+func StartFleet(ctx context.Context, statuses func() []app.TenantStatus, out io.Writer, log *slog.Logger, scr *Screen) (stop func()) {
+	tty := IsTerminal(out)
 	every := logEvery
 	if tty {
 		every = 2 * time.Second
 	}
 	if scr == nil {
-		scr = newScreen(out)
+		scr = NewScreen(out)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -49,12 +50,12 @@ func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus,
 			case now = <-t.C:
 			}
 			ss := statuses()
-			drain := meters.add(now, ss)
+			est := meters.add(now, ss)
 			if now.Before(next) {
 				continue
 			}
 			next = now.Add(every)
-			lines := fleetLines(ss, drain)
+			lines := fleetLines(ss, est)
 			if tty {
 				scr.drawBlock(lines)
 				continue
@@ -67,15 +68,15 @@ func startFleetProgress(ctx context.Context, statuses func() []app.TenantStatus,
 
 // fleetMeters measures each tenant's queue over the drain window of its rate
 // window, and the total over the longest.
-type fleetMeters map[string]*drainMeter
+type fleetMeters map[string]*drain.Meter
 
 // totalMeter is the fleetMeters key of the total; no tenant id starts with a space.
 const totalMeter = " total"
 
 // add samples every tenant's queue depth at now, forgets tenants no longer
 // listed, and returns the estimates by tenant id (and totalMeter).
-func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainEstimate {
-	out := make(map[string]drainEstimate, len(ss)+1)
+func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drain.Estimate {
+	out := make(map[string]drain.Estimate, len(ss)+1)
 	seen := make(map[string]bool, len(ss))
 	total, longest, budget := 0, time.Duration(0), 0.0
 	for _, s := range ss {
@@ -83,20 +84,20 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainE
 		rw := time.Duration(s.BudgetWindowSeconds * float64(time.Second))
 		longest = max(longest, rw)
 		mt := m[s.ID]
-		if w, _ := drainWindow(rw); mt == nil || mt.window != w {
-			mt = newDrainMeter(s.BudgetLimit, rw)
+		if w, _ := drain.Window(rw); mt == nil || mt.DrainWindow() != w {
+			mt = drain.NewMeter(s.BudgetLimit, rw)
 			m[s.ID] = mt
 		}
 		// A tenant that is not running shows no limit: its budget is unknown
 		// then, and the total's too.
-		mt.budget = budgetRate(s.BudgetLimit, rw)
-		if budget >= 0 && mt.budget > 0 {
-			budget += mt.budget
+		mt.SetBudget(s.BudgetLimit, rw)
+		if budget >= 0 && mt.Budget() > 0 {
+			budget += mt.Budget()
 		} else {
 			budget = -1
 		}
-		mt.add(now, s.QueueDepth)
-		out[s.ID] = mt.estimate()
+		mt.Add(now, s.QueueDepth)
+		out[s.ID] = mt.Estimate()
 		total += s.QueueDepth
 	}
 	for id := range m {
@@ -105,20 +106,20 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drainE
 		}
 	}
 	mt := m[totalMeter]
-	if w, _ := drainWindow(longest); mt == nil || mt.window != w {
-		mt = newDrainMeter(0, longest)
+	if w, _ := drain.Window(longest); mt == nil || mt.DrainWindow() != w {
+		mt = drain.NewMeter(0, longest)
 		m[totalMeter] = mt
 	}
-	mt.budget = max(0, budget)
-	mt.add(now, total)
-	out[totalMeter] = mt.estimate()
+	mt.SetBudgetRate(budget)
+	mt.Add(now, total)
+	out[totalMeter] = mt.Estimate()
 	return out
 }
 
 // fleetLines renders the totals and the top tenants: failed ones first,
 // then by queue depth. drain holds the queue estimates by tenant id and
 // totalMeter (missing ones show none).
-func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string {
+func fleetLines(ss []app.TenantStatus, est map[string]drain.Estimate) []string {
 	states := map[string]int{}
 	var versions int64
 	queue := 0
@@ -134,7 +135,7 @@ func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string 
 		}
 	}
 	lines := []string{fmt.Sprintf("tenants %d (%s) | versions %d | enrich queue %d%s", len(ss), strings.Join(parts, ", "), versions, queue,
-		drain[totalMeter].queueNote())}
+		est[totalMeter].Note())}
 	top := slices.Clone(ss)
 	slices.SortStableFunc(top, func(a, b app.TenantStatus) int {
 		if fa, fb := a.State == app.StateFailed, b.State == app.StateFailed; fa != fb {
@@ -147,7 +148,7 @@ func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string 
 	})
 	for _, s := range top[:min(len(top), fleetTop)] {
 		line := fmt.Sprintf("  %-16s %-8s versions %d, queue %d%s, budget %d/%d, lag %s",
-			s.ID, s.State, s.Versions, s.QueueDepth, drain[s.ID].queueNote(), s.BudgetUsed, s.BudgetLimit,
+			s.ID, s.State, s.Versions, s.QueueDepth, est[s.ID].Note(), s.BudgetUsed, s.BudgetLimit,
 			time.Duration(s.LagSeconds*float64(time.Second)).Truncate(time.Second))
 		if s.Reason != "" {
 			line += " | " + s.Reason
@@ -160,8 +161,8 @@ func fleetLines(ss []app.TenantStatus, drain map[string]drainEstimate) []string 
 	return lines
 }
 
-// printFleetSummary writes every tenant's last state when the run ends.
-func printFleetSummary(out io.Writer, ss []app.TenantStatus) {
+// PrintFleetSummary writes every tenant's last state when the run ends.
+func PrintFleetSummary(out io.Writer, ss []app.TenantStatus) {
 	fmt.Fprintf(out, "\nSummary of %d tenants:\n", len(ss))
 	for _, s := range ss {
 		fmt.Fprintf(out, "  %-16s %-8s versions %d, 429s %d", s.ID, s.State, s.Versions, s.Calls429)

@@ -1,4 +1,4 @@
-package main
+package progress
 
 import (
 	"fmt"
@@ -104,7 +104,7 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 	}}
 	t.Run("straight to the terminal", func(t *testing.T) {
 		term := &terminal{}
-		scr := newScreen(term)
+		scr := NewScreen(term)
 		log := slog.New(slog.NewTextHandler(term, noTime))
 		scr.drawLine("versions 1 | lag 17s")
 		log.Info("hello")
@@ -114,8 +114,8 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 	})
 	t.Run("through the screen", func(t *testing.T) {
 		term := &terminal{}
-		scr := newScreen(term)
-		log := slog.New(slog.NewTextHandler(scr.logWriter(term), noTime))
+		scr := NewScreen(term)
+		log := slog.New(slog.NewTextHandler(scr.LogWriter(term), noTime))
 		log.Info("before") // nothing shown yet: written as is
 		scr.drawLine("versions 1 | lag 17s")
 		log.Info("hello")
@@ -131,8 +131,8 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 	})
 	t.Run("a block of lines", func(t *testing.T) {
 		term := &terminal{}
-		scr := newScreen(term)
-		log := slog.New(slog.NewTextHandler(scr.logWriter(term), noTime))
+		scr := NewScreen(term)
+		log := slog.New(slog.NewTextHandler(scr.LogWriter(term), noTime))
 		scr.drawBlock([]string{"tenants 2", "  t1 queue 5", "  t2 queue 7"})
 		log.Info("hello")
 		scr.drawBlock([]string{"tenants 2", "  t1 queue 4"})
@@ -145,8 +145,8 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 	})
 	t.Run("concurrently", func(t *testing.T) {
 		term := &terminal{}
-		scr := newScreen(term)
-		log := slog.New(slog.NewTextHandler(scr.logWriter(term), noTime))
+		scr := NewScreen(term)
+		log := slog.New(slog.NewTextHandler(scr.LogWriter(term), noTime))
 		var wg sync.WaitGroup
 		for g := range 4 {
 			wg.Go(func() {
@@ -177,7 +177,7 @@ func TestLogLinesDoNotGarbleTheProgressLine(t *testing.T) {
 // it to the width instead.
 func TestScreenCutsLinesToTheTerminal(t *testing.T) {
 	term := &terminal{}
-	scr := newScreen(term)
+	scr := NewScreen(term)
 	scr.width = func() int { return 20 }
 	scr.drawLine("versions 305 | xdr.alerts 452 | enrich queue 269 (~54s)")
 	if got := term.String(); got != "versions 305 | xdr…" {
