@@ -164,3 +164,35 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 var errHelp = errors.New("help shown")
+
+// listFlag is a flag that may be given more than once, each value appended
+// to values. With comma, a value is also a comma-separated list whose empty
+// items are dropped (--incident 1,2); without, a value is taken whole
+// (a key may hold commas) and an empty one is refused.
+type listFlag struct {
+	values *[]string
+	comma  bool
+}
+
+func (l *listFlag) String() string {
+	if l.values == nil {
+		return ""
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.comma {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		*l.values = append(*l.values, v)
+		return nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l.values = append(*l.values, item)
+		}
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/internal/ops"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -31,13 +32,13 @@ func opsEnv(e *testkit.Env) map[string]string {
 }
 
 // status runs `connector status --json` and decodes its one tenant.
-func status(t *testing.T, e *testkit.Env) tenantStatus {
+func status(t *testing.T, e *testkit.Env) ops.TenantStatus {
 	t.Helper()
 	out, code := runBinary(t, opsEnv(e), "status", "--json")
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
-	var rep statusReport
+	var rep ops.StatusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "sim" {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
@@ -205,13 +206,13 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
 		"ENRICH_BULK": "off", // the tenant's single-call log shows the redriven incident's own call
 	}
-	statusOf := func() (tenantStatus, string) {
+	statusOf := func() (ops.TenantStatus, string) {
 		t.Helper()
 		out, code := runBinary(t, env, "status", "--json")
 		if code != 0 {
 			t.Fatalf("status: exit %d\n%s", code, out)
 		}
-		var rep statusReport
+		var rep ops.StatusReport
 		js := out[strings.Index(out, "{"):] // stderr says which broker it reads
 		if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Tenants) != 1 {
 			t.Fatalf("status --json: %v\n%s", err, out)

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 )
 
-// opsTenant is one tenant as status and redrive see it.
-type opsTenant struct {
+// tenant is one tenant as status and redrive see it.
+type tenant struct {
 	id     string
 	dlq    string        // its DLQ topic
 	window time.Duration // its ENRICH_RATE_WINDOW
@@ -34,65 +34,62 @@ type opsTenant struct {
 	found bool
 }
 
-// opsView is what `connector status` and `connector redrive` read: the
+// View is what `connector status` and `connector redrive` read: the
 // configured tenants, their offsets state and their DLQ records, read once
 // from Kafka as `connector run` is configured.
-type opsView struct {
+type View struct {
 	cfg      *config.Config
-	tenants  []opsTenant
+	tenants  []tenant
 	cl       *kgo.Client // a producer with the connector's settings
 	offsets  map[string]offsets.Loaded
 	noTopic  bool                   // the offsets topic does not exist
 	dlq      map[string][]dlq.Entry // by tenant id
 	skipped  int                    // records of the DLQ topics that are not DLQ envelopes
 	embedded string                 // "running" or "stopped" when KAFKA_BROKERS is unset
-	close    func()
+	closeAll func()
 }
 
 // tenantsOf lists the tenants of cfg — every tenant of TENANTS_FILE, or the
 // one tenant of an env-only configuration, named as `connector run` names
 // it — keeping only only (when not empty).
-func tenantsOf(cfg *config.Config, only string) ([]opsTenant, error) {
-	var ts []opsTenant
+func tenantsOf(cfg *config.Config, only string) ([]tenant, error) {
+	var ts []tenant
 	switch {
 	case cfg.TenantsFile != "":
 		list, err := config.LoadTenants(cfg.TenantsFile, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, config.IndentLines(err.Error()))
+			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", config.ErrUsage, config.IndentLines(err.Error()))
 		}
 		for _, t := range list {
-			ts = append(ts, opsTenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,
+			ts = append(ts, tenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,
 				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
 		}
 	default:
-		ts = append(ts, opsTenant{id: app.TenantName(cfg), dlq: cfg.TopicDLQ, window: cfg.EnrichRateWindow, limit: cfg.EnrichRateLimit})
+		ts = append(ts, tenant{id: app.TenantName(cfg), dlq: cfg.TopicDLQ, window: cfg.EnrichRateWindow, limit: cfg.EnrichRateLimit})
 	}
 	if only == "" {
 		return ts, nil
 	}
 	for _, t := range ts {
 		if t.id == only {
-			return []opsTenant{t}, nil
+			return []tenant{t}, nil
 		}
 	}
 	ids := make([]string, len(ts))
 	for i, t := range ts {
 		ids[i] = t.id
 	}
-	return nil, fmt.Errorf("%w: --tenant %s is not a configured tenant (%s)", errUsage, only, strings.Join(ids, ", "))
+	return nil, fmt.Errorf("%w: --tenant %s is not a configured tenant (%s)", config.ErrUsage, only, strings.Join(ids, ", "))
 }
 
-// openView loads the configuration, connects to Kafka (the embedded broker
-// of DATA_DIR when KAFKA_BROKERS is unset, running or not) and reads the
+// Open connects to the Kafka of cfg, as `connector run` is configured by it
+// (the embedded broker of DATA_DIR when KAFKA_BROKERS is unset, running or
+// not; cfg then names it, and a demo cfg gets the demo's settings), and reads the
 // offsets and DLQ topics of the tenants. write says that the caller writes
 // through the view (redrive): a stopped embedded broker's data is then
-// opened in place, else a copy of it (see embedded.BrokerFor). Call close
+// opened in place, else a copy of it (see embedded.BrokerFor). Call Close
 // when done.
-func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writer) (*opsView, error) {
-	cfg, err := loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
+func Open(ctx context.Context, cfg *config.Config, onlyTenant string, write bool, stderr io.Writer) (*View, error) {
 	// The demo's tenant and rate window, as `connector run` sets them.
 	embedded.ApplyDemo(cfg, os.LookupEnv)
 	// Without a tenants file the offsets topic names the tenants: --tenant
@@ -106,7 +103,7 @@ func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writ
 	if err != nil {
 		return nil, err
 	}
-	v := &opsView{cfg: cfg, tenants: tenants, close: func() {}}
+	v := &View{cfg: cfg, tenants: tenants, closeAll: func() {}}
 	if len(cfg.KafkaBrokers) == 0 {
 		v.embedded = "stopped"
 		if embedded.RunningBrokerAddr(cfg.DataDir) != "" {
@@ -116,25 +113,25 @@ func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writ
 		if err != nil {
 			return nil, err
 		}
-		v.close = closeBroker
+		v.closeAll = closeBroker
 		cfg.KafkaBrokers = []string{addr}
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			v.close()
+			v.Close()
 		}
 	}()
 	connOpts, err := app.KafkaOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", config.ErrUsage, err)
 	}
 	cl, err := kgo.NewClient(append(slices.Clone(connOpts), sink.ProducerOpts()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kafka client: %w", err)
 	}
-	closeBroker := v.close
-	v.cl, v.close = cl, func() { cl.Close(); closeBroker() }
+	closeBroker := v.closeAll
+	v.cl, v.closeAll = cl, func() { cl.Close(); closeBroker() }
 
 	ids := make([]string, len(tenants))
 	for i, t := range tenants {
@@ -189,35 +186,39 @@ func openView(ctx context.Context, onlyTenant string, write bool, stderr io.Writ
 // when the topic knows nothing of it but knows other tenants: it is then
 // only the name the env-only configuration would give a tenant, not one
 // that ran. only (when not empty) keeps that tenant alone.
-func withFoundTenants(cfg *config.Config, env opsTenant, loaded map[string]offsets.Loaded, only string) ([]opsTenant, error) {
-	var ts []opsTenant
+func withFoundTenants(cfg *config.Config, env tenant, loaded map[string]offsets.Loaded, only string) ([]tenant, error) {
+	var ts []tenant
 	if _, ok := loaded[env.id]; ok || len(loaded) == 0 {
 		ts = append(ts, env)
 	}
 	for id := range loaded {
 		if id != env.id {
-			ts = append(ts, opsTenant{id: id, dlq: cfg.DataTopicsOf(id).DLQ, window: env.window, limit: env.limit, found: true})
+			ts = append(ts, tenant{id: id, dlq: cfg.DataTopicsOf(id).DLQ, window: env.window, limit: env.limit, found: true})
 		}
 	}
-	slices.SortFunc(ts, func(a, b opsTenant) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(ts, func(a, b tenant) int { return strings.Compare(a.id, b.id) })
 	if only == "" {
 		return ts, nil
 	}
 	ids := make([]string, len(ts))
 	for i, t := range ts {
 		if t.id == only {
-			return []opsTenant{t}, nil
+			return []tenant{t}, nil
 		}
 		ids[i] = t.id
 	}
 	return nil, fmt.Errorf("%w: --tenant %s is neither the tenant of the XDR_* variables nor one found in the offsets topic %s (%s)",
-		errUsage, only, cfg.TopicOffsets, strings.Join(ids, ", "))
+		config.ErrUsage, only, cfg.TopicOffsets, strings.Join(ids, ", "))
 }
+
+// Close closes the view's Kafka client and gives up the embedded broker
+// it opened, if any.
+func (v *View) Close() { v.closeAll() }
 
 // runState says whether a connector runs for a tenant, from its last commit:
 // a running connector commits every COMMIT_INTERVAL, even when the tenant is
 // quiet, and only its final commit says clean_shutdown.
-func (v *opsView) runState(l offsets.Loaded, now time.Time) string {
+func (v *View) runState(l offsets.Loaded, now time.Time) string {
 	switch {
 	case !l.Found:
 		return "never-committed"
