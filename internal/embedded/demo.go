@@ -302,9 +302,8 @@ func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string, limit int,
 	if err := os.Chmod(keyDir, 0o700); err != nil {
 		return "", fmt.Errorf("creating the key directory: %w", err)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Simulated Cortex XDR tenants served by `connector simulate --tenants %d` on %s.\n# Their keys are test keys of the simulator, in %s.\n", len(fleet.IDs()), root, keyDir)
-	fmt.Fprintf(&b, "defaults:\n  enrich_rate_limit: %d\n  enrich_rate_window: %s\ntenants:\n", limit, window)
+	comment := fmt.Sprintf("Simulated Cortex XDR tenants served by `connector simulate --tenants %d` on %s.\nTheir keys are test keys of the simulator, in %s.", len(fleet.IDs()), root, keyDir)
+	var entries []config.TenantsFileEntry
 	for _, id := range fleet.IDs() {
 		keyID, key := fleet.Tenant(id).Credentials()
 		keyFile := filepath.Join(keyDir, id)
@@ -315,10 +314,10 @@ func writeTenantsFile(path string, fleet *xdrtest.Fleet, root string, limit int,
 		if err := writeFileAtomic(keyFile+".advanced", []byte(advKey+"\n"), 0o600); err != nil {
 			return "", fmt.Errorf("writing the advanced key of tenant %s: %w", id, err)
 		}
-		fmt.Fprintf(&b, "  - id: %s\n    base_url: %s\n    api_key_id: %s\n    api_key_file: %s\n    auth_mode: standard\n",
-			yamlString(id), yamlString(fleet.BaseURL(root, id)), strconv.Quote(keyID), yamlString(keyFile))
+		entries = append(entries, config.TenantsFileEntry{ID: id, BaseURL: fleet.BaseURL(root, id), APIKeyID: keyID, APIKeyFile: keyFile, AuthMode: "standard"})
 	}
-	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
+	file := config.FormatTenantsFile(comment, config.TenantsFileDefaults{EnrichRateLimit: limit, EnrichRateWindow: window}, entries)
+	if err := writeFileAtomic(path, []byte(file), 0o644); err != nil {
 		return "", fmt.Errorf("writing the tenants file: %w", err)
 	}
 	return keyDir, nil
@@ -346,31 +345,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		_ = os.Remove(tmp)
 	}
 	return err
-}
-
-// yamlString renders s as a YAML scalar: plain when that reads back as the
-// same string, double-quoted otherwise.
-func yamlString(s string) string {
-	plain := s != "" && !strings.ContainsAny(s[:1], "-:.")
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("/._-:", c)) {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		switch strings.ToLower(s) {
-		case "true", "false", "yes", "no", "on", "off", "y", "n", "null":
-			plain = false
-		}
-		if _, err := strconv.ParseFloat(s, 64); err == nil {
-			plain = false
-		}
-	}
-	if plain {
-		return s
-	}
-	return strconv.Quote(s)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.
