@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/explain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -369,15 +370,7 @@ func failureReason(err error) string {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}
 	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
-		switch ae.Status {
-		case http.StatusUnauthorized:
-			return "the API rejected the key (401): check api_key_id, the key and auth_mode (standard or advanced)"
-		case http.StatusPaymentRequired:
-			return "the tenant has no licence for the API (402)"
-		case http.StatusForbidden:
-			return "the key's role lacks a permission (403): grant it incident read access"
-		}
-		return fmt.Sprintf("the API answered HTTP %d", ae.Status)
+		return explain.Line(ae)
 	}
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {

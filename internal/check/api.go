@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/explain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -50,7 +51,7 @@ func probeAPI(ctx context.Context, t app.Tenant, api *xdr.Client, cfg *config.Co
 		alt.API.AuthMode = xdr.AuthAdvanced
 		if c, cerr := alt.APIClient(version); cerr == nil {
 			if _, aerr := call(c); aerr == nil {
-				p.reason = strings.TrimSuffix(p.reason, keyRefused) + "; the tenant accepts this key only as an advanced key"
+				p.reason = strings.TrimSuffix(p.reason, explain.KeyRefused) + "; the tenant accepts this key only as an advanced key"
 				p.fix = "set XDR_AUTH_MODE=advanced: the key is an advanced key, which signs each request"
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/internal/explain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
@@ -199,45 +199,11 @@ func checkTenants(ctx context.Context, r *report, cfg *config.Config, timeout ti
 	return true
 }
 
-// keyRefused ends the reason of a 401 to a standard key.
-const keyRefused = "; the tenant does not accept this key"
-
 // apiFailure explains a failed get_incidents call: what went wrong and what
 // to change.
 func apiFailure(err error, cfg *config.Config, timeout time.Duration) (reason, fix string) {
-	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
-		reason = fmt.Sprintf("HTTP %d from get_incidents", ae.Status)
-		msg := ae.Message
-		if msg == "" {
-			msg = http.StatusText(ae.Status)
-		}
-		if msg != "" {
-			reason += ": " + msg
-		}
-		if ae.Extra != "" {
-			reason += " (" + ae.Extra + ")"
-		}
-		switch s := ae.Status; {
-		case s == http.StatusUnauthorized && ae.AdvancedAuth:
-			return reason + "; with an advanced key this is most often clock skew",
-				"advanced keys sign the current time: sync this host's clock (NTP) with the tenant's; then check XDR_API_KEY_ID and XDR_API_KEY, and that the key is an advanced key (a standard key needs XDR_AUTH_MODE=standard)"
-		case s == http.StatusUnauthorized:
-			return reason + keyRefused,
-				"check XDR_API_KEY_ID (the key's numeric id) and XDR_API_KEY (or XDR_API_KEY_FILE), that the key is not expired or revoked, and set XDR_AUTH_MODE=advanced if it is an advanced key"
-		case s == http.StatusPaymentRequired:
-			return reason + "; the tenant lacks the licence for this API", "ask the tenant's administrator for the Cortex XDR / Xpanse licence that includes the public API"
-		case s == http.StatusForbidden:
-			return reason + "; the key's role lacks a permission", "give the API key a role that may view incidents and alerts (the role needs incident view permission), or use another key"
-		case s == http.StatusNotFound:
-			return reason + "; this URL does not serve the API", "set XDR_BASE_URL to the API URL of the tenant, https://api-<tenant-fqdn> (Settings > API Keys > Copy API URL)"
-		case s == http.StatusBadRequest || s == http.StatusUnprocessableEntity:
-			return reason + "; the tenant rejected the request", "check FILTER_STATUSES, FILTER_STARRED and FILTER_ALERT_SOURCES; without filters, a 400 here means XDR_BASE_URL points at something other than the API"
-		case s == http.StatusTooManyRequests:
-			return reason + "; the tenant is rate-limiting this key", "another client is using this key's budget; wait a minute and check again, and give each connector its own key"
-		case s >= 500:
-			return reason + "; the tenant is unreachable or failing", "retry in a few minutes; if it persists, check the tenant's status and XDR_BASE_URL"
-		}
-		return reason, "check XDR_BASE_URL and the key"
+	if reason, fix, ok := explain.Call(err, "get_incidents"); ok {
+		return reason, fix
 	}
 	switch {
 	case errors.Is(err, xdr.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
