@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 		return nil, err
 	}
 	t.polls.health = p.health
-	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, t.id)
+	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, t.queue, t.id)
 	if err != nil {
 		return nil, err
 	}

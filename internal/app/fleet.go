@@ -16,6 +16,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/explain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -63,6 +64,12 @@ type TenantStatus struct {
 	BulkFallback    bool   `json:"enrich_bulk_fallback"`
 	BulkBudgetUsed  int    `json:"bulk_budget_used"`
 	BulkBudgetLimit int    `json:"bulk_budget_limit"`
+	// QueueTrend is the enrichment queue's trend while the tenant runs
+	// (drain.Estimate: measuring, draining, growing, steady or empty), and
+	// QueueETASeconds, while it drains, when it empties at its measured
+	// net drain rate.
+	QueueTrend      string  `json:"enrich_queue_trend,omitempty"`
+	QueueETASeconds float64 `json:"enrich_queue_eta_seconds,omitempty"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -77,6 +84,7 @@ type slot struct {
 	mu       sync.Mutex
 	status   TenantStatus
 	pipeline *pipeline.Pipeline // of the run under way; nil between runs
+	queue    *drain.Tracker     // the run's queue estimate; nil before the first run
 }
 
 func (s *slot) set(state, reason string, err error) {
@@ -99,7 +107,7 @@ func (s *slot) state() string {
 
 func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
-	st, p := s.status, s.pipeline
+	st, p, queue := s.status, s.pipeline, s.queue
 	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
 	st.Bulk = s.t.EnrichBulk
 	s.mu.Unlock()
@@ -111,6 +119,11 @@ func (s *slot) snapshot() TenantStatus {
 		st.BulkBudgetUsed, st.BulkBudgetLimit = ps.Enrich.BulkLimiter.InUse, ps.Enrich.BulkRateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
+		}
+		est := queue.Sample(time.Now(), ps.QueueDepth, ps.Enrich.RateLimit)
+		st.QueueTrend = est.Trend
+		if est.Trend == drain.Draining {
+			st.QueueETASeconds = est.ETA.Seconds()
 		}
 	}
 	return st
@@ -321,13 +334,13 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 	defer tn.close()
 	// Every per-tenant series carries its tenant, the active/standby env
 	// tenant's too.
-	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, s.t.ID)
+	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, tn.queue, s.t.ID)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = reg.Unregister() }()
 	s.mu.Lock()
-	s.pipeline = tn.pipeline
+	s.pipeline, s.queue = tn.pipeline, tn.queue
 	s.mu.Unlock()
 	defer func() {
 		last := s.snapshot() // the run's figures stay visible after it ends

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
@@ -201,6 +202,7 @@ type tenant struct {
 	ownsKCL  bool
 	offsets  *kgo.Client // the transactional writer of its offsets (at-least-once to an external Kafka); nil otherwise
 	polls    *pollWatch
+	queue    *drain.Tracker // its enrichment queue's drain estimate, sampled by GET /tenants and the metric
 	// writeback applies the tenant's commands; nil when write-back is off.
 	writeback *writeback.Applier
 	wbKCL     *kgo.Client // the applier's own client (exactly-once); nil otherwise
@@ -231,7 +233,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		api = gatedAPI{api: api, gate: s.gate}
 		writes = gatedWrites{api: pa, gate: s.gate}
 	}
-	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
+	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}, queue: drain.NewTracker(t.EnrichRateWindow)}
 	if s.onPoll != nil {
 		id, on := t.ID, s.onPoll
 		tn.polls.also = func(r source.PollResult, err error) { on(id, r, err) }

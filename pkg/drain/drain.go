@@ -7,6 +7,7 @@ package drain
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -180,4 +181,32 @@ func (d Estimate) Note() string {
 		return " (" + d.Trend + ")"
 	}
 	return ""
+}
+
+// Tracker is a Meter safe for concurrent use that is sampled when read:
+// each Sample adds the queue's depth at that moment, then estimates. Its
+// readers — GET /tenants, a metrics scrape — feed the one meter at whatever
+// cadence each has; the estimate, a regression over time, does not depend
+// on it.
+type Tracker struct {
+	rateWindow time.Duration
+	mu         sync.Mutex
+	m          *Meter
+}
+
+// NewTracker returns a tracker of a queue drained under a budget per
+// rateWindow (ENRICH_RATE_WINDOW).
+func NewTracker(rateWindow time.Duration) *Tracker { return &Tracker{rateWindow: rateWindow} }
+
+// Sample records depth at now, for a budget of limit calls per the
+// tracker's rate window (limit 0: unknown), and returns the estimate.
+func (t *Tracker) Sample(now time.Time, depth, limit int) Estimate {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = NewMeter(limit, t.rateWindow)
+	}
+	t.m.SetBudget(limit, t.rateWindow)
+	t.m.Add(now, depth)
+	return t.m.Estimate()
 }

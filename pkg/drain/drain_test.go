@@ -165,3 +165,23 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerSamplesWhenRead: readers at any cadence feed one meter, and
+// the estimate is the meter's over their samples.
+func TestTrackerSamplesWhenRead(t *testing.T) {
+	tr := NewTracker(2 * time.Second)
+	t0 := time.Unix(1000, 0)
+	var est Estimate
+	for s := range 31 {
+		if s == 20 {
+			est = tr.Sample(t0.Add(time.Duration(s)*time.Second-time.Millisecond), 100-2*s, 10) // a second reader
+		}
+		est = tr.Sample(t0.Add(time.Duration(s)*time.Second), 100-2*s, 10)
+		if s < 30 && est.Trend != Measuring {
+			t.Fatalf("after %d s: %+v, want measuring for 30 s", s, est)
+		}
+	}
+	if est.Trend != Draining || est.ETA != 20*time.Second {
+		t.Errorf("after 30 s draining 2/s to 40: %+v, want draining, ETA 20s", est)
+	}
+}
