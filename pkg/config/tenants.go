@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,19 +60,33 @@ type Tenant struct {
 	proxy func(*url.URL) (*url.URL, error)
 }
 
-// Equal reports whether two tenants are configured alike, keys included.
+// Equal reports whether two tenants are configured alike, keys included:
+// every exported field is compared (slices by their elements, so nil and
+// empty are alike); the unexported ones follow from them (the key file's
+// warning) or are the environment's (the proxy).
 func (t Tenant) Equal(o Tenant) bool {
-	a, b := t, o
-	ka, kb := a.APIKey.Reveal(), b.APIKey.Reveal()
-	a.APIKey, b.APIKey = xdr.Secret{}, xdr.Secret{}
-	return ka == kb && a.ID == b.ID && a.BaseURL == b.BaseURL && a.APIKeyID == b.APIKeyID && a.AuthMode == b.AuthMode &&
-		a.RequestTimeout == b.RequestTimeout && a.PollInterval == b.PollInterval && a.Lookback == b.Lookback &&
-		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
-		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
-		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.EnrichBulk == b.EnrichBulk && a.EnrichBulkSize == b.EnrichBulkSize &&
-		a.EnrichBulkRateLimit == b.EnrichBulkRateLimit && a.EnrichBulkRateWindow == b.EnrichBulkRateWindow &&
-		a.Writeback == b.Writeback
+	a, b := reflect.ValueOf(t), reflect.ValueOf(o)
+	for i := range a.NumField() {
+		if !a.Type().Field(i).IsExported() {
+			continue
+		}
+		x, y := a.Field(i), b.Field(i)
+		if x.Kind() == reflect.Slice {
+			if x.Len() != y.Len() {
+				return false
+			}
+			for j := range x.Len() {
+				if !reflect.DeepEqual(x.Index(j).Interface(), y.Index(j).Interface()) {
+					return false
+				}
+			}
+			continue
+		}
+		if !reflect.DeepEqual(x.Interface(), y.Interface()) {
+			return false
+		}
+	}
+	return true
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
