@@ -4,7 +4,84 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
+
+// topicRole is one topic a run writes or reads: the variable that names
+// it and its Config field; a data topic also carries a record.Topic role,
+// whose String is its name after KAFKA_TOPIC_PREFIX, and the output profile
+// that writes it ("" for the native ones), and is a field of DataTopics.
+// topicRoles lists them all, the one place the roles are tied to their
+// variables, names and fields.
+type topicRole struct {
+	variable string
+	field    func(*Config) *string
+	// A data topic: its role, its profile and its DataTopics field.
+	role    record.Topic
+	profile string
+	data    func(*DataTopics) *string
+	// The name after KAFKA_TOPIC_PREFIX of a topic that is not a data topic.
+	suffix string
+}
+
+var topicRoles = []topicRole{
+	{variable: "KAFKA_TOPIC_INCIDENTS", field: func(c *Config) *string { return &c.TopicIncidents },
+		role: record.TopicIncidents, data: func(d *DataTopics) *string { return &d.Incidents }},
+	{variable: "KAFKA_TOPIC_ALERTS", field: func(c *Config) *string { return &c.TopicAlerts },
+		role: record.TopicAlerts, data: func(d *DataTopics) *string { return &d.Alerts }},
+	{variable: "KAFKA_TOPIC_ARTIFACTS", field: func(c *Config) *string { return &c.TopicArtifacts },
+		role: record.TopicArtifacts, data: func(d *DataTopics) *string { return &d.Artifacts }},
+	{variable: "KAFKA_TOPIC_DLQ", field: func(c *Config) *string { return &c.TopicDLQ },
+		role: record.TopicDLQ, data: func(d *DataTopics) *string { return &d.DLQ }},
+	{variable: "KAFKA_TOPIC_OCSF_INCIDENTS", field: func(c *Config) *string { return &c.TopicOCSFIncidents },
+		role: record.TopicOCSFIncidents, profile: "ocsf", data: func(d *DataTopics) *string { return &d.OCSFIncidents }},
+	{variable: "KAFKA_TOPIC_OCSF_ALERTS", field: func(c *Config) *string { return &c.TopicOCSFAlerts },
+		role: record.TopicOCSFAlerts, profile: "ocsf", data: func(d *DataTopics) *string { return &d.OCSFAlerts }},
+	{variable: "KAFKA_TOPIC_ECS_INCIDENTS", field: func(c *Config) *string { return &c.TopicECSIncidents },
+		role: record.TopicECSIncidents, profile: "ecs", data: func(d *DataTopics) *string { return &d.ECSIncidents }},
+	{variable: "KAFKA_TOPIC_ECS_ALERTS", field: func(c *Config) *string { return &c.TopicECSAlerts },
+		role: record.TopicECSAlerts, profile: "ecs", data: func(d *DataTopics) *string { return &d.ECSAlerts }},
+	{variable: "KAFKA_TOPIC_OFFSETS", field: func(c *Config) *string { return &c.TopicOffsets }, suffix: "connector.offsets"},
+	{variable: "KAFKA_TOPIC_SLOTS", field: func(c *Config) *string { return &c.TopicSlots }, suffix: "connector.slots"},
+	{variable: "KAFKA_TOPIC_COMMANDS", field: func(c *Config) *string { return &c.TopicCommands }, suffix: "commands"},
+	{variable: "KAFKA_TOPIC_COMMAND_RESULTS", field: func(c *Config) *string { return &c.TopicCommandResults }, suffix: "command-results"},
+}
+
+// prefixed is the role's topic name under KAFKA_TOPIC_PREFIX p.
+func (r topicRole) prefixed(p string) string {
+	if r.data != nil {
+		return p + "." + r.role.String()
+	}
+	return p + "." + r.suffix
+}
+
+// perTenant reports whether {tenant} in the role's name is replaced by each
+// tenant's id: every topic but the process's offsets and slots topics.
+func (r topicRole) perTenant() bool {
+	return r.variable != "KAFKA_TOPIC_OFFSETS" && r.variable != "KAFKA_TOPIC_SLOTS"
+}
+
+// topicRoleOf is the role of variable.
+func topicRoleOf(variable string) topicRole {
+	for _, r := range topicRoles {
+		if r.variable == variable {
+			return r
+		}
+	}
+	panic("config: no topic role " + variable)
+}
+
+// resolveTopic is name for the tenant with id: {tenant} becomes id. It is
+// the one place {tenant} is replaced; id is empty for the one tenant of an
+// env-only configuration, whose names Validate has checked hold no
+// {tenant}.
+func resolveTopic(name, id string) string {
+	if id == "" {
+		return name
+	}
+	return strings.ReplaceAll(name, TenantPlaceholder, id)
+}
 
 // DataTopics names the topics one tenant writes: the native ones, the DLQ,
 // and those of the enabled output profiles (empty for a profile that is
@@ -28,19 +105,11 @@ type DataTopics struct {
 // one place names are resolved: `run`, `check`, `status` and CheckTopics
 // read it.
 func (c *Config) DataTopicsOf(id string) DataTopics {
-	topic := func(name string) string {
-		if id == "" {
-			return name
+	var d DataTopics
+	for _, r := range topicRoles {
+		if r.data != nil && (r.profile == "" || c.profileOn(r.profile)) {
+			*r.data(&d) = resolveTopic(*r.field(c), id)
 		}
-		return strings.ReplaceAll(name, TenantPlaceholder, id)
-	}
-	d := DataTopics{Incidents: topic(c.TopicIncidents), Alerts: topic(c.TopicAlerts),
-		Artifacts: topic(c.TopicArtifacts), DLQ: topic(c.TopicDLQ)}
-	if c.profileOn("ocsf") {
-		d.OCSFIncidents, d.OCSFAlerts = topic(c.TopicOCSFIncidents), topic(c.TopicOCSFAlerts)
-	}
-	if c.profileOn("ecs") {
-		d.ECSIncidents, d.ECSAlerts = topic(c.TopicECSIncidents), topic(c.TopicECSAlerts)
 	}
 	return d
 }
@@ -55,13 +124,7 @@ type CommandTopics struct {
 // CommandTopicsOf resolves the write-back topics of the tenant with id, as
 // DataTopicsOf does the data topics.
 func (c *Config) CommandTopicsOf(id string) CommandTopics {
-	topic := func(name string) string {
-		if id == "" {
-			return name
-		}
-		return strings.ReplaceAll(name, TenantPlaceholder, id)
-	}
-	return CommandTopics{Commands: topic(c.TopicCommands), Results: topic(c.TopicCommandResults)}
+	return CommandTopics{Commands: resolveTopic(c.TopicCommands, id), Results: resolveTopic(c.TopicCommandResults, id)}
 }
 
 // Uses lists d's topics as uses of tenant.
@@ -84,15 +147,9 @@ func (c *Config) profileOn(profile string) bool {
 // variable that names its role.
 func (d DataTopics) Uses(tenant string) []TopicUse {
 	var out []TopicUse
-	for _, u := range []TopicUse{
-		{Var: "KAFKA_TOPIC_INCIDENTS", Name: d.Incidents}, {Var: "KAFKA_TOPIC_ALERTS", Name: d.Alerts},
-		{Var: "KAFKA_TOPIC_ARTIFACTS", Name: d.Artifacts}, {Var: "KAFKA_TOPIC_DLQ", Name: d.DLQ},
-		{Var: "KAFKA_TOPIC_OCSF_INCIDENTS", Name: d.OCSFIncidents}, {Var: "KAFKA_TOPIC_OCSF_ALERTS", Name: d.OCSFAlerts},
-		{Var: "KAFKA_TOPIC_ECS_INCIDENTS", Name: d.ECSIncidents}, {Var: "KAFKA_TOPIC_ECS_ALERTS", Name: d.ECSAlerts},
-	} {
-		if u.Name != "" {
-			u.Tenant = tenant
-			out = append(out, u)
+	for _, r := range topicRoles {
+		if r.data != nil && *r.data(&d) != "" {
+			out = append(out, TopicUse{Tenant: tenant, Var: r.variable, Name: *r.data(&d)})
 		}
 	}
 	return out
