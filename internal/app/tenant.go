@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -81,16 +80,9 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 	}
 }
 
-// TenantName labels the offsets key: XDR_TENANT, else the base URL's host.
-func TenantName(cfg *config.Config) string {
-	if cfg.Tenant != "" {
-		return cfg.Tenant
-	}
-	if u, err := url.Parse(cfg.XDRBaseURL); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return "default"
-}
+// TenantName labels the offsets key: XDR_TENANT, else the base URL's host
+// (config.Config.EnvTenantID).
+func TenantName(cfg *config.Config) string { return cfg.EnvTenantID() }
 
 // Filters are the server-side filters of the tenant's polls.
 func (t Tenant) Filters() []xdr.Filter {

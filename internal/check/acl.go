@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
@@ -214,17 +213,14 @@ func checkTxnACLs(ctx context.Context, r *report, cl *kgo.Client, cfg *config.Co
 // (the environment's one tenant without a tenants file). A file that does
 // not load was reported already: its ids are left out.
 func txnIDs(cfg *config.Config) []string {
-	if cfg.TenantsFile == "" {
-		return []string{pipeline.TransactionalID(cfg.ConnectorName, app.TenantOf(cfg).ID)}
-	}
-	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	plans, err := cfg.Plans()
 	if err != nil {
 		return nil
 	}
 	var ids []string
-	for _, t := range ts {
-		if !t.Disabled {
-			ids = append(ids, pipeline.TransactionalID(cfg.ConnectorName, t.ID))
+	for _, p := range plans {
+		if !p.Tenant.Disabled {
+			ids = append(ids, pipeline.TransactionalID(cfg.ConnectorName, p.Tenant.ID))
 		}
 	}
 	return ids

@@ -323,33 +323,37 @@ func checkKafka(ctx context.Context, r *report, cfg *config.Config, connOpts []k
 // enabled tenant's id of a tenants file (a file that does not load was
 // reported already: its names are left out).
 func checkedDataTopics(cfg *config.Config) []string {
-	names := func(uses []config.TopicUse) []string {
-		out := make([]string, 0, len(uses))
-		for _, u := range uses {
-			out = append(out, u.Name)
-		}
-		return out
-	}
-	if cfg.TenantsFile == "" {
-		out := names(cfg.DataTopicsOf("").Uses(""))
-		if cfg.WritebackOn() {
-			out = append(out, names(cfg.CommandTopicsOf("").Uses(""))...)
-		}
-		return out
+	plans, err := cfg.Plans()
+	if err != nil {
+		return nil
 	}
 	var out []string
-	if ts, err := config.LoadTenants(cfg.TenantsFile, cfg); err == nil {
-		for _, t := range ts {
-			if !t.Disabled {
-				out = append(out, names(cfg.DataTopicsOf(t.ID).Uses(t.ID))...)
-			}
-			if !t.Disabled && (t.Writeback || cfg.WritebackOn()) {
-				out = append(out, names(cfg.CommandTopicsOf(t.ID).Uses(t.ID))...)
-			}
+	for _, p := range plans {
+		id := p.Tenant.ID
+		if cfg.TenantsFile == "" {
+			id = ""
 		}
+		if !p.Tenant.Disabled {
+			out = append(out, names(p.Topics.Uses(id))...)
+		}
+		if !p.Tenant.Disabled && (p.Tenant.Writeback || cfg.WritebackOn()) {
+			out = append(out, names(p.Commands.Uses(id))...)
+		}
+	}
+	if cfg.TenantsFile == "" {
+		return out
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// names are the topic names of uses.
+func names(uses []config.TopicUse) []string {
+	out := make([]string, 0, len(uses))
+	for _, u := range uses {
+		out = append(out, u.Name)
+	}
+	return out
 }
 
 // checkCompactedTopic checks a topic the connector keeps compacted (the

@@ -3,7 +3,6 @@ package embedded
 import (
 	"net/url"
 
-	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
@@ -17,20 +16,14 @@ func RealTenants(cfg *config.Config) []string {
 		u, err := url.Parse(base)
 		return base != "" && err == nil && !config.IsLoopback(u.Hostname())
 	}
-	if cfg.TenantsFile == "" {
-		if remote(cfg.XDRBaseURL) {
-			return []string{app.TenantName(cfg)}
-		}
-		return nil
-	}
-	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	plans, err := cfg.Plans()
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, t := range ts {
-		if !t.Disabled && remote(t.BaseURL) {
-			out = append(out, t.ID)
+	for _, p := range plans {
+		if !p.Tenant.Disabled && remote(p.Tenant.BaseURL) {
+			out = append(out, p.Tenant.ID)
 		}
 	}
 	return out

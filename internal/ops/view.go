@@ -53,19 +53,13 @@ type View struct {
 // one tenant of an env-only configuration, named as `connector run` names
 // it — keeping only only (when not empty).
 func tenantsOf(cfg *config.Config, only string) ([]tenant, error) {
+	plans, err := cfg.Plans()
+	if err != nil {
+		return nil, fmt.Errorf("%w: the tenants file is not valid:%s", config.ErrUsage, config.IndentLines(err.Error()))
+	}
 	var ts []tenant
-	switch {
-	case cfg.TenantsFile != "":
-		list, err := config.LoadTenants(cfg.TenantsFile, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("%w: the tenants file is not valid:%s", config.ErrUsage, config.IndentLines(err.Error()))
-		}
-		for _, t := range list {
-			ts = append(ts, tenant{id: t.ID, dlq: cfg.DataTopicsOf(t.ID).DLQ,
-				window: t.EnrichRateWindow, limit: t.EnrichRateLimit})
-		}
-	default:
-		ts = append(ts, tenant{id: app.TenantName(cfg), dlq: cfg.TopicDLQ, window: cfg.EnrichRateWindow, limit: cfg.EnrichRateLimit})
+	for _, p := range plans {
+		ts = append(ts, tenant{id: p.Tenant.ID, dlq: p.Topics.DLQ, window: p.Tenant.EnrichRateWindow, limit: p.Tenant.EnrichRateLimit})
 	}
 	if only == "" {
 		return ts, nil
