@@ -179,9 +179,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, deps Deps) (
 		if cfg.TenantsFile == "" {
 			// Active/standby: the environment's one tenant runs in whichever
 			// process owns its slot, its records exactly as without a group.
-			t := config.EnvTenant(cfg)
-			t.ID = TenantName(cfg)
-			tenants = []config.Tenant{t}
+			tenants = []config.Tenant{config.EnvTenant(cfg)}
 		}
 	}
 	if cfg.TenantsFile != "" || cfg.GroupEnabled {

@@ -52,11 +52,7 @@ type Tenant struct {
 }
 
 // TenantOf is the one tenant of an env-only configuration.
-func TenantOf(cfg *config.Config) Tenant {
-	t := config.EnvTenant(cfg)
-	t.ID = TenantName(cfg)
-	return TenantFrom(cfg, t)
-}
+func TenantOf(cfg *config.Config) Tenant { return TenantFrom(cfg, config.EnvTenant(cfg)) }
 
 // TenantFrom is tenant c under the process-wide settings of cfg (the
 // attempts per enrichment, which a tenants file does not set).
