@@ -15,6 +15,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
@@ -195,4 +199,26 @@ func (l *listFlag) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// kafkaOf is the Kafka connection options of cfg for a command that reads or
+// writes what a run wrote: with KAFKA_BROKERS unset, the embedded broker of
+// DATA_DIR (embedded.BrokerFor: follow and write as it takes them), which
+// closeBroker gives up; closeBroker is never nil on success.
+func kafkaOf(cfg *config.Config, follow, write bool, stderr io.Writer) (connOpts []kgo.Opt, closeBroker func(), err error) {
+	closeBroker = func() {}
+	if len(cfg.KafkaBrokers) == 0 {
+		addr, closeIt, err := embedded.BrokerFor(cfg.DataDir, follow, write, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeBroker = closeIt
+		cfg.KafkaBrokers = []string{addr}
+	}
+	connOpts, err = app.KafkaOptions(cfg)
+	if err != nil {
+		closeBroker()
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return connOpts, closeBroker, nil
 }

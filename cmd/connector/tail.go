@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/soc-tools/xdr-kafka-connector/internal/app"
-	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/internal/ops"
 )
 
@@ -76,17 +74,10 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, tf.Follow, false, stderr)
-		if err != nil {
-			return err
-		}
-		defer closeBroker()
-		cfg.KafkaBrokers = []string{addr}
-	}
-	connOpts, err := app.KafkaOptions(cfg)
+	connOpts, closeBroker, err := kafkaOf(cfg, tf.Follow, false, stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
+	defer closeBroker()
 	return tf.Run(ctx, connOpts, stdout, stderr)
 }
