@@ -334,7 +334,7 @@ func checkedDataTopics(cfg *config.Config) []string {
 			id = ""
 		}
 		if !p.Tenant.Disabled {
-			out = append(out, names(p.Topics.Uses(id))...)
+			out = append(out, names(config.DataTopicUses(p.Topics, id))...)
 		}
 		if !p.Tenant.Disabled && (p.Tenant.Writeback || cfg.WritebackOn()) {
 			out = append(out, names(p.Commands.Uses(id))...)

@@ -25,7 +25,7 @@ func TestTopicRolesAreOneTable(t *testing.T) {
 			t.Errorf("%s is not a documented variable", r.variable)
 		}
 		*r.field(c) = "topic-" + r.variable
-		if r.data == nil {
+		if !r.data {
 			continue
 		}
 		if roles[r.role] {
@@ -44,7 +44,7 @@ func TestTopicRolesAreOneTable(t *testing.T) {
 		}
 		var r topicRole
 		for _, x := range topicRoles {
-			if x.data != nil && x.role == role {
+			if x.data && x.role == role {
 				r = x
 			}
 		}

@@ -9,39 +9,40 @@ import (
 )
 
 // topicRole is one topic a run writes or reads: the variable that names
-// it and its Config field; a data topic also carries a record.Topic role,
-// whose String is its name after KAFKA_TOPIC_PREFIX, and the output profile
-// that writes it ("" for the native ones), and is a field of DataTopics.
+// it and its Config field; a data topic (data set) also carries a
+// record.Topic role, whose String is its name after KAFKA_TOPIC_PREFIX and
+// which names its field of DataTopics, and the output profile that writes
+// it ("" for the native ones).
 // topicRoles lists them all, the one place the roles are tied to their
 // variables, names and fields.
 type topicRole struct {
 	variable string
 	field    func(*Config) *string
-	// A data topic: its role, its profile and its DataTopics field.
+	// A data topic: its role and its profile.
+	data    bool
 	role    record.Topic
 	profile string
-	data    func(*DataTopics) *string
 	// The name after KAFKA_TOPIC_PREFIX of a topic that is not a data topic.
 	suffix string
 }
 
 var topicRoles = []topicRole{
 	{variable: "KAFKA_TOPIC_INCIDENTS", field: func(c *Config) *string { return &c.TopicIncidents },
-		role: record.TopicIncidents, data: func(d *DataTopics) *string { return &d.Incidents }},
+		role: record.TopicIncidents, data: true},
 	{variable: "KAFKA_TOPIC_ALERTS", field: func(c *Config) *string { return &c.TopicAlerts },
-		role: record.TopicAlerts, data: func(d *DataTopics) *string { return &d.Alerts }},
+		role: record.TopicAlerts, data: true},
 	{variable: "KAFKA_TOPIC_ARTIFACTS", field: func(c *Config) *string { return &c.TopicArtifacts },
-		role: record.TopicArtifacts, data: func(d *DataTopics) *string { return &d.Artifacts }},
+		role: record.TopicArtifacts, data: true},
 	{variable: "KAFKA_TOPIC_DLQ", field: func(c *Config) *string { return &c.TopicDLQ },
-		role: record.TopicDLQ, data: func(d *DataTopics) *string { return &d.DLQ }},
+		role: record.TopicDLQ, data: true},
 	{variable: "KAFKA_TOPIC_OCSF_INCIDENTS", field: func(c *Config) *string { return &c.TopicOCSFIncidents },
-		role: record.TopicOCSFIncidents, profile: "ocsf", data: func(d *DataTopics) *string { return &d.OCSFIncidents }},
+		role: record.TopicOCSFIncidents, profile: "ocsf", data: true},
 	{variable: "KAFKA_TOPIC_OCSF_ALERTS", field: func(c *Config) *string { return &c.TopicOCSFAlerts },
-		role: record.TopicOCSFAlerts, profile: "ocsf", data: func(d *DataTopics) *string { return &d.OCSFAlerts }},
+		role: record.TopicOCSFAlerts, profile: "ocsf", data: true},
 	{variable: "KAFKA_TOPIC_ECS_INCIDENTS", field: func(c *Config) *string { return &c.TopicECSIncidents },
-		role: record.TopicECSIncidents, profile: "ecs", data: func(d *DataTopics) *string { return &d.ECSIncidents }},
+		role: record.TopicECSIncidents, profile: "ecs", data: true},
 	{variable: "KAFKA_TOPIC_ECS_ALERTS", field: func(c *Config) *string { return &c.TopicECSAlerts },
-		role: record.TopicECSAlerts, profile: "ecs", data: func(d *DataTopics) *string { return &d.ECSAlerts }},
+		role: record.TopicECSAlerts, profile: "ecs", data: true},
 	{variable: "KAFKA_TOPIC_OFFSETS", field: func(c *Config) *string { return &c.TopicOffsets }, suffix: "connector.offsets"},
 	{variable: "KAFKA_TOPIC_SLOTS", field: func(c *Config) *string { return &c.TopicSlots }, suffix: "connector.slots"},
 	{variable: "KAFKA_TOPIC_COMMANDS", field: func(c *Config) *string { return &c.TopicCommands }, suffix: "commands"},
@@ -50,7 +51,7 @@ var topicRoles = []topicRole{
 
 // prefixed is the role's topic name under KAFKA_TOPIC_PREFIX p.
 func (r topicRole) prefixed(p string) string {
-	if r.data != nil {
+	if r.data {
 		return p + "." + r.role.String()
 	}
 	return p + "." + r.suffix
@@ -85,19 +86,8 @@ func resolveTopic(name, id string) string {
 
 // DataTopics names the topics one tenant writes: the native ones, the DLQ,
 // and those of the enabled output profiles (empty for a profile that is
-// off). Its fields are those of sink.Topics, in the same order, so the
-// wiring converts one into the other.
-type DataTopics struct {
-	Incidents string
-	Alerts    string
-	Artifacts string
-	DLQ       string
-
-	OCSFIncidents string
-	OCSFAlerts    string
-	ECSIncidents  string
-	ECSAlerts     string
-}
+// off), by record.Topic role. It is record.Topics, which the sink takes.
+type DataTopics = record.Topics
 
 // DataTopicsOf resolves the data topics of the tenant with id: {tenant} in a
 // name becomes id. id is empty for the one tenant of an env-only
@@ -107,8 +97,8 @@ type DataTopics struct {
 func (c *Config) DataTopicsOf(id string) DataTopics {
 	var d DataTopics
 	for _, r := range topicRoles {
-		if r.data != nil && (r.profile == "" || c.profileOn(r.profile)) {
-			*r.data(&d) = resolveTopic(*r.field(c), id)
+		if r.data && (r.profile == "" || c.profileOn(r.profile)) {
+			*d.Of(r.role) = resolveTopic(*r.field(c), id)
 		}
 	}
 	return d
@@ -143,13 +133,13 @@ func (c *Config) profileOn(profile string) bool {
 	return false
 }
 
-// Uses lists d's topics (the set ones) as uses of tenant: each with the
-// variable that names its role.
-func (d DataTopics) Uses(tenant string) []TopicUse {
+// DataTopicUses lists d's topics (the set ones) as uses of tenant: each
+// with the variable that names its role.
+func DataTopicUses(d DataTopics, tenant string) []TopicUse {
 	var out []TopicUse
 	for _, r := range topicRoles {
-		if r.data != nil && *r.data(&d) != "" {
-			out = append(out, TopicUse{Tenant: tenant, Var: r.variable, Name: *r.data(&d)})
+		if r.data && d.Name(r.role) != "" {
+			out = append(out, TopicUse{Tenant: tenant, Var: r.variable, Name: d.Name(r.role)})
 		}
 	}
 	return out
@@ -245,13 +235,13 @@ func (c *Config) CheckTopics(ids []string) error { return errors.Join(c.topicErr
 func (c *Config) topicErrors(ids []string) []error {
 	var uses []TopicUse
 	if ids == nil {
-		uses = c.DataTopicsOf("").Uses("")
+		uses = DataTopicUses(c.DataTopicsOf(""), "")
 		if c.writebackPossible() {
 			uses = append(uses, c.CommandTopicsOf("").Uses("")...)
 		}
 	}
 	for _, id := range ids {
-		uses = append(uses, c.DataTopicsOf(id).Uses(id)...)
+		uses = append(uses, DataTopicUses(c.DataTopicsOf(id), id)...)
 		if c.writebackPossible() {
 			uses = append(uses, c.CommandTopicsOf(id).Uses(id)...)
 		}
