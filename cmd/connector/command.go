@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/soc-tools/xdr-kafka-connector/internal/app"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 )
@@ -53,18 +52,11 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeBroker, err := embeddedBrokerFor(cfg.DataDir, true, true, stderr)
-		if err != nil {
-			return err
-		}
-		defer closeBroker()
-		cfg.KafkaBrokers = []string{addr}
-	}
-	connOpts, err := app.KafkaOptions(cfg)
+	connOpts, closeBroker, err := kafkaOf(cfg, true, true, stderr)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+		return err
 	}
+	defer closeBroker()
 	id := ""
 	if cfg.TenantsFile != "" {
 		id = cmd.Tenant

@@ -8,11 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
@@ -72,26 +70,6 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "ENRICH_WORKERS": "4", "COMMIT_INTERVAL": "100ms",
 		"XDR_REQUESTS_PER_SECOND": "1000", "LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
-	var cluster *kfake.Cluster
-	if external {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cluster = c
-		env["KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
-	}
-	brokers := func() []string {
-		if cluster != nil {
-			return cluster.ListenAddrs()
-		}
-		b, err := os.ReadFile(filepath.Join(dataDir, "broker.addr"))
-		if err != nil || len(b) == 0 {
-			return nil
-		}
-		return []string{strings.TrimSpace(string(b))}
-	}
 	state := func(bs []string, tenant string) (offsets.State, bool) {
 		st, found, err := loadOffsets(bs, "test", tenant)
 		if err != nil {
@@ -99,54 +77,7 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 		}
 		return st, found
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	mutations := make(chan error, 1)
-	// committedSince: every tenant has a commit written at or after since
-	// (epoch ms, the connector's clock is the test's), so the process started
-	// then runs every tenant: it has polled, and what it saw is committed.
-	committedSince := func(since int64) bool {
-		bs := brokers()
-		for _, id := range ids {
-			if st, found := state(bs, id); bs == nil || !found || st.CommittedAt < since {
-				return false
-			}
-		}
-		return true
-	}
-	rng := rand.New(rand.NewPCG(11, seed))
-	for i := range kills {
-		started := time.Now()
-		p := startBinary(t, env)
-		// Kill the process at a random point of its run, not before it
-		// runs: each version stays current for 3 s, which covers a kill, a
-		// restart and the first poll on an idle machine, but not on a loaded
-		// one, where start-up (the group join, the fencing of the previous
-		// transactional producer, the offsets' load) can take seconds; killed
-		// again and again before its first poll, the connector would miss
-		// versions that no process ever ran to see.
-		testkit.WaitFor(t, 60*time.Second, fmt.Sprintf("every tenant's first commit after start %d", i+1), func() bool {
-			return committedSince(started.UnixMilli())
-		})
-		if i == 0 {
-			go func() {
-				mutations <- fleet.RunMutations(ctx, xdrtest.MutationConfig{Interval: 20 * time.Millisecond, BulkEvery: 40, BulkSize: 50,
-					MinVersionAge: 3 * time.Second, Steps: 50 * kills})
-			}()
-		}
-		t.Logf("start %d: every tenant committed %v after the start", i+1, time.Since(started).Round(time.Millisecond))
-		time.Sleep(time.Duration(300+rng.IntN(1000)) * time.Millisecond)
-		if code := p.signal(t, syscall.SIGKILL, 10*time.Second); code != -1 {
-			t.Fatalf("kill %d: exit status %d, want death by signal; output:\n%s", i+1, code, p.out.String())
-		}
-	}
-	p := startBinary(t, env)
-	if err := <-mutations; err != nil {
-		t.Fatal(err)
-	}
-	drained := func() bool {
-		bs := brokers()
+	drained := func(bs []string) bool {
 		for _, id := range ids {
 			st, found := state(bs, id)
 			if !found || st.Watermark < testkit.MaxVersion(fleet.Tenant(id))-200 || len(st.Pending) > 0 {
@@ -155,26 +86,37 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 		}
 		return true
 	}
-	testkit.WaitFor(t, 120*time.Second, "every tenant to drain", drained)
-	// A poll that saw all but the last few milliseconds' versions passes
-	// the watermark check too: give the last ones (visible after the
-	// indexing delay) a few polls, then check again.
-	time.Sleep(1500 * time.Millisecond)
-	testkit.WaitFor(t, 60*time.Second, "every tenant to drain its last versions", drained)
-	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
-		t.Fatalf("SIGTERM: exit status %d, want 0; output:\n%s", code, p.out.String())
-	}
-
-	if cluster == nil {
-		// Read what the embedded broker persisted.
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dataDir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cluster = c
-	}
-	bs := cluster.ListenAddrs()
+	bs := killLoop(t, killSpec{
+		env: env, dataDir: dataDir, external: external, kills: kills, rng: rand.New(rand.NewPCG(11, seed)), pause: 300 * time.Millisecond,
+		// Kill the process at a random point of its run, not before it
+		// runs: each version stays current for 3 s, which covers a kill, a
+		// restart and the first poll on an idle machine, but not on a loaded
+		// one, where start-up (the group join, the fencing of the previous
+		// transactional producer, the offsets' load) can take seconds; killed
+		// again and again before its first poll, the connector would miss
+		// versions that no process ever ran to see. So every tenant has a
+		// commit written at or after the start (the connector's clock is the
+		// test's): the process runs every tenant, it has polled, and what it
+		// saw is committed.
+		ready: func(_ int, started time.Time, bs []string) bool {
+			for _, id := range ids {
+				if st, found := state(bs, id); bs == nil || !found || st.CommittedAt < started.UnixMilli() {
+					return false
+				}
+			}
+			return true
+		},
+		readyWhat:   func(i int) string { return fmt.Sprintf("every tenant's first commit after start %d", i+1) },
+		readyWithin: 60 * time.Second,
+		mutate: func(ctx context.Context) error {
+			return fleet.RunMutations(ctx, xdrtest.MutationConfig{Interval: 20 * time.Millisecond, BulkEvery: 40, BulkSize: 50,
+				MinVersionAge: 3 * time.Second, Steps: 50 * kills})
+		},
+		// A poll that saw all but the last few milliseconds' versions passes
+		// the watermark check too: give the last ones (visible after the
+		// indexing delay) a few polls, then check again.
+		drained: drained, drainedWhat: "every tenant to drain", settle: 1500 * time.Millisecond,
+	})
 	changes, rounds, enriched := map[string]int{}, map[string]int{}, map[string]int64{}
 	for _, r := range testkit.ReadCommitted(t, bs, "xdr.incidents") {
 		var env record.Envelope

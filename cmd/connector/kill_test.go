@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -46,33 +47,13 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 		"LOG_LEVEL": "warn", "LOG_FORMAT": "json",
 	}
 	exact := delivery == "exactly-once"
-	var cluster *kfake.Cluster
-	if exact {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cluster = c
-		env["KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
-	}
-	// Point the harness at the binary's embedded broker while it runs.
-	follow := func() bool {
-		if cluster != nil {
-			e.Brokers = cluster.ListenAddrs()
-			return true
-		}
-		b, err := os.ReadFile(filepath.Join(dataDir, "broker.addr"))
-		if err != nil || len(b) == 0 {
-			return false
-		}
-		e.Brokers = []string{strings.TrimSpace(string(b))}
-		return true
-	}
-	committed := func() (newest int64, pending int, found bool) {
-		if !follow() {
+	// committed reads the state the binary committed, pointing the harness
+	// at brokers, the binary's broker.
+	committed := func(brokers []string) (newest int64, pending int, found bool) {
+		if len(brokers) == 0 {
 			return 0, 0, false
 		}
+		e.Brokers = brokers
 		st, found := e.ReadState("test", "sim")
 		// Drained means every current version is committed as emitted (or
 		// lies below the lookback floor, hence long acknowledged): a
@@ -86,49 +67,31 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 		}
 		return st.Watermark, len(st.Pending), found
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	mutations := make(chan error, 1)
-	rng := rand.New(rand.NewPCG(7, seed))
-	for i := range kills {
-		p := startBinary(t, env)
-		if i == 0 {
-			// Change the tenant once the connector runs, so that it could see
-			// every version.
-			testkit.WaitFor(t, 30*time.Second, "the first commit", func() bool { _, _, found := committed(); return found })
-			go func() {
-				mutations <- e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 15 * time.Millisecond, BulkEvery: 50, BulkSize: 120, MinVersionAge: 3 * time.Second, Steps: 60 * kills})
-			}()
-		}
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		if code := p.signal(t, syscall.SIGKILL, 10*time.Second); code != -1 {
-			t.Fatalf("kill %d: exit status %d, want death by signal; output:\n%s", i+1, code, p.out.String())
-		}
-	}
-	p := startBinary(t, env)
-	if err := <-mutations; err != nil {
-		t.Fatal(err)
-	}
-	newest := testkit.MaxVersion(e.Sim)
-	testkit.WaitFor(t, 120*time.Second, "the restarted connector to drain", func() bool {
-		w, pending, found := committed()
-		return found && w >= newest-time.Second.Milliseconds() && pending == 0
+	var newest int64
+	e.Brokers = killLoop(t, killSpec{
+		env: env, dataDir: dataDir, external: exact, kills: kills, rng: rand.New(rand.NewPCG(7, seed)), pause: 200 * time.Millisecond,
+		// Change the tenant once the connector runs, so that it could see
+		// every version.
+		ready: func(i int, _ time.Time, brokers []string) bool {
+			if i > 0 {
+				return true
+			}
+			_, _, found := committed(brokers)
+			return found
+		},
+		readyWhat: func(int) string { return "the first commit" }, readyWithin: 30 * time.Second,
+		mutate: func(ctx context.Context) error {
+			return e.Sim.RunMutations(ctx, xdrtest.MutationConfig{Interval: 15 * time.Millisecond, BulkEvery: 50, BulkSize: 120, MinVersionAge: 3 * time.Second, Steps: 60 * kills})
+		},
+		drained: func(brokers []string) bool {
+			if newest == 0 {
+				newest = testkit.MaxVersion(e.Sim) // once the changes ended
+			}
+			w, pending, found := committed(brokers)
+			return found && w >= newest-time.Second.Milliseconds() && pending == 0
+		},
+		drainedWhat: "the restarted connector to drain",
 	})
-	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
-		t.Fatalf("SIGTERM: exit status %d, want 0; output:\n%s", code, p.out.String())
-	}
-
-	if cluster == nil {
-		// Read what the embedded broker persisted.
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dataDir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cluster = c
-	}
-	e.Brokers = cluster.ListenAddrs()
 	// Each version stayed current for at least 3 s; a kill and restart take
 	// well under that, so a correct connector read every one.
 	e.Verify(e.Output(), exact, func(v xdrtest.Version) bool {
@@ -153,4 +116,94 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 	if st, _ := e.ReadState("test", "sim"); !st.Clean {
 		t.Error("SIGTERM did not leave a clean state")
 	}
+}
+
+// killSpec is one SIGKILL test's run of the built binary.
+type killSpec struct {
+	env      map[string]string // the binary's environment; killLoop adds KAFKA_BROKERS with external
+	dataDir  string            // its DATA_DIR
+	external bool              // write to a broker of the test process, which outlives the binary, not to its embedded one
+	kills    int
+	rng      *rand.Rand    // picks each kill's moment
+	pause    time.Duration // the least time a process runs once ready; up to 1 s more at random
+	// ready says, for start i (from 0) at started, whether the process may
+	// be killed; brokers are those it writes to (nil until known).
+	ready       func(i int, started time.Time, brokers []string) bool
+	readyWhat   func(i int) string
+	readyWithin time.Duration
+	mutate      func(ctx context.Context) error // changes the tenants, from the first start's ready on
+	// drained says, once the last process runs and mutate ended, that it
+	// caught up. With settle, it is waited for again after settle (a few
+	// polls: the last versions become visible after the indexing delay).
+	drained     func(brokers []string) bool
+	drainedWhat string
+	settle      time.Duration
+}
+
+// killLoop starts the binary k.kills times, killing each with SIGKILL at a
+// random moment once k.ready, then starts it once more, waits for k.mutate
+// to end and k.drained, and stops it with SIGTERM, which must end it with
+// status 0. It returns the brokers that hold what the runs wrote: the
+// external one, or one opened on what the embedded one persisted.
+func killLoop(t *testing.T, k killSpec) []string {
+	t.Helper()
+	var cluster *kfake.Cluster
+	if k.external {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cluster = c
+		k.env["KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
+	}
+	brokers := func() []string {
+		if cluster != nil {
+			return cluster.ListenAddrs()
+		}
+		b, err := os.ReadFile(filepath.Join(k.dataDir, embedded.AddrFile))
+		if err != nil || len(b) == 0 {
+			return nil
+		}
+		return []string{strings.TrimSpace(string(b))}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mutations := make(chan error, 1)
+	for i := range k.kills {
+		started := time.Now()
+		p := startBinary(t, k.env)
+		testkit.WaitFor(t, k.readyWithin, k.readyWhat(i), func() bool { return k.ready(i, started, brokers()) })
+		if i == 0 {
+			go func() { mutations <- k.mutate(ctx) }()
+		}
+		t.Logf("start %d: ready %v after the start", i+1, time.Since(started).Round(time.Millisecond))
+		time.Sleep(k.pause + time.Duration(k.rng.IntN(1000))*time.Millisecond)
+		if code := p.signal(t, syscall.SIGKILL, 10*time.Second); code != -1 {
+			t.Fatalf("kill %d: exit status %d, want death by signal; output:\n%s", i+1, code, p.out.String())
+		}
+	}
+	p := startBinary(t, k.env)
+	if err := <-mutations; err != nil {
+		t.Fatal(err)
+	}
+	drained := func() bool { return k.drained(brokers()) }
+	testkit.WaitFor(t, 120*time.Second, k.drainedWhat, drained)
+	if k.settle > 0 {
+		time.Sleep(k.settle)
+		testkit.WaitFor(t, 60*time.Second, k.drainedWhat+" (its last versions)", drained)
+	}
+	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit status %d, want 0; output:\n%s", code, p.out.String())
+	}
+	if cluster == nil {
+		// Read what the embedded broker persisted.
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(k.dataDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cluster = c
+	}
+	return cluster.ListenAddrs()
 }

@@ -15,6 +15,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
 
@@ -31,7 +36,7 @@ const (
 // errUsage marks errors in the command line or configuration (exit status 2):
 // wrap it first, fmt.Errorf("%w: ...", errUsage, ...). Its own text is not
 // printed.
-var errUsage = errors.New("usage")
+var errUsage = config.ErrUsage
 
 // usageMessage is the text of a usage error without the errUsage marker.
 func usageMessage(err error) string {
@@ -163,3 +168,57 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 var errHelp = errors.New("help shown")
+
+// listFlag is a flag that may be given more than once, each value appended
+// to values. With comma, a value is also a comma-separated list whose empty
+// items are dropped (--incident 1,2); without, a value is taken whole
+// (a key may hold commas) and an empty one is refused.
+type listFlag struct {
+	values *[]string
+	comma  bool
+}
+
+func (l *listFlag) String() string {
+	if l.values == nil {
+		return ""
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.comma {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		*l.values = append(*l.values, v)
+		return nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l.values = append(*l.values, item)
+		}
+	}
+	return nil
+}
+
+// kafkaOf is the Kafka connection options of cfg for a command that reads or
+// writes what a run wrote: with KAFKA_BROKERS unset, the embedded broker of
+// DATA_DIR (embedded.BrokerFor: follow and write as it takes them), which
+// closeBroker gives up; closeBroker is never nil on success.
+func kafkaOf(cfg *config.Config, follow, write bool, stderr io.Writer) (connOpts []kgo.Opt, closeBroker func(), err error) {
+	closeBroker = func() {}
+	if len(cfg.KafkaBrokers) == 0 {
+		addr, closeIt, err := embedded.BrokerFor(cfg.DataDir, follow, write, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeBroker = closeIt
+		cfg.KafkaBrokers = []string{addr}
+	}
+	connOpts, err = app.KafkaOptions(cfg)
+	if err != nil {
+		closeBroker()
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return connOpts, closeBroker, nil
+}

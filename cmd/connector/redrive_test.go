@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/internal/ops"
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -30,13 +32,13 @@ func opsEnv(e *testkit.Env) map[string]string {
 }
 
 // status runs `connector status --json` and decodes its one tenant.
-func status(t *testing.T, e *testkit.Env) tenantStatus {
+func status(t *testing.T, e *testkit.Env) ops.TenantStatus {
 	t.Helper()
 	out, code := runBinary(t, opsEnv(e), "status", "--json")
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
-	var rep statusReport
+	var rep ops.StatusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "sim" {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
@@ -204,13 +206,13 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 		"ENRICH_RATE_WINDOW": "100ms", "ENRICH_BULK_RATE_WINDOW": "100ms", "COMMIT_INTERVAL": "100ms", "LOG_LEVEL": "warn",
 		"ENRICH_BULK": "off", // the tenant's single-call log shows the redriven incident's own call
 	}
-	statusOf := func() (tenantStatus, string) {
+	statusOf := func() (ops.TenantStatus, string) {
 		t.Helper()
 		out, code := runBinary(t, env, "status", "--json")
 		if code != 0 {
 			t.Fatalf("status: exit %d\n%s", code, out)
 		}
-		var rep statusReport
+		var rep ops.StatusReport
 		js := out[strings.Index(out, "{"):] // stderr says which broker it reads
 		if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Tenants) != 1 {
 			t.Fatalf("status --json: %v\n%s", err, out)
@@ -277,22 +279,6 @@ func TestStatusAndRedriveOnTheEmbeddedBroker(t *testing.T) {
 	}
 }
 
-// holdDataDir takes the DATA_DIR lock as another process would (how:
-// syscall.LOCK_SH or LOCK_EX), until the returned function or the test ends.
-func holdDataDir(t *testing.T, dir string, how int) (release func()) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
-	release = sync.OnceFunc(func() { _ = f.Close() })
-	t.Cleanup(release)
-	return release
-}
-
 // dirState maps each file under dir to its size and modification time.
 func dirState(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -312,4 +298,20 @@ func dirState(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// holdDataDir takes the DATA_DIR lock as another process would (how:
+// syscall.LOCK_SH or LOCK_EX), until the returned function or the test ends.
+func holdDataDir(t *testing.T, dir string, how int) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, embedded.LockFile), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	release = sync.OnceFunc(func() { _ = f.Close() })
+	t.Cleanup(release)
+	return release
 }

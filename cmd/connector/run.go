@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +15,9 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/app"
+	"github.com/soc-tools/xdr-kafka-connector/internal/check"
+	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
+	"github.com/soc-tools/xdr-kafka-connector/internal/progress"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
@@ -61,12 +63,7 @@ func wrap(s string, width int) []string {
 func loadConfig(ctx context.Context) (*config.Config, error) {
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
 	if err != nil {
-		var b strings.Builder
-		b.WriteString("the configuration is not valid:")
-		for _, line := range strings.Split(err.Error(), "\n") {
-			b.WriteString("\n  " + line)
-		}
-		return nil, fmt.Errorf("%w: %s", errUsage, b.String())
+		return nil, fmt.Errorf("%w: the configuration is not valid:%s", errUsage, config.IndentLines(err.Error()))
 	}
 	return cfg, nil
 }
@@ -106,9 +103,9 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	// The progress display redraws its line on stdout; when the logs reach
 	// the same terminal, each log line erases the display first and redraws
 	// it after, so the two never share a line.
-	scr := newScreen(stdout)
-	if isTerminal(stdout) && isTerminal(stderr) {
-		stderr = scr.logWriter(stderr)
+	scr := progress.NewScreen(stdout)
+	if progress.IsTerminal(stdout) && progress.IsTerminal(stderr) {
+		stderr = scr.LogWriter(stderr)
 	}
 	log := newLogger(cfg, stderr)
 
@@ -127,7 +124,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	for _, w := range cfg.FileWarnings() {
 		log.Warn("a secret file can be read by other users", "setting", w.Setting, "warning", w.Message)
 	}
-	for _, u := range unknownVariables(os.Environ()) {
+	for _, u := range config.UnknownVariables(os.Environ()) {
 		if u.Closest != "" {
 			log.Warn("an environment variable the connector does not know is ignored; did you mean "+u.Closest+"?", "variable", u.Name)
 		} else {
@@ -139,7 +136,7 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 		// Refuse a bad file before anything starts; the process reads it
 		// again (and then on SIGHUP and on every change).
 		if _, err := config.LoadTenants(cfg.TenantsFile, cfg); err != nil {
-			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, indent(err.Error()))
+			return fmt.Errorf("%w: the tenants file is not valid:%s", errUsage, config.IndentLines(err.Error()))
 		}
 		reload = make(chan struct{}, 1)
 		hup := make(chan os.Signal, 1)
@@ -157,31 +154,31 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	if cfg.XDRBaseURL != "" {
 		// A real tenant: check the key before anything starts.
-		if err := checkAPIKey(ctx, cfg, log.Warn); err != nil {
+		if err := check.APIKey(ctx, cfg, version, log.Warn); err != nil {
 			return err
 		}
 	}
 	if demo := cfg.XDRBaseURL == "" && cfg.TenantsFile == ""; demo || len(cfg.KafkaBrokers) == 0 {
-		if err := checkDataDirWritable(cfg.DataDir); err != nil {
+		if err := embedded.CheckDataDirWritable(cfg.DataDir); err != nil {
 			return err
 		}
 	}
 	if cfg.XDRBaseURL == "" && cfg.TenantsFile == "" {
-		demo, err := startDemoTenant(ctx, cfg, log)
+		demo, err := embedded.StartDemoTenant(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
-		cleanup = append(cleanup, demo.stop)
-		fmt.Fprint(stdout, demo.banner(cfg))
+		cleanup = append(cleanup, demo.Stop)
+		fmt.Fprint(stdout, demo.Banner(cfg))
 	}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, stop, err := startEmbeddedKafka(cfg)
+		addr, stop, err := embedded.StartKafka(cfg)
 		if err != nil {
 			return err
 		}
 		cleanup = append(cleanup, stop)
 		cfg.KafkaBrokers = []string{addr}
-		if real := realTenants(cfg); len(real) > 0 {
+		if real := embedded.RealTenants(cfg); len(real) > 0 {
 			log.Warn("KAFKA_BROKERS is not set: REAL tenants feed an EMBEDDED test broker that has NO AUTHENTICATION; any user or process on this machine can read their incidents from it, and nothing reaches your Kafka cluster",
 				"tenants", real, "broker", addr, "data_dir", cfg.DataDir)
 			fmt.Fprintf(stdout, "WARNING: real tenant data (%s) goes to an embedded TEST broker without authentication on %s: anyone on this machine can read it. Set KAFKA_BROKERS for production.\n",
@@ -192,11 +189,11 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 				"data_dir", cfg.DataDir)
 		}
 		fmt.Fprintf(stdout, "KAFKA_BROKERS is not set: embedded Kafka broker listening on %s (data in %s)\n", addr, cfg.DataDir)
-		printHowToRead(stdout, cfg, true)
+		progress.PrintHowToRead(stdout, cfg, true)
 	}
 
 	if cfg.GroupEnabled && cfg.GroupInstanceID == "" {
-		id, lock, err := defaultMemberID(cfg.DataDir)
+		id, lock, err := embedded.DefaultMemberID(cfg.DataDir)
 		if err != nil {
 			log.Warn("this process joins the connector's group without a stable member id: restarted, it gets tenants back only after the session timeout; set KAFKA_GROUP_INSTANCE_ID (unique per process), or give DATA_DIR a writable directory",
 				"err", err, "session_timeout", cfg.GroupSessionTimeout)
@@ -217,61 +214,23 @@ func run(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, deps
 	}
 	defer proc.Close()
 	if p := proc.Pipeline(); p != nil {
-		stopProgress := startProgress(ctx, p, stdout, log, withRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), onScreen(scr))
+		stopProgress := progress.Start(ctx, p, stdout, log, progress.WithRateBudget(cfg.EnrichRateLimit, cfg.EnrichRateWindow), progress.OnScreen(scr))
 		err = proc.Run(ctx)
 		stopProgress()
 		if err == nil || p.Stats().Started {
 			// A pipeline that never started (Kafka refused it) did nothing
 			// to sum up: the error says what happened.
-			printSummary(stdout, p, cfg)
+			progress.PrintSummary(stdout, p, cfg)
 		}
 		return err
 	}
-	stopProgress := startFleetProgress(ctx, proc.Tenants, stdout, log, scr)
+	stopProgress := progress.StartFleet(ctx, proc.Tenants, stdout, log, scr)
 	err = proc.Run(ctx)
 	stopProgress()
 	if err == nil || proc.Started() {
 		// Tenants never started (the group's join failed): the error
 		// says what happened.
-		printFleetSummary(stdout, proc.Tenants())
+		progress.PrintFleetSummary(stdout, proc.Tenants())
 	}
 	return err
-}
-
-// indent puts each line of an error on its own indented line.
-func indent(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		b.WriteString("\n  " + line)
-	}
-	return b.String()
-}
-
-// realTenants names the tenants of cfg whose API is not on this machine
-// (XDR_BASE_URL, or the base_url of an enabled tenant of the tenants file),
-// which are taken to be real: the simulated tenant of the demo and of
-// `connector simulate` is on loopback. With a tenants file that does not load
-// it is empty: run refuses the file before this matters.
-func realTenants(cfg *config.Config) []string {
-	remote := func(base string) bool {
-		u, err := url.Parse(base)
-		return base != "" && err == nil && !config.IsLoopback(u.Hostname())
-	}
-	if cfg.TenantsFile == "" {
-		if remote(cfg.XDRBaseURL) {
-			return []string{app.TenantName(cfg)}
-		}
-		return nil
-	}
-	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, t := range ts {
-		if !t.Disabled && remote(t.BaseURL) {
-			out = append(out, t.ID)
-		}
-	}
-	return out
 }

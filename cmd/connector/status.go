@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/dlq"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
+	"github.com/soc-tools/xdr-kafka-connector/internal/ops"
 )
 
 const statusHelp = `Usage: connector status [--json] [--tenant ID]
@@ -32,46 +28,6 @@ KAFKA_BROKERS unset it reads the embedded broker of DATA_DIR, as tail does.
 Flags:
 `
 
-// tenantStatus is one tenant's entry of `connector status --json`.
-type tenantStatus struct {
-	Tenant string `json:"tenant"`
-	// Unconfigured: TENANTS_FILE is not set and only the offsets topic names
-	// this tenant; its rate budget and DLQ topic are shown as the env's.
-	Unconfigured bool `json:"unconfigured,omitempty"`
-	// State is "running" (committed within 3 commit intervals, and not a
-	// final commit), "stopped" (the last commit was a clean stop's),
-	// "stopped-unclean" (no final commit: killed, crashed or cut off from
-	// Kafka) or "never-committed".
-	State               string  `json:"state"`
-	Watermark           int64   `json:"watermark,omitempty"` // epoch ms
-	WatermarkLagSeconds float64 `json:"watermark_lag_seconds,omitempty"`
-	CommittedAt         int64   `json:"committed_at,omitempty"` // epoch ms
-	CommitAgeSeconds    float64 `json:"commit_age_seconds,omitempty"`
-	CleanShutdown       bool    `json:"clean_shutdown"`
-	// RateCallsInWindow: after a clean stop, the extra-data calls of the last
-	// run that still count against the next start's rate window. After an
-	// unclean one the next start holds the whole first window.
-	RateCallsInWindow int         `json:"rate_calls_in_window"`
-	RateLimit         int         `json:"rate_limit"`
-	RateWindowSeconds float64     `json:"rate_window_seconds"`
-	Owed              owedStatus  `json:"owed"`
-	DLQTopic          string      `json:"dlq_topic"`
-	DLQ               dlq.Summary `json:"dlq"`
-}
-
-type owedStatus struct {
-	Count                  int   `json:"count"`
-	OldestQueued           int64 `json:"oldest_queued,omitempty"`            // epoch ms
-	OldestModificationTime int64 `json:"oldest_modification_time,omitempty"` // epoch ms
-}
-
-type statusReport struct {
-	Connector    string         `json:"connector"`
-	OffsetsTopic string         `json:"offsets_topic"`
-	OffsetsFound bool           `json:"offsets_topic_exists"`
-	Tenants      []tenantStatus `json:"tenants"`
-}
-
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON (one object, tenants sorted by id)")
@@ -85,140 +41,21 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: connector status takes no arguments (got %q)", errUsage, fs.Args())
 	}
-	v, err := openView(ctx, *only, false, stderr)
+	cfg, err := loadConfig(ctx)
 	if err != nil {
 		return err
 	}
-	defer v.close()
-	rep := v.report(time.Now())
+	v, err := ops.Open(ctx, cfg, *only, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	rep := v.Report(time.Now())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	printStatus(stdout, rep, v.skipped)
+	v.PrintStatus(stdout, rep)
 	return nil
 }
-
-func (v *opsView) report(now time.Time) statusReport {
-	rep := statusReport{Connector: v.cfg.ConnectorName, OffsetsTopic: v.cfg.TopicOffsets, OffsetsFound: !v.noTopic}
-	for _, t := range v.tenants {
-		l := v.offsets[t.id]
-		st := l.State
-		ts := tenantStatus{Tenant: t.id, Unconfigured: t.found, State: v.runState(l, now), CleanShutdown: st.Clean,
-			RateLimit: t.limit, RateWindowSeconds: t.window.Seconds(), DLQTopic: t.dlq, DLQ: dlq.Summarize(v.dlq[t.id], st)}
-		if l.Found {
-			ts.Watermark, ts.CommittedAt = st.Watermark, st.CommittedAt
-			ts.WatermarkLagSeconds = max(0, now.Sub(time.UnixMilli(st.Watermark)).Seconds())
-			ts.CommitAgeSeconds = max(0, now.Sub(time.UnixMilli(st.CommittedAt)).Seconds())
-		}
-		if st.Clean {
-			for _, ms := range st.RateLog {
-				if now.Before(time.UnixMilli(ms).Add(t.window)) {
-					ts.RateCallsInWindow++
-				}
-			}
-		}
-		ts.Owed = owedOf(st.Pending)
-		rep.Tenants = append(rep.Tenants, ts)
-	}
-	sort.Slice(rep.Tenants, func(i, j int) bool { return rep.Tenants[i].Tenant < rep.Tenants[j].Tenant })
-	return rep
-}
-
-func owedOf(pending map[string]offsets.Pending) owedStatus {
-	o := owedStatus{Count: len(pending)}
-	for _, p := range pending {
-		if o.OldestQueued == 0 || p.FirstQueued < o.OldestQueued {
-			o.OldestQueued = p.FirstQueued
-		}
-		if o.OldestModificationTime == 0 || p.ModificationTime < o.OldestModificationTime {
-			o.OldestModificationTime = p.ModificationTime
-		}
-	}
-	return o
-}
-
-// printStatus writes rep for a person.
-func printStatus(w io.Writer, rep statusReport, skipped int) {
-	fmt.Fprintf(w, "connector %s, offsets topic %s\n", rep.Connector, rep.OffsetsTopic)
-	if !rep.OffsetsFound {
-		fmt.Fprintf(w, "  the offsets topic does not exist: no connector has started against this Kafka cluster yet\n")
-	}
-	if slices.ContainsFunc(rep.Tenants, func(t tenantStatus) bool { return t.Unconfigured }) {
-		fmt.Fprintf(w, "  TENANTS_FILE is not set: the tenants below were found in the offsets topic; their rate budget\n"+
-			"  and DLQ topic are shown as the XDR_*/ENRICH_*/KAFKA_TOPIC_* variables set them: set TENANTS_FILE\n"+
-			"  to the file \"connector run\" reads for their own\n")
-	}
-	for _, t := range rep.Tenants {
-		fmt.Fprintf(w, "\ntenant %s: %s\n", t.Tenant, stateWords(t))
-		if t.State != "never-committed" {
-			fmt.Fprintf(w, "  watermark    %s (lag %s)\n", stamp(t.Watermark), ago(t.WatermarkLagSeconds))
-			fmt.Fprintf(w, "  last commit  %s (%s ago)\n", stamp(t.CommittedAt), ago(t.CommitAgeSeconds))
-		}
-		switch t.State {
-		case "stopped":
-			fmt.Fprintf(w, "  last stop    clean: the next start may use %d of %d extra-data calls in its first %s window (%d of the last run's still count)\n",
-				t.RateLimit-min(t.RateCallsInWindow, t.RateLimit), t.RateLimit, seconds(t.RateWindowSeconds), t.RateCallsInWindow)
-		case "stopped-unclean":
-			fmt.Fprintf(w, "  last stop    not clean (no final commit): the next start holds extra-data calls for one %s window\n", seconds(t.RateWindowSeconds))
-		}
-		if t.Owed.Count == 0 {
-			fmt.Fprintf(w, "  owed         no enrichment owed\n")
-		} else {
-			fmt.Fprintf(w, "  owed         %d enrichments, the oldest queued %s (%s ago), oldest version %s\n", t.Owed.Count,
-				stamp(t.Owed.OldestQueued), ago(time.Since(time.UnixMilli(t.Owed.OldestQueued)).Seconds()), stamp(t.Owed.OldestModificationTime))
-		}
-		d := t.DLQ
-		if d.Records == 0 {
-			fmt.Fprintf(w, "  DLQ          no record in %s\n", t.DLQTopic)
-		} else {
-			classes := make([]string, 0, len(d.ByClass))
-			for c, n := range d.ByClass {
-				classes = append(classes, fmt.Sprintf("%s: %d", c, n))
-			}
-			sort.Strings(classes)
-			fmt.Fprintf(w, "  DLQ          %d records in %s for %d incidents (by class %s), the newest failed %s\n",
-				d.Records, t.DLQTopic, d.Incidents, strings.Join(classes, ", "), stamp(d.NewestFailed))
-			fmt.Fprintf(w, "               %d incidents not redriven yet", d.Outstanding)
-			if d.Outstanding > 0 {
-				fmt.Fprintf(w, " (connector redrive --class CLASS, --incident ID or --all)")
-			}
-			fmt.Fprintln(w)
-			if d.NotFound > 0 {
-				fmt.Fprintf(w, "               %d incidents no longer exist (merged or deleted; class %s): nothing to do\n", d.NotFound, dlq.ClassNotFound)
-			}
-		}
-		if d.Waiting > 0 {
-			fmt.Fprintf(w, "  redrive      %d requests wait for the connector's next start\n", d.Waiting)
-		}
-	}
-	if skipped > 0 {
-		fmt.Fprintf(w, "\n%d records of the DLQ topics are not DLQ records of this connector's format; they were ignored\n", skipped)
-	}
-}
-
-func stateWords(t tenantStatus) string {
-	switch t.State {
-	case "running":
-		return "running (it committed moments ago)"
-	case "stopped":
-		return "stopped cleanly"
-	case "stopped-unclean":
-		return "not committing: stopped without a final commit (killed, crashed) or cut off from Kafka"
-	}
-	return "never committed: the connector has not run for this tenant (or its state was deleted); it starts from START_FROM"
-}
-
-func stamp(ms int64) string {
-	if ms == 0 {
-		return "-"
-	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func ago(s float64) string {
-	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String()
-}
-
-func seconds(s float64) string { return time.Duration(s * float64(time.Second)).String() }

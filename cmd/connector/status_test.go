@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/ops"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 )
 
@@ -47,7 +48,7 @@ func TestStatusWithoutTenantsFileShowsEveryTenantOfTheOffsetsTopic(t *testing.T)
 	env := map[string]string{"KAFKA_BROKERS": strings.Join(c.ListenAddrs(), ",")}
 
 	out, code := runBinary(t, env, "status", "--json")
-	var rep statusReport
+	var rep ops.StatusReport
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("status --json: exit %d\n%s", code, out)
 	}
@@ -67,7 +68,7 @@ func TestStatusWithoutTenantsFileShowsEveryTenantOfTheOffsetsTopic(t *testing.T)
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 	out, code = runBinary(t, env, "status", "--json", "--tenant", "t2")
-	rep = statusReport{}
+	rep = ops.StatusReport{}
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Watermark != 2000 {
 		t.Errorf("status --tenant t2: exit %d\n%s", code, out)
 	}

@@ -206,26 +206,3 @@ func TestTailFiltersByKeyAndIncident(t *testing.T) {
 		t.Errorf("--key with an empty value: exit %d, want 2; output:\n%s", code, out)
 	}
 }
-
-// TestRecordIncidentReadsScalarsOnce: --incident matches an incident id the
-// way the connector reads it (xdr.Text), whether a record carries it as a
-// string, an integer or an integral float.
-func TestRecordIncidentReadsScalarsOnce(t *testing.T) {
-	for _, tc := range []struct{ key, value, want string }{
-		{"891", `{"incident_id":"891"}`, "891"},
-		{"893", `{"incident_id":893}`, "893"},
-		{"893", `{"incident_id":893.0}`, "893"},
-		{"894", `{"incident_id":" 894 "}`, "894"},
-		{`{"kind":"pending","incident_id":895}`, "", "895"},
-		{"896", `{"incident_id":null}`, ""},
-		{"897", `{"n":1}`, ""},
-	} {
-		r := &kgo.Record{Key: []byte(tc.key)}
-		if tc.value != "" {
-			r.Value = []byte(tc.value)
-		}
-		if got := recordIncident(r); got != tc.want {
-			t.Errorf("recordIncident(key %s, value %s) = %q, want %q", tc.key, tc.value, got, tc.want)
-		}
-	}
-}

@@ -195,9 +195,7 @@ func newProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, deps 
 		if cfg.TenantsFile == "" {
 			// Active/standby: the environment's one tenant runs in whichever
 			// process owns its slot, its records exactly as without a group.
-			t := config.EnvTenant(cfg)
-			t.ID = TenantName(cfg)
-			tenants = []config.Tenant{t}
+			tenants = []config.Tenant{config.EnvTenant(cfg)}
 		}
 	}
 	if cfg.TenantsFile != "" || cfg.GroupEnabled {
@@ -214,7 +212,7 @@ func newProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, deps 
 		return nil, err
 	}
 	t.polls.health = p.health
-	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, t.id)
+	reg, err := obs.registerPipelineMetrics(t.pipeline, t.polls, t.queue, t.id)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/explain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
@@ -64,6 +66,12 @@ type TenantStatus struct {
 	BulkFallback    bool   `json:"enrich_bulk_fallback"`
 	BulkBudgetUsed  int    `json:"bulk_budget_used"`
 	BulkBudgetLimit int    `json:"bulk_budget_limit"`
+	// QueueTrend is the enrichment queue's trend while the tenant runs
+	// (drain.Estimate: measuring, draining, growing, steady or empty), and
+	// QueueETASeconds, while it drains, when it empties at its measured
+	// net drain rate.
+	QueueTrend      string  `json:"enrich_queue_trend,omitempty"`
+	QueueETASeconds float64 `json:"enrich_queue_eta_seconds,omitempty"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -80,6 +88,7 @@ type slot struct {
 	status   TenantStatus
 	class    string             // while failed: the failure's class (failureClass), for the failed gauge
 	pipeline *pipeline.Pipeline // of the run under way; nil between runs
+	queue    *drain.Tracker     // the run's queue estimate; nil before the first run
 }
 
 func (s *slot) set(state, reason string, err error) {
@@ -102,7 +111,7 @@ func (s *slot) state() string {
 
 func (s *slot) snapshot() TenantStatus {
 	s.mu.Lock()
-	st, p := s.status, s.pipeline
+	st, p, queue := s.status, s.pipeline, s.queue
 	st.BudgetWindowSeconds = s.t.EnrichRateWindow.Seconds()
 	st.Bulk = s.t.EnrichBulk
 	s.mu.Unlock()
@@ -114,6 +123,11 @@ func (s *slot) snapshot() TenantStatus {
 		st.BulkBudgetUsed, st.BulkBudgetLimit = ps.Enrich.BulkLimiter.InUse, ps.Enrich.BulkRateLimit
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
+		}
+		est := queue.Sample(time.Now(), ps.QueueDepth, ps.Enrich.RateLimit)
+		st.QueueTrend = est.Trend
+		if est.Trend == drain.Draining {
+			st.QueueETASeconds = est.ETA.Seconds()
 		}
 	}
 	return st
@@ -390,13 +404,13 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 	defer tn.close()
 	// Every per-tenant series carries its tenant, the active/standby env
 	// tenant's too.
-	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, s.t.ID)
+	reg, err := f.shared.obs.registerPipelineMetrics(tn.pipeline, tn.polls, tn.queue, s.t.ID)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = reg.Unregister() }()
 	s.mu.Lock()
-	s.pipeline = tn.pipeline
+	s.pipeline, s.queue = tn.pipeline, tn.queue
 	s.mu.Unlock()
 	defer func() {
 		last := s.snapshot() // the run's figures stay visible after it ends
@@ -439,15 +453,7 @@ func failureReason(err error) string {
 		return "another instance with the same CONNECTOR_NAME and tenant writes this tenant's records now"
 	}
 	if ae, ok := errors.AsType[*xdr.APIError](err); ok {
-		switch ae.Status {
-		case http.StatusUnauthorized:
-			return "the API rejected the key (401): check api_key_id, the key and auth_mode (standard or advanced)"
-		case http.StatusPaymentRequired:
-			return "the tenant has no licence for the API (402)"
-		case http.StatusForbidden:
-			return "the key's role lacks a permission (403): grant it incident read access"
-		}
-		return fmt.Sprintf("the API answered HTTP %d", ae.Status)
+		return explain.Line(ae)
 	}
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {

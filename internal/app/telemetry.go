@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -22,6 +23,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/source"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
@@ -221,9 +223,65 @@ const meterScope = "github.com/soc-tools/xdr-kafka-connector/internal/app"
 // registerPipelineMetrics exposes p's figures as observable instruments,
 // every series labelled tenant=<id> (the one tenant of an env-only
 // configuration too).
-func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch, tenant string) (metric.Registration, error) {
-	return telemetry.RegisterMetrics(o.meterProvider.Meter(meterScope),
-		func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attribute.String(telemetry.AttrTenant, tenant))
+func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWatch, queue *drain.Tracker, tenant string) (metric.Registration, error) {
+	m := o.meterProvider.Meter(meterScope)
+	attr := attribute.String(telemetry.AttrTenant, tenant)
+	reg, err := telemetry.RegisterMetrics(m, func() telemetry.Snapshot { return snapshotOf(p.Stats(), w) }, nil, attr)
+	if err != nil {
+		return nil, err
+	}
+	eta, err := registerQueueETA(m, func() (drain.Estimate, bool) {
+		s := p.Stats()
+		if !s.Started {
+			return drain.Estimate{}, false
+		}
+		return queue.Sample(time.Now(), s.QueueDepth, s.Enrich.RateLimit), true
+	}, attr)
+	if err != nil {
+		_ = reg.Unregister()
+		return nil, err
+	}
+	return registrations{all: []metric.Registration{reg, eta}}, nil
+}
+
+// metricQueueETA is when the tenant's enrichment queue empties at its
+// measured net drain rate (drain.Estimate), in seconds: 0 when it is
+// empty, no value while it is measured, grows or holds steady.
+const metricQueueETA = "xdr_connector.enrich.queue_eta"
+
+// registerQueueETA exposes estimate, called at each collection (ok false:
+// no value, the tenant has not started), as metricQueueETA.
+func registerQueueETA(m metric.Meter, estimate func() (drain.Estimate, bool), attr attribute.KeyValue) (metric.Registration, error) {
+	g, err := m.Float64ObservableGauge(metricQueueETA, metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the enrichment queue empties at its measured net drain rate; 0 when empty, no value while measuring, growing or steady."))
+	if err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		est, ok := estimate()
+		switch {
+		case !ok:
+		case est.Trend == drain.Empty:
+			o.ObserveFloat64(g, 0, metric.WithAttributes(attr))
+		case est.Trend == drain.Draining:
+			o.ObserveFloat64(g, est.ETA.Seconds(), metric.WithAttributes(attr))
+		}
+		return nil
+	}, g)
+}
+
+// registrations unregisters several registrations as one.
+type registrations struct {
+	embedded.Registration
+	all []metric.Registration
+}
+
+func (rs registrations) Unregister() error {
+	var errs []error
+	for _, r := range rs.all {
+		errs = append(errs, r.Unregister())
+	}
+	return errors.Join(errs...)
 }
 
 // MetricTenantFailed is the gauge of the fleet's failed tenants: 1 with

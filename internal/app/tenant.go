@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
@@ -51,11 +51,7 @@ type Tenant struct {
 }
 
 // TenantOf is the one tenant of an env-only configuration.
-func TenantOf(cfg *config.Config) Tenant {
-	t := config.EnvTenant(cfg)
-	t.ID = TenantName(cfg)
-	return TenantFrom(cfg, t)
-}
+func TenantOf(cfg *config.Config) Tenant { return TenantFrom(cfg, config.EnvTenant(cfg)) }
 
 // TenantFrom is tenant c under the process-wide settings of cfg (the
 // attempts per enrichment, which a tenants file does not set).
@@ -79,16 +75,9 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 	}
 }
 
-// TenantName labels the offsets key: XDR_TENANT, else the base URL's host.
-func TenantName(cfg *config.Config) string {
-	if cfg.Tenant != "" {
-		return cfg.Tenant
-	}
-	if u, err := url.Parse(cfg.XDRBaseURL); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return "default"
-}
+// TenantName labels the offsets key: XDR_TENANT, else the base URL's host
+// (config.Config.EnvTenantID).
+func TenantName(cfg *config.Config) string { return cfg.EnvTenantID() }
 
 // Filters are the server-side filters of the tenant's polls.
 func (t Tenant) Filters() []xdr.Filter {
@@ -201,6 +190,7 @@ type tenant struct {
 	kcl      *kgo.Client // the producer it shares, or its own (ownsKCL); its delivery mode builds what else it needs
 	ownsKCL  bool
 	polls    *pollWatch
+	queue    *drain.Tracker // its enrichment queue's drain estimate, sampled by GET /tenants and the metric
 	// writeback applies the tenant's commands; nil when write-back is off.
 	writeback *writeback.Applier
 	wbKCL     *kgo.Client // the applier's own client (exactly-once); nil otherwise
@@ -231,7 +221,7 @@ func newTenant(s shared, t Tenant, multi bool) (*tenant, error) {
 		api = gatedAPI{api: api, gate: s.gate}
 		writes = gatedWrites{api: pa, gate: s.gate}
 	}
-	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}}
+	tn := &tenant{kcl: s.kcl, polls: &pollWatch{}, queue: drain.NewTracker(t.EnrichRateWindow)}
 	ok := false
 	defer func() {
 		if !ok {

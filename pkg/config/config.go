@@ -243,20 +243,13 @@ func (c *Config) Validate() error {
 		bad("KAFKA_SASL_MECHANISM", "%s without TLS to %s would %s: set KAFKA_TLS_ENABLED=true, or KAFKA_ALLOW_INSECURE_SASL=true to accept that (SASL without TLS to a loopback broker is always allowed)",
 			strings.ToUpper(c.KafkaSASLMechanism), host, saslExposure(c.KafkaSASLMechanism))
 	}
-	topics := map[string]string{
-		"KAFKA_TOPIC_INCIDENTS": c.TopicIncidents, "KAFKA_TOPIC_ALERTS": c.TopicAlerts,
-		"KAFKA_TOPIC_ARTIFACTS": c.TopicArtifacts, "KAFKA_TOPIC_DLQ": c.TopicDLQ,
-		"KAFKA_TOPIC_OFFSETS":        c.TopicOffsets,
-		"KAFKA_TOPIC_OCSF_INCIDENTS": c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": c.TopicOCSFAlerts,
-		"KAFKA_TOPIC_ECS_INCIDENTS": c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": c.TopicECSAlerts,
-		"KAFKA_TOPIC_SLOTS": c.TopicSlots, "KAFKA_TOPIC_COMMANDS": c.TopicCommands, "KAFKA_TOPIC_COMMAND_RESULTS": c.TopicCommandResults,
-	}
-	for v, t := range topics {
-		if !prefixOK && t == c.TopicPrefix+"."+topicSuffixes[v] {
+	for _, r := range topicRoles {
+		v, t := r.variable, *r.field(c)
+		if !prefixOK && t == r.prefixed(c.TopicPrefix) {
 			continue // named by the prefix, which is reported already
 		}
 		name := t
-		if c.TenantsFile != "" && v != "KAFKA_TOPIC_OFFSETS" && v != "KAFKA_TOPIC_SLOTS" {
+		if c.TenantsFile != "" && r.perTenant() {
 			// Each tenant's id replaces {tenant}; ids are valid in topic names.
 			name = strings.ReplaceAll(t, TenantPlaceholder, "x")
 		}
@@ -351,15 +344,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// topicSuffixes follow KAFKA_TOPIC_PREFIX in the name of each topic.
-var topicSuffixes = map[string]string{
-	"KAFKA_TOPIC_INCIDENTS": "incidents", "KAFKA_TOPIC_ALERTS": "alerts", "KAFKA_TOPIC_ARTIFACTS": "artifacts",
-	"KAFKA_TOPIC_DLQ": "dlq", "KAFKA_TOPIC_OFFSETS": "connector.offsets", "KAFKA_TOPIC_SLOTS": "connector.slots",
-	"KAFKA_TOPIC_OCSF_INCIDENTS": "ocsf.incidents", "KAFKA_TOPIC_OCSF_ALERTS": "ocsf.alerts",
-	"KAFKA_TOPIC_ECS_INCIDENTS": "ecs.incidents", "KAFKA_TOPIC_ECS_ALERTS": "ecs.alerts",
-	"KAFKA_TOPIC_COMMANDS": "commands", "KAFKA_TOPIC_COMMAND_RESULTS": "command-results",
-}
-
 // checkTopicPrefix reports a bad KAFKA_TOPIC_PREFIX through bad and whether
 // it is good (or unset).
 func (c *Config) checkTopicPrefix(bad func(v, format string, a ...any)) bool {
@@ -374,7 +358,7 @@ func (c *Config) checkTopicPrefix(bad func(v, format string, a ...any)) bool {
 		bad("KAFKA_TOPIC_PREFIX", "%q is not the start of a valid Kafka topic name (A-Z a-z 0-9 . _ -)", p)
 	case strings.Contains(p, TenantPlaceholder) && c.TenantsFile == "":
 		bad("KAFKA_TOPIC_PREFIX", "%s is replaced by each tenant's id only with TENANTS_FILE", TenantPlaceholder)
-	case strings.Contains(p, TenantPlaceholder) && c.TopicOffsets == p+"."+topicSuffixes["KAFKA_TOPIC_OFFSETS"]:
+	case strings.Contains(p, TenantPlaceholder) && c.TopicOffsets == topicRoleOf("KAFKA_TOPIC_OFFSETS").prefixed(p):
 		bad("KAFKA_TOPIC_PREFIX", "contains %s, but the offsets topic is one for every tenant: set KAFKA_TOPIC_OFFSETS as well", TenantPlaceholder)
 	default:
 		return true
@@ -388,19 +372,12 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 	if c.TopicPrefix == "" {
 		return
 	}
-	for v, dst := range map[string]*string{
-		"KAFKA_TOPIC_INCIDENTS": &c.TopicIncidents, "KAFKA_TOPIC_ALERTS": &c.TopicAlerts,
-		"KAFKA_TOPIC_ARTIFACTS": &c.TopicArtifacts, "KAFKA_TOPIC_DLQ": &c.TopicDLQ, "KAFKA_TOPIC_OFFSETS": &c.TopicOffsets,
-		"KAFKA_TOPIC_SLOTS":          &c.TopicSlots,
-		"KAFKA_TOPIC_OCSF_INCIDENTS": &c.TopicOCSFIncidents, "KAFKA_TOPIC_OCSF_ALERTS": &c.TopicOCSFAlerts,
-		"KAFKA_TOPIC_ECS_INCIDENTS": &c.TopicECSIncidents, "KAFKA_TOPIC_ECS_ALERTS": &c.TopicECSAlerts,
-		"KAFKA_TOPIC_COMMANDS": &c.TopicCommands, "KAFKA_TOPIC_COMMAND_RESULTS": &c.TopicCommandResults,
-	} {
-		if v == "KAFKA_TOPIC_SLOTS" && strings.Contains(c.TopicPrefix, TenantPlaceholder) {
+	for _, r := range topicRoles {
+		if r.variable == "KAFKA_TOPIC_SLOTS" && strings.Contains(c.TopicPrefix, TenantPlaceholder) {
 			continue // one slots topic for every tenant: a per-tenant prefix leaves it as it is
 		}
-		if _, set := l.Lookup(v); !set {
-			*dst = c.TopicPrefix + "." + topicSuffixes[v]
+		if _, set := l.Lookup(r.variable); !set {
+			*r.field(c) = r.prefixed(c.TopicPrefix)
 		}
 	}
 }

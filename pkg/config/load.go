@@ -179,3 +179,20 @@ func Vars() []Var {
 	}
 	return out
 }
+
+// ErrUsage marks an error in the command line or the configuration, which
+// the binary reports with exit status 2: wrap it first,
+// fmt.Errorf("%w: ...", ErrUsage, ...). Its own text, "usage", is not
+// meant to be shown.
+var ErrUsage = errors.New("usage")
+
+// IndentLines puts each line of s (an error of Load or LoadTenants, one
+// problem a line) on a line of its own, indented by two spaces, for a
+// message that ends with a colon.
+func IndentLines(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		b.WriteString("\n  " + line)
+	}
+	return b.String()
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,19 +60,33 @@ type Tenant struct {
 	proxy func(*url.URL) (*url.URL, error)
 }
 
-// Equal reports whether two tenants are configured alike, keys included.
+// Equal reports whether two tenants are configured alike, keys included:
+// every exported field is compared (slices by their elements, so nil and
+// empty are alike); the unexported ones follow from them (the key file's
+// warning) or are the environment's (the proxy).
 func (t Tenant) Equal(o Tenant) bool {
-	a, b := t, o
-	ka, kb := a.APIKey.Reveal(), b.APIKey.Reveal()
-	a.APIKey, b.APIKey = xdr.Secret{}, xdr.Secret{}
-	return ka == kb && a.ID == b.ID && a.BaseURL == b.BaseURL && a.APIKeyID == b.APIKeyID && a.AuthMode == b.AuthMode &&
-		a.RequestTimeout == b.RequestTimeout && a.PollInterval == b.PollInterval && a.Lookback == b.Lookback &&
-		a.StartFrom == b.StartFrom && slices.Equal(a.FilterStatuses, b.FilterStatuses) && a.FilterStarred == b.FilterStarred &&
-		slices.Equal(a.FilterAlertSources, b.FilterAlertSources) && a.EnrichRateLimit == b.EnrichRateLimit &&
-		a.EnrichRateWindow == b.EnrichRateWindow && a.EnrichWorkers == b.EnrichWorkers && a.AlertsLimit == b.AlertsLimit &&
-		a.Disabled == b.Disabled && a.KeySource == b.KeySource && a.EnrichBulk == b.EnrichBulk && a.EnrichBulkSize == b.EnrichBulkSize &&
-		a.EnrichBulkRateLimit == b.EnrichBulkRateLimit && a.EnrichBulkRateWindow == b.EnrichBulkRateWindow &&
-		a.Writeback == b.Writeback
+	a, b := reflect.ValueOf(t), reflect.ValueOf(o)
+	for i := range a.NumField() {
+		if !a.Type().Field(i).IsExported() {
+			continue
+		}
+		x, y := a.Field(i), b.Field(i)
+		if x.Kind() == reflect.Slice {
+			if x.Len() != y.Len() {
+				return false
+			}
+			for j := range x.Len() {
+				if !reflect.DeepEqual(x.Index(j).Interface(), y.Index(j).Interface()) {
+					return false
+				}
+			}
+			continue
+		}
+		if !reflect.DeepEqual(x.Interface(), y.Interface()) {
+			return false
+		}
+	}
+	return true
 }
 
 // TenantIDRule is the documented form of a tenant id, which names the
@@ -204,8 +219,61 @@ func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 // its ID, which the caller derives (XDR_TENANT, else the base URL's host).
 func EnvTenant(c *Config) Tenant {
 	t := fromEnv(c)
+	t.ID = c.EnvTenantID()
 	t.BaseURL, t.APIKeyID, t.APIKey = c.XDRBaseURL, c.XDRAPIKeyID, c.XDRAPIKey
 	return t
+}
+
+// EnvTenantID names the one tenant of an env-only configuration in its
+// offsets key, records and transactional id: XDR_TENANT, else the host of
+// XDR_BASE_URL, else "default".
+func (c *Config) EnvTenantID() string {
+	if c.Tenant != "" {
+		return c.Tenant
+	}
+	if u, err := url.Parse(c.XDRBaseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "default"
+}
+
+// Plan is one tenant of a run, resolved once from the configuration: its
+// settings, its id among them, and the Kafka topic of each of its roles.
+// `connector run` starts the plans, and check, status, redrive and tail
+// read the tenants through them.
+type Plan struct {
+	Tenant   Tenant
+	Topics   DataTopics    // its data topics, {tenant} replaced
+	Commands CommandTopics // its write-back topics, {tenant} replaced
+}
+
+// Plans resolves the tenants of a run: every tenant of TENANTS_FILE
+// (LoadTenants: disabled ones too, Disabled set), or the one tenant of an
+// env-only configuration (EnvTenant). The error is LoadTenants'.
+func (c *Config) Plans() ([]Plan, error) {
+	if c.TenantsFile == "" {
+		return []Plan{c.PlanOf(EnvTenant(c))}, nil
+	}
+	ts, err := LoadTenants(c.TenantsFile, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Plan, len(ts))
+	for i, t := range ts {
+		out[i] = c.PlanOf(t)
+	}
+	return out, nil
+}
+
+// PlanOf resolves tenant t of c: a tenant of TENANTS_FILE gets its id in
+// place of {tenant} in every topic name; the one tenant of an env-only
+// configuration has names without {tenant}, as Validate checked.
+func (c *Config) PlanOf(t Tenant) Plan {
+	id := t.ID
+	if c.TenantsFile == "" {
+		id = ""
+	}
+	return Plan{Tenant: t, Topics: c.DataTopicsOf(id), Commands: c.CommandTopicsOf(id)}
 }
 
 // fromEnv is the base layer of every tenant: the environment's per-tenant

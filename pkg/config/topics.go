@@ -4,23 +4,90 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
+
+// topicRole is one topic a run writes or reads: the variable that names
+// it and its Config field; a data topic (data set) also carries a
+// record.Topic role, whose String is its name after KAFKA_TOPIC_PREFIX and
+// which names its field of DataTopics, and the output profile that writes
+// it ("" for the native ones).
+// topicRoles lists them all, the one place the roles are tied to their
+// variables, names and fields.
+type topicRole struct {
+	variable string
+	field    func(*Config) *string
+	// A data topic: its role and its profile.
+	data    bool
+	role    record.Topic
+	profile string
+	// The name after KAFKA_TOPIC_PREFIX of a topic that is not a data topic.
+	suffix string
+}
+
+var topicRoles = []topicRole{
+	{variable: "KAFKA_TOPIC_INCIDENTS", field: func(c *Config) *string { return &c.TopicIncidents },
+		role: record.TopicIncidents, data: true},
+	{variable: "KAFKA_TOPIC_ALERTS", field: func(c *Config) *string { return &c.TopicAlerts },
+		role: record.TopicAlerts, data: true},
+	{variable: "KAFKA_TOPIC_ARTIFACTS", field: func(c *Config) *string { return &c.TopicArtifacts },
+		role: record.TopicArtifacts, data: true},
+	{variable: "KAFKA_TOPIC_DLQ", field: func(c *Config) *string { return &c.TopicDLQ },
+		role: record.TopicDLQ, data: true},
+	{variable: "KAFKA_TOPIC_OCSF_INCIDENTS", field: func(c *Config) *string { return &c.TopicOCSFIncidents },
+		role: record.TopicOCSFIncidents, profile: "ocsf", data: true},
+	{variable: "KAFKA_TOPIC_OCSF_ALERTS", field: func(c *Config) *string { return &c.TopicOCSFAlerts },
+		role: record.TopicOCSFAlerts, profile: "ocsf", data: true},
+	{variable: "KAFKA_TOPIC_ECS_INCIDENTS", field: func(c *Config) *string { return &c.TopicECSIncidents },
+		role: record.TopicECSIncidents, profile: "ecs", data: true},
+	{variable: "KAFKA_TOPIC_ECS_ALERTS", field: func(c *Config) *string { return &c.TopicECSAlerts },
+		role: record.TopicECSAlerts, profile: "ecs", data: true},
+	{variable: "KAFKA_TOPIC_OFFSETS", field: func(c *Config) *string { return &c.TopicOffsets }, suffix: "connector.offsets"},
+	{variable: "KAFKA_TOPIC_SLOTS", field: func(c *Config) *string { return &c.TopicSlots }, suffix: "connector.slots"},
+	{variable: "KAFKA_TOPIC_COMMANDS", field: func(c *Config) *string { return &c.TopicCommands }, suffix: "commands"},
+	{variable: "KAFKA_TOPIC_COMMAND_RESULTS", field: func(c *Config) *string { return &c.TopicCommandResults }, suffix: "command-results"},
+}
+
+// prefixed is the role's topic name under KAFKA_TOPIC_PREFIX p.
+func (r topicRole) prefixed(p string) string {
+	if r.data {
+		return p + "." + r.role.String()
+	}
+	return p + "." + r.suffix
+}
+
+// perTenant reports whether {tenant} in the role's name is replaced by each
+// tenant's id: every topic but the process's offsets and slots topics.
+func (r topicRole) perTenant() bool {
+	return r.variable != "KAFKA_TOPIC_OFFSETS" && r.variable != "KAFKA_TOPIC_SLOTS"
+}
+
+// topicRoleOf is the role of variable.
+func topicRoleOf(variable string) topicRole {
+	for _, r := range topicRoles {
+		if r.variable == variable {
+			return r
+		}
+	}
+	panic("config: no topic role " + variable)
+}
+
+// resolveTopic is name for the tenant with id: {tenant} becomes id. It is
+// the one place {tenant} is replaced; id is empty for the one tenant of an
+// env-only configuration, whose names Validate has checked hold no
+// {tenant}.
+func resolveTopic(name, id string) string {
+	if id == "" {
+		return name
+	}
+	return strings.ReplaceAll(name, TenantPlaceholder, id)
+}
 
 // DataTopics names the topics one tenant writes: the native ones, the DLQ,
 // and those of the enabled output profiles (empty for a profile that is
-// off). Its fields are those of sink.Topics, in the same order, so the
-// wiring converts one into the other.
-type DataTopics struct {
-	Incidents string
-	Alerts    string
-	Artifacts string
-	DLQ       string
-
-	OCSFIncidents string
-	OCSFAlerts    string
-	ECSIncidents  string
-	ECSAlerts     string
-}
+// off), by record.Topic role. It is record.Topics, which the sink takes.
+type DataTopics = record.Topics
 
 // DataTopicsOf resolves the data topics of the tenant with id: {tenant} in a
 // name becomes id. id is empty for the one tenant of an env-only
@@ -28,19 +95,11 @@ type DataTopics struct {
 // one place names are resolved: `run`, `check`, `status` and CheckTopics
 // read it.
 func (c *Config) DataTopicsOf(id string) DataTopics {
-	topic := func(name string) string {
-		if id == "" {
-			return name
+	var d DataTopics
+	for _, r := range topicRoles {
+		if r.data && (r.profile == "" || c.profileOn(r.profile)) {
+			*d.Of(r.role) = resolveTopic(*r.field(c), id)
 		}
-		return strings.ReplaceAll(name, TenantPlaceholder, id)
-	}
-	d := DataTopics{Incidents: topic(c.TopicIncidents), Alerts: topic(c.TopicAlerts),
-		Artifacts: topic(c.TopicArtifacts), DLQ: topic(c.TopicDLQ)}
-	if c.profileOn("ocsf") {
-		d.OCSFIncidents, d.OCSFAlerts = topic(c.TopicOCSFIncidents), topic(c.TopicOCSFAlerts)
-	}
-	if c.profileOn("ecs") {
-		d.ECSIncidents, d.ECSAlerts = topic(c.TopicECSIncidents), topic(c.TopicECSAlerts)
 	}
 	return d
 }
@@ -55,13 +114,7 @@ type CommandTopics struct {
 // CommandTopicsOf resolves the write-back topics of the tenant with id, as
 // DataTopicsOf does the data topics.
 func (c *Config) CommandTopicsOf(id string) CommandTopics {
-	topic := func(name string) string {
-		if id == "" {
-			return name
-		}
-		return strings.ReplaceAll(name, TenantPlaceholder, id)
-	}
-	return CommandTopics{Commands: topic(c.TopicCommands), Results: topic(c.TopicCommandResults)}
+	return CommandTopics{Commands: resolveTopic(c.TopicCommands, id), Results: resolveTopic(c.TopicCommandResults, id)}
 }
 
 // Uses lists d's topics as uses of tenant.
@@ -80,19 +133,13 @@ func (c *Config) profileOn(profile string) bool {
 	return false
 }
 
-// Uses lists d's topics (the set ones) as uses of tenant: each with the
-// variable that names its role.
-func (d DataTopics) Uses(tenant string) []TopicUse {
+// DataTopicUses lists d's topics (the set ones) as uses of tenant: each
+// with the variable that names its role.
+func DataTopicUses(d DataTopics, tenant string) []TopicUse {
 	var out []TopicUse
-	for _, u := range []TopicUse{
-		{Var: "KAFKA_TOPIC_INCIDENTS", Name: d.Incidents}, {Var: "KAFKA_TOPIC_ALERTS", Name: d.Alerts},
-		{Var: "KAFKA_TOPIC_ARTIFACTS", Name: d.Artifacts}, {Var: "KAFKA_TOPIC_DLQ", Name: d.DLQ},
-		{Var: "KAFKA_TOPIC_OCSF_INCIDENTS", Name: d.OCSFIncidents}, {Var: "KAFKA_TOPIC_OCSF_ALERTS", Name: d.OCSFAlerts},
-		{Var: "KAFKA_TOPIC_ECS_INCIDENTS", Name: d.ECSIncidents}, {Var: "KAFKA_TOPIC_ECS_ALERTS", Name: d.ECSAlerts},
-	} {
-		if u.Name != "" {
-			u.Tenant = tenant
-			out = append(out, u)
+	for _, r := range topicRoles {
+		if r.data && d.Name(r.role) != "" {
+			out = append(out, TopicUse{Tenant: tenant, Var: r.variable, Name: d.Name(r.role)})
 		}
 	}
 	return out
@@ -188,13 +235,13 @@ func (c *Config) CheckTopics(ids []string) error { return errors.Join(c.topicErr
 func (c *Config) topicErrors(ids []string) []error {
 	var uses []TopicUse
 	if ids == nil {
-		uses = c.DataTopicsOf("").Uses("")
+		uses = DataTopicUses(c.DataTopicsOf(""), "")
 		if c.writebackPossible() {
 			uses = append(uses, c.CommandTopicsOf("").Uses("")...)
 		}
 	}
 	for _, id := range ids {
-		uses = append(uses, c.DataTopicsOf(id).Uses(id)...)
+		uses = append(uses, DataTopicUses(c.DataTopicsOf(id), id)...)
 		if c.writebackPossible() {
 			uses = append(uses, c.CommandTopicsOf(id).Uses(id)...)
 		}

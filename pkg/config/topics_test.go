@@ -80,7 +80,7 @@ func TestTopicCollisionsProperty(t *testing.T) {
 		}
 		var uses []TopicUse
 		for _, id := range ids {
-			uses = append(uses, c.DataTopicsOf(id).Uses(id)...)
+			uses = append(uses, DataTopicUses(c.DataTopicsOf(id), id)...)
 		}
 		uses = append(uses, c.processTopics()...)
 

@@ -26,23 +26,30 @@ func Resume(n int, window time.Duration, clean bool, stamps []int64, opts ...Lim
 	return NewLimiter(n, window, append([]LimiterOption{WithHistory(ts)}, opts...)...)
 }
 
+// Counting returns the stamps that still count at now against a window of
+// n calls per window, as a limiter seeded with them (WithHistory) counts
+// them: those less than a window old, the newest n at most, oldest first.
+func Counting(stamps []time.Time, n int, window time.Duration, now time.Time) []time.Time {
+	var keep []time.Time
+	for _, s := range stamps {
+		if now.Before(s.Add(window)) {
+			keep = append(keep, s)
+		}
+	}
+	slices.SortFunc(keep, func(a, b time.Time) int { return a.Compare(b) })
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return keep
+}
+
 // WithHistory seeds the limiter with the release stamps of calls a previous
 // process made (for example read back from the offsets topic after a clean
 // shutdown), so a restart cannot put more than n calls in one window.
 // Stamps older than a window are ignored; at most n are kept (the newest).
 func WithHistory(stamps []time.Time) LimiterOption {
 	return func(l *Limiter) error {
-		now := time.Now()
-		var keep []time.Time
-		for _, s := range stamps {
-			if now.Before(s.Add(l.window)) {
-				keep = append(keep, s)
-			}
-		}
-		slices.SortFunc(keep, func(a, b time.Time) int { return a.Compare(b) })
-		if len(keep) > l.n {
-			keep = keep[len(keep)-l.n:]
-		}
+		keep := Counting(stamps, l.n, l.window, time.Now())
 		if len(l.released)+len(keep) > l.n {
 			return fmt.Errorf("history of %d calls and a reserve of %d exceed the limit %d", len(keep), len(l.released), l.n)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/topicread"
 )
 
 // RecordVersion is the schema version of the offsets records; see
@@ -267,7 +269,7 @@ func newState() State {
 }
 
 // ReadToEnd reads every record of topic up to its high watermark at the
-// time of the call and hands each one, control records excepted, to fn; an
+// time of the call (topicread.Read) and hands each one, control records excepted, to fn; an
 // error from fn stops the reading and is returned. cl is any client of the
 // cluster; clientOpts are the connection options of the reader it creates.
 // A topic that does not exist is an error wrapping
@@ -277,61 +279,7 @@ func newState() State {
 // offsets topic, and another tenant's open transaction would hold the last
 // stable offset below this tenant's last committed one.
 func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, clientOpts []kgo.Opt, fn func(*kgo.Record) error) error {
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("listing end offsets of %s: %w", topic, err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	if len(remaining) == 0 {
-		return nil
-	}
-	opts := append([]kgo.Opt{
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	}, clientOpts...)
-	rd, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("creating offsets reader: %w", err)
-	}
-	defer rd.Close()
-	for len(remaining) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reading %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, e error) {
-			if !errors.Is(e, context.Canceled) {
-				ferr = fmt.Errorf("reading %s partition %d: %w", t, p, e)
-			}
-		})
-		if ferr != nil {
-			return ferr
-		}
-		for _, r := range fs.Records() {
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if r.Attrs.IsControl() {
-				continue
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return topicread.Read(ctx, cl, topic, clientOpts, topicread.Options{}, fn)
 }
 
 // apply folds one record into st and reports whether it was a state or

@@ -24,8 +24,8 @@ const (
 	HeaderTenant        = "xdr.tenant" // multi-tenant mode only: the tenant id
 )
 
-// Topic names a logical output (a topic role); the sink maps each to a Kafka
-// topic name.
+// Topic names a logical output (a topic role); Topics maps each to a Kafka
+// topic name, which the sink writes it to.
 type Topic uint8
 
 const (
@@ -165,26 +165,3 @@ const StagePublish = "publish"
 // StageProfile is the DLQ stage of an object an output profile (OCSF, ECS)
 // could not map; its native record was published.
 const StageProfile = "profile"
-
-// String names a topic role as the DLQ record of an oversized record does.
-func (t Topic) String() string {
-	switch t {
-	case TopicIncidents:
-		return "incidents"
-	case TopicAlerts:
-		return "alerts"
-	case TopicArtifacts:
-		return "artifacts"
-	case TopicDLQ:
-		return "dlq"
-	case TopicOCSFIncidents:
-		return "ocsf.incidents"
-	case TopicOCSFAlerts:
-		return "ocsf.alerts"
-	case TopicECSIncidents:
-		return "ecs.incidents"
-	case TopicECSAlerts:
-		return "ecs.alerts"
-	}
-	return "unknown"
-}

@@ -31,54 +31,9 @@ const (
 	Enrichments
 )
 
-// Topics maps each logical output to a Kafka topic name.
-type Topics struct {
-	Incidents string
-	Alerts    string
-	Artifacts string
-	DLQ       string
-
-	// The output profiles' topics; empty for a profile that is off.
-	OCSFIncidents string
-	OCSFAlerts    string
-	ECSIncidents  string
-	ECSAlerts     string
-}
-
-// Name returns the Kafka topic of t.
-func (ts Topics) Name(t record.Topic) string {
-	switch t {
-	case record.TopicIncidents:
-		return ts.Incidents
-	case record.TopicAlerts:
-		return ts.Alerts
-	case record.TopicArtifacts:
-		return ts.Artifacts
-	case record.TopicDLQ:
-		return ts.DLQ
-	case record.TopicOCSFIncidents:
-		return ts.OCSFIncidents
-	case record.TopicOCSFAlerts:
-		return ts.OCSFAlerts
-	case record.TopicECSIncidents:
-		return ts.ECSIncidents
-	case record.TopicECSAlerts:
-		return ts.ECSAlerts
-	}
-	return ""
-}
-
-// All lists the topic names in a fixed order, the output profiles' only
-// when set.
-func (ts Topics) All() []string {
-	all := []string{ts.Incidents, ts.Alerts, ts.Artifacts, ts.DLQ}
-	for _, t := range []string{ts.OCSFIncidents, ts.OCSFAlerts, ts.ECSIncidents, ts.ECSAlerts} {
-		if t != "" {
-			all = append(all, t)
-		}
-	}
-	return all
-}
+// Topics maps each logical output to a Kafka topic name (record.Topics,
+// where the roles are listed once).
+type Topics = record.Topics
 
 // MaxInFlight bounds the records of each Class that a Sink has handed to the producer and Kafka has not
 // acknowledged yet; Publish waits for room beyond it. Changes have their own

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
 // FleetPrefix is the path prefix under which a Fleet serves each tenant:
@@ -108,7 +110,7 @@ func (f *Fleet) BaseURL(root, id string) string {
 // of the entry may follow it, indented as its own.
 func (f *Fleet) TenantEntry(root, id string) string {
 	keyID, key := f.Tenant(id).Credentials()
-	return fmt.Sprintf("  - id: %s\n    base_url: %s\n    api_key_id: %q\n    api_key: %s\n", id, f.BaseURL(root, id), keyID, key)
+	return config.TenantsFileEntry{ID: id, BaseURL: f.BaseURL(root, id), APIKeyID: keyID, APIKey: key}.Format()
 }
 
 // Start serves the fleet on a fresh 127.0.0.1 port. It returns the root URL

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package main
-
-import "io"
-
-// termWidth is unknown where the terminal size cannot be asked for.
-func termWidth(io.Writer) int { return 0 }
