@@ -1,10 +1,11 @@
 // Package profile turns the connector's fetched data into the records of the
 // output profiles (OUTPUT_PROFILES) beside the native ones: OCSF events
 // (package ocsf) and ECS documents (package ecs), each on its profile's own
-// topics, keyed like the native records (the incident id, enrich.ReplyKeys). They are
-// made from the same decoded API objects, in the same batch as the native
-// records, so enabling a profile costs no API call and, in exactly-once
-// mode, a batch's records of every profile are in one transaction.
+// topics, keyed like the native records (the incident id, record.ReplyKeys).
+// They are made from the same decoded API objects, in the same batch as the
+// native records, so enabling a profile costs no API call and, in
+// exactly-once mode, a batch's records of every profile are in one
+// transaction.
 //
 // An object that a profile cannot map becomes a DLQ record with the reason,
 // in place of that one record; the native records and the other profiles'
@@ -17,7 +18,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
@@ -142,7 +142,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			out = append(out, r)
 		}
 	}
-	keys := enrich.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
+	keys := record.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
 
 	// The slots of the profile records: each profile's incident, then its
 	// alerts.

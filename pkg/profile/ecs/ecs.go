@@ -72,8 +72,8 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document
 
 // Alert returns the document of one alert of an enriched reply: inc is the
 // reply's incident, version the incident version its native record carries
-// and key the alert's record key in its reply (enrich.ReplyKeys;
-// enrich.AlertKey for an alert alone), from which event.id and
+// and key the alert's record key in its reply (record.ReplyKeys;
+// record.AlertKey for an alert alone), from which event.id and
 // panw_cortex.xdr.alert_key come. Host, user, process (the actor process
 // and, as its parent, the causality actor), file, network, DNS and registry
 // fields land where Elastic's integration puts them.

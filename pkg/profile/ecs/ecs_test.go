@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -38,7 +38,7 @@ func documents(t *testing.T, c fixtures.Case) (labels []string, docs []ecs.Docum
 			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
 		}
 		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, d)
-		keys := enrich.ReplyKeys(ed).Alerts
+		keys := record.ReplyKeys(ed).Alerts
 		for i, a := range ed.Alerts.Data {
 			d, err := ecs.Alert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
@@ -163,7 +163,7 @@ func TestAlertFields(t *testing.T) {
 		"user_name":"ACME\\alice","action_local_ip":"10.0.0.5","action_local_port":"5000","action_remote_ip":["8.8.8.8"],"action_remote_port":53,
 		"action_country":"UNKNOWN","dns_query_name":"evil.example","image_name":"C:\\Windows\\System32\\cmd.exe","is_whitelisted":"No",
 		"detection_timestamp":1700000100000,"severity":"Medium","name":"alert name"}`)}
-	d, err := ecs.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestAlertListFields(t *testing.T) {
 		"user_name":["ACME\\alice"],"action_local_ip":["10.0.0.5"],"action_local_port":[5000],"event_id":["2"],"event_timestamp":[1700000050000],
 		"detection_timestamp":1700000100000,"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_thread_thread_id":[17],
 		"actor_process_image_sha256":["ABCD"],"causality_actor_process_image_name":["explorer.exe"],"action_country":["UNKNOWN"]}`)}
-	d, err := ecs.Alert(fixtures.Meta, 40, inc, one, enrich.AlertKey(inc.ID, one))
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, one, record.AlertKey(inc.ID, one))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestAlertListFields(t *testing.T) {
 	several := xdr.Alert{ID: "8", Raw: json.RawMessage(`{"alert_id":"8","host_ip":["10.0.0.5","10.0.0.6"],"user_name":["N/A","ACME\\alice","bob@acme.example"],
 		"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],
 		"actor_process_image_md5":["AA","BB"]}`)}
-	d, err = ecs.Alert(fixtures.Meta, 40, inc, several, enrich.AlertKey(inc.ID, several))
+	d, err = ecs.Alert(fixtures.Meta, 40, inc, several, record.AlertKey(inc.ID, several))
 	if err != nil {
 		t.Fatal(err)
 	}

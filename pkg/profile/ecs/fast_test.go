@@ -6,11 +6,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -35,7 +35,7 @@ func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
 		}
 		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, w.B)
 		var v xdrview.View
-		keys := enrich.ReplyKeys(ed).Alerts
+		keys := record.ReplyKeys(ed).Alerts
 		for i, a := range ed.Alerts.Data {
 			if err := v.Reset(a.Raw); err != nil {
 				t.Fatalf("alert %s: %v", a.ID, err)
@@ -66,7 +66,7 @@ func referenceDocs(t *testing.T, c fixtures.Case) []refDocument {
 			t.Fatal(err)
 		}
 		out = append(out, d)
-		keys := enrich.ReplyKeys(ed).Alerts
+		keys := record.ReplyKeys(ed).Alerts
 		for i, a := range ed.Alerts.Data {
 			d, err := refAlert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
@@ -150,7 +150,7 @@ func FuzzWrittenMatchesReference(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			key := enrich.AlertKey(inc.ID, a)
+			key := record.AlertKey(inc.ID, a)
 			ref, err := refAlert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)

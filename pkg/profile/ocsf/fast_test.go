@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -34,7 +34,7 @@ func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
 		var infos []byte
 		var first, last int64
 		version := max(c.Version, ed.Incident.ModificationTime)
-		keys := enrich.ReplyKeys(ed).Alerts
+		keys := record.ReplyKeys(ed).Alerts
 		for i, a := range ed.Alerts.Data {
 			if v.Reset(a.Raw) != nil {
 				continue
@@ -113,7 +113,7 @@ func FuzzWrittenMatchesEncodingJSON(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			key := enrich.AlertKey(inc.ID, a)
+			key := record.AlertKey(inc.ID, a)
 			want, err := ocsf.Alert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
@@ -86,7 +85,7 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 		return nil, err
 	}
 	infos := make([]FindingInfo, 0, len(ed.Alerts.Data))
-	keys := enrich.ReplyKeys(ed).Alerts
+	keys := record.ReplyKeys(ed).Alerts
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		v, err := xdrview.New(a.Raw)
@@ -165,7 +164,7 @@ func enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding
 // Alert returns the Detection Finding of one alert of an enriched reply: inc
 // is the reply's incident, version the incident version its native record
 // carries (see enrich.Flatten) and key the alert's record key in its reply
-// (enrich.ReplyKeys; enrich.AlertKey for an alert alone).
+// (record.ReplyKeys; record.AlertKey for an alert alone).
 // finding_info.uid and metadata.uid are derived from the key,
 // metadata.correlation_uid is the incident id.
 func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {

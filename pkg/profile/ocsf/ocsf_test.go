@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -39,7 +39,7 @@ func events(t *testing.T, c fixtures.Case) (labels []string, evs []any) {
 			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
 		}
 		labels, evs = append(labels, "incident.enriched "+ed.Incident.ID), append(evs, f)
-		keys := enrich.ReplyKeys(ed).Alerts
+		keys := record.ReplyKeys(ed).Alerts
 		for i, a := range ed.Alerts.Data {
 			f, err := ocsf.Alert(m, c.Version, ed.Incident, a, keys[i])
 			if err != nil {
@@ -228,11 +228,11 @@ func TestAlertFields(t *testing.T) {
 		}
 	}
 	a := xdr.Alert{Name: "x", Raw: json.RawMessage(`{"name":"x","resolution_status":"STATUS_040_RESOLVED_FALSE_POSITIVE","host_name":"N/A","host_ip":"10.0.0.1,bogus, 10.0.0.2 ","actor_process_image_name":"a.exe"}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.FindingInfo.UID != enrich.AlertKey("9", a) || f.Metadata.CorrelUID != "9" {
+	if f.FindingInfo.UID != record.AlertKey("9", a) || f.Metadata.CorrelUID != "9" {
 		t.Errorf("finding uid %q correlation %q: want the alert's record key and the incident id", f.FindingInfo.UID, f.Metadata.CorrelUID)
 	}
 	if f.StatusID != 3 || f.ActivityID != ocsf.ActivityClose {
@@ -311,7 +311,7 @@ func TestAlertListFields(t *testing.T) {
 		"user_name":["ACME\\alice","bob@acme.example"],"action_local_ip":["10.0.0.5","fd00::5"],"action_local_port":[5000],"event_id":["2"],
 		"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_process_instance_id":["P-1"],
 		"causality_actor_process_image_name":["explorer.exe"],"causality_actor_causality_id":["C-1"],"severity":["high"],"last_modified_ts":[60]}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
