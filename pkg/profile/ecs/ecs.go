@@ -300,8 +300,8 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 		mp.moved("actor_thread_thread_id")
 	}
 	mp.text(pProcessEntityId, nil, "action_process_instance_id", "actor_process_instance_id")
-	if mp.text(pProcessName, baseName, "action_process_image_name", "actor_process_image_name") == "" {
-		mp.text(pProcessName, baseName, "image_name")
+	if mp.text(pProcessName, xdrview.BaseName, "action_process_image_name", "actor_process_image_name") == "" {
+		mp.text(pProcessName, xdrview.BaseName, "image_name")
 	}
 	mp.text(pProcessExecutable, nil, "actor_process_image_path")
 	mp.text(pProcessCommandLine, nil, "action_process_image_command_line", "actor_process_command_line")
@@ -309,7 +309,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pProcessHashMd5, strings.ToLower, "actor_process_image_md5")
 	mp.text(pProcessCodeSignatureSubjectName, nil, "action_process_signature_vendor", "actor_process_signature_vendor")
 	mp.text(pProcessCodeSignatureStatus, nil, "action_process_signature_status", "actor_process_signature_status")
-	mp.text(pProcessParentName, baseName, "causality_actor_process_image_name")
+	mp.text(pProcessParentName, xdrview.BaseName, "causality_actor_process_image_name")
 	mp.text(pProcessParentExecutable, nil, "causality_actor_process_image_path")
 	mp.text(pProcessParentCommandLine, nil, "causality_actor_process_command_line")
 	mp.text(pProcessParentEntityId, nil, "causality_actor_causality_id")
@@ -322,7 +322,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pFilePath, nil, "action_file_path")
 	mp.text(pFileName, nil, "action_file_name")
 	if !d.has(pFileName) {
-		d.setStr(pFileName, baseName(v.Text("action_file_path")))
+		d.setStr(pFileName, xdrview.BaseName(v.Text("action_file_path")))
 	}
 	mp.text(pFileHashSha256, strings.ToLower, "action_file_sha256")
 	mp.text(pFileHashMd5, strings.ToLower, "action_file_md5")
@@ -482,21 +482,11 @@ func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc
 // as Elastic's integration does; ok is false for a word it does not know
 // (the field then stays under panw_cortex.xdr).
 func severity(raw string) (int, bool) {
-	switch xdrview.Severity(raw) {
-	case "":
+	level, word := xdrview.SeverityLevel(raw)
+	if word == "" {
 		return 0, strings.EqualFold(raw, "unknown")
-	case "informational", "info":
-		return 1, true
-	case "low":
-		return 2, true
-	case "medium":
-		return 3, true
-	case "high":
-		return 4, true
-	case "critical":
-		return 5, true
 	}
-	return 0, false
+	return level, level > 0
 }
 
 // threat sets threat.* from the MITRE tactics and techniques of the named
@@ -563,27 +553,13 @@ func (e *Encoder) docID(m record.Meta, kind, key string, version int64) [16]byte
 }
 
 // normalMAC returns a MAC address in the form ECS recommends (upper case,
-// dash-separated), or false when s is not one.
+// dash-separated), or false when s is not one (see xdrview.MAC).
 func normalMAC(s string) (string, bool) {
-	if len(s) != 17 {
+	if !xdrview.MAC(s) {
 		return "", false
 	}
-	canonical := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != '-' && c != ':' && c != '.' {
-				return "", false
-			}
-			canonical = canonical && c == '-'
-		} else if c >= 'a' && c <= 'f' {
-			canonical = false
-		} else if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return "", false
-		}
-	}
-	if canonical {
-		return s, true
+	if s[2] == '-' && strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'f' }) < 0 {
+		return s, true // already in that form: no copy
 	}
 	var b [17]byte
 	for i := 0; i < len(s); i++ {
@@ -597,19 +573,6 @@ func normalMAC(s string) (string, bool) {
 		b[i] = c
 	}
 	return string(b[:]), true
-}
-
-// baseName is the last element of a Windows or POSIX path, as path.Base
-// reads it once backslashes are slashes.
-func baseName(p string) string {
-	i := strings.LastIndexAny(p, `\/`)
-	if i < 0 {
-		return p
-	}
-	if rest := p[i+1:]; rest != "" {
-		return rest
-	}
-	return "/"
 }
 
 func appendNew(list []string, s string) []string {

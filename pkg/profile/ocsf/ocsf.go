@@ -428,7 +428,7 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	} else {
 		f.AssigneeGroup = &Group{Name: Unassigned, Desc: "The incident has no assignee in Cortex XDR."}
 	}
-	if p := xdrview.Severity(v.Text("manual_severity")); p != "" {
+	if p := v.Text("manual_severity"); xdrview.Severity(p) != "" {
 		f.PriorityID, f.Priority = priority(p)
 	}
 
@@ -557,36 +557,33 @@ func lenPrefixedInt(d []byte, n int64) []byte {
 // severity maps an XDR severity to severity_id and its caption; an unknown
 // word is Other (99) with the word as caption.
 func severity(s string) (int, string) {
-	switch s = xdrview.Severity(s); s {
-	case "":
+	level, word := xdrview.SeverityLevel(s)
+	switch {
+	case word == "":
 		return 0, "Unknown"
-	case "informational", "info":
-		return 1, "Informational"
-	case "low":
-		return 2, "Low"
-	case "medium":
-		return 3, "Medium"
-	case "high":
-		return 4, "High"
-	case "critical":
-		return 5, "Critical"
+	case level == 0:
+		return other, word
 	}
-	return other, s
+	return level, severityCaptions[level]
 }
 
-// priority maps a manual severity to priority_id and its caption.
+var severityCaptions = [...]string{
+	xdrview.SeverityInformational: "Informational", xdrview.SeverityLow: "Low", xdrview.SeverityMedium: "Medium",
+	xdrview.SeverityHigh: "High", xdrview.SeverityCritical: "Critical",
+}
+
+// priority maps a manual severity (not missing) to priority_id and its
+// caption: the severity ladder with informational and low as one step, Low;
+// an unknown word is Other (99) with the word as caption.
 func priority(s string) (int, string) {
-	switch s {
-	case "informational", "info", "low":
-		return 1, "Low"
-	case "medium":
-		return 2, "Medium"
-	case "high":
-		return 3, "High"
-	case "critical":
-		return 4, "Critical"
+	level, word := xdrview.SeverityLevel(s)
+	switch level {
+	case 0:
+		return other, word
+	case xdrview.SeverityInformational:
+		return 1, severityCaptions[xdrview.SeverityLow]
 	}
-	return other, s
+	return level - 1, severityCaptions[level]
 }
 
 // Verdicts.
@@ -740,7 +737,7 @@ func device(v *xdrview.View, obs *observables, ar *arena) *Device {
 	ar.tmp = v.AppendSplit(ar.tmp[:0], "mac")
 	ar.tmp = v.AppendSplit(ar.tmp, "mac_addresses")
 	for _, mac := range ar.tmp {
-		if validMAC(mac) {
+		if xdrview.MAC(mac) {
 			d.MAC = mac
 			break
 		}
@@ -774,25 +771,6 @@ func osType(name string) (int, string) {
 	return other, name
 }
 
-func validMAC(s string) bool {
-	if len(s) != 17 {
-		return false
-	}
-	for i := 0; i < 17; i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != ':' && c != '-' {
-				return false
-			}
-			continue
-		}
-		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // evidence gathers what an alert's detection rests on: the acting process
 // and its causality (parent) process, the file acted on, the connection's
 // two endpoints, the DNS question and the user. ok is false when the alert
@@ -804,7 +782,7 @@ func evidence(v *xdrview.View, obs *observables, ar *arena) (Evidence, bool) {
 	for _, name := range [...]string{"action_process_image_name", "actor_process_image_name", "causality_actor_process_image_name", "image_name"} {
 		ar.tmp = v.AppendList(ar.tmp[:0], name)
 		for _, n := range ar.tmp {
-			obs.add(name, obsProcessName, baseName(n))
+			obs.add(name, obsProcessName, xdrview.BaseName(n))
 		}
 	}
 	v.Unuse("action_process_image_name", "image_name")
@@ -908,9 +886,9 @@ var (
 func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, ar *arena) *File {
 	f := File{Name: v.Text(nameField), Path: v.Text(pathField), TypeID: 1, Type: "Regular File"}
 	if f.Name == "" && f.Path != "" {
-		f.Name = baseName(f.Path)
+		f.Name = xdrview.BaseName(f.Path)
 	}
-	f.Name = baseName(f.Name)
+	f.Name = xdrview.BaseName(f.Name)
 	sha, md5 := strings.ToLower(v.Text(sha256Field)), strings.ToLower(v.Text(md5Field))
 	if f.Name == "" {
 		return nil
@@ -923,19 +901,6 @@ func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, a
 		g.Hashes = append(g.Hashes, Fingerprint{AlgorithmID: 1, Algorithm: "MD5", Value: md5})
 	}
 	return g
-}
-
-// baseName is the last element of a Windows or POSIX path, as path.Base
-// reads it once backslashes are slashes.
-func baseName(p string) string {
-	i := strings.LastIndexAny(p, `\/`)
-	if i < 0 {
-		return p
-	}
-	if rest := p[i+1:]; rest != "" {
-		return rest
-	}
-	return "/"
 }
 
 // Observable types.

@@ -556,6 +556,35 @@ func Severity(s string) string {
 	return s
 }
 
+// Severity levels, as SeverityLevel ranks the severity words.
+const (
+	SeverityInformational = 1 + iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+// SeverityLevel reads a severity as Severity does and ranks it: 1
+// (informational or info) to 5 (critical); level is 0 for a missing value
+// (word "") and for a word outside that ladder (word is then the normalised
+// word). It is the one severity ladder of the profiles.
+func SeverityLevel(s string) (level int, word string) {
+	switch word = Severity(s); word {
+	case "informational", "info":
+		return SeverityInformational, word
+	case "low":
+		return SeverityLow, word
+	case "medium":
+		return SeverityMedium, word
+	case "high":
+		return SeverityHigh, word
+	case "critical":
+		return SeverityCritical, word
+	}
+	return 0, word
+}
+
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
 // "STATUS_010_NEW" reads as "new".
@@ -622,6 +651,42 @@ var words = func() map[string]string {
 // it starts with "resolved" or is "closed".
 func Resolved(status string) bool {
 	return strings.HasPrefix(status, "resolved") || status == "closed"
+}
+
+// BaseName is the last element of a Windows or POSIX path, as path.Base
+// reads it once backslashes are slashes: `C:\Windows\cmd.exe` reads
+// "cmd.exe", a path ending in a separator reads "/", and a name without a
+// separator reads as itself.
+func BaseName(p string) string {
+	i := strings.LastIndexAny(p, `\/`)
+	if i < 0 {
+		return p
+	}
+	if rest := p[i+1:]; rest != "" {
+		return rest
+	}
+	return "/"
+}
+
+// MAC reports whether s is a MAC address in IEEE 802 notation: six pairs of
+// hex digits (either case) separated by hyphens (00-50-56-AA-BB-CC) or by
+// colons (00:50:56:aa:bb:cc), one separator throughout.
+func MAC(s string) bool {
+	if len(s) != 17 || s[2] != '-' && s[2] != ':' {
+		return false
+	}
+	sep := s[2]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != sep {
+				return false
+			}
+		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // Mitre is one MITRE ATT&CK tactic or technique, as "TA0002 - Execution" or
