@@ -1,15 +1,14 @@
 package ecs_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
@@ -19,35 +18,25 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// documents maps every fixture: each incident of a get_incidents reply as a
-// change, an extra-data reply as its enriched incident and one document per
-// alert, each with a label naming its source.
+// documents maps every fixture with the mapping functions (fixtures.Map).
 func documents(t *testing.T, c fixtures.Case) (labels []string, docs []ecs.Document) {
 	t.Helper()
-	m := fixtures.Meta
-	for _, inc := range c.Incidents {
-		d, err := ecs.IncidentChange(m, inc)
-		if err != nil {
-			t.Fatalf("incident %s: %v", inc.ID, err)
-		}
-		labels, docs = append(labels, "incident.change "+inc.ID), append(docs, d)
+	return fixtures.Map(t, c, fixtures.Mapping[ecs.Document]{Change: ecs.IncidentChange, Enriched: ecs.IncidentEnriched, Alert: ecs.Alert})
+}
+
+// ecsProfile is the ECS profile as the connector runs it.
+func ecsProfile(t *testing.T) fixtures.Profile {
+	set, err := profile.Parse(profile.ECS)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ed := c.Extra; ed != nil {
-		d, err := ecs.IncidentEnriched(m, c.Version, ed)
-		if err != nil {
-			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
-		}
-		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, d)
-		keys := record.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			d, err := ecs.Alert(m, c.Version, ed.Incident, a, keys[i])
-			if err != nil {
-				t.Fatalf("alert %s: %v", a.ID, err)
-			}
-			labels, docs = append(labels, "alert "+keys[i]), append(docs, d)
-		}
-	}
-	return labels, docs
+	return fixtures.Profile{Name: profile.ECS, Change: set.Change, Enriched: set.Enriched}
+}
+
+// written maps every fixture as the connector does (fixtures.Written).
+func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
+	t.Helper()
+	return fixtures.Written(t, c, ecsProfile(t))
 }
 
 func TestGolden(t *testing.T) {
@@ -55,21 +44,7 @@ func TestGolden(t *testing.T) {
 		if c.Name == "extra-data-null-sections" {
 			continue // its incident has no object: TestNotAnObject
 		}
-		t.Run(c.Name, func(t *testing.T) {
-			// The documents as the connector writes them, escaped and
-			// indented as json.MarshalIndent writes them.
-			labels, docs := written(t, c)
-			var b bytes.Buffer
-			for i, doc := range docs {
-				var esc, out bytes.Buffer
-				json.HTMLEscape(&esc, doc)
-				if err := json.Indent(&out, esc.Bytes(), "", "  "); err != nil {
-					t.Fatal(err)
-				}
-				fmt.Fprintf(&b, "== %s\n%s\n", labels[i], out.Bytes())
-			}
-			fixtures.Golden(t, filepath.Join("testdata", c.Name+".golden"), b.Bytes(), *update)
-		})
+		t.Run(c.Name, func(t *testing.T) { fixtures.GoldenDocs(t, c, ecsProfile(t), *update) })
 	}
 }
 
