@@ -158,11 +158,14 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 	}
 	clear(out[first:])
 
+	// Each profile's documents take about twice the bytes of the objects
+	// they map: one buffer for every profile record of the reply.
 	size, keyLen := 2*len(ed.Incident.Raw)+4096, len(id)
 	for i := range ed.Alerts.Data {
 		size += 2*len(ed.Alerts.Data[i].Raw) + 3072
 		keyLen += len(keys[i])
 	}
+	size *= boolInt(s.ocsf) + boolInt(s.ecs)
 	kb := make([]byte, 0, keyLen)
 	kb = append(kb, id...)
 	incKey := kb[:len(id):len(id)]
@@ -231,6 +234,13 @@ func minPositive(a, b int64) int64 {
 }
 
 func keyBytes(s string) []byte { return []byte(s) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // finish returns the record of a written event, or the mapping's failure
 // as a DLQ record naming the profile record it stands for; a record larger

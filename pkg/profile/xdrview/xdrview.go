@@ -44,7 +44,7 @@ var ErrNotObject = errors.New("not a JSON object")
 // concurrent use.
 type View struct {
 	fields []field
-	index  map[string]int32 // key → position in fields
+	index  index // key → position in fields
 	order  []int32          // scratch of AppendRest
 	buf    []byte           // the strings unquoted, appended to only
 	items  []string         // scratch of the list readers
@@ -80,11 +80,7 @@ func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, fal
 
 func (v *View) reset(raw json.RawMessage, check bool) error {
 	v.fields = v.fields[:0]
-	if v.index == nil {
-		v.index = make(map[string]int32, 64)
-	} else {
-		clear(v.index)
-	}
+	v.index.reset()
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return ErrNotObject
@@ -96,7 +92,7 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 	if !v.split(raw) {
 		// A key with an escape in it: let the decoder unquote it.
 		v.fields = v.fields[:0]
-		clear(v.index)
+		v.index.reset()
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return errors.Join(ErrNotObject, err)
@@ -111,20 +107,80 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 // add sets the member key; a later duplicate key wins, as with
 // json.Unmarshal.
 func (v *View) add(key string, val []byte) {
-	if i, ok := v.index[key]; ok {
-		v.fields[i].val = val
+	e := v.index.find(v.fields, key)
+	if e.gen == v.index.gen {
+		v.fields[e.pos].val = val
 		return
 	}
-	v.index[key] = int32(len(v.fields))
+	*e = entry{gen: v.index.gen, pos: int32(len(v.fields))}
 	v.fields = append(v.fields, field{key: key, val: val})
+	if 2*len(v.fields) > len(v.index.table) {
+		v.index.grow(v.fields)
+	}
 }
 
 // get returns the named member.
 func (v *View) get(name string) *field {
-	if i, ok := v.index[name]; ok {
-		return &v.fields[i]
+	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
+		return &v.fields[e.pos]
 	}
 	return nil
+}
+
+// index finds an object's members by key: an open-addressing hash table
+// whose hash reads a few bytes of the key, where a map would hash all of
+// it. The field names of API objects differ in length or in their last
+// and middle bytes. Its entries are stamped with the generation of the
+// object they belong to, so that a reset clears nothing.
+type index struct {
+	table []entry // a power of two long, at most half full
+	gen   uint32
+}
+
+type entry struct {
+	gen uint32 // the entry is used when it equals index.gen
+	pos int32  // position in the View's fields
+}
+
+func (x *index) reset() {
+	x.gen++
+	if x.gen == 0 || x.table == nil { // wrapped: every stamp may look current
+		x.table = make([]entry, max(len(x.table), 128))
+		x.gen = 1
+	}
+}
+
+// find returns the entry of key: a used one when fields holds key, else
+// the unused one where it goes.
+func (x *index) find(fields []field, key string) *entry {
+	mask := uint32(len(x.table) - 1)
+	for i := keyHash(key) & mask; ; i = (i + 1) & mask {
+		e := &x.table[i]
+		if e.gen != x.gen || fields[e.pos].key == key {
+			return e
+		}
+	}
+}
+
+// grow doubles the table and enters fields again.
+func (x *index) grow(fields []field) {
+	x.table = make([]entry, 2*len(x.table))
+	for i := range fields {
+		*x.find(fields[:i], fields[i].key) = entry{gen: x.gen, pos: int32(i)}
+	}
+}
+
+// keyHash mixes the length and the last, middle and first bytes of k.
+func keyHash(k string) uint32 {
+	n := len(k)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)*0x9e3779b1 ^ uint32(k[n-1])*0x85ebca6b ^ uint32(k[n/2])*0xc2b2ae35 ^ uint32(k[0])*0x27d4eb2f
+	if n >= 3 {
+		h ^= uint32(k[n-2])*0x165667b1 ^ uint32(k[n/3])*0xd3a2646c
+	}
+	return h ^ h>>15
 }
 
 // split cuts raw, a valid JSON object, into its members: each key (which

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
@@ -200,6 +201,18 @@ func (w *Writer) RawMap(m map[string]json.RawMessage) {
 // record.AppendString (whose native records keep their bytes) writes
 // \u0008 and \u000c.
 func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain { // printable ASCII without a quote or backslash: as it is
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	if !strings.ContainsAny(s, "\b\f") {
 		return record.AppendString(b, s)
 	}
