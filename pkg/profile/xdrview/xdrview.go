@@ -44,10 +44,10 @@ var ErrNotObject = errors.New("not a JSON object")
 // concurrent use.
 type View struct {
 	fields []field
-	index  index // key → position in fields
-	order  []int32          // scratch of AppendRest
-	buf    []byte           // the strings unquoted, appended to only
-	items  []string         // scratch of the list readers
+	index  index    // key → position in fields
+	order  []int32  // scratch of AppendRest
+	buf    []byte   // the strings unquoted, appended to only
+	items  []string // scratch of the list readers
 }
 
 // field is one member of the object.
