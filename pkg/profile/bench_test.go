@@ -60,7 +60,7 @@ func BenchmarkEnriched(b *testing.B) {
 					records += len(recs)
 					continue
 				}
-				records += len(set.Enriched(fixtures.Meta, version, ed, native)) - len(native)*boolInt(set.native)
+				records += len(set.Enriched(fixtures.Meta, version, ed, native)) - len(native)*boolInt(set.Native())
 			}
 			cpu := cpuTime() - cpu0
 			runtime.ReadMemStats(&ms1)
@@ -69,4 +69,11 @@ func BenchmarkEnriched(b *testing.B) {
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(records), "allocs/record")
 		})
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -158,14 +158,25 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 	}
 	clear(out[first:])
 
-	// Each profile's documents take about twice the bytes of the objects
-	// they map: one buffer for every profile record of the reply.
-	size, keyLen := 2*len(ed.Incident.Raw)+4096, len(id)
+	// One buffer for every profile record of the reply, sized for the
+	// documents: an OCSF one takes about twice the bytes of the object it
+	// maps and a kilobyte, an ECS one about one and a half times and half
+	// a kilobyte. Too small, it grows; too large, it costs its clearing.
+	per := func(raw int) int {
+		n := 0
+		if s.ocsf {
+			n += 2*raw + 1024
+		}
+		if s.ecs {
+			n += raw + raw/2 + 512
+		}
+		return n
+	}
+	size, keyLen := per(2*len(ed.Incident.Raw)+2048), len(id)
 	for i := range ed.Alerts.Data {
-		size += 2*len(ed.Alerts.Data[i].Raw) + 3072
+		size += per(len(ed.Alerts.Data[i].Raw))
 		keyLen += len(keys[i])
 	}
-	size *= boolInt(s.ocsf) + boolInt(s.ecs)
 	kb := make([]byte, 0, keyLen)
 	kb = append(kb, id...)
 	incKey := kb[:len(id):len(id)]
@@ -234,13 +245,6 @@ func minPositive(a, b int64) int64 {
 }
 
 func keyBytes(s string) []byte { return []byte(s) }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
 
 // finish returns the record of a written event, or the mapping's failure
 // as a DLQ record naming the profile record it stands for; a record larger

@@ -46,6 +46,7 @@ type View struct {
 	fields []field
 	index  index    // key → position in fields
 	order  []int32  // scratch of AppendRest
+	sorted []int32  // every field, by key: made once per object, for AppendRest
 	buf    []byte   // the strings unquoted, appended to only
 	items  []string // scratch of the list readers
 }
@@ -55,6 +56,11 @@ type field struct {
 	key        string // shares memory with the object's bytes, unless it had an escape
 	val        []byte // sliced from the object's bytes, trimmed
 	used, kept bool
+
+	// The field as Scalar reads it, once read: both profiles read most
+	// fields.
+	read, several bool
+	text          string
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
@@ -80,6 +86,7 @@ func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, fal
 
 func (v *View) reset(raw json.RawMessage, check bool) error {
 	v.fields = v.fields[:0]
+	v.sorted = v.sorted[:0]
 	v.index.reset()
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
@@ -109,7 +116,8 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 func (v *View) add(key string, val []byte) {
 	e := v.index.find(v.fields, key)
 	if e.gen == v.index.gen {
-		v.fields[e.pos].val = val
+		f := &v.fields[e.pos]
+		f.val, f.read = val, false
 		return
 	}
 	*e = entry{gen: v.index.gen, pos: int32(len(v.fields))}
@@ -349,16 +357,22 @@ type Member struct {
 // number of members written; with none, w is left as it was and nothing is
 // written.
 func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
+	if len(v.sorted) != len(v.fields) { // the first mapping of this object
+		v.sorted = v.sorted[:0]
+		for i := range v.fields {
+			v.sorted = append(v.sorted, int32(i))
+		}
+		slices.SortFunc(v.sorted, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
+	}
 	v.order = v.order[:0]
-	for i := range v.fields {
+	for _, i := range v.sorted {
 		if v.fields[i].inRest() {
-			v.order = append(v.order, int32(i))
+			v.order = append(v.order, i)
 		}
 	}
 	if len(v.order) == 0 && len(extra) == 0 {
 		return 0
 	}
-	slices.SortFunc(v.order, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
 	slices.SortFunc(extra, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
 	w.Open()
 	i, j := 0, 0
@@ -390,7 +404,7 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 // list reads as its first present value (see lists.go). Booleans, null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := v.scalarText(v.scalar(name))
+	s := v.Scalar(name)
 	if Missing(s) {
 		return ""
 	}
@@ -398,7 +412,23 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return v.scalarText(v.scalar(name)) }
+// It marks the field used, and kept when it is a list of several present
+// values (see lists.go).
+func (v *View) Scalar(name string) string {
+	f := v.get(name)
+	if f == nil {
+		return ""
+	}
+	f.used = true
+	if !f.read {
+		item, several := v.firstOfList(f.val)
+		f.text, f.several, f.read = v.scalarText(item), several, true
+	}
+	if f.several {
+		f.kept = true
+	}
+	return f.text
+}
 
 // Int returns an integer field: an integer, an integral float, or a numeric
 // string, or a list of one (see lists.go). ok is false when the field is
@@ -856,12 +886,14 @@ func jsonSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == 
 // plainString reports whether body, the inside of a JSON string, needs no
 // unquoting: no escape, no quote, no control character, valid UTF-8.
 func plainString(body []byte) bool {
+	ascii := true
 	for _, c := range body {
 		if c < 0x20 || c == '"' || c == '\\' {
 			return false
 		}
+		ascii = ascii && c < utf8.RuneSelf
 	}
-	return utf8.Valid(body)
+	return ascii || utf8.Valid(body)
 }
 
 // unquote decodes body, a JSON string's body with the usual escapes, into
