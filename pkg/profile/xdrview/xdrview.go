@@ -120,7 +120,7 @@ func (v *View) add(key string, val []byte) {
 		f.val, f.read = val, false
 		return
 	}
-	*e = entry{gen: v.index.gen, pos: int32(len(v.fields))}
+	*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(key)}
 	v.fields = append(v.fields, field{key: key, val: val})
 	if 2*len(v.fields) > len(v.index.table) {
 		v.index.grow(v.fields)
@@ -146,8 +146,9 @@ type index struct {
 }
 
 type entry struct {
-	gen uint32 // the entry is used when it equals index.gen
-	pos int32  // position in the View's fields
+	gen  uint32 // the entry is used when it equals index.gen
+	pos  int32  // position in the View's fields
+	hash uint32 // keyHash of its key: most other keys differ in it
 }
 
 func (x *index) reset() {
@@ -162,9 +163,10 @@ func (x *index) reset() {
 // the unused one where it goes.
 func (x *index) find(fields []field, key string) *entry {
 	mask := uint32(len(x.table) - 1)
-	for i := keyHash(key) & mask; ; i = (i + 1) & mask {
+	h := keyHash(key)
+	for i := h & mask; ; i = (i + 1) & mask {
 		e := &x.table[i]
-		if e.gen != x.gen || fields[e.pos].key == key {
+		if e.gen != x.gen || e.hash == h && fields[e.pos].key == key {
 			return e
 		}
 	}
@@ -174,7 +176,7 @@ func (x *index) find(fields []field, key string) *entry {
 func (x *index) grow(fields []field) {
 	x.table = make([]entry, 2*len(x.table))
 	for i := range fields {
-		*x.find(fields[:i], fields[i].key) = entry{gen: x.gen, pos: int32(i)}
+		*x.find(fields[:i], fields[i].key) = entry{gen: x.gen, pos: int32(i), hash: keyHash(fields[i].key)}
 	}
 }
 
