@@ -188,14 +188,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	if ts == 0 {
 		ts = version
 	}
-	d.setDate(pTimestamp, ts)
-	d.setStr(pEcsVersion, Version)
-	d.setStr(pEventKind, "alert")
-	d.setList(pEventCategory, alertCategory)
-	d.setList(pEventType, infoType)
-	d.setStr(pEventDataset, DatasetAlerts)
-	d.setStr(pEventModule, "panw_cortex_xdr")
-	d.setID(pEventId, e.docID(m, "alert", key, version))
+	e.header(m, ts, alertCategory, DatasetAlerts, "alert", key, version)
 	if t := v.Time("detection_timestamp"); t > 0 {
 		d.setDate(pEventCreated, t)
 		mp.moved("detection_timestamp")
@@ -377,6 +370,21 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	return d
 }
 
+// header sets the fields every document has: @timestamp (ts), the ECS
+// version, event.kind, category, type, dataset and module, and event.id,
+// the digest of the document's kind, record key and incident version.
+func (e *Encoder) header(m record.Meta, ts int64, category []string, dataset, kind, key string, version int64) {
+	d := &e.d
+	d.setDate(pTimestamp, ts)
+	d.setStr(pEcsVersion, Version)
+	d.setStr(pEventKind, "alert")
+	d.setList(pEventCategory, category)
+	d.setList(pEventType, infoType)
+	d.setStr(pEventDataset, dataset)
+	d.setStr(pEventModule, "panw_cortex_xdr")
+	d.setID(pEventId, e.docID(m, kind, key, version))
+}
+
 // mapper sets ECS fields from API fields and remembers which API fields it
 // moved, so that exactly the others stay under panw_cortex.xdr.
 type mapper struct {
@@ -422,14 +430,7 @@ func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc
 	}
 	d := e.reset(nil)
 	mp := mapper{e: e, v: v}
-	d.setDate(pTimestamp, version)
-	d.setStr(pEcsVersion, Version)
-	d.setStr(pEventKind, "alert")
-	d.setList(pEventCategory, incidentCategory)
-	d.setList(pEventType, infoType)
-	d.setStr(pEventDataset, DatasetIncidents)
-	d.setStr(pEventModule, "panw_cortex_xdr")
-	d.setID(pEventId, e.docID(m, "incident", inc.ID, version))
+	e.header(m, version, incidentCategory, DatasetIncidents, "incident", inc.ID, version)
 	if t := v.Time("creation_time"); t > 0 {
 		d.setDate(pEventCreated, t)
 	}

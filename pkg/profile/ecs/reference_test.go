@@ -510,22 +510,28 @@ func first(a, b string) string {
 	return b
 }
 
+// appendNew appends s unless it is empty or already listed.
 func appendNew(list []string, s string) []string {
-	if s == "" || slices.Contains(list, s) {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	if s == "" {
 		return list
 	}
 	return append(list, s)
 }
 
-func list(items []json.RawMessage) json.RawMessage {
-	b, err := json.Marshal(items)
+// list and mustString encode with encoding/json: the reference has no
+// writer of its own.
+func list(items []json.RawMessage) json.RawMessage { return marshalRaw(items) }
+func mustString(s string) json.RawMessage          { return marshalRaw(s) }
+
+func marshalRaw(v any) json.RawMessage {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return json.RawMessage("null") // items are valid JSON, as xdr decoding guarantees
 	}
-	return b
-}
-
-func mustString(s string) json.RawMessage {
-	b, _ := json.Marshal(s) // a string always encodes
 	return b
 }

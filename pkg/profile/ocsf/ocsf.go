@@ -325,65 +325,31 @@ func (ar *arena) list(v *xdrview.View, name string) []string {
 	return ar.strs[n:len(ar.strs):len(ar.strs)]
 }
 
-func (ar *arena) entity(e Entity) *Entity {
-	if ar.nent == len(ar.ents) {
-		q := new(Entity)
-		*q = e
-		return q
+// take returns the next free element of slots, set to v, and counts it in
+// *n; when slots are all taken, a new one from the heap.
+func take[T any](slots []T, n *int, v T) *T {
+	if *n == len(slots) {
+		p := new(T)
+		*p = v
+		return p
 	}
-	p := &ar.ents[ar.nent]
-	ar.nent++
-	*p = e
+	p := &slots[*n]
+	*n++
+	*p = v
 	return p
 }
 
-func (ar *arena) process(p Process) *Process {
-	if ar.nproc == len(ar.procs) {
-		q := new(Process)
-		*q = p
-		return q
-	}
-	q := &ar.procs[ar.nproc]
-	ar.nproc++
-	*q = p
-	return q
-}
+func (ar *arena) entity(e Entity) *Entity                     { return take(ar.ents[:], &ar.nent, e) }
+func (ar *arena) process(p Process) *Process                  { return take(ar.procs[:], &ar.nproc, p) }
+func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint { return take(ar.eps[:], &ar.nep, e) }
+func (ar *arena) user(u User) *User                           { return take(ar.users[:], &ar.nuser, u) }
 
+// file is take for files: an arena file's hashes use the arena's memory.
 func (ar *arena) file(f File) *File {
-	if ar.nfile == len(ar.files) {
-		g := new(File)
-		*g = f
-		return g
+	if ar.nfile < len(ar.files) {
+		f.Hashes = ar.hashes[ar.nfile][:0]
 	}
-	g := &ar.files[ar.nfile]
-	f.Hashes = ar.hashes[ar.nfile][:0]
-	ar.nfile++
-	*g = f
-	return g
-}
-
-func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint {
-	if ar.nep == len(ar.eps) {
-		q := new(NetworkEndpoint)
-		*q = e
-		return q
-	}
-	p := &ar.eps[ar.nep]
-	ar.nep++
-	*p = e
-	return p
-}
-
-func (ar *arena) user(u User) *User {
-	if ar.nuser == len(ar.users) {
-		q := new(User)
-		*q = u
-		return q
-	}
-	p := &ar.users[ar.nuser]
-	ar.nuser++
-	*p = u
-	return p
+	return take(ar.files[:], &ar.nfile, f)
 }
 
 // incident maps the fields an incident version has in both record types. It

@@ -631,18 +631,7 @@ func Missing(s string) bool {
 // reading the connector has), without its allocation: lower-cased and
 // trimmed, with the "SEV_040_" style prefix some alert sources use removed,
 // so "SEV_040_HIGH" reads as "high". Missing values read as "".
-func Severity(s string) string {
-	s = lower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
-		if _, name, ok := strings.Cut(rest, "_"); ok {
-			s = name
-		}
-	}
-	if Missing(s) {
-		return ""
-	}
-	return s
-}
+func Severity(s string) string { return word(s, "sev_") }
 
 // Severity levels, as SeverityLevel ranks the severity words.
 const (
@@ -676,9 +665,13 @@ func SeverityLevel(s string) (level int, word string) {
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
 // "STATUS_010_NEW" reads as "new".
-func Status(s string) string {
+func Status(s string) string { return word(s, "status_") }
+
+// word is s lower-cased and trimmed, without a prefix of the form
+// prefix + "NNN_", "" when missing.
+func word(s, prefix string) string {
 	s = lower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "status_"); ok {
+	if rest, ok := strings.CutPrefix(s, prefix); ok {
 		if _, name, ok := strings.Cut(rest, "_"); ok {
 			s = name
 		}

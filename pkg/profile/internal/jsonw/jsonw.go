@@ -58,29 +58,21 @@ func (w *Writer) QuotedKey(k string) {
 	w.comma = false
 }
 
-// Open starts an object, Close ends it.
-func (w *Writer) Open() {
+// Open starts an object, Close ends it; OpenList and CloseList do the same
+// for a list.
+func (w *Writer) Open()      { w.open('{') }
+func (w *Writer) Close()     { w.close('}') }
+func (w *Writer) OpenList()  { w.open('[') }
+func (w *Writer) CloseList() { w.close(']') }
+
+func (w *Writer) open(c byte) {
 	w.sep()
-	w.B = append(w.B, '{')
+	w.B = append(w.B, c)
 	w.comma = false
 }
 
-// Close ends an object.
-func (w *Writer) Close() {
-	w.B = append(w.B, '}')
-	w.comma = true
-}
-
-// OpenList starts a list, CloseList ends it.
-func (w *Writer) OpenList() {
-	w.sep()
-	w.B = append(w.B, '[')
-	w.comma = false
-}
-
-// CloseList ends a list.
-func (w *Writer) CloseList() {
-	w.B = append(w.B, ']')
+func (w *Writer) close(c byte) {
+	w.B = append(w.B, c)
 	w.comma = true
 }
 
