@@ -65,6 +65,10 @@ func (w *Writer) Close()     { w.close('}') }
 func (w *Writer) OpenList()  { w.open('[') }
 func (w *Writer) CloseList() { w.close(']') }
 
+// OpenKey writes the key k and starts its object; OpenListKey its list.
+func (w *Writer) OpenKey(k string)     { w.Key(k); w.Open() }
+func (w *Writer) OpenListKey(k string) { w.Key(k); w.OpenList() }
+
 func (w *Writer) open(c byte) {
 	w.sep()
 	w.B = append(w.B, c)
@@ -120,6 +124,14 @@ func (w *Writer) StrOmit(k, s string) {
 	if s != "" {
 		w.Key(k)
 		w.String(s)
+	}
+}
+
+// StrsOmit writes the members of kv, pairs of a key and its string value,
+// each unless its value is empty (StrOmit for each pair).
+func (w *Writer) StrsOmit(kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		w.StrOmit(kv[i], kv[i+1])
 	}
 }
 
