@@ -112,3 +112,49 @@ func normalise(t *testing.T, fn, in string) string {
 	t.Fatalf("no normaliser %s", fn)
 	return ""
 }
+
+// TestIndexManyFieldsAndRepeats: a View finds every member of an object
+// larger than its first index, and a repeated key reads as its last value,
+// as json.Unmarshal reads it, whether or not the field was read before.
+func TestIndexManyFieldsAndRepeats(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"f0":"first"`)
+	for i := range 300 {
+		fmt.Fprintf(&b, `,"f%d":"v%d"`, i, i)
+	}
+	b.WriteString(`,"f7":"last"}`)
+	var v View
+	for range 2 { // the second time, over the index the first one grew
+		if err := v.Reset([]byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
+		if len(v.fields) != 300 {
+			t.Fatalf("%d fields, want 300", len(v.fields))
+		}
+		for i := range 300 {
+			want := fmt.Sprintf("v%d", i)
+			switch i {
+			case 0:
+				want = "v0" // "first", then "v0"
+			case 7:
+				want = "last"
+			}
+			if got := v.Text(fmt.Sprintf("f%d", i)); got != want {
+				t.Fatalf("f%d = %q, want %q", i, got, want)
+			}
+		}
+		if got := v.Text("f300"); got != "" {
+			t.Fatalf("absent f300 = %q", got)
+		}
+	}
+	// A field read, then the View reset to an object with the same key:
+	// the new value, not the one read.
+	for _, obj := range []string{`{"a":"x"}`, `{"a":"y","a":"z"}`} {
+		if err := v.Reset([]byte(obj)); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := v.Text("a"), obj[len(obj)-3:len(obj)-2]; got != want {
+			t.Fatalf("%s: a = %q, want %q", obj, got, want)
+		}
+	}
+}
