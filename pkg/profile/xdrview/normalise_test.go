@@ -2,6 +2,7 @@ package xdrview
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,9 @@ func TestNormalisers(t *testing.T) {
 		{"Resolved", "resolved_other", "true"}, {"Resolved", "closed", "true"}, {"Resolved", "new", "false"},
 
 		{"IP", " 10.0.0.5 ", "10.0.0.5 true"}, {"IP", "2001:DB8::1", "2001:db8::1 true"}, {"IP", "fe80::1%eth0", "fe80::1 true"},
-		{"IP", "10.0.0", " false"}, {"IP", "ws-01", " false"},
+		{"IP", "10.0.0", " false"}, {"IP", "ws-01", " false"}, {"IP", "255.255.255.255", "255.255.255.255 true"},
+		{"IP", "256.1.1.1", " false"}, {"IP", "01.2.3.4", " false"}, {"IP", "1.2.3.4.5", " false"}, {"IP", "1..3.4", " false"},
+		{"IP", "0.0.0.0", "0.0.0.0 true"}, {"IP", "1.2.3.", " false"}, {"IP", "1234.1.1.1", " false"},
 		{"Host", "ws-01:a1b2", "ws-01 a1b2"}, {"Host", " ws-02 ", "ws-02 "},
 		{"User", `ACME\bob`, "bob ACME"}, {"User", `ACME\\bob`, "bob ACME"}, {"User", "bob@acme.example", "bob acme.example"},
 		{"User", "@x", "@x "}, {"User", "bob", "bob "},
@@ -157,4 +160,20 @@ func TestIndexManyFieldsAndRepeats(t *testing.T) {
 			t.Fatalf("%s: a = %q, want %q", obj, got, want)
 		}
 	}
+}
+
+// FuzzIPIsNetip: IP reads an address as net/netip does, with its zone
+// dropped, whatever the input: the canonical IPv4 shortcut changes nothing.
+func FuzzIPIsNetip(f *testing.F) {
+	for _, s := range []string{"10.0.0.5", " 10.0.0.5 ", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "::1", "fe80::1%eth0",
+		"::ffff:1.2.3.4", "1.2.3.4%x", "0.0.0.0", "1.2.3.4.5", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := IP(s)
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if ok != (err == nil) || ok && got != a.WithZone("").String() {
+			t.Fatalf("IP(%q) = %q, %v; netip: %v, %v", s, got, ok, a, err)
+		}
+	})
 }

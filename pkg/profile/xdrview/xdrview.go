@@ -572,6 +572,9 @@ func (v *View) AppendIPs(dst []string, name string) []string {
 // canonical text.
 func IP(s string) (string, bool) {
 	s = strings.TrimSpace(s)
+	if canonicalIPv4(s) {
+		return s, true // the common case, without parsing it twice
+	}
 	if !ipLike(s) {
 		return "", false // spares netip the error it would allocate
 	}
@@ -585,6 +588,30 @@ func IP(s string) (string, bool) {
 		return s, true // already canonical: no copy
 	}
 	return string(text), true
+}
+
+// canonicalIPv4 reports whether s is an IPv4 address in its canonical
+// text: four decimal numbers of at most 255, without leading zeros,
+// separated by dots.
+func canonicalIPv4(s string) bool {
+	fields, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || n > 255 || digits > 1 && s[i-digits] == '0' {
+				return false
+			}
+			fields++
+			n, digits = 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' || digits == 3 {
+			return false
+		}
+		n = 10*n + int(c-'0')
+		digits++
+	}
+	return fields == 4
 }
 
 // ipLike reports whether s may be an IP address: hex digits, dots and
