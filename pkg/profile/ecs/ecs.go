@@ -193,19 +193,12 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 		d.setDate(pEventCreated, t)
 		mp.moved("detection_timestamp")
 	}
-	if n, ok := severity(v.Scalar("severity")); ok {
-		d.setInt(pEventSeverity, n)
-		mp.moved("severity")
-	}
+	mp.severity()
 	mp.text(pEventAction, nil, "action")
 	mp.text(pEventReason, nil, "description")
 	mp.text(pEventProvider, nil, "source")
 	mp.text(pMessage, nil, "name")
-	if tags := v.AppendList(e.tmp[:0], "tags"); len(tags) > 0 {
-		e.tmp = tags
-		d.setList(pTags, tags)
-		mp.moved("tags")
-	}
+	mp.list(pTags, "tags")
 
 	related := &e.related
 	// Host. host_ip and mac (or mac_addresses, as the v2 alerts API names
@@ -340,11 +333,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pRegistryKey, nil, "action_registry_key_name")
 	mp.text(pRegistryValue, nil, "action_registry_value_name")
 	mp.text(pRegistryPath, nil, "action_registry_full_key")
-	if data := v.AppendList(e.tmp[:0], "action_registry_data"); len(data) > 0 {
-		e.tmp = data
-		d.setList(pRegistryDataStrings, data)
-		mp.moved("action_registry_data")
-	}
+	mp.list(pRegistryDataStrings, "action_registry_data")
 
 	if e.threat(v, "mitre_tactic_id_and_name", "mitre_technique_id_and_name") {
 		mp.moved("mitre_tactic_id_and_name", "mitre_technique_id_and_name")
@@ -413,6 +402,26 @@ func (mp mapper) text(p slot, f func(string) string, fields ...string) string {
 	return ""
 }
 
+// list sets the ECS field p from a field that is a string or a list of
+// strings (see xdrview.View.List), and records it as moved; nothing when
+// it has no value.
+func (mp mapper) list(p slot, field string) {
+	if l := mp.v.AppendList(mp.e.tmp[:0], field); len(l) > 0 {
+		mp.e.tmp = l
+		mp.e.d.setList(p, l)
+		mp.moved(field)
+	}
+}
+
+// severity sets event.severity from the severity field, and records the
+// field as moved unless its word is one event.severity has no number for.
+func (mp mapper) severity() {
+	if n, ok := severity(mp.v.Scalar("severity")); ok {
+		mp.e.d.setInt(pEventSeverity, n)
+		mp.moved("severity")
+	}
+}
+
 // port sets the ECS field p from a port field with a value above 0.
 func (mp mapper) port(p slot, field string) {
 	if n, ok := mp.v.Port(field); ok && n > 0 {
@@ -434,17 +443,11 @@ func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc
 	if t := v.Time("creation_time"); t > 0 {
 		d.setDate(pEventCreated, t)
 	}
-	if n, ok := severity(v.Scalar("severity")); ok {
-		d.setInt(pEventSeverity, n)
-		mp.moved("severity")
-	}
+	mp.severity()
 	mp.text(pEventReason, nil, "description")
 	mp.text(pEventUrl, nil, "xdr_url")
 	mp.text(pMessage, nil, "incident_name")
-	if tags := v.List("tags"); len(tags) > 0 {
-		d.setList(pTags, tags)
-		mp.moved("tags")
-	}
+	mp.list(pTags, "tags")
 
 	// hosts and users stay under panw_cortex.xdr too, with their agent ids
 	// and domains; creation_time and modification_time stay as Elastic's
