@@ -291,7 +291,7 @@ type Stats struct {
 	Oversized   uint64 // records larger than MaxRecordBytes, dead-lettered with an excerpt
 	Rejected    uint64 // enrichments dead-lettered because Kafka refused one of their records
 	NotFound    uint64 // enrichments dead-lettered at once because the incident does not exist (ErrIncidentNotFound)
-	Collisions  uint64 // objects keyed with a suffix because an earlier, different object of their reply had their key (ReplyKeys)
+	Collisions  uint64 // objects keyed with a suffix because an earlier, different object of their reply had their key (record.ReplyKeys)
 	InFlight    int    // popped and neither acknowledged nor abandoned, nor back in the queue
 	Queued      int    // waiting, as Len
 	Delayed     int    // of Queued, those waiting for a retry's not-before time

@@ -645,7 +645,7 @@ func TestEnricherCountsKeyCollisions(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 		recs := h.pub.all()
-		if len(recs) != 3 || string(recs[1].Key) != "a-1" || !strings.HasPrefix(string(recs[2].Key), "a-1"+CollisionSep) {
+		if len(recs) != 3 || string(recs[1].Key) != "a-1" || !strings.HasPrefix(string(recs[2].Key), "a-1"+record.CollisionSep) {
 			t.Fatalf("alert keys %q, %q", recs[1].Key, recs[2].Key)
 		}
 		if env := decodeEnvelope(t, recs[0].Value); env.Enrichment.KeyCollisions != 1 {

@@ -15,12 +15,6 @@ import (
 // Meta is what every record of one connector instance shares.
 type Meta = record.Meta
 
-// Artifact kinds, the second part of an artifact key.
-const (
-	KindNetwork = "network"
-	KindFile    = "file"
-)
-
 // DLQStage is the Stage of every DLQ record this package writes.
 const DLQStage = "enrich"
 
@@ -40,7 +34,7 @@ func ChangeRecord(m Meta, inc xdr.Incident) record.Record {
 // order: the enriched incident (topic incidents, type incident.enriched, with
 // an enrichment summary that flags truncated alerts), one record per alert
 // (topic alerts), one per network artifact and one per file artifact (topic
-// artifacts), each keyed as ReplyKeys says: no two different objects of the
+// artifacts), each keyed as record.ReplyKeys says: no two different objects of the
 // reply share a key, and the enriched incident counts the objects whose key
 // took a suffix in enrichment.key_collisions (and so does info).
 //
@@ -97,7 +91,7 @@ func Flatten(m Meta, version int64, ed *xdr.ExtraData) (recs []record.Record, in
 
 	// The enriched incident is encoded last, once the oversized count is
 	// known, and moved to the front.
-	keys := ReplyKeys(ed)
+	keys := record.ReplyKeys(ed)
 	info.KeyCollisions = keys.Collisions
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]

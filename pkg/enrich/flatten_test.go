@@ -200,7 +200,7 @@ func TestFlattenRecords(t *testing.T) {
 				raws = append(raws, a.Raw)
 			}
 			keys := map[string]json.RawMessage{} // record key → the data that has it
-			want := ReplyKeys(ed)
+			want := record.ReplyKeys(ed)
 			for i, r := range recs {
 				env := decodeEnvelope(t, r.Value)
 				if !bytes.Equal(env.Data, raws[i]) {
@@ -211,7 +211,7 @@ func TestFlattenRecords(t *testing.T) {
 					t.Errorf("record %d: envelope %+v", i, env)
 				}
 				// One key, one object: a key repeats only for a repeated object.
-				if held, ok := keys[r.Topic.String()+"\x00"+string(r.Key)]; ok && !bytes.Equal(canonical(held), canonical(env.Data)) {
+				if held, ok := keys[r.Topic.String()+"\x00"+string(r.Key)]; ok && !bytes.Equal(record.Canonical(held), record.Canonical(env.Data)) {
 					t.Errorf("record %d: key %s of another object", i, r.Key)
 				}
 				keys[r.Topic.String()+"\x00"+string(r.Key)] = env.Data
@@ -228,7 +228,7 @@ func TestFlattenRecords(t *testing.T) {
 					if r.Topic != record.TopicAlerts || r.Type != record.TypeAlert || string(r.Key) != want.Alerts[i-1] || env.AlertID != string(r.Key) {
 						t.Errorf("alert record %d: %v %s key %s alert_id %s", i, r.Topic, r.Type, r.Key, env.AlertID)
 					}
-					if own := AlertKey(ed.Incident.ID, a); string(r.Key) != own && !strings.HasPrefix(string(r.Key), own+CollisionSep) {
+					if own := record.AlertKey(ed.Incident.ID, a); string(r.Key) != own && !strings.HasPrefix(string(r.Key), own+record.CollisionSep) {
 						t.Errorf("alert record %d: %v %s key %s alert_id %s", i, r.Topic, r.Type, r.Key, env.AlertID)
 					}
 				default:
@@ -267,98 +267,6 @@ func TestFlattenTruncationFlagged(t *testing.T) {
 	_, _, info = flattenFixture(t, "quirky", 0)
 	if info.AlertsTruncated {
 		t.Fatalf("complete reply flagged truncated: %+v", info)
-	}
-}
-
-func TestAlertKeyStable(t *testing.T) {
-	base := xdr.Alert{Name: "Port scan", Source: "Firewall", HostName: "fw-1", DetectionTimestamp: 17,
-		Severity: "low", CaseID: "77", Raw: json.RawMessage(`{"name":"Port scan","event_id":"e-9","resolution_status":"STATUS_010_NEW","severity":"low"}`)}
-	k := AlertKey("77", base)
-	if !strings.HasPrefix(k, "h:") || len(k) != 2+64 {
-		t.Fatalf("derived key %q", k)
-	}
-	// Fields outside the identity change as the alert is updated.
-	same := base
-	same.Severity, same.CaseID = "high", "78"
-	same.Raw = json.RawMessage(`{"severity":"high","name":"Port scan","resolution_status":"STATUS_020_UNDER_INVESTIGATION","event_id":"e-9","starred":true, "new_field":[1]}`)
-	if got := AlertKey("77", same); got != k {
-		t.Errorf("key changed with non-identity fields: %s != %s", got, k)
-	}
-	same.HostName = "fw-1  " // trailing spaces come and go
-	if got := AlertKey("77", same); got != k {
-		t.Errorf("key changed with trailing spaces: %s != %s", got, k)
-	}
-	for name, mut := range map[string]func(*xdr.Alert) (string, xdr.Alert){
-		"incident":  func(a *xdr.Alert) (string, xdr.Alert) { return "78", *a },
-		"name":      func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.Name = "Other"; return "77", b },
-		"source":    func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.Source = "XDR"; return "77", b },
-		"host":      func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.HostName = "fw-2"; return "77", b },
-		"detection": func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.DetectionTimestamp = 18; return "77", b },
-		"event_id": func(a *xdr.Alert) (string, xdr.Alert) {
-			b := *a
-			b.Raw = json.RawMessage(`{"event_id":"e-10"}`)
-			return "77", b
-		},
-		"external_id": func(a *xdr.Alert) (string, xdr.Alert) {
-			b := *a
-			b.Raw = json.RawMessage(`{"event_id":"e-9","external_id":5}`)
-			return "77", b
-		},
-		"field boundary": func(a *xdr.Alert) (string, xdr.Alert) {
-			b := *a
-			b.Name, b.Source = "Port scanF", "irewall" // same concatenation
-			return "77", b
-		},
-	} {
-		if got := AlertKey(mut(&base)); got == k {
-			t.Errorf("%s: key did not change", name)
-		}
-	}
-	// An alert_id wins and is kept as is.
-	if got := AlertKey("77", xdr.Alert{ID: "4711", Name: "x"}); got != "4711" {
-		t.Errorf("AlertKey with id = %q", got)
-	}
-}
-
-func TestArtifactKeys(t *testing.T) {
-	for _, tc := range []struct {
-		a    xdr.NetworkArtifact
-		want string
-	}{
-		{xdr.NetworkArtifact{Type: "DOMAIN", Domain: "Evil.Example.COM. "}, "9/network/DOMAIN/evil.example.com"},
-		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7", RemotePort: 443}, "9/network/IP/203.0.113.7:443"},
-		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "2001:db8::1", RemotePort: 8443}, "9/network/IP/[2001:db8::1]:8443"},
-		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7"}, "9/network/IP/203.0.113.7"},
-		{xdr.NetworkArtifact{Type: "DOMAIN", Domain: "a.example", RemoteIP: "1.2.3.4", RemotePort: 80}, "9/network/DOMAIN/a.example"},
-		{xdr.NetworkArtifact{Value: " assets.example.org "}, "9/network//assets.example.org"},
-	} {
-		if got := NetworkArtifactKey("9", tc.a); got != tc.want {
-			t.Errorf("NetworkArtifactKey(%+v) = %q, want %q", tc.a, got, tc.want)
-		}
-	}
-	sha := "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
-	f := xdr.FileArtifact{Type: "HASH", SHA256: sha, FileName: "cmd.exe", Raw: json.RawMessage(`{"alert_count":1}`)}
-	k := FileArtifactKey("9", f)
-	if k != "9/file/HASH/"+strings.ToLower(sha) {
-		t.Errorf("FileArtifactKey = %q", k)
-	}
-	// Counts, verdicts and file names change; the key does not.
-	g := f
-	g.FileName, g.Raw = "renamed.exe", json.RawMessage(`{"alert_count":7,"file_wildfire_verdict":"MALWARE"}`)
-	if FileArtifactKey("9", g) != k {
-		t.Error("file key changed with non-identity fields")
-	}
-	n := xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7", RemotePort: 443, Raw: json.RawMessage(`{"alert_count":1}`)}
-	n2 := n
-	n2.Raw = json.RawMessage(`{"alert_count":9,"network_country":"DE"}`)
-	if NetworkArtifactKey("9", n) != NetworkArtifactKey("9", n2) {
-		t.Error("network key changed with non-identity fields")
-	}
-	if FileArtifactKey("9", xdr.FileArtifact{FileName: "x.ps1"}) != "9/file//x.ps1" {
-		t.Error("file name fallback")
-	}
-	if !strings.HasPrefix(FileArtifactKey("9", xdr.FileArtifact{Raw: json.RawMessage(`{}`)}), "9/file//h:") {
-		t.Error("raw hash fallback")
 	}
 }
 
@@ -529,7 +437,7 @@ func TestFlattenKeepsEveryObjectOfOneKey(t *testing.T) {
 	byData := map[string]string{} // canonical data → key
 	byKey := map[string]string{}  // topic and key → canonical data
 	for _, r := range recs[1:] {
-		data := string(canonical(decodeEnvelope(t, r.Value).Data))
+		data := string(record.Canonical(decodeEnvelope(t, r.Value).Data))
 		if k, ok := byData[data]; ok && k != string(r.Key) {
 			t.Errorf("one object under two keys, %s and %s", k, r.Key)
 		}
@@ -544,8 +452,8 @@ func TestFlattenKeepsEveryObjectOfOneKey(t *testing.T) {
 		t.Errorf("%d keys for 7 distinct objects: %v", len(byKey), byKey)
 	}
 	id := ed.Incident.ID
-	for _, want := range []string{AlertKey(id, ed.Alerts.Data[0]), NetworkArtifactKey(id, ed.NetworkArtifacts.Data[0]),
-		FileArtifactKey(id, ed.FileArtifacts.Data[0])} {
+	for _, want := range []string{record.AlertKey(id, ed.Alerts.Data[0]), record.NetworkArtifactKey(id, ed.NetworkArtifacts.Data[0]),
+		record.FileArtifactKey(id, ed.FileArtifacts.Data[0])} {
 		if string(recs[keyIndex(recs, want)].Key) != want {
 			t.Errorf("the first object of own key %s lost it", want)
 		}
@@ -561,7 +469,7 @@ func TestFlattenKeepsEveryObjectOfOneKey(t *testing.T) {
 	again.NetworkArtifacts.Data = []xdr.NetworkArtifact{ed.NetworkArtifacts.Data[0], spaced}
 	recs2, _ := Flatten(testMeta, 1, &again)
 	for _, r := range recs2[1:] {
-		data := string(canonical(decodeEnvelope(t, r.Value).Data))
+		data := string(record.Canonical(decodeEnvelope(t, r.Value).Data))
 		if byData[data] != string(r.Key) {
 			t.Errorf("re-fetched object keyed %s, before %s", r.Key, byData[data])
 		}

@@ -39,8 +39,9 @@ func bigReply(b *testing.B) (*xdr.ExtraData, int64) {
 
 // BenchmarkEnriched maps a 1,000-alert reply to the records of each output
 // profile alone, and of both, beside the native ones (the native flattening
-// and encoding is the baseline), and reports profile records per second and
-// heap allocations per profile record.
+// and encoding is the baseline), and reports profile records per second,
+// CPU time (of every thread, the collector's too) and heap allocations per
+// profile record.
 func BenchmarkEnriched(b *testing.B) {
 	ed, version := bigReply(b)
 	native, _ := enrich.Flatten(fixtures.Meta, version, ed)
@@ -52,16 +53,19 @@ func BenchmarkEnriched(b *testing.B) {
 			var records int
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if tc.profiles == "" {
 					recs, _ := enrich.Flatten(fixtures.Meta, version, ed)
 					records += len(recs)
 					continue
 				}
-				records += len(set.Enriched(fixtures.Meta, version, ed, native)) - len(native)*boolInt(set.native)
+				records += len(set.Enriched(fixtures.Meta, version, ed, native)) - len(native)*boolInt(set.Native())
 			}
+			cpu := cpuTime() - cpu0
 			runtime.ReadMemStats(&ms1)
 			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(records), "allocs/record")
 		})
 	}

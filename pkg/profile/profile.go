@@ -1,10 +1,11 @@
 // Package profile turns the connector's fetched data into the records of the
 // output profiles (OUTPUT_PROFILES) beside the native ones: OCSF events
 // (package ocsf) and ECS documents (package ecs), each on its profile's own
-// topics, keyed like the native records (the incident id, enrich.ReplyKeys). They are
-// made from the same decoded API objects, in the same batch as the native
-// records, so enabling a profile costs no API call and, in exactly-once
-// mode, a batch's records of every profile are in one transaction.
+// topics, keyed like the native records (the incident id, record.ReplyKeys).
+// They are made from the same decoded API objects, in the same batch as the
+// native records, so enabling a profile costs no API call and, in
+// exactly-once mode, a batch's records of every profile are in one
+// transaction.
 //
 // An object that a profile cannot map becomes a DLQ record with the reason,
 // in place of that one record; the native records and the other profiles'
@@ -17,7 +18,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
@@ -142,7 +142,7 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 			out = append(out, r)
 		}
 	}
-	keys := enrich.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
+	keys := record.ReplyKeys(ed).Alerts // the native records' keys: one rule for every topic
 
 	// The slots of the profile records: each profile's incident, then its
 	// alerts.
@@ -158,9 +158,23 @@ func (s Set) Enriched(m record.Meta, version int64, ed *xdr.ExtraData, native []
 	}
 	clear(out[first:])
 
-	size, keyLen := 2*len(ed.Incident.Raw)+4096, len(id)
+	// One buffer for every profile record of the reply, sized for the
+	// documents: an OCSF one takes about twice the bytes of the object it
+	// maps and a kilobyte, an ECS one about one and a half times and half
+	// a kilobyte. Too small, it grows; too large, it costs its clearing.
+	per := func(raw int) int {
+		n := 0
+		if s.ocsf {
+			n += 2*raw + 1024
+		}
+		if s.ecs {
+			n += raw + raw/2 + 512
+		}
+		return n
+	}
+	size, keyLen := per(2*len(ed.Incident.Raw)+2048), len(id)
 	for i := range ed.Alerts.Data {
-		size += 2*len(ed.Alerts.Data[i].Raw) + 3072
+		size += per(len(ed.Alerts.Data[i].Raw))
 		keyLen += len(keys[i])
 	}
 	kb := make([]byte, 0, keyLen)

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -200,5 +204,30 @@ func TestOversized(t *testing.T) {
 	recs := ocsfOnly.Change(m, inc, record.Record{})
 	if len(recs) != 1 || recs[0].Topic != record.TopicDLQ || !strings.Contains(string(recs[0].Value), record.TypeOCSFIncidentChange) {
 		t.Fatalf("%d records: %s", len(recs), recs[0].Value)
+	}
+}
+
+// TestProfilesDoNotImportEnrich: the profiles map the objects the enricher
+// fetched, keyed by the record model's rules (record.ReplyKeys); they do not
+// depend on the enrichment stage itself.
+func TestProfilesDoNotImportEnrich(t *testing.T) {
+	const enrichPath = "github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if strings.Trim(imp.Path.Value, `"`) == enrichPath {
+				t.Errorf("%s imports %s", path, enrichPath)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,10 +1,12 @@
 // Package record is the connector's record model: what a record is (its
-// topic role, type, key, incident version and encoded value), the envelope
-// every native record's value follows, and the one encoder that writes it.
+// topic role, type, key, incident version and encoded value), how each API
+// object is keyed (keys.go: AlertKey, ReplyKeys, ...), the envelope every
+// native record's value follows, and the one encoder that writes it.
 //
 // Stages build records only through this package: the enricher decides which
-// records a reply becomes and how each is keyed (package enrich, Flatten), the
-// sink decides where each topic role goes (package sink). A second output
+// records a reply becomes (package enrich, Flatten), the output profiles map
+// the same objects under the same keys (package profile), the sink decides
+// where each topic role goes (package sink). A second output
 // format is a second encoder here, not a change to either stage.
 package record
 
@@ -137,7 +139,7 @@ type EnrichmentInfo struct {
 	OversizedRecords int `json:"oversized_records,omitempty"`
 	// KeyCollisions counts this reply's objects whose own key an earlier,
 	// different object of the reply had, so that their records carry a
-	// suffixed key (omitted when 0; see enrich.ReplyKeys).
+	// suffixed key (omitted when 0; see ReplyKeys).
 	KeyCollisions int `json:"key_collisions,omitempty"`
 }
 

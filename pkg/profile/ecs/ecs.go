@@ -72,8 +72,8 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (Document
 
 // Alert returns the document of one alert of an enriched reply: inc is the
 // reply's incident, version the incident version its native record carries
-// and key the alert's record key in its reply (enrich.ReplyKeys;
-// enrich.AlertKey for an alert alone), from which event.id and
+// and key the alert's record key in its reply (record.ReplyKeys;
+// record.AlertKey for an alert alone), from which event.id and
 // panw_cortex.xdr.alert_key come. Host, user, process (the actor process
 // and, as its parent, the causality actor), file, network, DNS and registry
 // fields land where Elastic's integration puts them.
@@ -188,31 +188,17 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	if ts == 0 {
 		ts = version
 	}
-	d.setDate(pTimestamp, ts)
-	d.setStr(pEcsVersion, Version)
-	d.setStr(pEventKind, "alert")
-	d.setList(pEventCategory, alertCategory)
-	d.setList(pEventType, infoType)
-	d.setStr(pEventDataset, DatasetAlerts)
-	d.setStr(pEventModule, "panw_cortex_xdr")
-	d.setID(pEventId, e.docID(m, "alert", key, version))
+	e.header(m, ts, alertCategory, DatasetAlerts, "alert", key, version)
 	if t := v.Time("detection_timestamp"); t > 0 {
 		d.setDate(pEventCreated, t)
 		mp.moved("detection_timestamp")
 	}
-	if n, ok := severity(v.Scalar("severity")); ok {
-		d.setInt(pEventSeverity, n)
-		mp.moved("severity")
-	}
+	mp.severity()
 	mp.text(pEventAction, nil, "action")
 	mp.text(pEventReason, nil, "description")
 	mp.text(pEventProvider, nil, "source")
 	mp.text(pMessage, nil, "name")
-	if tags := v.AppendList(e.tmp[:0], "tags"); len(tags) > 0 {
-		e.tmp = tags
-		d.setList(pTags, tags)
-		mp.moved("tags")
-	}
+	mp.list(pTags, "tags")
 
 	related := &e.related
 	// Host. host_ip and mac (or mac_addresses, as the v2 alerts API names
@@ -300,8 +286,8 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 		mp.moved("actor_thread_thread_id")
 	}
 	mp.text(pProcessEntityId, nil, "action_process_instance_id", "actor_process_instance_id")
-	if mp.text(pProcessName, baseName, "action_process_image_name", "actor_process_image_name") == "" {
-		mp.text(pProcessName, baseName, "image_name")
+	if mp.text(pProcessName, xdrview.BaseName, "action_process_image_name", "actor_process_image_name") == "" {
+		mp.text(pProcessName, xdrview.BaseName, "image_name")
 	}
 	mp.text(pProcessExecutable, nil, "actor_process_image_path")
 	mp.text(pProcessCommandLine, nil, "action_process_image_command_line", "actor_process_command_line")
@@ -309,7 +295,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pProcessHashMd5, strings.ToLower, "actor_process_image_md5")
 	mp.text(pProcessCodeSignatureSubjectName, nil, "action_process_signature_vendor", "actor_process_signature_vendor")
 	mp.text(pProcessCodeSignatureStatus, nil, "action_process_signature_status", "actor_process_signature_status")
-	mp.text(pProcessParentName, baseName, "causality_actor_process_image_name")
+	mp.text(pProcessParentName, xdrview.BaseName, "causality_actor_process_image_name")
 	mp.text(pProcessParentExecutable, nil, "causality_actor_process_image_path")
 	mp.text(pProcessParentCommandLine, nil, "causality_actor_process_command_line")
 	mp.text(pProcessParentEntityId, nil, "causality_actor_causality_id")
@@ -322,7 +308,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pFilePath, nil, "action_file_path")
 	mp.text(pFileName, nil, "action_file_name")
 	if !d.has(pFileName) {
-		d.setStr(pFileName, baseName(v.Text("action_file_path")))
+		d.setStr(pFileName, xdrview.BaseName(v.Text("action_file_path")))
 	}
 	mp.text(pFileHashSha256, strings.ToLower, "action_file_sha256")
 	mp.text(pFileHashMd5, strings.ToLower, "action_file_md5")
@@ -347,11 +333,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	mp.text(pRegistryKey, nil, "action_registry_key_name")
 	mp.text(pRegistryValue, nil, "action_registry_value_name")
 	mp.text(pRegistryPath, nil, "action_registry_full_key")
-	if data := v.AppendList(e.tmp[:0], "action_registry_data"); len(data) > 0 {
-		e.tmp = data
-		d.setList(pRegistryDataStrings, data)
-		mp.moved("action_registry_data")
-	}
+	mp.list(pRegistryDataStrings, "action_registry_data")
 
 	if e.threat(v, "mitre_tactic_id_and_name", "mitre_technique_id_and_name") {
 		mp.moved("mitre_tactic_id_and_name", "mitre_technique_id_and_name")
@@ -375,6 +357,21 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 		xdrview.Member{Key: "incident_modification_time", Value: d.idText[k:]})
 	d.vals[pPanwCortexXdr] = value{kind: kRest}
 	return d
+}
+
+// header sets the fields every document has: @timestamp (ts), the ECS
+// version, event.kind, category, type, dataset and module, and event.id,
+// the digest of the document's kind, record key and incident version.
+func (e *Encoder) header(m record.Meta, ts int64, category []string, dataset, kind, key string, version int64) {
+	d := &e.d
+	d.setDate(pTimestamp, ts)
+	d.setStr(pEcsVersion, Version)
+	d.setStr(pEventKind, "alert")
+	d.setList(pEventCategory, category)
+	d.setList(pEventType, infoType)
+	d.setStr(pEventDataset, dataset)
+	d.setStr(pEventModule, "panw_cortex_xdr")
+	d.setID(pEventId, e.docID(m, kind, key, version))
 }
 
 // mapper sets ECS fields from API fields and remembers which API fields it
@@ -405,6 +402,26 @@ func (mp mapper) text(p slot, f func(string) string, fields ...string) string {
 	return ""
 }
 
+// list sets the ECS field p from a field that is a string or a list of
+// strings (see xdrview.View.List), and records it as moved; nothing when
+// it has no value.
+func (mp mapper) list(p slot, field string) {
+	if l := mp.v.AppendList(mp.e.tmp[:0], field); len(l) > 0 {
+		mp.e.tmp = l
+		mp.e.d.setList(p, l)
+		mp.moved(field)
+	}
+}
+
+// severity sets event.severity from the severity field, and records the
+// field as moved unless its word is one event.severity has no number for.
+func (mp mapper) severity() {
+	if n, ok := severity(mp.v.Scalar("severity")); ok {
+		mp.e.d.setInt(pEventSeverity, n)
+		mp.moved("severity")
+	}
+}
+
 // port sets the ECS field p from a port field with a value above 0.
 func (mp mapper) port(p slot, field string) {
 	if n, ok := mp.v.Port(field); ok && n > 0 {
@@ -422,28 +439,15 @@ func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc
 	}
 	d := e.reset(nil)
 	mp := mapper{e: e, v: v}
-	d.setDate(pTimestamp, version)
-	d.setStr(pEcsVersion, Version)
-	d.setStr(pEventKind, "alert")
-	d.setList(pEventCategory, incidentCategory)
-	d.setList(pEventType, infoType)
-	d.setStr(pEventDataset, DatasetIncidents)
-	d.setStr(pEventModule, "panw_cortex_xdr")
-	d.setID(pEventId, e.docID(m, "incident", inc.ID, version))
+	e.header(m, version, incidentCategory, DatasetIncidents, "incident", inc.ID, version)
 	if t := v.Time("creation_time"); t > 0 {
 		d.setDate(pEventCreated, t)
 	}
-	if n, ok := severity(v.Scalar("severity")); ok {
-		d.setInt(pEventSeverity, n)
-		mp.moved("severity")
-	}
+	mp.severity()
 	mp.text(pEventReason, nil, "description")
 	mp.text(pEventUrl, nil, "xdr_url")
 	mp.text(pMessage, nil, "incident_name")
-	if tags := v.List("tags"); len(tags) > 0 {
-		d.setList(pTags, tags)
-		mp.moved("tags")
-	}
+	mp.list(pTags, "tags")
 
 	// hosts and users stay under panw_cortex.xdr too, with their agent ids
 	// and domains; creation_time and modification_time stay as Elastic's
@@ -482,21 +486,11 @@ func (e *Encoder) incident(m record.Meta, version int64, inc xdr.Incident) (*doc
 // as Elastic's integration does; ok is false for a word it does not know
 // (the field then stays under panw_cortex.xdr).
 func severity(raw string) (int, bool) {
-	switch xdrview.Severity(raw) {
-	case "":
+	level, word := xdrview.SeverityLevel(raw)
+	if word == "" {
 		return 0, strings.EqualFold(raw, "unknown")
-	case "informational", "info":
-		return 1, true
-	case "low":
-		return 2, true
-	case "medium":
-		return 3, true
-	case "high":
-		return 4, true
-	case "critical":
-		return 5, true
 	}
-	return 0, false
+	return level, level > 0
 }
 
 // threat sets threat.* from the MITRE tactics and techniques of the named
@@ -563,27 +557,13 @@ func (e *Encoder) docID(m record.Meta, kind, key string, version int64) [16]byte
 }
 
 // normalMAC returns a MAC address in the form ECS recommends (upper case,
-// dash-separated), or false when s is not one.
+// dash-separated), or false when s is not one (see xdrview.MAC).
 func normalMAC(s string) (string, bool) {
-	if len(s) != 17 {
+	if !xdrview.MAC(s) {
 		return "", false
 	}
-	canonical := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != '-' && c != ':' && c != '.' {
-				return "", false
-			}
-			canonical = canonical && c == '-'
-		} else if c >= 'a' && c <= 'f' {
-			canonical = false
-		} else if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return "", false
-		}
-	}
-	if canonical {
-		return s, true
+	if s[2] == '-' && strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'f' }) < 0 {
+		return s, true // already in that form: no copy
 	}
 	var b [17]byte
 	for i := 0; i < len(s); i++ {
@@ -597,19 +577,6 @@ func normalMAC(s string) (string, bool) {
 		b[i] = c
 	}
 	return string(b[:]), true
-}
-
-// baseName is the last element of a Windows or POSIX path, as path.Base
-// reads it once backslashes are slashes.
-func baseName(p string) string {
-	i := strings.LastIndexAny(p, `\/`)
-	if i < 0 {
-		return p
-	}
-	if rest := p[i+1:]; rest != "" {
-		return rest
-	}
-	return "/"
 }
 
 func appendNew(list []string, s string) []string {

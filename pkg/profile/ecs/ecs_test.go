@@ -1,53 +1,42 @@
 package ecs_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// documents maps every fixture: each incident of a get_incidents reply as a
-// change, an extra-data reply as its enriched incident and one document per
-// alert, each with a label naming its source.
+// documents maps every fixture with the mapping functions (fixtures.Map).
 func documents(t *testing.T, c fixtures.Case) (labels []string, docs []ecs.Document) {
 	t.Helper()
-	m := fixtures.Meta
-	for _, inc := range c.Incidents {
-		d, err := ecs.IncidentChange(m, inc)
-		if err != nil {
-			t.Fatalf("incident %s: %v", inc.ID, err)
-		}
-		labels, docs = append(labels, "incident.change "+inc.ID), append(docs, d)
+	return fixtures.Map(t, c, fixtures.Mapping[ecs.Document]{Change: ecs.IncidentChange, Enriched: ecs.IncidentEnriched, Alert: ecs.Alert})
+}
+
+// ecsProfile is the ECS profile as the connector runs it.
+func ecsProfile(t *testing.T) fixtures.Profile {
+	set, err := profile.Parse(profile.ECS)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ed := c.Extra; ed != nil {
-		d, err := ecs.IncidentEnriched(m, c.Version, ed)
-		if err != nil {
-			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
-		}
-		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, d)
-		keys := enrich.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			d, err := ecs.Alert(m, c.Version, ed.Incident, a, keys[i])
-			if err != nil {
-				t.Fatalf("alert %s: %v", a.ID, err)
-			}
-			labels, docs = append(labels, "alert "+keys[i]), append(docs, d)
-		}
-	}
-	return labels, docs
+	return fixtures.Profile{Name: profile.ECS, Change: set.Change, Enriched: set.Enriched}
+}
+
+// written maps every fixture as the connector does (fixtures.Written).
+func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
+	t.Helper()
+	return fixtures.Written(t, c, ecsProfile(t))
 }
 
 func TestGolden(t *testing.T) {
@@ -55,21 +44,7 @@ func TestGolden(t *testing.T) {
 		if c.Name == "extra-data-null-sections" {
 			continue // its incident has no object: TestNotAnObject
 		}
-		t.Run(c.Name, func(t *testing.T) {
-			// The documents as the connector writes them, escaped and
-			// indented as json.MarshalIndent writes them.
-			labels, docs := written(t, c)
-			var b bytes.Buffer
-			for i, doc := range docs {
-				var esc, out bytes.Buffer
-				json.HTMLEscape(&esc, doc)
-				if err := json.Indent(&out, esc.Bytes(), "", "  "); err != nil {
-					t.Fatal(err)
-				}
-				fmt.Fprintf(&b, "== %s\n%s\n", labels[i], out.Bytes())
-			}
-			fixtures.Golden(t, filepath.Join("testdata", c.Name+".golden"), b.Bytes(), *update)
-		})
+		t.Run(c.Name, func(t *testing.T) { fixtures.GoldenDocs(t, c, ecsProfile(t), *update) })
 	}
 }
 
@@ -163,7 +138,7 @@ func TestAlertFields(t *testing.T) {
 		"user_name":"ACME\\alice","action_local_ip":"10.0.0.5","action_local_port":"5000","action_remote_ip":["8.8.8.8"],"action_remote_port":53,
 		"action_country":"UNKNOWN","dns_query_name":"evil.example","image_name":"C:\\Windows\\System32\\cmd.exe","is_whitelisted":"No",
 		"detection_timestamp":1700000100000,"severity":"Medium","name":"alert name"}`)}
-	d, err := ecs.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +219,7 @@ func TestAlertListFields(t *testing.T) {
 		"user_name":["ACME\\alice"],"action_local_ip":["10.0.0.5"],"action_local_port":[5000],"event_id":["2"],"event_timestamp":[1700000050000],
 		"detection_timestamp":1700000100000,"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_thread_thread_id":[17],
 		"actor_process_image_sha256":["ABCD"],"causality_actor_process_image_name":["explorer.exe"],"action_country":["UNKNOWN"]}`)}
-	d, err := ecs.Alert(fixtures.Meta, 40, inc, one, enrich.AlertKey(inc.ID, one))
+	d, err := ecs.Alert(fixtures.Meta, 40, inc, one, record.AlertKey(inc.ID, one))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +239,7 @@ func TestAlertListFields(t *testing.T) {
 	several := xdr.Alert{ID: "8", Raw: json.RawMessage(`{"alert_id":"8","host_ip":["10.0.0.5","10.0.0.6"],"user_name":["N/A","ACME\\alice","bob@acme.example"],
 		"action_local_ip":["10.0.0.5","fd00::5"],"actor_process_image_name":["cmd.exe","conhost.exe"],"actor_process_os_pid":[1,2],
 		"actor_process_image_md5":["AA","BB"]}`)}
-	d, err = ecs.Alert(fixtures.Meta, 40, inc, several, enrich.AlertKey(inc.ID, several))
+	d, err = ecs.Alert(fixtures.Meta, 40, inc, several, record.AlertKey(inc.ID, several))
 	if err != nil {
 		t.Fatal(err)
 	}

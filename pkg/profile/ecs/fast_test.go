@@ -6,89 +6,19 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
-
-// written maps every fixture as the connector does: one Encoder and one
-// View for all the alerts of a reply. Each document comes with a label
-// naming its source.
-func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
-	t.Helper()
-	m := fixtures.Meta
-	var enc ecs.Encoder
-	for _, inc := range c.Incidents {
-		var w jsonw.Writer
-		if err := enc.AppendIncidentChange(&w, m, inc); err != nil {
-			t.Fatalf("incident %s: %v", inc.ID, err)
-		}
-		labels, docs = append(labels, "incident.change "+inc.ID), append(docs, w.B)
-	}
-	if ed := c.Extra; ed != nil {
-		var w jsonw.Writer
-		if err := enc.AppendIncidentEnriched(&w, m, c.Version, ed); err != nil {
-			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
-		}
-		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, w.B)
-		var v xdrview.View
-		keys := enrich.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			if err := v.Reset(a.Raw); err != nil {
-				t.Fatalf("alert %s: %v", a.ID, err)
-			}
-			var w jsonw.Writer
-			enc.AppendAlert(&w, m, c.Version, ed.Incident, keys[i], &v)
-			labels, docs = append(labels, "alert "+keys[i]), append(docs, w.B)
-		}
-	}
-	return labels, docs
-}
 
 // referenceDocs maps every fixture with the reference mapping.
 func referenceDocs(t *testing.T, c fixtures.Case) []refDocument {
 	t.Helper()
-	m := fixtures.Meta
-	var out []refDocument
-	for _, inc := range c.Incidents {
-		d, err := refIncidentChange(m, inc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-	if ed := c.Extra; ed != nil {
-		d, err := refIncidentEnriched(m, c.Version, ed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-		keys := enrich.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			d, err := refAlert(m, c.Version, ed.Incident, a, keys[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, d)
-		}
-	}
+	_, out := fixtures.Map(t, c, fixtures.Mapping[refDocument]{Change: refIncidentChange, Enriched: refIncidentEnriched, Alert: refAlert})
 	return out
-}
-
-// marshal is encoding/json's encoding of v as the records had it: compact,
-// HTML characters not escaped.
-func marshal(t testing.TB, v any) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 // sameJSON reports whether a and b are the same JSON value once parsed.
@@ -121,11 +51,11 @@ func TestWrittenMatchesReference(t *testing.T) {
 			t.Fatalf("%s: %d documents written, %d by the reference", c.Name, len(docs), len(refs))
 		}
 		for i := range refs {
-			want := marshal(t, refs[i])
+			want := fixtures.Marshal(t, refs[i])
 			if !sameJSON(t, docs[i], want) || !bytes.Equal(docs[i], want) {
 				t.Errorf("%s %s:\nwritten   %s\nreference %s", c.Name, labels[i], docs[i], want)
 			}
-			if got := marshal(t, maps[i]); !bytes.Equal(got, want) {
+			if got := fixtures.Marshal(t, maps[i]); !bytes.Equal(got, want) {
 				t.Errorf("%s %s: Document\n%s\nreference %s", c.Name, labels[i], got, want)
 			}
 			n++
@@ -150,7 +80,7 @@ func FuzzWrittenMatchesReference(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			key := enrich.AlertKey(inc.ID, a)
+			key := record.AlertKey(inc.ID, a)
 			ref, err := refAlert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)
@@ -162,7 +92,7 @@ func FuzzWrittenMatchesReference(f *testing.F) {
 			v.Keep(fixtures.AlertFields...)
 			var w jsonw.Writer
 			enc.AppendAlert(&w, fixtures.Meta, 50, inc, key, &v)
-			if want := marshal(t, ref); !sameJSON(t, w.B, want) {
+			if want := fixtures.Marshal(t, ref); !sameJSON(t, w.B, want) {
 				t.Fatalf("alert %s:\nwritten   %s\nreference %s", a.Raw, w.B, want)
 			}
 		}

@@ -16,22 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ecs"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
-)
-
-// Version is the ECS version of every document (ecs.version), the one
-// Elastic's panw_cortex_xdr integration declares.
-const Version = "8.11.0"
-
-// Vendor is the object that holds the API fields ECS has no field for.
-const Vendor = "panw_cortex.xdr"
-
-// Datasets, as Elastic's integration names its data streams.
-const (
-	DatasetIncidents = "panw_cortex_xdr.incidents"
-	DatasetAlerts    = "panw_cortex_xdr.alerts"
 )
 
 // refDocument is one ECS document, nested as Elasticsearch stores it
@@ -102,11 +90,11 @@ func refAlert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key s
 		ts = version
 	}
 	d.set("@timestamp", date(ts))
-	d.set("ecs.version", Version)
+	d.set("ecs.version", ecs.Version)
 	d.set("event.kind", "alert")
 	d.set("event.category", []string{"intrusion_detection"})
 	d.set("event.type", []string{"info"})
-	d.set("event.dataset", DatasetAlerts)
+	d.set("event.dataset", ecs.DatasetAlerts)
 	d.set("event.module", "panw_cortex_xdr")
 	d.set("event.id", docID(m, "alert", key, version))
 	if t := v.Time("detection_timestamp"); t > 0 {
@@ -269,7 +257,7 @@ func refAlert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key s
 	vendor["incident_id"] = mustString(inc.ID)
 	vendor["alert_key"] = mustString(key)
 	vendor["incident_modification_time"] = json.RawMessage(strconv.FormatInt(version, 10))
-	d.set(Vendor, vendor)
+	d.set(ecs.Vendor, vendor)
 	return d, nil
 }
 
@@ -331,11 +319,11 @@ func incident(m record.Meta, version int64, inc xdr.Incident) (refDocument, map[
 	mp := &mapper{d: refDocument{}, v: v}
 	d := mp.d
 	d.set("@timestamp", date(version))
-	d.set("ecs.version", Version)
+	d.set("ecs.version", ecs.Version)
 	d.set("event.kind", "alert")
 	d.set("event.category", []string{"malware"})
 	d.set("event.type", []string{"info"})
-	d.set("event.dataset", DatasetIncidents)
+	d.set("event.dataset", ecs.DatasetIncidents)
 	d.set("event.module", "panw_cortex_xdr")
 	d.set("event.id", docID(m, "incident", inc.ID, version))
 	if t := v.Time("creation_time"); t > 0 {
@@ -376,7 +364,7 @@ func incident(m record.Meta, version int64, inc xdr.Incident) (refDocument, map[
 	if _, ok := vendor["incident_id"]; !ok {
 		vendor["incident_id"] = mustString(inc.ID)
 	}
-	d.set(Vendor, vendor)
+	d.set(ecs.Vendor, vendor)
 	return d, vendor, nil
 }
 
@@ -384,21 +372,8 @@ func incident(m record.Meta, version int64, inc xdr.Incident) (refDocument, map[
 // as Elastic's integration does; ok is false for a word it does not know
 // (the field then stays under panw_cortex.xdr).
 func severity(raw string) (int, bool) {
-	switch xdrview.Severity(raw) {
-	case "":
-		return 0, strings.EqualFold(raw, "unknown")
-	case "informational", "info":
-		return 1, true
-	case "low":
-		return 2, true
-	case "medium":
-		return 3, true
-	case "high":
-		return 4, true
-	case "critical":
-		return 5, true
-	}
-	return 0, false
+	level, word := xdrview.SeverityLevel(raw)
+	return level, level > 0 || word == "" && strings.EqualFold(raw, "unknown")
 }
 
 // threat sets threat.* from MITRE tactics and techniques, and reports
@@ -474,7 +449,7 @@ func (d refDocument) set(p string, v any) {
 	}
 	obj := d
 	keys := strings.Split(p, ".")
-	if p == Vendor {
+	if p == ecs.Vendor {
 		keys = []string{"panw_cortex", "xdr"}
 	}
 	for _, k := range keys[:len(keys)-1] {
@@ -513,21 +488,10 @@ func date(ms int64) string {
 // normalMAC returns a MAC address in the form ECS recommends (upper case,
 // dash-separated), or false when s is not one.
 func normalMAC(s string) (string, bool) {
-	s = strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(s, ":", "-"), ".", "-"))
-	if len(s) != 17 {
+	if !xdrview.MAC(s) {
 		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != '-' {
-				return "", false
-			}
-		} else if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return "", false
-		}
-	}
-	return s, true
+	return strings.ToUpper(strings.ReplaceAll(s, ":", "-")), true
 }
 
 func baseName(p string) string {
@@ -546,22 +510,28 @@ func first(a, b string) string {
 	return b
 }
 
+// appendNew appends s unless it is empty or already listed.
 func appendNew(list []string, s string) []string {
-	if s == "" || slices.Contains(list, s) {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	if s == "" {
 		return list
 	}
 	return append(list, s)
 }
 
-func list(items []json.RawMessage) json.RawMessage {
-	b, err := json.Marshal(items)
+// list and mustString encode with encoding/json: the reference has no
+// writer of its own.
+func list(items []json.RawMessage) json.RawMessage { return marshalRaw(items) }
+func mustString(s string) json.RawMessage          { return marshalRaw(s) }
+
+func marshalRaw(v any) json.RawMessage {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return json.RawMessage("null") // items are valid JSON, as xdr decoding guarantees
 	}
-	return b
-}
-
-func mustString(s string) json.RawMessage {
-	b, _ := json.Marshal(s) // a string always encodes
 	return b
 }

@@ -28,8 +28,7 @@ func (b *base) appendJSON(w *jsonw.Writer) {
 	w.Key("metadata")
 	b.Metadata.appendJSON(w)
 	if len(b.Observables) > 0 {
-		w.Key("observables")
-		w.OpenList()
+		w.OpenListKey("observables")
 		for i := range b.Observables {
 			o := &b.Observables[i]
 			w.Open()
@@ -58,9 +57,7 @@ func (b *base) appendJSON(w *jsonw.Writer) {
 func (f *IncidentFinding) AppendJSON(w *jsonw.Writer) {
 	w.Open()
 	f.base.appendJSON(w)
-	w.StrOmit("desc", f.Desc)
-	w.StrOmit("src_url", f.SrcURL)
-	w.StrOmit("comment", f.Comment)
+	w.StrsOmit("desc", f.Desc, "src_url", f.SrcURL, "comment", f.Comment)
 	w.Key("finding_info_list")
 	switch {
 	case f.infoJSON != nil:
@@ -81,8 +78,7 @@ func (f *IncidentFinding) AppendJSON(w *jsonw.Writer) {
 		u.appendJSON(w)
 	}
 	if g := f.AssigneeGroup; g != nil {
-		w.Key("assignee_group")
-		w.Open()
+		w.OpenKey("assignee_group")
 		w.Str("name", g.Name)
 		w.StrOmit("desc", g.Desc)
 		w.Close()
@@ -118,8 +114,7 @@ func (f *DetectionFinding) appendClass(w *jsonw.Writer) {
 		d.appendJSON(w)
 	}
 	if len(f.Evidences) > 0 {
-		w.Key("evidences")
-		w.OpenList()
+		w.OpenListKey("evidences")
 		for i := range f.Evidences {
 			f.Evidences[i].appendJSON(w)
 		}
@@ -131,17 +126,12 @@ func (f *DetectionFinding) appendClass(w *jsonw.Writer) {
 func (md *Metadata) appendJSON(w *jsonw.Writer) {
 	w.Open()
 	w.Str("version", md.Version)
-	w.Key("product")
-	w.Open()
+	w.OpenKey("product")
 	w.Str("name", md.Product.Name)
 	w.Str("vendor_name", md.Product.VendorName)
 	w.Close()
 	w.Strings("profiles", md.Profiles)
-	w.StrOmit("tenant_uid", md.TenantUID)
-	w.StrOmit("uid", md.UID)
-	w.StrOmit("log_name", md.LogName)
-	w.StrOmit("log_provider", md.LogProvider)
-	w.StrOmit("correlation_uid", md.CorrelUID)
+	w.StrsOmit("tenant_uid", md.TenantUID, "uid", md.UID, "log_name", md.LogName, "log_provider", md.LogProvider, "correlation_uid", md.CorrelUID)
 	w.IntOmit("logged_time", md.LoggedTime)
 	w.Strings("labels", md.Labels)
 	w.Close()
@@ -150,9 +140,7 @@ func (md *Metadata) appendJSON(w *jsonw.Writer) {
 func (fi *FindingInfo) appendJSON(w *jsonw.Writer) {
 	w.Open()
 	w.Str("uid", fi.UID)
-	w.StrOmit("uid_alt", fi.UIDAlt)
-	w.StrOmit("title", fi.Title)
-	w.StrOmit("desc", fi.Desc)
+	w.StrsOmit("uid_alt", fi.UIDAlt, "title", fi.Title, "desc", fi.Desc)
 	w.IntOmit("created_time", fi.CreatedTime)
 	w.IntOmit("modified_time", fi.ModifiedTime)
 	w.StrOmit("src_url", fi.SrcURL)
@@ -166,8 +154,7 @@ func appendAttacks(w *jsonw.Writer, as []Attack) {
 	if len(as) == 0 {
 		return
 	}
-	w.Key("attacks")
-	w.OpenList()
+	w.OpenListKey("attacks")
 	for i := range as {
 		a := &as[i]
 		w.Open()
@@ -183,8 +170,7 @@ func appendEntity(w *jsonw.Writer, k string, e *Entity) {
 	if e == nil {
 		return
 	}
-	w.Key(k)
-	w.Open()
+	w.OpenKey(k)
 	w.StrOmit("uid", e.UID)
 	w.StrOmit("name", e.Name)
 	w.Close()
@@ -192,11 +178,7 @@ func appendEntity(w *jsonw.Writer, k string, e *Entity) {
 
 func (u *User) appendJSON(w *jsonw.Writer) {
 	w.Open()
-	w.StrOmit("name", u.Name)
-	w.StrOmit("uid", u.UID)
-	w.StrOmit("domain", u.Domain)
-	w.StrOmit("email_addr", u.EmailAddr)
-	w.StrOmit("full_name", u.FullName)
+	w.StrsOmit("name", u.Name, "uid", u.UID, "domain", u.Domain, "email_addr", u.EmailAddr, "full_name", u.FullName)
 	w.Close()
 }
 
@@ -204,15 +186,9 @@ func (d *Device) appendJSON(w *jsonw.Writer) {
 	w.Open()
 	w.IntField("type_id", int64(d.TypeID))
 	w.Str("type", d.Type)
-	w.StrOmit("hostname", d.Hostname)
-	w.StrOmit("name", d.Name)
-	w.StrOmit("uid", d.UID)
-	w.StrOmit("ip", d.IP)
-	w.StrOmit("mac", d.MAC)
-	w.StrOmit("domain", d.Domain)
+	w.StrsOmit("hostname", d.Hostname, "name", d.Name, "uid", d.UID, "ip", d.IP, "mac", d.MAC, "domain", d.Domain)
 	if o := d.OS; o != nil {
-		w.Key("os")
-		w.Open()
+		w.OpenKey("os")
 		w.Str("name", o.Name)
 		w.IntField("type_id", int64(o.TypeID))
 		w.StrOmit("type", o.Type)
@@ -235,8 +211,7 @@ func (ev *Evidence) appendJSON(w *jsonw.Writer) {
 	appendEndpoint(w, "src_endpoint", ev.SrcEndpoint)
 	appendEndpoint(w, "dst_endpoint", ev.DstEndpoint)
 	if q := ev.Query; q != nil {
-		w.Key("query")
-		w.Open()
+		w.OpenKey("query")
 		w.Str("hostname", q.Hostname)
 		w.Close()
 	}
@@ -250,9 +225,7 @@ func (ev *Evidence) appendJSON(w *jsonw.Writer) {
 func (p *Process) appendJSON(w *jsonw.Writer) {
 	w.Open()
 	w.IntOmit("pid", p.PID)
-	w.StrOmit("uid", p.UID)
-	w.StrOmit("name", p.Name)
-	w.StrOmit("cmd_line", p.CmdLine)
+	w.StrsOmit("uid", p.UID, "name", p.Name, "cmd_line", p.CmdLine)
 	if f := p.File; f != nil {
 		w.Key("file")
 		f.appendJSON(w)
@@ -271,8 +244,7 @@ func (f *File) appendJSON(w *jsonw.Writer) {
 	w.IntField("type_id", int64(f.TypeID))
 	w.StrOmit("type", f.Type)
 	if len(f.Hashes) > 0 {
-		w.Key("hashes")
-		w.OpenList()
+		w.OpenListKey("hashes")
 		for _, h := range f.Hashes {
 			w.Open()
 			w.IntField("algorithm_id", int64(h.AlgorithmID))
@@ -289,8 +261,7 @@ func appendEndpoint(w *jsonw.Writer, k string, e *NetworkEndpoint) {
 	if e == nil {
 		return
 	}
-	w.Key(k)
-	w.Open()
+	w.OpenKey(k)
 	w.StrOmit("ip", e.IP)
 	w.IntOmit("port", int64(e.Port))
 	w.StrOmit("hostname", e.Hostname)

@@ -5,76 +5,13 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
-
-// written maps every fixture as the connector does: one Encoder and one
-// View for all the alerts of a reply, the incident finding written from
-// the alerts' findings. Each event comes with a label naming its source.
-func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
-	t.Helper()
-	m := fixtures.Meta
-	for _, inc := range c.Incidents {
-		var w jsonw.Writer
-		if err := ocsf.AppendIncidentChange(&w, m, inc); err != nil {
-			t.Fatalf("incident %s: %v", inc.ID, err)
-		}
-		labels, docs = append(labels, "incident.change "+inc.ID), append(docs, w.B)
-	}
-	if ed := c.Extra; ed != nil {
-		var enc ocsf.Encoder
-		var v xdrview.View
-		var alerts [][]byte
-		var alertLabels []string
-		var infos []byte
-		var first, last int64
-		version := max(c.Version, ed.Incident.ModificationTime)
-		keys := enrich.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			if v.Reset(a.Raw) != nil {
-				continue
-			}
-			var w jsonw.Writer
-			fi, created := enc.AppendAlert(&w, m, version, ed.Incident, keys[i], &v)
-			if len(infos) > 0 {
-				infos = append(infos, ',')
-			}
-			infos = append(infos, w.B[fi[0]:fi[1]]...)
-			if created > 0 {
-				if first == 0 || created < first {
-					first = created
-				}
-				last = max(last, created)
-			}
-			alerts, alertLabels = append(alerts, w.B), append(alertLabels, "alert "+keys[i])
-		}
-		var w jsonw.Writer
-		if err := ocsf.AppendIncidentEnriched(&w, m, c.Version, ed, infos, first, last); err != nil {
-			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
-		}
-		labels, docs = append(labels, "incident.enriched "+ed.Incident.ID), append(docs, w.B)
-		labels, docs = append(labels, alertLabels...), append(docs, alerts...)
-	}
-	return labels, docs
-}
-
-// marshal is encoding/json's encoding of v as the records had it: compact,
-// HTML characters not escaped.
-func marshal(t testing.TB, v any) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimRight(b.Bytes(), "\n")
-}
 
 // TestWrittenMatchesEncodingJSON: for every fixture, the events the
 // Encoder writes are byte for byte encoding/json's encoding of the events
@@ -88,7 +25,7 @@ func TestWrittenMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("%s: %d events written, %d mapped", c.Name, len(docs), len(evs))
 		}
 		for i := range evs {
-			if want := marshal(t, evs[i]); !bytes.Equal(docs[i], want) {
+			if want := fixtures.Marshal(t, evs[i]); !bytes.Equal(docs[i], want) {
 				t.Errorf("%s %s:\nwritten  %s\nencoding/json %s", c.Name, labels[i], docs[i], want)
 			}
 			n++
@@ -113,7 +50,7 @@ func FuzzWrittenMatchesEncodingJSON(f *testing.F) {
 		var v xdrview.View
 		for _, shape := range [][]byte{shape1, shape2} {
 			a := xdr.Alert{Raw: fixtures.RandomAlert(shape, vals, n)}
-			key := enrich.AlertKey(inc.ID, a)
+			key := record.AlertKey(inc.ID, a)
 			want, err := ocsf.Alert(fixtures.Meta, 50, inc, a, key)
 			if err != nil {
 				t.Fatal(err)
@@ -125,10 +62,10 @@ func FuzzWrittenMatchesEncodingJSON(f *testing.F) {
 			v.Keep(fixtures.AlertFields...)
 			var w jsonw.Writer
 			fi, created := enc.AppendAlert(&w, fixtures.Meta, 50, inc, key, &v)
-			if got, wantB := w.B, marshal(t, want); !bytes.Equal(got, wantB) {
+			if got, wantB := w.B, fixtures.Marshal(t, want); !bytes.Equal(got, wantB) {
 				t.Fatalf("alert %s:\nwritten       %s\nencoding/json %s", a.Raw, got, wantB)
 			}
-			if got, wantB := w.B[fi[0]:fi[1]], marshal(t, want.FindingInfo); !bytes.Equal(got, wantB) || created != want.FindingInfo.CreatedTime {
+			if got, wantB := w.B[fi[0]:fi[1]], fixtures.Marshal(t, want.FindingInfo); !bytes.Equal(got, wantB) || created != want.FindingInfo.CreatedTime {
 				t.Fatalf("finding_info %s created %d, want %s %d", got, created, wantB, want.FindingInfo.CreatedTime)
 			}
 			if !json.Valid(w.B) {

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
@@ -86,7 +85,7 @@ func IncidentEnriched(m record.Meta, version int64, ed *xdr.ExtraData) (*Inciden
 		return nil, err
 	}
 	infos := make([]FindingInfo, 0, len(ed.Alerts.Data))
-	keys := enrich.ReplyKeys(ed).Alerts
+	keys := record.ReplyKeys(ed).Alerts
 	for i := range ed.Alerts.Data {
 		a := &ed.Alerts.Data[i]
 		v, err := xdrview.New(a.Raw)
@@ -165,7 +164,7 @@ func enriched(m record.Meta, version int64, ed *xdr.ExtraData) (*IncidentFinding
 // Alert returns the Detection Finding of one alert of an enriched reply: inc
 // is the reply's incident, version the incident version its native record
 // carries (see enrich.Flatten) and key the alert's record key in its reply
-// (enrich.ReplyKeys; enrich.AlertKey for an alert alone).
+// (record.ReplyKeys; record.AlertKey for an alert alone).
 // finding_info.uid and metadata.uid are derived from the key,
 // metadata.correlation_uid is the incident id.
 func Alert(m record.Meta, version int64, inc xdr.Incident, a xdr.Alert, key string) (*DetectionFinding, error) {
@@ -326,65 +325,31 @@ func (ar *arena) list(v *xdrview.View, name string) []string {
 	return ar.strs[n:len(ar.strs):len(ar.strs)]
 }
 
-func (ar *arena) entity(e Entity) *Entity {
-	if ar.nent == len(ar.ents) {
-		q := new(Entity)
-		*q = e
-		return q
+// take returns the next free element of slots, set to v, and counts it in
+// *n; when slots are all taken, a new one from the heap.
+func take[T any](slots []T, n *int, v T) *T {
+	if *n == len(slots) {
+		p := new(T)
+		*p = v
+		return p
 	}
-	p := &ar.ents[ar.nent]
-	ar.nent++
-	*p = e
+	p := &slots[*n]
+	*n++
+	*p = v
 	return p
 }
 
-func (ar *arena) process(p Process) *Process {
-	if ar.nproc == len(ar.procs) {
-		q := new(Process)
-		*q = p
-		return q
-	}
-	q := &ar.procs[ar.nproc]
-	ar.nproc++
-	*q = p
-	return q
-}
+func (ar *arena) entity(e Entity) *Entity                     { return take(ar.ents[:], &ar.nent, e) }
+func (ar *arena) process(p Process) *Process                  { return take(ar.procs[:], &ar.nproc, p) }
+func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint { return take(ar.eps[:], &ar.nep, e) }
+func (ar *arena) user(u User) *User                           { return take(ar.users[:], &ar.nuser, u) }
 
+// file is take for files: an arena file's hashes use the arena's memory.
 func (ar *arena) file(f File) *File {
-	if ar.nfile == len(ar.files) {
-		g := new(File)
-		*g = f
-		return g
+	if ar.nfile < len(ar.files) {
+		f.Hashes = ar.hashes[ar.nfile][:0]
 	}
-	g := &ar.files[ar.nfile]
-	f.Hashes = ar.hashes[ar.nfile][:0]
-	ar.nfile++
-	*g = f
-	return g
-}
-
-func (ar *arena) endpoint(e NetworkEndpoint) *NetworkEndpoint {
-	if ar.nep == len(ar.eps) {
-		q := new(NetworkEndpoint)
-		*q = e
-		return q
-	}
-	p := &ar.eps[ar.nep]
-	ar.nep++
-	*p = e
-	return p
-}
-
-func (ar *arena) user(u User) *User {
-	if ar.nuser == len(ar.users) {
-		q := new(User)
-		*q = u
-		return q
-	}
-	p := &ar.users[ar.nuser]
-	ar.nuser++
-	*p = u
-	return p
+	return take(ar.files[:], &ar.nfile, f)
 }
 
 // incident maps the fields an incident version has in both record types. It
@@ -429,7 +394,7 @@ func incident(m record.Meta, version int64, inc xdr.Incident, log string) (*Inci
 	} else {
 		f.AssigneeGroup = &Group{Name: Unassigned, Desc: "The incident has no assignee in Cortex XDR."}
 	}
-	if p := xdrview.Severity(v.Text("manual_severity")); p != "" {
+	if p := v.Text("manual_severity"); xdrview.Severity(p) != "" {
 		f.PriorityID, f.Priority = priority(p)
 	}
 
@@ -558,36 +523,33 @@ func lenPrefixedInt(d []byte, n int64) []byte {
 // severity maps an XDR severity to severity_id and its caption; an unknown
 // word is Other (99) with the word as caption.
 func severity(s string) (int, string) {
-	switch s = xdrview.Severity(s); s {
-	case "":
+	level, word := xdrview.SeverityLevel(s)
+	switch {
+	case word == "":
 		return 0, "Unknown"
-	case "informational", "info":
-		return 1, "Informational"
-	case "low":
-		return 2, "Low"
-	case "medium":
-		return 3, "Medium"
-	case "high":
-		return 4, "High"
-	case "critical":
-		return 5, "Critical"
+	case level == 0:
+		return other, word
 	}
-	return other, s
+	return level, severityCaptions[level]
 }
 
-// priority maps a manual severity to priority_id and its caption.
+var severityCaptions = [...]string{
+	xdrview.SeverityInformational: "Informational", xdrview.SeverityLow: "Low", xdrview.SeverityMedium: "Medium",
+	xdrview.SeverityHigh: "High", xdrview.SeverityCritical: "Critical",
+}
+
+// priority maps a manual severity (not missing) to priority_id and its
+// caption: the severity ladder with informational and low as one step, Low;
+// an unknown word is Other (99) with the word as caption.
 func priority(s string) (int, string) {
-	switch s {
-	case "informational", "info", "low":
-		return 1, "Low"
-	case "medium":
-		return 2, "Medium"
-	case "high":
-		return 3, "High"
-	case "critical":
-		return 4, "Critical"
+	level, word := xdrview.SeverityLevel(s)
+	switch level {
+	case 0:
+		return other, word
+	case xdrview.SeverityInformational:
+		return 1, severityCaptions[xdrview.SeverityLow]
 	}
-	return other, s
+	return level - 1, severityCaptions[level]
 }
 
 // Verdicts.
@@ -741,7 +703,7 @@ func device(v *xdrview.View, obs *observables, ar *arena) *Device {
 	ar.tmp = v.AppendSplit(ar.tmp[:0], "mac")
 	ar.tmp = v.AppendSplit(ar.tmp, "mac_addresses")
 	for _, mac := range ar.tmp {
-		if validMAC(mac) {
+		if xdrview.MAC(mac) {
 			d.MAC = mac
 			break
 		}
@@ -775,25 +737,6 @@ func osType(name string) (int, string) {
 	return other, name
 }
 
-func validMAC(s string) bool {
-	if len(s) != 17 {
-		return false
-	}
-	for i := 0; i < 17; i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != ':' && c != '-' {
-				return false
-			}
-			continue
-		}
-		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // evidence gathers what an alert's detection rests on: the acting process
 // and its causality (parent) process, the file acted on, the connection's
 // two endpoints, the DNS question and the user. ok is false when the alert
@@ -805,7 +748,7 @@ func evidence(v *xdrview.View, obs *observables, ar *arena) (Evidence, bool) {
 	for _, name := range [...]string{"action_process_image_name", "actor_process_image_name", "causality_actor_process_image_name", "image_name"} {
 		ar.tmp = v.AppendList(ar.tmp[:0], name)
 		for _, n := range ar.tmp {
-			obs.add(name, obsProcessName, baseName(n))
+			obs.add(name, obsProcessName, xdrview.BaseName(n))
 		}
 	}
 	v.Unuse("action_process_image_name", "image_name")
@@ -909,9 +852,9 @@ var (
 func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, ar *arena) *File {
 	f := File{Name: v.Text(nameField), Path: v.Text(pathField), TypeID: 1, Type: "Regular File"}
 	if f.Name == "" && f.Path != "" {
-		f.Name = baseName(f.Path)
+		f.Name = xdrview.BaseName(f.Path)
 	}
-	f.Name = baseName(f.Name)
+	f.Name = xdrview.BaseName(f.Name)
 	sha, md5 := strings.ToLower(v.Text(sha256Field)), strings.ToLower(v.Text(md5Field))
 	if f.Name == "" {
 		return nil
@@ -924,19 +867,6 @@ func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, a
 		g.Hashes = append(g.Hashes, Fingerprint{AlgorithmID: 1, Algorithm: "MD5", Value: md5})
 	}
 	return g
-}
-
-// baseName is the last element of a Windows or POSIX path, as path.Base
-// reads it once backslashes are slashes.
-func baseName(p string) string {
-	i := strings.LastIndexAny(p, `\/`)
-	if i < 0 {
-		return p
-	}
-	if rest := p[i+1:]; rest != "" {
-		return rest
-	}
-	return "/"
 }
 
 // Observable types.

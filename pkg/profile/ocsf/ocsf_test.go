@@ -1,72 +1,51 @@
 package ocsf_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/fixtures"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/ocsf"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/xdrview"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// events maps every fixture: each incident of a get_incidents reply as a
-// change, an extra-data reply as its enriched incident and one finding per
-// alert. Each event is returned with a label naming its source.
+// events maps every fixture with the mapping functions (fixtures.Map).
 func events(t *testing.T, c fixtures.Case) (labels []string, evs []any) {
 	t.Helper()
-	m := fixtures.Meta
-	for _, inc := range c.Incidents {
-		f, err := ocsf.IncidentChange(m, inc)
-		if err != nil {
-			t.Fatalf("incident %s: %v", inc.ID, err)
-		}
-		labels, evs = append(labels, "incident.change "+inc.ID), append(evs, f)
+	return fixtures.Map(t, c, fixtures.Mapping[any]{
+		Change:   func(m record.Meta, inc xdr.Incident) (any, error) { return ocsf.IncidentChange(m, inc) },
+		Enriched: func(m record.Meta, v int64, ed *xdr.ExtraData) (any, error) { return ocsf.IncidentEnriched(m, v, ed) },
+		Alert: func(m record.Meta, v int64, inc xdr.Incident, a xdr.Alert, key string) (any, error) {
+			return ocsf.Alert(m, v, inc, a, key)
+		},
+	})
+}
+
+// written maps every fixture as the connector does (fixtures.Written).
+func written(t *testing.T, c fixtures.Case) (labels []string, docs [][]byte) {
+	t.Helper()
+	set, err := profile.Parse(profile.OCSF)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ed := c.Extra; ed != nil {
-		f, err := ocsf.IncidentEnriched(m, c.Version, ed)
-		if err != nil {
-			t.Fatalf("enriched %s: %v", ed.Incident.ID, err)
-		}
-		labels, evs = append(labels, "incident.enriched "+ed.Incident.ID), append(evs, f)
-		keys := enrich.ReplyKeys(ed).Alerts
-		for i, a := range ed.Alerts.Data {
-			f, err := ocsf.Alert(m, c.Version, ed.Incident, a, keys[i])
-			if err != nil {
-				t.Fatalf("alert %s: %v", a.ID, err)
-			}
-			labels, evs = append(labels, "alert "+keys[i]), append(evs, f)
-		}
-	}
-	return labels, evs
+	return fixtures.Written(t, c, fixtures.Profile{Name: profile.OCSF, Change: set.Change, Enriched: set.Enriched})
 }
 
 func TestGolden(t *testing.T) {
 	for _, c := range fixtures.Cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			// The events as the connector writes them, escaped and indented
-			// as json.MarshalIndent writes them.
-			labels, docs := written(t, c)
-			var b bytes.Buffer
-			for i, doc := range docs {
-				var esc, out bytes.Buffer
-				json.HTMLEscape(&esc, doc)
-				if err := json.Indent(&out, esc.Bytes(), "", "  "); err != nil {
-					t.Fatal(err)
-				}
-				fmt.Fprintf(&b, "== %s\n%s\n", labels[i], out.Bytes())
-			}
-			fixtures.Golden(t, filepath.Join("testdata", c.Name+".golden"), b.Bytes(), *update)
+			set, _ := profile.Parse(profile.OCSF)
+			fixtures.GoldenDocs(t, c, fixtures.Profile{Name: profile.OCSF, Change: set.Change, Enriched: set.Enriched}, *update)
 		})
 	}
 }
@@ -228,11 +207,11 @@ func TestAlertFields(t *testing.T) {
 		}
 	}
 	a := xdr.Alert{Name: "x", Raw: json.RawMessage(`{"name":"x","resolution_status":"STATUS_040_RESOLVED_FALSE_POSITIVE","host_name":"N/A","host_ip":"10.0.0.1,bogus, 10.0.0.2 ","actor_process_image_name":"a.exe"}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.FindingInfo.UID != enrich.AlertKey("9", a) || f.Metadata.CorrelUID != "9" {
+	if f.FindingInfo.UID != record.AlertKey("9", a) || f.Metadata.CorrelUID != "9" {
 		t.Errorf("finding uid %q correlation %q: want the alert's record key and the incident id", f.FindingInfo.UID, f.Metadata.CorrelUID)
 	}
 	if f.StatusID != 3 || f.ActivityID != ocsf.ActivityClose {
@@ -311,7 +290,7 @@ func TestAlertListFields(t *testing.T) {
 		"user_name":["ACME\\alice","bob@acme.example"],"action_local_ip":["10.0.0.5","fd00::5"],"action_local_port":[5000],"event_id":["2"],
 		"actor_process_image_name":["cmd.exe"],"actor_process_os_pid":[4242],"actor_process_instance_id":["P-1"],
 		"causality_actor_process_image_name":["explorer.exe"],"causality_actor_causality_id":["C-1"],"severity":["high"],"last_modified_ts":[60]}`)}
-	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, enrich.AlertKey(inc.ID, a))
+	f, err := ocsf.Alert(fixtures.Meta, 40, inc, a, record.AlertKey(inc.ID, a))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,10 +44,11 @@ var ErrNotObject = errors.New("not a JSON object")
 // concurrent use.
 type View struct {
 	fields []field
-	index  map[string]int32 // key → position in fields
-	order  []int32          // scratch of AppendRest
-	buf    []byte           // the strings unquoted, appended to only
-	items  []string         // scratch of the list readers
+	index  index    // key → position in fields
+	order  []int32  // scratch of AppendRest
+	sorted []int32  // every field, by key: made once per object, for AppendRest
+	buf    []byte   // the strings unquoted, appended to only
+	items  []string // scratch of the list readers
 }
 
 // field is one member of the object.
@@ -55,6 +56,11 @@ type field struct {
 	key        string // shares memory with the object's bytes, unless it had an escape
 	val        []byte // sliced from the object's bytes, trimmed
 	used, kept bool
+
+	// The field as Scalar reads it, once read: both profiles read most
+	// fields.
+	read, several bool
+	text          string
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
@@ -80,11 +86,8 @@ func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, fal
 
 func (v *View) reset(raw json.RawMessage, check bool) error {
 	v.fields = v.fields[:0]
-	if v.index == nil {
-		v.index = make(map[string]int32, 64)
-	} else {
-		clear(v.index)
-	}
+	v.sorted = v.sorted[:0]
+	v.index.reset()
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return ErrNotObject
@@ -96,7 +99,7 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 	if !v.split(raw) {
 		// A key with an escape in it: let the decoder unquote it.
 		v.fields = v.fields[:0]
-		clear(v.index)
+		v.index.reset()
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return errors.Join(ErrNotObject, err)
@@ -111,20 +114,83 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 // add sets the member key; a later duplicate key wins, as with
 // json.Unmarshal.
 func (v *View) add(key string, val []byte) {
-	if i, ok := v.index[key]; ok {
-		v.fields[i].val = val
+	e := v.index.find(v.fields, key)
+	if e.gen == v.index.gen {
+		f := &v.fields[e.pos]
+		f.val, f.read = val, false
 		return
 	}
-	v.index[key] = int32(len(v.fields))
+	*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(key)}
 	v.fields = append(v.fields, field{key: key, val: val})
+	if 2*len(v.fields) > len(v.index.table) {
+		v.index.grow(v.fields)
+	}
 }
 
 // get returns the named member.
 func (v *View) get(name string) *field {
-	if i, ok := v.index[name]; ok {
-		return &v.fields[i]
+	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
+		return &v.fields[e.pos]
 	}
 	return nil
+}
+
+// index finds an object's members by key: an open-addressing hash table
+// whose hash reads a few bytes of the key, where a map would hash all of
+// it. The field names of API objects differ in length or in their last
+// and middle bytes. Its entries are stamped with the generation of the
+// object they belong to, so that a reset clears nothing.
+type index struct {
+	table []entry // a power of two long, at most half full
+	gen   uint32
+}
+
+type entry struct {
+	gen  uint32 // the entry is used when it equals index.gen
+	pos  int32  // position in the View's fields
+	hash uint32 // keyHash of its key: most other keys differ in it
+}
+
+func (x *index) reset() {
+	x.gen++
+	if x.gen == 0 || x.table == nil { // wrapped: every stamp may look current
+		x.table = make([]entry, max(len(x.table), 128))
+		x.gen = 1
+	}
+}
+
+// find returns the entry of key: a used one when fields holds key, else
+// the unused one where it goes.
+func (x *index) find(fields []field, key string) *entry {
+	mask := uint32(len(x.table) - 1)
+	h := keyHash(key)
+	for i := h & mask; ; i = (i + 1) & mask {
+		e := &x.table[i]
+		if e.gen != x.gen || e.hash == h && fields[e.pos].key == key {
+			return e
+		}
+	}
+}
+
+// grow doubles the table and enters fields again.
+func (x *index) grow(fields []field) {
+	x.table = make([]entry, 2*len(x.table))
+	for i := range fields {
+		*x.find(fields[:i], fields[i].key) = entry{gen: x.gen, pos: int32(i), hash: keyHash(fields[i].key)}
+	}
+}
+
+// keyHash mixes the length and the last, middle and first bytes of k.
+func keyHash(k string) uint32 {
+	n := len(k)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)*0x9e3779b1 ^ uint32(k[n-1])*0x85ebca6b ^ uint32(k[n/2])*0xc2b2ae35 ^ uint32(k[0])*0x27d4eb2f
+	if n >= 3 {
+		h ^= uint32(k[n-2])*0x165667b1 ^ uint32(k[n/3])*0xd3a2646c
+	}
+	return h ^ h>>15
 }
 
 // split cuts raw, a valid JSON object, into its members: each key (which
@@ -293,16 +359,22 @@ type Member struct {
 // number of members written; with none, w is left as it was and nothing is
 // written.
 func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
+	if len(v.sorted) != len(v.fields) { // the first mapping of this object
+		v.sorted = v.sorted[:0]
+		for i := range v.fields {
+			v.sorted = append(v.sorted, int32(i))
+		}
+		slices.SortFunc(v.sorted, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
+	}
 	v.order = v.order[:0]
-	for i := range v.fields {
+	for _, i := range v.sorted {
 		if v.fields[i].inRest() {
-			v.order = append(v.order, int32(i))
+			v.order = append(v.order, i)
 		}
 	}
 	if len(v.order) == 0 && len(extra) == 0 {
 		return 0
 	}
-	slices.SortFunc(v.order, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
 	slices.SortFunc(extra, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
 	w.Open()
 	i, j := 0, 0
@@ -334,7 +406,7 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 // list reads as its first present value (see lists.go). Booleans, null,
 // objects, empty lists and the sentinels (see Missing) read as "".
 func (v *View) Text(name string) string {
-	s := v.scalarText(v.scalar(name))
+	s := v.Scalar(name)
 	if Missing(s) {
 		return ""
 	}
@@ -342,7 +414,23 @@ func (v *View) Text(name string) string {
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
-func (v *View) Scalar(name string) string { return v.scalarText(v.scalar(name)) }
+// It marks the field used, and kept when it is a list of several present
+// values (see lists.go).
+func (v *View) Scalar(name string) string {
+	f := v.get(name)
+	if f == nil {
+		return ""
+	}
+	f.used = true
+	if !f.read {
+		item, several := v.firstOfList(f.val)
+		f.text, f.several, f.read = v.scalarText(item), several, true
+	}
+	if f.several {
+		f.kept = true
+	}
+	return f.text
+}
 
 // Int returns an integer field: an integer, an integral float, or a numeric
 // string, or a list of one (see lists.go). ok is false when the field is
@@ -484,6 +572,9 @@ func (v *View) AppendIPs(dst []string, name string) []string {
 // canonical text.
 func IP(s string) (string, bool) {
 	s = strings.TrimSpace(s)
+	if canonicalIPv4(s) {
+		return s, true // the common case, without parsing it twice
+	}
 	if !ipLike(s) {
 		return "", false // spares netip the error it would allocate
 	}
@@ -497,6 +588,30 @@ func IP(s string) (string, bool) {
 		return s, true // already canonical: no copy
 	}
 	return string(text), true
+}
+
+// canonicalIPv4 reports whether s is an IPv4 address in its canonical
+// text: four decimal numbers of at most 255, without leading zeros,
+// separated by dots.
+func canonicalIPv4(s string) bool {
+	fields, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || n > 255 || digits > 1 && s[i-digits] == '0' {
+				return false
+			}
+			fields++
+			n, digits = 0, 0
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' || digits == 3 {
+			return false
+		}
+		n = 10*n + int(c-'0')
+		digits++
+	}
+	return fields == 4
 }
 
 // ipLike reports whether s may be an IP address: hex digits, dots and
@@ -543,25 +658,47 @@ func Missing(s string) bool {
 // reading the connector has), without its allocation: lower-cased and
 // trimmed, with the "SEV_040_" style prefix some alert sources use removed,
 // so "SEV_040_HIGH" reads as "high". Missing values read as "".
-func Severity(s string) string {
-	s = lower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "sev_"); ok {
-		if _, name, ok := strings.Cut(rest, "_"); ok {
-			s = name
-		}
+func Severity(s string) string { return word(s, "sev_") }
+
+// Severity levels, as SeverityLevel ranks the severity words.
+const (
+	SeverityInformational = 1 + iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+// SeverityLevel reads a severity as Severity does and ranks it: 1
+// (informational or info) to 5 (critical); level is 0 for a missing value
+// (word "") and for a word outside that ladder (word is then the normalised
+// word). It is the one severity ladder of the profiles.
+func SeverityLevel(s string) (level int, word string) {
+	switch word = Severity(s); word {
+	case "informational", "info":
+		return SeverityInformational, word
+	case "low":
+		return SeverityLow, word
+	case "medium":
+		return SeverityMedium, word
+	case "high":
+		return SeverityHigh, word
+	case "critical":
+		return SeverityCritical, word
 	}
-	if Missing(s) {
-		return ""
-	}
-	return s
+	return 0, word
 }
 
 // Status normalises an incident or alert status: lower-cased, trimmed, with
 // the "STATUS_010_" style prefix of alert resolution statuses removed, so
 // "STATUS_010_NEW" reads as "new".
-func Status(s string) string {
+func Status(s string) string { return word(s, "status_") }
+
+// word is s lower-cased and trimmed, without a prefix of the form
+// prefix + "NNN_", "" when missing.
+func word(s, prefix string) string {
 	s = lower(strings.TrimSpace(s))
-	if rest, ok := strings.CutPrefix(s, "status_"); ok {
+	if rest, ok := strings.CutPrefix(s, prefix); ok {
 		if _, name, ok := strings.Cut(rest, "_"); ok {
 			s = name
 		}
@@ -622,6 +759,42 @@ var words = func() map[string]string {
 // it starts with "resolved" or is "closed".
 func Resolved(status string) bool {
 	return strings.HasPrefix(status, "resolved") || status == "closed"
+}
+
+// BaseName is the last element of a Windows or POSIX path, as path.Base
+// reads it once backslashes are slashes: `C:\Windows\cmd.exe` reads
+// "cmd.exe", a path ending in a separator reads "/", and a name without a
+// separator reads as itself.
+func BaseName(p string) string {
+	i := strings.LastIndexAny(p, `\/`)
+	if i < 0 {
+		return p
+	}
+	if rest := p[i+1:]; rest != "" {
+		return rest
+	}
+	return "/"
+}
+
+// MAC reports whether s is a MAC address in IEEE 802 notation: six pairs of
+// hex digits (either case) separated by hyphens (00-50-56-AA-BB-CC) or by
+// colons (00:50:56:aa:bb:cc), one separator throughout.
+func MAC(s string) bool {
+	if len(s) != 17 || s[2] != '-' && s[2] != ':' {
+		return false
+	}
+	sep := s[2]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != sep {
+				return false
+			}
+		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // Mitre is one MITRE ATT&CK tactic or technique, as "TA0002 - Execution" or
@@ -735,12 +908,14 @@ func jsonSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == 
 // plainString reports whether body, the inside of a JSON string, needs no
 // unquoting: no escape, no quote, no control character, valid UTF-8.
 func plainString(body []byte) bool {
+	ascii := true
 	for _, c := range body {
 		if c < 0x20 || c == '"' || c == '\\' {
 			return false
 		}
+		ascii = ascii && c < utf8.RuneSelf
 	}
-	return utf8.Valid(body)
+	return ascii || utf8.Valid(body)
 }
 
 // unquote decodes body, a JSON string's body with the usual escapes, into

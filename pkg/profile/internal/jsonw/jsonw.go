@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
 )
@@ -57,29 +58,25 @@ func (w *Writer) QuotedKey(k string) {
 	w.comma = false
 }
 
-// Open starts an object, Close ends it.
-func (w *Writer) Open() {
+// Open starts an object, Close ends it; OpenList and CloseList do the same
+// for a list.
+func (w *Writer) Open()      { w.open('{') }
+func (w *Writer) Close()     { w.close('}') }
+func (w *Writer) OpenList()  { w.open('[') }
+func (w *Writer) CloseList() { w.close(']') }
+
+// OpenKey writes the key k and starts its object; OpenListKey its list.
+func (w *Writer) OpenKey(k string)     { w.Key(k); w.Open() }
+func (w *Writer) OpenListKey(k string) { w.Key(k); w.OpenList() }
+
+func (w *Writer) open(c byte) {
 	w.sep()
-	w.B = append(w.B, '{')
+	w.B = append(w.B, c)
 	w.comma = false
 }
 
-// Close ends an object.
-func (w *Writer) Close() {
-	w.B = append(w.B, '}')
-	w.comma = true
-}
-
-// OpenList starts a list, CloseList ends it.
-func (w *Writer) OpenList() {
-	w.sep()
-	w.B = append(w.B, '[')
-	w.comma = false
-}
-
-// CloseList ends a list.
-func (w *Writer) CloseList() {
-	w.B = append(w.B, ']')
+func (w *Writer) close(c byte) {
+	w.B = append(w.B, c)
 	w.comma = true
 }
 
@@ -127,6 +124,14 @@ func (w *Writer) StrOmit(k, s string) {
 	if s != "" {
 		w.Key(k)
 		w.String(s)
+	}
+}
+
+// StrsOmit writes the members of kv, pairs of a key and its string value,
+// each unless its value is empty (StrOmit for each pair).
+func (w *Writer) StrsOmit(kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		w.StrOmit(kv[i], kv[i+1])
 	}
 }
 
@@ -200,6 +205,18 @@ func (w *Writer) RawMap(m map[string]json.RawMessage) {
 // record.AppendString (whose native records keep their bytes) writes
 // \u0008 and \u000c.
 func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain { // printable ASCII without a quote or backslash: as it is
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	if !strings.ContainsAny(s, "\b\f") {
 		return record.AppendString(b, s)
 	}

@@ -1,8 +1,11 @@
-package enrich
+package record
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,7 +189,7 @@ func TestReplyKeysGolden(t *testing.T) {
 func objectsOf[T any](items []T, kind string, raw func(T) []byte) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
-		out[i] = kind + "\x00" + string(canonical(raw(it)))
+		out[i] = kind + "\x00" + string(Canonical(raw(it)))
 	}
 	return out
 }
@@ -234,4 +237,113 @@ func FuzzReplyKeys(f *testing.F) {
 			t.Fatalf("keys differ on a second decoding")
 		}
 	})
+}
+
+func TestAlertKeyStable(t *testing.T) {
+	base := xdr.Alert{Name: "Port scan", Source: "Firewall", HostName: "fw-1", DetectionTimestamp: 17,
+		Severity: "low", CaseID: "77", Raw: json.RawMessage(`{"name":"Port scan","event_id":"e-9","resolution_status":"STATUS_010_NEW","severity":"low"}`)}
+	k := AlertKey("77", base)
+	if !strings.HasPrefix(k, "h:") || len(k) != 2+64 {
+		t.Fatalf("derived key %q", k)
+	}
+	// Fields outside the identity change as the alert is updated.
+	same := base
+	same.Severity, same.CaseID = "high", "78"
+	same.Raw = json.RawMessage(`{"severity":"high","name":"Port scan","resolution_status":"STATUS_020_UNDER_INVESTIGATION","event_id":"e-9","starred":true, "new_field":[1]}`)
+	if got := AlertKey("77", same); got != k {
+		t.Errorf("key changed with non-identity fields: %s != %s", got, k)
+	}
+	same.HostName = "fw-1  " // trailing spaces come and go
+	if got := AlertKey("77", same); got != k {
+		t.Errorf("key changed with trailing spaces: %s != %s", got, k)
+	}
+	for name, mut := range map[string]func(*xdr.Alert) (string, xdr.Alert){
+		"incident":  func(a *xdr.Alert) (string, xdr.Alert) { return "78", *a },
+		"name":      func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.Name = "Other"; return "77", b },
+		"source":    func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.Source = "XDR"; return "77", b },
+		"host":      func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.HostName = "fw-2"; return "77", b },
+		"detection": func(a *xdr.Alert) (string, xdr.Alert) { b := *a; b.DetectionTimestamp = 18; return "77", b },
+		"event_id": func(a *xdr.Alert) (string, xdr.Alert) {
+			b := *a
+			b.Raw = json.RawMessage(`{"event_id":"e-10"}`)
+			return "77", b
+		},
+		"external_id": func(a *xdr.Alert) (string, xdr.Alert) {
+			b := *a
+			b.Raw = json.RawMessage(`{"event_id":"e-9","external_id":5}`)
+			return "77", b
+		},
+		"field boundary": func(a *xdr.Alert) (string, xdr.Alert) {
+			b := *a
+			b.Name, b.Source = "Port scanF", "irewall" // same concatenation
+			return "77", b
+		},
+	} {
+		if got := AlertKey(mut(&base)); got == k {
+			t.Errorf("%s: key did not change", name)
+		}
+	}
+	// An alert_id wins and is kept as is.
+	if got := AlertKey("77", xdr.Alert{ID: "4711", Name: "x"}); got != "4711" {
+		t.Errorf("AlertKey with id = %q", got)
+	}
+}
+
+func TestArtifactKeys(t *testing.T) {
+	for _, tc := range []struct {
+		a    xdr.NetworkArtifact
+		want string
+	}{
+		{xdr.NetworkArtifact{Type: "DOMAIN", Domain: "Evil.Example.COM. "}, "9/network/DOMAIN/evil.example.com"},
+		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7", RemotePort: 443}, "9/network/IP/203.0.113.7:443"},
+		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "2001:db8::1", RemotePort: 8443}, "9/network/IP/[2001:db8::1]:8443"},
+		{xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7"}, "9/network/IP/203.0.113.7"},
+		{xdr.NetworkArtifact{Type: "DOMAIN", Domain: "a.example", RemoteIP: "1.2.3.4", RemotePort: 80}, "9/network/DOMAIN/a.example"},
+		{xdr.NetworkArtifact{Value: " assets.example.org "}, "9/network//assets.example.org"},
+	} {
+		if got := NetworkArtifactKey("9", tc.a); got != tc.want {
+			t.Errorf("NetworkArtifactKey(%+v) = %q, want %q", tc.a, got, tc.want)
+		}
+	}
+	sha := "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+	f := xdr.FileArtifact{Type: "HASH", SHA256: sha, FileName: "cmd.exe", Raw: json.RawMessage(`{"alert_count":1}`)}
+	k := FileArtifactKey("9", f)
+	if k != "9/file/HASH/"+strings.ToLower(sha) {
+		t.Errorf("FileArtifactKey = %q", k)
+	}
+	// Counts, verdicts and file names change; the key does not.
+	g := f
+	g.FileName, g.Raw = "renamed.exe", json.RawMessage(`{"alert_count":7,"file_wildfire_verdict":"MALWARE"}`)
+	if FileArtifactKey("9", g) != k {
+		t.Error("file key changed with non-identity fields")
+	}
+	n := xdr.NetworkArtifact{Type: "IP", RemoteIP: "203.0.113.7", RemotePort: 443, Raw: json.RawMessage(`{"alert_count":1}`)}
+	n2 := n
+	n2.Raw = json.RawMessage(`{"alert_count":9,"network_country":"DE"}`)
+	if NetworkArtifactKey("9", n) != NetworkArtifactKey("9", n2) {
+		t.Error("network key changed with non-identity fields")
+	}
+	if FileArtifactKey("9", xdr.FileArtifact{FileName: "x.ps1"}) != "9/file//x.ps1" {
+		t.Error("file name fallback")
+	}
+	if !strings.HasPrefix(FileArtifactKey("9", xdr.FileArtifact{Raw: json.RawMessage(`{}`)}), "9/file//h:") {
+		t.Error("raw hash fallback")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// checkGolden compares got with the golden file at path, or rewrites it
+// with -update.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if want, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s does not hold the output (%v; go test -update rewrites it):\n%s", path, err, got)
+	}
 }

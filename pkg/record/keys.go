@@ -1,4 +1,4 @@
-package enrich
+package record
 
 import (
 	"bytes"
@@ -14,7 +14,9 @@ import (
 
 // Record keys.
 //
-// Every key rule of the connector's records is in this file (the incident
+// Every key rule of the connector's records is in this file, beside the
+// record model, so that every stage and output profile keys an object by
+// the same rule without depending on the stage that fetched it (the incident
 // records are keyed by the incident id as it is). An object's key is made in
 // two steps:
 //
@@ -25,7 +27,7 @@ import (
 //     takes a suffix (ReplyKeys), so that no two different objects of one
 //     enrichment share a key and a compacted topic keeps every one of them.
 //
-// testdata/keys.golden holds a case of every rule.
+// testdata/keys/ holds a case of every rule.
 
 // AlertKey returns an alert's own key: the API's alert_id when the alert has
 // one; otherwise "h:" and the hex SHA-256 of the alert's identity — incident
@@ -61,6 +63,12 @@ func AlertKey(incidentID string, a xdr.Alert) string {
 	}
 	return "h:" + hex.EncodeToString(h.Sum(nil))
 }
+
+// Artifact kinds, the second part of an artifact key.
+const (
+	KindNetwork = "network"
+	KindFile    = "file"
+)
 
 // ArtifactKey returns the key of an artifact record:
 // "<incident id>/<kind>/<artifact type>/<identity>", where kind is KindNetwork
@@ -216,7 +224,7 @@ func (s *keySet) unique(own string, raw json.RawMessage) string {
 	if sameObject(held, raw) {
 		return own
 	}
-	canon := canonical(raw)
+	canon := Canonical(raw)
 	sum := sha256.Sum256(canon)
 	suffixed := own + CollisionSep + hex.EncodeToString(sum[:8])
 	key := suffixed
@@ -227,7 +235,7 @@ func (s *keySet) unique(own string, raw json.RawMessage) string {
 			s.collisions++
 			return key
 		}
-		if bytes.Equal(canonical(held), canon) {
+		if bytes.Equal(Canonical(held), canon) {
 			return key
 		}
 		key = suffixed + CollisionSep + strconv.Itoa(n)
@@ -237,14 +245,15 @@ func (s *keySet) unique(own string, raw json.RawMessage) string {
 // sameObject reports whether two objects' bytes are one object: equal bytes,
 // or equal canonical JSON.
 func sameObject(a, b json.RawMessage) bool {
-	return bytes.Equal(a, b) || bytes.Equal(canonical(a), canonical(b))
+	return bytes.Equal(a, b) || bytes.Equal(Canonical(a), Canonical(b))
 }
 
-// canonical returns raw re-encoded with object members sorted by name and
+// Canonical returns raw re-encoded with object members sorted by name and
 // no insignificant white space; strings and numbers keep their values and
 // spellings (json.Number), HTML characters are not escaped. Bytes that are
-// not JSON are returned as they are.
-func canonical(raw json.RawMessage) []byte {
+// not JSON are returned as they are. It is the canonical JSON of ReplyKeys:
+// two objects with the same Canonical bytes are one object.
+func Canonical(raw json.RawMessage) []byte {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var v any
