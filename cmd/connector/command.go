@@ -52,7 +52,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	connOpts, closeBroker, err := kafkaOf(cfg, true, true, stderr)
+	connOpts, closeBroker, err := kafkaOf(cfg, "no connector would apply the command nor publish its result: start the connector with write-back on (WRITEBACK=on, or writeback: true for the tenant), or set KAFKA_BROKERS to the brokers of the one that runs", true, stderr)
 	if err != nil {
 		return err
 	}
@@ -80,8 +80,11 @@ func parseCommandArgs(args []string, stdout io.Writer) (writeback.Command, time.
 		values[name] = fs.String(name, "", "the command's "+strings.ReplaceAll(name, "-", "_"))
 	}
 	alertIDs := fs.String("alert-ids", "", "update_alerts: comma-separated alert ids")
-	user := os.Getenv("USER")
-	fs.StringVar(&c.RequestedBy, "requested-by", "cli:"+user, "who asks, for the audit trail")
+	requestedBy := "cli"
+	if user := os.Getenv("USER"); user != "" {
+		requestedBy += ":" + user
+	}
+	fs.StringVar(&c.RequestedBy, "requested-by", requestedBy, "who asks, for the audit trail")
 	expect := fs.Int64("expect-modification-time", 0, "reject the command as stale unless the incident's modification_time is this (epoch ms)")
 	wait := fs.Duration("wait", 0, "wait this long for the command's result and print it (0: do not wait)")
 	help := func() {

@@ -203,12 +203,12 @@ func (l *listFlag) Set(v string) error {
 
 // kafkaOf is the Kafka connection options of cfg for a command that reads or
 // writes what a run wrote: with KAFKA_BROKERS unset, the embedded broker of
-// DATA_DIR (embedded.BrokerFor: follow and write as it takes them), which
+// DATA_DIR (embedded.BrokerFor: live and write as it takes them), which
 // closeBroker gives up; closeBroker is never nil on success.
-func kafkaOf(cfg *config.Config, follow, write bool, stderr io.Writer) (connOpts []kgo.Opt, closeBroker func(), err error) {
+func kafkaOf(cfg *config.Config, live string, write bool, stderr io.Writer) (connOpts []kgo.Opt, closeBroker func(), err error) {
 	closeBroker = func() {}
 	if len(cfg.KafkaBrokers) == 0 {
-		addr, closeIt, err := embedded.BrokerFor(cfg.DataDir, follow, write, stderr)
+		addr, closeIt, err := embedded.BrokerFor(cfg.DataDir, live, write, stderr)
 		if err != nil {
 			return nil, nil, err
 		}

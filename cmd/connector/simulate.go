@@ -19,7 +19,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	allowRemote := fs.Bool("allow-remote", false, "allow an --addr other machines can reach: anyone who can reach it may use the simulator's fixed test keys")
 	n := fs.Int("incidents", embedded.DemoIncidents, "incidents to generate (per tenant)")
 	seed := fs.Int64("seed", 1, "data seed (with --tenants, the Nth tenant gets seed+N-1)")
-	window := fs.Duration("rate-window", time.Minute, "extra-data window (10 calls per window)")
+	window := fs.Duration("rate-window", time.Minute, "extra-data rate window (--rate-limit calls per window)")
 	limit := fs.Int("rate-limit", 10, "extra-data calls per window")
 	delay := fs.Duration("index-delay", 0, "how long a change stays invisible to queries")
 	mutate := fs.Duration("mutate-every", time.Second, "interval between simulated changes; 0 for none")

@@ -74,10 +74,18 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	connOpts, closeBroker, err := kafkaOf(cfg, tf.Follow, false, stderr)
+	connOpts, closeBroker, err := kafkaOf(cfg, tailLive(tf.Follow), false, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBroker()
 	return tf.Run(ctx, connOpts, stdout, stderr)
+}
+
+// tailLive is why tail needs a running connector: only to follow.
+func tailLive(follow bool) string {
+	if !follow {
+		return ""
+	}
+	return "nothing new will arrive to follow: start the connector, or drop --follow and --from-end to read what it left"
 }

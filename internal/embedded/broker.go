@@ -10,13 +10,15 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
-// BrokerFor finds the broker of DATA_DIR for tail, status and
-// redrive: the running connector's, or one opened here on the persisted data
-// (not for --follow: nothing would ever arrive). To read (write false), the
+// BrokerFor finds the broker of DATA_DIR for tail, status, redrive and
+// command: the running connector's, or one opened here on the persisted data.
+// A non-empty live says why the command needs a running connector (tail
+// --follow: nothing new would ever arrive; command: nobody would apply it),
+// and how to do without: with no connector running, it is the error's text. To read (write false), the
 // broker opens a copy of the data (readDataDir), and DATA_DIR is never
 // written nor held; to write, it opens the data in place and holds DATA_DIR
 // until closeBroker. closeBroker is never nil on success.
-func BrokerFor(dir string, follow, write bool, stderr io.Writer) (addr string, closeBroker func(), err error) {
+func BrokerFor(dir, live string, write bool, stderr io.Writer) (addr string, closeBroker func(), err error) {
 	if addr := RunningBrokerAddr(dir); addr != "" {
 		fmt.Fprintf(stderr, "KAFKA_BROKERS is not set: reading the embedded broker of the connector running on %s, at %s\n", dir, addr)
 		return addr, func() {}, nil
@@ -24,8 +26,8 @@ func BrokerFor(dir string, follow, write bool, stderr io.Writer) (addr string, c
 	if !hasBrokerData(dir) {
 		return "", nil, fmt.Errorf("%w: KAFKA_BROKERS is not set and DATA_DIR (%s) holds no embedded broker data: set KAFKA_BROKERS to the broker address the connector printed (\"embedded Kafka broker listening on 127.0.0.1:PORT\"), or DATA_DIR to the directory it used", config.ErrUsage, dir)
 	}
-	if follow {
-		return "", nil, fmt.Errorf("%w: no connector runs on DATA_DIR (%s), so nothing new will arrive to follow: start the connector, or drop --follow and --from-end to read what it left", config.ErrUsage, dir)
+	if live != "" {
+		return "", nil, fmt.Errorf("%w: no connector runs on DATA_DIR (%s), so %s", config.ErrUsage, dir, live)
 	}
 	data, release := dir, func() {}
 	if write {

@@ -135,11 +135,11 @@ func (v *View) PrintStatus(w io.Writer, rep StatusReport) {
 			sort.Strings(classes)
 			fmt.Fprintf(w, "  DLQ          %d records in %s for %d incidents (by class %s), the newest failed %s\n",
 				d.Records, t.DLQTopic, d.Incidents, strings.Join(classes, ", "), stamp(d.NewestFailed))
-			fmt.Fprintf(w, "               %d incidents not redriven yet", d.Outstanding)
 			if d.Outstanding > 0 {
-				fmt.Fprintf(w, " (connector redrive --class CLASS, --incident ID or --all)")
+				fmt.Fprintf(w, "               %d incidents not redriven yet (connector redrive --class CLASS, --incident ID or --all)\n", d.Outstanding)
+			} else if d.NotFound < d.Incidents {
+				fmt.Fprintf(w, "               every incident redriven already\n")
 			}
-			fmt.Fprintln(w)
 			if d.NotFound > 0 {
 				fmt.Fprintf(w, "               %d incidents no longer exist (merged or deleted; class %s): nothing to do\n", d.NotFound, dlq.ClassNotFound)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/dlq"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 )
 
@@ -39,5 +40,28 @@ func TestStatusCountsTheRateStampsAsTheLimiterDoes(t *testing.T) {
 	if s := out.String(); !strings.Contains(s, "the next start may use 0 of 3 extra-data calls in its first 1m0s window (3 of the last run's still count)") ||
 		!strings.Contains(s, "the next start holds extra-data calls for one 1m0s window") {
 		t.Errorf("status:\n%s", s)
+	}
+}
+
+// A DLQ whose every incident no longer exists asks for no redrive: status
+// says there is nothing to do, not "0 incidents not redriven yet".
+func TestStatusAsksNoRedriveOfIncidentsThatNoLongerExist(t *testing.T) {
+	print := func(s dlq.Summary) string {
+		v := &View{cfg: &config.Config{ConnectorName: "c"}}
+		var out bytes.Buffer
+		v.PrintStatus(&out, StatusReport{Tenants: []TenantStatus{{Tenant: "acme", DLQTopic: "xdr.dlq", DLQ: s}}})
+		return out.String()
+	}
+	gone := print(dlq.Summary{Records: 2, Incidents: 2, NotFound: 2, ByClass: map[string]int{dlq.ClassNotFound: 2}})
+	if strings.Contains(gone, "not redriven yet") || strings.Contains(gone, "redriven already") || !strings.Contains(gone, "2 incidents no longer exist") {
+		t.Errorf("every incident gone:\n%s", gone)
+	}
+	mixed := print(dlq.Summary{Records: 3, Incidents: 3, Outstanding: 1, NotFound: 2, ByClass: map[string]int{dlq.ClassNotFound: 2, "403": 1}})
+	if !strings.Contains(mixed, "1 incidents not redriven yet (connector redrive") || !strings.Contains(mixed, "2 incidents no longer exist") {
+		t.Errorf("one to redrive, two gone:\n%s", mixed)
+	}
+	done := print(dlq.Summary{Records: 1, Incidents: 1, ByClass: map[string]int{"403": 1}})
+	if !strings.Contains(done, "every incident redriven already") {
+		t.Errorf("all redriven:\n%s", done)
 	}
 }

@@ -103,7 +103,7 @@ func Open(ctx context.Context, cfg *config.Config, onlyTenant string, write bool
 		if embedded.RunningBrokerAddr(cfg.DataDir) != "" {
 			v.embedded = "running"
 		}
-		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, false, write, stderr)
+		addr, closeBroker, err := embedded.BrokerFor(cfg.DataDir, "", write, stderr)
 		if err != nil {
 			return nil, err
 		}
