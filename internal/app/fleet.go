@@ -72,6 +72,10 @@ type TenantStatus struct {
 	// net drain rate.
 	QueueTrend      string  `json:"enrich_queue_trend,omitempty"`
 	QueueETASeconds float64 `json:"enrich_queue_eta_seconds,omitempty"`
+	// EnrichCapacity is how many incidents a second its budgets let the
+	// tenant enrich at most (enrich.Stats.Capacity: the single calls, plus
+	// the bulk calls' incidents while bulk is active), which bounds the ETA.
+	EnrichCapacity float64 `json:"enrich_capacity_per_second,omitempty"`
 }
 
 // slot is one tenant of the running set: its configuration and the run
@@ -124,7 +128,8 @@ func (s *slot) snapshot() TenantStatus {
 		if ps.Offsets.Watermark > 0 {
 			st.LagSeconds = max(0, time.Since(time.UnixMilli(ps.Offsets.Watermark)).Seconds())
 		}
-		est := queue.Sample(time.Now(), ps.QueueDepth, ps.Enrich.RateLimit)
+		st.EnrichCapacity = ps.Enrich.Capacity
+		est := queue.Sample(time.Now(), ps.QueueDepth, ps.Enrich.Capacity)
 		st.QueueTrend = est.Trend
 		if est.Trend == drain.Draining {
 			st.QueueETASeconds = est.ETA.Seconds()

@@ -21,7 +21,7 @@ func TestQueueETAMetric(t *testing.T) {
 	tr := drain.NewTracker(2 * time.Second)
 	t0, depth, step := time.Unix(1000, 0), 100, 0
 	reg, err := registerQueueETA(m, func() (drain.Estimate, bool) {
-		return tr.Sample(t0.Add(time.Duration(step)*time.Second), depth, 10), true
+		return tr.Sample(t0.Add(time.Duration(step)*time.Second), depth, 5), true // 10 calls per 2 s
 	}, attribute.String("tenant", "acme"))
 	if err != nil {
 		t.Fatal(err)

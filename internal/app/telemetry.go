@@ -235,7 +235,7 @@ func (o *observability) registerPipelineMetrics(p *pipeline.Pipeline, w *pollWat
 		if !s.Started {
 			return drain.Estimate{}, false
 		}
-		return queue.Sample(time.Now(), s.QueueDepth, s.Enrich.RateLimit), true
+		return queue.Sample(time.Now(), s.QueueDepth, s.Enrich.Capacity), true
 	}, attr)
 	if err != nil {
 		_ = reg.Unregister()

@@ -88,9 +88,9 @@ func (m fleetMeters) add(now time.Time, ss []app.TenantStatus) map[string]drain.
 			mt = drain.NewMeter(s.BudgetLimit, rw)
 			m[s.ID] = mt
 		}
-		// A tenant that is not running shows no limit: its budget is unknown
-		// then, and the total's too.
-		mt.SetBudget(s.BudgetLimit, rw)
+		// A tenant that is not running shows no capacity: its budget is
+		// unknown then, and the total's too.
+		mt.SetBudgetRate(s.EnrichCapacity)
 		if budget >= 0 && mt.Budget() > 0 {
 			budget += mt.Budget()
 		} else {

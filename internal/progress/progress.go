@@ -16,6 +16,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/drain"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 )
 
@@ -100,6 +101,9 @@ func Start(ctx context.Context, p *pipeline.Pipeline, out io.Writer, log *slog.L
 				if !s.Started {
 					continue
 				}
+				if s.Enrich.Capacity > 0 {
+					meter.SetBudgetRate(s.Enrich.Capacity) // the bulk calls' incidents count too
+				}
 				meter.Add(now, s.QueueDepth)
 				if now.Before(next) {
 					continue
@@ -126,6 +130,8 @@ type progressView struct {
 	inWindow   uint64           // extra-data calls in the last rate window, as the limiter counts them
 	limit      int              // 0: budget unknown
 	window     time.Duration    //
+	bulkInUse  int              // bulk calls in the bulk endpoint's window, while bulk enrichment is active
+	bulkLimit  int              // 0: bulk enrichment not active, not shown
 	rateLimits uint64           // 429 replies
 	dlq        uint64           // enrichments given up
 	lag        time.Duration    // now - watermark; 0 before the first watermark
@@ -136,6 +142,9 @@ func newProgressView(s pipeline.Stats, now time.Time, pc progressConfig, est dra
 		limit: pc.limit, window: pc.window, rateLimits: s.Enrich.RateLimited, dlq: s.Enrich.DLQ, drain: est}
 	if s.Offsets.Watermark > 0 {
 		v.lag = max(0, now.Sub(time.UnixMilli(s.Offsets.Watermark)).Truncate(time.Second))
+	}
+	if s.Enrich.BulkRateLimit > 0 && s.Enrich.BulkMode != enrich.BulkOff && !s.Enrich.BulkFallback {
+		v.bulkInUse, v.bulkLimit = s.Enrich.BulkLimiter.InUse, s.Enrich.BulkRateLimit
 	}
 	return v
 }
@@ -155,6 +164,9 @@ func (v progressView) line() string {
 	fmt.Fprintf(&b, " | enrich queue %d%s", v.queue, v.drain.Note())
 	if v.limit > 0 {
 		fmt.Fprintf(&b, ", budget %d/%d per %s", v.inWindow, v.limit, v.window)
+	}
+	if v.bulkLimit > 0 {
+		fmt.Fprintf(&b, ", bulk %d/%d", v.bulkInUse, v.bulkLimit)
 	}
 	if v.rateLimits > 0 {
 		fmt.Fprintf(&b, ", 429s %d", v.rateLimits)
@@ -184,6 +196,9 @@ func (v progressView) attrs() []any {
 	}
 	if v.limit > 0 {
 		a = append(a, "enrich_calls_in_window", v.inWindow, "enrich_rate_limit", v.limit, "enrich_rate_window", v.window.String())
+	}
+	if v.bulkLimit > 0 {
+		a = append(a, "bulk_calls_in_window", v.bulkInUse, "bulk_rate_limit", v.bulkLimit)
 	}
 	return append(a, "enrich_429s", v.rateLimits, "dlq", v.dlq, "watermark_lag_seconds", int64(v.lag.Seconds()))
 }

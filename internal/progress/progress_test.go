@@ -34,6 +34,22 @@ func TestProgressShowsTheLimitersCallsInWindow(t *testing.T) {
 	}
 }
 
+// While bulk enrichment is active the line shows the bulk endpoint's budget
+// in use too, since the bulk calls do the work; after a fallback it does not.
+func TestProgressShowsTheBulkBudget(t *testing.T) {
+	var s pipeline.Stats
+	s.Enrich.Limiter.InUse, s.Enrich.BulkLimiter.InUse = 0, 3
+	s.Enrich.BulkMode, s.Enrich.BulkRateLimit = enrich.BulkAuto, 10
+	v := newProgressView(s, time.Unix(1000, 0), progressConfig{limit: 10, window: 2 * time.Second}, drain.Estimate{})
+	if want := "budget 0/10 per 2s, bulk 3/10 |"; !strings.Contains(v.line(), want) {
+		t.Errorf("line %q lacks %q", v.line(), want)
+	}
+	s.Enrich.BulkFallback = true
+	if v := newProgressView(s, time.Unix(1000, 0), progressConfig{limit: 10, window: 2 * time.Second}, drain.Estimate{}); strings.Contains(v.line(), "bulk") {
+		t.Errorf("line %q shows the bulk budget after the fallback", v.line())
+	}
+}
+
 func TestProgressLine(t *testing.T) {
 	v := progressView{versions: 305, produced: map[string]int64{"xdr.incidents": 335, "xdr.alerts": 452}, queue: 269,
 		drain: drain.Estimate{Trend: drain.Draining, ETA: 54 * time.Second}, inWindow: 9, limit: 10, window: 2 * time.Second, lag: 2 * time.Second}

@@ -198,15 +198,15 @@ type Tracker struct {
 // rateWindow (ENRICH_RATE_WINDOW).
 func NewTracker(rateWindow time.Duration) *Tracker { return &Tracker{rateWindow: rateWindow} }
 
-// Sample records depth at now, for a budget of limit calls per the
-// tracker's rate window (limit 0: unknown), and returns the estimate.
-func (t *Tracker) Sample(now time.Time, depth, limit int) Estimate {
+// Sample records depth at now, for a capacity of capacity incidents a
+// second (enrich.Stats.Capacity; 0: unknown), and returns the estimate.
+func (t *Tracker) Sample(now time.Time, depth int, capacity float64) Estimate {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = NewMeter(limit, t.rateWindow)
+		t.m = NewMeter(0, t.rateWindow)
 	}
-	t.m.SetBudget(limit, t.rateWindow)
+	t.m.SetBudgetRate(capacity)
 	t.m.Add(now, depth)
 	return t.m.Estimate()
 }

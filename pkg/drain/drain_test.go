@@ -174,9 +174,9 @@ func TestTrackerSamplesWhenRead(t *testing.T) {
 	var est Estimate
 	for s := range 31 {
 		if s == 20 {
-			est = tr.Sample(t0.Add(time.Duration(s)*time.Second-time.Millisecond), 100-2*s, 10) // a second reader
+			est = tr.Sample(t0.Add(time.Duration(s)*time.Second-time.Millisecond), 100-2*s, 5) // a second reader
 		}
-		est = tr.Sample(t0.Add(time.Duration(s)*time.Second), 100-2*s, 10)
+		est = tr.Sample(t0.Add(time.Duration(s)*time.Second), 100-2*s, 5)
 		if s < 30 && est.Trend != Measuring {
 			t.Fatalf("after %d s: %+v, want measuring for 30 s", s, est)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -275,8 +276,26 @@ func TestBulkAutoFallsBack(t *testing.T) {
 		if !st.BulkFallback || !h.e.FellBack() || h.e.BulkActive() || st.DLQ != 0 || len(told) != 1 {
 			t.Errorf("stats %+v, told %d times", st, len(told))
 		}
+		if want := 10.0 / 60; math.Abs(st.Capacity-want) > 1e-9 {
+			t.Errorf("capacity after the fallback %v incidents/s, want the single endpoint's %v", st.Capacity, want)
+		}
 		h.shutdown(t)
 	})
+}
+
+// The enrichment's capacity, which bounds the queue's drain estimate, counts
+// BulkSize incidents per bulk call while bulk is active, beside the single
+// endpoint's calls; without bulk it is the single endpoint's alone.
+func TestCapacityCountsTheBulkCalls(t *testing.T) {
+	fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) { return itemsOf(ids, 50), nil }}
+	h, _ := newBulkHarness(t, Config{BulkSize: 40}, &fakeAPI{reply: ok}, fb)
+	if got, want := h.e.Stats().Capacity, (10.0+10*40)/60; math.Abs(got-want) > 1e-9 {
+		t.Errorf("bulk on: capacity %v incidents/s, want %v", got, want)
+	}
+	off := newHarness(t, Config{Bulk: BulkOff}, &fakeAPI{reply: ok})
+	if got, want := off.e.Stats().Capacity, 10.0/60; math.Abs(got-want) > 1e-9 {
+		t.Errorf("bulk off: capacity %v incidents/s, want %v", got, want)
+	}
 }
 
 // ENRICH_BULK=on never falls back: the tenant stops with the error and

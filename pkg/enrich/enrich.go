@@ -310,6 +310,26 @@ type Stats struct {
 	Unasked         uint64       // bulk items for incidents not asked for, never published
 	BulkLimiter     LimiterStats // the bulk limiter's figures
 	BulkRateLimit   int          // bulk calls the bulk limiter admits per window; 0 without one
+
+	// Capacity is how many incidents a second the budgets let the stage
+	// enrich at most: the single endpoint's calls per window, plus, while
+	// bulk enrichment is active, BulkSize incidents per bulk call; 0 when a
+	// limiter does not tell its window. The queue's drain estimate is
+	// bounded by it (drain.Estimate).
+	Capacity float64
+}
+
+// windowed is a limiter that tells its window, as *Limiter does.
+type windowed interface{ Window() time.Duration }
+
+// perSecond is calls per second of lim, times each; 0 when lim does not tell
+// its window.
+func perSecond(lim RateLimiter, each int) float64 {
+	w, ok := lim.(windowed)
+	if !ok || w.Window() <= 0 {
+		return 0
+	}
+	return float64(lim.Limit()*each) / w.Window().Seconds()
 }
 
 // Stats returns a snapshot of the counters.
@@ -327,6 +347,14 @@ func (e *Enricher) Stats() Stats {
 		s.BulkMode, s.BulkLimiter, s.BulkRateLimit = e.cfg.Bulk, e.bulkLim.Stats(), e.bulkLim.Limit()
 		s.BulkCalls, s.BulkRateLimited, s.ToSingle = e.bulkCalls.Load(), e.bulkRateLimited.Load(), e.toSingleCount.Load()
 		s.Capped, s.Absent, s.Unasked = e.capped.Load(), e.absent.Load(), e.unasked.Load()
+	}
+	s.Capacity = perSecond(e.lim, 1)
+	if s.Capacity > 0 && e.BulkActive() {
+		if bulk := perSecond(e.bulkLim, e.cfg.BulkSize); bulk > 0 {
+			s.Capacity += bulk
+		} else {
+			s.Capacity = 0
+		}
 	}
 	return s
 }
