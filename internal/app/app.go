@@ -170,13 +170,18 @@ func newProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, deps 
 			p.Close()
 		}
 	}()
+	// The tenants of the run, as config resolves them for every command: the
+	// tenants file's, or the environment's one tenant (which runs in a fleet
+	// only with the group).
 	var tenants []config.Tenant
-	if cfg.TenantsFile != "" {
-		ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	if cfg.TenantsFile != "" || cfg.GroupEnabled {
+		plans, err := cfg.Plans()
 		if err != nil {
 			return nil, &ConfigError{err}
 		}
-		tenants = ts
+		for _, pl := range plans {
+			tenants = append(tenants, pl.Tenant)
+		}
 	}
 	obs, err := newObservability(ctx, cfg, deps, log)
 	if err != nil {
@@ -191,12 +196,10 @@ func newProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, deps 
 	sh := shared{cfg: cfg, log: log, connOpts: connOpts, obs: obs, version: deps.Version, stderr: deps.Stderr, tenantOpts: tn.tenantOpts,
 		replies: xdr.NewReplyBudget(cmp.Or(cfg.XDRReplyBudget, xdr.DefaultReplyBudget))}
 	if cfg.GroupEnabled {
+		// With the environment's one tenant, active/standby: it runs in
+		// whichever process owns its slot, its records exactly as without a
+		// group.
 		sh.replica = replicaName(cfg)
-		if cfg.TenantsFile == "" {
-			// Active/standby: the environment's one tenant runs in whichever
-			// process owns its slot, its records exactly as without a group.
-			tenants = []config.Tenant{config.EnvTenant(cfg)}
-		}
 	}
 	if cfg.TenantsFile != "" || cfg.GroupEnabled {
 		return p, p.newFleet(sh, tenants, &ok)

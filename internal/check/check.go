@@ -168,13 +168,14 @@ func checkAPI(ctx context.Context, r *report, name string, cfg *config.Config, t
 // checkTenants checks the tenants file, then each tenant's API, one block
 // per tenant. It reports false when the file is not valid.
 func checkTenants(ctx context.Context, r *report, cfg *config.Config, timeout time.Duration) bool {
-	ts, err := config.LoadTenants(cfg.TenantsFile, cfg)
+	plans, err := cfg.Plans()
 	if err != nil {
 		r.fail("tenants file", cfg.TenantsFile+" is not valid:"+config.IndentLines(err.Error()), "fix the tenants named above; the file's keys are listed in README (Many tenants)")
 		return false
 	}
-	r.pass("tenants file", fmt.Sprintf("%s: %d tenants", cfg.TenantsFile, len(ts)))
-	for _, t := range ts {
+	r.pass("tenants file", fmt.Sprintf("%s: %d tenants", cfg.TenantsFile, len(plans)))
+	for _, pl := range plans {
+		t := pl.Tenant
 		name := "tenant " + t.ID
 		if t.Disabled {
 			r.skip(name, "disabled: true")
