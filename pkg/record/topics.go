@@ -58,10 +58,27 @@ func (ts *Topics) Of(t Topic) *string {
 	return nil
 }
 
-// Name returns the Kafka topic of t ("" for an unknown role).
+// Name returns the Kafka topic of t ("" for an unknown role). It runs for
+// every record the sink writes, so it reads the field without Of, whose
+// pointer into ts would move ts to the heap on each call.
 func (ts Topics) Name(t Topic) string {
-	if p := ts.Of(t); p != nil {
-		return *p
+	switch t {
+	case TopicIncidents:
+		return ts.Incidents
+	case TopicAlerts:
+		return ts.Alerts
+	case TopicArtifacts:
+		return ts.Artifacts
+	case TopicDLQ:
+		return ts.DLQ
+	case TopicOCSFIncidents:
+		return ts.OCSFIncidents
+	case TopicOCSFAlerts:
+		return ts.OCSFAlerts
+	case TopicECSIncidents:
+		return ts.ECSIncidents
+	case TopicECSAlerts:
+		return ts.ECSAlerts
 	}
 	return ""
 }

@@ -31,3 +31,12 @@ func TestEveryRoleHasItsField(t *testing.T) {
 		t.Error("an unknown role has a field")
 	}
 }
+
+// Name runs for every record the sink writes: it allocates nothing.
+func TestNameAllocatesNothing(t *testing.T) {
+	ts := Topics{Incidents: "i", Alerts: "a", ECSAlerts: "e"}
+	var got string
+	if n := testing.AllocsPerRun(100, func() { got = ts.Name(TopicECSAlerts) }); n != 0 || got != "e" {
+		t.Errorf("Name allocates %v times per call (%q)", n, got)
+	}
+}
