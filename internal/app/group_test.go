@@ -248,8 +248,8 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	// does not exist.
 	waitFor(t, 30*time.Second, "a's tenants to report the fence or stop on losing their slots", func() bool {
 		for _, id := range fromA {
-			fenced := len(a.logs.lines(`"tenant":"`+id+`"`, pipeline.ErrFenced.Error())) > 0
-			stopped := len(a.logs.lines("tenants of lost slots stopped and committed", `"`+id+`"`)) > 0
+			fenced := len(a.logs.Lines(`"tenant":"`+id+`"`, pipeline.ErrFenced.Error())) > 0
+			stopped := len(a.logs.Lines("tenants of lost slots stopped and committed", `"`+id+`"`)) > 0
 			if !fenced && !stopped {
 				return false
 			}
@@ -257,7 +257,7 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 		return true
 	})
 	for _, id := range fromA {
-		if failed := a.logs.lines(`"tenant":"`+id+`"`, "its final commit failed"); len(failed) > 0 && !strings.Contains(failed[0], pipeline.ErrFenced.Error()) {
+		if failed := a.logs.Lines(`"tenant":"`+id+`"`, "its final commit failed"); len(failed) > 0 && !strings.Contains(failed[0], pipeline.ErrFenced.Error()) {
 			t.Errorf("tenant %s: a's final commit failed other than by the fence: %s", id, failed[0])
 		}
 	}
@@ -491,7 +491,7 @@ func TestASecondProcessWithoutTheGroupIsFoundOut(t *testing.T) {
 		}
 		return len(told) == len(ids)
 	})
-	if lines := a.logs.lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
+	if lines := a.logs.Lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
 		t.Errorf("a logged %d failures naming the second process, want one per tenant (%d)", len(lines), len(ids))
 	}
 	b.stop(t)

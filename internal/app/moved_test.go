@@ -116,7 +116,7 @@ func TestMovedTenantIsReleasedAndTheStopEndsInTime(t *testing.T) {
 		if s := st[id]; !strings.Contains(s.Reason, "moved to b") || !s.NextRetry.IsZero() || s.Failures != 0 {
 			t.Errorf("tenant %s on a: %+v, want moved to b, no retry", id, s)
 		}
-		if len(a.logs.lines(`"tenant":"`+id+`"`, "tenant failed")) != 0 {
+		if len(a.logs.Lines(`"tenant":"`+id+`"`, "tenant failed")) != 0 {
 			t.Errorf("tenant %s was logged failed on a", id)
 		}
 	}

@@ -98,7 +98,7 @@ func TestAFailedTenantStaysFailedWhileItsRetryStarts(t *testing.T) {
 	var once sync.Once
 	e.cluster.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
 		e.cluster.KeepControl()
-		if len(r.logs.lines("tenant failed", `"tenant":"`+revoked+`"`)) == 0 {
+		if len(r.logs.Lines("tenant failed", `"tenant":"`+revoked+`"`)) == 0 {
 			return nil, nil, false
 		}
 		once.Do(func() { close(held) })
