@@ -96,14 +96,7 @@ func (e *fleetEnv) writeFile(ids ...string) {
 }
 
 // content is a tenants file naming the given tenants of the fleet.
-func (e *fleetEnv) content(ids ...string) string {
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for _, id := range ids {
-		b.WriteString(e.fleet.TenantEntry(e.root, id))
-	}
-	return b.String()
-}
+func (e *fleetEnv) content(ids ...string) string { return e.fleet.TenantsFile(e.root, ids...) }
 
 type fleetRun struct {
 	logs   *testkit.LogBuffer // the process's log, JSON lines
