@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +35,27 @@ func groupSettings(name string) map[string]string {
 
 func newGroupFleetEnv(t *testing.T, n int) *fleetEnv {
 	return newFleetEnv(t, n, 15, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+}
+
+// twoReplicas starts replicas a and b over six tenants and waits until
+// they share them and each of a's tenants has called the API from a; it
+// returns the environment, the tenants, the replicas and a's tenants.
+func twoReplicas(t *testing.T) (e *fleetEnv, ids []string, a, b *fleetRun, fromA []string) {
+	t.Helper()
+	e = newGroupFleetEnv(t, 6)
+	ids = e.fleet.IDs()
+	a = e.start(groupSettings("a"))
+	b = e.start(groupSettings("b"))
+	fromA = spread(t, "a and b to share the tenants", ids, a, b)[0]
+	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
+		for _, id := range fromA {
+			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
+				return false
+			}
+		}
+		return true
+	})
+	return e, ids, a, b, fromA
 }
 
 // running is the ids of the tenants a replica runs (in state running).
@@ -182,20 +201,7 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 // report nobody's ownership at no point, and b's first call of each comes
 // after a's last.
 func TestZombieStopsCallingAndIsFenced(t *testing.T) {
-	e := newGroupFleetEnv(t, 6)
-	ids := e.fleet.IDs()
-	a := e.start(groupSettings("a"))
-	b := e.start(groupSettings("b"))
-	got := spread(t, "a and b to share the tenants", ids, a, b)
-	fromA := got[0]
-	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
-		for _, id := range fromA {
-			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
-				return false
-			}
-		}
-		return true
-	})
+	e, ids, a, b, fromA := twoReplicas(t)
 
 	var mu sync.Mutex
 	cut := true
@@ -203,17 +209,8 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	for _, key := range []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.SyncGroup} {
 		e.cluster.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			e.cluster.KeepControl()
-			var id *string
-			switch r := req.(type) {
-			case *kmsg.HeartbeatRequest:
-				id = r.InstanceID
-			case *kmsg.JoinGroupRequest:
-				id = r.InstanceID
-			case *kmsg.SyncGroupRequest:
-				id = r.InstanceID
-			}
 			mu.Lock()
-			hold := cut && id != nil && *id == "a"
+			hold := cut && testkit.FromGroupMember(req, "a")
 			mu.Unlock()
 			if hold {
 				e.cluster.SleepControl(func() { <-wake })
@@ -449,13 +446,7 @@ func (r *fleetRun) slotOf(id string) int32 { return r.group().slotOf(id) }
 // as GET /metrics serves it; -1 when it is absent.
 func gauge(t *testing.T, r *fleetRun, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(r.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range scrape(t, r) {
 		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
 			f := strings.Fields(rest)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
