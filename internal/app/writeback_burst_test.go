@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -149,7 +150,7 @@ func TestWritebackBurstDrainsAtThePacingRate(t *testing.T) {
 			// pacer gives it (the request itself may be sent later when
 			// the process stalls).
 			pctx := &queuedCtx{Context: runCtx, queued: func() { log.add("wait") }}
-			_, err := pace(pctx, pa.lim, func() (*xdr.IncidentsReply, error) {
+			_, err := enrich.Paced(pctx, pa.lim, func() (*xdr.IncidentsReply, error) {
 				log.add("poll")
 				return client.GetIncidents(runCtx, xdr.IncidentsRequest{SearchTo: 100})
 			})
