@@ -58,6 +58,23 @@ func twoReplicas(t *testing.T) (e *fleetEnv, ids []string, a, b *fleetRun, fromA
 	return e, ids, a, b, fromA
 }
 
+// everyVersionInKafka waits until every version the simulator served of
+// the tenants ids is on xdr.incidents.
+func everyVersionInKafka(t *testing.T, e *fleetEnv, ids []string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
+		c := e.consume("xdr.incidents")
+		for _, id := range ids {
+			for _, v := range e.fleet.Tenant(id).Versions() {
+				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // running is the ids of the tenants a replica runs (in state running).
 func running(t *testing.T, r *fleetRun) []string {
 	var out []string
@@ -174,17 +191,7 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 			t.Errorf("tenant %s: %+v", id, st)
 		}
 	}
-	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
-		c := e.consume("xdr.incidents")
-		for _, id := range ids {
-			for _, v := range e.fleet.Tenant(id).Versions() {
-				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	everyVersionInKafka(t, e, ids)
 	noOverlap(t, e, ids)
 	for _, id := range ids {
 		if n := e.fleet.Tenant(id).Count429(); n != 0 {
@@ -258,17 +265,7 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 			t.Errorf("tenant %s: a's final commit failed other than by the fence: %s", id, failed[0])
 		}
 	}
-	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
-		c := e.consume("xdr.incidents")
-		for _, id := range ids {
-			for _, v := range e.fleet.Tenant(id).Versions() {
-				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	everyVersionInKafka(t, e, ids)
 }
 
 // TestActiveStandbyKeepsTheEnvTenantAsItWas runs the environment's one

@@ -122,16 +122,8 @@ func TestWritebackBurstDrainsAtThePacingRate(t *testing.T) {
 	if err := kcl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := writeback.New(writeback.Config{Connector: "c", Policy: writeback.Policy{Tenant: "acme", Enabled: true, Actions: writeback.DefaultActions},
-		CommandsTopic: "xdr.commands", ResultsTopic: "xdr.command-results", OffsetsTopic: testkit.OffsetsTopic, CreateTopics: true,
-		ClientOpts: env.ConnOpts()}, pa, kcl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
+	a, runCtx, cancel, done := runApplier(t, ctx, env, pa, kcl)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
 
 	// The poll loop: one get_incidents call each pollEvery, as a caught-up
 	// poll loop makes them.
