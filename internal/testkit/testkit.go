@@ -121,6 +121,21 @@ func (e *Env) Producer(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// Topics lists the cluster's topics.
+func (e *Env) Topics() kadm.TopicDetails {
+	e.T.Helper()
+	cl, err := kgo.NewClient(e.ConnOpts()...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return topics
+}
+
 // Record is a record as a consumer sees it; data topics' values are decoded
 // into the envelope.
 type Record struct {
