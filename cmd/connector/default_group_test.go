@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,13 +54,8 @@ func TestThreeProcessesWithDefaultSettingsShareTheTenants(t *testing.T) {
 	defer c.Close()
 	brokers := c.ListenAddrs()
 	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for _, id := range ids {
-		b.WriteString(fleet.TenantEntry(srv.URL, id))
-	}
 	file := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(fleet.TenantsFile(srv.URL, ids...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data") // one for all: as started from one directory
@@ -79,22 +73,7 @@ func TestThreeProcessesWithDefaultSettingsShareTheTenants(t *testing.T) {
 	}
 	evenly := func(what string, within time.Duration, rs ...*replica) {
 		t.Helper()
-		testkit.WaitFor(t, within, what, func() bool {
-			seen, counts := map[string]int{}, []int{}
-			for _, r := range rs {
-				run := r.running()
-				counts = append(counts, len(run))
-				for _, id := range run {
-					seen[id]++
-				}
-			}
-			for _, id := range ids {
-				if seen[id] != 1 {
-					return false
-				}
-			}
-			return slices.Max(counts)-slices.Min(counts) <= 1
-		})
+		waitEvenly(t, within, what, ids, rs...)
 	}
 	memberID := func(r *replica) string {
 		t.Helper()

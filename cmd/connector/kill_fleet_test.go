@@ -54,13 +54,8 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 	root, stop := fleet.Start()
 	defer stop()
 	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for _, id := range ids {
-		b.WriteString(fleet.TenantEntry(root, id))
-	}
 	file := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(fleet.TenantsFile(root, ids...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
@@ -46,26 +46,9 @@ func binary(t *testing.T) string {
 // proc is one run of the built binary.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.LogBuffer
 	done   chan struct{}
 	status int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
@@ -78,7 +61,7 @@ func startBinary(t *testing.T, env map[string]string, args ...string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, out: &testkit.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -57,6 +57,28 @@ type replica struct {
 	http string
 }
 
+// waitEvenly waits, up to within, until the replicas run the tenants ids
+// between them, each tenant in one, with max − min ≤ 1.
+func waitEvenly(t *testing.T, within time.Duration, what string, ids []string, rs ...*replica) {
+	t.Helper()
+	testkit.WaitFor(t, within, what, func() bool {
+		seen, counts := map[string]int{}, []int{}
+		for _, r := range rs {
+			run := r.running()
+			counts = append(counts, len(run))
+			for _, id := range run {
+				seen[id]++
+			}
+		}
+		for _, id := range ids {
+			if seen[id] != 1 {
+				return false
+			}
+		}
+		return slices.Max(counts)-slices.Min(counts) <= 1
+	})
+}
+
 // freeAddr is a loopback address nothing listens on now.
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -140,13 +162,8 @@ func scaleOut(t *testing.T, delivery string) {
 	brokers := c.ListenAddrs()
 
 	dir := t.TempDir()
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for _, id := range ids {
-		b.WriteString(fleet.TenantEntry(srv.URL, id))
-	}
 	file := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(fleet.TenantsFile(srv.URL, ids...)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := func(name string) *replica {
@@ -165,26 +182,9 @@ func scaleOut(t *testing.T, delivery string) {
 		r.p = startBinary(t, env)
 		return r
 	}
-	// evenly waits until the replicas run all the tenants between them,
-	// each tenant in one, with max − min ≤ 1.
 	evenly := func(what string, rs ...*replica) {
 		t.Helper()
-		testkit.WaitFor(t, 60*time.Second, what, func() bool {
-			seen, counts := map[string]int{}, []int{}
-			for _, r := range rs {
-				run := r.running()
-				counts = append(counts, len(run))
-				for _, id := range run {
-					seen[id]++
-				}
-			}
-			for _, id := range ids {
-				if seen[id] != 1 {
-					return false
-				}
-			}
-			return slices.Max(counts)-slices.Min(counts) <= 1
-		})
+		waitEvenly(t, 60*time.Second, what, ids, rs...)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

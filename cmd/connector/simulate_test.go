@@ -18,13 +18,14 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // simulated is one in-process run of `connector simulate`.
 type simulated struct {
-	out  *syncBuffer
+	out  *testkit.LogBuffer
 	addr string // the listener, host:port
 	stop func() error
 }
@@ -34,7 +35,7 @@ type simulated struct {
 func startSimulate(t *testing.T, args ...string) *simulated {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &simulated{out: &syncBuffer{}}
+	s := &simulated{out: &testkit.LogBuffer{}}
 	errc := make(chan error, 1)
 	go func() { errc <- simulateCmd(ctx, args, s.out, s.out) }()
 	var once bool
@@ -321,7 +322,7 @@ func TestSimulateTenantsUsage(t *testing.T) {
 		{"--tenants-file", "x.yaml"},
 		{"--tenants", "2", "--tenants-file", ""},
 	} {
-		err := simulateCmd(t.Context(), args, &syncBuffer{}, &syncBuffer{})
+		err := simulateCmd(t.Context(), args, &testkit.LogBuffer{}, &testkit.LogBuffer{})
 		if !errors.Is(err, errUsage) {
 			t.Errorf("simulate %q: %v, want a usage error", args, err)
 		}
@@ -333,7 +334,7 @@ func TestSimulateTenantsUsage(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	err := simulateCmd(ctx, []string{"--tenants", "1", "--addr", "127.0.0.1:0", "--tenants-file", filepath.Join(notDir, "t.yaml")}, &syncBuffer{}, &syncBuffer{})
+	err := simulateCmd(ctx, []string{"--tenants", "1", "--addr", "127.0.0.1:0", "--tenants-file", filepath.Join(notDir, "t.yaml")}, &testkit.LogBuffer{}, &testkit.LogBuffer{})
 	if err == nil || errors.Is(err, errUsage) || ctx.Err() != nil {
 		t.Errorf("unwritable tenants file: %v", err)
 	}
@@ -344,7 +345,7 @@ func TestSimulateTenantsUsage(t *testing.T) {
 // an address beyond loopback unless --allow-remote is given.
 func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &syncBuffer{}
+	out := &testkit.LogBuffer{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- simulateCmd(ctx, []string{"--addr", "127.0.0.1:0", "--mutate-every", "0", "--incidents", "5"}, out, out)
@@ -382,7 +383,7 @@ func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
 	}
 
 	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "192.0.2.1:0"} {
-		out := &syncBuffer{}
+		out := &testkit.LogBuffer{}
 		err := simulateCmd(t.Context(), []string{"--addr", addr}, out, out)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--allow-remote") || !strings.Contains(err.Error(), "--addr "+addr) {
 			t.Errorf("--addr %s: %v, want a usage error naming --addr and --allow-remote", addr, err)
@@ -391,7 +392,7 @@ func TestSimulateServesTwoKeysOnLoopbackOnly(t *testing.T) {
 	// --allow-remote serves every interface when asked; the URL it prints
 	// dials loopback.
 	rctx, rcancel := context.WithCancel(t.Context())
-	rout := &syncBuffer{}
+	rout := &testkit.LogBuffer{}
 	rerr := make(chan error, 1)
 	go func() {
 		rerr <- simulateCmd(rctx, []string{"--addr", "0.0.0.0:0", "--allow-remote", "--mutate-every", "0", "--incidents", "1"}, rout, rout)
@@ -424,7 +425,7 @@ func TestSimulateOnAPortInUseSuggestsAnother(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, args := range [][]string{{"--addr", ln.Addr().String()}, {"--addr", ln.Addr().String(), "--tenants", "2", "--tenants-file", filepath.Join(t.TempDir(), "t.yaml")}} {
-		var out syncBuffer
+		var out testkit.LogBuffer
 		err := simulateCmd(context.Background(), args, &out, &out)
 		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--addr 127.0.0.1:8090") {
 			t.Errorf("simulate %v on a port in use: %v", args, err)

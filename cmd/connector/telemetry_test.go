@@ -30,7 +30,7 @@ import (
 // connRun is the connector running in-process against a testkit Env.
 type connRun struct {
 	base   string // http://addr of /metrics, /healthz, /readyz
-	out    *syncBuffer
+	out    *testkit.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	exited bool
@@ -62,7 +62,7 @@ func startConnector(t *testing.T, e *testkit.Env, extra map[string]string, deps 
 	addr := make(chan string, 1)
 	deps.Listening = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &connRun{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &connRun{out: &testkit.LogBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- run(ctx, cfg, r.out, r.out, deps) }()
 	t.Cleanup(func() {
 		if !r.exited {

@@ -19,7 +19,7 @@ var (
 // every call; the bulk limiter also holds these calls to
 // ENRICH_BULK_RATE_LIMIT per ENRICH_BULK_RATE_WINDOW.
 func (p pacedAPI) GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
-	return pace(ctx, p.lim, func() (*xdr.MultipleExtraData, error) { return p.c.GetMultipleIncidentsExtraData(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.MultipleExtraData, error) { return p.c.GetMultipleIncidentsExtraData(ctx, req) })
 }
 
 // errNoBulk is returned by a gated API whose client cannot make bulk calls.

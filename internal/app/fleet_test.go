@@ -96,17 +96,10 @@ func (e *fleetEnv) writeFile(ids ...string) {
 }
 
 // content is a tenants file naming the given tenants of the fleet.
-func (e *fleetEnv) content(ids ...string) string {
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for _, id := range ids {
-		b.WriteString(e.fleet.TenantEntry(e.root, id))
-	}
-	return b.String()
-}
+func (e *fleetEnv) content(ids ...string) string { return e.fleet.TenantsFile(e.root, ids...) }
 
 type fleetRun struct {
-	logs   *logBuffer // the process's log, JSON lines
+	logs   *testkit.LogBuffer // the process's log, JSON lines
 	proc   *Process
 	base   string
 	cancel context.CancelFunc
@@ -131,7 +124,7 @@ func (e *fleetEnv) start(extra map[string]string) *fleetRun {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := &fleetRun{done: make(chan error, 1), reload: make(chan struct{}, 1), logs: &logBuffer{}}
+	r := &fleetRun{done: make(chan error, 1), reload: make(chan struct{}, 1), logs: &testkit.LogBuffer{}}
 	var w io.Writer = r.logs
 	if testing.Verbose() {
 		w = io.MultiWriter(r.logs, os.Stderr)
@@ -527,9 +520,9 @@ func TestFleetReloads(t *testing.T) {
 	waitFor(t, 20*time.Second, "the added tenant to run", func() bool { return r.tenants(t)[ids[2]].State == StateRunning })
 
 	// An invalid file changes nothing, once it has been read and rejected.
-	rejected := len(r.logs.lines(fileRejected))
+	rejected := len(r.logs.Lines(fileRejected))
 	swap("tenants:\n  - id: BAD\n")
-	waitFor(t, 20*time.Second, "the invalid file to be rejected", func() bool { return len(r.logs.lines(fileRejected)) > rejected })
+	waitFor(t, 20*time.Second, "the invalid file to be rejected", func() bool { return len(r.logs.Lines(fileRejected)) > rejected })
 	if st := r.tenants(t); len(st) != 3 || st[ids[0]].State != StateRunning || st[ids[2]].State != StateRunning {
 		t.Fatalf("an invalid file changed the running set: %+v", st)
 	}
@@ -603,10 +596,10 @@ func TestReloadNeverLogsAKeyGivenAsItsPath(t *testing.T) {
 	}
 	const rejected = "the tenants file is not valid or cannot be read"
 	described := fmt.Sprintf("api_key_file: cannot be read (no such file or directory); the value is not shown, in case it is the secret itself: %d characters", len(key))
-	waitFor(t, 20*time.Second, "the file rejected", func() bool { return len(r.logs.lines(rejected, described)) == 1 })
+	waitFor(t, 20*time.Second, "the file rejected", func() bool { return len(r.logs.Lines(rejected, described)) == 1 })
 	r.reload <- struct{}{} // SIGHUP logs the rejection again
-	waitFor(t, 20*time.Second, "the rejection logged again", func() bool { return len(r.logs.lines(rejected, described)) == 2 })
-	if l := r.logs.lines(key[:8]); len(l) > 0 {
+	waitFor(t, 20*time.Second, "the rejection logged again", func() bool { return len(r.logs.Lines(rejected, described)) == 2 })
+	if l := r.logs.Lines(key[:8]); len(l) > 0 {
 		t.Errorf("the log prints the key:\n%s", strings.Join(l, "\n"))
 	}
 	if _, ok := r.tenants(t)[ids[1]]; ok {

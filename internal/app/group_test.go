@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +35,44 @@ func groupSettings(name string) map[string]string {
 
 func newGroupFleetEnv(t *testing.T, n int) *fleetEnv {
 	return newFleetEnv(t, n, 15, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+}
+
+// twoReplicas starts replicas a and b over six tenants and waits until
+// they share them and each of a's tenants has called the API from a; it
+// returns the environment, the tenants, the replicas and a's tenants.
+func twoReplicas(t *testing.T) (e *fleetEnv, ids []string, a, b *fleetRun, fromA []string) {
+	t.Helper()
+	e = newGroupFleetEnv(t, 6)
+	ids = e.fleet.IDs()
+	a = e.start(groupSettings("a"))
+	b = e.start(groupSettings("b"))
+	fromA = spread(t, "a and b to share the tenants", ids, a, b)[0]
+	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
+		for _, id := range fromA {
+			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
+				return false
+			}
+		}
+		return true
+	})
+	return e, ids, a, b, fromA
+}
+
+// everyVersionInKafka waits until every version the simulator served of
+// the tenants ids is on xdr.incidents.
+func everyVersionInKafka(t *testing.T, e *fleetEnv, ids []string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
+		c := e.consume("xdr.incidents")
+		for _, id := range ids {
+			for _, v := range e.fleet.Tenant(id).Versions() {
+				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 // running is the ids of the tenants a replica runs (in state running).
@@ -155,17 +191,7 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 			t.Errorf("tenant %s: %+v", id, st)
 		}
 	}
-	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
-		c := e.consume("xdr.incidents")
-		for _, id := range ids {
-			for _, v := range e.fleet.Tenant(id).Versions() {
-				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	everyVersionInKafka(t, e, ids)
 	noOverlap(t, e, ids)
 	for _, id := range ids {
 		if n := e.fleet.Tenant(id).Count429(); n != 0 {
@@ -182,20 +208,7 @@ func TestGroupSharesTenantsAndHandsThemOver(t *testing.T) {
 // report nobody's ownership at no point, and b's first call of each comes
 // after a's last.
 func TestZombieStopsCallingAndIsFenced(t *testing.T) {
-	e := newGroupFleetEnv(t, 6)
-	ids := e.fleet.IDs()
-	a := e.start(groupSettings("a"))
-	b := e.start(groupSettings("b"))
-	got := spread(t, "a and b to share the tenants", ids, a, b)
-	fromA := got[0]
-	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
-		for _, id := range fromA {
-			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
-				return false
-			}
-		}
-		return true
-	})
+	e, ids, a, b, fromA := twoReplicas(t)
 
 	var mu sync.Mutex
 	cut := true
@@ -203,17 +216,8 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	for _, key := range []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.SyncGroup} {
 		e.cluster.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			e.cluster.KeepControl()
-			var id *string
-			switch r := req.(type) {
-			case *kmsg.HeartbeatRequest:
-				id = r.InstanceID
-			case *kmsg.JoinGroupRequest:
-				id = r.InstanceID
-			case *kmsg.SyncGroupRequest:
-				id = r.InstanceID
-			}
 			mu.Lock()
-			hold := cut && id != nil && *id == "a"
+			hold := cut && testkit.FromGroupMember(req, "a")
 			mu.Unlock()
 			if hold {
 				e.cluster.SleepControl(func() { <-wake })
@@ -248,8 +252,8 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 	// does not exist.
 	waitFor(t, 30*time.Second, "a's tenants to report the fence or stop on losing their slots", func() bool {
 		for _, id := range fromA {
-			fenced := len(a.logs.lines(`"tenant":"`+id+`"`, pipeline.ErrFenced.Error())) > 0
-			stopped := len(a.logs.lines("tenants of lost slots stopped and committed", `"`+id+`"`)) > 0
+			fenced := len(a.logs.Lines(`"tenant":"`+id+`"`, pipeline.ErrFenced.Error())) > 0
+			stopped := len(a.logs.Lines("tenants of lost slots stopped and committed", `"`+id+`"`)) > 0
 			if !fenced && !stopped {
 				return false
 			}
@@ -257,21 +261,11 @@ func TestZombieStopsCallingAndIsFenced(t *testing.T) {
 		return true
 	})
 	for _, id := range fromA {
-		if failed := a.logs.lines(`"tenant":"`+id+`"`, "its final commit failed"); len(failed) > 0 && !strings.Contains(failed[0], pipeline.ErrFenced.Error()) {
+		if failed := a.logs.Lines(`"tenant":"`+id+`"`, "its final commit failed"); len(failed) > 0 && !strings.Contains(failed[0], pipeline.ErrFenced.Error()) {
 			t.Errorf("tenant %s: a's final commit failed other than by the fence: %s", id, failed[0])
 		}
 	}
-	waitFor(t, 30*time.Second, "every version in Kafka", func() bool {
-		c := e.consume("xdr.incidents")
-		for _, id := range ids {
-			for _, v := range e.fleet.Tenant(id).Versions() {
-				if c.changes[id][fmt.Sprintf("%s@%d", v.IncidentID, v.ModificationTime)] == 0 {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	everyVersionInKafka(t, e, ids)
 }
 
 // TestActiveStandbyKeepsTheEnvTenantAsItWas runs the environment's one
@@ -449,13 +443,7 @@ func (r *fleetRun) slotOf(id string) int32 { return r.group().slotOf(id) }
 // as GET /metrics serves it; -1 when it is absent.
 func gauge(t *testing.T, r *fleetRun, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(r.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range scrape(t, r) {
 		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
 			f := strings.Fields(rest)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
@@ -491,7 +479,7 @@ func TestASecondProcessWithoutTheGroupIsFoundOut(t *testing.T) {
 		}
 		return len(told) == len(ids)
 	})
-	if lines := a.logs.lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
+	if lines := a.logs.Lines("tenant failed", "another live process with the same CONNECTOR_NAME", "CONNECTOR_NAME"); len(lines) < len(ids) {
 		t.Errorf("a logged %d failures naming the second process, want one per tenant (%d)", len(lines), len(ids))
 	}
 	b.stop(t)

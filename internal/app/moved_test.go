@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
@@ -73,31 +73,9 @@ func stopWithin(t *testing.T, r *fleetRun, shutdown time.Duration) time.Duration
 // within SHUTDOWN_TIMEOUT plus StopMargin, and a's final statuses still say
 // moved.
 func TestMovedTenantIsReleasedAndTheStopEndsInTime(t *testing.T) {
-	e := newGroupFleetEnv(t, 6)
-	ids := e.fleet.IDs()
-	a := e.start(groupSettings("a"))
-	b := e.start(groupSettings("b"))
-	got := spread(t, "a and b to share the tenants", ids, a, b)
-	fromA := got[0]
-	waitFor(t, 30*time.Second, "a's tenants to call the API", func() bool {
-		for _, id := range fromA {
-			if !slices.ContainsFunc(e.calls.Of(id), func(c xdrtest.Request) bool { return c.Replica == "a" }) {
-				return false
-			}
-		}
-		return true
-	})
+	e, ids, a, b, fromA := twoReplicas(t)
 	cut := hold(t, e.cluster, []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.SyncGroup}, func(req kmsg.Request) bool {
-		var id *string
-		switch r := req.(type) {
-		case *kmsg.HeartbeatRequest:
-			id = r.InstanceID
-		case *kmsg.JoinGroupRequest:
-			id = r.InstanceID
-		case *kmsg.SyncGroupRequest:
-			id = r.InstanceID
-		}
-		return id != nil && *id == "a"
+		return testkit.FromGroupMember(req, "a")
 	}, nil)
 	cut()
 	spread(t, "b to run every tenant", ids, b)
@@ -116,7 +94,7 @@ func TestMovedTenantIsReleasedAndTheStopEndsInTime(t *testing.T) {
 		if s := st[id]; !strings.Contains(s.Reason, "moved to b") || !s.NextRetry.IsZero() || s.Failures != 0 {
 			t.Errorf("tenant %s on a: %+v, want moved to b, no retry", id, s)
 		}
-		if len(a.logs.lines(`"tenant":"`+id+`"`, "tenant failed")) != 0 {
+		if len(a.logs.Lines(`"tenant":"`+id+`"`, "tenant failed")) != 0 {
 			t.Errorf("tenant %s was logged failed on a", id)
 		}
 	}

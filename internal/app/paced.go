@@ -47,24 +47,12 @@ func newPacer(perSecond int) *enrich.Limiter {
 	return lim
 }
 
-// pace makes call once lim grants a slot, and releases the slot when call
-// returns. It returns ctx's error, without calling, when ctx ends first.
-func pace[T any](ctx context.Context, lim *enrich.Limiter, call func() (T, error)) (T, error) {
-	release, err := lim.Acquire(ctx)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer release()
-	return call()
-}
-
 func (p pacedAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.c.GetIncidents(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.c.GetIncidents(ctx, req) })
 }
 
 func (p pacedAPI) GetIncidentExtraData(ctx context.Context, req xdr.ExtraDataRequest) (*xdr.ExtraData, error) {
-	return pace(ctx, p.lim, func() (*xdr.ExtraData, error) { return p.c.GetIncidentExtraData(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.ExtraData, error) { return p.c.GetIncidentExtraData(ctx, req) })
 }
 
 // tenantTracerProvider adds xdr.tenant to every span its tracers start.

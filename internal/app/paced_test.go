@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 )
 
 // TestPacerNeverExceedsTheBudget is a property over rates: whatever the
@@ -59,7 +61,7 @@ func TestPacerNeverExceedsTheBudget(t *testing.T) {
 					for range callers {
 						wg.Go(func() {
 							for j := range calls {
-								_, err := pace(context.Background(), lim, func() (struct{}, error) {
+								_, err := enrich.Paced(context.Background(), lim, func() (struct{}, error) {
 									time.Sleep(send[j])
 									mu.Lock()
 									arrivals = append(arrivals, time.Now())

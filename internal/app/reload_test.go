@@ -11,6 +11,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 )
 
@@ -20,7 +21,7 @@ import (
 type stepFleet struct {
 	f    *fleet
 	file string
-	logs *logBuffer
+	logs *testkit.LogBuffer
 	ctx  context.Context
 }
 
@@ -34,7 +35,7 @@ func newStepFleet(t *testing.T, content string) *stepFleet {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "tenants.yaml")
-	s := &stepFleet{file: file, logs: &logBuffer{}}
+	s := &stepFleet{file: file, logs: &testkit.LogBuffer{}}
 	s.write(t, content)
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(map[string]string{"TENANTS_FILE": file}))
 	if err != nil {
@@ -108,11 +109,11 @@ func TestReloadAppliesOnlyAStableFile(t *testing.T) {
 	}
 	check("the final file read twice, settle apart", "http://127.0.0.1:8090")
 
-	if n := len(s.logs.lines(`"msg":"tenants file reloaded"`)); n != 1 {
-		t.Errorf("%d reloads logged, want 1:\n%s", n, s.logs.b.String())
+	if n := len(s.logs.Lines(`"msg":"tenants file reloaded"`)); n != 1 {
+		t.Errorf("%d reloads logged, want 1:\n%s", n, s.logs.String())
 	}
-	if l := s.logs.lines(`base_url changed`, `"from":"http://127.0.0.1:8089"`, `"to":"http://127.0.0.1:8090"`); len(l) != 1 {
-		t.Errorf("the base_url change is not logged with both URLs:\n%s", s.logs.b.String())
+	if l := s.logs.Lines(`base_url changed`, `"from":"http://127.0.0.1:8089"`, `"to":"http://127.0.0.1:8090"`); len(l) != 1 {
+		t.Errorf("the base_url change is not logged with both URLs:\n%s", s.logs.String())
 	}
 	// Read again, unchanged: nothing held back, nothing logged.
 	if wait := s.f.reload(s.ctx, false, t0.Add(3*stepSettle)); wait != 0 {
@@ -133,7 +134,7 @@ func TestReloadRefusesABaseURLThatStartWouldRefuse(t *testing.T) {
 			t.Fatalf("read %d: acme's base_url is %s", i, got)
 		}
 	}
-	if l := s.logs.lines(`rejected as a whole`, `tenant acme: base_url: http:// to api-acme.example would send the API key in clear text`); len(l) != 1 {
-		t.Errorf("want the refusal logged once, naming the tenant and base_url:\n%s", s.logs.b.String())
+	if l := s.logs.Lines(`rejected as a whole`, `tenant acme: base_url: http:// to api-acme.example would send the API key in clear text`); len(l) != 1 {
+		t.Errorf("want the refusal logged once, naming the tenant and base_url:\n%s", s.logs.String())
 	}
 }

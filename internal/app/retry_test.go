@@ -18,10 +18,8 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-// series is the value of the first series of metric name whose labels hold
-// every one of labels (each `key="value"`, or a `key=` prefix), as GET
-// /metrics serves it; -1 when there is none.
-func series(t *testing.T, r *fleetRun, name string, labels ...string) float64 {
+// scrape is r's GET /metrics, line by line.
+func scrape(t *testing.T, r *fleetRun) []string {
 	t.Helper()
 	resp, err := http.Get(r.base + "/metrics")
 	if err != nil {
@@ -29,7 +27,15 @@ func series(t *testing.T, r *fleetRun, name string, labels ...string) float64 {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	return strings.Split(string(b), "\n")
+}
+
+// series is the value of the first series of metric name whose labels hold
+// every one of labels (each `key="value"`, or a `key=` prefix), as GET
+// /metrics serves it; -1 when there is none.
+func series(t *testing.T, r *fleetRun, name string, labels ...string) float64 {
+	t.Helper()
+	for _, line := range scrape(t, r) {
 		rest, ok := strings.CutPrefix(line, name+"{")
 		if !ok {
 			continue
@@ -98,7 +104,7 @@ func TestAFailedTenantStaysFailedWhileItsRetryStarts(t *testing.T) {
 	var once sync.Once
 	e.cluster.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
 		e.cluster.KeepControl()
-		if len(r.logs.lines("tenant failed", `"tenant":"`+revoked+`"`)) == 0 {
+		if len(r.logs.Lines("tenant failed", `"tenant":"`+revoked+`"`)) == 0 {
 			return nil, nil, false
 		}
 		once.Do(func() { close(held) })

@@ -68,7 +68,7 @@ func TestTokenGuardsMetricsAndTenants(t *testing.T) {
 	if code, _ := get(t, r.base, "/healthz", ""); code != http.StatusOK {
 		t.Errorf("GET /healthz without a token = %d, want 200", code)
 	}
-	if strings.Contains(r.logs.b.String(), token) {
+	if strings.Contains(r.logs.String(), token) {
 		t.Error("the token is in the log")
 	}
 }

@@ -25,29 +25,16 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
-// Tenant is what differs between the tenants of one process: the API it
-// reads and the settings of its pipeline.
+// Tenant is what differs between the tenants of one process: its resolved
+// settings (config.Tenant, whose ID labels the offsets key, records and the
+// transactional id), and what TenantFrom derives from them for its pipeline.
 type Tenant struct {
-	ID  string     // labels the offsets key, records and the transactional id
-	API xdr.Config // the XDR client's settings (its UserAgent is set by the process)
-
-	PollInterval       time.Duration
-	Lookback           time.Duration
-	StartFrom          int64 // epoch ms: the watermark of a first start
-	FilterStatuses     []string
-	FilterStarred      string // "", "true" or "false"
-	FilterAlertSources []string
-	EnrichRateLimit    int
-	EnrichRateWindow   time.Duration
-	EnrichWorkers      int
-	EnrichMaxAttempts  int
-	AlertsLimit        int
-	// Bulk enrichment: ENRICH_BULK and its size and budget.
-	EnrichBulk           string
-	EnrichBulkSize       int
-	EnrichBulkRateLimit  int
-	EnrichBulkRateWindow time.Duration
-	Writeback            bool // apply write-back commands (writeback, else WRITEBACK)
+	config.Tenant
+	API            xdr.Config // the XDR client's settings (its UserAgent is set by the process)
+	StartWatermark int64      // epoch ms: the watermark of a first start (StartFrom, parsed)
+	// EnrichMaxAttempts is the process's ENRICH_MAX_ATTEMPTS, which a
+	// tenants file does not set.
+	EnrichMaxAttempts int
 }
 
 // TenantOf is the one tenant of an env-only configuration.
@@ -58,7 +45,7 @@ func TenantOf(cfg *config.Config) Tenant { return TenantFrom(cfg, config.EnvTena
 func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 	startFrom, _ := config.ParseStartFrom(c.StartFrom, time.Now()) // validated
 	return Tenant{
-		ID: c.ID,
+		Tenant: c,
 		API: xdr.Config{
 			BaseURL:  c.BaseURL,
 			KeyID:    c.APIKeyID,
@@ -66,12 +53,8 @@ func TenantFrom(cfg *config.Config, c config.Tenant) Tenant {
 			AuthMode: xdr.AuthMode(c.AuthMode),
 			Timeout:  c.RequestTimeout,
 		},
-		PollInterval: c.PollInterval, Lookback: c.Lookback, StartFrom: startFrom,
-		FilterStatuses: c.FilterStatuses, FilterStarred: c.FilterStarred, FilterAlertSources: c.FilterAlertSources,
-		EnrichRateLimit: c.EnrichRateLimit, EnrichRateWindow: c.EnrichRateWindow,
-		EnrichWorkers: c.EnrichWorkers, EnrichMaxAttempts: cfg.EnrichMaxAttempts, AlertsLimit: c.AlertsLimit,
-		EnrichBulk: c.EnrichBulk, EnrichBulkSize: c.EnrichBulkSize, EnrichBulkRateLimit: c.EnrichBulkRateLimit, EnrichBulkRateWindow: c.EnrichBulkRateWindow,
-		Writeback: c.Writeback,
+		StartWatermark:    startFrom,
+		EnrichMaxAttempts: cfg.EnrichMaxAttempts,
 	}
 }
 
@@ -130,7 +113,7 @@ func (t Tenant) PipelineConfig(cfg *config.Config, connOpts []kgo.Opt, multi boo
 		CreateTopics:    true,
 		Partitions:      int32(cfg.KafkaPartitions),
 		Replication:     int16(cfg.KafkaReplication),
-		StartFrom:       t.StartFrom,
+		StartFrom:       t.StartWatermark,
 		Source:          source.Config{PollInterval: t.PollInterval, Lookback: t.Lookback, Filters: t.Filters()},
 		RateLimit:       t.EnrichRateLimit,
 		RateWindow:      t.EnrichRateWindow,

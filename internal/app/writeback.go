@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
@@ -23,11 +24,11 @@ import (
 // write-back call.
 
 func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateIncident(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateIncident(ctx, req) })
 }
 
 func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateAlerts(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.c.UpdateAlerts(ctx, req) })
 }
 
 // gatedWrites is the applier's API behind the tenant's gate, as gatedAPI is

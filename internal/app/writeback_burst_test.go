@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
@@ -121,16 +122,8 @@ func TestWritebackBurstDrainsAtThePacingRate(t *testing.T) {
 	if err := kcl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := writeback.New(writeback.Config{Connector: "c", Policy: writeback.Policy{Tenant: "acme", Enabled: true, Actions: writeback.DefaultActions},
-		CommandsTopic: "xdr.commands", ResultsTopic: "xdr.command-results", OffsetsTopic: testkit.OffsetsTopic, CreateTopics: true,
-		ClientOpts: env.ConnOpts()}, pa, kcl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
+	a, runCtx, cancel, done := runApplier(t, ctx, env, pa, kcl)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
 
 	// The poll loop: one get_incidents call each pollEvery, as a caught-up
 	// poll loop makes them.
@@ -149,7 +142,7 @@ func TestWritebackBurstDrainsAtThePacingRate(t *testing.T) {
 			// pacer gives it (the request itself may be sent later when
 			// the process stalls).
 			pctx := &queuedCtx{Context: runCtx, queued: func() { log.add("wait") }}
-			_, err := pace(pctx, pa.lim, func() (*xdr.IncidentsReply, error) {
+			_, err := enrich.Paced(pctx, pa.lim, func() (*xdr.IncidentsReply, error) {
 				log.add("poll")
 				return client.GetIncidents(runCtx, xdr.IncidentsRequest{SearchTo: 100})
 			})

@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +19,6 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/writeback"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestWritebackFencedApplierStopsForGood: in at-least-once mode, where the
 // tenant's offsets are fenced, newApplier gives the applier a transactional
@@ -55,7 +35,7 @@ func TestWritebackFencedApplierStopsForGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	s := shared{cfg: cfg, log: slog.New(slog.NewJSONHandler(logs, nil)), connOpts: env.ConnOpts(), stderr: io.Discard,
 		obs: &observability{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider()}}
 	tn := TenantOf(cfg)

@@ -17,6 +17,22 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
+// runApplier runs, until cancel, tenant acme's write-back applier a over
+// env's xdr.commands with api and kcl; done receives what its Run returns.
+func runApplier(t *testing.T, ctx context.Context, env *testkit.Env, api writeback.API, kcl *kgo.Client) (a *writeback.Applier, runCtx context.Context, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	a, err := writeback.New(writeback.Config{Connector: "c", Policy: writeback.Policy{Tenant: "acme", Enabled: true, Actions: writeback.DefaultActions},
+		CommandsTopic: "xdr.commands", ResultsTopic: "xdr.command-results", OffsetsTopic: testkit.OffsetsTopic, CreateTopics: true,
+		ClientOpts: env.ConnOpts()}, api, kcl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel = context.WithCancel(ctx)
+	out := make(chan error, 1)
+	go func() { out <- a.Run(runCtx) }()
+	return a, runCtx, cancel, out
+}
+
 // TestWritebackSharesThePollPacing: a burst of commands drains through the
 // tenant's paced API while a poll loop runs on the same pacing: the tenant's
 // strict per-second budget refuses nothing, and the poll loop keeps getting
@@ -43,15 +59,7 @@ func TestWritebackSharesThePollPacing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, err := writeback.New(writeback.Config{Connector: "c", Policy: writeback.Policy{Tenant: "acme", Enabled: true, Actions: writeback.DefaultActions},
-		CommandsTopic: "xdr.commands", ResultsTopic: "xdr.command-results", OffsetsTopic: testkit.OffsetsTopic, CreateTopics: true,
-		ClientOpts: env.ConnOpts()}, pa, kcl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
+	a, runCtx, cancel, done := runApplier(t, ctx, env, pa, kcl)
 
 	var polls atomic.Int64
 	pollDone := make(chan struct{})

@@ -157,76 +157,39 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = d.Name
 	}
-	if c.RateLimit <= 0 {
-		c.RateLimit = d.RateLimit
-	}
-	if c.RateWindow <= 0 {
-		c.RateWindow = d.RateWindow
-	}
-	if c.BudgetWindows <= 0 {
-		c.BudgetWindows = d.BudgetWindows
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = d.PollInterval
-	}
-	if c.FreshFor <= 0 {
-		c.FreshFor = d.FreshFor
-	}
-	if c.ChurnFor <= 0 {
-		c.ChurnFor = d.ChurnFor
-	}
-	if c.CostRecords <= 0 {
-		c.CostRecords = d.CostRecords
-	}
-	if c.MemoryIncidents <= 0 {
-		c.MemoryIncidents = d.MemoryIncidents
-	}
-	if c.TenantsBacklog <= 0 {
-		c.TenantsBacklog = 40
-	}
-	if c.TenantsWindow <= 0 {
-		c.TenantsWindow = 20 * time.Second
-	}
-	if c.TenantsPoll <= 0 {
-		c.TenantsPoll = 30 * time.Second
-	}
-	if c.TenantsCaughtUpFor <= 0 {
-		c.TenantsCaughtUpFor = 30 * time.Second
-	}
-	if c.ScaleTenants <= 0 {
-		c.ScaleTenants = 30
-	}
-	if c.ScaleReplicas <= 0 {
-		c.ScaleReplicas = 3
-	}
-	if c.ScaleIncidents <= 0 {
-		c.ScaleIncidents = 20
-	}
-	if c.ScaleSession <= 0 {
-		c.ScaleSession = 6 * time.Second
-	}
-	if c.ScalePoll <= 0 {
-		c.ScalePoll = time.Second
-	}
-	if c.ScaleMutateAfter <= 0 {
-		c.ScaleMutateAfter = 10 * time.Second
-	}
-	if c.BackfillIncidents <= 0 {
-		c.BackfillIncidents = 3000
-	}
-	if c.BackfillWindow <= 0 {
-		c.BackfillWindow = 2 * time.Second
-	}
-	if c.BackfillBulkFor <= 0 {
-		c.BackfillBulkFor = 2 * time.Minute
-	}
-	if c.BackfillSingleFor <= 0 {
-		c.BackfillSingleFor = 20 * time.Second
-	}
+	positive(&c.RateLimit, d.RateLimit)
+	positive(&c.RateWindow, d.RateWindow)
+	positive(&c.BudgetWindows, d.BudgetWindows)
+	positive(&c.PollInterval, d.PollInterval)
+	positive(&c.FreshFor, d.FreshFor)
+	positive(&c.ChurnFor, d.ChurnFor)
+	positive(&c.CostRecords, d.CostRecords)
+	positive(&c.MemoryIncidents, d.MemoryIncidents)
+	positive(&c.TenantsBacklog, 40)
+	positive(&c.TenantsWindow, 20*time.Second)
+	positive(&c.TenantsPoll, 30*time.Second)
+	positive(&c.TenantsCaughtUpFor, 30*time.Second)
+	positive(&c.ScaleTenants, 30)
+	positive(&c.ScaleReplicas, 3)
+	positive(&c.ScaleIncidents, 20)
+	positive(&c.ScaleSession, 6*time.Second)
+	positive(&c.ScalePoll, time.Second)
+	positive(&c.ScaleMutateAfter, 10*time.Second)
+	positive(&c.BackfillIncidents, 3000)
+	positive(&c.BackfillWindow, 2*time.Second)
+	positive(&c.BackfillBulkFor, 2*time.Minute)
+	positive(&c.BackfillSingleFor, 20*time.Second)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
 	return c
+}
+
+// positive sets *v to d unless it is above zero.
+func positive[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Targets.

@@ -83,24 +83,14 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 		t.Errorf("memory: %+v", m)
 	}
 
-	var out bytes.Buffer
-	if err := rep.WriteMarkdown(&out); err != nil {
-		t.Fatal(err)
-	}
-	table := out.String()
-	t.Logf("\n%s", table)
-	for _, want := range []string{
+	table := markdown(t, rep,
 		"| figure | measured | target | result |",
 		"Budget use, our sliding-log limiter, 10 calls / 200ms",
 		"Budget use, naive token bucket (burst 10), 10 calls / 200ms",
 		"Freshness p50, POLL_INTERVAL 200ms", "Freshness p99, POLL_INTERVAL 200ms",
 		"Extra-data calls per change", "Flatten + encode + produce", "CPU per 10k records",
 		"Heap allocations per record", "Resident memory, 2,000 incidents",
-	} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
+	)
 	rows := 0
 	for line := range strings.Lines(table) {
 		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| figure") {
@@ -198,15 +188,7 @@ func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	// incident; (900k − 70 × 4k) ÷ 140k = 4.43 allocations per profile
 	// record, 1.1 × native's 4.
 	want := []Result{Pass, Baseline, Pass, Miss, Pass, Pass, Miss, Pass, Pass, Pass, Miss}
-	rows := rep.Rows()
-	if len(rows) != len(want) {
-		t.Fatalf("%d rows, want %d", len(rows), len(want))
-	}
-	for i, r := range rows {
-		if r.Result != want[i] {
-			t.Errorf("row %q: %s, want %s", r.Figure, r.Result, want[i])
-		}
-	}
+	judged(t, rep, want...)
 	if rep.Passed() {
 		t.Error("Passed with misses")
 	}
@@ -265,18 +247,8 @@ func TestTinyTenantsRun(t *testing.T) {
 		t.Errorf("quiet tenant freshness: %+v", tn)
 	}
 
-	var out bytes.Buffer
-	if err := rep.WriteMarkdown(&out); err != nil {
-		t.Fatal(err)
-	}
-	table := out.String()
-	t.Logf("\n%s", table)
-	for _, want := range []string{"Budget use per tenant, 3 tenants, 10 calls / 1s each", "Resident memory, 3 tenants draining",
-		"Resident memory, 3 tenants caught up", "CPU, 3 tenants caught up", "Freshness p99, quiet tenant while 3 drain"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
+	table := markdown(t, rep, "Budget use per tenant, 3 tenants, 10 calls / 1s each", "Resident memory, 3 tenants draining",
+		"Resident memory, 3 tenants caught up", "CPU, 3 tenants caught up", "Freshness p99, quiet tenant while 3 drain")
 	if strings.Contains(table, "NaN") || strings.Contains(table, "Inf") || len(rep.Rows()) != 5 {
 		t.Errorf("%d rows, or a non-number in:\n%s", len(rep.Rows()), table)
 	}
@@ -288,15 +260,7 @@ func TestTenantRowsJudgeAgainstTheTargets(t *testing.T) {
 		PeakRSS: 600 << 20, RSS: 400 << 20, CaughtUpFor: 10 * time.Second, CPU: 1500 * time.Millisecond,
 		Versions: 10, Samples: 10, FreshP50: time.Second, FreshP99: 2 * time.Second, FreshMax: 2 * time.Second}}
 	want := []Result{Pass, Miss, Pass, Pass, Pass}
-	rows := rep.Rows()
-	if len(rows) != len(want) {
-		t.Fatalf("%d rows, want %d", len(rows), len(want))
-	}
-	for i, r := range rows {
-		if r.Result != want[i] {
-			t.Errorf("row %q: %s, want %s", r.Figure, r.Result, want[i])
-		}
-	}
+	judged(t, rep, want...)
 	rep.Tenants.Refused = 1
 	if rep.Rows()[0].Result != Miss {
 		t.Error("a 429 passed")
@@ -349,18 +313,8 @@ func TestTinyScaleRun(t *testing.T) {
 		t.Errorf("no loss: %+v", s)
 	}
 
-	var out bytes.Buffer
-	if err := rep.WriteMarkdown(&out); err != nil {
-		t.Fatal(err)
-	}
-	table := out.String()
-	t.Logf("\n%s", table)
-	for _, want := range []string{"Handover after SIGKILL of 1 of 3 replicas, session timeout 3s", "Balance, 6 tenants on 3 replicas",
-		"No loss across the joins and the SIGKILL"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
+	table := markdown(t, rep, "Handover after SIGKILL of 1 of 3 replicas, session timeout 3s", "Balance, 6 tenants on 3 replicas",
+		"No loss across the joins and the SIGKILL")
 	if strings.Contains(table, "NaN") || strings.Contains(table, "Inf") || len(rep.Rows()) != 3 {
 		t.Errorf("%d rows, or a non-number in:\n%s", len(rep.Rows()), table)
 	}
@@ -408,5 +362,36 @@ func TestScaleRowsJudgeAgainstTheTargets(t *testing.T) {
 	}
 	if got := good.HandoverP50(); got != 7*time.Second {
 		t.Errorf("median of 6, 7, 11 s = %s", got)
+	}
+}
+
+// markdown renders rep's table, logs it, and reports each of want it lacks.
+func markdown(t *testing.T, rep *Report, want ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := rep.WriteMarkdown(&out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	t.Logf("\n%s", table)
+	for _, w := range want {
+		if !strings.Contains(table, w) {
+			t.Errorf("table lacks %q", w)
+		}
+	}
+	return table
+}
+
+// judged reports each of rep's rows whose result is not want's.
+func judged(t *testing.T, rep *Report, want ...Result) {
+	t.Helper()
+	rows := rep.Rows()
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if r.Result != want[i] {
+			t.Errorf("row %q: %s, want %s", r.Figure, r.Result, want[i])
+		}
 	}
 }

@@ -213,13 +213,8 @@ func runScale(ctx context.Context, cfg Config, brokerAddr string, say func(strin
 		return s, fmt.Errorf("creating a work directory: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	var file strings.Builder
-	file.WriteString("tenants:\n")
-	for _, id := range ids {
-		file.WriteString(fleet.TenantEntry(root, id))
-	}
 	tenantsFile := filepath.Join(dir, "tenants.yaml")
-	if err := os.WriteFile(tenantsFile, []byte(file.String()), 0o600); err != nil {
+	if err := os.WriteFile(tenantsFile, []byte(fleet.TenantsFile(root, ids...)), 0o600); err != nil {
 		return s, fmt.Errorf("writing the tenants file: %w", err)
 	}
 	topics, offsetsTopic := phaseTopics(scaleTopics)

@@ -11,7 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -493,22 +493,20 @@ func kafkaFailure(err error, cfg *config.Config) (reason, fix string) {
 // connectErrors remembers the last failed broker connection (dial, TLS
 // handshake or SASL), to explain a request that timed out.
 type connectErrors struct {
-	mu  sync.Mutex
-	err error
+	err atomic.Pointer[error]
 }
 
 // OnBrokerConnect implements kgo.HookBrokerConnect.
 func (h *connectErrors) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if err == nil {
-		return
+	if err != nil {
+		h.err.Store(&err)
 	}
-	h.mu.Lock()
-	h.err = err
-	h.mu.Unlock()
 }
 
+// last is the last failed connection's error, or nil.
 func (h *connectErrors) last() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.err
+	if p := h.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

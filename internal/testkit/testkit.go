@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/record"
@@ -118,6 +119,21 @@ func (e *Env) Producer(opts ...kgo.Opt) *kgo.Client {
 		e.T.Fatal(err)
 	}
 	return cl
+}
+
+// Topics lists the cluster's topics.
+func (e *Env) Topics() kadm.TopicDetails {
+	e.T.Helper()
+	cl, err := kgo.NewClient(e.ConnOpts()...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return topics
 }
 
 // Record is a record as a consumer sees it; data topics' values are decoded
@@ -314,4 +330,20 @@ func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
 		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return out
+}
+
+// FromGroupMember reports whether req is a heartbeat, join or sync request
+// of the group member whose static instance id is instanceID: the requests a
+// test holds back or refuses to cut that member off from its coordinator.
+func FromGroupMember(req kmsg.Request, instanceID string) bool {
+	var id *string
+	switch r := req.(type) {
+	case *kmsg.HeartbeatRequest:
+		id = r.InstanceID
+	case *kmsg.JoinGroupRequest:
+		id = r.InstanceID
+	case *kmsg.SyncGroupRequest:
+		id = r.InstanceID
+	}
+	return id != nil && *id == instanceID
 }

@@ -82,6 +82,19 @@ func NewLimiter(n int, window time.Duration, opts ...LimiterOption) (*Limiter, e
 	return l, nil
 }
 
+// Paced makes call once lim grants a slot (Acquire), and releases the slot
+// when call returns. It returns ctx's error, without calling, when ctx ends
+// first.
+func Paced[T any](ctx context.Context, lim *Limiter, call func() (T, error)) (T, error) {
+	release, err := lim.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer release()
+	return call()
+}
+
 // Acquire blocks until a slot is free and the limiter is not paused, then
 // takes the slot. The returned release function stamps the slot with the
 // time it is called; the slot stays in use until window after that. Call

@@ -307,3 +307,27 @@ func TestThrottleCapsAnAbsurdRetryAfter(t *testing.T) {
 		}
 	})
 }
+
+// TestPacedCallsWithinASlot: Paced makes the call once a slot is granted
+// and returns its result; with every slot taken and ctx ended, it returns
+// ctx's error without calling.
+func TestPacedCallsWithinASlot(t *testing.T) {
+	lim, err := NewLimiter(1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Paced(context.Background(), lim, func() (int, error) { return 7, nil })
+	if got != 7 || err != nil {
+		t.Fatalf("first call: %d, %v", got, err)
+	}
+	if st := lim.Stats(); st.Acquired != 1 {
+		t.Fatalf("the limiter granted %d slots, want 1", st.Acquired)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	_, err = Paced(ctx, lim, func() (int, error) { called = true; return 0, nil })
+	if called || !errors.Is(err, context.Canceled) {
+		t.Fatalf("with the slot taken and ctx ended: called %v, err %v", called, err)
+	}
+}

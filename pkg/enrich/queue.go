@@ -276,15 +276,7 @@ func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 		q.mu.Lock()
 		next := q.promote(time.Now())
 		if len(q.heap) > 0 {
-			e := q.heap[0]
-			last := len(q.heap) - 1
-			q.swap(0, last)
-			q.heap[last] = entry{}
-			q.heap = q.heap[:last]
-			delete(q.pos, e.id)
-			if last > 0 {
-				q.down(0)
-			}
+			e := q.popTop()
 			q.inflight[e.id] = struct{}{}
 			q.mu.Unlock()
 			return e.item(), nil
@@ -392,6 +384,21 @@ func (q *Queue) down(i int) {
 	}
 }
 
+// popTop removes the heap's first entry, which must exist, and returns it;
+// q.mu is held.
+func (q *Queue) popTop() entry {
+	e := q.heap[0]
+	last := len(q.heap) - 1
+	q.swap(0, last)
+	q.heap[last] = entry{}
+	q.heap = q.heap[:last]
+	delete(q.pos, e.id)
+	if last > 0 {
+		q.down(0)
+	}
+	return e
+}
+
 // fix restores heap order after the entry at i changed priority, either way.
 func (q *Queue) fix(i int) {
 	id := q.heap[i].id
@@ -450,15 +457,7 @@ func (q *Queue) PopReady(n int, skip func(id string) bool) []offsets.Pending {
 	var out []offsets.Pending
 	var skipped []entry
 	for len(out) < n && len(q.heap) > 0 {
-		e := q.heap[0]
-		last := len(q.heap) - 1
-		q.swap(0, last)
-		q.heap[last] = entry{}
-		q.heap = q.heap[:last]
-		delete(q.pos, e.id)
-		if last > 0 {
-			q.down(0)
-		}
+		e := q.popTop()
 		if skip != nil && skip(e.id) {
 			skipped = append(skipped, e)
 			continue

@@ -95,12 +95,7 @@ func (c *atLeastOnce) begin(ctx context.Context) error {
 func (c *atLeastOnce) loop(ctx, _ context.Context) error {
 	t := time.NewTicker(c.p.cfg.CommitInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	for nextCommit(ctx, t.C, nil) {
 		err := c.commit(ctx, false)
 		if errors.Is(err, ErrFenced) {
 			return err // another process owns the tenant now
@@ -109,6 +104,19 @@ func (c *atLeastOnce) loop(ctx, _ context.Context) error {
 			c.p.log.Warn("committing offsets failed; retrying at the next interval", "err", err)
 		}
 	}
+	return nil
+}
+
+// nextCommit waits for the time of the next commit: a tick, or a value on
+// full (nil: never). It reports false, at once, when ctx ends first.
+func nextCommit(ctx context.Context, tick <-chan time.Time, full <-chan struct{}) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+	case <-full:
+	}
+	return true
 }
 
 func (c *atLeastOnce) finish(ctx context.Context) error {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -235,7 +234,7 @@ func TestKeyEchoedIntoRepliesNeverReachesARecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	r := startWith(e, api, testConfig(e, 100*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	testkit.WaitFor(t, 60*time.Second, "the pipeline to drain", func() bool { return drained(r.p, sim) })
 	s := r.p.Stats()
@@ -267,22 +266,4 @@ func TestKeyEchoedIntoRepliesNeverReachesARecord(t *testing.T) {
 	if strings.Contains(logs.String(), key[:8]) {
 		t.Error("the log holds the key")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

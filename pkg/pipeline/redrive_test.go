@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,6 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
-
-// lockedBuffer is a log destination safe for the pipeline's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestStartSaysWhichRedriveRequestsItApplies writes two redrive requests
 // after a first run, and reads the log of the next start: one line names
@@ -60,7 +40,7 @@ func TestStartSaysWhichRedriveRequestsItApplies(t *testing.T) {
 
 	startLogged := func() string {
 		t.Helper()
-		var buf lockedBuffer
+		var buf testkit.LogBuffer
 		r := start(e, cfg, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 		<-r.p.Ready()
 		testkit.WaitFor(t, 30*time.Second, "the run to drain", func() bool { return drained(r.p, e.Sim) })

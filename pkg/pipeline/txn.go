@@ -214,13 +214,7 @@ func (c *exactlyOnce) commitTxn(ctx context.Context, final bool) error {
 func (c *exactlyOnce) loop(ctx, stopBy context.Context) error {
 	t := time.NewTicker(c.p.cfg.CommitInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.p.sink.BatchFull():
-		}
+	for nextCommit(ctx, t.C, c.p.sink.BatchFull()) {
 		if err := c.commitTxn(stopBy, false); err != nil {
 			if stopBy.Err() != nil {
 				return nil
@@ -228,4 +222,5 @@ func (c *exactlyOnce) loop(ctx, stopBy context.Context) error {
 			return err
 		}
 	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -225,16 +226,7 @@ func TestACutOffMemberStopsBeingLive(t *testing.T) {
 			e.c.KeepControl()
 			mu.Lock()
 			defer mu.Unlock()
-			var id *string
-			switch r := req.(type) {
-			case *kmsg.HeartbeatRequest:
-				id = r.InstanceID
-			case *kmsg.JoinGroupRequest:
-				id = r.InstanceID
-			case *kmsg.SyncGroupRequest:
-				id = r.InstanceID
-			}
-			if cut && id != nil && *id == "a" {
+			if cut && testkit.FromGroupMember(req, "a") {
 				return nil, fmt.Errorf("cut off"), true
 			}
 			return nil, nil, false

@@ -167,26 +167,16 @@ func paced(t *testing.T, c *xdr.Client) pacedAPI {
 	return pacedAPI{c, lim}
 }
 
-func pace[T any](ctx context.Context, lim *enrich.Limiter, call func() (T, error)) (T, error) {
-	release, err := lim.Acquire(ctx)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer release()
-	return call()
-}
-
 func (p pacedAPI) GetIncidents(ctx context.Context, req xdr.IncidentsRequest) (*xdr.IncidentsReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.Client.GetIncidents(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.IncidentsReply, error) { return p.Client.GetIncidents(ctx, req) })
 }
 
 func (p pacedAPI) UpdateIncident(ctx context.Context, req xdr.UpdateIncidentRequest) (*xdr.UpdateReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateIncident(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateIncident(ctx, req) })
 }
 
 func (p pacedAPI) UpdateAlerts(ctx context.Context, req xdr.UpdateAlertsRequest) (*xdr.UpdateReply, error) {
-	return pace(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateAlerts(ctx, req) })
+	return enrich.Paced(ctx, p.lim, func() (*xdr.UpdateReply, error) { return p.Client.UpdateAlerts(ctx, req) })
 }
 
 func (h *harness) incident(id string) xdr.Incident {

@@ -191,46 +191,36 @@ func sectionShaped(raw json.RawMessage) bool {
 	return len(raw) == 0 || isNull(raw) || raw[0] == '[' || raw[0] == '{'
 }
 
-// UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
-// Raw. A JSON null leaves the incident unchanged; any other valid JSON value
-// is accepted (a non-object only sets Raw).
-func (inc *Incident) UnmarshalJSON(b []byte) error {
+// unmarshalKept is the UnmarshalJSON of a type that keeps its JSON: b must
+// be valid JSON (else checkValue's error); JSON null leaves *dst unchanged;
+// anything else sets *dst to decode of a trimmed copy of b, which the value
+// may keep as its Raw.
+func unmarshalKept[T any](dst *T, b []byte, decode func([]byte) T) error {
 	if err := checkValue(b); err != nil || isNull(b) {
 		return err
 	}
-	*inc = decodeIncident(bytes.Clone(bytes.TrimSpace(b)))
+	*dst = decode(bytes.Clone(bytes.TrimSpace(b)))
 	return nil
 }
 
 // UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
+// Raw. A JSON null leaves the incident unchanged; any other valid JSON value
+// is accepted (a non-object only sets Raw).
+func (inc *Incident) UnmarshalJSON(b []byte) error { return unmarshalKept(inc, b, decodeIncident) }
+
+// UnmarshalJSON fills the typed fields tolerantly and keeps a copy of b in
 // Raw. A JSON null leaves the alert unchanged.
-func (a *Alert) UnmarshalJSON(b []byte) error {
-	if err := checkValue(b); err != nil || isNull(b) {
-		return err
-	}
-	*a = decodeAlert(bytes.Clone(bytes.TrimSpace(b)))
-	return nil
-}
+func (a *Alert) UnmarshalJSON(b []byte) error { return unmarshalKept(a, b, decodeAlert) }
 
 // UnmarshalJSON accepts an artifact object or a bare string (which lands in
 // Value) and keeps a copy of b in Raw. A JSON null leaves it unchanged.
 func (n *NetworkArtifact) UnmarshalJSON(b []byte) error {
-	if err := checkValue(b); err != nil || isNull(b) {
-		return err
-	}
-	*n = decodeNetworkArtifact(bytes.Clone(bytes.TrimSpace(b)))
-	return nil
+	return unmarshalKept(n, b, decodeNetworkArtifact)
 }
 
 // UnmarshalJSON accepts an artifact object or a bare string (which lands in
 // Value) and keeps a copy of b in Raw. A JSON null leaves it unchanged.
-func (f *FileArtifact) UnmarshalJSON(b []byte) error {
-	if err := checkValue(b); err != nil || isNull(b) {
-		return err
-	}
-	*f = decodeFileArtifact(bytes.Clone(bytes.TrimSpace(b)))
-	return nil
-}
+func (f *FileArtifact) UnmarshalJSON(b []byte) error { return unmarshalKept(f, b, decodeFileArtifact) }
 
 // UnmarshalJSON decodes an alerts section; see the package's tolerance rules.
 func (l *AlertList) UnmarshalJSON(b []byte) error {

@@ -108,9 +108,22 @@ func (f *Fleet) BaseURL(root, id string) string {
 // TenantEntry is tenant id's entry of a tenants file (TENANTS_FILE) for the
 // fleet served at root: its id, base URL and standard key, inline. More keys
 // of the entry may follow it, indented as its own.
-func (f *Fleet) TenantEntry(root, id string) string {
+func (f *Fleet) TenantEntry(root, id string) string { return f.entry(root, id).Format() }
+
+// TenantsFile is a tenants file (TENANTS_FILE) naming tenants ids of the
+// fleet served at root, each entry as TenantEntry writes it, without
+// defaults.
+func (f *Fleet) TenantsFile(root string, ids ...string) string {
+	entries := make([]config.TenantsFileEntry, len(ids))
+	for i, id := range ids {
+		entries[i] = f.entry(root, id)
+	}
+	return config.FormatTenantsFile("", config.TenantsFileDefaults{}, entries)
+}
+
+func (f *Fleet) entry(root, id string) config.TenantsFileEntry {
 	keyID, key := f.Tenant(id).Credentials()
-	return config.TenantsFileEntry{ID: id, BaseURL: f.BaseURL(root, id), APIKeyID: keyID, APIKey: key}.Format()
+	return config.TenantsFileEntry{ID: id, BaseURL: f.BaseURL(root, id), APIKeyID: keyID, APIKey: key}
 }
 
 // Start serves the fleet on a fresh 127.0.0.1 port. It returns the root URL

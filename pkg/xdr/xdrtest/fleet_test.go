@@ -338,3 +338,20 @@ func TestCallLogNamesTenantReplicaEndpointAndStatus(t *testing.T) {
 		t.Errorf("recorded %+v; the reply was %d", c, resp.StatusCode)
 	}
 }
+
+// TestFleetTenantsFileListsTheEntries: a fleet's tenants file is the
+// tenants list of the named tenants, each entry as TenantEntry writes it,
+// in the order named, and nothing else.
+func TestFleetTenantsFileListsTheEntries(t *testing.T) {
+	f := xdrtest.NewFleet([]string{"acme", "globex"}, func(i int, _ string) xdrtest.Config {
+		return xdrtest.Config{Seed: int64(i + 1), Incidents: 1}
+	})
+	const root = "http://127.0.0.1:8089/"
+	want := "tenants:\n" + f.TenantEntry(root, "globex") + f.TenantEntry(root, "acme")
+	if got := f.TenantsFile(root, "globex", "acme"); got != want {
+		t.Fatalf("TenantsFile:\n%s\nwant:\n%s", got, want)
+	}
+	if !strings.Contains(want, "base_url: http://127.0.0.1:8089/t/globex") {
+		t.Fatalf("the entries lack the tenants' base URLs:\n%s", want)
+	}
+}
