@@ -111,11 +111,17 @@ func TestBulkBatchesAndMatchesSingleRecords(t *testing.T) {
 		// Two workers each hold the incident they popped while they wait
 		// for a bulk slot, and both calls are in flight at once: the calls
 		// may arrive in either order, and a batch starts with its worker's
-		// popped incident, then takes the queue's head in order.
+		// popped incident, then takes the queue's head in order. A worker
+		// that popped its incident may be overtaken by the other, which
+		// empties the queue first: its batch is then that one incident.
 		asked := fb.asked()
 		slices.SortStableFunc(asked, func(a, b []string) int { return len(b) - len(a) })
-		if len(asked) != 2 || len(asked[0]) != 100 || len(asked[1]) != 50 {
-			t.Fatalf("bulk calls asked for %d and %d incidents, want 100 and 50", len(asked[0]), len(asked[len(asked)-1]))
+		sizes := []int{}
+		for _, a := range asked {
+			sizes = append(sizes, len(a))
+		}
+		if !slices.Equal(sizes, []int{100, 50}) && !slices.Equal(sizes, []int{100, 49, 1}) {
+			t.Fatalf("bulk calls asked for %v incidents, want 100 and 50 (or 100, 49 and the overtaken worker's 1)", sizes)
 		}
 		seen := map[string]bool{}
 		for _, batch := range asked {
@@ -139,7 +145,7 @@ func TestBulkBatchesAndMatchesSingleRecords(t *testing.T) {
 			t.Fatalf("bulk: %d settled", len(h.settled()))
 		}
 		st := h.e.Stats()
-		if st.BulkCalls != 2 || st.Calls != 0 || st.Enriched != 150 || blim.Stats().Acquired != 2 || h.lim.Stats().Acquired != 0 || st.BulkMode != BulkAuto {
+		if n := uint64(len(asked)); st.BulkCalls != n || st.Calls != 0 || st.Enriched != 150 || blim.Stats().Acquired != n || h.lim.Stats().Acquired != 0 || st.BulkMode != BulkAuto {
 			t.Errorf("stats %+v", st)
 		}
 		bulk = recordLines(h.pub.all())
