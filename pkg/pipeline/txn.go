@@ -27,8 +27,14 @@ const txnRetryFor = 2 * time.Minute
 // TransactionalId resource), not another instance. Retrying cannot fix it.
 var ErrTxnNotAuthorized = errors.New("the Kafka principal may not use this transactional id: grant Write and Describe on the TransactionalId resource (exactly-once delivery, and scale-out in either mode, need it)")
 
+// isFenced reports whether err says that a newer producer with this
+// client's transactional id has ended its producer id. Besides
+// PRODUCER_FENCED and INVALID_PRODUCER_EPOCH, that is INVALID_TXN_STATE:
+// how a coordinator (KIP-890) answers the commit of a transaction that a
+// newer producer's start aborted one epoch on. The client cannot use its
+// producer id again (franz-go then fails every BeginTransaction with it).
 func isFenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState)
 }
 
 // notAuthorized wraps err with ErrTxnNotAuthorized when Kafka refused the
@@ -118,6 +124,9 @@ func transactOnce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, ctxs 
 			return fmt.Errorf("aborting an unfinished transaction: %w", abort)
 		}
 		if err := cl.BeginTransaction(); err != nil {
+			if isFenced(err) {
+				return fmt.Errorf("%w: %w", ErrFenced, err)
+			}
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 	}
