@@ -27,13 +27,13 @@ const txnRetryFor = 2 * time.Minute
 // TransactionalId resource), not another instance. Retrying cannot fix it.
 var ErrTxnNotAuthorized = errors.New("the Kafka principal may not use this transactional id: grant Write and Describe on the TransactionalId resource (exactly-once delivery, and scale-out in either mode, need it)")
 
-// isFenced reports whether err says that a newer producer with this
+// IsFenced reports whether err says that a newer producer with this
 // client's transactional id has ended its producer id. Besides
 // PRODUCER_FENCED and INVALID_PRODUCER_EPOCH, that is INVALID_TXN_STATE:
 // how a coordinator (KIP-890) answers the commit of a transaction that a
 // newer producer's start aborted one epoch on. The client cannot use its
 // producer id again (franz-go then fails every BeginTransaction with it).
-func isFenced(err error) bool {
+func IsFenced(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState)
 }
 
@@ -118,13 +118,13 @@ func transactOnce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, ctxs 
 		// gone): abort it now, then begin again.
 		_ = cl.AbortBufferedRecords(ctx)
 		if abort := cl.EndTransaction(ctx, kgo.TryAbort); abort != nil {
-			if isFenced(abort) {
+			if IsFenced(abort) {
 				return fmt.Errorf("%w: %w", ErrFenced, abort)
 			}
 			return fmt.Errorf("aborting an unfinished transaction: %w", abort)
 		}
 		if err := cl.BeginTransaction(); err != nil {
-			if isFenced(err) {
+			if IsFenced(err) {
 				return fmt.Errorf("%w: %w", ErrFenced, err)
 			}
 			return fmt.Errorf("beginning transaction: %w", err)
@@ -161,21 +161,21 @@ func transactOnce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, ctxs 
 		if end == nil {
 			return nil
 		}
-		if isFenced(end) {
+		if IsFenced(end) {
 			return fmt.Errorf("%w: %w", ErrFenced, end)
 		}
 		// The commit's outcome is unconfirmed: abort, which bumps the epoch
 		// and fences whatever the broker may still hold of it.
-		if abort := cl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+		if abort := cl.EndTransaction(ctx, kgo.TryAbort); IsFenced(abort) {
 			return fmt.Errorf("%w: %w", ErrFenced, abort)
 		}
 		return fmt.Errorf("committing transaction: %w", end)
 	}
-	if isFenced(cause) {
+	if IsFenced(cause) {
 		return fmt.Errorf("%w: %w", ErrFenced, cause)
 	}
 	_ = cl.AbortBufferedRecords(ctx)
-	if abort := cl.EndTransaction(ctx, kgo.TryAbort); isFenced(abort) {
+	if abort := cl.EndTransaction(ctx, kgo.TryAbort); IsFenced(abort) {
 		return fmt.Errorf("%w: %w", ErrFenced, abort)
 	}
 	return fmt.Errorf("producing in transaction: %w", cause)

@@ -820,7 +820,7 @@ func transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
 			return fenced(fmt.Errorf("aborting an unfinished transaction: %w", abort))
 		}
 		if err := cl.BeginTransaction(); err != nil {
-			return fmt.Errorf("beginning a transaction: %w", err)
+			return fenced(fmt.Errorf("beginning a transaction: %w", err))
 		}
 	}
 	err := cl.ProduceSync(ctx, recs...).FirstErr()
@@ -838,7 +838,7 @@ func transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
 // fenced wraps err with pipeline.ErrFenced when Kafka refused a write because
 // a newer producer with the same transactional id exists.
 func fenced(err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+	if pipeline.IsFenced(err) {
 		return fmt.Errorf("%w: %w", pipeline.ErrFenced, err)
 	}
 	return err
