@@ -98,6 +98,11 @@ type slot struct {
 func (s *slot) set(state, reason string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setLocked(state, reason, err)
+}
+
+// setLocked is set with s.mu held.
+func (s *slot) setLocked(state, reason string, err error) {
 	s.status.State, s.status.Since, s.status.Reason = state, s.now().UTC(), reason
 	if err != nil {
 		s.status.LastError = err.Error()
@@ -365,12 +370,12 @@ func (v supervisor) supervise(ctx context.Context, s *slot, run func(context.Con
 			delay = v.retryMax
 		}
 		reason := failureReason(err)
+		// One update: GET /tenants never shows the failure with the last
+		// one's count or retry time.
 		s.mu.Lock()
 		s.status.Failures++
 		s.class = failureClass(err)
-		s.mu.Unlock()
-		s.set(StateFailed, reason, err)
-		s.mu.Lock()
+		s.setLocked(StateFailed, reason, err)
 		s.status.NextRetry = v.now().Add(delay).UTC()
 		s.mu.Unlock()
 		log.Error("tenant failed; the others are not affected; retrying", "reason", reason, "retry_in", delay, "err", err)

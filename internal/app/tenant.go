@@ -176,7 +176,7 @@ type tenant struct {
 	queue    *drain.Tracker // its enrichment queue's drain estimate, sampled by GET /tenants and the metric
 	// writeback applies the tenant's commands; nil when write-back is off.
 	writeback *writeback.Applier
-	wbKCL     *kgo.Client // the applier's own client (exactly-once); nil otherwise
+	wbKCL     *kgo.Client // the applier's own transactional client (exactly-once, or fenced at-least-once); nil otherwise
 }
 
 // newTenant builds a tenant's clients and pipeline; multi is the mode of a

@@ -207,6 +207,11 @@ func (t *Tracker) Sample(now time.Time, depth int, capacity float64) Estimate {
 		t.m = NewMeter(0, t.rateWindow)
 	}
 	t.m.SetBudgetRate(capacity)
+	// Readers take now before the lock: one that lost the race samples at
+	// the newest instant, so the samples stay in order.
+	if n := len(t.m.samples); n > 0 && now.Before(t.m.samples[n-1].At) {
+		now = t.m.samples[n-1].At
+	}
 	t.m.Add(now, depth)
 	return t.m.Estimate()
 }

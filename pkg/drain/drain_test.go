@@ -185,3 +185,19 @@ func TestTrackerSamplesWhenRead(t *testing.T) {
 		t.Errorf("after 30 s draining 2/s to 40: %+v, want draining, ETA 20s", est)
 	}
 }
+
+// Two readers that took their instants before the tracker's lock may sample
+// out of order: the late one counts at the newest instant, and the samples
+// stay in order.
+func TestTrackerKeepsSamplesInOrder(t *testing.T) {
+	tr := NewTracker(2 * time.Second)
+	t0 := time.Unix(1000, 0)
+	tr.Sample(t0.Add(10*time.Second), 50, 5)
+	tr.Sample(t0.Add(9*time.Second), 49, 5)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	s := tr.m.samples
+	if len(s) != 2 || s[1].At.Before(s[0].At) || s[1].Depth != 49 {
+		t.Errorf("samples %+v, want the late one at the newest instant", s)
+	}
+}
