@@ -275,13 +275,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("coalescing phase: %w", err)
 	}
 	say("cost: flatten + encode + produce %d records of 1,000-alert incidents", cfg.CostRecords)
-	if rep.Cost, err = runCost(ctx, cfg, broker.addr, profile.Default); err != nil {
+	if rep.Cost, err = runCost(ctx, cfg, broker.addr, profile.Default, false); err != nil {
 		return nil, fmt.Errorf("cost phase: %w", err)
 	}
 	all, _ := profile.Parse(strings.Join(profile.Names, ","))
 	say("cost: the same with OUTPUT_PROFILES=%s", all)
-	if rep.CostProfiles, err = runCost(ctx, cfg, broker.addr, all); err != nil {
+	if rep.CostProfiles, err = runCost(ctx, cfg, broker.addr, all, false); err != nil {
 		return nil, fmt.Errorf("cost phase, every profile: %w", err)
+	}
+	say("cost: producing alone, each reply's records made once, OUTPUT_PROFILES=%s", all)
+	if rep.CostProduce, err = runCost(ctx, cfg, broker.addr, all, true); err != nil {
+		return nil, fmt.Errorf("cost phase, producing alone: %w", err)
 	}
 	say("memory: `connector run` with %d incidents waiting for enrichment", cfg.MemoryIncidents)
 	if rep.Memory, err = runMemory(ctx, cfg, broker.addr); err != nil {

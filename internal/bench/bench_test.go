@@ -111,8 +111,8 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 			t.Errorf("row with a non-number: %s", line)
 		}
 	}
-	if rows != len(rep.Rows()) || rows != 11 {
-		t.Errorf("%d rows in the table, %d in Rows(), want 11", rows, len(rep.Rows()))
+	if rows != len(rep.Rows()) || rows != 12 {
+		t.Errorf("%d rows in the table, %d in Rows(), want 12", rows, len(rep.Rows()))
 	}
 	// One fetch feeds every profile: the same replies make more records.
 	if p := rep.CostProfiles; p.Profiles != "native,ocsf,ecs" || p.Records <= 0 || p.Incidents <= 0 ||
@@ -121,6 +121,11 @@ func TestTinyRunHasEveryRowWithSaneValues(t *testing.T) {
 	}
 	if a := rep.CostProfiles.ProfileRecordAllocs(rep.Cost); a <= 0 || a > 1000 {
 		t.Errorf("allocations per profile record %.2f", a)
+	}
+	// Producing alone sends the same records: as many per incident.
+	if q, p := rep.CostProduce, rep.CostProfiles; !q.MadeOnce || p.MadeOnce || q.Profiles != p.Profiles || q.Incidents <= 0 ||
+		q.Records/q.Incidents != p.Records/p.Incidents {
+		t.Errorf("producing alone: %+v; with the mapping: %+v", q, p)
 	}
 }
 
@@ -202,6 +207,14 @@ func TestRowsJudgeAgainstTheTargets(t *testing.T) {
 	}
 	if r := rep.Rows()[7]; r.Result != Pass {
 		t.Errorf("row %q = %s at 2.0 × native's allocations: %s", r.Figure, r.Result, r.Measured)
+	}
+	// Producing alone, when measured, is reported beside the row it bounds:
+	// 300k records in 0.9 CPU-s, 9 ms per incident = 1.8 × native's 5 ms.
+	rep.CostProduce = Cost{Incidents: 100, Records: 300_000, CPU: 900 * time.Millisecond, Wall: time.Second, MadeOnce: true}
+	rows := rep.Rows()
+	if r := rows[7]; len(rows) != 12 || r.Result != Reported || !strings.HasPrefix(r.Figure, "Producing alone") ||
+		!strings.Contains(r.Measured, "333,333 records/s per core; 9ms CPU per 1,000-alert incident = 1.80 × native's") {
+		t.Errorf("%d rows; row 7: %+v", len(rows), r)
 	}
 }
 
