@@ -175,7 +175,7 @@ func (d *doc) appendValue(w *jsonw.Writer, val *value) {
 	case kDate:
 		w.Value(nil) // the separator
 		w.B = append(w.B, '"')
-		w.B = time.UnixMilli(val.n).UTC().AppendFormat(w.B, dateLayout)
+		w.B = appendDate(w.B, val.n)
 		w.B = append(w.B, '"')
 	case kID:
 		w.Value(nil)
@@ -190,6 +190,23 @@ func (d *doc) appendValue(w *jsonw.Writer, val *value) {
 }
 
 const dateLayout = "2006-01-02T15:04:05.000Z"
+
+// appendDate appends the time ms (epoch ms) in dateLayout, UTC, as
+// time.Time.AppendFormat writes it, without reading the layout.
+func appendDate(b []byte, ms int64) []byte {
+	t := time.UnixMilli(ms).UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, dateLayout)
+	}
+	hour, minute, sec := t.Clock()
+	milli := t.Nanosecond() / int(time.Millisecond)
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
+}
 
 // document returns the document as nested maps.
 func (d *doc) document() Document {

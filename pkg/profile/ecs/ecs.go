@@ -205,7 +205,7 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	// it) and, below, action_remote_ip stay under panw_cortex.xdr as sent:
 	// ECS holds them cleaned, as lists.
 	host := mp.text(pHostHostname, nil, "agent_fqdn", "host_name")
-	host = strings.ToLower(host)
+	host = v.Lower(host)
 	d.setStr(pHostName, host)
 	related.hosts = appendNew(related.hosts, host)
 	mp.text(pHostId, nil, "endpoint_id")
@@ -291,16 +291,16 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	}
 	mp.text(pProcessExecutable, nil, "actor_process_image_path")
 	mp.text(pProcessCommandLine, nil, "action_process_image_command_line", "actor_process_command_line")
-	mp.text(pProcessHashSha256, strings.ToLower, "action_process_image_sha256", "actor_process_image_sha256")
-	mp.text(pProcessHashMd5, strings.ToLower, "actor_process_image_md5")
+	mp.textLower(pProcessHashSha256, "action_process_image_sha256", "actor_process_image_sha256")
+	mp.textLower(pProcessHashMd5, "actor_process_image_md5")
 	mp.text(pProcessCodeSignatureSubjectName, nil, "action_process_signature_vendor", "actor_process_signature_vendor")
 	mp.text(pProcessCodeSignatureStatus, nil, "action_process_signature_status", "actor_process_signature_status")
 	mp.text(pProcessParentName, xdrview.BaseName, "causality_actor_process_image_name")
 	mp.text(pProcessParentExecutable, nil, "causality_actor_process_image_path")
 	mp.text(pProcessParentCommandLine, nil, "causality_actor_process_command_line")
 	mp.text(pProcessParentEntityId, nil, "causality_actor_causality_id")
-	mp.text(pProcessParentHashSha256, strings.ToLower, "causality_actor_process_image_sha256")
-	mp.text(pProcessParentHashMd5, strings.ToLower, "causality_actor_process_image_md5")
+	mp.textLower(pProcessParentHashSha256, "causality_actor_process_image_sha256")
+	mp.textLower(pProcessParentHashMd5, "causality_actor_process_image_md5")
 	mp.text(pProcessParentCodeSignatureSubjectName, nil, "causality_actor_process_signature_vendor")
 	mp.text(pProcessParentCodeSignatureStatus, nil, "causality_actor_process_signature_status")
 
@@ -310,8 +310,8 @@ func (e *Encoder) alert(m record.Meta, version int64, inc xdr.Incident, key stri
 	if !d.has(pFileName) {
 		d.setStr(pFileName, xdrview.BaseName(v.Text("action_file_path")))
 	}
-	mp.text(pFileHashSha256, strings.ToLower, "action_file_sha256")
-	mp.text(pFileHashMd5, strings.ToLower, "action_file_md5")
+	mp.textLower(pFileHashSha256, "action_file_sha256")
+	mp.textLower(pFileHashMd5, "action_file_md5")
 	for _, p := range [...]slot{pProcessHashSha256, pProcessHashMd5, pProcessParentHashSha256, pProcessParentHashMd5, pFileHashSha256, pFileHashMd5} {
 		if h, ok := d.str(p); ok {
 			related.hashes = appendNew(related.hashes, h)
@@ -398,6 +398,19 @@ func (mp mapper) text(p slot, f func(string) string, fields ...string) string {
 		mp.e.d.setStr(p, s)
 		mp.moved(name)
 		return s
+	}
+	return ""
+}
+
+// textLower is text lower-casing the value (xdrview.View.TextLower: once
+// for every mapping of the alert).
+func (mp mapper) textLower(p slot, fields ...string) string {
+	for _, name := range fields {
+		if s := mp.v.TextLower(name); s != "" {
+			mp.e.d.setStr(p, s)
+			mp.moved(name)
+			return s
+		}
 	}
 	return ""
 }

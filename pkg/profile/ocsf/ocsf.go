@@ -855,7 +855,7 @@ func file(v *xdrview.View, nameField, pathField, sha256Field, md5Field string, a
 		f.Name = xdrview.BaseName(f.Path)
 	}
 	f.Name = xdrview.BaseName(f.Name)
-	sha, md5 := strings.ToLower(v.Text(sha256Field)), strings.ToLower(v.Text(md5Field))
+	sha, md5 := v.TextLower(sha256Field), v.TextLower(md5Field)
 	if f.Name == "" {
 		return nil
 	}

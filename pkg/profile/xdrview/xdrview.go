@@ -56,11 +56,12 @@ type field struct {
 	key        string // shares memory with the object's bytes, unless it had an escape
 	val        []byte // sliced from the object's bytes, trimmed
 	used, kept bool
+	plainKey   bool // key needs no escaping (jsonw.Plain)
 
 	// The field as Scalar reads it, once read: both profiles read most
-	// fields.
-	read, several bool
-	text          string
+	// fields. lower is text lower-cased, once TextLower asked for it.
+	read, several, lowered bool
+	text, lower            string
 }
 
 // New decodes raw, an API object's bytes, into a View. It returns an error
@@ -117,11 +118,11 @@ func (v *View) add(key string, val []byte) {
 	e := v.index.find(v.fields, key)
 	if e.gen == v.index.gen {
 		f := &v.fields[e.pos]
-		f.val, f.read = val, false
+		f.val, f.read, f.lowered = val, false, false
 		return
 	}
 	*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(key)}
-	v.fields = append(v.fields, field{key: key, val: val})
+	v.fields = append(v.fields, field{key: key, val: val, plainKey: jsonw.Plain(key)})
 	if 2*len(v.fields) > len(v.index.table) {
 		v.index.grow(v.fields)
 	}
@@ -381,10 +382,11 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 	for i < len(v.order) || j < len(extra) {
 		var key string
 		var val []byte
+		plain := false
 		switch {
 		case j == len(extra) || i < len(v.order) && v.fields[v.order[i]].key < extra[j].Key:
 			f := &v.fields[v.order[i]]
-			key, val = f.key, f.val
+			key, val, plain = f.key, f.val, f.plainKey
 			i++
 		default:
 			if i < len(v.order) && v.fields[v.order[i]].key == extra[j].Key {
@@ -393,8 +395,16 @@ func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
 			key, val = extra[j].Key, extra[j].Value
 			j++
 		}
-		w.QuotedKey(key)
-		w.Raw(val)
+		if plain {
+			w.Key(key)
+		} else {
+			w.QuotedKey(key)
+		}
+		if len(val) > 0 && val[0] != '{' && val[0] != '[' {
+			w.Value(val) // a scalar: no whitespace outside its string to drop
+		} else {
+			w.Raw(val)
+		}
 		n++
 	}
 	w.Close()
@@ -411,6 +421,48 @@ func (v *View) Text(name string) string {
 		return ""
 	}
 	return s
+}
+
+// TextLower is strings.ToLower(v.Text(name)), lower-cased once per object
+// for every mapping that asks, and into v's buffer, not a new string.
+func (v *View) TextLower(name string) string {
+	s := v.Text(name)
+	if s == "" {
+		return ""
+	}
+	f := v.get(name)
+	if !f.lowered {
+		f.lower, f.lowered = v.Lower(s), true
+	}
+	return f.lower
+}
+
+// Lower is strings.ToLower(s); an ASCII s with upper-case letters is
+// lower-cased into v's buffer, and s without any is returned as it is.
+func (v *View) Lower(s string) string {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return s
+	}
+	if cap(v.buf)-len(v.buf) < len(s) {
+		v.buf = make([]byte, 0, max(4096, len(s)))
+	}
+	n := len(v.buf)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		v.buf = append(v.buf, c)
+	}
+	return alias(v.buf[n:])
 }
 
 // Scalar is Text without the sentinels rule: "UNKNOWN" reads as "UNKNOWN".
@@ -908,6 +960,9 @@ func jsonSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == 
 // plainString reports whether body, the inside of a JSON string, needs no
 // unquoting: no escape, no quote, no control character, valid UTF-8.
 func plainString(body []byte) bool {
+	if jsonw.Plain(alias(body)) {
+		return true // printable ASCII, eight bytes at a time
+	}
 	ascii := true
 	for _, c := range body {
 		if c < 0x20 || c == '"' || c == '\\' {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/soc-tools/xdr-kafka-connector/pkg/profile/internal/jsonw"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
@@ -112,6 +113,80 @@ func FuzzScalarTextIsXDRText(f *testing.F) {
 		}
 		if got, want := Severity(s), xdr.Severity(s); got != want {
 			t.Fatalf("Severity(%q) = %q, xdr.Severity %q", s, got, want)
+		}
+	})
+}
+
+// FuzzLowerIsToLower: Lower and TextLower read as strings.ToLower, and a
+// lower-cased field stays what it was when the View moves to another
+// object and lower-cases that one's.
+func FuzzLowerIsToLower(f *testing.F) {
+	for _, s := range []string{"", "abc", "ABCDEF0123", "MiXeD-Case_1", "ÉCOLE", "\xffA", "İ"} {
+		f.Add(s, "D41D8CD98F00B204E9800998ECF8427E")
+	}
+	f.Fuzz(func(t *testing.T, s, other string) {
+		var v View
+		if got := v.Lower(s); got != strings.ToLower(s) {
+			t.Fatalf("Lower(%q) = %q, want %q", s, got, strings.ToLower(s))
+		}
+		raw, _ := json.Marshal(map[string]string{"h": s})
+		if err := v.Reset(raw); err != nil {
+			t.Fatal(err)
+		}
+		first, want1 := v.TextLower("h"), strings.ToLower(v.Text("h"))
+		if first != want1 || v.TextLower("h") != want1 {
+			t.Fatalf("TextLower of %s = %q, want %q", raw, first, want1)
+		}
+		raw2, _ := json.Marshal(map[string]string{"h": other})
+		if err := v.Reset(raw2); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.ToLower(v.Text("h")); v.TextLower("h") != want {
+			t.Fatalf("TextLower of %s after another object = %q, want %q", raw2, v.TextLower("h"), want)
+		}
+		if first != want1 {
+			t.Fatalf("the first object's lower-cased text changed to %q, want %q", first, want1)
+		}
+	})
+}
+
+// FuzzAppendRestIsEncodingJSON: the rest of an object is written as
+// encoding/json writes the map Rest returns (HTML escaping off): keys
+// sorted and escaped where they need it, values compacted, whatever the
+// object's spacing, key spelling and values.
+func FuzzAppendRestIsEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"b": 1, "a" : { "x" : [ 1 , 2 ] }, "c":"s p a c e d", "d":null}`,
+		"{\"k\u00e9y\":\"v\",\"\u2028\":[ ],\"tab\":\"\\t\",\"n\":-1.5e3}",
+		`{"a\u0041":1,"<&>":"<&>","e":{ }}`, `{}`, `{"used":1}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := New(json.RawMessage(raw))
+		if err != nil {
+			return
+		}
+		v.Use("used")
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		rest := v.Rest()
+		if rest == nil {
+			rest = map[string]json.RawMessage{}
+		}
+		if err := enc.Encode(rest); err != nil {
+			t.Fatal(err)
+		}
+		var w jsonw.Writer
+		if n := v.AppendRest(&w); n != len(rest) {
+			t.Fatalf("AppendRest wrote %d members, Rest has %d", n, len(rest))
+		}
+		if len(rest) == 0 {
+			w.B = append(w.B, "{}"...)
+		}
+		if got := strings.TrimSuffix(want.String(), "\n"); string(w.B) != got {
+			t.Fatalf("AppendRest of %s\n= %s\nencoding/json: %s", raw, w.B, got)
 		}
 	})
 }

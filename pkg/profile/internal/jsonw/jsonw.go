@@ -160,6 +160,43 @@ func (w *Writer) Strings(k string, ss []string) {
 	w.CloseList()
 }
 
+// Plain reports whether s is printable ASCII without a quote or a
+// backslash: a string encoding/json writes as it is, between quotes. It
+// reads eight bytes at a time.
+func Plain(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if special(x) {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports whether any byte of x is below 0x20, at or above 0x80, a
+// quote or a backslash. Each test says whether some byte matches, exactly
+// (the zero-byte test's borrows can only spread above a byte that
+// matches).
+func special(x uint64) bool {
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	t := x | (x-ones*0x20) & ^x |
+		(quote-ones) & ^quote |
+		(backslash-ones) & ^backslash
+	return t&highs != 0
+}
+
 // AppendCompact appends raw, a valid JSON value, without the whitespace
 // outside its strings.
 func AppendCompact(b, raw []byte) []byte {
@@ -205,14 +242,7 @@ func (w *Writer) RawMap(m map[string]json.RawMessage) {
 // record.AppendString (whose native records keep their bytes) writes
 // \u0008 and \u000c.
 func appendString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
-			plain = false
-			break
-		}
-	}
-	if plain { // printable ASCII without a quote or backslash: as it is
+	if Plain(s) { // printable ASCII without a quote or backslash: as it is
 		b = append(b, '"')
 		b = append(b, s...)
 		return append(b, '"')

@@ -28,3 +28,44 @@ func FuzzStringMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// plainByByte is Plain one byte at a time, the rule it must keep.
+func plainByByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPlainFindsEachSpecialByteAnywhere puts every byte value at every
+// position of strings of 1 to 24 printable bytes (around the eight-byte
+// steps), beside neighbours that make the word tests borrow.
+func TestPlainFindsEachSpecialByteAnywhere(t *testing.T) {
+	for _, fill := range []byte{' ', '!', '#', '[', ']', '~', 'a'} {
+		for n := 1; n <= 24; n++ {
+			for pos := range n {
+				for c := range 256 {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(c)
+					if got, want := Plain(string(b)), plainByByte(string(b)); got != want {
+						t.Fatalf("Plain(%q) = %v, want %v", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzPlainMatchesByteRule: Plain says what the byte-at-a-time rule says.
+func FuzzPlainMatchesByteRule(f *testing.F) {
+	for _, s := range []string{"", "plain text of some length", "0123456\x1f", "01234567\"", "\\", "é", "\x7f\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Plain(s), plainByByte(s); got != want {
+			t.Fatalf("Plain(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
