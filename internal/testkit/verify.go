@@ -19,10 +19,12 @@ type Output struct {
 	Network  map[Version]map[string]bool // (incident, version) -> artifact keys
 	Files    map[Version]map[string]bool // (incident, version) -> artifact keys
 	DLQ      []Record
-	Records  map[string]int // records per topic
+	Records  map[string]int // records per topic, the offsets topic's included
 }
 
-// Output reads every data topic.
+// Output reads every data topic, and the offsets topic, whose records the
+// connector writes too: ReadTopic validates each record against its schema
+// in schemas/ (offsets.schema.json for the offsets topic).
 func (e *Env) Output() Output {
 	o := Output{Changes: map[Version]int{}, Enriched: map[string]Record{}, Alerts: map[Version]map[string]bool{},
 		Network: map[Version]map[string]bool{}, Files: map[Version]map[string]bool{}, Records: map[string]int{}}
@@ -61,6 +63,7 @@ func (e *Env) Output() Output {
 	}
 	o.DLQ = e.ReadTopic(Topics.DLQ)
 	o.Records[Topics.DLQ] = len(o.DLQ)
+	o.Records[OffsetsTopic] = len(e.ReadTopic(OffsetsTopic))
 	return o
 }
 

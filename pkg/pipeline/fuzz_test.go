@@ -93,7 +93,8 @@ func (p *checkedPub) Publish(ctx context.Context, recs []record.Record, done fun
 // deadline), the well-formed incident's version is emitted, the watermark
 // stays behind the clock whatever the fuzzed incident's stamp, its
 // enrichment settles, as records or as a DLQ record, within the deadline,
-// and every record published matches the schema of its type in schemas/;
+// and every record published (the change records of the versions emitted
+// among them) matches the schema of its type in schemas/;
 // an enrichment that settles as records led by its incident.enriched record.
 func FuzzHostileReplies(f *testing.F) {
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
@@ -114,6 +115,9 @@ func FuzzHostileReplies(f *testing.F) {
 		{`{"incident_id":"10","modification_time":1200}`, `{"reply":{"incident":{"modification_time":1000},"alerts":{"total_count":1,"data":[{"alert_id":"9"}]}}}`},
 		{`{"incident_id":"11","modification_time":1200}`, `{"reply":{"total_count":1,"result_count":1,"incidents":[{"incident_id":"1","modification_time":1000}],"restricted_incident_ids":[]}}`},
 		{`{"incident_id":"12","modification_time":1200}`, `{"reply":{"incident":"1","alerts":{"data":{"alert_id":"9"}}}}`},
+		// Described fields of other types than documented, published as sent.
+		{`{"incident_id":14.5,"modification_time":1200,"severity":5,"starred":"yes","hosts":"h"}`, `{"reply":{"incident":{"incident_id":"1","modification_time":1000,"severity":5,"starred":"yes"}}}`},
+		{`{"incident_id":"15","modification_time":1200,"status":{"x":1}}`, `{"reply":{"incident":{"incident_id":"1"},"alerts":[{"alert_id":9.5,"severity":{"x":1},"host_ip":[[1]]}],"network_artifacts":[{"network_remote_port":[]}],"file_artifacts":[{"file_sha256":7}]}}`},
 		// Shapes the decoder tolerates, each published whole.
 		{`{"incident_id":13,"modification_time":1200}`, `{"reply":{"incident":{"incident_id":1,"modification_time":1000},"alerts":[{"alert_id":9,"case_id":"1"},null],"network_artifacts":{"data":"a.example"},"file_artifacts":{"total_count":2,"data":[{"file_sha256":null},"abc"]}}}`},
 	} {
@@ -132,6 +136,11 @@ func FuzzHostileReplies(f *testing.F) {
 			bodyLister{items: [][]byte{good, incident}}, source.Start{Watermark: 1},
 			func(_ context.Context, inc xdr.Incident) error {
 				seen = append(seen, offsets.Pending{IncidentID: inc.ID, ModificationTime: inc.ModificationTime, Severity: inc.Severity})
+				// The pipeline publishes each version emitted as this record.
+				r := enrich.ChangeRecord(enrich.Meta{Connector: "fuzz", Tenant: "t"}, inc)
+				if err := testkit.SchemaError(r.Type, r.Value); err != nil {
+					t.Errorf("%v\n%s", err, r.Value)
+				}
 				return nil
 			},
 			source.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }))
