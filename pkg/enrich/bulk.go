@@ -120,24 +120,64 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 	}
 }
 
-// processBatch enriches first and up to BulkSize-1 more incidents, in queue
-// order, with one get_multiple_incidents_extra_data call under one slot of
-// the bulk limiter. Each incident then goes its own way, exactly as after a
-// single call (settle): its records, its retry or its DLQ record; or back to
-// the queue for a single call when the reply cannot deliver it whole. It
-// reports true when the worker must stop.
-func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (stop bool) {
+// nextBulk is one turn of a worker while bulk enrichment is active. It waits
+// for an owed incident; one that a bulk reply could not deliver whole
+// (singleOnly) is popped and fetched alone. Otherwise the worker takes a slot
+// of the bulk limiter and only then pops its batch: up to BulkSize incidents
+// in queue order, in one queue operation, and calls processBatch. One worker
+// at a time waits for the queue and the slot (e.turn); the others wait for
+// their turn and hold nothing meanwhile, so no incident waits in a worker's
+// hands while another worker's batch is taken past it (which would leave it
+// to a later call of its own), and a newer version pushed during the wait
+// merges into the queued one. It reports stop as process and processBatch
+// do, and ctx's error once ctx is done.
+func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
+	select {
+	case e.turn <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	held := true
+	endTurn := func() {
+		if held {
+			held = false
+			<-e.turn
+		}
+	}
+	defer endTurn()
+	it, single, err := e.q.PopIf(ctx, e.singleOnly)
+	if err != nil {
+		return false, err
+	}
+	if single {
+		endTurn()
+		return e.process(ctx, it), nil
+	}
 	release, err := e.bulkLim.Acquire(ctx)
 	if err != nil {
-		e.q.Done(first.IncidentID)
-		return false
+		return false, err
 	}
-	if !e.BulkActive() {
-		// Another worker fell back while this one waited.
+	var batch []offsets.Pending
+	if e.BulkActive() {
+		batch = e.q.PopReady(e.cfg.BulkSize, e.singleOnly)
+	}
+	endTurn()
+	if len(batch) == 0 {
+		// Another worker fell back while this one waited (its pops are
+		// not taken in turns); the next turn enriches with single calls.
 		release()
-		return e.process(ctx, first)
+		return false, nil
 	}
-	batch := append([]offsets.Pending{first}, e.q.PopReady(e.cfg.BulkSize-1, e.singleOnly)...)
+	return e.processBatch(ctx, batch, release), nil
+}
+
+// processBatch enriches batch, up to BulkSize incidents in queue order, with
+// one get_multiple_incidents_extra_data call under the slot of the bulk
+// limiter that release ends. Each incident then goes its own way, exactly as
+// after a single call (settle): its records, its retry or its DLQ record; or
+// back to the queue for a single call when the reply cannot deliver it whole.
+// It reports true when the worker must stop.
+func (e *Enricher) processBatch(ctx context.Context, batch []offsets.Pending, release func()) (stop bool) {
 	jobs := make([]*job, len(batch))
 	ids := make([]string, len(batch))
 	for i, it := range batch {

@@ -108,35 +108,23 @@ func TestBulkBatchesAndMatchesSingleRecords(t *testing.T) {
 		enqueueN(h.e, 150)
 		h.run(t)
 		synctest.Wait()
-		// Two workers each hold the incident they popped while they wait
-		// for a bulk slot, and both calls are in flight at once: the calls
-		// may arrive in either order, and a batch starts with its worker's
-		// popped incident, then takes the queue's head in order. A worker
-		// that popped its incident may be overtaken by the other, which
-		// empties the queue first: its batch is then that one incident.
+		// The two calls may be in flight at once and arrive in either
+		// order; each asks for a run of the queue in order: the first 100
+		// incidents, then the 50 left.
 		asked := fb.asked()
-		slices.SortStableFunc(asked, func(a, b []string) int { return len(b) - len(a) })
-		sizes := []int{}
-		for _, a := range asked {
-			sizes = append(sizes, len(a))
-		}
-		if !slices.Equal(sizes, []int{100, 50}) && !slices.Equal(sizes, []int{100, 49, 1}) {
-			t.Fatalf("bulk calls asked for %v incidents, want 100 and 50 (or 100, 49 and the overtaken worker's 1)", sizes)
-		}
-		seen := map[string]bool{}
-		for _, batch := range asked {
-			for i, id := range batch {
-				seen[id] = true
-				if i > 1 {
-					prev, _ := strconv.Atoi(batch[i-1])
-					if cur, _ := strconv.Atoi(id); cur != prev+1 {
-						t.Fatalf("batch not in queue order after its first incident: %v", batch[:min(5, len(batch))])
-					}
-				}
+		slices.SortFunc(asked, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+		for i, r := range [][2]int{{1000, 1100}, {1100, 1150}} {
+			var want []string
+			for id := r[0]; id < r[1]; id++ {
+				want = append(want, strconv.Itoa(id))
 			}
-		}
-		if len(seen) != 150 {
-			t.Fatalf("the batches asked for %d distinct incidents, want 150", len(seen))
+			if len(asked) != 2 || !slices.Equal(asked[i], want) {
+				var sizes []int
+				for _, a := range asked {
+					sizes = append(sizes, len(a))
+				}
+				t.Fatalf("bulk calls asked for %v incidents (first ids %v), want 1000-1099 and 1100-1149", sizes, firstIDs(asked))
+			}
 		}
 		if n := len(api.callIDs()); n != 0 {
 			t.Errorf("%d single calls", n)
@@ -458,4 +446,53 @@ type tracedBulk struct {
 func (b tracedBulk) GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
 	b.seen(trace.SpanContextFromContext(ctx))
 	return b.fakeBulk.GetMultipleIncidentsExtraData(ctx, req)
+}
+
+// A worker waiting for a bulk slot holds no incident: when the bulk budget
+// admits one call a minute, the second call, a minute after the first, asks
+// for the 50 incidents the first left, in queue order, and no incident is
+// sent alone because another worker popped it while it waited.
+func TestBulkWorkerWaitingForASlotHoldsNoIncident(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) { return itemsOf(ids, 50), nil }}
+		blim, err := NewLimiter(1, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim), WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 150)
+		h.run(t)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		var want [][]string
+		for _, r := range [][2]int{{0, 100}, {100, 150}} {
+			var ids []string
+			for i := r[0]; i < r[1]; i++ {
+				ids = append(ids, strconv.Itoa(1000+i))
+			}
+			want = append(want, ids)
+		}
+		asked := fb.asked()
+		if len(asked) != len(want) || !slices.Equal(asked[0], want[0]) || !slices.Equal(asked[1], want[1]) {
+			var sizes []int
+			for _, a := range asked {
+				sizes = append(sizes, len(a))
+			}
+			t.Fatalf("bulk calls asked for %v incidents (first ids %v), want 1000-1099 then 1100-1149", sizes, firstIDs(asked))
+		}
+		if n := len(h.settled()); n != 150 || len(api.callIDs()) != 0 {
+			t.Fatalf("%d settled, %d single calls; want 150 and none", n, len(api.callIDs()))
+		}
+		h.shutdown(t)
+	})
+}
+
+// firstIDs returns the first incident id of each batch.
+func firstIDs(batches [][]string) []string {
+	var out []string
+	for _, b := range batches {
+		out = append(out, b[0])
+	}
+	return out
 }
