@@ -120,23 +120,38 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 	}
 }
 
-// nextBulk is one turn of a worker while bulk enrichment is active. It waits
-// for an owed incident; one that a bulk reply could not deliver whole
-// (singleOnly) is popped and fetched alone. Otherwise the worker takes a slot
-// of the bulk limiter and only then pops its batch: up to BulkSize incidents
-// in queue order, in one queue operation, and calls processBatch. One worker
-// at a time waits for the queue and the slot (e.turn); the others wait for
-// their turn and hold nothing meanwhile, so no incident waits in a worker's
-// hands while another worker's batch is taken past it (which would leave it
-// to a later call of its own), and a newer version pushed during the wait
-// merges into the queued one. It reports stop as process and processBatch
-// do, and ctx's error once ctx is done.
+// nextBulk is one turn of a worker while bulk enrichment is active. One
+// worker at a time (e.turn) waits for an owed incident and a slot of the bulk
+// limiter (bulkTurn), and only then pops its batch. Meanwhile the others
+// fetch alone, with get_incident_extra_data, the incidents at the head of the
+// queue that a bulk reply could not deliver whole (singleOnly), and otherwise
+// wait for the turn or the next push. A worker waiting for the bulk slot
+// therefore holds no incident: none waits in its hands while another batch is
+// taken past it (to go alone in a call of its own later), and a newer version
+// pushed meanwhile merges into the queued one. It reports stop as process
+// and processBatch do, and ctx's error once ctx is done.
 func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
-	select {
-	case e.turn <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	for {
+		changed := e.q.Changed()
+		if it, ok := e.q.TryPopIf(e.singleOnly); ok {
+			return e.process(ctx, it), nil
+		}
+		select {
+		case e.turn <- struct{}{}:
+			return e.bulkTurn(ctx)
+		case <-changed:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
+}
+
+// bulkTurn is nextBulk's turn, taken (e.turn): it waits for an owed
+// incident; one that must be fetched alone is popped and fetched so;
+// otherwise it takes a slot of the bulk limiter, pops up to BulkSize
+// incidents in queue order in one queue operation, gives the turn back and
+// enriches them (processBatch).
+func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 	held := true
 	endTurn := func() {
 		if held {

@@ -496,3 +496,35 @@ func firstIDs(batches [][]string) []string {
 	}
 	return out
 }
+
+// While one worker waits for a bulk slot, another fetches alone the incident
+// a bulk reply left out: it does not wait for the bulk budget.
+func TestBulkSlotWaitDoesNotHoldUpSingleCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			return itemsOf(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "1050" }), 50), nil
+		}}
+		blim, err := NewLimiter(1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim), WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 101)
+		h.run(t)
+		synctest.Wait()
+		// One bulk call for the first 100; 1050, absent from its reply,
+		// fetched alone at once, while the other worker waits an hour for
+		// the bulk slot of 1100.
+		if n := len(fb.asked()); n != 1 {
+			t.Fatalf("%d bulk calls, want 1", n)
+		}
+		if calls := api.callIDs(); !slices.Equal(calls, []string{"1050"}) {
+			t.Fatalf("single calls %v while a worker waits for the bulk slot, want 1050", calls)
+		}
+		if n := len(h.settled()); n != 100 {
+			t.Fatalf("%d settled, want the first 100", n)
+		}
+		h.shutdown(t)
+	})
+}

@@ -319,6 +319,31 @@ func (q *Queue) PopIf(ctx context.Context, take func(id string) bool) (it offset
 	}
 }
 
+// TryPopIf is PopIf without the wait: popped is false when no enrichment is
+// poppable now, too.
+func (q *Queue) TryPopIf(take func(id string) bool) (it offsets.Pending, popped bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.promote(time.Now())
+	if len(q.heap) == 0 || take != nil && !take(q.heap[0].id) {
+		return offsets.Pending{}, false
+	}
+	e := q.popTop()
+	q.inflight[e.id] = struct{}{}
+	return e.item(), true
+}
+
+// Changed returns a channel closed when an enrichment is next pushed or
+// queued again (not when a retry's not-before time comes).
+func (q *Queue) Changed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready == nil {
+		q.ready = make(chan struct{})
+	}
+	return q.ready
+}
+
 // Done ends the in-flight period of an incident handed out by Pop, whether
 // its enrichment succeeded, failed or was abandoned. A push held back
 // meanwhile becomes poppable.
