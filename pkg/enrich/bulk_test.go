@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -526,5 +527,54 @@ func TestBulkSlotWaitDoesNotHoldUpSingleCalls(t *testing.T) {
 			t.Fatalf("%d settled, want the first 100", n)
 		}
 		h.shutdown(t)
+	})
+}
+
+// 401, 402 and 403 answered to a bulk call keep the handling single calls
+// give them: a refused key or licence stops the tenant with nothing
+// dead-lettered or fetched alone; a 403 hands each incident of the batch to
+// its own single call, whose answer decides (here: enriched).
+func TestBulkKeyAndLicenceRefusals(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusPaymentRequired} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := &fakeAPI{reply: ok}
+				fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+					return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: status, Message: "refused"}
+				}}
+				h, _ := newBulkHarness(t, Config{}, api, fb)
+				enqueueN(h.e, 5)
+				h.run(t)
+				err := <-h.errc
+				if ae, ok := errors.AsType[*xdr.APIError](err); !ok || ae.Status != status {
+					t.Fatalf("Run = %v, want the %d", err, status)
+				}
+				// Nothing settled: the offsets still owe every enrichment.
+				if len(api.callIDs()) != 0 || len(h.pub.all()) != 0 || len(h.settled()) != 0 || h.e.FellBack() {
+					t.Errorf("single calls %d, records %d, settled %d, fell back %v; want none and false", len(api.callIDs()), len(h.pub.all()), len(h.settled()), h.e.FellBack())
+				}
+			})
+		})
+	}
+	t.Run("403", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			api := &fakeAPI{reply: ok}
+			fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusForbidden, Message: "Forbidden access"}
+			}}
+			h, _ := newBulkHarness(t, Config{}, api, fb)
+			enqueueN(h.e, 5)
+			h.run(t)
+			synctest.Wait()
+			calls := api.callIDs()
+			slices.Sort(calls)
+			if n := len(h.settled()); n != 5 || len(calls) != 5 || len(fb.asked()) != 1 || h.e.FellBack() {
+				t.Fatalf("%d settled, single calls %v, %d bulk calls, fell back %v; want 5 enriched one by one after one bulk call", n, calls, len(fb.asked()), h.e.FellBack())
+			}
+			if st := h.e.Stats(); st.DLQ != 0 || st.ToSingle != 5 {
+				t.Errorf("stats %+v", st)
+			}
+			h.shutdown(t)
+		})
 	})
 }
