@@ -1,7 +1,9 @@
 // Package enrich is the enrichment stage: it queues the incidents whose
-// extra data is owed, calls get_incident_extra_data for them under the
-// connector's one rate limiter (Limiter), flattens each reply into records
-// (Flatten) and publishes them, dead-lettering enrichments that fail for good.
+// extra data is owed, fetches it — get_incident_extra_data per incident
+// under one rate limiter (Limiter), or get_multiple_incidents_extra_data for
+// up to 100 at a time under a limiter of its own (WithBulk, bulk.go) —
+// flattens each incident's reply into records (Flatten) and publishes them,
+// dead-lettering enrichments that fail for good.
 package enrich
 
 import (
