@@ -60,7 +60,8 @@ func TestZeroConfigDemo(t *testing.T) {
 		return m != nil
 	})
 	out := p.out.String()
-	for _, w := range []string{"SIMULATED tenant", "incidents that keep changing", "10 calls per 2s (the real API allows 10 per 60s)"} {
+	for _, w := range []string{"SIMULATED tenant", "incidents that keep changing", "10 calls per 2s (the real API allows 10 per 60s)",
+		"bulk enrichment (ENRICH_BULK=auto): up to 100 incidents per get_multiple_incidents_extra_data call, 10 calls per 2s"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("the banner does not say %q", w)
 		}

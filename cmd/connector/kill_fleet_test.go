@@ -25,7 +25,8 @@ import (
 // with SIGTERM. Each process is killed once it has committed for every
 // tenant, so that the tenants' changes are polled between kills however long
 // a start takes on a loaded machine. Per tenant: no version and no final
-// enrichment lost, no 429, a clean final state; exactly-once: each version
+// enrichment lost, enrichment in bulk (the default ENRICH_BULK=auto) with no
+// 429 from either extra-data endpoint, a clean final state; exactly-once: each version
 // and each enrichment round once under read_committed.
 //
 // At-least-once runs on the binary's embedded broker, which dies with it and
@@ -164,6 +165,12 @@ func killFleet(t *testing.T, delivery string, kills int, seed uint64, external b
 		}
 		if n := tn.Count429(); n != 0 {
 			t.Errorf("tenant %s answered 429 %d times across %d kills", id, n, kills)
+		}
+		if n := tn.BulkCount429(); n != 0 {
+			t.Errorf("tenant %s answered get_multiple_incidents_extra_data with 429 %d times across %d kills", id, n, kills)
+		}
+		if len(tn.BulkCalls()) == 0 {
+			t.Errorf("tenant %s: no get_multiple_incidents_extra_data call: the connectors did not enrich it in bulk", id)
 		}
 		if st, _ := state(bs, id); !st.Clean {
 			t.Errorf("tenant %s: SIGTERM did not leave a clean state", id)

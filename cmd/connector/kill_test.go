@@ -25,6 +25,9 @@ import (
 // embedded broker persisting under DATA_DIR across the kills. Exactly-once:
 // a read_committed reader sees each version and each enrichment round once,
 // on a broker that outlives the connector (see TestSIGKILLWithManyTenantsLosesNothing).
+// Both: enrichment in bulk (the default ENRICH_BULK=auto), incidents above the
+// tenant's alerts_limit_per_incident fetched alone and delivered whole, and no
+// 429 from either extra-data endpoint.
 func TestSIGKILLAndRestartLoseNothing(t *testing.T) {
 	kills := 20
 	if testing.Short() {
@@ -36,7 +39,11 @@ func TestSIGKILLAndRestartLoseNothing(t *testing.T) {
 }
 
 func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
-	e := testkit.New(t, xdrtest.Config{Seed: 21 + int64(seed), Incidents: 100, MaxAlerts: 30, RateWindow: 100 * time.Millisecond, IndexDelay: 100 * time.Millisecond})
+	// ENRICH_BULK is left at its default, auto: enrichment is in bulk, and
+	// incidents with more than the tenant's 10 alerts_limit_per_incident
+	// are fetched alone.
+	e := testkit.New(t, xdrtest.Config{Seed: 21 + int64(seed), Incidents: 100, MaxAlerts: 30, RateWindow: 100 * time.Millisecond, IndexDelay: 100 * time.Millisecond,
+		AlertsLimitPerIncident: 10})
 	dataDir := t.TempDir()
 	env := map[string]string{
 		"XDR_BASE_URL": e.BaseURL, "XDR_API_KEY_ID": e.KeyID, "XDR_API_KEY": e.Key,
@@ -112,6 +119,15 @@ func killAndRestart(t *testing.T, delivery string, kills int, seed uint64) {
 	}
 	if n := e.Sim.Count429(); n != 0 {
 		t.Errorf("the tenant answered 429 %d times across %d kills", n, kills)
+	}
+	if n := e.Sim.BulkCount429(); n != 0 {
+		t.Errorf("the tenant answered get_multiple_incidents_extra_data with 429 %d times across %d kills", n, kills)
+	}
+	if len(e.Sim.BulkCalls()) == 0 {
+		t.Error("no get_multiple_incidents_extra_data call: the connectors did not enrich in bulk")
+	}
+	if len(e.Sim.ExtraDataCalls()) == 0 {
+		t.Error("no get_incident_extra_data call: no incident above the alerts cap was fetched alone")
 	}
 	if st, _ := e.ReadState("test", "sim"); !st.Clean {
 		t.Error("SIGTERM did not leave a clean state")

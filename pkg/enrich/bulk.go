@@ -120,24 +120,79 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 	}
 }
 
-// processBatch enriches first and up to BulkSize-1 more incidents, in queue
-// order, with one get_multiple_incidents_extra_data call under one slot of
-// the bulk limiter. Each incident then goes its own way, exactly as after a
-// single call (settle): its records, its retry or its DLQ record; or back to
-// the queue for a single call when the reply cannot deliver it whole. It
-// reports true when the worker must stop.
-func (e *Enricher) processBatch(ctx context.Context, first offsets.Pending) (stop bool) {
+// nextBulk is one turn of a worker while bulk enrichment is active. One
+// worker at a time (e.turn) waits for an owed incident and a slot of the bulk
+// limiter (bulkTurn), and only then pops its batch. Meanwhile the others
+// fetch alone, with get_incident_extra_data, the incidents at the head of the
+// queue that a bulk reply could not deliver whole (singleOnly), and otherwise
+// wait for the turn or the next push. A worker waiting for the bulk slot
+// therefore holds no incident: none waits in its hands while another batch is
+// taken past it (to go alone in a call of its own later), and a newer version
+// pushed meanwhile merges into the queued one. It reports stop as process
+// and processBatch do, and ctx's error once ctx is done.
+func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
+	for {
+		changed := e.q.Changed()
+		if it, ok := e.q.TryPopIf(e.singleOnly); ok {
+			return e.process(ctx, it), nil
+		}
+		select {
+		case e.turn <- struct{}{}:
+			return e.bulkTurn(ctx)
+		case <-changed:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// bulkTurn is nextBulk's turn, taken (e.turn): it waits for an owed
+// incident; one that must be fetched alone is popped and fetched so;
+// otherwise it takes a slot of the bulk limiter, pops up to BulkSize
+// incidents in queue order in one queue operation, gives the turn back and
+// enriches them (processBatch).
+func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
+	held := true
+	endTurn := func() {
+		if held {
+			held = false
+			<-e.turn
+		}
+	}
+	defer endTurn()
+	it, single, err := e.q.PopIf(ctx, e.singleOnly)
+	if err != nil {
+		return false, err
+	}
+	if single {
+		endTurn()
+		return e.process(ctx, it), nil
+	}
 	release, err := e.bulkLim.Acquire(ctx)
 	if err != nil {
-		e.q.Done(first.IncidentID)
-		return false
+		return false, err
 	}
-	if !e.BulkActive() {
-		// Another worker fell back while this one waited.
+	var batch []offsets.Pending
+	if e.BulkActive() {
+		batch = e.q.PopReady(e.cfg.BulkSize, e.singleOnly)
+	}
+	endTurn()
+	if len(batch) == 0 {
+		// Another worker fell back while this one waited (its pops are
+		// not taken in turns); the next turn enriches with single calls.
 		release()
-		return e.process(ctx, first)
+		return false, nil
 	}
-	batch := append([]offsets.Pending{first}, e.q.PopReady(e.cfg.BulkSize-1, e.singleOnly)...)
+	return e.processBatch(ctx, batch, release), nil
+}
+
+// processBatch enriches batch, up to BulkSize incidents in queue order, with
+// one get_multiple_incidents_extra_data call under the slot of the bulk
+// limiter that release ends. Each incident then goes its own way, exactly as
+// after a single call (settle): its records, its retry or its DLQ record; or
+// back to the queue for a single call when the reply cannot deliver it whole.
+// It reports true when the worker must stop.
+func (e *Enricher) processBatch(ctx context.Context, batch []offsets.Pending, release func()) (stop bool) {
 	jobs := make([]*job, len(batch))
 	ids := make([]string, len(batch))
 	for i, it := range batch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -108,35 +109,23 @@ func TestBulkBatchesAndMatchesSingleRecords(t *testing.T) {
 		enqueueN(h.e, 150)
 		h.run(t)
 		synctest.Wait()
-		// Two workers each hold the incident they popped while they wait
-		// for a bulk slot, and both calls are in flight at once: the calls
-		// may arrive in either order, and a batch starts with its worker's
-		// popped incident, then takes the queue's head in order. A worker
-		// that popped its incident may be overtaken by the other, which
-		// empties the queue first: its batch is then that one incident.
+		// The two calls may be in flight at once and arrive in either
+		// order; each asks for a run of the queue in order: the first 100
+		// incidents, then the 50 left.
 		asked := fb.asked()
-		slices.SortStableFunc(asked, func(a, b []string) int { return len(b) - len(a) })
-		sizes := []int{}
-		for _, a := range asked {
-			sizes = append(sizes, len(a))
-		}
-		if !slices.Equal(sizes, []int{100, 50}) && !slices.Equal(sizes, []int{100, 49, 1}) {
-			t.Fatalf("bulk calls asked for %v incidents, want 100 and 50 (or 100, 49 and the overtaken worker's 1)", sizes)
-		}
-		seen := map[string]bool{}
-		for _, batch := range asked {
-			for i, id := range batch {
-				seen[id] = true
-				if i > 1 {
-					prev, _ := strconv.Atoi(batch[i-1])
-					if cur, _ := strconv.Atoi(id); cur != prev+1 {
-						t.Fatalf("batch not in queue order after its first incident: %v", batch[:min(5, len(batch))])
-					}
-				}
+		slices.SortFunc(asked, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+		for i, r := range [][2]int{{1000, 1100}, {1100, 1150}} {
+			var want []string
+			for id := r[0]; id < r[1]; id++ {
+				want = append(want, strconv.Itoa(id))
 			}
-		}
-		if len(seen) != 150 {
-			t.Fatalf("the batches asked for %d distinct incidents, want 150", len(seen))
+			if len(asked) != 2 || !slices.Equal(asked[i], want) {
+				var sizes []int
+				for _, a := range asked {
+					sizes = append(sizes, len(a))
+				}
+				t.Fatalf("bulk calls asked for %v incidents (first ids %v), want 1000-1099 and 1100-1149", sizes, firstIDs(asked))
+			}
 		}
 		if n := len(api.callIDs()); n != 0 {
 			t.Errorf("%d single calls", n)
@@ -458,4 +447,134 @@ type tracedBulk struct {
 func (b tracedBulk) GetMultipleIncidentsExtraData(ctx context.Context, req xdr.MultipleExtraDataRequest) (*xdr.MultipleExtraData, error) {
 	b.seen(trace.SpanContextFromContext(ctx))
 	return b.fakeBulk.GetMultipleIncidentsExtraData(ctx, req)
+}
+
+// A worker waiting for a bulk slot holds no incident: when the bulk budget
+// admits one call a minute, the second call, a minute after the first, asks
+// for the 50 incidents the first left, in queue order, and no incident is
+// sent alone because another worker popped it while it waited.
+func TestBulkWorkerWaitingForASlotHoldsNoIncident(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) { return itemsOf(ids, 50), nil }}
+		blim, err := NewLimiter(1, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim), WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 150)
+		h.run(t)
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		var want [][]string
+		for _, r := range [][2]int{{0, 100}, {100, 150}} {
+			var ids []string
+			for i := r[0]; i < r[1]; i++ {
+				ids = append(ids, strconv.Itoa(1000+i))
+			}
+			want = append(want, ids)
+		}
+		asked := fb.asked()
+		if len(asked) != len(want) || !slices.Equal(asked[0], want[0]) || !slices.Equal(asked[1], want[1]) {
+			var sizes []int
+			for _, a := range asked {
+				sizes = append(sizes, len(a))
+			}
+			t.Fatalf("bulk calls asked for %v incidents (first ids %v), want 1000-1099 then 1100-1149", sizes, firstIDs(asked))
+		}
+		if n := len(h.settled()); n != 150 || len(api.callIDs()) != 0 {
+			t.Fatalf("%d settled, %d single calls; want 150 and none", n, len(api.callIDs()))
+		}
+		h.shutdown(t)
+	})
+}
+
+// firstIDs returns the first incident id of each batch.
+func firstIDs(batches [][]string) []string {
+	var out []string
+	for _, b := range batches {
+		out = append(out, b[0])
+	}
+	return out
+}
+
+// While one worker waits for a bulk slot, another fetches alone the incident
+// a bulk reply left out: it does not wait for the bulk budget.
+func TestBulkSlotWaitDoesNotHoldUpSingleCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			return itemsOf(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "1050" }), 50), nil
+		}}
+		blim, err := NewLimiter(1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim), WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		enqueueN(h.e, 101)
+		h.run(t)
+		synctest.Wait()
+		// One bulk call for the first 100; 1050, absent from its reply,
+		// fetched alone at once, while the other worker waits an hour for
+		// the bulk slot of 1100.
+		if n := len(fb.asked()); n != 1 {
+			t.Fatalf("%d bulk calls, want 1", n)
+		}
+		if calls := api.callIDs(); !slices.Equal(calls, []string{"1050"}) {
+			t.Fatalf("single calls %v while a worker waits for the bulk slot, want 1050", calls)
+		}
+		if n := len(h.settled()); n != 100 {
+			t.Fatalf("%d settled, want the first 100", n)
+		}
+		h.shutdown(t)
+	})
+}
+
+// 401, 402 and 403 answered to a bulk call keep the handling single calls
+// give them: a refused key or licence stops the tenant with nothing
+// dead-lettered or fetched alone; a 403 hands each incident of the batch to
+// its own single call, whose answer decides (here: enriched).
+func TestBulkKeyAndLicenceRefusals(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusPaymentRequired} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := &fakeAPI{reply: ok}
+				fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+					return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: status, Message: "refused"}
+				}}
+				h, _ := newBulkHarness(t, Config{}, api, fb)
+				enqueueN(h.e, 5)
+				h.run(t)
+				err := <-h.errc
+				if ae, ok := errors.AsType[*xdr.APIError](err); !ok || ae.Status != status {
+					t.Fatalf("Run = %v, want the %d", err, status)
+				}
+				// Nothing settled: the offsets still owe every enrichment.
+				if len(api.callIDs()) != 0 || len(h.pub.all()) != 0 || len(h.settled()) != 0 || h.e.FellBack() {
+					t.Errorf("single calls %d, records %d, settled %d, fell back %v; want none and false", len(api.callIDs()), len(h.pub.all()), len(h.settled()), h.e.FellBack())
+				}
+			})
+		})
+	}
+	t.Run("403", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			api := &fakeAPI{reply: ok}
+			fb := &fakeBulk{reply: func([]string, int) (*xdr.MultipleExtraData, error) {
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusForbidden, Message: "Forbidden access"}
+			}}
+			h, _ := newBulkHarness(t, Config{}, api, fb)
+			enqueueN(h.e, 5)
+			h.run(t)
+			synctest.Wait()
+			calls := api.callIDs()
+			slices.Sort(calls)
+			if n := len(h.settled()); n != 5 || len(calls) != 5 || len(fb.asked()) != 1 || h.e.FellBack() {
+				t.Fatalf("%d settled, single calls %v, %d bulk calls, fell back %v; want 5 enriched one by one after one bulk call", n, calls, len(fb.asked()), h.e.FellBack())
+			}
+			if st := h.e.Stats(); st.DLQ != 0 || st.ToSingle != 5 {
+				t.Errorf("stats %+v", st)
+			}
+			h.shutdown(t)
+		})
+	})
 }

@@ -1,7 +1,9 @@
 // Package enrich is the enrichment stage: it queues the incidents whose
-// extra data is owed, calls get_incident_extra_data for them under the
-// connector's one rate limiter (Limiter), flattens each reply into records
-// (Flatten) and publishes them, dead-lettering enrichments that fail for good.
+// extra data is owed, fetches it — get_incident_extra_data per incident
+// under one rate limiter (Limiter), or get_multiple_incidents_extra_data for
+// up to 100 at a time under a limiter of its own (WithBulk, bulk.go) —
+// flattens each incident's reply into records (Flatten) and publishes them,
+// dead-lettering enrichments that fail for good.
 package enrich
 
 import (
@@ -198,6 +200,7 @@ type Enricher struct {
 	bulkAPI    BulkFetcher
 	bulkLim    RateLimiter
 	onFallback func(error)
+	turn       chan struct{} // buffered(1): held by the worker waiting for the queue and a bulk slot (nextBulk)
 	fellBack   atomic.Bool
 	singleMu   sync.Mutex
 	single     map[string]struct{} // incidents a bulk reply could not deliver whole: fetched alone
@@ -255,7 +258,7 @@ func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option
 		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
 		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
 		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName), retrying: make(map[string]retryState),
-		single: make(map[string]struct{}),
+		single: make(map[string]struct{}), turn: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(e)
@@ -392,14 +395,17 @@ func (e *Enricher) Run(ctx context.Context) error {
 	for range e.cfg.Workers {
 		wg.Go(func() {
 			for {
-				it, err := e.q.Pop(ctx)
-				if err != nil {
-					return
-				}
 				var stop bool
-				if e.BulkActive() && !e.singleOnly(it.IncidentID) {
-					stop = e.processBatch(ctx, it)
+				if e.BulkActive() {
+					var err error
+					if stop, err = e.nextBulk(ctx); err != nil {
+						return
+					}
 				} else {
+					it, err := e.q.Pop(ctx)
+					if err != nil {
+						return
+					}
 					stop = e.process(ctx, it)
 				}
 				if stop {

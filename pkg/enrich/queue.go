@@ -266,6 +266,17 @@ func (q *Queue) promote(now time.Time) time.Time {
 // poppable now, marking its incident in flight until Done or Retry. It blocks
 // until there is one or ctx is done, in which case it returns ctx.Err().
 func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
+	it, _, err := q.PopIf(ctx, nil)
+	return it, err
+}
+
+// PopIf waits as Pop does until an enrichment is poppable, then pops the
+// first in service order, as Pop does, if take reports true for its incident
+// (a nil take takes any) and reports popped; otherwise it leaves the queue as
+// it is and reports popped false: an enrichment is poppable now, and it is
+// not one take wants. take is called with the queue locked and must not call
+// the queue.
+func (q *Queue) PopIf(ctx context.Context, take func(id string) bool) (it offsets.Pending, popped bool, err error) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -276,10 +287,14 @@ func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 		q.mu.Lock()
 		next := q.promote(time.Now())
 		if len(q.heap) > 0 {
+			if take != nil && !take(q.heap[0].id) {
+				q.mu.Unlock()
+				return offsets.Pending{}, false, nil
+			}
 			e := q.popTop()
 			q.inflight[e.id] = struct{}{}
 			q.mu.Unlock()
-			return e.item(), nil
+			return e.item(), true, nil
 		}
 		if q.ready == nil {
 			q.ready = make(chan struct{})
@@ -299,9 +314,34 @@ func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 		case <-ready:
 		case <-due:
 		case <-ctx.Done():
-			return offsets.Pending{}, ctx.Err()
+			return offsets.Pending{}, false, ctx.Err()
 		}
 	}
+}
+
+// TryPopIf is PopIf without the wait: popped is false when no enrichment is
+// poppable now, too.
+func (q *Queue) TryPopIf(take func(id string) bool) (it offsets.Pending, popped bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.promote(time.Now())
+	if len(q.heap) == 0 || take != nil && !take(q.heap[0].id) {
+		return offsets.Pending{}, false
+	}
+	e := q.popTop()
+	q.inflight[e.id] = struct{}{}
+	return e.item(), true
+}
+
+// Changed returns a channel closed when an enrichment is next pushed or
+// queued again (not when a retry's not-before time comes).
+func (q *Queue) Changed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready == nil {
+		q.ready = make(chan struct{})
+	}
+	return q.ready
 }
 
 // Done ends the in-flight period of an incident handed out by Pop, whether

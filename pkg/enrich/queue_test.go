@@ -414,3 +414,47 @@ func TestQueueRetryMergesAHeldBackPush(t *testing.T) {
 		t.Fatalf("Pop = %+v, want version 30 with the newer trace", got)
 	}
 }
+
+// PopIf waits for a poppable enrichment (a retry's included), pops the first
+// when take wants it, and otherwise leaves the queue as it was, so that a
+// later PopReady still takes it first.
+func TestQueuePopIfTakesOnlyWhatItIsAskedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewQueue()
+		t0 := time.Now()
+		q.Push(offsets.Pending{IncidentID: "a", FirstQueued: 1})
+		it := popN(t, q, 1)[0]
+		q.Retry(it, t0.Add(3*time.Second))
+		type result struct {
+			it     offsets.Pending
+			popped bool
+			at     time.Duration
+		}
+		got := make(chan result, 1)
+		go func() {
+			it, popped, err := q.PopIf(context.Background(), func(id string) bool { return id == "b" })
+			if err != nil {
+				t.Error(err)
+			}
+			got <- result{it, popped, time.Since(t0)}
+		}()
+		if r := <-got; r.popped || r.it.IncidentID != "" || r.at != 3*time.Second {
+			t.Fatalf("PopIf = %+v, want nothing popped once a is due at +3s", r)
+		}
+		q.Push(offsets.Pending{IncidentID: "b", FirstQueued: 2})
+		if got := ids(q.PopReady(5, nil)); !slices.Equal(got, []string{"a", "b"}) {
+			t.Fatalf("PopReady after a PopIf that took nothing = %v, want a, b", got)
+		}
+		q.Done("a")
+		q.Done("b")
+		q.Push(offsets.Pending{IncidentID: "b", FirstQueued: 3})
+		if it, popped, err := q.PopIf(context.Background(), func(id string) bool { return id == "b" }); err != nil || !popped || it.IncidentID != "b" || q.InFlight() != 1 || q.Len() != 0 {
+			t.Fatalf("PopIf = %+v %v %v (in flight %d, queued %d), want b popped and in flight", it, popped, err, q.InFlight(), q.Len())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, _, err := q.PopIf(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("PopIf on an empty queue = %v", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -58,5 +59,45 @@ func TestBulkEndToEnd(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The bulk endpoint's rate history survives a clean restart as the single
+// endpoint's does: the stopping process writes its bulk calls of the last
+// window (bulk_rate_log) and the next one starts its bulk limiter from them,
+// so its first bulk call waits for the window instead of drawing a 429 from
+// the tenant's strict sliding window.
+func TestBulkRateHistorySurvivesARestart(t *testing.T) {
+	const limit, window = 2, 4 * time.Second
+	e := testkit.New(t, xdrtest.Config{Seed: 29, Incidents: 40, MaxAlerts: 10, RateWindow: 100 * time.Millisecond,
+		BulkRateLimit: limit, BulkRateWindow: window})
+	cfg := testConfig(e, 100*time.Millisecond)
+	cfg.Bulk, cfg.BulkSize, cfg.BulkRateLimit, cfg.BulkRateWindow = enrich.BulkOn, 10, limit, window
+	bulkOK := func() int {
+		n := 0
+		for _, c := range e.Sim.BulkCalls() {
+			if c.Status == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	r := start(e, cfg)
+	testkit.WaitFor(t, 30*time.Second, "the first process's bulk calls", func() bool { return bulkOK() >= limit })
+	r.stop(t)
+	st, found := e.ReadState("test", "sim")
+	first := len(e.Sim.BulkCalls())
+	if !found || !st.Clean || len(st.BulkRateLog) == 0 {
+		t.Fatalf("state after a clean stop: found %v, clean %v, bulk_rate_log %v; want the bulk calls of the last window", found, st.Clean, st.BulkRateLog)
+	}
+	r = start(e, cfg)
+	testkit.WaitFor(t, 30*time.Second, "the second process's first bulk call", func() bool { return bulkOK() > first })
+	r.stop(t)
+	calls := e.Sim.BulkCalls()
+	if n := e.Sim.BulkCount429(); n != 0 {
+		t.Fatalf("the tenant answered the bulk calls with 429 %d times across the restart", n)
+	}
+	if gap := calls[first].Time.Sub(calls[first-limit].Time); gap < window {
+		t.Errorf("the restarted process's first bulk call came %v after the call %d before it, within the window of %v", gap, limit, window)
 	}
 }
