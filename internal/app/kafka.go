@@ -1,15 +1,18 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -37,16 +40,42 @@ func KafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	user, pass := cfg.KafkaSASLUsername, cfg.KafkaSASLPassword
+	var mech sasl.Mechanism
 	switch strings.ToUpper(cfg.KafkaSASLMechanism) {
 	case "":
+		return opts, nil
 	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass.Reveal()}.AsMechanism()))
+		mech = plain.Auth{User: user, Pass: pass.Reveal()}.AsMechanism()
 	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass.Reveal()}.AsSha256Mechanism()))
+		mech = scram.Auth{User: user, Pass: pass.Reveal()}.AsSha256Mechanism()
 	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass.Reveal()}.AsSha512Mechanism()))
+		mech = scram.Auth{User: user, Pass: pass.Reveal()}.AsSha512Mechanism()
 	}
-	return opts, nil
+	if !cfg.KafkaTLS() && !cfg.KafkaAllowInsecureSASL {
+		mech = loopbackOnly{mech}
+	}
+	return append(opts, kgo.SASL(mech)), nil
+}
+
+// loopbackOnly authenticates to loopback brokers only. Without TLS, SASL is
+// allowed to loopback seed brokers alone (unless KAFKA_ALLOW_INSECURE_SASL),
+// but the clients go on to the brokers the cluster advertises in its
+// metadata, which may be on other hosts (a seed reached through a tunnel
+// or a port forward): to those the credentials would cross the network
+// unencrypted, so the connection is refused before the mechanism sends a
+// byte.
+type loopbackOnly struct{ sasl.Mechanism }
+
+func (m loopbackOnly) Authenticate(ctx context.Context, addr string) (sasl.Session, []byte, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if !config.IsLoopback(host) {
+		return nil, nil, fmt.Errorf("refusing SASL %s without TLS to broker %s, which the cluster advertises beyond loopback: the credentials would cross the network unencrypted; set KAFKA_TLS_ENABLED=true, or KAFKA_ALLOW_INSECURE_SASL=true to accept that",
+			m.Name(), addr)
+	}
+	return m.Mechanism.Authenticate(ctx, addr)
 }
 
 // kafkaLogger is the franz-go client's logger: franz-go is chatty at info,

@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,13 @@ const stepSettle = time.Second
 
 func newStepFleet(t *testing.T, content string) *stepFleet {
 	t.Helper()
+	return newStepFleetEnv(t, nil, content)
+}
+
+// newStepFleetEnv is newStepFleet with more of the environment than
+// TENANTS_FILE.
+func newStepFleetEnv(t *testing.T, env map[string]string, content string) *stepFleet {
+	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key")
 	if err := os.WriteFile(key, []byte("k3y\n"), 0o600); err != nil {
@@ -37,7 +46,11 @@ func newStepFleet(t *testing.T, content string) *stepFleet {
 	file := filepath.Join(dir, "tenants.yaml")
 	s := &stepFleet{file: file, logs: &testkit.LogBuffer{}}
 	s.write(t, content)
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(map[string]string{"TENANTS_FILE": file}))
+	vars := map[string]string{"TENANTS_FILE": file}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +149,31 @@ func TestReloadRefusesABaseURLThatStartWouldRefuse(t *testing.T) {
 	}
 	if l := s.logs.Lines(`rejected as a whole`, `tenant acme: base_url: http:// to api-acme.example would send the API key in clear text`); len(l) != 1 {
 		t.Errorf("want the refusal logged once, naming the tenant and base_url:\n%s", s.logs.String())
+	}
+}
+
+// TestReloadRefusesCollidingTopics: a tenant added whose topics collide with
+// a running tenant's (t1's OCSF incidents are t1.ocsf's native incidents
+// under soc.{tenant}) makes the whole file refused at the reload, naming
+// the pair; the running tenants stay as they were.
+func TestReloadRefusesCollidingTopics(t *testing.T) {
+	tenant := func(id string) string {
+		return "  - id: " + id + "\n    api_key_id: \"1\"\n    api_key_file: KEY\n    base_url: https://api-" + strings.ReplaceAll(id, ".", "-") + ".example\n"
+	}
+	s := newStepFleetEnv(t, map[string]string{"KAFKA_TOPIC_PREFIX": "soc.{tenant}", "KAFKA_TOPIC_OFFSETS": "soc.offsets", "OUTPUT_PROFILES": "native,ocsf"},
+		"tenants:\n"+tenant("t1"))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.write(t, "tenants:\n"+tenant("t1")+tenant("t1.ocsf"))
+	for i := range 3 {
+		s.f.reload(s.ctx, false, t0.Add(time.Duration(i)*stepSettle))
+	}
+	s.f.mu.Lock()
+	ids := slices.Sorted(maps.Keys(s.f.want))
+	s.f.mu.Unlock()
+	if !slices.Equal(ids, []string{"t1"}) {
+		t.Errorf("the wanted tenants are %v, want t1 alone", ids)
+	}
+	if l := s.logs.Lines(`rejected as a whole`, `tenant t1's KAFKA_TOPIC_OCSF_INCIDENTS (soc.t1.ocsf.incidents) and tenant t1.ocsf's KAFKA_TOPIC_INCIDENTS (soc.t1.ocsf.incidents)`); len(l) != 1 {
+		t.Errorf("want the refusal logged once, naming both tenants, roles and the topic:\n%s", s.logs.String())
 	}
 }

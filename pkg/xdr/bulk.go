@@ -109,8 +109,8 @@ func DecodeMultipleExtraData(body []byte) (*MultipleExtraData, error) {
 	}
 	raw, ok := reply["incidents"]
 	if !ok && hasAny(reply, "err_code", "err_msg") {
-		return nil, fmt.Errorf("decoding %s reply: %w: reply carries an error: %s",
-			EndpointGetMultipleIncidentsExtraData, ErrMalformed, capText(errText(reply["err_msg"]), maxMessage))
+		// Whole, so that the client scrubs it of the key before it is cut.
+		return nil, &carriedError{endpoint: EndpointGetMultipleIncidentsExtraData, msg: errText(reply["err_msg"])}
 	}
 	if t := strings.TrimSpace(string(raw)); !ok || t == "" || t[0] != '[' && t != "null" {
 		return nil, fmt.Errorf("decoding %s reply: %w: \"incidents\" is not a list", EndpointGetMultipleIncidentsExtraData, ErrMalformed)

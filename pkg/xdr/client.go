@@ -474,7 +474,7 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) (_ []byte,
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var body []byte
-		if r, err := bodyReader(resp); err == nil {
+		if r, err := bodyReader(resp, c.sc); err == nil {
 			body, _ = io.ReadAll(io.LimitReader(r, maxErrorBody)) // whatever arrived is enough
 		}
 		// newAPIError scrubs the body, and each text after decoding it and
@@ -482,7 +482,7 @@ func (c *Client) call(ctx context.Context, endpoint string, data any) (_ []byte,
 		return nil, resp.StatusCode, nil, newAPIError(endpoint, resp.StatusCode, resp.Header, body, c.now(), c.signer.mode == AuthAdvanced, c.sc)
 	}
 	res := &reservation{b: c.budget}
-	body, err := readReply(rctx, resp, c.maxReply, res)
+	body, err := readReply(rctx, resp, c.maxReply, res, c.sc)
 	if err != nil {
 		res.release()
 		return nil, 0, nil, c.failure(ctx, rctx, endpoint, err)
@@ -523,10 +523,13 @@ func (c *Client) malformed(endpoint string, body []byte, err error) error {
 }
 
 // bodyReader returns the reply body, gunzipped when the server says so or
-// when the body starts with the gzip magic despite no Content-Encoding.
-func bodyReader(resp *http.Response) (io.Reader, error) {
+// when the body starts with the gzip magic despite no Content-Encoding. An
+// encoding it cannot read is named in its error scrubbed by sc, as server
+// text.
+func bodyReader(resp *http.Response, sc *scrubber) (io.Reader, error) {
 	br := bufio.NewReader(resp.Body)
-	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	sent := strings.TrimSpace(resp.Header.Get("Content-Encoding"))
+	enc := strings.ToLower(sent)
 	gz := enc == "gzip" || enc == "x-gzip"
 	switch {
 	case gz:
@@ -535,7 +538,7 @@ func bodyReader(resp *http.Response) (io.Reader, error) {
 			gz = true
 		}
 	default:
-		return nil, fmt.Errorf("%w: unsupported Content-Encoding %q", ErrMalformed, capText(enc, 32))
+		return nil, fmt.Errorf("%w: unsupported Content-Encoding %q", ErrMalformed, capText(sc.text(sent), 32))
 	}
 	if !gz {
 		return br, nil
@@ -548,9 +551,10 @@ func bodyReader(resp *http.Response) (io.Reader, error) {
 }
 
 // readReply reads a 2xx body of at most limit bytes after decompression,
-// holding its bytes in res (see readLimited).
-func readReply(ctx context.Context, resp *http.Response, limit int64, res *reservation) ([]byte, error) {
-	r, err := bodyReader(resp)
+// holding its bytes in res (see readLimited); sc scrubs the server text of
+// its errors.
+func readReply(ctx context.Context, resp *http.Response, limit int64, res *reservation, sc *scrubber) ([]byte, error) {
+	r, err := bodyReader(resp, sc)
 	if err != nil {
 		return nil, err
 	}

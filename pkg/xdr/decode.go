@@ -345,7 +345,7 @@ func decodeFileArtifactList(b []byte) FileArtifactList {
 // its data. It wraps ErrMalformed. msg is kept whole, so that the client
 // can scrub it of the key before Error cuts it to maxMessage.
 type carriedError struct {
-	endpoint string // get_incidents or get_incident_extra_data
+	endpoint string // get_incidents, get_incident_extra_data or get_multiple_incidents_extra_data
 	msg      string
 }
 

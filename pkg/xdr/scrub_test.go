@@ -38,6 +38,30 @@ func callWith(t *testing.T, key string, status int, ctype string, body []byte) (
 	return c.GetIncidents(t.Context(), xdr.IncidentsRequest{})
 }
 
+// readEndpoints are the calls whose replies the connector reads, each made
+// once by callEndpoint.
+var readEndpoints = []string{xdr.EndpointGetIncidents, xdr.EndpointGetIncidentExtraData, xdr.EndpointGetMultipleIncidentsExtraData}
+
+// callEndpoint makes one call of endpoint (one of readEndpoints), with key,
+// to a server that answers status, ctype and body, and returns its error.
+func callEndpoint(t *testing.T, endpoint, key string, status int, ctype string, body []byte) error {
+	t.Helper()
+	c, err := xdr.New(xdr.Config{BaseURL: "https://api-x.example", KeyID: "7", Key: xdr.NewSecret(key)},
+		xdr.WithHTTPClient(&http.Client{Transport: cannedTransport{status, ctype, body}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch endpoint {
+	case xdr.EndpointGetIncidentExtraData:
+		_, err = c.GetIncidentExtraData(t.Context(), xdr.ExtraDataRequest{IncidentID: "1"})
+	case xdr.EndpointGetMultipleIncidentsExtraData:
+		_, err = c.GetMultipleIncidentsExtraData(t.Context(), xdr.MultipleExtraDataRequest{IncidentIDs: []string{"1"}})
+	default:
+		_, err = c.GetIncidents(t.Context(), xdr.IncidentsRequest{})
+	}
+	return err
+}
+
 // leakedRun returns an 8-byte run of key found in one of texts, or "".
 func leakedRun(key string, texts ...string) string {
 	for i := 0; i+8 <= len(key); i++ {
@@ -181,14 +205,18 @@ func errorBody(envelope int, text string) (int, string, []byte) {
 
 // FuzzKeyNeverSurvivesInErrors plants the client's key, spelled in a random
 // mix of encodings, at a random place of a random error body (around the
-// caps of err_msg and of an excerpt too) and checks that no 8-character run
-// of it survives in the error, however rendered.
+// caps of err_msg and of an excerpt too) of a call of one of readEndpoints
+// (picked by seed's bits 40 and up), and checks that no 8-character run of
+// it survives in the error, however rendered.
 func FuzzKeyNeverSurvivesInErrors(f *testing.F) {
 	f.Add(uint64(1), uint8(0), uint8(0), uint16(0), []byte("key rejected: "), []byte{1})
 	f.Add(uint64(2), uint8(0), uint8(1), uint16(1000), []byte("x"), []byte{2, 0, 4})
 	f.Add(uint64(3), uint8(1), uint8(3), uint16(190), []byte("proxy"), []byte{6, 9, 13})
 	f.Add(uint64(4), uint8(0), uint8(6), uint16(1020), []byte(""), []byte{10, 11, 14, 15, 16})
 	f.Add(uint64(5), uint8(2), uint8(7), uint16(1015), []byte("bad"), []byte{12, 7, 8})
+	f.Add(uint64(1<<40|6), uint8(0), uint8(7), uint16(0), []byte("no such incident "), []byte{2})
+	f.Add(uint64(2<<40|7), uint8(1), uint8(7), uint16(1010), []byte("bad"), []byte{2, 3})
+	f.Add(uint64(2<<40|8), uint8(3), uint8(8), uint16(0), []byte("gateway"), []byte{0})
 	f.Fuzz(func(t *testing.T, seed uint64, alphabet, envelope uint8, pad uint16, filler, encs []byte) {
 		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 		key := randomKey(rng, int(alphabet))
@@ -200,7 +228,7 @@ func FuzzKeyNeverSurvivesInErrors(f *testing.F) {
 		// pad places the key anywhere from the start to past the caps.
 		text := strings.Repeat(".", int(pad)%1300) + fill[:cut] + encodeKey(key, encs) + fill[cut:]
 		status, ctype, body := errorBody(int(envelope), text)
-		_, err := callWith(t, key, status, ctype, body)
+		err := callEndpoint(t, readEndpoints[int(seed>>40)%len(readEndpoints)], key, status, ctype, body)
 		if err == nil {
 			t.Fatalf("status %d: no error", status)
 		}
@@ -238,6 +266,56 @@ func TestEscapedKeyEchoesAreScrubbed(t *testing.T) {
 		if name != "cut by the cap" && !strings.Contains(err.Error(), "[REDACTED]") {
 			t.Errorf("%s: the echo is not marked: %q", name, err)
 		}
+	}
+}
+
+// A 2xx reply of any read endpoint that carries an error instead of its
+// data has its message scrubbed as an error reply's is, the key spelled in
+// escapes no reply check looks for included.
+func TestCarriedErrorsOfEveryEndpointAreScrubbed(t *testing.T) {
+	const key = "q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s"
+	var uEsc strings.Builder
+	for i := range len(key) {
+		fmt.Fprintf(&uEsc, `\u%04x`, key[i])
+	}
+	body := []byte(`{"reply":{"err_code":500,"err_msg":"bad key ` + uEsc.String() + `"}}`)
+	for _, ep := range readEndpoints {
+		err := callEndpoint(t, ep, key, 200, "application/json", body)
+		if !errors.Is(err, xdr.ErrMalformed) {
+			t.Fatalf("%s: %v, want ErrMalformed", ep, err)
+		}
+		if run := leakedRun(key, errorTexts(err)...); run != "" {
+			t.Errorf("%s: %q of the key survives in %q", ep, run, err)
+		}
+		if want := "decoding " + ep + " reply: xdr: malformed reply: reply carries an error: bad key [REDACTED]"; !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%s: %q\ndoes not end with %q", ep, err, want)
+		}
+	}
+}
+
+// roundTrip is an http.RoundTripper made of a function.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A header the client names in an error is server text too: an encoding it
+// cannot read, echoing the key, is named scrubbed.
+func TestUnsupportedEncodingIsNamedScrubbed(t *testing.T) {
+	const key = "q2LmZx9VbRtY0aWc3Ne7HfKpD4s"
+	c, err := xdr.New(xdr.Config{BaseURL: "https://api-x.example", KeyID: "7", Key: xdr.NewSecret(key)},
+		xdr.WithHTTPClient(&http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {key}},
+				Body: io.NopCloser(strings.NewReader(`{"reply":{}}`)), Request: r}, nil
+		})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetIncidents(t.Context(), xdr.IncidentsRequest{})
+	if !errors.Is(err, xdr.ErrMalformed) || !strings.Contains(err.Error(), `unsupported Content-Encoding "[REDACTED]"`) {
+		t.Errorf("error %v, want ErrMalformed naming the encoding scrubbed", err)
+	}
+	if run := leakedRun(key, errorTexts(err)...); run != "" {
+		t.Errorf("%q of the key survives in %q", run, err)
 	}
 }
 
