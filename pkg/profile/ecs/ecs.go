@@ -599,13 +599,7 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
-func list(items []json.RawMessage) json.RawMessage {
-	b, err := json.Marshal(items)
-	if err != nil {
-		return json.RawMessage("null") // items are valid JSON, as xdr decoding guarantees
-	}
-	return b
-}
+func list(items []json.RawMessage) json.RawMessage { return jsonw.RawList(items) }
 
 func mustString(s string) json.RawMessage {
 	b, _ := json.Marshal(s) // a string always encodes

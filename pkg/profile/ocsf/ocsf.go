@@ -901,11 +901,7 @@ func withRaw(u map[string]json.RawMessage, name string, items []json.RawMessage)
 	if u == nil {
 		u = make(map[string]json.RawMessage, 2)
 	}
-	list, err := json.Marshal(items)
-	if err != nil {
-		return u // items are valid JSON, as xdr decoding guarantees
-	}
-	u[name] = list
+	u[name] = jsonw.RawList(items) // items are valid JSON, as xdr decoding guarantees
 	return u
 }
 

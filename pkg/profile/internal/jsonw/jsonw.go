@@ -5,6 +5,7 @@
 package jsonw
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -218,6 +219,42 @@ func AppendCompact(b, raw []byte) []byte {
 		}
 	}
 	return append(b, raw[start:]...)
+}
+
+// RawList returns what json.Marshal returns for items, a list of valid
+// JSON values: each compacted, with '<', '>', '&', U+2028 and U+2029
+// escaped as json.Marshal escapes them. An item that has one of those is
+// handed to json.Marshal; the others are compacted here, without
+// reflection.
+func RawList(items []json.RawMessage) json.RawMessage {
+	if items == nil {
+		return json.RawMessage("null")
+	}
+	n := 2
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if len(it) == 0 {
+			b = append(b, "null"...) // as json.Marshal writes a nil RawMessage
+			continue
+		}
+		if bytes.ContainsAny(it, "<>&\u2028\u2029") {
+			m, err := json.Marshal(it)
+			if err != nil {
+				return json.RawMessage("null") // not valid JSON after all: as encoding/json fails
+			}
+			b = append(b, m...)
+			continue
+		}
+		b = AppendCompact(b, it)
+	}
+	return append(b, ']')
 }
 
 // RawMap writes m as encoding/json writes a map[string]json.RawMessage:

@@ -69,3 +69,29 @@ func FuzzPlainMatchesByteRule(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRawListMatchesMarshal: RawList returns json.Marshal's bytes for a
+// list of valid JSON values, whatever their spacing and contents.
+func FuzzRawListMatchesMarshal(f *testing.F) {
+	for _, s := range []string{`{"a": [1, 2], "b" : "x y"}`, `"<tag>&"`, "\"\u2028\"", ` 12 `, `null`, `[ {"k":"\n"} ]`} {
+		f.Add(s, `{"c":true}`)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var items []json.RawMessage
+		for _, s := range []string{a, b, a} {
+			if json.Valid([]byte(s)) {
+				items = append(items, json.RawMessage(s))
+			}
+		}
+		want, err := json.Marshal(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RawList(items); !bytes.Equal(got, want) {
+			t.Fatalf("RawList(%q) = %s, json.Marshal %s", items, got, want)
+		}
+		if got := RawList(nil); string(got) != "null" {
+			t.Fatalf("RawList(nil) = %s", got)
+		}
+	})
+}
