@@ -80,12 +80,76 @@ func (e *Enricher) BulkActive() bool {
 func (e *Enricher) FellBack() bool { return e.fellBack.Load() }
 
 // singleOnly reports whether id's enrichment must use the single endpoint:
-// a bulk reply could not deliver it whole (see toSingle).
+// a bulk reply could not deliver it whole (see toSingle), or its alert_count
+// is above the tenant's alerts_limit_per_incident (see processAlone).
 func (e *Enricher) singleOnly(id string) bool {
 	e.singleMu.Lock()
 	defer e.singleMu.Unlock()
 	_, ok := e.single[id]
 	return ok
+}
+
+// markSingle marks id's enrichment single-only until it settles (see
+// forgetSingle); it reports false when it already was.
+func (e *Enricher) markSingle(id string) bool {
+	e.singleMu.Lock()
+	defer e.singleMu.Unlock()
+	if _, ok := e.single[id]; ok {
+		return false
+	}
+	e.single[id] = struct{}{}
+	return true
+}
+
+// alone reports whether it must be fetched alone, with
+// get_incident_extra_data, and never take a place in a bulk call: it is
+// single-only already, or its alert_count, as the poll read it, is above the
+// alerts a bulk reply carries per incident (aboveCap). It is called with the
+// queue locked.
+func (e *Enricher) alone(it offsets.Pending) bool {
+	return e.aboveCap(it.AlertCount) || e.singleOnly(it.IncidentID)
+}
+
+// aboveCap reports whether an incident with alerts alerts would come
+// incomplete in a bulk reply, by the rule of incomplete: the tenant's
+// alerts_limit_per_incident is known (learnCap) and below both alerts and
+// ALERTS_LIMIT. Before a bulk reply told the cap, it reports false: the
+// reply decides (batchReply).
+func (e *Enricher) aboveCap(alerts int) bool {
+	c := int(e.alertsCap.Load())
+	return c > 0 && alerts > c && c < e.cfg.AlertsLimit
+}
+
+// learnCap keeps limit, a bulk reply's alerts_limit_per_incident (0: the
+// reply does not say, and the cap known stays), as the cap aboveCap routes
+// by; a tenant's setting may change, and the newest reply's counts.
+func (e *Enricher) learnCap(ctx context.Context, limit int) {
+	if limit <= 0 {
+		return
+	}
+	if old := e.alertsCap.Swap(int64(limit)); old != int64(limit) {
+		e.log.InfoContext(ctx, "a bulk reply told the tenant's alerts_limit_per_incident; while it is below ALERTS_LIMIT, an incident whose alert_count is above it is fetched alone with get_incident_extra_data, without a bulk call",
+			"alerts_limit_per_incident", limit, "alerts_limit", e.cfg.AlertsLimit)
+	}
+}
+
+// processAlone makes one attempt at it, popped because it must be fetched
+// alone (alone), with get_incident_extra_data, under the single limiter like
+// any other single call. One sent there by its poll's alert_count, before
+// any bulk call, is marked single-only for the rest of its enrichment (a
+// retry stays alone) and counted as a bulk reply's capped incident is
+// (Stats.ToSingle, Stats.Capped), once.
+func (e *Enricher) processAlone(ctx context.Context, it offsets.Pending) (stop bool) {
+	j := e.begin(ctx, it)
+	defer e.end(j)
+	if ctx.Err() == nil && e.markSingle(it.IncidentID) {
+		e.toSingleCount.Add(1)
+		e.capped.Add(1)
+		j.span.AddEvent("to get_incident_extra_data", trace.WithAttributes(attribute.String("reason", "alert_count above alerts_limit_per_incident")))
+		j.log.DebugContext(j.ctx, "the incident has more alerts than a bulk reply carries; fetching it alone with ALERTS_LIMIT, without a bulk call",
+			"alert_count", it.AlertCount, "alerts_limit_per_incident", e.alertsCap.Load())
+	}
+	return e.attempt(ctx, j)
 }
 
 // forgetSingle clears id's single-only mark once its enrichment settled.
@@ -99,9 +163,7 @@ func (e *Enricher) forgetSingle(id string) {
 // get_incident_extra_data: no attempt is counted, the bulk call delivered
 // nothing wrong, only not enough.
 func (e *Enricher) toSingle(j *job, reason string) {
-	e.singleMu.Lock()
-	e.single[j.it.IncidentID] = struct{}{}
-	e.singleMu.Unlock()
+	e.markSingle(j.it.IncidentID)
 	e.toSingleCount.Add(1)
 	j.span.AddEvent("to get_incident_extra_data", trace.WithAttributes(attribute.String("reason", reason)))
 	j.outcome("single")
@@ -124,17 +186,18 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 // worker at a time (e.turn) waits for an owed incident and a slot of the bulk
 // limiter (bulkTurn), and only then pops its batch. Meanwhile the others
 // fetch alone, with get_incident_extra_data, the incidents at the head of the
-// queue that a bulk reply could not deliver whole (singleOnly), and otherwise
-// wait for the turn or the next push. A worker waiting for the bulk slot
-// therefore holds no incident: none waits in its hands while another batch is
-// taken past it (to go alone in a call of its own later), and a newer version
-// pushed meanwhile merges into the queued one. It reports stop as process
-// and processBatch do, and ctx's error once ctx is done.
+// queue that a bulk reply could not deliver whole or that have more alerts
+// than one would carry (alone), and otherwise wait for the turn or the next
+// push. A worker waiting for the bulk slot therefore holds no incident: none
+// waits in its hands while another batch is taken past it (to go alone in a
+// call of its own later), and a newer version pushed meanwhile merges into
+// the queued one. It reports stop as process and processBatch do, and ctx's
+// error once ctx is done.
 func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
 	for {
 		changed := e.q.Changed()
-		if it, ok := e.q.TryPopIf(e.singleOnly); ok {
-			return e.process(ctx, it), nil
+		if it, ok := e.q.TryPopIf(e.alone); ok {
+			return e.processAlone(ctx, it), nil
 		}
 		select {
 		case e.turn <- struct{}{}:
@@ -147,10 +210,11 @@ func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
 }
 
 // bulkTurn is nextBulk's turn, taken (e.turn): it waits for an owed
-// incident; one that must be fetched alone is popped and fetched so;
+// incident; one that must be fetched alone (alone) is popped and fetched so;
 // otherwise it takes a slot of the bulk limiter, pops up to BulkSize
-// incidents in queue order in one queue operation, gives the turn back and
-// enriches them (processBatch).
+// incidents in queue order in one queue operation, leaving queued, in their
+// places, those that must be fetched alone, gives the turn back and enriches
+// them (processBatch).
 func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 	held := true
 	endTurn := func() {
@@ -160,13 +224,13 @@ func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 		}
 	}
 	defer endTurn()
-	it, single, err := e.q.PopIf(ctx, e.singleOnly)
+	it, single, err := e.q.PopIf(ctx, e.alone)
 	if err != nil {
 		return false, err
 	}
 	if single {
 		endTurn()
-		return e.process(ctx, it), nil
+		return e.processAlone(ctx, it), nil
 	}
 	release, err := e.bulkLim.Acquire(ctx)
 	if err != nil {
@@ -174,7 +238,7 @@ func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 	}
 	var batch []offsets.Pending
 	if e.BulkActive() {
-		batch = e.q.PopReady(e.cfg.BulkSize, e.singleOnly)
+		batch = e.q.PopReady(e.cfg.BulkSize, e.alone)
 	}
 	endTurn()
 	if len(batch) == 0 {
@@ -233,6 +297,7 @@ func (e *Enricher) processBatch(ctx context.Context, batch []offsets.Pending, re
 	if err != nil {
 		return e.batchFailed(ctx, jobs, timedOut, fmt.Errorf("fetching extra data for %d incidents: %w", len(jobs), err))
 	}
+	e.learnCap(ctx, reply.AlertsLimitPerIncident)
 	if reply.KeyEchoes > 0 {
 		e.keyEchoes.Add(uint64(reply.KeyEchoes))
 		jobs[0].log.WarnContext(ctx, "get_multiple_incidents_extra_data echoed the API key into its reply (a proxy or the tenant copying request headers into data?); it was replaced by [REDACTED] before anything was published",

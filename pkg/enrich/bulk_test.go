@@ -578,3 +578,144 @@ func TestBulkKeyAndLicenceRefusals(t *testing.T) {
 		})
 	})
 }
+
+// withAlerts is extraData(id, 1) holding n alerts, its alert_count and
+// alerts.total_count n.
+func withAlerts(id string, n int) *xdr.ExtraData {
+	ed := extraData(id, 1)
+	ed.Incident.AlertCount, ed.Alerts.TotalCount, ed.Alerts.Data = n, n, nil
+	for i := range n {
+		ed.Alerts.Data = append(ed.Alerts.Data, xdr.Alert{ID: fmt.Sprintf("%s-%d", id, i), Raw: json.RawMessage(fmt.Sprintf(`{"alert_id":"%s-%d"}`, id, i))})
+	}
+	return ed
+}
+
+// Once a bulk reply told the tenant's alerts_limit_per_incident, an owed
+// incident whose alert_count, as the poll read it, is above it takes no place
+// in a bulk call: it is fetched alone, in full, under the single budget, and
+// its retry stays alone and is counted once. Before the cap is known, such
+// an incident goes into the bulk call and the reply decides, as an incident
+// whose poll count is under the cap but whose reply shows more still does.
+func TestBulkSendsAnIncidentAboveTheKnownCapAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cap, many = 2, 5
+		var mu sync.Mutex
+		failed := false
+		api := &fakeAPI{reply: func(_ context.Context, id string, _ int) (*xdr.ExtraData, error) {
+			switch id {
+			case "big":
+				mu.Lock()
+				defer mu.Unlock()
+				if !failed {
+					failed = true
+					return nil, &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: http.StatusInternalServerError, Message: "An error occurred"}
+				}
+				return withAlerts(id, many), nil
+			case "early", "liar":
+				return withAlerts(id, many), nil
+			}
+			return extraData(id, 1), nil
+		}}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			r := &xdr.MultipleExtraData{AlertsLimitPerIncident: cap}
+			for _, id := range ids {
+				ed := extraData(id, 1)
+				if id == "early" || id == "big" || id == "liar" {
+					ed = withAlerts(id, many)
+					ed.Alerts.Data = ed.Alerts.Data[:cap]
+				}
+				r.Items = append(r.Items, xdr.MultipleExtraDataItem{IncidentID: id, Data: ed})
+			}
+			return r, nil
+		}}
+		// One bulk call a minute: the second batch is taken whole, after
+		// every incident below is queued.
+		blim, err := NewLimiter(1, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim), constBackoff(time.Second),
+			WithClock(func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
+		h.e.Enqueue(offsets.Pending{IncidentID: "a1", ModificationTime: 1, FirstQueued: 1, AlertCount: 1})
+		h.e.Enqueue(offsets.Pending{IncidentID: "early", ModificationTime: 1, FirstQueued: 2, AlertCount: many})
+		h.run(t)
+		synctest.Wait()
+		if n := len(h.settled()); n != 2 {
+			t.Fatalf("%d settled before the second batch, want a1 and early", n)
+		}
+		for i, it := range []offsets.Pending{
+			{IncidentID: "b1", AlertCount: 1},
+			{IncidentID: "big", AlertCount: many},
+			{IncidentID: "liar", AlertCount: 1}, // stale: the reply shows more
+			{IncidentID: "b2"},                  // unknown: the reply decides
+		} {
+			it.ModificationTime, it.FirstQueued = 1, int64(10+i)
+			h.e.Enqueue(it)
+		}
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+
+		if asked := fb.asked(); len(asked) != 2 || !slices.Equal(asked[0], []string{"a1", "early"}) || !slices.Equal(asked[1], []string{"b1", "liar", "b2"}) {
+			t.Fatalf("bulk calls asked for %v, want [a1 early] then [b1 liar b2]", asked)
+		}
+		calls := api.callIDs()
+		slices.Sort(calls)
+		if !slices.Equal(calls, []string{"big", "big", "early", "liar"}) {
+			t.Errorf("single calls for %v, want big (failed, then retried alone), early and liar", calls)
+		}
+		got := map[string]bool{}
+		for _, s := range h.settled() {
+			if _, twice := got[s.it.IncidentID]; twice {
+				t.Errorf("%s settled twice", s.it.IncidentID)
+			}
+			got[s.it.IncidentID] = s.dlq
+		}
+		if want := map[string]bool{"a1": false, "early": false, "b1": false, "big": false, "liar": false, "b2": false}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("settled (id: dead-lettered) %v, want %v", got, want)
+		}
+		alerts := map[string]int{}
+		for _, r := range h.pub.all() {
+			if r.Topic == record.TopicAlerts {
+				alerts[r.IncidentID]++
+			}
+		}
+		for _, id := range []string{"early", "big", "liar"} {
+			if alerts[id] != many {
+				t.Errorf("incident %s published with %d alerts, want all %d", id, alerts[id], many)
+			}
+		}
+		st := h.e.Stats()
+		if st.BulkCalls != 2 || st.ToSingle != 3 || st.Capped != 3 || st.Absent != 0 || st.Enriched != 6 || st.DLQ != 0 || st.Retries != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		// The incident sent alone spent single slots like any single call.
+		if n := h.lim.Stats().Acquired; n != uint64(len(calls)) {
+			t.Errorf("the single limiter gave %d slots for %d single calls", n, len(calls))
+		}
+		h.shutdown(t)
+	})
+}
+
+// aboveCap follows the rule of incomplete: only a known cap below both the
+// poll's alert_count and ALERTS_LIMIT sends an incident alone.
+func TestAboveCap(t *testing.T) {
+	for _, tc := range []struct {
+		cap, alertsLimit, alerts int
+		want                     bool
+	}{
+		{0, 1000, 5000, false}, // no bulk reply told the cap yet
+		{50, 1000, 0, false},   // the poll's count is unknown
+		{50, 1000, 50, false},
+		{50, 1000, 51, true},
+		{50, 1000, 5000, true},
+		{50, 40, 51, false}, // ALERTS_LIMIT gives no more than the bulk reply
+		{50, 50, 51, false},
+		{50, 51, 52, true},
+	} {
+		e := &Enricher{cfg: Config{AlertsLimit: tc.alertsLimit}}
+		e.alertsCap.Store(int64(tc.cap))
+		if got := e.aboveCap(tc.alerts); got != tc.want {
+			t.Errorf("cap %d, ALERTS_LIMIT %d, alert_count %d: aboveCap = %v, want %v", tc.cap, tc.alertsLimit, tc.alerts, got, tc.want)
+		}
+	}
+}

@@ -203,7 +203,8 @@ type Enricher struct {
 	turn       chan struct{} // buffered(1): held by the worker waiting for the queue and a bulk slot (nextBulk)
 	fellBack   atomic.Bool
 	singleMu   sync.Mutex
-	single     map[string]struct{} // incidents a bulk reply could not deliver whole: fetched alone
+	single     map[string]struct{} // incidents a bulk reply could not deliver whole, or above alertsCap: fetched alone
+	alertsCap  atomic.Int64        // alerts_limit_per_incident of the last bulk reply that told it; 0 before one (learnCap)
 
 	bulkCalls, bulkRateLimited, toSingleCount, capped, absent, unasked atomic.Uint64
 
@@ -307,8 +308,8 @@ type Stats struct {
 	BulkFallback    bool         // a BulkAuto enricher fell back to single calls
 	BulkCalls       uint64       // bulk calls made
 	BulkRateLimited uint64       // bulk 429 replies
-	ToSingle        uint64       // incidents a bulk reply could not deliver whole, handed to single calls
-	Capped          uint64       // of those, incidents above the reply's alerts_limit_per_incident
+	ToSingle        uint64       // incidents handed to single calls: a bulk reply could not deliver them whole, or their alert_count is above alerts_limit_per_incident
+	Capped          uint64       // of those, incidents above alerts_limit_per_incident, by the reply or, once a reply told the cap, by the poll's alert_count
 	Absent          uint64       // of those, incidents asked for and absent from the reply
 	Unasked         uint64       // bulk items for incidents not asked for, never published
 	BulkLimiter     LimiterStats // the bulk limiter's figures
@@ -489,7 +490,13 @@ func (e *Enricher) abandon(j *job) {
 func (e *Enricher) process(ctx context.Context, it offsets.Pending) (stop bool) {
 	j := e.begin(ctx, it)
 	defer e.end(j)
-	ed, timedOut, err := e.call(j.ctx, it, j.log)
+	return e.attempt(ctx, j)
+}
+
+// attempt is process's call and outcome for j, begun and ended by its
+// caller.
+func (e *Enricher) attempt(ctx context.Context, j *job) (stop bool) {
+	ed, timedOut, err := e.call(j.ctx, j.it, j.log)
 	if ctx.Err() != nil {
 		e.abandon(j)
 		return false

@@ -100,19 +100,22 @@ func (tp traceParent) String() string {
 
 // entry is an offsets.Pending as the queue stores it (64 bytes plus the id's bytes).
 type entry struct {
-	id    string
-	mod   int64
-	first int64
-	tp    traceParent
-	sev   uint8
+	id     string
+	mod    int64
+	first  int64
+	tp     traceParent
+	sev    uint8
+	alerts int32 // AlertCount, at most math.MaxInt32
 }
 
 func entryOf(it offsets.Pending) entry {
-	return entry{id: it.IncidentID, mod: it.ModificationTime, first: it.FirstQueued, tp: parseTraceParent(it.TraceParent), sev: severityRank(it.Severity)}
+	return entry{id: it.IncidentID, mod: it.ModificationTime, first: it.FirstQueued, tp: parseTraceParent(it.TraceParent), sev: severityRank(it.Severity),
+		alerts: int32(min(max(it.AlertCount, 0), math.MaxInt32))}
 }
 
 func (e entry) item() offsets.Pending {
-	return offsets.Pending{IncidentID: e.id, ModificationTime: e.mod, Severity: severityNames[e.sev], FirstQueued: e.first, TraceParent: e.tp.String()}
+	return offsets.Pending{IncidentID: e.id, ModificationTime: e.mod, Severity: severityNames[e.sev], FirstQueued: e.first, TraceParent: e.tp.String(),
+		AlertCount: int(e.alerts)}
 }
 
 // merge folds a newer push for the same incident into e by the one merge
@@ -271,12 +274,12 @@ func (q *Queue) Pop(ctx context.Context) (offsets.Pending, error) {
 }
 
 // PopIf waits as Pop does until an enrichment is poppable, then pops the
-// first in service order, as Pop does, if take reports true for its incident
-// (a nil take takes any) and reports popped; otherwise it leaves the queue as
-// it is and reports popped false: an enrichment is poppable now, and it is
-// not one take wants. take is called with the queue locked and must not call
-// the queue.
-func (q *Queue) PopIf(ctx context.Context, take func(id string) bool) (it offsets.Pending, popped bool, err error) {
+// first in service order, as Pop does, if take reports true for it (a nil
+// take takes any) and reports popped; otherwise it leaves the queue as it is
+// and reports popped false: an enrichment is poppable now, and it is not one
+// take wants. take is called with the queue locked and must not call the
+// queue.
+func (q *Queue) PopIf(ctx context.Context, take func(it offsets.Pending) bool) (it offsets.Pending, popped bool, err error) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -287,14 +290,15 @@ func (q *Queue) PopIf(ctx context.Context, take func(id string) bool) (it offset
 		q.mu.Lock()
 		next := q.promote(time.Now())
 		if len(q.heap) > 0 {
-			if take != nil && !take(q.heap[0].id) {
+			it := q.heap[0].item()
+			if take != nil && !take(it) {
 				q.mu.Unlock()
 				return offsets.Pending{}, false, nil
 			}
 			e := q.popTop()
 			q.inflight[e.id] = struct{}{}
 			q.mu.Unlock()
-			return e.item(), true, nil
+			return it, true, nil
 		}
 		if q.ready == nil {
 			q.ready = make(chan struct{})
@@ -321,16 +325,19 @@ func (q *Queue) PopIf(ctx context.Context, take func(id string) bool) (it offset
 
 // TryPopIf is PopIf without the wait: popped is false when no enrichment is
 // poppable now, too.
-func (q *Queue) TryPopIf(take func(id string) bool) (it offsets.Pending, popped bool) {
+func (q *Queue) TryPopIf(take func(it offsets.Pending) bool) (it offsets.Pending, popped bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.promote(time.Now())
-	if len(q.heap) == 0 || take != nil && !take(q.heap[0].id) {
+	if len(q.heap) == 0 {
+		return offsets.Pending{}, false
+	}
+	if it = q.heap[0].item(); take != nil && !take(it) {
 		return offsets.Pending{}, false
 	}
 	e := q.popTop()
 	q.inflight[e.id] = struct{}{}
-	return e.item(), true
+	return it, true
 }
 
 // Changed returns a channel closed when an enrichment is next pushed or
@@ -486,8 +493,9 @@ func heapPop(h *[]dueAt) {
 // PopReady is Pop for up to n more enrichments poppable now, without
 // waiting: it returns them in service order, skipping (and leaving queued)
 // those for which skip reports true, each marked in flight like Pop's. It
-// returns nil when none is ready.
-func (q *Queue) PopReady(n int, skip func(id string) bool) []offsets.Pending {
+// returns nil when none is ready. skip is called with the queue locked and
+// must not call the queue.
+func (q *Queue) PopReady(n int, skip func(it offsets.Pending) bool) []offsets.Pending {
 	if n <= 0 {
 		return nil
 	}
@@ -498,12 +506,13 @@ func (q *Queue) PopReady(n int, skip func(id string) bool) []offsets.Pending {
 	var skipped []entry
 	for len(out) < n && len(q.heap) > 0 {
 		e := q.popTop()
-		if skip != nil && skip(e.id) {
+		it := e.item()
+		if skip != nil && skip(it) {
 			skipped = append(skipped, e)
 			continue
 		}
 		q.inflight[e.id] = struct{}{}
-		out = append(out, e.item())
+		out = append(out, it)
 	}
 	for _, e := range skipped {
 		q.heap = append(q.heap, e)

@@ -432,7 +432,7 @@ func TestQueuePopIfTakesOnlyWhatItIsAskedFor(t *testing.T) {
 		}
 		got := make(chan result, 1)
 		go func() {
-			it, popped, err := q.PopIf(context.Background(), func(id string) bool { return id == "b" })
+			it, popped, err := q.PopIf(context.Background(), func(it offsets.Pending) bool { return it.IncidentID == "b" })
 			if err != nil {
 				t.Error(err)
 			}
@@ -448,7 +448,7 @@ func TestQueuePopIfTakesOnlyWhatItIsAskedFor(t *testing.T) {
 		q.Done("a")
 		q.Done("b")
 		q.Push(offsets.Pending{IncidentID: "b", FirstQueued: 3})
-		if it, popped, err := q.PopIf(context.Background(), func(id string) bool { return id == "b" }); err != nil || !popped || it.IncidentID != "b" || q.InFlight() != 1 || q.Len() != 0 {
+		if it, popped, err := q.PopIf(context.Background(), func(it offsets.Pending) bool { return it.IncidentID == "b" }); err != nil || !popped || it.IncidentID != "b" || q.InFlight() != 1 || q.Len() != 0 {
 			t.Fatalf("PopIf = %+v %v %v (in flight %d, queued %d), want b popped and in flight", it, popped, err, q.InFlight(), q.Len())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -457,4 +457,34 @@ func TestQueuePopIfTakesOnlyWhatItIsAskedFor(t *testing.T) {
 			t.Fatalf("PopIf on an empty queue = %v", err)
 		}
 	})
+}
+
+// The queue keeps the poll's alert count of the newest version that carries
+// one, through merges, a push held back behind a fetch, and a retry, and
+// hands it to PopReady's skip, which leaves the skipped one queued in its
+// place.
+func TestQueueCarriesTheAlertCount(t *testing.T) {
+	q := NewQueue()
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 10, FirstQueued: 1, AlertCount: 3})
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 20, FirstQueued: 2, AlertCount: 70})
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 15, FirstQueued: 3, AlertCount: 4})
+	it := popN(t, q, 1)[0]
+	if it.AlertCount != 70 {
+		t.Fatalf("popped %+v, want the alert count of version 20", it)
+	}
+	q.Push(offsets.Pending{IncidentID: "1", ModificationTime: 30, FirstQueued: 4, AlertCount: 80})
+	q.Retry(it, time.Now().Add(-time.Second))
+	q.Push(offsets.Pending{IncidentID: "2", ModificationTime: 1, FirstQueued: 5, AlertCount: 1})
+	q.Push(offsets.Pending{IncidentID: "3", ModificationTime: 1, FirstQueued: 6})
+	var seen []int
+	got := q.PopReady(5, func(it offsets.Pending) bool {
+		seen = append(seen, it.AlertCount)
+		return it.AlertCount > 50
+	})
+	if !slices.Equal(ids(got), []string{"2", "3"}) || !slices.Equal(seen, []int{80, 1, 0}) {
+		t.Fatalf("PopReady = %v, skip saw alert counts %v; want 2, 3 taken and 80, 1, 0 seen", ids(got), seen)
+	}
+	if it, popped := q.TryPopIf(func(it offsets.Pending) bool { return it.AlertCount == 80 }); !popped || it.IncidentID != "1" || it.ModificationTime != 30 {
+		t.Fatalf("TryPopIf = %+v %v, want incident 1 at version 30 with 80 alerts", it, popped)
+	}
 }

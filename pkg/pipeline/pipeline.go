@@ -388,7 +388,7 @@ func (p *Pipeline) handleChange(work context.Context, fail func(error)) source.H
 		id, t := inc.ID, inc.ModificationTime
 		p.tracker.Emitted(id, t)
 		pend := offsets.Pending{IncidentID: id, ModificationTime: t, Severity: inc.Severity, FirstQueued: p.now().UnixMilli(),
-			TraceParent: telemetry.TraceParent(ctx)}
+			TraceParent: telemetry.TraceParent(ctx), AlertCount: inc.AlertCount}
 		owed := p.tracker.Owe(pend)
 		meta.FetchedAt = p.now().UnixMilli()
 		rec := enrich.ChangeRecord(meta, inc)

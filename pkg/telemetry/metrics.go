@@ -66,7 +66,7 @@ const (
 	MetricAnomalies       = "xdr_connector.anomalies"                   // counter{kind}: hostile replies and oversized records, each made harmless (see Anomaly kinds)
 	MetricBulkFallback    = "xdr_connector.enrich.bulk_fallback"        // gauge: 1 when ENRICH_BULK=auto fell back to single calls (the tenant does not serve get_multiple_incidents_extra_data)
 	MetricBulkCalls       = "xdr_connector.enrich.bulk_calls"           // counter: get_multiple_incidents_extra_data calls
-	MetricBulkToSingle    = "xdr_connector.enrich.bulk_to_single"       // counter: incidents a bulk reply could not deliver whole, fetched alone
+	MetricBulkToSingle    = "xdr_connector.enrich.bulk_to_single"       // counter: incidents fetched alone because bulk could not deliver them whole
 	MetricBulkBudgetUsed  = "xdr_connector.limiter.bulk_used"           // gauge: slots of the bulk endpoint's window in use
 )
 
@@ -136,7 +136,7 @@ type Snapshot struct {
 
 	BulkFallback   bool   // ENRICH_BULK=auto fell back to single calls
 	BulkCalls      uint64 // get_multiple_incidents_extra_data calls
-	BulkToSingle   uint64 // incidents a bulk reply could not deliver whole, fetched alone
+	BulkToSingle   uint64 // incidents fetched alone because bulk could not deliver them whole
 	BulkBudgetUsed int64  // slots of the bulk window in use
 }
 
@@ -198,7 +198,7 @@ func RegisterMetrics(m metric.Meter, read func() Snapshot, now func() time.Time,
 	anomalies := cnt(MetricAnomalies, "{event}", "Hostile replies and oversized records, each made harmless, by kind (see docs/OPERATIONS.md).")
 	fallback := gauge(MetricBulkFallback, "", "1 when ENRICH_BULK=auto fell back to one get_incident_extra_data call per incident because the tenant does not serve get_multiple_incidents_extra_data, else 0.")
 	bulkCalls := cnt(MetricBulkCalls, "{call}", "get_multiple_incidents_extra_data calls made.")
-	toSingle := cnt(MetricBulkToSingle, "{incident}", "Incidents a bulk reply could not deliver whole (absent, above alerts_limit_per_incident, or the call failed twice), fetched with get_incident_extra_data.")
+	toSingle := cnt(MetricBulkToSingle, "{incident}", "Incidents fetched with get_incident_extra_data because bulk could not deliver them whole: absent from a bulk reply, above alerts_limit_per_incident (by the reply, or by the poll's alert_count once a reply told the cap), or their bulk calls failed twice.")
 	bulkUsed := gauge(MetricBulkBudgetUsed, "{call}", "Slots of the bulk extra-data rate window in use (ENRICH_BULK_RATE_LIMIT).")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("creating pipeline instruments: %w", err)
