@@ -38,6 +38,44 @@ type TenantStatus struct {
 	Owed              OwedStatus  `json:"owed"`
 	DLQTopic          string      `json:"dlq_topic"`
 	DLQ               dlq.Summary `json:"dlq"`
+	// EnrichBulk is the tenant's ENRICH_BULK in this configuration: auto,
+	// on or off. Enrichment is how the run that wrote the last state record
+	// enriched, as far as the state tells (enrichmentOf): EnrichmentFallback
+	// from BulkFallbackAt (epoch ms), else EnrichmentBulk or EnrichmentOff by
+	// EnrichBulk; empty when nothing was committed.
+	EnrichBulk     string `json:"enrich_bulk"`
+	Enrichment     string `json:"enrichment,omitempty"`
+	BulkFallbackAt int64  `json:"bulk_fallback_at,omitempty"`
+}
+
+// The values of TenantStatus.Enrichment.
+const (
+	// EnrichmentBulk: get_multiple_incidents_extra_data (ENRICH_BULK auto or
+	// on), and the last state record records no fallback.
+	EnrichmentBulk = "bulk"
+	// EnrichmentFallback: one get_incident_extra_data call per incident
+	// since the run fell back (ENRICH_BULK=auto on a tenant that does not
+	// serve get_multiple_incidents_extra_data).
+	EnrichmentFallback = "single-after-fallback"
+	// EnrichmentOff: one get_incident_extra_data call per incident, as
+	// ENRICH_BULK=off in this configuration says: the state records no mode,
+	// only a fallback.
+	EnrichmentOff = "off"
+)
+
+// enrichmentOf is the enrichment of the run that wrote st, for a tenant
+// whose ENRICH_BULK is mode. The state records a fallback, which only an
+// auto run writes; a run that used bulk and one with ENRICH_BULK=off write
+// the same record, which the configuration tells apart. A restarted run
+// tries bulk again, so a fallback is the writing run's, not a standing fact.
+func enrichmentOf(mode string, st offsets.State) string {
+	switch {
+	case st.BulkFallbackAt != 0:
+		return EnrichmentFallback
+	case mode == enrich.BulkOff:
+		return EnrichmentOff
+	}
+	return EnrichmentBulk
 }
 
 type OwedStatus struct {
@@ -60,7 +98,12 @@ func (v *View) Report(now time.Time) StatusReport {
 		st := l.State
 		ts := TenantStatus{Tenant: t.id, Unconfigured: t.found, State: v.runState(l, now), CleanShutdown: st.Clean,
 			RateLimit: t.limit, RateWindowSeconds: t.window.Seconds(), DLQTopic: t.dlq, DLQ: dlq.Summarize(v.dlq[t.id], st)}
+		ts.EnrichBulk = t.bulk
+		if mode, err := enrich.ParseBulkMode(t.bulk); err == nil {
+			ts.EnrichBulk = mode
+		}
 		if l.Found {
+			ts.Enrichment, ts.BulkFallbackAt = enrichmentOf(ts.EnrichBulk, st), st.BulkFallbackAt
 			ts.Watermark, ts.CommittedAt = st.Watermark, st.CommittedAt
 			ts.WatermarkLagSeconds = max(0, now.Sub(time.UnixMilli(st.Watermark)).Seconds())
 			ts.CommitAgeSeconds = max(0, now.Sub(time.UnixMilli(st.CommittedAt)).Seconds())
@@ -118,6 +161,9 @@ func (v *View) PrintStatus(w io.Writer, rep StatusReport) {
 		case "stopped-unclean":
 			fmt.Fprintf(w, "  last stop    not clean (no final commit): the next start holds extra-data calls for one %s window\n", seconds(t.RateWindowSeconds))
 		}
+		if t.Enrichment != "" {
+			fmt.Fprintf(w, "  enrichment   %s\n", enrichmentWords(t))
+		}
 		if t.Owed.Count == 0 {
 			fmt.Fprintf(w, "  owed         no enrichment owed\n")
 		} else {
@@ -151,6 +197,34 @@ func (v *View) PrintStatus(w io.Writer, rep StatusReport) {
 	if skipped > 0 {
 		fmt.Fprintf(w, "\n%d records of the DLQ topics are not DLQ records of this connector's format; they were ignored\n", skipped)
 	}
+}
+
+// enrichmentWords says how the run that wrote the last state record
+// enriched, and no more than the state and the configuration tell.
+func enrichmentWords(t TenantStatus) string {
+	switch t.Enrichment {
+	case EnrichmentFallback:
+		s := fmt.Sprintf("single calls since %s (the tenant does not serve get_multiple_incidents_extra_data;\n"+
+			"               ENRICH_BULK=auto fell back to one get_incident_extra_data call per incident)", stamp(t.BulkFallbackAt))
+		switch {
+		case t.EnrichBulk == enrich.BulkOff:
+			return s + "\n               ENRICH_BULK is off in this configuration"
+		case t.State == "running":
+			return s + "\n               for the rest of this run: a restart tries get_multiple_incidents_extra_data again with its first call"
+		}
+		return s + "\n               the next start tries get_multiple_incidents_extra_data again with its first call"
+	case EnrichmentOff:
+		return "bulk off: one get_incident_extra_data call per incident (ENRICH_BULK=off in this configuration;\n" +
+			"               the offsets record only a fallback from bulk, not the mode)"
+	}
+	s := "bulk: get_multiple_incidents_extra_data (ENRICH_BULK=" + t.EnrichBulk + ")"
+	switch {
+	case t.EnrichBulk == enrich.BulkOn:
+		return s + ", which never falls back to single calls"
+	case t.State == "running":
+		return s + ", no fallback to single calls so far in this run"
+	}
+	return s + ", the last run did not fall back to single calls"
 }
 
 func stateWords(t TenantStatus) string {

@@ -27,9 +27,10 @@ type tenant struct {
 	dlq    string        // its DLQ topic
 	window time.Duration // its ENRICH_RATE_WINDOW
 	limit  int           // its ENRICH_RATE_LIMIT
+	bulk   string        // its ENRICH_BULK: auto, on or off
 	// found: no TENANTS_FILE names it, the offsets topic does (a
 	// multi-tenant run's data read with the env-only configuration); its
-	// window, limit and DLQ topic are the env's, as an entry of a tenants
+	// window, limit, bulk mode and DLQ topic are the env's, as an entry of a tenants
 	// file without settings of its own would have.
 	found bool
 }
@@ -59,7 +60,7 @@ func tenantsOf(cfg *config.Config, only string) ([]tenant, error) {
 	}
 	var ts []tenant
 	for _, p := range plans {
-		ts = append(ts, tenant{id: p.Tenant.ID, dlq: p.Topics.DLQ, window: p.Tenant.EnrichRateWindow, limit: p.Tenant.EnrichRateLimit})
+		ts = append(ts, tenant{id: p.Tenant.ID, dlq: p.Topics.DLQ, window: p.Tenant.EnrichRateWindow, limit: p.Tenant.EnrichRateLimit, bulk: p.Tenant.EnrichBulk})
 	}
 	if only == "" {
 		return ts, nil
@@ -187,7 +188,7 @@ func withFoundTenants(cfg *config.Config, env tenant, loaded map[string]offsets.
 	}
 	for id := range loaded {
 		if id != env.id {
-			ts = append(ts, tenant{id: id, dlq: cfg.DataTopicsOf(id).DLQ, window: env.window, limit: env.limit, found: true})
+			ts = append(ts, tenant{id: id, dlq: cfg.DataTopicsOf(id).DLQ, window: env.window, limit: env.limit, bulk: env.bulk, found: true})
 		}
 	}
 	slices.SortFunc(ts, func(a, b tenant) int { return strings.Compare(a.id, b.id) })

@@ -20,7 +20,7 @@ func FuzzApplyRecord(f *testing.F) {
 	pending, state := s.Records(Delta{
 		Watermark: 5, Marks: map[string]*Mark{"1": {Emitted: 5, Enriched: 5}, "4": nil},
 		Pending: map[string]*Pending{"2": {IncidentID: "2", ModificationTime: 7, Severity: "high", FirstQueued: 1}, "3": nil},
-		Clean:   true, RateLog: []int64{1, 2},
+		Clean:   true, RateLog: []int64{1, 2}, BulkFallbackAt: 3,
 	})
 	for _, r := range append(pending, state, s.FenceRecord()) {
 		f.Add(r.Key, r.Value)

@@ -44,6 +44,12 @@ type StateValue struct {
 	// BulkRateLog is RateLog for get_multiple_incidents_extra_data, whose
 	// budget is its own. Records written before bulk enrichment lack it.
 	BulkRateLog []int64 `json:"bulk_rate_log,omitempty"`
+	// BulkFallbackAt is when the run that wrote the record, with
+	// ENRICH_BULK=auto, found that the tenant does not serve
+	// get_multiple_incidents_extra_data and fell back to single calls,
+	// epoch ms. Absent when that run did not fall back (bulk, or
+	// ENRICH_BULK=off or on), so such records are as they were before it.
+	BulkFallbackAt int64 `json:"bulk_fallback_at,omitempty"`
 }
 
 // VersionValue is the value of a "version" record: one incident's Mark. A
@@ -169,7 +175,8 @@ func (s *Store) Records(d Delta) (entries []*kgo.Record, state *kgo.Record) {
 		entries = append(entries, r)
 	}
 	v, _ := json.Marshal(StateValue{SchemaVersion: RecordVersion, Watermark: d.Watermark,
-		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog, BulkRateLog: d.BulkRateLog})
+		CommittedAt: s.cfg.Now().UnixMilli(), CleanShutdown: d.Clean, RateLog: d.RateLog, BulkRateLog: d.BulkRateLog,
+		BulkFallbackAt: d.BulkFallbackAt})
 	return entries, &kgo.Record{Topic: s.cfg.Topic, Key: s.key("state", ""), Value: v}
 }
 
@@ -306,6 +313,7 @@ func (s *Store) apply(st *State, r *kgo.Record) (bool, error) {
 		}
 		st.Watermark, st.CommittedAt = v.Watermark, v.CommittedAt
 		st.Clean, st.RateLog, st.BulkRateLog, st.hasState = v.CleanShutdown, v.RateLog, v.BulkRateLog, true
+		st.BulkFallbackAt = v.BulkFallbackAt
 	case "pending":
 		if r.Value == nil {
 			delete(st.Pending, k.IncidentID)

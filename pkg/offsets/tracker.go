@@ -35,6 +35,12 @@ type State struct {
 	// BulkRateLog is RateLog for the bulk extra-data endpoint
 	// (get_multiple_incidents_extra_data); empty in state written before it.
 	BulkRateLog []int64
+	// BulkFallbackAt is when the run that wrote the state fell back from
+	// bulk enrichment to single calls (ENRICH_BULK=auto, a tenant that does
+	// not serve get_multiple_incidents_extra_data), epoch ms; 0 when it did
+	// not, and in state written before it was recorded. A restart does not
+	// inherit it: a new run tries the bulk endpoint again.
+	BulkFallbackAt int64
 	// CommittedAt is when the state record was written, epoch ms.
 	CommittedAt int64
 	// Redrives are the redrive requests of `connector redrive`, by incident
@@ -233,6 +239,11 @@ type Delta struct {
 	RateLog   []int64 // with Clean: the limiter's history, epoch ms
 	// BulkRateLog is, with Clean, the bulk limiter's history, epoch ms.
 	BulkRateLog []int64
+	// BulkFallbackAt is when the committing run fell back from bulk
+	// enrichment to single calls, epoch ms (Snapshot leaves it to the
+	// caller, which knows the enricher); 0, and absent from the state
+	// record, when it did not.
+	BulkFallbackAt int64
 	// Redriven are the redrive requests this start owes, to be written
 	// back with AppliedAt set (by the Store, when 0), after Pending.
 	Redriven map[string]RedriveValue

@@ -9,6 +9,7 @@ import (
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/testkit"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
@@ -42,6 +43,11 @@ func TestBulkEndToEnd(t *testing.T) {
 				e.Verify(e.Output(), true, polls.Expect(0), nil)
 				if n, b := e.Sim.Count429(), e.Sim.BulkCount429(); n != 0 || b != 0 {
 					t.Errorf("429s: %d single, %d bulk", n, b)
+				}
+				state, found := e.ReadState("test", "sim")
+				if !found || !state.Clean || (state.BulkFallbackAt != 0) == served {
+					t.Errorf("state after the stop: found %v, clean %v, bulk_fallback_at %d; want it set only when the tenant does not serve bulk",
+						found, state.Clean, state.BulkFallbackAt)
 				}
 				single := len(e.Sim.ExtraDataCalls())
 				t.Logf("bulk calls %d, single calls %d, capped %d, absent %d, fell back %v", st.BulkCalls, single, st.Capped, st.Absent, st.BulkFallback)
@@ -99,5 +105,60 @@ func TestBulkRateHistorySurvivesARestart(t *testing.T) {
 	}
 	if gap := calls[first].Time.Sub(calls[first-limit].Time); gap < window {
 		t.Errorf("the restarted process's first bulk call came %v after the call %d before it, within the window of %v", gap, limit, window)
+	}
+}
+
+// A fallback from bulk enrichment is recorded in the state by the run that
+// fell back (bulk_fallback_at, for `connector status`): in its commits while
+// it runs and in its final one. A restart does not inherit it: the next run
+// tries the bulk endpoint again and, finding it served, writes no fallback.
+func TestBulkFallbackIsRecordedForItsRun(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 31, Incidents: 30, MaxAlerts: 10, RateWindow: 100 * time.Millisecond,
+		BulkRateWindow: 100 * time.Millisecond, NoBulk: true})
+	cfg := testConfig(e, 100*time.Millisecond)
+	cfg.Bulk, cfg.BulkRateLimit, cfg.BulkRateWindow = enrich.BulkAuto, 10, 100*time.Millisecond
+	told := make(chan time.Time, 4)
+	cfg.OnBulkFallback = func(error) { told <- time.Now() }
+	before := time.Now().Truncate(time.Millisecond)
+	r := start(e, cfg)
+	var at time.Time
+	select {
+	case at = <-told:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the pipeline did not fall back from bulk enrichment")
+	}
+	var st offsets.State
+	testkit.WaitFor(t, 30*time.Second, "a commit recording the fallback", func() bool {
+		st, _ = e.ReadState("test", "sim")
+		return st.BulkFallbackAt != 0
+	})
+	stamp := st.BulkFallbackAt
+	if got := time.UnixMilli(stamp); st.Clean || got.Before(before) || got.After(at) {
+		t.Errorf("running state: clean %v, bulk_fallback_at %v; want a running commit's, between the start (%v) and the fallback (%v)",
+			st.Clean, got, before, at)
+	}
+	testkit.WaitFor(t, 60*time.Second, "the pipeline to drain", func() bool { return drained(r.p, e.Sim) })
+	r.stop(t)
+	if st, _ = e.ReadState("test", "sim"); !st.Clean || st.BulkFallbackAt != stamp {
+		t.Errorf("final state: clean %v, bulk_fallback_at %d; want %d", st.Clean, st.BulkFallbackAt, stamp)
+	}
+
+	e.Sim.SetBulkServed(true)
+	for _, id := range e.Sim.IncidentIDs()[:5] {
+		e.Sim.ChangeStatus(id)
+	}
+	r = start(e, cfg)
+	testkit.WaitFor(t, 60*time.Second, "the restarted pipeline's bulk call", func() bool {
+		for _, c := range e.Sim.BulkCalls() {
+			if c.Status == http.StatusOK {
+				return true
+			}
+		}
+		return false
+	})
+	testkit.WaitFor(t, 60*time.Second, "the restarted pipeline to drain", func() bool { return drained(r.p, e.Sim) })
+	r.stop(t)
+	if st, _ = e.ReadState("test", "sim"); !st.Clean || st.BulkFallbackAt != 0 || len(told) != 0 {
+		t.Errorf("after a restart that found bulk served: clean %v, bulk_fallback_at %d, told %d more times; want no fallback", st.Clean, st.BulkFallbackAt, len(told))
 	}
 }

@@ -149,11 +149,7 @@ func (c *atLeastOnce) commit(ctx context.Context, final bool) error {
 	done := make(chan error, 1)
 	go func() {
 		defer func() { <-c.sem }()
-		snapshot := p.tracker.Snapshot
-		if final {
-			snapshot = p.finalDelta
-		}
-		d := snapshot()
+		d := p.snapshot(final)
 		write := p.store.Commit
 		if c.txn != nil {
 			write = func(ctx context.Context, d offsets.Delta) error {

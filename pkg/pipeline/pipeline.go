@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -151,6 +152,11 @@ type Pipeline struct {
 	limiter  enrich.RateLimiter
 	bulkLim  enrich.RateLimiter // nil when bulk enrichment is off
 	ready    chan struct{}
+
+	// bulkFellBackAt is when this run's enricher fell back from bulk to
+	// single calls (epoch ms, 0 until then); every commit after it records
+	// it in the state (offsets.Delta.BulkFallbackAt).
+	bulkFellBackAt atomic.Int64
 
 	startWatermark int64
 	startEmitted   map[string]int64
@@ -487,6 +493,20 @@ func (p *Pipeline) pollDone(r source.PollResult, err error) {
 		f(r, err)
 	}
 	p.log.Debug("poll done", "pages", r.Pages, "seen", r.Seen, "emitted", r.Emitted, "complete", r.Complete, "max_modification_time", r.MaxMTime, "err", err)
+}
+
+// snapshot is what a commit writes: the tracker's snapshot with what this
+// run knows of its enrichment (a fallback to single calls), and, for the
+// final commit of a graceful stop, finalDelta's additions.
+func (p *Pipeline) snapshot(final bool) offsets.Delta {
+	var d offsets.Delta
+	if final {
+		d = p.finalDelta()
+	} else {
+		d = p.tracker.Snapshot()
+	}
+	d.BulkFallbackAt = p.bulkFellBackAt.Load()
+	return d
 }
 
 // finalDelta is the snapshot of a graceful stop's last commit: it says the

@@ -46,6 +46,10 @@ func (p *Pipeline) start(ctx context.Context) error {
 		p.log.Info("resuming from committed offsets", "watermark", time.UnixMilli(st.Watermark).UTC(),
 			"emitted_in_lookback", len(st.Emitted), "pending_enrichments", len(st.Pending))
 	}
+	if found && st.BulkFallbackAt != 0 && p.cfg.Bulk == enrich.BulkAuto {
+		p.log.Info("the previous run fell back to single extra-data calls (the tenant did not serve get_multiple_incidents_extra_data); this run tries the bulk endpoint again",
+			"fell_back_at", time.UnixMilli(st.BulkFallbackAt).UTC())
+	}
 	p.startWatermark, p.startEmitted = st.Watermark, st.Emitted
 	p.tracker = offsets.NewTracker(st, p.cfg.Source.Lookback.Milliseconds())
 	if d := p.cfg.Source.FutureTolerance; d > 0 {
@@ -121,8 +125,11 @@ func (p *Pipeline) resumeBulkLimiter(st offsets.State, found bool) (enrich.RateL
 	return enrich.Resume(n, window, found && st.Clean, st.BulkRateLog, opts...)
 }
 
-// bulkFallback is told that ENRICH_BULK=auto fell back to single calls.
+// bulkFallback is told that ENRICH_BULK=auto fell back to single calls. The
+// commits from now on record when (offsets.State.BulkFallbackAt), for
+// `connector status`.
 func (p *Pipeline) bulkFallback(err error) {
+	p.bulkFellBackAt.CompareAndSwap(0, p.now().UnixMilli())
 	if p.cfg.OnBulkFallback != nil {
 		p.cfg.OnBulkFallback(err)
 	}

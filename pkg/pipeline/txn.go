@@ -193,11 +193,7 @@ func (c *exactlyOnce) commitTxn(ctx context.Context, final bool) error {
 	}
 	batch := p.sink.TakeBatch()
 	batch.Settle(nil)
-	snapshot := p.tracker.Snapshot
-	if final {
-		snapshot = p.finalDelta
-	}
-	pending, state := p.store.Records(snapshot())
+	pending, state := p.store.Records(p.snapshot(final))
 	err := p.transact(ctx, c.kcl, func() ([]*kgo.Record, []context.Context) {
 		recs, ctxs := batch.Records()
 		for _, r := range append(pending, state) {
