@@ -499,6 +499,39 @@ func TestInsecureSettingsAreWarnedInCheckAndAtStart(t *testing.T) {
 	noSecret(t, out, proxyPassword, e.Key)
 }
 
+// TestKafkaWithoutTLSIsWarnedInCheckAndAtStart: brokers beyond loopback
+// reached without TLS, and KAFKA_TLS_INSECURE_SKIP_VERIFY without TLS, are
+// said to be insecure by check and by run as it starts; loopback brokers
+// are not.
+func TestKafkaWithoutTLSIsWarnedInCheckAndAtStart(t *testing.T) {
+	e := testkit.New(t, xdrtest.Config{Seed: 3, Incidents: 5})
+	env := checkEnv(e)
+	env["KAFKA_BROKERS"], env["KAFKA_TLS_INSECURE_SKIP_VERIFY"] = "kafka.invalid:9092", "true"
+	out, _ := runBinary(t, env, "check", "--timeout", "2s")
+	for _, want := range []string{
+		"⚠ KAFKA_TLS_INSECURE_SKIP_VERIFY: is true, but TLS to Kafka is off",
+		"⚠ KAFKA_BROKERS: kafka.invalid reached without TLS: the records (incident data) cross the network unencrypted",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not warn %q; output:\n%s", want, out)
+		}
+	}
+	noSecret(t, out, e.Key)
+
+	p := startBinary(t, env, "run")
+	testkit.WaitFor(t, 30*time.Second, "both warnings logged at start", func() bool {
+		out := p.out.String()
+		return strings.Contains(out, `level=WARN msg="a setting is insecure" setting=KAFKA_TLS_INSECURE_SKIP_VERIFY warning="is true, but TLS to Kafka is off`) &&
+			strings.Contains(out, `level=WARN msg="a setting is insecure" setting=KAFKA_BROKERS warning="kafka.invalid reached without TLS`)
+	})
+	noSecret(t, p.out.String(), e.Key)
+
+	out, code := runBinary(t, checkEnv(e), "check")
+	if code != 0 || strings.Contains(out, "⚠ KAFKA_") {
+		t.Errorf("loopback brokers: exit %d, want 0 and no Kafka warning; output:\n%s", code, out)
+	}
+}
+
 // TestCheckSaysTheEnrichmentMode runs check against a tenant that serves
 // get_multiple_incidents_extra_data and one that does not, with each
 // ENRICH_BULK: one bulk call (none with off) and the mode run will use.

@@ -386,21 +386,34 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 // (KAFKA_TLS_ENABLED, or a CA bundle, which implies it).
 func (c *Config) KafkaTLS() bool { return c.KafkaTLSEnabled || c.KafkaTLSCAFile != "" }
 
+// plaintextBrokers are the hosts of KAFKA_BROKERS that are not loopback
+// (IsLoopback), each once and in their order, when TLS is off: the
+// connections to them cross the network unencrypted. With TLS, or with the
+// embedded broker (no KAFKA_BROKERS), there are none.
+func (c *Config) plaintextBrokers() []string {
+	if c.KafkaTLS() {
+		return nil
+	}
+	var hosts []string
+	for _, b := range c.KafkaBrokers {
+		b = strings.TrimSpace(b)
+		host, _, err := net.SplitHostPort(b)
+		if err != nil {
+			host = b
+		}
+		if !IsLoopback(host) && !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
+}
+
 // insecureSASLBroker is the first broker of KAFKA_BROKERS that is not
 // loopback when SASL is on without TLS, else "": the credentials would cross
 // the network unencrypted.
 func (c *Config) insecureSASLBroker() string {
-	if c.KafkaSASLMechanism == "" || c.KafkaTLS() {
-		return ""
-	}
-	for _, b := range c.KafkaBrokers {
-		host, _, err := net.SplitHostPort(strings.TrimSpace(b))
-		if err != nil {
-			host = b
-		}
-		if !IsLoopback(host) {
-			return host
-		}
+	if hosts := c.plaintextBrokers(); c.KafkaSASLMechanism != "" && len(hosts) > 0 {
+		return hosts[0]
 	}
 	return ""
 }
@@ -408,7 +421,7 @@ func (c *Config) insecureSASLBroker() string {
 // saslExposure says what a SASL mechanism gives away without TLS.
 func saslExposure(mechanism string) string {
 	if strings.EqualFold(mechanism, "PLAIN") {
-		return "send the SASL password in clear text"
+		return "send the SASL password in clear text, and every record unencrypted"
 	}
 	// SCRAM never sends the password, but its exchange can be replayed
 	// against an offline guess of it, and nothing authenticates the broker.

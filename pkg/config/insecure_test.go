@@ -140,3 +140,80 @@ func TestInsecureSettingsAreWarned(t *testing.T) {
 		t.Errorf("tenant warnings:\n  %s", strings.Join(got, "\n  "))
 	}
 }
+
+// Kafka reached without TLS over the network is warned about, as insecure,
+// naming the brokers' hosts and the setting that turns TLS on; so is
+// KAFKA_TLS_INSECURE_SKIP_VERIFY without TLS, which does nothing. Loopback
+// brokers and the embedded broker are not, by the rule that refuses SASL
+// without TLS; with SASL allowed without TLS one warning covers the
+// credentials and the records.
+func TestKafkaWithoutTLSIsWarned(t *testing.T) {
+	const password = "sasl-password-do-not-print"
+	kafka := func(kv ...string) map[string]string {
+		env := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	sasl := func(mech string, kv ...string) map[string]string {
+		return kafka(append([]string{"KAFKA_SASL_MECHANISM", mech, "KAFKA_SASL_USERNAME", "u", "KAFKA_SASL_PASSWORD", password}, kv...)...)
+	}
+	const (
+		noEffect = "KAFKA_TLS_INSECURE_SKIP_VERIFY: is true, but TLS to Kafka is off (KAFKA_TLS_ENABLED is not true and KAFKA_TLS_CA_FILE is not set), so it has no effect"
+		noVerify = "KAFKA_TLS_INSECURE_SKIP_VERIFY: the brokers' certificates are not verified"
+	)
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string // "setting: start of the message"
+	}{
+		{kafka("KAFKA_BROKERS", "kafka.example:9092"),
+			[]string{"KAFKA_BROKERS: kafka.example reached without TLS: the records (incident data) cross the network unencrypted"}},
+		// Each host once, in order; the loopback ones left out.
+		{kafka("KAFKA_BROKERS", "k1.example:9092, 127.0.0.1:9092,K1.example:9093,10.0.0.8:9092,[::1]:9094,[fd00::8]:9092"),
+			[]string{"KAFKA_BROKERS: k1.example, 10.0.0.8, fd00::8 reached without TLS"}},
+		{kafka("KAFKA_BROKERS", "127.0.0.1:9092,localhost:9093,[::1]:9094,127.0.0.2:9092"), nil},
+		{kafka(), nil}, // the embedded broker
+		{kafka("KAFKA_BROKERS", "kafka.example:9093", "KAFKA_TLS_ENABLED", "true"), nil},
+		{kafka("KAFKA_BROKERS", "kafka.example:9093", "KAFKA_TLS_CA_FILE", "/dev/null"), nil},
+
+		// KAFKA_TLS_INSECURE_SKIP_VERIFY without TLS: whatever the brokers.
+		{kafka("KAFKA_BROKERS", "127.0.0.1:9092", "KAFKA_TLS_INSECURE_SKIP_VERIFY", "true"), []string{noEffect}},
+		{kafka("KAFKA_TLS_INSECURE_SKIP_VERIFY", "true"), []string{noEffect}},
+		{kafka("KAFKA_BROKERS", "kafka.example:9092", "KAFKA_TLS_INSECURE_SKIP_VERIFY", "true"),
+			[]string{noEffect, "KAFKA_BROKERS: kafka.example reached without TLS"}},
+		{kafka("KAFKA_BROKERS", "kafka.example:9093", "KAFKA_TLS_ENABLED", "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY", "true"), []string{noVerify}},
+
+		// SASL allowed without TLS: one warning, for the credentials and the records.
+		{sasl("PLAIN", "KAFKA_BROKERS", "k1.example:9092,k2.example:9092", "KAFKA_ALLOW_INSECURE_SASL", "true"),
+			[]string{"KAFKA_ALLOW_INSECURE_SASL: PLAIN without TLS to k1.example, k2.example: the connection will send the SASL password in clear text, and every record unencrypted"}},
+		{sasl("SCRAM-SHA-512", "KAFKA_BROKERS", "k1.example:9092", "KAFKA_ALLOW_INSECURE_SASL", "true"),
+			[]string{"KAFKA_ALLOW_INSECURE_SASL: SCRAM-SHA-512 without TLS to k1.example: the connection will expose the SASL exchange (open to an offline guess of the password) and every record"}},
+		{sasl("PLAIN", "KAFKA_BROKERS", "127.0.0.1:9092"), nil},
+		{sasl("PLAIN", "KAFKA_BROKERS", "k1.example:9093", "KAFKA_TLS_ENABLED", "true"), nil},
+	} {
+		c, err := load(tc.env)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		var got []string
+		for _, w := range c.Warnings() {
+			got = append(got, w.String())
+			if !w.Insecure || !strings.Contains(w.Message, "KAFKA_TLS_") {
+				t.Errorf("%v: %v is not marked insecure or does not name the setting that turns TLS on", tc.env, w)
+			}
+			if strings.Contains(w.String(), password) {
+				t.Errorf("%v: %q leaks the SASL password", tc.env, w)
+			}
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%v: warnings\n  %s\nwant\n  %s", tc.env, strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tc.want[i]) {
+				t.Errorf("%v: warning %q, want it to start with %q", tc.env, got[i], tc.want[i])
+			}
+		}
+	}
+}

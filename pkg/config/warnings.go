@@ -68,20 +68,39 @@ func (t Tenant) Warnings() []Warning {
 }
 
 // kafkaWarnings lists the Kafka settings that Validate accepts but that
-// expose the SASL credentials or the records.
+// expose the SASL credentials or the records: TLS without verification;
+// KAFKA_TLS_INSECURE_SKIP_VERIFY without TLS, which does nothing (the
+// connections are not encrypted at all, whatever it suggests); and brokers
+// other than loopback reached without TLS, named by their hosts, with SASL
+// (allowed by KAFKA_ALLOW_INSECURE_SASL) in one warning about both the
+// credentials and the records. Loopback brokers and the embedded broker are
+// not warned about: their connections stay on this machine.
 func (c *Config) kafkaWarnings() []Warning {
 	var out []Warning
-	if c.KafkaTLSSkipVerify && c.KafkaTLS() {
+	add := func(setting, format string, a ...any) {
+		out = append(out, Warning{Setting: setting, Insecure: true, Message: fmt.Sprintf(format, a...)})
+	}
+	switch {
+	case c.KafkaTLSSkipVerify && c.KafkaTLS():
 		what := "the records"
 		if c.KafkaSASLMechanism != "" {
 			what = "the records and the SASL credentials"
 		}
-		out = append(out, Warning{Setting: "KAFKA_TLS_INSECURE_SKIP_VERIFY", Insecure: true, Message: fmt.Sprintf(
-			"the brokers' certificates are not verified: anyone on the network path can pose as a broker and receive %s; set KAFKA_TLS_CA_FILE to the brokers' CA instead", what)})
+		add("KAFKA_TLS_INSECURE_SKIP_VERIFY",
+			"the brokers' certificates are not verified: anyone on the network path can pose as a broker and receive %s; set KAFKA_TLS_CA_FILE to the brokers' CA instead", what)
+	case c.KafkaTLSSkipVerify:
+		add("KAFKA_TLS_INSECURE_SKIP_VERIFY",
+			"is true, but TLS to Kafka is off (KAFKA_TLS_ENABLED is not true and KAFKA_TLS_CA_FILE is not set), so it has no effect: the connections to the brokers are not encrypted at all; to encrypt them set KAFKA_TLS_ENABLED=true (with KAFKA_TLS_CA_FILE set to the brokers' CA rather than skipping verification), or else unset KAFKA_TLS_INSECURE_SKIP_VERIFY")
 	}
-	if host := c.insecureSASLBroker(); host != "" && c.KafkaAllowInsecureSASL {
-		out = append(out, Warning{Setting: "KAFKA_ALLOW_INSECURE_SASL", Insecure: true, Message: fmt.Sprintf(
-			"%s without TLS to %s: the connection will %s; set KAFKA_TLS_ENABLED=true", strings.ToUpper(c.KafkaSASLMechanism), host, saslExposure(c.KafkaSASLMechanism))})
+	hosts := c.plaintextBrokers()
+	switch {
+	case len(hosts) == 0:
+	case c.KafkaSASLMechanism == "":
+		add("KAFKA_BROKERS",
+			"%s reached without TLS: the records (incident data) cross the network unencrypted, readable and alterable by anyone on the path; set KAFKA_TLS_ENABLED=true (and KAFKA_TLS_CA_FILE for a private CA) to encrypt them", strings.Join(hosts, ", "))
+	case c.KafkaAllowInsecureSASL:
+		add("KAFKA_ALLOW_INSECURE_SASL",
+			"%s without TLS to %s: the connection will %s; set KAFKA_TLS_ENABLED=true", strings.ToUpper(c.KafkaSASLMechanism), strings.Join(hosts, ", "), saslExposure(c.KafkaSASLMechanism))
 	}
 	return out
 }
