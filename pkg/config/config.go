@@ -223,9 +223,9 @@ func (c *Config) Validate() error {
 		bad("KAFKA_MAX_RECORD_BYTES", "must be at least %d (a DLQ record with its excerpt must fit)", MinRecordBytes)
 	}
 	prefixOK := c.checkTopicPrefix(bad)
-	for _, b := range c.KafkaBrokers {
-		if !strings.Contains(b, ":") {
-			bad("KAFKA_BROKERS", "%q is not host:port", b)
+	for i, b := range c.KafkaBrokers {
+		if msg := brokerProblem(b); msg != "" {
+			bad("KAFKA_BROKERS", "entry %d %s", i+1, msg)
 		}
 	}
 	switch strings.ToUpper(c.KafkaSASLMechanism) {
@@ -380,6 +380,23 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 			*r.field(c) = r.prefixed(c.TopicPrefix)
 		}
 	}
+}
+
+// brokerProblem says why b, an entry of KAFKA_BROKERS, is not host:port,
+// or "" when it is. An entry that looks like a URL or holds an '@' (user
+// information, perhaps a password) is described, never repeated.
+func brokerProblem(b string) string {
+	if strings.ContainsAny(b, "@/") {
+		return fmt.Sprintf("(%d characters) is not host:port: it looks like a URL or holds user information; give host:port only, and the credentials in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE", len(b))
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSpace(b))
+	if err != nil || host == "" || strings.ContainsAny(host, " \t") {
+		return fmt.Sprintf("%q is not host:port", b)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%q is not host:port: the port must be a number from 1 to 65535", b)
+	}
+	return ""
 }
 
 // KafkaTLS reports whether the Kafka clients connect over TLS

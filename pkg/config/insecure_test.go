@@ -217,3 +217,31 @@ func TestKafkaWithoutTLSIsWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerEntriesAreHostAndPort: an entry of KAFKA_BROKERS that is not
+// host:port is refused by its position; one that holds user information or
+// looks like a URL (a password may be in it) is described, never repeated.
+func TestBrokerEntriesAreHostAndPort(t *testing.T) {
+	for _, tc := range []struct {
+		brokers string
+		want    string // in the error; "" for none
+		hidden  string // never in the error
+	}{
+		{"kafka.example:9092,127.0.0.1:9093,[::1]:9094", "", ""},
+		{"kafka.example", `entry 1 "kafka.example" is not host:port`, ""},
+		{"k1.example:9092,k2.example:99999", `entry 2 "k2.example:99999" is not host:port: the port must be a number from 1 to 65535`, ""},
+		{"k1.example:9092,:9092", `entry 2 ":9092" is not host:port`, ""},
+		{"user:s3cret-pass@kafka.example:9092", "entry 1 (35 characters) is not host:port: it looks like a URL or holds user information", "s3cret-pass"},
+		{"kafka.example:9092,SASL_SSL://kafka.example:9093", "entry 2 (29 characters) is not host:port", "SASL_SSL"},
+	} {
+		_, err := load(map[string]string{"KAFKA_BROKERS": tc.brokers})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.brokers, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want %q", tc.brokers, err, tc.want)
+		case tc.hidden != "" && strings.Contains(err.Error(), tc.hidden):
+			t.Errorf("%s: the error repeats %q: %v", tc.brokers, tc.hidden, err)
+		}
+	}
+}
