@@ -51,3 +51,28 @@ func bulkAnswered(e *fleetEnv, id string) bool {
 	}
 	return false
 }
+
+// TestBulkFallbackIsTheRunsOwn: GET /tenants shows a fallback for the run
+// that fell back (and, once it ended, while the tenant waits to be
+// retried), not for the next run, which tries bulk again with its first
+// call as the offsets state and the gauge say.
+func TestBulkFallbackIsTheRunsOwn(t *testing.T) {
+	e := newFleetEnv(t, 1, 30)
+	id := e.fleet.IDs()[0]
+	e.fleet.Tenant(id).SetBulkServed(false)
+	r := e.start(nil)
+	waitFor(t, 30*time.Second, id+" to fall back to single calls", func() bool { return r.tenants(t)[id].BulkFallback })
+
+	e.fleet.Tenant(id).SetRevoked(true)
+	waitFor(t, 30*time.Second, id+" to fail on its revoked key", func() bool { return r.tenants(t)[id].State == StateFailed })
+	if s := r.tenants(t)[id]; !s.BulkFallback {
+		t.Errorf("the failed run's fallback is gone while the tenant waits for its retry: %+v", s)
+	}
+	e.fleet.Tenant(id).SetBulkServed(true)
+	e.fleet.Tenant(id).SetRevoked(false)
+	waitFor(t, 60*time.Second, id+" to run again", func() bool { return r.tenants(t)[id].State == StateRunning })
+	if s := r.tenants(t)[id]; s.BulkFallback {
+		t.Errorf("the new run shows the previous run's fallback: %+v", s)
+	}
+	r.stop(t)
+}

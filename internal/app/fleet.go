@@ -421,6 +421,7 @@ func (f *fleet) runOnce(ctx context.Context, s *slot, log *slog.Logger) error {
 	defer func() { _ = reg.Unregister() }()
 	s.mu.Lock()
 	s.pipeline, s.queue = tn.pipeline, tn.queue
+	s.status.BulkFallback = false // the new run tries get_multiple_incidents_extra_data again
 	s.mu.Unlock()
 	defer func() {
 		last := s.snapshot() // the run's figures stay visible after it ends
