@@ -14,7 +14,7 @@ import (
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "a shorter run (about 1.5 minutes instead of about 3.5)")
+	quick := fs.Bool("quick", false, "a shorter run (about 3 minutes instead of about 6)")
 	window := fs.Duration("rate-window", 0, "compressed extra-data window of the budget and coalescing phases, 10 calls each (default 2s)")
 	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
 	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")

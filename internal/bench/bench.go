@@ -135,7 +135,7 @@ type Config struct {
 	Progress io.Writer
 }
 
-// Default is the configuration of a plain `connector bench`: about 3.5
+// Default is the configuration of a plain `connector bench`: about 6
 // minutes on two cores.
 func Default() Config {
 	return Config{Name: "default", RateLimit: 10, RateWindow: 2 * time.Second, BudgetWindows: 30,
