@@ -175,6 +175,7 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 	if !e.fellBack.CompareAndSwap(false, true) {
 		return
 	}
+	close(e.bulkOff) // the workers waiting for the turn or a bulk slot go on with single calls
 	e.log.WarnContext(ctx, "the tenant does not serve get_multiple_incidents_extra_data; enriching with one get_incident_extra_data call per incident from now on (ENRICH_BULK=auto)",
 		"err", err, "single_rate_limit", e.lim.Limit())
 	if e.onFallback != nil {
@@ -191,18 +192,38 @@ func (e *Enricher) fallBack(ctx context.Context, err error) {
 // push. A worker waiting for the bulk slot therefore holds no incident: none
 // waits in its hands while another batch is taken past it (to go alone in a
 // call of its own later), and a newer version pushed meanwhile merges into
-// the queued one. It reports stop as process and processBatch do, and ctx's
-// error once ctx is done.
+// the queued one. A retry that comes due wakes the waiting workers as a push
+// does, and so does a fallback, after which nextBulk returns and the worker
+// goes on with single calls. It reports stop as process and processBatch
+// do, and ctx's error once ctx is done.
 func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
+	var due *time.Timer
+	defer func() {
+		if due != nil {
+			due.Stop()
+		}
+	}()
 	for {
 		changed := e.q.Changed()
 		if it, ok := e.q.TryPopIf(e.alone); ok {
 			return e.processAlone(ctx, it), nil
 		}
+		var dueC <-chan time.Time
+		if next := e.q.NextDue(); !next.IsZero() {
+			if due == nil {
+				due = time.NewTimer(time.Until(next))
+			} else {
+				due.Reset(time.Until(next))
+			}
+			dueC = due.C
+		}
 		select {
 		case e.turn <- struct{}{}:
 			return e.bulkTurn(ctx)
 		case <-changed:
+		case <-dueC:
+		case <-e.bulkOff:
+			return false, nil
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
@@ -232,9 +253,12 @@ func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 		endTurn()
 		return e.processAlone(ctx, it), nil
 	}
-	release, err := e.bulkLim.Acquire(ctx)
+	release, err := e.acquireBulk(ctx)
 	if err != nil {
 		return false, err
+	}
+	if release == nil {
+		return false, nil // fell back while waiting: the next turn is a single call's
 	}
 	var batch []offsets.Pending
 	if e.BulkActive() {
@@ -248,6 +272,27 @@ func (e *Enricher) bulkTurn(ctx context.Context) (stop bool, err error) {
 		return false, nil
 	}
 	return e.processBatch(ctx, batch, release), nil
+}
+
+// acquireBulk waits for a slot of the bulk limiter, and returns its release;
+// a nil release, and no slot taken, when the enricher falls back meanwhile.
+func (e *Enricher) acquireBulk(ctx context.Context) (release func(), err error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan struct{})
+	defer close(watched)
+	go func() {
+		select {
+		case <-e.bulkOff:
+			cancel()
+		case <-watched:
+		}
+	}()
+	release, err = e.bulkLim.Acquire(actx)
+	if err != nil && ctx.Err() == nil && !e.BulkActive() {
+		return nil, nil
+	}
+	return release, err
 }
 
 // processBatch enriches batch, up to BulkSize incidents in queue order, with

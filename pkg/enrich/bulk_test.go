@@ -12,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -525,6 +527,89 @@ func TestBulkSlotWaitDoesNotHoldUpSingleCalls(t *testing.T) {
 		}
 		if n := len(h.settled()); n != 100 {
 			t.Fatalf("%d settled, want the first 100", n)
+		}
+		h.shutdown(t)
+	})
+}
+
+// A retry of an incident that must be fetched alone comes due while one
+// worker waits for the bulk slot and the other waits for work: the waiting
+// worker fetches it at its retry time, not when the bulk slot frees.
+func TestBulkSlotWaitDoesNotHoldUpASingleRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		api := &fakeAPI{reply: func(ctx context.Context, id string, n int) (*xdr.ExtraData, error) {
+			if id == "1050" && n == 1 {
+				return nil, &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: http.StatusServiceUnavailable, Message: "busy"}
+			}
+			return ok(ctx, id, n)
+		}}
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			return itemsOf(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "1050" }), 50), nil
+		}}
+		blim, err := NewLimiter(1, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, Config{Workers: 2}, api, WithBulk(fb, blim),
+			WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Second) }))
+		enqueueN(h.e, 101)
+		h.run(t)
+		synctest.Wait()
+		if calls := api.callIDs(); !slices.Equal(calls, []string{"1050"}) {
+			t.Fatalf("single calls %v before the retry, want 1050 once", calls)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if calls := api.callIDs(); !slices.Equal(calls, []string{"1050", "1050"}) {
+			t.Fatalf("single calls %v %s after the start, with a retry due at 1s, want 1050 twice", calls, time.Since(start))
+		}
+		if n := len(h.settled()); n != 101-1 {
+			t.Fatalf("%d settled, want the first 100 (1100 waits for the bulk slot)", n)
+		}
+		h.shutdown(t)
+	})
+}
+
+// After a fallback, a worker waiting for a bulk slot goes on with single
+// calls at once, and spends no slot of the bulk limiter.
+func TestFallbackWakesTheWorkerWaitingForABulkSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: ok}
+		blim, err := NewLimiter(2, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls atomic.Int32
+		fb := &fakeBulk{reply: func(ids []string, _ int) (*xdr.MultipleExtraData, error) {
+			if calls.Add(1) == 1 {
+				return itemsOf(ids, 50), nil
+			}
+			// Said once the other worker waits for a third bulk slot.
+			for blim.Stats().Waiting == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return nil, &xdr.APIError{Endpoint: xdr.EndpointGetMultipleIncidentsExtraData, Status: http.StatusNotFound, Message: "404 page not found"}
+		}}
+		h := newHarness(t, Config{Workers: 2, BulkSize: 10}, api, WithBulk(fb, blim))
+		enqueueN(h.e, 35)
+		h.run(t)
+		time.Sleep(time.Second) // the second call's answer, once the other worker waits
+		synctest.Wait()
+		if !h.e.FellBack() || len(fb.asked()) != 2 {
+			t.Fatalf("fell back %v after %d bulk calls, want true after 2", h.e.FellBack(), len(fb.asked()))
+		}
+		if st := h.e.Stats().BulkLimiter; st.Waiting != 0 || st.Acquired != 2 {
+			t.Fatalf("after the fallback, %d workers wait for a bulk slot and %d were taken; want none waiting and the 2 calls' slots", st.Waiting, st.Acquired)
+		}
+		// The 25 left go one by one, at the single budget of 10 a minute.
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if n := len(h.settled()); n != 35 {
+			t.Fatalf("%d settled, want 35", n)
+		}
+		if st := h.e.Stats().BulkLimiter; st.Acquired != 2 {
+			t.Errorf("bulk slots taken %d, want the 2 calls' only", st.Acquired)
 		}
 		h.shutdown(t)
 	})

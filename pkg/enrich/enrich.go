@@ -202,6 +202,7 @@ type Enricher struct {
 	onFallback func(error)
 	turn       chan struct{} // buffered(1): held by the worker waiting for the queue and a bulk slot (nextBulk)
 	fellBack   atomic.Bool
+	bulkOff    chan struct{} // closed when fellBack is set: wakes the workers waiting on bulk
 	singleMu   sync.Mutex
 	single     map[string]struct{} // incidents a bulk reply could not deliver whole, or above alertsCap: fetched alone
 	alertsCap  atomic.Int64        // alerts_limit_per_incident of the last bulk reply that told it; 0 before one (learnCap)
@@ -259,7 +260,7 @@ func New(cfg Config, lim RateLimiter, api Fetcher, pub Publisher, opts ...Option
 		cfg: cfg, lim: lim, api: api, pub: pub, q: NewQueue(),
 		log: slog.New(slog.DiscardHandler), now: time.Now, newBackoff: defaultBackoff,
 		fatal: make(chan error, 1), tracer: noop.NewTracerProvider().Tracer(tracerName), retrying: make(map[string]retryState),
-		single: make(map[string]struct{}), turn: make(chan struct{}, 1),
+		single: make(map[string]struct{}), turn: make(chan struct{}, 1), bulkOff: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(e)

@@ -340,8 +340,16 @@ func (q *Queue) TryPopIf(take func(it offsets.Pending) bool) (it offsets.Pending
 	return it, true
 }
 
+// NextDue returns the time the next enrichment waiting for its retry's
+// not-before time becomes poppable; zero when none waits.
+func (q *Queue) NextDue() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.promote(time.Now())
+}
+
 // Changed returns a channel closed when an enrichment is next pushed or
-// queued again (not when a retry's not-before time comes).
+// queued again (not when a retry's not-before time comes: see NextDue).
 func (q *Queue) Changed() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
