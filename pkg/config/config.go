@@ -383,18 +383,24 @@ func (c *Config) applyTopicPrefix(l interface{ Lookup(string) (string, bool) }) 
 }
 
 // brokerProblem says why b, an entry of KAFKA_BROKERS, is not host:port,
-// or "" when it is. An entry that looks like a URL or holds an '@' (user
-// information, perhaps a password) is described, never repeated.
+// or "" when it is. An IP address alone is taken too, as the Kafka client
+// takes it (on port 9092). An entry that looks like a URL or holds an '@'
+// (user information, perhaps a password), or whose port is not a number, is
+// described, never repeated.
 func brokerProblem(b string) string {
+	b = strings.TrimSpace(b)
 	if strings.ContainsAny(b, "@/") {
 		return fmt.Sprintf("(%d characters) is not host:port: it looks like a URL or holds user information; give host:port only, and the credentials in KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE", len(b))
 	}
-	host, port, err := net.SplitHostPort(strings.TrimSpace(b))
+	if net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(b, "["), "]")) != nil {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(b)
 	if err != nil || host == "" || strings.ContainsAny(host, " \t") {
 		return fmt.Sprintf("%q is not host:port", b)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Sprintf("%q is not host:port: the port must be a number from 1 to 65535", b)
+		return fmt.Sprintf("(%d characters) is not host:port: what follows its last colon must be a port number from 1 to 65535", len(b))
 	}
 	return ""
 }
@@ -416,7 +422,7 @@ func (c *Config) plaintextBrokers() []string {
 		b = strings.TrimSpace(b)
 		host, _, err := net.SplitHostPort(b)
 		if err != nil {
-			host = b
+			host = strings.TrimSuffix(strings.TrimPrefix(b, "["), "]") // an address alone
 		}
 		if !IsLoopback(host) && !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
 			hosts = append(hosts, host)

@@ -228,8 +228,10 @@ func TestBrokerEntriesAreHostAndPort(t *testing.T) {
 		hidden  string // never in the error
 	}{
 		{"kafka.example:9092,127.0.0.1:9093,[::1]:9094", "", ""},
+		{"::1,[::1],10.0.0.8", "", ""}, // addresses alone, on the client's default port
 		{"kafka.example", `entry 1 "kafka.example" is not host:port`, ""},
-		{"k1.example:9092,k2.example:99999", `entry 2 "k2.example:99999" is not host:port: the port must be a number from 1 to 65535`, ""},
+		{"k1.example:9092,k2.example:99999", "entry 2 (16 characters) is not host:port: what follows its last colon must be a port number from 1 to 65535", ""},
+		{"kafka-user:s3cret-pass", "entry 1 (22 characters) is not host:port", "s3cret-pass"},
 		{"k1.example:9092,:9092", `entry 2 ":9092" is not host:port`, ""},
 		{"user:s3cret-pass@kafka.example:9092", "entry 1 (35 characters) is not host:port: it looks like a URL or holds user information", "s3cret-pass"},
 		{"kafka.example:9092,SASL_SSL://kafka.example:9093", "entry 2 (29 characters) is not host:port", "SASL_SSL"},
