@@ -34,7 +34,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Measures the connector against the simulated tenant (loopback HTTP) and an
 in-memory Kafka broker (a child process) and prints one markdown table:
 budget use of our rate limiter beside a naive token bucket, freshness,
-extra-data calls per change, CPU and allocations per record, and resident
+extra-data calls per change, CPU and allocations per record (native, every
+output profile, and producing alone), and resident
 memory with a large backlog. With --tenants N it runs only the tenants
 phase: `+"`connector run`"+` with a tenants file of N simulated tenants with a
 backlog and one quiet tenant (per-tenant budget use, memory, CPU caught up,

@@ -79,7 +79,7 @@ const costAlerts = 1000
 // CPU time (getrusage) and allocations (MemStats.Mallocs) are read around
 // that loop; the broker runs in another process and is not counted.
 //
-// With madeOnce, each source reply's records are made once, in the
+// With madeOnce, each source reply's records are made once, before the
 // warm-up, and then produced again and again: what producing alone costs,
 // the bound no cheaper mapping can go below.
 func runCost(ctx context.Context, cfg Config, brokerAddr string, set profile.Set, madeOnce bool) (Cost, error) {
@@ -126,6 +126,16 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string, set profile.Set
 	}
 	meta := enrich.Meta{Connector: "bench-cost", Tenant: "sim", AlertsLimit: costAlerts}
 	made := make([][]record.Record, len(eds)) // madeOnce: each reply's records
+	if madeOnce {
+		meta.FetchedAt = time.Now().UnixMilli()
+		for i, ed := range eds {
+			version := ed.Incident.ModificationTime + int64(i)
+			made[i], _ = enrich.Flatten(meta, version, ed)
+			if !set.NativeOnly() {
+				made[i] = set.Enriched(meta, version, ed, made[i])
+			}
+		}
+	}
 
 	// produce flattens and produces until at least n records are handed
 	// over, then waits for every acknowledgement.
@@ -147,9 +157,6 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string, set profile.Set
 				recs, _ = enrich.Flatten(meta, version, ed)
 				if !set.NativeOnly() {
 					recs = set.Enriched(meta, version, ed, recs)
-				}
-				if madeOnce {
-					made[i%len(eds)] = recs
 				}
 			}
 			wg.Add(1)

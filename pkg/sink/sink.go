@@ -62,7 +62,7 @@ func TenantsBuffer(tenants int) int { return 2*TenantInFlight*max(tenants, 1) + 
 // and a record buffer larger than MaxInFlight.
 //
 // zstd runs at its fastest level: on the connector's records it compresses
-// 1.2 to 1.8 times faster than the default level for a ratio 1 to 3 % lower
+// 1.2 to 1.8 times faster than the default level for a ratio 0.2 to 3 % lower
 // (BenchmarkZstdLevels in internal/bench). Compression is the largest part
 // of producing a record's CPU, and consumers read either level alike.
 func ProducerOpts() []kgo.Opt {
