@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,9 +203,19 @@ func TestKafkaClientMetricsUseBaseUnits(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	fams := scrape(t, handler)
-	for _, name := range []string{"messaging_kafka_connects_total", "messaging_kafka_write_bytes_total", "messaging_kafka_read_bytes_total",
-		"messaging_kafka_produce_bytes_total", "messaging_kafka_produce_records_total"} {
+	// The client counts a produced batch in a hook that may run just after
+	// the record's promise: scrape until every counter is there.
+	names := []string{"messaging_kafka_connects_total", "messaging_kafka_write_bytes_total", "messaging_kafka_read_bytes_total",
+		"messaging_kafka_produce_bytes_total", "messaging_kafka_produce_records_total"}
+	var fams map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fams = scrape(t, handler)
+		missing := slices.IndexFunc(names, func(name string) bool { n, ok := value(fams, name, nil); return !ok || n <= 0 })
+		if missing < 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, name := range names {
 		if n, ok := value(fams, name, nil); !ok || n <= 0 {
 			t.Errorf("%s = %v (present %v), want > 0", name, n, ok)
 		}
