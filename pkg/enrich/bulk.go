@@ -205,11 +205,12 @@ func (e *Enricher) nextBulk(ctx context.Context) (stop bool, err error) {
 	}()
 	for {
 		changed := e.q.Changed()
-		if it, ok := e.q.TryPopIf(e.alone); ok {
+		it, ok, next := e.q.TryPopIf(e.alone)
+		if ok {
 			return e.processAlone(ctx, it), nil
 		}
 		var dueC <-chan time.Time
-		if next := e.q.NextDue(); !next.IsZero() {
+		if !next.IsZero() {
 			if due == nil {
 				due = time.NewTimer(time.Until(next))
 			} else {

@@ -324,32 +324,25 @@ func (q *Queue) PopIf(ctx context.Context, take func(it offsets.Pending) bool) (
 }
 
 // TryPopIf is PopIf without the wait: popped is false when no enrichment is
-// poppable now, too.
-func (q *Queue) TryPopIf(take func(it offsets.Pending) bool) (it offsets.Pending, popped bool) {
+// poppable now, too. next is then when the next enrichment waiting for its
+// retry's not-before time becomes poppable (zero when none waits).
+func (q *Queue) TryPopIf(take func(it offsets.Pending) bool) (it offsets.Pending, popped bool, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.promote(time.Now())
+	next = q.promote(time.Now())
 	if len(q.heap) == 0 {
-		return offsets.Pending{}, false
+		return offsets.Pending{}, false, next
 	}
 	if it = q.heap[0].item(); take != nil && !take(it) {
-		return offsets.Pending{}, false
+		return offsets.Pending{}, false, next
 	}
 	e := q.popTop()
 	q.inflight[e.id] = struct{}{}
-	return it, true
-}
-
-// NextDue returns the time the next enrichment waiting for its retry's
-// not-before time becomes poppable; zero when none waits.
-func (q *Queue) NextDue() time.Time {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.promote(time.Now())
+	return it, true, time.Time{}
 }
 
 // Changed returns a channel closed when an enrichment is next pushed or
-// queued again (not when a retry's not-before time comes: see NextDue).
+// queued again (not when a retry's not-before time comes: see TryPopIf).
 func (q *Queue) Changed() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -484,7 +484,7 @@ func TestQueueCarriesTheAlertCount(t *testing.T) {
 	if !slices.Equal(ids(got), []string{"2", "3"}) || !slices.Equal(seen, []int{80, 1, 0}) {
 		t.Fatalf("PopReady = %v, skip saw alert counts %v; want 2, 3 taken and 80, 1, 0 seen", ids(got), seen)
 	}
-	if it, popped := q.TryPopIf(func(it offsets.Pending) bool { return it.AlertCount == 80 }); !popped || it.IncidentID != "1" || it.ModificationTime != 30 {
+	if it, popped, _ := q.TryPopIf(func(it offsets.Pending) bool { return it.AlertCount == 80 }); !popped || it.IncidentID != "1" || it.ModificationTime != 30 {
 		t.Fatalf("TryPopIf = %+v %v, want incident 1 at version 30 with 80 alerts", it, popped)
 	}
 }
