@@ -199,21 +199,15 @@ func special(x uint64) bool {
 }
 
 // AppendCompact appends raw, a valid JSON value, without the whitespace
-// outside its strings.
+// outside its strings. A string's end is found with bytes.IndexByte, so a
+// long string costs about a copy.
 func AppendCompact(b, raw []byte) []byte {
-	start, inString := 0, false
+	start := 0
 	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case inString:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		switch raw[i] {
+		case '"':
+			i = stringEnd(raw, i+1)
+		case ' ', '\t', '\n', '\r':
 			b = append(b, raw[start:i]...)
 			start = i + 1
 		}
@@ -221,11 +215,55 @@ func AppendCompact(b, raw []byte) []byte {
 	return append(b, raw[start:]...)
 }
 
+// stringEnd returns the index of the quote that ends the string whose
+// contents start at raw[i]: the first quote after an even run of
+// backslashes (len(raw) when there is none, in bytes that are not valid
+// JSON after all).
+func stringEnd(raw []byte, i int) int {
+	for {
+		q := bytes.IndexByte(raw[i:], '"')
+		if q < 0 {
+			return len(raw)
+		}
+		q += i
+		n := 0
+		for n < q-i && raw[q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
+}
+
+// htmlSpecial reports whether b may hold a character json.Marshal escapes
+// in a json.RawMessage: '<', '>', '&', or a 0xE2 byte, which starts U+2028
+// and U+2029 (and other characters, which it may then report too). It
+// reads eight bytes at a time.
+func htmlSpecial(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		lt, gt, amp, e2 := x^(ones*'<'), x^(ones*'>'), x^(ones*'&'), x^(ones*0xE2)
+		if ((lt-ones)&^lt|(gt-ones)&^gt|(amp-ones)&^amp|(e2-ones)&^e2)&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '<' || c == '>' || c == '&' || c == 0xE2 {
+			return true
+		}
+	}
+	return false
+}
+
 // RawList returns what json.Marshal returns for items, a list of valid
 // JSON values: each compacted, with '<', '>', '&', U+2028 and U+2029
-// escaped as json.Marshal escapes them. An item that has one of those is
-// handed to json.Marshal; the others are compacted here, without
-// reflection.
+// escaped as json.Marshal escapes them. An item that may have one of those
+// (htmlSpecial) is handed to json.Marshal; the others are compacted here,
+// without reflection.
 func RawList(items []json.RawMessage) json.RawMessage {
 	if items == nil {
 		return json.RawMessage("null")
@@ -244,7 +282,7 @@ func RawList(items []json.RawMessage) json.RawMessage {
 			b = append(b, "null"...) // as json.Marshal writes a nil RawMessage
 			continue
 		}
-		if bytes.ContainsAny(it, "<>&\u2028\u2029") {
+		if htmlSpecial(it) {
 			m, err := json.Marshal(it)
 			if err != nil {
 				return json.RawMessage("null") // not valid JSON after all: as encoding/json fails

@@ -95,3 +95,52 @@ func FuzzRawListMatchesMarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestHTMLSpecialFindsEachByteAnywhere puts every byte value at every
+// position of 1 to 24 bytes, beside neighbours one above and below the
+// bytes it looks for (which make the word tests borrow), and holds
+// htmlSpecial to its byte rule.
+func TestHTMLSpecialFindsEachByteAnywhere(t *testing.T) {
+	byByte := func(b []byte) bool {
+		for _, c := range b {
+			if c == '<' || c == '>' || c == '&' || c == 0xE2 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fill := range []byte{'%', '\'', ';', '=', '?', 0xE1, 0xE3, 0xFF, 0} {
+		for n := 1; n <= 24; n++ {
+			for pos := range n {
+				for c := range 256 {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(c)
+					if got, want := htmlSpecial(b), byByte(b); got != want {
+						t.Fatalf("htmlSpecial(%q) = %v, want %v", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzAppendCompactMatchesCompact: AppendCompact writes what json.Compact
+// writes for a valid JSON value, escaped quotes and runs of backslashes in
+// its strings included.
+func FuzzAppendCompactMatchesCompact(f *testing.F) {
+	for _, s := range []string{`{"a": [1, 2], "b" : "x y"}`, `"a\\" `, `" \" \\\" "`, "[ \"\\\\\\\\\" , \t\n{ } ]", ` 12 `, `"é \u2028"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendCompact([]byte("x"), []byte(s)); !bytes.Equal(got[1:], want.Bytes()) || got[0] != 'x' {
+			t.Fatalf("AppendCompact(%q) = %q, json.Compact %q", s, got, want.Bytes())
+		}
+	})
+}
