@@ -49,6 +49,13 @@ type View struct {
 	sorted []int32  // every field, by key: made once per object, for AppendRest
 	buf    []byte   // the strings unquoted, appended to only
 	items  []string // scratch of the list readers
+
+	// shaped: fields, index and sorted describe an object's keys, in
+	// order, without a repeat. The next object with the same keys in the
+	// same order (the alerts of a reply mostly are) reuses them: split
+	// compares each key with the one before at its place, instead of
+	// entering it in the index again, and AppendRest does not sort again.
+	shaped bool
 }
 
 // field is one member of the object.
@@ -86,21 +93,19 @@ func (v *View) Reset(raw json.RawMessage) error {
 func (v *View) ResetDecoded(raw json.RawMessage) error { return v.reset(raw, false) }
 
 func (v *View) reset(raw json.RawMessage, check bool) error {
-	v.fields = v.fields[:0]
-	v.sorted = v.sorted[:0]
-	v.index.reset()
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
+		v.clear()
 		return ErrNotObject
 	}
 	if check && !json.Valid(raw) {
+		v.clear()
 		var m map[string]json.RawMessage
 		return errors.Join(ErrNotObject, json.Unmarshal(raw, &m))
 	}
 	if !v.split(raw) {
 		// A key with an escape in it: let the decoder unquote it.
-		v.fields = v.fields[:0]
-		v.index.reset()
+		v.clear()
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return errors.Join(ErrNotObject, err)
@@ -110,6 +115,14 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 		}
 	}
 	return nil
+}
+
+// clear empties v, forgetting its shape.
+func (v *View) clear() {
+	v.fields = v.fields[:0]
+	v.sorted = v.sorted[:0]
+	v.index.reset()
+	v.shaped = false
 }
 
 // add sets the member key; a later duplicate key wins, as with
@@ -196,8 +209,12 @@ func keyHash(k string) uint32 {
 
 // split cuts raw, a valid JSON object, into its members: each key (which
 // must hold no escape and be valid UTF-8, or ok is false) and its value's
-// bytes, sliced from raw, not copied.
+// bytes, sliced from raw, not copied. When the keys are those of the object
+// before, in the same order, the index and the sorted order stay as they
+// are; otherwise they are made again.
 func (v *View) split(raw []byte) (ok bool) {
+	n := 0 // members cut so far
+	same := v.shaped
 	i := skipSpace(raw, 1)
 	for i < len(raw) && raw[i] != '}' {
 		if raw[i] == ',' {
@@ -210,9 +227,6 @@ func (v *View) split(raw []byte) (ok bool) {
 			return false
 		}
 		key := raw[i+1 : i+1+end]
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			return false
-		}
 		i = skipSpace(raw, i+2+end)
 		i = skipSpace(raw, i+1) // the colon
 		if i >= len(raw) {
@@ -223,8 +237,46 @@ func (v *View) split(raw []byte) (ok bool) {
 		if i < start || i > len(raw) {
 			return false
 		}
-		v.add(alias(key), raw[start:i])
+		k := alias(key)
+		if same && n < len(v.fields) && v.fields[n].key == k {
+			// The key the object before had here: valid, and plain or not
+			// as it was.
+			v.fields[n] = field{key: k, val: raw[start:i], plainKey: v.fields[n].plainKey}
+		} else {
+			if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+				return false
+			}
+			if same {
+				same = false
+				v.fields = v.fields[:n]
+			}
+			v.fields = append(v.fields[:n], field{key: k, val: raw[start:i], plainKey: jsonw.Plain(k)})
+		}
+		n++
 		i = skipSpace(raw, i)
+	}
+	if same && n == len(v.fields) {
+		return true
+	}
+	// Another shape: index the members again, a repeated key keeping its
+	// first place and its last value, as add does.
+	cut := v.fields[:n]
+	v.fields = v.fields[:0]
+	v.sorted = v.sorted[:0]
+	v.index.reset()
+	v.shaped = true
+	for _, f := range cut {
+		e := v.index.find(v.fields, f.key)
+		if e.gen == v.index.gen {
+			v.fields[e.pos].val = f.val
+			v.shaped = false // a repeat: the next object cannot be compared key by key
+			continue
+		}
+		*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(f.key)}
+		v.fields = append(v.fields, f)
+		if 2*len(v.fields) > len(v.index.table) {
+			v.index.grow(v.fields)
+		}
 	}
 	return true
 }
@@ -251,11 +303,7 @@ func skipValue(b []byte, i int) int {
 	for ; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
+			i = jsonw.StringEnd(b, i+1)
 			if depth == 0 {
 				return i + 1
 			}

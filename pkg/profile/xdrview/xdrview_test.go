@@ -3,6 +3,7 @@ package xdrview
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,91 @@ func FuzzAppendRestIsEncodingJSON(f *testing.F) {
 		if got := strings.TrimSuffix(want.String(), "\n"); string(w.B) != got {
 			t.Fatalf("AppendRest of %s\n= %s\nencoding/json: %s", raw, w.B, got)
 		}
+	})
+}
+
+// FuzzResetIsNew: a View reset to an object reads it as a new View of it
+// does, whatever object it held before: members, their order and values,
+// lookups, texts and the rest it writes. Each object is also read after one
+// with the same keys in the same order and other values (the View then
+// keeps its index), and after itself.
+func FuzzResetIsNew(f *testing.F) {
+	for _, seed := range [][2]string{
+		{`{"a":1,"b":"x"}`, `{"a":2,"b":"y"}`}, {`{"a":1,"b":"x"}`, `{"a":1}`}, {`{"a":1}`, `{"a":1,"b":2}`},
+		{`{"a":1,"b":2}`, `{"b":1,"a":2}`}, {`{"a":1,"a":2}`, `{"a":3,"a":4}`}, {`{"a":1,"b":2}`, `{"a":1,"b":2,"a":3}`},
+		{`{"a":1}`, `{"a\u0041":1}`}, {`{"k":1}`, `[1]`}, {`{"<>":1,"b":null}`, `{"<>":"x","b":null}`},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	same := func(t *testing.T, label string, got, want *View, raw string) {
+		t.Helper()
+		if len(got.fields) != len(want.fields) {
+			t.Fatalf("%s %s: %d members, a new View %d", label, raw, len(got.fields), len(want.fields))
+		}
+		for _, w := range want.fields {
+			// (A key with an escape is read through a map, in no order.)
+			g := got.get(w.key)
+			if g == nil || !bytes.Equal(g.val, w.val) || g.plainKey != w.plainKey {
+				t.Fatalf("%s %s: member %q is %+v, a new View's %+v", label, raw, w.key, g, w)
+			}
+			if a, b := got.Text(w.key), want.Text(w.key); a != b {
+				t.Fatalf("%s %s: text of %q is %q, a new View's %q", label, raw, w.key, a, b)
+			}
+		}
+		got.Use("a")
+		want.Use("a")
+		var gw, ww jsonw.Writer
+		if gn, wn := got.AppendRest(&gw), want.AppendRest(&ww); gn != wn || !bytes.Equal(gw.B, ww.B) {
+			t.Fatalf("%s %s: rest %s (%d), a new View's %s (%d)", label, raw, gw.B, gn, ww.B, wn)
+		}
+	}
+	// read reads every member of v and writes its rest, as a mapping does.
+	read := func(v *View) {
+		for _, fl := range v.fields {
+			v.Text(fl.key)
+		}
+		v.Use("b")
+		var w jsonw.Writer
+		v.AppendRest(&w)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var v View
+		if v.Reset(json.RawMessage(a)) == nil {
+			read(&v)
+		}
+		fresh, err := New(json.RawMessage(b))
+		if rerr := v.Reset(json.RawMessage(b)); (rerr != nil) != (err != nil) {
+			t.Fatalf("Reset(%s) after %s: error %v, New's %v", b, a, rerr, err)
+		}
+		if err != nil {
+			return
+		}
+		same(t, "after "+a+":", &v, fresh, b)
+		// The same keys in the same order, other values.
+		var other strings.Builder
+		other.WriteString("{")
+		for i, fl := range v.fields {
+			if i > 0 {
+				other.WriteString(",")
+			}
+			k, _ := json.Marshal(fl.key)
+			fmt.Fprintf(&other, `%s:"v%d"`, k, i)
+		}
+		other.WriteString("}")
+		b2 := other.String()
+		read(&v)
+		if err := v.Reset(json.RawMessage(b2)); err != nil {
+			t.Fatalf("Reset(%s): %v", b2, err)
+		}
+		fresh2, err := New(json.RawMessage(b2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, "after "+b+":", &v, fresh2, b2)
+		if err := v.Reset(json.RawMessage(b2)); err != nil {
+			t.Fatal(err)
+		}
+		fresh2, _ = New(json.RawMessage(b2))
+		same(t, "after itself:", &v, fresh2, b2)
 	})
 }

@@ -206,7 +206,7 @@ func AppendCompact(b, raw []byte) []byte {
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '"':
-			i = stringEnd(raw, i+1)
+			i = StringEnd(raw, i+1)
 		case ' ', '\t', '\n', '\r':
 			b = append(b, raw[start:i]...)
 			start = i + 1
@@ -215,11 +215,11 @@ func AppendCompact(b, raw []byte) []byte {
 	return append(b, raw[start:]...)
 }
 
-// stringEnd returns the index of the quote that ends the string whose
+// StringEnd returns the index of the quote that ends the string whose
 // contents start at raw[i]: the first quote after an even run of
 // backslashes (len(raw) when there is none, in bytes that are not valid
 // JSON after all).
-func stringEnd(raw []byte, i int) int {
+func StringEnd(raw []byte, i int) int {
 	for {
 		q := bytes.IndexByte(raw[i:], '"')
 		if q < 0 {
