@@ -177,3 +177,48 @@ func FuzzIPIsNetip(f *testing.F) {
 		}
 	})
 }
+
+// TestLookupsFollowTheObject: a name looked up (and remembered) in one
+// object is looked up again in the next whenever its keys differ, so a
+// field absent before is found, one present before is not, and a value is
+// the new object's, through objects of one shape, another, repeats and a
+// failed reset; names built at run time read like constants.
+func TestLookupsFollowTheObject(t *testing.T) {
+	var v View
+	for i, step := range []struct {
+		obj     string
+		c, a    string // want Text("c"), Text("a")
+		failing bool
+	}{
+		{obj: `{"a":"1","b":"2"}`, c: "", a: "1"},
+		{obj: `{"a":"4","b":"5"}`, c: "", a: "4"},
+		{obj: `{"a":"1","b":"2","c":"3"}`, c: "3", a: "1"},
+		{obj: `{"a":"7","b":"8","c":"9"}`, c: "9", a: "7"},
+		{obj: `{"b":"2","a":"1"}`, c: "", a: "1"},
+		{obj: `{"c":"x","c":"y","a":"z"}`, c: "y", a: "z"},
+		{obj: `{"c":"x","c":"w","a":"z"}`, c: "w", a: "z"},
+		{obj: `{"c":"x"}`, c: "x", a: ""},
+		{obj: `[1]`, failing: true},
+		{obj: `{"a\u0041":"e","c":"f"}`, c: "f", a: ""},
+		{obj: `{"a":"g"}`, c: "", a: "g"},
+	} {
+		err := v.Reset([]byte(step.obj))
+		if (err != nil) != step.failing {
+			t.Fatalf("step %d %s: %v", i, step.obj, err)
+		}
+		if err != nil {
+			continue
+		}
+		for range 2 { // the second time from what the first remembered
+			if got := v.Text("c"); got != step.c {
+				t.Fatalf("step %d %s: c = %q, want %q", i, step.obj, got, step.c)
+			}
+			if got := v.Text("a"); got != step.a {
+				t.Fatalf("step %d %s: a = %q, want %q", i, step.obj, got, step.a)
+			}
+			if got := v.Text(fmt.Sprint("c")); got != step.c {
+				t.Fatalf("step %d %s: c (built) = %q, want %q", i, step.obj, got, step.c)
+			}
+		}
+	}
+}

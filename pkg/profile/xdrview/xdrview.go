@@ -56,6 +56,21 @@ type View struct {
 	// compares each key with the one before at its place, instead of
 	// entering it in the index again, and AppendRest does not sort again.
 	shaped bool
+
+	// memo remembers where get found a name (or that it did not) for the
+	// index's generation: a mapping asks for the same names, most of them
+	// string constants, of every object of one shape. An entry holds its
+	// name, so that the name's bytes stay where they are: the same
+	// pointer and length are the same name.
+	memo [memoSize]memoEntry
+}
+
+const memoSize = 256 // a power of two
+
+type memoEntry struct {
+	name string
+	gen  uint32 // the index's generation it was found in; 0: never
+	pos  int32  // the field's position, or -1: absent
 }
 
 // field is one member of the object.
@@ -121,8 +136,16 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 func (v *View) clear() {
 	v.fields = v.fields[:0]
 	v.sorted = v.sorted[:0]
-	v.index.reset()
+	v.newGen()
 	v.shaped = false
+}
+
+// newGen starts a new generation of the index, for fields laid out anew.
+func (v *View) newGen() {
+	v.index.reset()
+	if v.index.gen == 1 { // new or wrapped: an old entry may carry this generation
+		v.memo = [memoSize]memoEntry{}
+	}
 }
 
 // add sets the member key; a later duplicate key wins, as with
@@ -143,6 +166,27 @@ func (v *View) add(key string, val []byte) {
 
 // get returns the named member.
 func (v *View) get(name string) *field {
+	if len(name) == 0 {
+		return v.find(name)
+	}
+	p := unsafe.StringData(name)
+	m := &v.memo[(uintptr(unsafe.Pointer(p))>>3^uintptr(len(name)))&(memoSize-1)]
+	if m.gen == v.index.gen && len(m.name) == len(name) && unsafe.StringData(m.name) == p {
+		if m.pos < 0 {
+			return nil
+		}
+		return &v.fields[m.pos]
+	}
+	*m = memoEntry{name: name, gen: v.index.gen, pos: -1}
+	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
+		m.pos = e.pos
+		return &v.fields[e.pos]
+	}
+	return nil
+}
+
+// find returns the named member, from the index.
+func (v *View) find(name string) *field {
 	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
 		return &v.fields[e.pos]
 	}
@@ -263,7 +307,7 @@ func (v *View) split(raw []byte) (ok bool) {
 	cut := v.fields[:n]
 	v.fields = v.fields[:0]
 	v.sorted = v.sorted[:0]
-	v.index.reset()
+	v.newGen()
 	v.shaped = true
 	for _, f := range cut {
 		e := v.index.find(v.fields, f.key)
