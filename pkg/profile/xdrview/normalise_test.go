@@ -1,6 +1,7 @@
 package xdrview
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -221,4 +222,17 @@ func TestLookupsFollowTheObject(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzIsNullIsTrimmedNull: isNull's shortcut for trimmed bytes answers as
+// trimming them first does, whatever the bytes.
+func FuzzIsNullIsTrimmedNull(f *testing.F) {
+	for _, s := range []string{"null", " null", "null\n", "\u00a0null", "nul", "nulll", "Null", "\x85null", "", "  "} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := isNull(b), string(bytes.TrimSpace(b)) == "null"; got != want {
+			t.Fatalf("isNull(%q) = %v, want %v", b, got, want)
+		}
+	})
 }

@@ -780,6 +780,9 @@ func ipLike(s string) bool {
 // sentinels tenants send (N/A, NA, UNKNOWN, NONE, NULL, -), in any case. It
 // is xdr.Missing, without its allocation.
 func Missing(s string) bool {
+	if n := len(s); n > 7 && s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+		return false // nothing to trim (an ASCII letter or sign at each end), longer than any sentinel
+	}
 	s = strings.TrimSpace(s)
 	switch len(s) {
 	case 0:
@@ -1161,4 +1164,16 @@ func isDigits(b []byte) bool {
 	return len(b) > 0
 }
 
-func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+func isNull(raw json.RawMessage) bool {
+	if len(raw) < 4 || len(raw) == 4 && raw[0] != 'n' {
+		return false
+	}
+	if mayTrim(raw[0]) || mayTrim(raw[len(raw)-1]) {
+		return string(bytes.TrimSpace(raw)) == "null"
+	}
+	return string(raw) == "null" // trimmed already, as a View's fields are
+}
+
+// mayTrim reports whether bytes.TrimSpace may take c off an end: it is a
+// space, a control character or not ASCII.
+func mayTrim(c byte) bool { return c <= ' ' || c >= utf8.RuneSelf }
