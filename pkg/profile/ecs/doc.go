@@ -47,7 +47,6 @@ type doc struct {
 	extra  []xdrview.Member
 	idText []byte // the bytes of extra's values
 	vendor map[string]json.RawMessage
-	open   []string // scratch of appendJSON
 }
 
 func (d *doc) reset() {
@@ -126,10 +125,27 @@ var order, segments = func() ([]slot, [nSlots][]string) {
 	return out, segs
 }()
 
+// sharedParents[a][b] is how many leading parent objects the fields of
+// slots a and b share: the objects that stay open from one to the other.
+var sharedParents = func() (t [nSlots][nSlots]uint8) {
+	for a := range t {
+		pa := segments[a][:len(segments[a])-1]
+		for b := range t[a] {
+			pb := segments[b][:len(segments[b])-1]
+			c := 0
+			for c < len(pa) && c < len(pb) && pa[c] == pb[c] {
+				c++
+			}
+			t[a][b] = uint8(c)
+		}
+	}
+	return t
+}()
+
 // appendJSON writes the document.
 func (d *doc) appendJSON(w *jsonw.Writer) {
 	w.Open()
-	open := d.open[:0]
+	depth, last := 0, slot(0) // the objects open: the parents of last, the field written before
 	for _, p := range order {
 		val := &d.vals[p]
 		if val.kind == kNone {
@@ -138,25 +154,23 @@ func (d *doc) appendJSON(w *jsonw.Writer) {
 		segs := segments[p]
 		parents := segs[:len(segs)-1]
 		c := 0
-		for c < len(open) && c < len(parents) && open[c] == parents[c] {
-			c++
+		if depth > 0 {
+			c = int(sharedParents[last][p])
 		}
-		for len(open) > c {
+		for ; depth > c; depth-- {
 			w.Close()
-			open = open[:len(open)-1]
 		}
 		for _, s := range parents[c:] {
 			w.Key(s)
 			w.Open()
-			open = append(open, s)
 		}
+		depth, last = len(parents), p
 		w.Key(segs[len(segs)-1])
 		d.appendValue(w, val)
 	}
-	for range open {
+	for ; depth > 0; depth-- {
 		w.Close()
 	}
-	d.open = open
 	w.Close()
 }
 

@@ -44,10 +44,14 @@ func (w *Writer) sep() {
 // Key writes an object key. k is written as it is: it must need no
 // escaping (the profiles' own field names); see QuotedKey for others.
 func (w *Writer) Key(k string) {
-	w.sep()
-	w.B = append(w.B, '"')
-	w.B = append(w.B, k...)
-	w.B = append(w.B, '"', ':')
+	b := w.B
+	if w.comma {
+		b = append(b, ',', '"')
+	} else {
+		b = append(b, '"')
+	}
+	b = append(b, k...)
+	w.B = append(b, '"', ':')
 	w.comma = false
 }
 
