@@ -2,6 +2,7 @@ package xdrview
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -235,4 +236,40 @@ func FuzzIsNullIsTrimmedNull(f *testing.F) {
 			t.Fatalf("isNull(%q) = %v, want %v", b, got, want)
 		}
 	})
+}
+
+// TestLookupsByNamesFromAReusedBuffer: when the caller decodes each object
+// into the same buffer, so that the bytes of the keys before now hold the
+// next object's, every field is found as a new View finds it, by constant
+// names and by a name read from the object (which shares its bytes).
+func TestLookupsByNamesFromAReusedBuffer(t *testing.T) {
+	var raw json.RawMessage
+	var v View
+	for i, obj := range []string{
+		`{"ptr":"cd","ab":"1","cd":"2"}`, `{"ptr":"ab","ab":"1","cd":"2"}`, `{"ptr":"ef","ab":"1","cd":"2"}`, `{"ptr":"cd","ab":"1","cd":"2"}`,
+		// Other keys where the keys before were, in bytes of the same length.
+		`{"ptr":"ef","ef":"3","cd":"4"}`, `{"ptr":"ab","ab":"5","gh":"6"}`, `{"ptr":"ab","ab":"7","gh":"8"}`, `{"qrs":"ab","ab":"9","gh":"0"}`,
+	} {
+		if err := json.Unmarshal([]byte(obj), &raw); err != nil { // into raw[:0]
+			t.Fatal(err)
+		}
+		if err := v.ResetDecoded(raw); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := New([]byte(obj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if got, want := v.Text(v.Text("ptr")), fresh.Text(fresh.Text("ptr")); got != want {
+				t.Fatalf("object %d %s: the field ptr names reads %q, a new View's %q", i, obj, got, want)
+			}
+			for _, name := range []string{"ab", "cd", "ef", "gh", "ptr", "qrs"} {
+				if got, want := v.Text(name), fresh.Text(name); got != want {
+					t.Fatalf("object %d %s: %s = %q, a new View's %q", i, obj, name, got, want)
+				}
+			}
+		}
+	}
+
 }

@@ -51,26 +51,16 @@ type View struct {
 	items  []string // scratch of the list readers
 
 	// shaped: fields, index and sorted describe an object's keys, in
-	// order, without a repeat. The next object with the same keys in the
-	// same order (the alerts of a reply mostly are) reuses them: split
-	// compares each key with the one before at its place, instead of
-	// entering it in the index again, and AppendRest does not sort again.
-	shaped bool
-
-	// memo remembers where get found a name (or that it did not) for the
-	// index's generation: a mapping asks for the same names, most of them
-	// string constants, of every object of one shape. An entry holds its
-	// name, so that the name's bytes stay where they are: the same
-	// pointer and length are the same name.
-	memo [memoSize]memoEntry
-}
-
-const memoSize = 256 // a power of two
-
-type memoEntry struct {
-	name string
-	gen  uint32 // the index's generation it was found in; 0: never
-	pos  int32  // the field's position, or -1: absent
+	// order, without a repeat; shape holds those keys' bytes, shapeEnds
+	// where each ends. The next object with the same keys in the same
+	// order (the alerts of a reply mostly are) reuses them: split compares
+	// each key with shape's at its place, instead of entering it in the
+	// index again, and AppendRest does not sort again. shape is the View's
+	// own copy: a caller may decode the next object into the bytes of the
+	// one before.
+	shaped    bool
+	shape     []byte
+	shapeEnds []int32
 }
 
 // field is one member of the object.
@@ -136,16 +126,8 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 func (v *View) clear() {
 	v.fields = v.fields[:0]
 	v.sorted = v.sorted[:0]
-	v.newGen()
-	v.shaped = false
-}
-
-// newGen starts a new generation of the index, for fields laid out anew.
-func (v *View) newGen() {
 	v.index.reset()
-	if v.index.gen == 1 { // new or wrapped: an old entry may carry this generation
-		v.memo = [memoSize]memoEntry{}
-	}
+	v.shaped = false
 }
 
 // add sets the member key; a later duplicate key wins, as with
@@ -166,27 +148,6 @@ func (v *View) add(key string, val []byte) {
 
 // get returns the named member.
 func (v *View) get(name string) *field {
-	if len(name) == 0 {
-		return v.find(name)
-	}
-	p := unsafe.StringData(name)
-	m := &v.memo[(uintptr(unsafe.Pointer(p))>>3^uintptr(len(name)))&(memoSize-1)]
-	if m.gen == v.index.gen && len(m.name) == len(name) && unsafe.StringData(m.name) == p {
-		if m.pos < 0 {
-			return nil
-		}
-		return &v.fields[m.pos]
-	}
-	*m = memoEntry{name: name, gen: v.index.gen, pos: -1}
-	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
-		m.pos = e.pos
-		return &v.fields[e.pos]
-	}
-	return nil
-}
-
-// find returns the named member, from the index.
-func (v *View) find(name string) *field {
 	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
 		return &v.fields[e.pos]
 	}
@@ -282,7 +243,7 @@ func (v *View) split(raw []byte) (ok bool) {
 			return false
 		}
 		k := alias(key)
-		if same && n < len(v.fields) && v.fields[n].key == k {
+		if same && n < len(v.shapeEnds) && bytes.Equal(key, v.shapeKey(n)) {
 			// The key the object before had here: valid, and plain or not
 			// as it was.
 			v.fields[n] = field{key: k, val: raw[start:i], plainKey: v.fields[n].plainKey}
@@ -299,7 +260,7 @@ func (v *View) split(raw []byte) (ok bool) {
 		n++
 		i = skipSpace(raw, i)
 	}
-	if same && n == len(v.fields) {
+	if same && n == len(v.shapeEnds) {
 		return true
 	}
 	// Another shape: index the members again, a repeated key keeping its
@@ -307,7 +268,7 @@ func (v *View) split(raw []byte) (ok bool) {
 	cut := v.fields[:n]
 	v.fields = v.fields[:0]
 	v.sorted = v.sorted[:0]
-	v.newGen()
+	v.index.reset()
 	v.shaped = true
 	for _, f := range cut {
 		e := v.index.find(v.fields, f.key)
@@ -322,7 +283,23 @@ func (v *View) split(raw []byte) (ok bool) {
 			v.index.grow(v.fields)
 		}
 	}
+	v.shape, v.shapeEnds = v.shape[:0], v.shapeEnds[:0]
+	if v.shaped {
+		for _, f := range v.fields {
+			v.shape = append(v.shape, f.key...)
+			v.shapeEnds = append(v.shapeEnds, int32(len(v.shape)))
+		}
+	}
 	return true
+}
+
+// shapeKey returns the nth key of the shape.
+func (v *View) shapeKey(n int) []byte {
+	lo := int32(0)
+	if n > 0 {
+		lo = v.shapeEnds[n-1]
+	}
+	return v.shape[lo:v.shapeEnds[n]]
 }
 
 // alias returns b as a string sharing its memory; b must not change while
