@@ -21,21 +21,7 @@ import (
 // compression ratio. The sink's level is chosen from it (see
 // docs/BENCHMARKS.md).
 func BenchmarkZstdLevels(b *testing.B) {
-	sim := xdrtest.New(xdrtest.Config{Seed: 14, Incidents: 1, MaxAlerts: costAlerts, RateLimit: 1 << 20})
-	id := sim.IncidentIDs()[0]
-	if tr, _ := sim.Truth(id); tr.AlertCount < costAlerts {
-		sim.AddAlerts(id, costAlerts-tr.AlertCount)
-	}
-	api, _, stop, err := newSimClient(sim)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ed, err := api.GetIncidentExtraData(context.Background(), xdr.ExtraDataRequest{IncidentID: id, AlertsLimit: costAlerts})
-	stop()
-	if err != nil {
-		b.Fatal(err)
-	}
-	meta := enrich.Meta{Connector: "bench-cost", Tenant: "sim", AlertsLimit: costAlerts}
+	ed, meta := costReply(b)
 	native, _ := enrich.Flatten(meta, ed.Incident.ModificationTime, ed)
 	all, _ := profile.Parse(strings.Join(profile.Names, ","))
 	values := map[string][]byte{}
@@ -73,4 +59,24 @@ func BenchmarkZstdLevels(b *testing.B) {
 			})
 		}
 	}
+}
+
+// costReply fetches one 1,000-alert reply of the simulated tenant, as the
+// cost phase does, with the cost phase's record metadata.
+func costReply(b *testing.B) (*xdr.ExtraData, enrich.Meta) {
+	sim := xdrtest.New(xdrtest.Config{Seed: 14, Incidents: 1, MaxAlerts: costAlerts, RateLimit: 1 << 20})
+	id := sim.IncidentIDs()[0]
+	if tr, _ := sim.Truth(id); tr.AlertCount < costAlerts {
+		sim.AddAlerts(id, costAlerts-tr.AlertCount)
+	}
+	api, _, stop, err := newSimClient(sim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ed, err := api.GetIncidentExtraData(context.Background(), xdr.ExtraDataRequest{IncidentID: id, AlertsLimit: costAlerts})
+	stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ed, enrich.Meta{Connector: "bench-cost", Tenant: "sim", AlertsLimit: costAlerts}
 }

@@ -103,15 +103,7 @@ func TestInsecureSettingsAreWarned(t *testing.T) {
 			}
 			got = append(got, w.String())
 		}
-		if len(got) != len(tc.want) {
-			t.Errorf("%v: warnings\n  %s\nwant\n  %s", tc.env, strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
-			continue
-		}
-		for i := range got {
-			if !strings.HasPrefix(got[i], tc.want[i]) {
-				t.Errorf("%v: warning %q, want it to start with %q", tc.env, got[i], tc.want[i])
-			}
-		}
+		checkWarnings(t, tc.env, got, tc.want)
 	}
 
 	// A tenant's base_url is warned about with the tenant; the process's
@@ -206,15 +198,7 @@ func TestKafkaWithoutTLSIsWarned(t *testing.T) {
 				t.Errorf("%v: %q leaks the SASL password", tc.env, w)
 			}
 		}
-		if len(got) != len(tc.want) {
-			t.Errorf("%v: warnings\n  %s\nwant\n  %s", tc.env, strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
-			continue
-		}
-		for i := range got {
-			if !strings.HasPrefix(got[i], tc.want[i]) {
-				t.Errorf("%v: warning %q, want it to start with %q", tc.env, got[i], tc.want[i])
-			}
-		}
+		checkWarnings(t, tc.env, got, tc.want)
 	}
 }
 
@@ -244,6 +228,21 @@ func TestBrokerEntriesAreHostAndPort(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.brokers, err, tc.want)
 		case tc.hidden != "" && strings.Contains(err.Error(), tc.hidden):
 			t.Errorf("%s: the error repeats %q: %v", tc.brokers, tc.hidden, err)
+		}
+	}
+}
+
+// checkWarnings compares the warnings of env, got, with want, each the
+// start of one warning, in order.
+func checkWarnings(t *testing.T, env map[string]string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%v: warnings\n  %s\nwant\n  %s", env, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		return
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("%v: warning %q, want it to start with %q", env, got[i], want[i])
 		}
 	}
 }
