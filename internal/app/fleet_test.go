@@ -337,7 +337,7 @@ func TestFleetIsolatesEachTenant(t *testing.T) {
 		st = r.tenants(t)
 		return st[revoked].State == StateFailed
 	})
-	if s := st[revoked]; !strings.Contains(s.Reason, "401") || s.LastError == "" || s.NextRetry.IsZero() {
+	if s := st[revoked]; !strings.Contains(s.Reason, "rejected the key (401)") || s.LastError == "" || s.NextRetry.IsZero() {
 		t.Errorf("revoked tenant: %+v", s)
 	}
 	for _, id := range ids {

@@ -124,7 +124,7 @@ func TestAFailedTenantStaysFailedWhileItsRetryStarts(t *testing.T) {
 		t.Fatal("the failed tenant's retry never loaded its offsets")
 	}
 	s := r.tenants(t)[revoked]
-	if s.State != StateFailed || !strings.Contains(s.Reason, "401") || s.LastError == "" || s.Failures < 1 ||
+	if s.State != StateFailed || !strings.Contains(s.Reason, "rejected the key (401)") || s.LastError == "" || s.Failures < 1 ||
 		s.NextRetry.IsZero() || s.NextRetry.After(time.Now()) {
 		t.Errorf("while its retry starts, the tenant is reported %+v; want failed with the 401's reason, its error, and the retry's start in next_retry", s)
 	}
