@@ -64,7 +64,7 @@ var varDocs = map[string]string{
 	"ENRICH_BULK_SIZE":               "incidents per bulk call, 1 to 100",
 	"ENRICH_BULK_RATE_LIMIT":         "`get_multiple_incidents_extra_data` calls allowed ...",
 	"ENRICH_BULK_RATE_WINDOW":        "... in any window this long (sliding; a budget of its own beside `ENRICH_RATE_LIMIT`)",
-	"ENRICH_MAX_ATTEMPTS":            "attempts per enrichment before it goes to the DLQ (429s not counted)",
+	"ENRICH_MAX_ATTEMPTS":            "attempts per enrichment before it goes to the DLQ (429s and replies that did not fit in `XDR_REPLY_BUDGET_BYTES` not counted)",
 	"ALERTS_LIMIT":                   "`alerts_limit` of `get_incident_extra_data`; incidents with more are flagged, never silently cut",
 	"COMMIT_INTERVAL":                "how often the offsets are committed",
 	"SHUTDOWN_TIMEOUT":               "on SIGTERM, how long to drain in-flight records before the final commit",

@@ -86,7 +86,7 @@ type Config struct {
 	Connector   string        // required: the envelope's connector field
 	Tenant      string        // the envelope's tenant field; may be empty
 	Workers     int           // concurrent enrichments; default 2
-	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies not counted; default 6
+	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies and replies over the process's reply budget not counted; default 6
 	AlertsLimit int           // alerts_limit of every request; default xdr.DefaultAlertsLimit (1000)
 	CallTimeout time.Duration // per call, on top of the client's own timeout; 0 = none
 	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a record larger than this is
@@ -105,6 +105,10 @@ const (
 	DefaultWorkers     = 2
 	DefaultMaxAttempts = 6
 )
+
+// budgetRetryWait is how long an enrichment whose reply did not fit in the
+// process's reply budget waits when its backoff has stopped.
+const budgetRetryWait = time.Minute
 
 // Option configures an Enricher.
 type Option func(*Enricher)
@@ -215,8 +219,8 @@ type Enricher struct {
 	retryMu  sync.Mutex
 	retrying map[string]retryState // enrichments waiting in the queue for another attempt
 
-	calls, retries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions, keyEchoes atomic.Uint64
-	inFlight                                                                                                                           atomic.Int64
+	calls, retries, budgetRetries, rateLimited, enriched, dlq, truncated, mismatched, malformed, oversized, rejected, notFound, collisions, keyEchoes atomic.Uint64
+	inFlight                                                                                                                                          atomic.Int64
 }
 
 // New returns an Enricher that calls api under lim and publishes through
@@ -286,6 +290,7 @@ func (e *Enricher) Len() int { return e.q.Len() }
 type Stats struct {
 	Calls       uint64 // get_incident_extra_data calls made, every attempt counted
 	Retries     uint64 // calls repeated after a retryable failure other than 429
+	BudgetWaits uint64 // of Retries, replies that did not fit in the process's reply budget (xdr.ErrReplyBudget), attempts not counted
 	RateLimited uint64 // 429 replies
 	Enriched    uint64 // enrichments whose records Kafka acknowledged
 	DLQ         uint64 // enrichments whose DLQ record Kafka acknowledged
@@ -340,7 +345,7 @@ func perSecond(lim RateLimiter, each int) float64 {
 // Stats returns a snapshot of the counters.
 func (e *Enricher) Stats() Stats {
 	s := Stats{
-		Calls: e.calls.Load(), Retries: e.retries.Load(), RateLimited: e.rateLimited.Load(),
+		Calls: e.calls.Load(), Retries: e.retries.Load(), BudgetWaits: e.budgetRetries.Load(), RateLimited: e.rateLimited.Load(),
 		Enriched: e.enriched.Load(), DLQ: e.dlq.Load(), Truncated: e.truncated.Load(), Mismatched: e.mismatched.Load(),
 		Malformed: e.malformed.Load(), Oversized: e.oversized.Load(), Rejected: e.rejected.Load(), NotFound: e.notFound.Load(), Collisions: e.collisions.Load(),
 		KeyEchoes: e.keyEchoes.Load(),
@@ -529,6 +534,26 @@ func (e *Enricher) settle(ctx context.Context, j *job, ed *xdr.ExtraData, timedO
 		// enrichment keeps its place and its attempts (429s do not count).
 		j.outcome("rate_limited")
 		e.requeue(j, time.Time{})
+		return false
+	}
+	if errors.Is(err, xdr.ErrReplyBudget) {
+		// The process's reply budget was held by other replies, other
+		// tenants' as often as not: neither the incident nor the tenant
+		// failed, so the enrichment waits out the contention without
+		// spending one of its attempts, and contention never dead-letters
+		// it. The backoff still grows, which bounds the calls it spends.
+		d, ok := e.backoff(id, &rs)
+		if !ok {
+			d = budgetRetryWait
+		}
+		e.setRetry(id, rs)
+		e.retries.Add(1)
+		e.budgetRetries.Add(1)
+		span.AddEvent("retry", trace.WithAttributes(attribute.Int64("backoff_ms", d.Milliseconds()), attribute.String("error", err.Error())))
+		log.WarnContext(ctx, "the reply did not fit in the process's reply budget beside other replies; retrying later without counting an attempt (raise XDR_REPLY_BUDGET_BYTES, with the memory limit, if this repeats)",
+			"attempts", rs.attempts, "backoff", d)
+		j.outcome("retry")
+		e.requeue(j, time.Now().Add(d))
 		return false
 	}
 	if err != nil {

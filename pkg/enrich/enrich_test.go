@@ -835,3 +835,61 @@ func TestEnricherMalformedReplyIsRetriedThenDeadLettered(t *testing.T) {
 		})
 	}
 }
+
+// TestEnricherReplyBudgetContentionNeverDeadLetters: a reply that did not fit
+// in the process's reply budget beside other replies (xdr.ErrReplyBudget)
+// is retried without spending one of the incident's attempts, so contention
+// from other tenants never dead-letters it; the tenant's own failures still
+// count, and MaxAttempts of them still end in the DLQ.
+func TestEnricherReplyBudgetContentionNeverDeadLetters(t *testing.T) {
+	overBudget := fmt.Errorf("get_incident_extra_data: reading the reply: %w", xdr.ErrReplyBudget)
+	serverError := &xdr.APIError{Endpoint: xdr.EndpointGetIncidentExtraData, Status: 500, Message: "An error occurred"}
+	for _, tc := range []struct {
+		name      string
+		replies   []error // the calls' failures in turn; nil: the reply
+		wantType  string
+		wantStats Stats
+	}{
+		{"contention, then one server error, then the reply",
+			[]error{overBudget, overBudget, overBudget, overBudget, overBudget, serverError, nil},
+			record.TypeIncidentEnriched, Stats{Calls: 7, Retries: 6, BudgetWaits: 5, Enriched: 1}},
+		{"contention between two server errors",
+			[]error{serverError, overBudget, overBudget, overBudget, serverError},
+			record.TypeDLQ, Stats{Calls: 5, Retries: 4, BudgetWaits: 3, DLQ: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := &fakeAPI{reply: func(_ context.Context, id string, n int) (*xdr.ExtraData, error) {
+					if n <= len(tc.replies) && tc.replies[n-1] != nil {
+						return nil, tc.replies[n-1]
+					}
+					return extraData(id, 1), nil
+				}}
+				h := newHarness(t, Config{MaxAttempts: 2}, api, constBackoff(time.Second))
+				h.e.Enqueue(offsets.Pending{IncidentID: "7", ModificationTime: 55})
+				h.run(t)
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				recs := h.pub.all()
+				if len(recs) == 0 || recs[0].Type != tc.wantType {
+					var types []string
+					for _, r := range recs {
+						types = append(types, r.Type)
+					}
+					t.Fatalf("published records of types %v, want a first record of type %s", types, tc.wantType)
+				}
+				if tc.wantType == record.TypeDLQ {
+					if env := decodeEnvelope(t, recs[0].Value); env.Error == nil || env.Error.Attempts != 2 || env.Error.Status != 500 {
+						t.Fatalf("DLQ error %+v, want the second server error after 2 attempts", env.Error)
+					}
+				}
+				st := h.e.Stats()
+				got := Stats{Calls: st.Calls, Retries: st.Retries, BudgetWaits: st.BudgetWaits, Enriched: st.Enriched, DLQ: st.DLQ}
+				if got != tc.wantStats {
+					t.Fatalf("stats %+v, want %+v", got, tc.wantStats)
+				}
+				h.shutdown(t)
+			})
+		})
+	}
+}
