@@ -17,8 +17,8 @@ import (
 // BenchmarkZstdLevels compresses the record values of one 1,000-alert reply
 // of the simulated tenant (the cost phase's data), each topic's values apart
 // in 64 KiB batches, with zstd as franz-go sets it up (64 KiB window, one
-// goroutine) at each level the sink could use, and reports MB/s and the
-// compression ratio. The sink's level is chosen from it (see
+// goroutine) at each level the sink could use, and reports MB/s, the
+// compression ratio and the bytes of the reply's values for each profile. The sink's level is chosen from it (see
 // docs/BENCHMARKS.md).
 func BenchmarkZstdLevels(b *testing.B) {
 	ed, meta := costReply(b)
@@ -56,6 +56,7 @@ func BenchmarkZstdLevels(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(len(in))/float64(compressed), "ratio")
+				b.ReportMetric(float64(len(in)), "B/reply")
 			})
 		}
 	}
