@@ -44,23 +44,76 @@ var ErrNotObject = errors.New("not a JSON object")
 // concurrent use.
 type View struct {
 	fields []field
-	index  index    // key → position in fields
 	order  []int32  // scratch of AppendRest
-	sorted []int32  // every field, by key: made once per object, for AppendRest
 	buf    []byte   // the strings unquoted, appended to only
 	items  []string // scratch of the list readers
 
-	// shaped: fields, index and sorted describe an object's keys, in
-	// order, without a repeat; shape holds those keys' bytes, shapeEnds
-	// where each ends. The next object with the same keys in the same
-	// order (the alerts of a reply mostly are) reuses them: split compares
-	// each key with shape's at its place, instead of entering it in the
-	// index again, and AppendRest does not sort again. shape is the View's
-	// own copy: a caller may decode the next object into the bytes of the
-	// one before.
-	shaped    bool
-	shape     []byte
-	shapeEnds []int32
+	// shapes are what the View built for the keys of the last objects it
+	// read, the current object's first, the least recently used last; at
+	// most maxShapes. An object with the keys of one of them, in the same
+	// order (the alerts of a reply mostly are, in a few shapes: one per
+	// alert source), reuses its index and sorted order: split compares
+	// each key with the shape's at its place instead of entering it in an
+	// index again, and AppendRest does not sort again.
+	shapes []*shape
+}
+
+// maxShapes is how many shapes a View keeps: a reply's alerts come from a
+// few sources, each with its own keys.
+const maxShapes = 4
+
+// shape is an object's keys and what a View built for them: the index
+// from key to position in fields and the positions sorted by key. keys is
+// the View's own copy of the keys' bytes: a caller may decode the next
+// object into the bytes of the one before.
+type shape struct {
+	index  index   // key → position in fields
+	sorted []int32 // every field, by key: made by the first AppendRest
+	keys   []byte  // the keys, one after another
+	ends   []int32 // where each key ends in keys
+	plain  []bool  // each key needs no escaping (jsonw.Plain)
+	ok     bool    // keys, ends and plain hold the object's keys, none repeated: objects may be compared with them
+}
+
+// key returns the nth key of s.
+func (s *shape) key(n int) []byte {
+	lo := int32(0)
+	if n > 0 {
+		lo = s.ends[n-1]
+	}
+	return s.keys[lo:s.ends[n]]
+}
+
+// cur returns the shape of the current object.
+func (v *View) cur() *shape {
+	if len(v.shapes) == 0 {
+		v.shapes = append(v.shapes, &shape{})
+		v.shapes[0].index.reset()
+	}
+	return v.shapes[0]
+}
+
+// promote makes v.shapes[i] the current shape, keeping the others in
+// order of use.
+func (v *View) promote(i int) {
+	if i > 0 {
+		s := v.shapes[i]
+		copy(v.shapes[1:i+1], v.shapes[:i])
+		v.shapes[0] = s
+	}
+}
+
+// fresh makes the least recently used shape, or a new one while there are
+// fewer than maxShapes, the current one, emptied for an object of new keys.
+func (v *View) fresh() *shape {
+	if len(v.shapes) < maxShapes {
+		v.shapes = append(v.shapes, &shape{})
+	}
+	v.promote(len(v.shapes) - 1)
+	s := v.shapes[0]
+	s.index.reset()
+	s.sorted, s.keys, s.ends, s.plain, s.ok = s.sorted[:0], s.keys[:0], s.ends[:0], s.plain[:0], false
+	return s
 }
 
 // field is one member of the object.
@@ -122,33 +175,33 @@ func (v *View) reset(raw json.RawMessage, check bool) error {
 	return nil
 }
 
-// clear empties v, forgetting its shape.
+// clear empties v; the object that follows makes a shape of its own.
 func (v *View) clear() {
 	v.fields = v.fields[:0]
-	v.sorted = v.sorted[:0]
-	v.index.reset()
-	v.shaped = false
+	v.fresh()
 }
 
 // add sets the member key; a later duplicate key wins, as with
 // json.Unmarshal.
 func (v *View) add(key string, val []byte) {
-	e := v.index.find(v.fields, key)
-	if e.gen == v.index.gen {
+	x := &v.cur().index
+	e := x.find(v.fields, key)
+	if e.gen == x.gen {
 		f := &v.fields[e.pos]
 		f.val, f.read, f.lowered = val, false, false
 		return
 	}
-	*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(key)}
+	*e = entry{gen: x.gen, pos: int32(len(v.fields)), hash: keyHash(key)}
 	v.fields = append(v.fields, field{key: key, val: val, plainKey: jsonw.Plain(key)})
-	if 2*len(v.fields) > len(v.index.table) {
-		v.index.grow(v.fields)
+	if 2*len(v.fields) > len(x.table) {
+		x.grow(v.fields)
 	}
 }
 
 // get returns the named member.
 func (v *View) get(name string) *field {
-	if e := v.index.find(v.fields, name); e.gen == v.index.gen {
+	x := &v.cur().index
+	if e := x.find(v.fields, name); e.gen == x.gen {
 		return &v.fields[e.pos]
 	}
 	return nil
@@ -214,12 +267,18 @@ func keyHash(k string) uint32 {
 
 // split cuts raw, a valid JSON object, into its members: each key (which
 // must hold no escape and be valid UTF-8, or ok is false) and its value's
-// bytes, sliced from raw, not copied. When the keys are those of the object
-// before, in the same order, the index and the sorted order stay as they
-// are; otherwise they are made again.
+// bytes, sliced from raw, not copied. When the keys are those of one of
+// v's shapes, in the same order, that shape's index and sorted order are
+// used as they are; otherwise a shape is made for them.
 func (v *View) split(raw []byte) (ok bool) {
 	n := 0 // members cut so far
-	same := v.shaped
+	// like is a shape whose first n keys are those cut so far, at
+	// v.shapes[at]; search is whether one may be.
+	var like *shape
+	at, search := 0, true
+	if len(v.shapes) > 0 && v.shapes[0].ok {
+		like = v.shapes[0]
+	}
 	i := skipSpace(raw, 1)
 	for i < len(raw) && raw[i] != '}' {
 		if raw[i] == ',' {
@@ -243,63 +302,81 @@ func (v *View) split(raw []byte) (ok bool) {
 			return false
 		}
 		k := alias(key)
-		if same && n < len(v.shapeEnds) && bytes.Equal(key, v.shapeKey(n)) {
-			// The key the object before had here: valid, and plain or not
-			// as it was.
-			v.fields[n] = field{key: k, val: raw[start:i], plainKey: v.fields[n].plainKey}
+		if search && (like == nil || n >= len(like.ends) || !bytes.Equal(key, like.key(n))) {
+			like, at = v.like(n, key, false)
+			search = like != nil
+		}
+		if like != nil {
+			// A key of a shape: valid, and plain or not as it was.
+			v.fields = append(v.fields[:n], field{key: k, val: raw[start:i], plainKey: like.plain[n]})
 		} else {
 			if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
 				return false
-			}
-			if same {
-				same = false
-				v.fields = v.fields[:n]
 			}
 			v.fields = append(v.fields[:n], field{key: k, val: raw[start:i], plainKey: jsonw.Plain(k)})
 		}
 		n++
 		i = skipSpace(raw, i)
 	}
-	if same && n == len(v.shapeEnds) {
+	v.fields = v.fields[:n]
+	if search && (like == nil || n != len(like.ends)) {
+		like, at = v.like(n, nil, true)
+	}
+	if like != nil && n == len(like.ends) {
+		v.promote(at)
 		return true
 	}
-	// Another shape: index the members again, a repeated key keeping its
-	// first place and its last value, as add does.
-	cut := v.fields[:n]
+	// New keys: index the members, a repeated key keeping its first place
+	// and its last value, as add does.
+	s := v.fresh()
+	cut := v.fields
 	v.fields = v.fields[:0]
-	v.sorted = v.sorted[:0]
-	v.index.reset()
-	v.shaped = true
+	s.ok = true
 	for _, f := range cut {
-		e := v.index.find(v.fields, f.key)
-		if e.gen == v.index.gen {
+		e := s.index.find(v.fields, f.key)
+		if e.gen == s.index.gen {
 			v.fields[e.pos].val = f.val
-			v.shaped = false // a repeat: the next object cannot be compared key by key
+			s.ok = false // a repeat: the next object cannot be compared key by key
 			continue
 		}
-		*e = entry{gen: v.index.gen, pos: int32(len(v.fields)), hash: keyHash(f.key)}
+		*e = entry{gen: s.index.gen, pos: int32(len(v.fields)), hash: keyHash(f.key)}
 		v.fields = append(v.fields, f)
-		if 2*len(v.fields) > len(v.index.table) {
-			v.index.grow(v.fields)
+		if 2*len(v.fields) > len(s.index.table) {
+			s.index.grow(v.fields)
 		}
 	}
-	v.shape, v.shapeEnds = v.shape[:0], v.shapeEnds[:0]
-	if v.shaped {
+	if s.ok {
 		for _, f := range v.fields {
-			v.shape = append(v.shape, f.key...)
-			v.shapeEnds = append(v.shapeEnds, int32(len(v.shape)))
+			s.keys = append(s.keys, f.key...)
+			s.ends = append(s.ends, int32(len(s.keys)))
+			s.plain = append(s.plain, f.plainKey)
 		}
 	}
 	return true
 }
 
-// shapeKey returns the nth key of the shape.
-func (v *View) shapeKey(n int) []byte {
-	lo := int32(0)
-	if n > 0 {
-		lo = v.shapeEnds[n-1]
+// like returns a shape of v, and its place, whose first n keys are those
+// of v.fields[:n] and whose next is key, or, when last, that has no more;
+// nil when none is.
+func (v *View) like(n int, key []byte, last bool) (*shape, int) {
+	for at, s := range v.shapes {
+		switch {
+		case !s.ok:
+			continue
+		case last && len(s.ends) != n:
+			continue
+		case !last && (n >= len(s.ends) || !bytes.Equal(key, s.key(n))):
+			continue
+		}
+		same := true
+		for m := n - 1; m >= 0 && same; m-- {
+			same = string(s.key(m)) == v.fields[m].key
+		}
+		if same {
+			return s, at
+		}
 	}
-	return v.shape[lo:v.shapeEnds[n]]
+	return nil, 0
 }
 
 // alias returns b as a string sharing its memory; b must not change while
@@ -429,15 +506,16 @@ type Member struct {
 // number of members written; with none, w is left as it was and nothing is
 // written.
 func (v *View) AppendRest(w *jsonw.Writer, extra ...Member) (n int) {
-	if len(v.sorted) != len(v.fields) { // the first mapping of this object
-		v.sorted = v.sorted[:0]
+	sh := v.cur()
+	if len(sh.sorted) != len(v.fields) { // the first mapping of an object of these keys
+		sh.sorted = sh.sorted[:0]
 		for i := range v.fields {
-			v.sorted = append(v.sorted, int32(i))
+			sh.sorted = append(sh.sorted, int32(i))
 		}
-		slices.SortFunc(v.sorted, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
+		slices.SortFunc(sh.sorted, func(a, b int32) int { return strings.Compare(v.fields[a].key, v.fields[b].key) })
 	}
 	v.order = v.order[:0]
-	for _, i := range v.sorted {
+	for _, i := range sh.sorted {
 		if v.fields[i].inRest() {
 			v.order = append(v.order, i)
 		}

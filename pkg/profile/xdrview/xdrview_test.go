@@ -197,6 +197,41 @@ func FuzzAppendRestIsEncodingJSON(f *testing.F) {
 // lookups, texts and the rest it writes. Each object is also read after one
 // with the same keys in the same order and other values (the View then
 // keeps its index), and after itself.
+// sameAsNew fails t unless got, a reused View, reads raw as want, a new
+// View of it, does: its members, their texts and its rest.
+func sameAsNew(t *testing.T, label string, got, want *View, raw string) {
+	t.Helper()
+	if len(got.fields) != len(want.fields) {
+		t.Fatalf("%s %s: %d members, a new View %d", label, raw, len(got.fields), len(want.fields))
+	}
+	for _, w := range want.fields {
+		// (A key with an escape is read through a map, in no order.)
+		g := got.get(w.key)
+		if g == nil || !bytes.Equal(g.val, w.val) || g.plainKey != w.plainKey {
+			t.Fatalf("%s %s: member %q is %+v, a new View's %+v", label, raw, w.key, g, w)
+		}
+		if a, b := got.Text(w.key), want.Text(w.key); a != b {
+			t.Fatalf("%s %s: text of %q is %q, a new View's %q", label, raw, w.key, a, b)
+		}
+	}
+	got.Use("a")
+	want.Use("a")
+	var gw, ww jsonw.Writer
+	if gn, wn := got.AppendRest(&gw), want.AppendRest(&ww); gn != wn || !bytes.Equal(gw.B, ww.B) {
+		t.Fatalf("%s %s: rest %s (%d), a new View's %s (%d)", label, raw, gw.B, gn, ww.B, wn)
+	}
+}
+
+// readAll reads every member of v and writes its rest, as a mapping does.
+func readAll(v *View) {
+	for _, fl := range v.fields {
+		v.Text(fl.key)
+	}
+	v.Use("b")
+	var w jsonw.Writer
+	v.AppendRest(&w)
+}
+
 func FuzzResetIsNew(f *testing.F) {
 	for _, seed := range [][2]string{
 		{`{"a":1,"b":"x"}`, `{"a":2,"b":"y"}`}, {`{"a":1,"b":"x"}`, `{"a":1}`}, {`{"a":1}`, `{"a":1,"b":2}`},
@@ -204,37 +239,6 @@ func FuzzResetIsNew(f *testing.F) {
 		{`{"a":1}`, `{"a\u0041":1}`}, {`{"k":1}`, `[1]`}, {`{"<>":1,"b":null}`, `{"<>":"x","b":null}`},
 	} {
 		f.Add(seed[0], seed[1])
-	}
-	same := func(t *testing.T, label string, got, want *View, raw string) {
-		t.Helper()
-		if len(got.fields) != len(want.fields) {
-			t.Fatalf("%s %s: %d members, a new View %d", label, raw, len(got.fields), len(want.fields))
-		}
-		for _, w := range want.fields {
-			// (A key with an escape is read through a map, in no order.)
-			g := got.get(w.key)
-			if g == nil || !bytes.Equal(g.val, w.val) || g.plainKey != w.plainKey {
-				t.Fatalf("%s %s: member %q is %+v, a new View's %+v", label, raw, w.key, g, w)
-			}
-			if a, b := got.Text(w.key), want.Text(w.key); a != b {
-				t.Fatalf("%s %s: text of %q is %q, a new View's %q", label, raw, w.key, a, b)
-			}
-		}
-		got.Use("a")
-		want.Use("a")
-		var gw, ww jsonw.Writer
-		if gn, wn := got.AppendRest(&gw), want.AppendRest(&ww); gn != wn || !bytes.Equal(gw.B, ww.B) {
-			t.Fatalf("%s %s: rest %s (%d), a new View's %s (%d)", label, raw, gw.B, gn, ww.B, wn)
-		}
-	}
-	// read reads every member of v and writes its rest, as a mapping does.
-	read := func(v *View) {
-		for _, fl := range v.fields {
-			v.Text(fl.key)
-		}
-		v.Use("b")
-		var w jsonw.Writer
-		v.AppendRest(&w)
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		var v View
@@ -244,7 +248,7 @@ func FuzzResetIsNew(f *testing.F) {
 		var buf []byte
 		into := func(s string) json.RawMessage { buf = append(buf[:0], s...); return buf }
 		if v.Reset(into(a)) == nil {
-			read(&v)
+			readAll(&v)
 		}
 		fresh, err := New(json.RawMessage(b))
 		if rerr := v.Reset(into(b)); (rerr != nil) != (err != nil) {
@@ -253,7 +257,7 @@ func FuzzResetIsNew(f *testing.F) {
 		if err != nil {
 			return
 		}
-		same(t, "after "+a+":", &v, fresh, b)
+		sameAsNew(t, "after "+a+":", &v, fresh, b)
 		// The same keys in the same order, other values.
 		var other strings.Builder
 		other.WriteString("{")
@@ -266,7 +270,7 @@ func FuzzResetIsNew(f *testing.F) {
 		}
 		other.WriteString("}")
 		b2 := other.String()
-		read(&v)
+		readAll(&v)
 		if err := v.Reset(into(b2)); err != nil {
 			t.Fatalf("Reset(%s): %v", b2, err)
 		}
@@ -274,11 +278,89 @@ func FuzzResetIsNew(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(t, "after "+b+":", &v, fresh2, b2)
+		sameAsNew(t, "after "+b+":", &v, fresh2, b2)
 		if err := v.Reset(into(b2)); err != nil {
 			t.Fatal(err)
 		}
 		fresh2, _ = New(json.RawMessage(b2))
-		same(t, "after itself:", &v, fresh2, b2)
+		sameAsNew(t, "after itself:", &v, fresh2, b2)
 	})
+}
+
+// FuzzShapesInTurn: a View that reads objects of a few shapes in any order
+// (each copied into one buffer, the bytes of the object before becoming
+// the next one's) reads each as a new View does, whichever of its kept
+// shapes the object has, or none: objects of more shapes than a View
+// keeps, objects whose keys begin or end as another's, repeated keys.
+func FuzzShapesInTurn(f *testing.F) {
+	for _, seed := range []struct{ a, b, c, order string }{
+		{`{"a":1,"b":2,"c":3}`, `{"a":1,"b":2}`, `{"a":1,"c":2,"b":3}`, "\x00\x01\x02\x00\x03\x04\x05\x00\x06\x07\x01"},
+		{`{"x":1,"y":[1,{"z":2}]}`, `{}`, `{"x":null,"x":2}`, "\x00\x01\x00\x02\x00\x02\x02\x05\x08"},
+		{`{"<>":"v","b":"N/A"}`, `{"<>":1}`, `{"b":"x","<>":2}`, "\x02\x01\x00\x03\x06\x00\x01\x02\x03\x04\x05\x06\x07\x08"},
+		{`{"a\u0041":1,"b":2}`, `{"a":1,"b":2}`, `[1]`, "\x00\x01\x00\x01\x02\x01"},
+	} {
+		f.Add(seed.a, seed.b, seed.c, []byte(seed.order))
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string, order []byte) {
+		if len(order) > 64 {
+			order = order[:64]
+		}
+		// The objects: the three, and for each one that is an object,
+		// its keys with other values, its first keys, and its keys with
+		// one more.
+		objs := []string{a, b, c}
+		for _, o := range []string{a, b, c} {
+			var keys []string
+			dec := json.NewDecoder(strings.NewReader(o))
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+				continue
+			}
+			for dec.More() {
+				tok, err := dec.Token()
+				if err != nil {
+					break
+				}
+				keys = append(keys, tok.(string))
+				var skip json.RawMessage
+				if dec.Decode(&skip) != nil {
+					break
+				}
+			}
+			objs = append(objs, object(keys, "w"), object(keys[:len(keys)/2], "p"), object(append(keys[:len(keys):len(keys)], "more"), "m"))
+		}
+		var v View
+		var buf []byte
+		for step, pick := range order {
+			raw := objs[int(pick)%len(objs)]
+			buf = append(buf[:0], raw...)
+			fresh, err := New(json.RawMessage(raw))
+			if rerr := v.Reset(buf); (rerr != nil) != (err != nil) {
+				t.Fatalf("step %d: Reset(%s): error %v, New's %v", step, raw, rerr, err)
+			}
+			if err != nil {
+				continue
+			}
+			sameAsNew(t, fmt.Sprintf("step %d:", step), &v, fresh, raw)
+			readAll(&v)
+		}
+		if len(v.shapes) > maxShapes {
+			t.Fatalf("the View keeps %d shapes, at most %d", len(v.shapes), maxShapes)
+		}
+	})
+}
+
+// object returns a JSON object of keys, in order, each with a string
+// value made of tag and its place.
+func object(keys []string, tag string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		q, _ := json.Marshal(k)
+		fmt.Fprintf(&b, `%s:"%s%d"`, q, tag, i)
+	}
+	b.WriteString("}")
+	return b.String()
 }
