@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/enrich"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
@@ -21,21 +22,7 @@ import (
 // compression ratio and the bytes of the reply's values for each profile. The sink's level is chosen from it (see
 // docs/BENCHMARKS.md).
 func BenchmarkZstdLevels(b *testing.B) {
-	ed, meta := costReply(b)
-	native, _ := enrich.Flatten(meta, ed.Incident.ModificationTime, ed)
-	all, _ := profile.Parse(strings.Join(profile.Names, ","))
-	values := map[string][]byte{}
-	for _, r := range all.Enriched(meta, ed.Incident.ModificationTime, ed, native) {
-		name := profile.Native
-		switch r.Topic {
-		case record.TopicOCSFIncidents, record.TopicOCSFAlerts:
-			name = profile.OCSF
-		case record.TopicECSIncidents, record.TopicECSAlerts:
-			name = profile.ECS
-		}
-		values[name] = append(values[name], r.Value...)
-	}
-	const batch = 64 << 10
+	values := costValues(b)
 	for _, level := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault} {
 		enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(64<<10), zstd.WithEncoderConcurrency(1),
 			zstd.WithZeroFrames(true), zstd.WithEncoderLevel(level))
@@ -50,8 +37,8 @@ func BenchmarkZstdLevels(b *testing.B) {
 				var compressed int
 				for b.Loop() {
 					compressed = 0
-					for off := 0; off < len(in); off += batch {
-						out = enc.EncodeAll(in[off:min(off+batch, len(in))], out[:0])
+					for off := 0; off < len(in); off += compressBatch {
+						out = enc.EncodeAll(in[off:min(off+compressBatch, len(in))], out[:0])
 						compressed += len(out)
 					}
 				}
@@ -60,6 +47,57 @@ func BenchmarkZstdLevels(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkLZ4 compresses the same values as BenchmarkZstdLevels, in the
+// same batches, with lz4 blocks at franz-go's default level: the sink's
+// fallback codec, and the one other codec fast enough to consider.
+func BenchmarkLZ4(b *testing.B) {
+	values := costValues(b)
+	for _, name := range profile.Names {
+		in := values[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			var c lz4.Compressor
+			out := make([]byte, lz4.CompressBlockBound(compressBatch))
+			var compressed int
+			for b.Loop() {
+				compressed = 0
+				for off := 0; off < len(in); off += compressBatch {
+					n, err := c.CompressBlock(in[off:min(off+compressBatch, len(in))], out)
+					if err != nil {
+						b.Fatal(err)
+					}
+					compressed += n
+				}
+			}
+			b.ReportMetric(float64(len(in))/float64(compressed), "ratio")
+			b.ReportMetric(float64(len(in)), "B/reply")
+		})
+	}
+}
+
+// compressBatch is the batch the compression benchmarks compress at once.
+const compressBatch = 64 << 10
+
+// costValues returns the record values of one cost-phase reply with every
+// output profile, one after another, by profile.
+func costValues(b *testing.B) map[string][]byte {
+	ed, meta := costReply(b)
+	native, _ := enrich.Flatten(meta, ed.Incident.ModificationTime, ed)
+	all, _ := profile.Parse(strings.Join(profile.Names, ","))
+	values := map[string][]byte{}
+	for _, r := range all.Enriched(meta, ed.Incident.ModificationTime, ed, native) {
+		name := profile.Native
+		switch r.Topic {
+		case record.TopicOCSFIncidents, record.TopicOCSFAlerts:
+			name = profile.OCSF
+		case record.TopicECSIncidents, record.TopicECSAlerts:
+			name = profile.ECS
+		}
+		values[name] = append(values[name], r.Value...)
+	}
+	return values
 }
 
 // costReply fetches one 1,000-alert reply of the simulated tenant, as the
