@@ -86,7 +86,7 @@ type Config struct {
 	Connector   string        // required: the envelope's connector field
 	Tenant      string        // the envelope's tenant field; may be empty
 	Workers     int           // concurrent enrichments; default 2
-	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies and replies over the process's reply budget not counted; default 6
+	MaxAttempts int           // calls per enrichment before the DLQ, 429 replies and the first replies over the process's reply budget not counted; default 6
 	AlertsLimit int           // alerts_limit of every request; default xdr.DefaultAlertsLimit (1000)
 	CallTimeout time.Duration // per call, on top of the client's own timeout; 0 = none
 	// MaxRecordBytes is KAFKA_MAX_RECORD_BYTES: a record larger than this is
@@ -109,6 +109,13 @@ const (
 // budgetRetryWait is how long an enrichment whose reply did not fit in the
 // process's reply budget waits when its backoff has stopped.
 const budgetRetryWait = time.Minute
+
+// maxBudgetWaits is how many replies of an enrichment may fail to fit in
+// the process's reply budget without counting as attempts: with the
+// default backoff, about ten minutes of contention. Beyond them each counts,
+// so a budget too small for the replies the tenants fetch at once ends in
+// the DLQ, saying so, instead of in calls retried for ever.
+const maxBudgetWaits = 10
 
 // Option configures an Enricher.
 type Option func(*Enricher)
@@ -290,7 +297,7 @@ func (e *Enricher) Len() int { return e.q.Len() }
 type Stats struct {
 	Calls       uint64 // get_incident_extra_data calls made, every attempt counted
 	Retries     uint64 // calls repeated after a retryable failure other than 429
-	BudgetWaits uint64 // of Retries, replies that did not fit in the process's reply budget (xdr.ErrReplyBudget), attempts not counted
+	BudgetWaits uint64 // of Retries, replies that did not fit in the process's reply budget (xdr.ErrReplyBudget), not counted as attempts (see maxBudgetWaits)
 	RateLimited uint64 // 429 replies
 	Enriched    uint64 // enrichments whose records Kafka acknowledged
 	DLQ         uint64 // enrichments whose DLQ record Kafka acknowledged
@@ -536,22 +543,23 @@ func (e *Enricher) settle(ctx context.Context, j *job, ed *xdr.ExtraData, timedO
 		e.requeue(j, time.Time{})
 		return false
 	}
-	if errors.Is(err, xdr.ErrReplyBudget) {
+	if errors.Is(err, xdr.ErrReplyBudget) && rs.budgetWaits < maxBudgetWaits {
 		// The process's reply budget was held by other replies, other
 		// tenants' as often as not: neither the incident nor the tenant
 		// failed, so the enrichment waits out the contention without
-		// spending one of its attempts, and contention never dead-letters
-		// it. The backoff still grows, which bounds the calls it spends.
+		// spending one of its attempts, up to maxBudgetWaits times. The
+		// backoff, kept with the retry state, grows with each wait.
 		d, ok := e.backoff(id, &rs)
 		if !ok {
 			d = budgetRetryWait
 		}
+		rs.budgetWaits++
 		e.setRetry(id, rs)
 		e.retries.Add(1)
 		e.budgetRetries.Add(1)
 		span.AddEvent("retry", trace.WithAttributes(attribute.Int64("backoff_ms", d.Milliseconds()), attribute.String("error", err.Error())))
 		log.WarnContext(ctx, "the reply did not fit in the process's reply budget beside other replies; retrying later without counting an attempt (raise XDR_REPLY_BUDGET_BYTES, with the memory limit, if this repeats)",
-			"attempts", rs.attempts, "backoff", d)
+			"budget_waits", rs.budgetWaits, "max_budget_waits", maxBudgetWaits, "attempts", rs.attempts, "backoff", d)
 		j.outcome("retry")
 		e.requeue(j, time.Now().Add(d))
 		return false
@@ -652,6 +660,7 @@ func (e *Enricher) stop(err error) {
 type retryState struct {
 	attempts     int             // calls that failed, 429s not counted
 	bulkFailures int             // bulk calls that failed as a whole for it (see bulk.go)
+	budgetWaits  int             // replies that did not fit in the process's reply budget (see maxBudgetWaits)
 	bo           backoff.BackOff // made at the first retry (WithBackoff)
 }
 
@@ -668,7 +677,7 @@ func (e *Enricher) retryOf(id string) retryState {
 func (e *Enricher) setRetry(id string, rs retryState) {
 	e.retryMu.Lock()
 	defer e.retryMu.Unlock()
-	if rs.attempts == 0 && rs.bulkFailures == 0 {
+	if rs.attempts == 0 && rs.bulkFailures == 0 && rs.budgetWaits == 0 {
 		delete(e.retrying, id)
 		return
 	}

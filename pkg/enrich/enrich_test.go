@@ -893,3 +893,45 @@ func TestEnricherReplyBudgetContentionNeverDeadLetters(t *testing.T) {
 		})
 	}
 }
+
+// TestEnricherReplyBudgetStarvationBacksOffThenDeadLetters: with the
+// default backoff, an enrichment whose reply never fits in the process's
+// reply budget waits longer after each failure (the backoff is kept across
+// the waits, which count no attempt), and after maxBudgetWaits of them the
+// failures count as attempts: the enrichment ends in the DLQ, saying why,
+// after maxBudgetWaits + MaxAttempts calls, instead of calling for ever.
+func TestEnricherReplyBudgetStarvationBacksOffThenDeadLetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{reply: func(context.Context, string, int) (*xdr.ExtraData, error) {
+			return nil, fmt.Errorf("get_incident_extra_data: reading the reply: %w", xdr.ErrReplyBudget)
+		}}
+		h := newHarness(t, Config{}, api) // the default backoff: 2 s doubling to 2 min
+		h.e.Enqueue(offsets.Pending{IncidentID: "7", ModificationTime: 55})
+		h.run(t)
+		start := time.Now()
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		// 2, 4, 8, 16, 32, 64 and 120 s, each ±50 %: at most 9 calls in
+		// five minutes; a backoff begun again at each wait makes a call
+		// every one to three seconds.
+		if n := len(api.callIDs()); n > 9 {
+			t.Fatalf("%d calls in the first %s of contention; the backoff does not grow", n, time.Since(start))
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if n, want := len(api.callIDs()), maxBudgetWaits+DefaultMaxAttempts; n != want {
+			t.Fatalf("%d calls, want %d (%d budget waits, then %d attempts)", n, want, maxBudgetWaits, DefaultMaxAttempts)
+		}
+		recs := h.pub.all()
+		if len(recs) != 1 || recs[0].Type != record.TypeDLQ {
+			t.Fatalf("published %d records, want only the DLQ record", len(recs))
+		}
+		if e := decodeEnvelope(t, recs[0].Value).Error; e == nil || e.Attempts != DefaultMaxAttempts || !strings.Contains(e.Message, "reply budget") {
+			t.Fatalf("DLQ error %+v, want %d attempts over the reply budget", e, DefaultMaxAttempts)
+		}
+		if st := h.e.Stats(); st.BudgetWaits != maxBudgetWaits || st.DLQ != 1 {
+			t.Fatalf("stats %+v, want %d budget waits and one DLQ record", st, maxBudgetWaits)
+		}
+		h.shutdown(t)
+	})
+}
