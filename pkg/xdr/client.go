@@ -262,6 +262,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.signer = &signer{mode: mode, keyID: keyID, key: cfg.Key, now: c.now, rand: c.rand}
 	c.sc = newScrubber(cfg.Key.Reveal())
+	if looksSecret(cfg.KeyID) {
+		c.sc = c.sc.withAlso(cfg.KeyID)
+	}
 	return c, nil
 }
 
@@ -502,11 +505,34 @@ func (c *Client) failure(parent, rctx context.Context, endpoint string, err erro
 	// Any other timeout (an http.Client.Timeout, a dialer's) is this
 	// attempt's too, not the caller's: mark it so Retryable sees ErrTimeout
 	// before the context.DeadlineExceeded it may also match.
+	err = c.scrubbed(err)
 	if ne, ok := errors.AsType[net.Error](err); errors.Is(err, context.DeadlineExceeded) || ok && ne.Timeout() {
 		return fmt.Errorf("calling %s: %w: %w", endpoint, ErrTimeout, err)
 	}
 	return fmt.Errorf("calling %s: %w", endpoint, err)
 }
+
+// scrubbed returns err with its text scrubbed of the key when it holds it:
+// a transport error may quote what the server sent (net/http quotes a
+// malformed header line, a proxy may have copied the request's headers
+// into it).
+func (c *Client) scrubbed(err error) error {
+	msg := err.Error()
+	if clean := c.sc.text(msg); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// scrubbedError is an error whose text was scrubbed of the key; errors.Is
+// and errors.As still see its cause, whose own text must not be printed.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
 
 // malformed wraps a decoding error of a 2xx body, adding a short excerpt when
 // the body is not JSON at all (a proxy's HTML page, say). The error message

@@ -2,7 +2,6 @@ package xdr
 
 import (
 	"bytes"
-	"fmt"
 	"html"
 	"slices"
 	"strconv"
@@ -23,17 +22,36 @@ import (
 // remembers the span of the original text it came from, so a match at any
 // level replaces exactly the original bytes that spell the key.
 //
-// Reply bodies (reply) are checked cheaply, with bytes.Contains, for the
-// key and its common escaped forms only: they can be large, and their
-// text is not printed but published.
+// Reply bodies (reply) are searched that way only when a few cheap
+// searches find a sign of the key in them (see reply): they can be large,
+// and nearly all of them hold no echo.
 //
 // A scrubber is immutable and safe for concurrent use; a nil one, or one
 // without a key, changes nothing.
 type scrubber struct {
-	key    []byte
-	forms  [][]byte            // the key and its common escaped forms, longest first
-	anchor []byte              // a run of the key's letters and digits, which every form spells as it is (anchorOf)
-	grams  map[string]struct{} // every run of partialRun characters of the key
+	key     []byte
+	anchors [][]byte            // runs of the key's letters and digits that reply searches a body for (anchorOf)
+	escaped [256]bool           // the key's letters and digits, which no JSON encoder escapes: a body escaping one as \u00XX may spell the key
+	grams   map[string]struct{} // every run of partialRun characters of the key
+	next    *scrubber           // another secret's, applied after this one's (withAlso)
+}
+
+// withAlso returns a scrubber that removes s's key and then secret: the
+// key id, when it looks like a key (a key and its id swapped in the
+// settings send the key as the id).
+func (s *scrubber) withAlso(secret string) *scrubber {
+	if s == nil || secret == "" {
+		return s
+	}
+	out := *s
+	out.next = newScrubber(secret)
+	return &out
+}
+
+// looksSecret reports whether a key id looks like a key rather than an id:
+// the API's key ids are short numbers.
+func looksSecret(id string) bool {
+	return len(id) >= 16 && strings.Trim(id, "0123456789") != ""
 }
 
 // partialRun is the shortest run of the key's characters that text scrubs
@@ -56,21 +74,40 @@ func newScrubber(key string) *scrubber {
 	for i := 0; i+partialRun <= len(key); i++ {
 		grams[key[i:i+partialRun]] = struct{}{}
 	}
-	return &scrubber{key: []byte(key), forms: escapedForms(key), anchor: anchorOf(key), grams: grams}
+	sc := &scrubber{key: []byte(key), grams: grams}
+	// The anchors: the run starting at the key's rarest character, and
+	// runs within its first and last anchorReach characters, which an
+	// echo cut short by a proxy ("<first 24 characters>...") keeps.
+	reach := min(anchorReach, len(key))
+	for _, a := range [][]byte{anchorOf(key, 0, len(key)), anchorOf(key, 0, reach), anchorOf(key, len(key)-reach, len(key))} {
+		if a != nil && !slices.ContainsFunc(sc.anchors, func(b []byte) bool { return bytes.Equal(a, b) }) {
+			sc.anchors = append(sc.anchors, a)
+		}
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; isAlnum(c) {
+			sc.escaped[c] = true
+		}
+	}
+	return sc
 }
 
-// anchorOf picks the part of key that reply searches a body for first:
-// a run of at least minAnchor letters and digits (every form of the key
-// spells it as it is), starting at the character least frequent in JSON
-// text, so that the search rarely stops to compare (a run starting with a
-// common letter made the check of a 4 MB reply 40 times slower). nil when
-// the key has no such run.
-func anchorOf(key string) []byte {
+// anchorReach is how far from either end of the key reply's end anchors
+// lie.
+const anchorReach = 16
+
+// anchorOf picks a part of key that reply searches a body for: a run of at
+// least minAnchor letters and digits within key[from:to] (every escaped
+// form of the key spells it as it is), starting at the character least
+// frequent in JSON text, so that the search rarely stops to compare (a run
+// starting with a common letter made the check of a 4 MB reply 40 times
+// slower). nil when key[from:to] has no such run.
+func anchorOf(key string, from, to int) []byte {
 	var best string
 	bestRank := len(byFrequency) + 1
-	for start := 0; start < len(key); {
+	for start := from; start < to; {
 		end := start
-		for end < len(key) && isAlnum(key[end]) {
+		for end < to && isAlnum(key[end]) {
 			end++
 		}
 		for p := start; end-p >= minAnchor; p++ {
@@ -98,6 +135,11 @@ func isAlnum(c byte) bool {
 // partialRun of its characters at any level of decoding, replaced by
 // [REDACTED].
 func (s *scrubber) text(t string) string {
+	if s != nil && s.next != nil {
+		own := *s
+		own.next = nil
+		return s.next.text(own.text(t))
+	}
 	if s == nil || len(s.key) == 0 || len(t) < min(len(s.key), partialRun) {
 		return t
 	}
@@ -110,6 +152,11 @@ func (s *scrubber) text(t string) string {
 
 // bytes is text for a body.
 func (s *scrubber) bytes(b []byte) []byte {
+	if s != nil && s.next != nil {
+		own := *s
+		own.next = nil
+		return s.next.bytes(own.bytes(b))
+	}
 	if s == nil || len(s.key) == 0 || len(b) < min(len(s.key), partialRun) {
 		return b
 	}
@@ -120,21 +167,90 @@ func (s *scrubber) bytes(b []byte) []byte {
 	return redact(b, spans)
 }
 
-// reply returns b with the key and its common escaped forms replaced by
-// [REDACTED], and how many were replaced. It allocates only when it finds
-// one. A body without the key's anchor (see anchorOf) takes one search.
+// reply returns b with every spelling of the key, and every run of
+// partialRun of its characters, replaced by [REDACTED], as bytes does, and
+// how many runs were replaced. It allocates only when it finds one.
+//
+// A body is searched that way only when it looks like it may hold the key:
+// it holds one of the anchors (a run of the key's letters and digits that
+// every escaped form spells as it is, or that an echo cut short keeps), or
+// it escapes as \u00XX a letter or digit of the key, which no JSON encoder
+// escapes (an echo hiding the key from a plain search). Other bodies take a
+// few searches.
 func (s *scrubber) reply(b []byte) ([]byte, int) {
-	if s == nil || len(s.key) == 0 || s.anchor != nil && !bytes.Contains(b, s.anchor) {
+	if s != nil && s.next != nil {
+		own := *s
+		own.next = nil
+		b, n := own.reply(b)
+		b, m := s.next.reply(b)
+		return b, n + m
+	}
+	if s == nil || len(s.key) == 0 || !s.suspicious(b) {
 		return b, 0
 	}
-	n := 0
-	for _, f := range s.forms {
-		if c := bytes.Count(b, f); c > 0 {
-			b = bytes.ReplaceAll(b, f, []byte(redacted))
-			n += c
+	spans := s.spans(b)
+	if len(spans) == 0 {
+		return b, 0
+	}
+	return redact(b, spans), runs(spans)
+}
+
+// suspicious reports whether b holds an anchor of the key or a \u00XX
+// escape of one of its letters or digits; true for a key without anchors.
+func (s *scrubber) suspicious(b []byte) bool {
+	if len(s.anchors) == 0 {
+		return true
+	}
+	for _, a := range s.anchors {
+		if bytes.Contains(b, a) {
+			return true
 		}
 	}
-	return b, n
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u00`))
+		if j < 0 {
+			return false
+		}
+		i += j + 4
+		if i+2 <= len(b) {
+			if c, ok := hexByte(b[i], b[i+1]); ok && s.escaped[c] {
+				return true
+			}
+		}
+	}
+}
+
+// hexByte reads two hexadecimal digits.
+func hexByte(hi, lo byte) (byte, bool) {
+	h, ok1 := hexValue(hi)
+	l, ok2 := hexValue(lo)
+	return h<<4 | l, ok1 && ok2
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// runs is how many runs redact replaces spans by.
+func runs(spans [][2]int) int {
+	slices.SortFunc(spans, func(x, y [2]int) int { return x[0] - y[0] })
+	n := 0
+	for i := 0; i < len(spans); {
+		hi := spans[i][1]
+		for i++; i < len(spans) && spans[i][0] <= hi; i++ {
+			hi = max(hi, spans[i][1])
+		}
+		n++
+	}
+	return n
 }
 
 // spans returns the [start, end) ranges of src that spell the key at some
@@ -348,67 +464,3 @@ func isDigit(c byte, base int) bool {
 	}
 	return false
 }
-
-// escapedForms returns the key as it is and in the escaped forms a server
-// most likely echoes it in, each escaping only the characters that are not
-// letters or digits (in a base64 key: / + =): JSON's \/ (once, and inside
-// a JSON string within JSON) and \u00XX, percent-encoding and HTML's
-// decimal, hexadecimal and named references. Duplicates are dropped; the
-// longest form comes first, so none is cut by a shorter one's replacement.
-func escapedForms(key string) [][]byte {
-	styles := []func(c byte) string{
-		func(c byte) string { return string(c) },
-		func(c byte) string {
-			if c == '/' {
-				return `\/`
-			}
-			return string(c)
-		},
-		func(c byte) string {
-			if c == '/' {
-				return `\\\/`
-			}
-			return string(c)
-		},
-		func(c byte) string {
-			if c == '/' {
-				return `\\/`
-			}
-			return string(c)
-		},
-		func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
-		func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
-		func(c byte) string { return fmt.Sprintf("%%%02X", c) },
-		func(c byte) string { return fmt.Sprintf("%%%02x", c) },
-		func(c byte) string { return fmt.Sprintf("&#%d;", c) },
-		func(c byte) string { return fmt.Sprintf("&#x%02X;", c) },
-		func(c byte) string { return fmt.Sprintf("&#x%02x;", c) },
-		func(c byte) string {
-			if name, ok := htmlNames[c]; ok {
-				return "&" + name + ";"
-			}
-			return string(c)
-		},
-	}
-	var out [][]byte
-	for i, style := range styles {
-		var b []byte
-		for j := 0; j < len(key); j++ {
-			c := key[j]
-			if i > 0 && (isAlnum(c) || c >= utf8.RuneSelf) {
-				b = append(b, c)
-				continue
-			}
-			b = append(b, style(c)...)
-		}
-		if !slices.ContainsFunc(out, func(f []byte) bool { return bytes.Equal(f, b) }) {
-			out = append(out, b)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b []byte) int { return len(b) - len(a) })
-	return out
-}
-
-// htmlNames are the named references of the characters keys are written
-// in beyond letters and digits.
-var htmlNames = map[byte]string{'/': "sol", '+': "plus", '=': "equals", '_': "lowbar", '.': "period"}

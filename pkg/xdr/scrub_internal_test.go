@@ -2,7 +2,10 @@ package xdr
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 // BenchmarkReplyKeyCheck is the cost of the check every successful reply
@@ -25,25 +28,25 @@ func BenchmarkReplyKeyCheck(b *testing.B) {
 func TestReplyAnchor(t *testing.T) {
 	for _, key := range []string{"q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s", "0123456789abcdef0123456789abcdef", "ab/cd/ef+gh=ij/kl/mn", "a-b_c.d~e"} {
 		sc := newScrubber(key)
-		if a := anchorOf(key); a != nil {
-			for _, f := range sc.forms {
+		for _, a := range sc.anchors {
+			for _, f := range escapedForms(key) {
 				if !bytes.Contains(f, a) {
 					t.Errorf("key %q: form %q lacks the anchor %q", key, f, a)
 				}
 			}
 		}
-		for _, f := range sc.forms {
+		for _, f := range escapedForms(key) {
 			body := []byte(`{"note":"` + string(f) + `"}`)
 			if out, n := sc.reply(body); n != 1 || bytes.Contains(out, []byte(key)) {
 				t.Errorf("key %q: form %q: %d replaced, body %s", key, f, n, out)
 			}
 		}
 	}
-	if a := anchorOf("ab/cd/ef+gh=ij/kl/mn"); a != nil {
+	if a := anchorOf("ab/cd/ef+gh=ij/kl/mn", 0, 20); a != nil {
 		t.Errorf("anchor %q of a key without a run of %d", a, minAnchor)
 	}
 	// Of the runs long enough, the one starting with the rarest character.
-	if a := string(anchorOf("q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s")); a != "Wc3Ne7" {
+	if a := string(anchorOf("q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s", 0, 32)); a != "Wc3Ne7" {
 		t.Errorf("anchor %q, want Wc3Ne7", a)
 	}
 }
@@ -59,3 +62,67 @@ func BenchmarkErrorScrub(b *testing.B) {
 		sc.bytes(body)
 	}
 }
+
+// escapedForms returns the key as it is and in the escaped forms a server
+// most likely echoes it in, each escaping only the characters that are not
+// letters or digits (in a base64 key: / + =): JSON's \/ (once, and inside
+// a JSON string within JSON) and \u00XX, percent-encoding and HTML's
+// decimal, hexadecimal and named references. Duplicates are dropped; the
+// longest form comes first, so none is cut by a shorter one's replacement.
+func escapedForms(key string) [][]byte {
+	styles := []func(c byte) string{
+		func(c byte) string { return string(c) },
+		func(c byte) string {
+			if c == '/' {
+				return `\/`
+			}
+			return string(c)
+		},
+		func(c byte) string {
+			if c == '/' {
+				return `\\\/`
+			}
+			return string(c)
+		},
+		func(c byte) string {
+			if c == '/' {
+				return `\\/`
+			}
+			return string(c)
+		},
+		func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
+		func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
+		func(c byte) string { return fmt.Sprintf("%%%02X", c) },
+		func(c byte) string { return fmt.Sprintf("%%%02x", c) },
+		func(c byte) string { return fmt.Sprintf("&#%d;", c) },
+		func(c byte) string { return fmt.Sprintf("&#x%02X;", c) },
+		func(c byte) string { return fmt.Sprintf("&#x%02x;", c) },
+		func(c byte) string {
+			if name, ok := htmlNames[c]; ok {
+				return "&" + name + ";"
+			}
+			return string(c)
+		},
+	}
+	var out [][]byte
+	for i, style := range styles {
+		var b []byte
+		for j := 0; j < len(key); j++ {
+			c := key[j]
+			if i > 0 && (isAlnum(c) || c >= utf8.RuneSelf) {
+				b = append(b, c)
+				continue
+			}
+			b = append(b, style(c)...)
+		}
+		if !slices.ContainsFunc(out, func(f []byte) bool { return bytes.Equal(f, b) }) {
+			out = append(out, b)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b []byte) int { return len(b) - len(a) })
+	return out
+}
+
+// htmlNames are the named references of the characters keys are written
+// in beyond letters and digits.
+var htmlNames = map[byte]string{'/': "sol", '+': "plus", '=': "equals", '_': "lowbar", '.': "period"}
