@@ -21,6 +21,7 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/internal/embedded"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/pipeline"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=1.2.3".
@@ -119,7 +120,9 @@ Configuration is by environment variable; see "connector run --help".
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// Whatever a command prints goes through the scrubber of the process's
+	// secrets: a library may quote one in its own error text.
+	code := dispatch(ctx, os.Args[1:], xdr.ScrubbingWriter(os.Stdout), xdr.ScrubbingWriter(os.Stderr))
 	stop()
 	os.Exit(code)
 }

@@ -789,7 +789,10 @@ func (f *fleet) statuses() []TenantStatus {
 
 func (f *fleet) serveTenants(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
+	// A tenant's last error may be a library's text quoting a secret (a
+	// broker refusing SASL quotes what it was sent): the document is
+	// scrubbed of the process's secrets (one Write: Encode buffers it).
+	enc := json.NewEncoder(xdr.ScrubbingWriter(w))
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(f.statuses())
 }

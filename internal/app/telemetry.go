@@ -94,14 +94,14 @@ func newObservability(ctx context.Context, cfg *config.Config, deps Deps, log *s
 	var topts []sdktrace.TracerProviderOption
 	switch v := env("OTEL_TRACES_EXPORTER"); {
 	case deps.SpanExporter != nil:
-		topts = append(topts, sdktrace.WithSyncer(deps.SpanExporter))
+		topts = append(topts, sdktrace.WithSyncer(telemetry.ScrubbingExporter(deps.SpanExporter, xdr.ScrubSecrets)))
 	case v == "none", v == "" && !otlpEndpoint("TRACES"):
 	default:
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
 			return nil, &ConfigError{fmt.Errorf("OTEL_TRACES_EXPORTER: %w", err)}
 		}
-		topts = append(topts, sdktrace.WithBatcher(exp))
+		topts = append(topts, sdktrace.WithBatcher(telemetry.ScrubbingExporter(exp, xdr.ScrubSecrets)))
 	}
 	if len(topts) > 0 {
 		tp := sdktrace.NewTracerProvider(append(topts, sdktrace.WithResource(res))...)

@@ -12,8 +12,11 @@ const redacted = "[REDACTED]"
 // returns the value, and only the request signer should call it.
 type Secret struct{ v string }
 
-// NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: s} }
+// NewSecret wraps s, and remembers it for ScrubSecrets.
+func NewSecret(s string) Secret {
+	remember(s)
+	return Secret{v: s}
+}
 
 // Reveal returns the wrapped value.
 func (s Secret) Reveal() string { return s.v }
@@ -38,4 +41,8 @@ func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler, so configuration loaders
 // can fill a Secret directly.
-func (s *Secret) UnmarshalText(b []byte) error { s.v = string(b); return nil }
+func (s *Secret) UnmarshalText(b []byte) error {
+	s.v = string(b)
+	remember(s.v)
+	return nil
+}
