@@ -494,12 +494,25 @@ func (e *Enricher) batchReply(ctx context.Context, jobs []*job, reply *xdr.Multi
 				"alert_count", it.Data.Incident.AlertCount, "alerts_limit_per_incident", limit)
 			e.toSingle(j, "alerts_limit_per_incident reached")
 		default:
+			e.trim(it.Data)
 			if err := e.verify(ctx, j.it, it.Data, xdr.EndpointGetMultipleIncidentsExtraData, j.log); err != nil {
 				e.settle(ctx, j, nil, false, fmt.Errorf("fetching extra data for incident %s: %w", id, err))
 				continue
 			}
 			e.settle(ctx, j, it.Data, false, nil)
 		}
+	}
+}
+
+// trim cuts a bulk item's alerts to ALERTS_LIMIT, which the bulk endpoint
+// does not take (it returns up to its own per-incident cap): a single call
+// asks for alerts_limit=ALERTS_LIMIT and gets the first ones, the total
+// still counted, and an incident gives the same records whichever endpoint
+// fetched it, its truncation flagged alike.
+func (e *Enricher) trim(ed *xdr.ExtraData) {
+	if n := e.cfg.AlertsLimit; n > 0 && len(ed.Alerts.Data) > n {
+		ed.Alerts.TotalCount = max(ed.Alerts.TotalCount, len(ed.Alerts.Data))
+		ed.Alerts.Data = ed.Alerts.Data[:n]
 	}
 }
 
