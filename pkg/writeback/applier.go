@@ -200,9 +200,14 @@ type Applier struct {
 	log *slog.Logger
 	now func() time.Time
 
-	seen      map[string]commandState // command_id -> its last record
-	positions map[int32]int64         // next offset to read, per partition
-	dirty     bool                    // positions moved since last written
+	seen map[string]commandState // command_id -> its last record
+	// answered are the records of commands another tenant's applier
+	// answered for a tenant this process did not know then (AnsweredBy
+	// set), by tenant and command_id: the tenant once added, or the next
+	// applier that answers for unknown tenants, skips them.
+	answered  map[string]map[string]commandState
+	positions map[int32]int64 // next offset to read, per partition
+	dirty     bool            // positions moved since last written
 
 	mp          metric.MeterProvider
 	metricAttrs []attribute.KeyValue
@@ -244,7 +249,7 @@ func New(cfg Config, api API, kcl *kgo.Client, opts ...Option) (*Applier, error)
 		cfg.Known = func(id string) bool { return id == t }
 	}
 	a := &Applier{cfg: cfg, api: api, kcl: kcl, log: slog.New(slog.DiscardHandler), now: time.Now,
-		seen: map[string]commandState{}, positions: map[int32]int64{}}
+		seen: map[string]commandState{}, answered: map[string]map[string]commandState{}, positions: map[int32]int64{}}
 	a.w = plainWriter{kcl}
 	if cfg.ExactlyOnce {
 		a.w = txnWriter{kcl}
@@ -281,6 +286,10 @@ type commandState struct {
 	Partition     int32  `json:"partition"`
 	Offset        int64  `json:"offset"`
 	At            int64  `json:"at"` // epoch ms
+	// AnsweredBy is the tenant whose applier answered this command for a
+	// tenant the process did not know (the record is under the key of
+	// the command's tenant); empty when the tenant's own applier did.
+	AnsweredBy string `json:"answered_by,omitempty"`
 	// Result is the result published after this record (done only), so
 	// a redelivery of the very same command record after a crash between
 	// the two publishes it again (at-least-once mode).
@@ -310,8 +319,11 @@ const (
 	kindFence    = "fence" // always a tombstone: the content of the fencing transaction
 )
 
-func (a *Applier) key(kind, id string) []byte {
-	b, _ := json.Marshal(stateKey{Connector: a.cfg.Connector, Tenant: a.cfg.Policy.Tenant, Kind: kind, CommandID: id})
+func (a *Applier) key(kind, id string) []byte { return a.keyOf(a.cfg.Policy.Tenant, kind, id) }
+
+// keyOf is the key of a record of tenant's commands.
+func (a *Applier) keyOf(tenant, kind, id string) []byte {
+	b, _ := json.Marshal(stateKey{Connector: a.cfg.Connector, Tenant: tenant, Kind: kind, CommandID: id})
 	return b
 }
 
@@ -319,7 +331,13 @@ func (a *Applier) key(kind, id string) []byte {
 func (a *Applier) load(ctx context.Context) error {
 	return offsets.ReadToEnd(ctx, a.kcl, a.cfg.OffsetsTopic, a.cfg.ClientOpts, func(r *kgo.Record) error {
 		var k stateKey
-		if json.Unmarshal(r.Key, &k) != nil || k.Connector != a.cfg.Connector || k.Tenant != a.cfg.Policy.Tenant {
+		if json.Unmarshal(r.Key, &k) != nil || k.Connector != a.cfg.Connector {
+			return nil
+		}
+		if k.Tenant != a.cfg.Policy.Tenant {
+			if k.Kind == kindCommand {
+				return a.loadAnswered(k, r)
+			}
 			return nil
 		}
 		switch k.Kind {
@@ -354,6 +372,29 @@ func (a *Applier) load(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// loadAnswered keeps another tenant's command record when an applier
+// answered it for that tenant (AnsweredBy), forgetting it at its
+// tombstone.
+func (a *Applier) loadAnswered(k stateKey, r *kgo.Record) error {
+	if r.Value == nil {
+		delete(a.answered[k.Tenant], k.CommandID)
+		return nil
+	}
+	var v commandState
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		return fmt.Errorf("decoding command record at offset %d: %w", r.Offset, err)
+	}
+	if v.AnsweredBy == "" {
+		delete(a.answered[k.Tenant], k.CommandID)
+		return nil
+	}
+	if a.answered[k.Tenant] == nil {
+		a.answered[k.Tenant] = map[string]commandState{}
+	}
+	a.answered[k.Tenant][k.CommandID] = v
+	return nil
 }
 
 // ensureTopics creates the commands and results topics when missing.
@@ -470,6 +511,13 @@ func (a *Applier) expire(ctx context.Context) error {
 			tombs = append(tombs, &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindCommand, id)})
 		}
 	}
+	for tenant, ids := range a.answered {
+		for id, st := range ids {
+			if st.At < cutoff {
+				tombs = append(tombs, &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.keyOf(tenant, kindCommand, id)})
+			}
+		}
+	}
 	if len(tombs) == 0 {
 		return nil
 	}
@@ -479,7 +527,11 @@ func (a *Applier) expire(ctx context.Context) error {
 	for _, r := range tombs {
 		var k stateKey
 		_ = json.Unmarshal(r.Key, &k)
-		delete(a.seen, k.CommandID)
+		if k.Tenant == a.cfg.Policy.Tenant {
+			delete(a.seen, k.CommandID)
+		} else {
+			delete(a.answered[k.Tenant], k.CommandID)
+		}
 	}
 	a.log.Info("expired command records deleted", "count", len(tombs))
 	return nil
@@ -497,6 +549,18 @@ func (a *Applier) positionRecord() *kgo.Record {
 	}
 	b, _ := json.Marshal(v)
 	return &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.key(kindPosition, ""), Value: b}
+}
+
+// answeredRecord is the record of a command of tenant, another than this
+// applier's, answered here.
+func (a *Applier) answeredRecord(tenant, id string, st commandState) *kgo.Record {
+	st.SchemaVersion, st.At, st.AnsweredBy = 1, a.now().UnixMilli(), a.cfg.Policy.Tenant
+	b, _ := json.Marshal(st)
+	if a.answered[tenant] == nil {
+		a.answered[tenant] = map[string]commandState{}
+	}
+	a.answered[tenant][id] = st
+	return &kgo.Record{Topic: a.cfg.OffsetsTopic, Key: a.keyOf(tenant, kindCommand, id), Value: b}
 }
 
 func (a *Applier) commandRecord(id string, st commandState) *kgo.Record {
@@ -535,7 +599,14 @@ func (a *Applier) handle(ctx context.Context, r *kgo.Record) error {
 	}
 	id := cmd.CommandID
 	prev, seen := a.seen[id]
-	if id != "" && seen && prev.State == "done" && prev.Partition == r.Partition && prev.Offset == r.Offset && prev.Result != nil {
+	if unknown {
+		prev, seen = a.answered[tenant][id]
+	}
+	// Answered by another applier (for a tenant the process did not know
+	// then, or by the applier that answered for unknown tenants before
+	// this one): never answered again.
+	answeredElsewhere := seen && prev.AnsweredBy != "" && prev.AnsweredBy != a.cfg.Policy.Tenant
+	if id != "" && seen && prev.State == "done" && !answeredElsewhere && prev.Partition == r.Partition && prev.Offset == r.Offset && prev.Result != nil {
 		// This very record again: the run that recorded it done may
 		// have stopped before its result was acknowledged.
 		a.positions[r.Partition] = r.Offset + 1
@@ -732,8 +803,16 @@ func (a *Applier) finish(ctx context.Context, r *kgo.Record, id string, res Resu
 		return fmt.Errorf("encoding result: %w", err)
 	}
 	var state []*kgo.Record
-	if id != "" {
-		state = append(state, a.commandRecord(id, commandState{State: "done", Outcome: res.Outcome, Partition: r.Partition, Offset: r.Offset, Result: b}))
+	switch done := (commandState{State: "done", Outcome: res.Outcome, Partition: r.Partition, Offset: r.Offset, Result: b}); {
+	case id == "":
+	case res.Tenant != a.cfg.Policy.Tenant:
+		// Answered for a tenant the process does not know: recorded
+		// under that tenant's key, where its applier looks once it is
+		// added, and where the next applier to answer for unknown
+		// tenants looks too.
+		state = append(state, a.answeredRecord(res.Tenant, id, done))
+	default:
+		state = append(state, a.commandRecord(id, done))
 	}
 	state = append(state, a.positionRecord())
 	out := &kgo.Record{Topic: a.cfg.ResultsTopic, Key: r.Key, Value: b}
