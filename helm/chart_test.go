@@ -937,6 +937,7 @@ kafka:
   replicationFactor: 3
   partitions: 12
   maxRecordBytes: 2097152
+  compression: lz4
   sasl:
     mechanism: SCRAM-SHA-256
     username: svc-xdr
@@ -1097,6 +1098,7 @@ func TestEveryRunSettingIsSettable(t *testing.T) {
 		"KAFKA_REPLICATION_FACTOR":       value("3"),
 		"KAFKA_PARTITIONS":               value("12"),
 		"KAFKA_MAX_RECORD_BYTES":         value("2097152"),
+		"KAFKA_COMPRESSION":              value("lz4"),
 		"XDR_MAX_RETRY_AFTER":            value("2m"),
 		"XDR_REQUESTS_PER_SECOND":        value("7"),
 		"XDR_REPLY_BUDGET_BYTES":         value("67108864"),
@@ -1485,12 +1487,14 @@ func TestBadValuesRejected(t *testing.T) {
 	ch := loadChart(t)
 	cases := map[string][]string{
 		"missing-base-url.yaml":                  {"at '/xdr/baseUrl'", "does not match pattern"},
+		"base-url-with-credentials.yaml":         {"at '/xdr/baseUrl'", "does not match pattern"},
 		"missing-brokers.yaml":                   {"at '/kafka/brokers'", "minItems"},
 		"no-secret-source.yaml":                  {"at '/xdr/apiKey'", "minLength"},
 		"bad-auth-mode.yaml":                     {"at '/xdr/authMode'", "'standard', 'advanced'"},
 		"bad-log-level.yaml":                     {"at '/log/level'", "'debug', 'info', 'warn', 'error'"},
 		"bad-log-format.yaml":                    {"at '/log/format'", "'text', 'json'"},
 		"bad-sasl-mechanism.yaml":                {"at '/kafka/sasl/mechanism'", "'SCRAM-SHA-512'"},
+		"bad-compression.yaml":                   {"at '/kafka/compression'", "'zstd', 'lz4', 'snappy', 'gzip', 'none'"},
 		"sasl-without-password.yaml":             {"at '/kafka/sasl", "password"},
 		"bad-delivery.yaml":                      {"at '/pipeline/delivery'", "'exactly-once'"},
 		"bad-output-profile.yaml":                {"at '/pipeline/outputProfiles/1'", "'native', 'ocsf', 'ecs'"},

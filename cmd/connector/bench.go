@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/internal/bench"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -18,6 +19,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	window := fs.Duration("rate-window", 0, "compressed extra-data window of the budget and coalescing phases, 10 calls each (default 2s)")
 	poll := fs.Duration("poll-interval", 0, "POLL_INTERVAL of the freshness phase (default 2s, 1s with --quick)")
 	records := fs.Int("cost-records", 0, "records produced by the cost phase (default 500000, 200000 with --quick)")
+	compression := fs.String("compression", "", "KAFKA_COMPRESSION of the cost and memory phases: zstd (default), lz4, snappy, gzip or none")
 	incidents := fs.Int("memory-incidents", 0, "incidents waiting for enrichment in the memory phase (default 100000)")
 	tenantsWindow := fs.Duration("tenants-window", 0, "extra-data window of every tenant of the tenants phase, 10 calls each (default 20s)")
 	tenants := fs.Int("tenants", 0, "run only the tenants phase: connector run with a tenants file of `N` busy tenants and one quiet one (0 = off)")
@@ -72,6 +74,13 @@ Flags:
 	}
 	if *incidents > 0 {
 		cfg.MemoryIncidents = *incidents
+	}
+	if *compression != "" {
+		if _, err := sink.Compression(*compression); err != nil {
+			return fmt.Errorf("%w: --compression: %w", errUsage, err)
+		}
+		cfg.Compression = *compression
+		cfg.Name += ", KAFKA_COMPRESSION=" + *compression
 	}
 	if *tenants < 0 {
 		return fmt.Errorf("%w: --tenants must not be negative", errUsage)

@@ -692,13 +692,18 @@ func (f *fleet) apply(ctx context.Context, b []byte, ts []config.Tenant, force b
 	f.log.Info("tenants file reloaded", "added", added, "removed", removed, "changed", changed, "tenants", len(want), "bytes", len(b))
 }
 
-// redactedURL is u without a password, for a log.
+// redactedURL is u without its userinfo's user and password, for a log.
 func redactedURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(not a URL)"
 	}
-	return p.Redacted()
+	if p.User != nil {
+		// url.Redacted hides a password, not a user, which may be a key.
+		p.User = nil
+		return strings.Replace(p.String(), "://", "://[REDACTED]@", 1)
+	}
+	return p.String()
 }
 
 // watch reloads the file on every signal of reload and whenever its content

@@ -17,8 +17,24 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/telemetry"
 )
+
+// ProducerOptions are the settings of a client that produces the
+// connector's records, beside KafkaOptions: sink.ProducerOpts with the
+// codec KAFKA_COMPRESSION names.
+func ProducerOptions(cfg *config.Config) ([]kgo.Opt, error) {
+	codec := cfg.KafkaCompression
+	if codec == "" {
+		codec = sink.DefaultCodec
+	}
+	compression, err := sink.Compression(codec)
+	if err != nil {
+		return nil, fmt.Errorf("KAFKA_COMPRESSION: %w", err)
+	}
+	return append(sink.ProducerOpts(), compression), nil
+}
 
 // KafkaOptions are the connection settings every Kafka client of the
 // connector shares: seeds, client id, TLS and SASL.

@@ -152,6 +152,35 @@ func TestReloadRefusesABaseURLThatStartWouldRefuse(t *testing.T) {
 	}
 }
 
+// TestReloadRefusesABaseURLCarryingCredentials: a base_url changed to one
+// carrying the key as its userinfo (https://KEY@host, token style) fails
+// the checks of start, which say why without quoting the URL; the log
+// never holds the key. A URL with a user logged elsewhere shows
+// [REDACTED] in the user's place (url.Redacted hides only a password).
+func TestReloadRefusesABaseURLCarryingCredentials(t *testing.T) {
+	const key = "Zq8nVx3LkP0rT7yWb2HcJ5mDf9GsAe4U"
+	for _, withKey := range []string{"https://" + key + "@api-acme.example", "https://user:" + key + "@api-acme.example"} {
+		s := newStepFleet(t, tenantsYAML("https://api-acme.example"))
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		s.write(t, tenantsYAML(withKey))
+		for i := range 3 {
+			s.f.reload(s.ctx, false, t0.Add(time.Duration(i)*stepSettle))
+			if got := s.baseURL(); got != "https://api-acme.example" {
+				t.Fatalf("read %d: acme's base_url is %s", i, got)
+			}
+		}
+		if l := s.logs.Lines(`rejected as a whole`, `tenant acme: base_url: must not carry credentials`); len(l) != 1 {
+			t.Errorf("want the refusal logged once, naming the tenant and base_url:\n%s", s.logs.String())
+		}
+		if strings.Contains(s.logs.String(), key) {
+			t.Errorf("the log holds the key:\n%s", s.logs.String())
+		}
+	}
+	if got := redactedURL("https://" + key + "@api-acme.example/x"); strings.Contains(got, key) || got != "https://[REDACTED]@api-acme.example/x" {
+		t.Errorf("redactedURL = %q", got)
+	}
+}
+
 // TestReloadRefusesCollidingTopics: a tenant added whose topics collide with
 // a running tenant's (t1's OCSF incidents are t1.ocsf's native incidents
 // under soc.{tenant}) makes the whole file refused at the reload, naming

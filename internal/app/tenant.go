@@ -247,7 +247,11 @@ func newProducer(s shared, log *slog.Logger, extra ...kgo.Opt) (*kgo.Client, err
 	if err != nil {
 		return nil, err
 	}
-	opts := append(append(append(append([]kgo.Opt{}, s.connOpts...), sink.ProducerOpts()...), hookOpts...), extra...)
+	producerOpts, err := ProducerOptions(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(append(append(append([]kgo.Opt{}, s.connOpts...), producerOpts...), hookOpts...), extra...)
 	if n := s.cfg.KafkaMaxRecordBytes + record.HeaderSlack; n > defaultBatchMaxBytes {
 		// Let the client send what the limit allows; the broker's
 		// max.message.bytes must allow it too.

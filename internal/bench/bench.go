@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/soc-tools/xdr-kafka-connector/pkg/profile"
+	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 )
 
 // Config scales a run. Zero values take Default's.
@@ -80,6 +81,9 @@ type Config struct {
 	CostRecords int
 	// MemoryIncidents is the backlog of the memory phase (default 100,000).
 	MemoryIncidents int
+	// Compression is KAFKA_COMPRESSION of the cost and memory phases
+	// (default sink.DefaultCodec).
+	Compression string
 
 	// Tenants, when positive, makes the run the tenants phase alone:
 	// `connector run` with a tenants file of Tenants busy tenants, each
@@ -165,6 +169,9 @@ func (c Config) withDefaults() Config {
 	positive(&c.ChurnFor, d.ChurnFor)
 	positive(&c.CostRecords, d.CostRecords)
 	positive(&c.MemoryIncidents, d.MemoryIncidents)
+	if c.Compression == "" {
+		c.Compression = sink.DefaultCodec
+	}
 	positive(&c.TenantsBacklog, 40)
 	positive(&c.TenantsWindow, 20*time.Second)
 	positive(&c.TenantsPoll, 30*time.Second)

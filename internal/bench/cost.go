@@ -105,7 +105,11 @@ func runCost(ctx context.Context, cfg Config, brokerAddr string, set profile.Set
 	}
 	stopSim()
 
-	kcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokerAddr)}, sink.ProducerOpts()...)...)
+	compression, err := sink.Compression(cfg.Compression)
+	if err != nil {
+		return c, err
+	}
+	kcl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(brokerAddr)}, sink.ProducerOpts()...), compression)...)
 	if err != nil {
 		return c, fmt.Errorf("creating the Kafka client: %w", err)
 	}

@@ -62,7 +62,7 @@ func runMemory(ctx context.Context, cfg Config, brokerAddr string) (Memory, erro
 		"KAFKA_BROKERS=" + brokerAddr, "CONNECTOR_NAME=bench-memory", "XDR_TENANT=sim",
 		"KAFKA_TOPIC_INCIDENTS=" + topics.Incidents, "KAFKA_TOPIC_ALERTS=" + topics.Alerts,
 		"KAFKA_TOPIC_ARTIFACTS=" + topics.Artifacts, "KAFKA_TOPIC_DLQ=" + topics.DLQ,
-		"KAFKA_TOPIC_OFFSETS=" + offsetsTopic,
+		"KAFKA_TOPIC_OFFSETS=" + offsetsTopic, "KAFKA_COMPRESSION=" + cfg.Compression,
 		"START_FROM=48h", "ENRICH_RATE_LIMIT=1", "ENRICH_RATE_WINDOW=1h", "ENRICH_BULK=off",
 		"LOG_LEVEL=warn", "LOG_FORMAT=json",
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/config"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/dlq"
 	"github.com/soc-tools/xdr-kafka-connector/pkg/offsets"
-	"github.com/soc-tools/xdr-kafka-connector/pkg/sink"
 )
 
 // tenant is one tenant as status and redrive see it.
@@ -121,7 +120,11 @@ func Open(ctx context.Context, cfg *config.Config, onlyTenant string, write bool
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrUsage, err)
 	}
-	cl, err := kgo.NewClient(append(slices.Clone(connOpts), sink.ProducerOpts()...)...)
+	producerOpts, err := app.ProducerOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrUsage, err)
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(connOpts), producerOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kafka client: %w", err)
 	}

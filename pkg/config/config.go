@@ -49,6 +49,7 @@ type Config struct {
 	KafkaReplication       int        `env:"KAFKA_REPLICATION_FACTOR, default=-1"`     // for topics the connector creates; -1 = broker default
 	KafkaPartitions        int        `env:"KAFKA_PARTITIONS, default=-1"`             // for data topics the connector creates; -1 = broker default
 	KafkaMaxRecordBytes    int        `env:"KAFKA_MAX_RECORD_BYTES, default=1048576"`  // larger records go to the DLQ with an excerpt
+	KafkaCompression       string     `env:"KAFKA_COMPRESSION, default=zstd"`          // one of KafkaCodecs: the codec of produced batches
 
 	// TopicPrefix, when set, names every topic the variables below leave
 	// unset: <prefix>.incidents, ..., <prefix>.connector.offsets (Load applies it).
@@ -186,6 +187,8 @@ func (c *Config) Validate() error {
 		switch {
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			bad("XDR_BASE_URL", "must be an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+		case u.User != nil:
+			bad("XDR_BASE_URL", "must not carry credentials (user@ or user:password@ before the host): the key goes in XDR_API_KEY_FILE, and the URL is logged")
 		case !c.XDRAllowInsecureHTTP && InsecureHTTP(u):
 			bad("XDR_BASE_URL", "%s", insecureReason(u, "XDR_ALLOW_INSECURE_HTTP=true"))
 		}
@@ -221,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KafkaMaxRecordBytes < MinRecordBytes {
 		bad("KAFKA_MAX_RECORD_BYTES", "must be at least %d (a DLQ record with its excerpt must fit)", MinRecordBytes)
+	}
+	if !slices.Contains(KafkaCodecs, c.KafkaCompression) {
+		bad("KAFKA_COMPRESSION", "must be one of %s, not %q", strings.Join(KafkaCodecs, ", "), c.KafkaCompression)
 	}
 	prefixOK := c.checkTopicPrefix(bad)
 	for i, b := range c.KafkaBrokers {
@@ -539,6 +545,10 @@ const TenantPlaceholder = "{tenant}"
 // MinRecordBytes is the smallest KAFKA_MAX_RECORD_BYTES: the DLQ record of an
 // oversized record, with its excerpt, must itself fit.
 const MinRecordBytes = 16 * 1024
+
+// KafkaCodecs are the values of KAFKA_COMPRESSION: the codecs sink.Compression
+// knows.
+var KafkaCodecs = []string{"zstd", "lz4", "snappy", "gzip", "none"}
 
 // NameRule is the documented character set of CONNECTOR_NAME and
 // XDR_TENANT, which name the offsets keys, the records and the transactional

@@ -41,6 +41,9 @@ func TestEveryBadVariableIsNamed(t *testing.T) {
 		{map[string]string{"XDR_BASE_URL": "https://api-x.example", "XDR_API_KEY_ID": "1", "XDR_API_KEY_FILE": "/nonexistent/key"}, []string{"XDR_API_KEY_FILE"}},
 		{map[string]string{"ENRICH_RATE_WINDOW": "0s"}, []string{"ENRICH_RATE_WINDOW"}},
 		{map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI"}, []string{"KAFKA_SASL_MECHANISM"}},
+		{map[string]string{"KAFKA_COMPRESSION": "brotli"}, []string{"KAFKA_COMPRESSION"}},
+		{map[string]string{"XDR_BASE_URL": "https://" + testKey + "@api-x.example", "XDR_API_KEY_ID": "1", "XDR_API_KEY": testKey}, []string{"XDR_BASE_URL"}},
+		{map[string]string{"KAFKA_COMPRESSION": "ZSTD"}, []string{"KAFKA_COMPRESSION"}},
 		{map[string]string{"OUTPUT_PROFILES": "native,splunk"}, []string{"OUTPUT_PROFILES"}},
 		{map[string]string{"OUTPUT_PROFILES": ""}, []string{"OUTPUT_PROFILES"}},
 		{map[string]string{"KAFKA_TOPIC_OCSF_ALERTS": "xdr.{tenant}.ocsf"}, []string{"KAFKA_TOPIC_OCSF_ALERTS"}}, // {tenant} needs TENANTS_FILE

@@ -133,7 +133,7 @@ func ReadTenantsFile(path string) ([]byte, error) {
 func ParseTenants(b []byte, env *Config) ([]Tenant, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "is not valid YAML: " + err.Error()}
+		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "is not valid YAML: " + yamlError(err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, &FieldError{Var: "TENANTS_FILE", Reason: "is empty: it needs a tenants list"}
@@ -462,6 +462,8 @@ func applySettings(t *Tenant, m *yaml.Node, where string, allowed []string, bad 
 func checkTenant(t *Tenant, where string, allowHTTP bool, bad func(where, key, format string, a ...any)) {
 	if u, err := url.Parse(t.BaseURL); t.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad(where, "base_url", "is required: an http(s) URL such as https://api-example.xdr.us.paloaltonetworks.com")
+	} else if u.User != nil {
+		bad(where, "base_url", "must not carry credentials (user@ or user:password@ before the host): the key goes in api_key_file, and the URL is logged")
 	} else if !allowHTTP && InsecureHTTP(u) {
 		bad(where, "base_url", "%s", insecureReason(u, "XDR_ALLOW_INSECURE_HTTP=true in the environment"))
 	}
@@ -523,3 +525,33 @@ func checkBulk(mode string, size, limit int, window time.Duration, bad func(key,
 		bad("enrich_bulk_rate_window", "must be a positive duration")
 	}
 }
+
+// yamlError returns err's text with what it quotes from the file elided:
+// a tenants file may hold keys inline, and YAML quotes the text it could
+// not read ("unknown anchor 'KEY' referenced" for a key starting with *),
+// in single quotes, double quotes or backticks. A run of 16 or more
+// characters a key is written in is elided too, quoted or not.
+func yamlError(err error) string {
+	msg := err.Error()
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == '\'' || c == '"' || c == '`' {
+			if j := strings.IndexByte(msg[i+1:], c); j >= 0 {
+				b.WriteByte(c)
+				b.WriteString("…")
+				b.WriteByte(c)
+				i += j + 1
+				continue
+			}
+			b.WriteString("…") // an unclosed quote: the rest may be the key
+			break
+		}
+		b.WriteByte(c)
+	}
+	return keyLikeRun.ReplaceAllString(b.String(), "…")
+}
+
+// keyLikeRun is a run of the characters API keys and passwords are
+// written in, long enough to be one.
+var keyLikeRun = regexp.MustCompile(`[A-Za-z0-9+/=_\-]{16,}`)

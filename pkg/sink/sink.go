@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,19 +59,53 @@ func TenantsBuffer(tenants int) int { return 2*TenantInFlight*max(tenants, 1) + 
 
 // ProducerOpts are the producer settings the connector relies on, to be added
 // to the connection options when the client is built: acks from every in-sync
-// replica, idempotence (franz-go's default, kept), zstd then lz4 compression,
-// and a record buffer larger than MaxInFlight.
+// replica, idempotence (franz-go's default, kept), the default codec
+// (DefaultCodec, see Compression), and a record buffer larger than
+// MaxInFlight.
+func ProducerOpts() []kgo.Opt {
+	compression, _ := Compression(DefaultCodec)
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		compression,
+		kgo.MaxBufferedRecords(2*MaxInFlight + 1024),
+	}
+}
+
+// Codecs are the compression codecs a producer may use for its batches
+// (KAFKA_COMPRESSION). Every Kafka consumer since 2.1 reads each of them;
+// none changes a record's key, value or headers.
+var Codecs = []string{"zstd", "lz4", "snappy", "gzip", "none"}
+
+// DefaultCodec is the codec of ProducerOpts.
+const DefaultCodec = "zstd"
+
+// Compression returns the option that makes a producer compress its batches
+// with codec, one of Codecs, added after ProducerOpts to replace the
+// default. Each codec falls back to none, which only a broker older than
+// the codec needs; zstd falls back to lz4 first.
 //
 // zstd runs at its fastest level: on the connector's records it compresses
 // 1.2 to 1.8 times faster than the default level for a ratio 0.2 to 3 % lower
 // (BenchmarkZstdLevels in internal/bench). Compression is the largest part
-// of producing a record's CPU, and consumers read either level alike.
-func ProducerOpts() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(int(zstd.SpeedFastest)), kgo.Lz4Compression(), kgo.NoCompression()),
-		kgo.MaxBufferedRecords(2*MaxInFlight + 1024),
+// of producing a record's CPU: lz4 takes about half of zstd's CPU on the
+// same records and leaves about half as many bytes again on the brokers
+// (BenchmarkLZ4; docs/BENCHMARKS.md).
+func Compression(codec string) (kgo.Opt, error) {
+	var first []kgo.CompressionCodec
+	switch codec {
+	case "zstd":
+		first = []kgo.CompressionCodec{kgo.ZstdCompression().WithLevel(int(zstd.SpeedFastest)), kgo.Lz4Compression()}
+	case "lz4":
+		first = []kgo.CompressionCodec{kgo.Lz4Compression()}
+	case "snappy":
+		first = []kgo.CompressionCodec{kgo.SnappyCompression()}
+	case "gzip":
+		first = []kgo.CompressionCodec{kgo.GzipCompression()}
+	case "none":
+	default:
+		return nil, fmt.Errorf("unknown compression codec %q (one of %s)", codec, strings.Join(Codecs, ", "))
 	}
+	return kgo.ProducerBatchCompression(append(first, kgo.NoCompression())...), nil
 }
 
 // Sink publishes records through a franz-go client it does not own.

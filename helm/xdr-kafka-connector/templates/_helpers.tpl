@@ -263,6 +263,8 @@ when set, because an empty variable would override the binary's default.
   value: {{ $v.kafka.partitions | int64 | quote }}
 - name: KAFKA_MAX_RECORD_BYTES
   value: {{ $v.kafka.maxRecordBytes | int64 | quote }}
+- name: KAFKA_COMPRESSION
+  value: {{ $v.kafka.compression | quote }}
 - name: KAFKA_TOPIC_INCIDENTS
   value: {{ $v.topics.incidents | quote }}
 - name: KAFKA_TOPIC_ALERTS
