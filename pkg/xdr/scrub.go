@@ -171,53 +171,104 @@ func (s *scrubber) bytes(b []byte) []byte {
 // partialRun of its characters, replaced by [REDACTED], as bytes does, and
 // how many runs were replaced. It allocates only when it finds one.
 //
-// A body is searched that way only when it looks like it may hold the key:
-// it holds one of the anchors (a run of the key's letters and digits that
-// every escaped form spells as it is, or that an echo cut short keeps), or
-// it escapes as \u00XX a letter or digit of the key, which no JSON encoder
-// escapes (an echo hiding the key from a plain search). Other bodies take a
-// few searches.
+// Only the parts of a body around a sign of the key are searched that way
+// (see windows): one of the anchors (a run of the key's letters and digits
+// that every escaped form spells as it is, or that an echo cut short
+// keeps), or a \u00XX escape of a letter or digit of the key, which no JSON
+// encoder writes (an echo hiding the key from a plain search). A body
+// without a sign, nearly every one, takes a few searches.
 func (s *scrubber) reply(b []byte) ([]byte, int) {
 	if s != nil && s.next != nil {
 		own := *s
 		own.next = nil
 		b, n := own.reply(b)
+		if len(s.next.anchors) == 0 {
+			return b, n // a key id without a run to look for: scrubbed from texts only
+		}
 		b, m := s.next.reply(b)
 		return b, n + m
 	}
-	if s == nil || len(s.key) == 0 || !s.suspicious(b) {
+	if s == nil || len(s.key) == 0 {
 		return b, 0
 	}
-	spans := s.spans(b)
+	if len(s.anchors) == 0 {
+		// A key without a run of letters and digits: nothing to look for
+		// first, so the whole body is searched.
+		spans := s.spans(b)
+		if len(spans) == 0 {
+			return b, 0
+		}
+		return redact(b, spans), runs(spans)
+	}
+	var spans [][2]int
+	for _, w := range s.windows(b) {
+		for _, sp := range s.spans(b[w[0]:w[1]]) {
+			spans = append(spans, [2]int{w[0] + sp[0], w[0] + sp[1]})
+		}
+	}
 	if len(spans) == 0 {
 		return b, 0
 	}
 	return redact(b, spans), runs(spans)
 }
 
-// suspicious reports whether b holds an anchor of the key or a \u00XX
-// escape of one of its letters or digits; true for a key without anchors.
-func (s *scrubber) suspicious(b []byte) bool {
-	if len(s.anchors) == 0 {
-		return true
+// windows returns the parts of b around each sign of the key (an anchor,
+// or a \u00XX escape of one of its letters or digits, which no JSON
+// encoder writes), merged where they overlap: each reaches far enough on
+// both sides to hold the key's every spelling that contains the sign.
+// None for a body without a sign, which nearly all are.
+func (s *scrubber) windows(b []byte) [][2]int {
+	reach := 16*len(s.key) + 64
+	var out [][2]int
+	add := func(at int) {
+		lo, hi := max(0, at-reach), min(len(b), at+reach)
+		if n := len(out); n > 0 && lo <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], hi)
+			return
+		}
+		out = append(out, [2]int{lo, hi})
 	}
+	var at []int
 	for _, a := range s.anchors {
-		if bytes.Contains(b, a) {
-			return true
+		for i := 0; ; {
+			j := bytes.Index(b[i:], a)
+			if j < 0 {
+				break
+			}
+			at = append(at, i+j)
+			i += j + len(a)
 		}
 	}
 	for i := 0; ; {
 		j := bytes.Index(b[i:], []byte(`\u00`))
 		if j < 0 {
-			return false
+			break
 		}
-		i += j + 4
-		if i+2 <= len(b) {
-			if c, ok := hexByte(b[i], b[i+1]); ok && s.escaped[c] {
-				return true
-			}
+		k := i + j
+		i = k + 4
+		if i+2 > len(b) {
+			break
+		}
+		if c, ok := hexByte(b[i], b[i+1]); ok && s.escaped[c] && !escapedBackslash(b, k) {
+			at = append(at, k)
 		}
 	}
+	slices.Sort(at)
+	for _, p := range at {
+		add(p)
+	}
+	return out
+}
+
+// escapedBackslash reports whether the backslash at b[k] is itself
+// escaped: an odd number of backslashes precede it ("\\u0065" is the
+// text \u0065, not the letter e).
+func escapedBackslash(b []byte, k int) bool {
+	n := 0
+	for k-1-n >= 0 && b[k-1-n] == '\\' {
+		n++
+	}
+	return n%2 == 1
 }
 
 // hexByte reads two hexadecimal digits.

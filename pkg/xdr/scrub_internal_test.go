@@ -126,3 +126,43 @@ func escapedForms(key string) [][]byte {
 // htmlNames are the named references of the characters keys are written
 // in beyond letters and digits.
 var htmlNames = map[byte]string{'/': "sol", '+': "plus", '=': "equals", '_': "lowbar", '.': "period"}
+
+// TestReplyLooksOnlyAroundSignsOfTheKey: a reply is searched thoroughly
+// only around a sign of the key. A literal \u0065 in a string (written
+// \\u0065, as obfuscated command lines carry it) is no sign; a real \u0065
+// escape of one of the key's letters is; an echo with one letter escaped in
+// the middle of a large body is scrubbed, and the rest of the body is left
+// byte for byte.
+func TestReplyLooksOnlyAroundSignsOfTheKey(t *testing.T) {
+	const key = "q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s"
+	sc := newScrubber(key)
+	filler := bytes.Repeat([]byte(`{"alert_id":"123456","cmd":"powershell -enc SQBFAFgA","host_ip":["10.0.0.1"]},`), 1<<20/80)
+	literal := append(append([]byte(nil), filler...), []byte(`{"cmd":"var s = '\\u0065\\u0076al' \\\\\\u0061"}`)...)
+	if w := sc.windows(literal); len(w) != 0 {
+		t.Errorf("a body whose only \\u escapes are escaped backslashes has windows %v", w)
+	}
+	escaped := []byte(`{"cmd":"\u0065"}`)
+	if w := sc.windows(escaped); len(w) != 1 {
+		t.Errorf("a \\u0065 escape of a letter of the key: windows %v, want one", w)
+	}
+	echo := `\u0071` + key[1:]
+	body := append(append(append([]byte(nil), filler...), []byte(`{"note":"auth `+echo+`"},`)...), filler...)
+	out, n := sc.reply(body)
+	want := append(append(append([]byte(nil), filler...), []byte(`{"note":"auth [REDACTED]"},`)...), filler...)
+	if n != 1 || !bytes.Equal(out, want) {
+		t.Errorf("echo in the middle of %d bytes: %d replaced, body changed elsewhere or kept the echo: %v", len(body), n, bytes.Contains(out, []byte(key[1:])))
+	}
+}
+
+// BenchmarkReplyWithEscapedBackslashes is the check of a 4 MB reply whose
+// alerts carry literal \u escapes (obfuscated scripts), with no echo.
+func BenchmarkReplyWithEscapedBackslashes(b *testing.B) {
+	sc := newScrubber("q2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4sq2Lm/Zx+9VbR/tY0aWc3Ne7=Hf/KpD4s")
+	body := bytes.Repeat([]byte(`{"alert_id":"123456","cmd":"var s = '\\u0065\\u0076al'","host_ip":["10.0.0.1"]},`), 4<<20/84)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, n := sc.reply(body); n != 0 {
+			b.Fatal(n)
+		}
+	}
+}
