@@ -276,10 +276,27 @@ func selfCommand() string {
 func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
 
 func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := fileOf(w)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// fileOf returns the file w writes to: w itself, or the file under the
+// writers that wrap it and tell what they wrap (Unwrap, as the scrubbing
+// writer of the commands' output does).
+func fileOf(w io.Writer) (*os.File, bool) {
+	for range 8 {
+		switch v := w.(type) {
+		case *os.File:
+			return v, true
+		case interface{ Unwrap() io.Writer }:
+			w = v.Unwrap()
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
 }

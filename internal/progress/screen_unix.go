@@ -4,7 +4,6 @@ package progress
 
 import (
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,7 +11,7 @@ import (
 // termWidth returns the width in columns of the terminal w is, or 0 when w
 // is not a terminal or its size is unknown.
 func termWidth(w io.Writer) int {
-	f, ok := w.(*os.File)
+	f, ok := fileOf(w)
 	if !ok {
 		return 0
 	}

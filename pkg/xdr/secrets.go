@@ -75,6 +75,10 @@ func ScrubbingWriter(w io.Writer) io.Writer { return scrubbingWriter{w} }
 
 type scrubbingWriter struct{ w io.Writer }
 
+// Unwrap returns the writer s writes to: whoever asks whether the output
+// is a terminal looks through s.
+func (s scrubbingWriter) Unwrap() io.Writer { return s.w }
+
 func (s scrubbingWriter) Write(p []byte) (int, error) {
 	r := secrets.r.Load()
 	if r == nil {
