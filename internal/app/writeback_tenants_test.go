@@ -120,6 +120,33 @@ func TestWritebackTenantsFileChangesAnswerEachCommandOnce(t *testing.T) {
 		}
 		r.stop(t)
 	})
+	t.Run("removed-under-a-new-first-tenant", func(t *testing.T) {
+		// t02 alone applies r1; then the file names t01 alone, whose
+		// applier, new, reads the commands topic from its start and
+		// answers for unknown tenants, t02 now among them.
+		e := newFleetEnv(t, 2, 5)
+		e.writeFile("t02")
+		r := e.start(map[string]string{"WRITEBACK": "on"})
+		inc := e.fleet.Tenant("t02").IncidentIDs()[0]
+		status := "under_investigation"
+		e.sendCommands(writeback.Command{CommandID: "r1", Tenant: "t02", IncidentID: inc, Action: "set_status", Status: &status})
+		waitFor(t, 30*time.Second, "the result of r1", func() bool { return len(e.allResults()["r1"]) > 0 })
+		e.writeFile("t01")
+		r.reload <- struct{}{}
+		waitFor(t, 30*time.Second, "t01 to run", func() bool { return r.tenants(t)["t01"].State == "running" })
+		// On r1's key, so in its partition after it: once r2 is
+		// answered, t01's applier has read past r1.
+		e.sendCommands(writeback.Command{CommandID: "r2", Tenant: "t02", IncidentID: inc, Action: "unassign"})
+		waitFor(t, 30*time.Second, "the result of r2", func() bool { return len(e.allResults()["r2"]) > 0 })
+		res := e.allResults()
+		if rs := res["r1"]; len(rs) != 1 || rs[0].Outcome != writeback.OutcomeApplied {
+			t.Errorf("r1, applied by t02 before it left the file, has results %+v", rs)
+		}
+		if rs := res["r2"]; len(rs) != 1 || rs[0].Outcome != writeback.OutcomeRejected {
+			t.Errorf("r2, sent once t02 left the file, has results %+v", rs)
+		}
+		r.stop(t)
+	})
 	t.Run("reporter", func(t *testing.T) {
 		e := newFleetEnv(t, 2, 5)
 		e.writeFile("t02")

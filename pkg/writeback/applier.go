@@ -375,8 +375,9 @@ func (a *Applier) load(ctx context.Context) error {
 }
 
 // loadAnswered keeps another tenant's command record when an applier
-// answered it for that tenant (AnsweredBy), forgetting it at its
-// tombstone.
+// answered it for that tenant (AnsweredBy), or when the tenant is not
+// one of the process's (a removed tenant's done commands), forgetting it
+// at its tombstone.
 func (a *Applier) loadAnswered(k stateKey, r *kgo.Record) error {
 	if r.Value == nil {
 		delete(a.answered[k.Tenant], k.CommandID)
@@ -386,7 +387,11 @@ func (a *Applier) loadAnswered(k stateKey, r *kgo.Record) error {
 	if err := json.Unmarshal(r.Value, &v); err != nil {
 		return fmt.Errorf("decoding command record at offset %d: %w", r.Offset, err)
 	}
-	if v.AnsweredBy == "" {
+	if v.AnsweredBy == "" && (v.State != "done" || a.cfg.Known(k.Tenant)) {
+		// A known tenant's own record is its applier's business; an
+		// unknown (removed) tenant's done commands are kept, so that
+		// the applier answering for unknown tenants does not answer
+		// them again.
 		delete(a.answered[k.Tenant], k.CommandID)
 		return nil
 	}
@@ -602,10 +607,15 @@ func (a *Applier) handle(ctx context.Context, r *kgo.Record) error {
 	if unknown {
 		prev, seen = a.answered[tenant][id]
 	}
-	// Answered by another applier (for a tenant the process did not know
-	// then, or by the applier that answered for unknown tenants before
-	// this one): never answered again.
-	answeredElsewhere := seen && prev.AnsweredBy != "" && prev.AnsweredBy != a.cfg.Policy.Tenant
+	// Answered by another applier (the tenant's own before it was
+	// removed, the one that answered for unknown tenants before this one,
+	// or that one for this tenant before it was added): never answered
+	// again.
+	by := prev.AnsweredBy
+	if by == "" {
+		by = tenant // its own applier's record
+	}
+	answeredElsewhere := seen && by != a.cfg.Policy.Tenant
 	if id != "" && seen && prev.State == "done" && !answeredElsewhere && prev.Partition == r.Partition && prev.Offset == r.Offset && prev.Result != nil {
 		// This very record again: the run that recorded it done may
 		// have stopped before its result was acknowledged.
