@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,33 +17,6 @@ import (
 	"github.com/soc-tools/xdr-kafka-connector/pkg/xdr/xdrtest"
 )
 
-// escapingEchoTransport is a proxy that copies the request's Authorization
-// header into every object of a successful reply that has an incident_id,
-// with the key's first character written as a JSON \u escape: valid JSON
-// that decodes to the key itself.
-type escapingEchoTransport struct{ next http.RoundTripper }
-
-func (t escapingEchoTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	key := r.Header.Get("Authorization")
-	r = r.Clone(r.Context())
-	r.Header.Del("Accept-Encoding")
-	resp, err := t.next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusOK || key == "" {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	echo := `"proxy_note":"` + fmt.Sprintf(`\u%04x`, key[0]) + key[1:] + `",`
-	body = bytes.ReplaceAll(body, []byte(`"incident_id":`), []byte(echo+`"incident_id":`))
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Del("Content-Length")
-	return resp, nil
-}
-
 // TestKeyEchoWithOneEscapedLetterNeverReachesRecords: the key echoed into
 // the replies with one letter \u-escaped is replaced before the records are
 // made: no record a consumer decodes holds it.
@@ -55,7 +27,11 @@ func TestKeyEchoWithOneEscapedLetterNeverReachesRecords(t *testing.T) {
 	base, stop := sim.Start()
 	t.Cleanup(stop)
 	api, err := xdr.New(xdr.Config{BaseURL: base, KeyID: "7", Key: xdr.NewSecret(key)},
-		xdr.WithHTTPClient(&http.Client{Transport: escapingEchoTransport{http.DefaultTransport}}))
+		xdr.WithHTTPClient(&http.Client{Transport: echoingTransport{next: http.DefaultTransport, echo: func(key string) string {
+			// The first character written as a JSON \u escape: valid
+			// JSON that decodes to the key itself.
+			return `"proxy_note":"` + fmt.Sprintf(`\u%04x`, key[0]) + key[1:] + `",`
+		}}}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,15 +196,19 @@ func TestHostileRepliesKeepEveryOtherIncidentFlowing(t *testing.T) {
 
 // echoingTransport is a proxy that copies the request's Authorization header
 // (the API key, with a standard key) into every object of a successful
-// reply that has an incident_id: as it is and with its slashes escaped.
-type echoingTransport struct{ next http.RoundTripper }
+// reply that has an incident_id, as members echo makes of it (nil: as it is
+// and with its slashes escaped).
+type echoingTransport struct {
+	next http.RoundTripper
+	echo func(key string) string
+}
 
 func (t echoingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	key := r.Header.Get("Authorization")
 	r = r.Clone(r.Context())
 	r.Header.Del("Accept-Encoding") // a plain body to edit
 	resp, err := t.next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err != nil || resp.StatusCode != http.StatusOK || key == "" {
 		return resp, err
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -213,6 +217,9 @@ func (t echoingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	echo := `"proxy_note":"` + key + `","proxy_trace":"auth ` + strings.ReplaceAll(key, "/", `\/`) + `",`
+	if t.echo != nil {
+		echo = t.echo(key)
+	}
 	body = bytes.ReplaceAll(body, []byte(`"incident_id":`), []byte(echo+`"incident_id":`))
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
@@ -230,7 +237,7 @@ func TestKeyEchoedIntoRepliesNeverReachesARecord(t *testing.T) {
 	base, stop := sim.Start()
 	t.Cleanup(stop)
 	api, err := xdr.New(xdr.Config{BaseURL: base, KeyID: "7", Key: xdr.NewSecret(key)},
-		xdr.WithHTTPClient(&http.Client{Transport: echoingTransport{http.DefaultTransport}}))
+		xdr.WithHTTPClient(&http.Client{Transport: echoingTransport{next: http.DefaultTransport}}))
 	if err != nil {
 		t.Fatal(err)
 	}
