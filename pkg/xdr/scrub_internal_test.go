@@ -63,57 +63,75 @@ func BenchmarkErrorScrub(b *testing.B) {
 	}
 }
 
-// escapedForms returns the key as it is and in the escaped forms a server
-// most likely echoes it in, each escaping only the characters that are not
-// letters or digits (in a base64 key: / + =): JSON's \/ (once, and inside
-// a JSON string within JSON) and \u00XX, percent-encoding and HTML's
-// decimal, hexadecimal and named references. Duplicates are dropped; the
-// longest form comes first, so none is cut by a shorter one's replacement.
+// CharEncodings spell one character the ways a server (or a proxy, or a
+// JSON string inside JSON) may echo it. Each is valid inside a JSON string.
+// The scrubber's tests, inside and outside the package, draw on this one
+// list.
+var CharEncodings = []func(c byte) string{
+	func(c byte) string { return string(c) },
+	func(c byte) string {
+		if c == '/' {
+			return `\/`
+		}
+		return string(c)
+	},
+	func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
+	func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
+	func(c byte) string { return fmt.Sprintf("%%%02X", c) },
+	func(c byte) string { return fmt.Sprintf("%%%02x", c) },
+	func(c byte) string { return fmt.Sprintf("&#%d;", c) },
+	func(c byte) string { return fmt.Sprintf("&#x%x;", c) },
+	func(c byte) string { return fmt.Sprintf("&#x%02X;", c) },
+	func(c byte) string { return fmt.Sprintf("&#%d", c) },
+	func(c byte) string {
+		switch c {
+		case '/':
+			return "&sol;"
+		case '+':
+			return "&plus;"
+		case '=':
+			return "&equals;"
+		case '_':
+			return "&lowbar;"
+		case '.':
+			return "&period;"
+		}
+		return string(c)
+	},
+	func(c byte) string { return fmt.Sprintf(`\\u%04x`, c) }, // JSON in JSON
+	func(c byte) string {
+		if c == '/' {
+			return `\\\/`
+		}
+		return string(c)
+	},
+	func(c byte) string {
+		if c == '/' {
+			return `\\/`
+		}
+		return string(c)
+	},
+	func(c byte) string { return fmt.Sprintf("%%25%02X", c) },    // percent-encoded twice
+	func(c byte) string { return fmt.Sprintf("&amp;#%d;", c) },   // HTML-escaped twice
+	func(c byte) string { return fmt.Sprintf(`\u0026#%d;`, c) },  // an entity, JSON-escaped
+	func(c byte) string { return fmt.Sprintf(`\u0025%02X`, c) },  // a percent escape, JSON-escaped
+	func(c byte) string { return fmt.Sprintf("&#x5C;u%04x", c) }, // a JSON escape, HTML-escaped
+}
+
+// escapedForms returns the key as it is and spelled with each of
+// CharEncodings for the characters that are not letters or digits (in a
+// base64 key: / + =), as a server most likely echoes it. Duplicates are
+// dropped; the longest form comes first.
 func escapedForms(key string) [][]byte {
-	styles := []func(c byte) string{
-		func(c byte) string { return string(c) },
-		func(c byte) string {
-			if c == '/' {
-				return `\/`
-			}
-			return string(c)
-		},
-		func(c byte) string {
-			if c == '/' {
-				return `\\\/`
-			}
-			return string(c)
-		},
-		func(c byte) string {
-			if c == '/' {
-				return `\\/`
-			}
-			return string(c)
-		},
-		func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
-		func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
-		func(c byte) string { return fmt.Sprintf("%%%02X", c) },
-		func(c byte) string { return fmt.Sprintf("%%%02x", c) },
-		func(c byte) string { return fmt.Sprintf("&#%d;", c) },
-		func(c byte) string { return fmt.Sprintf("&#x%02X;", c) },
-		func(c byte) string { return fmt.Sprintf("&#x%02x;", c) },
-		func(c byte) string {
-			if name, ok := htmlNames[c]; ok {
-				return "&" + name + ";"
-			}
-			return string(c)
-		},
-	}
 	var out [][]byte
-	for i, style := range styles {
+	for _, enc := range CharEncodings {
 		var b []byte
 		for j := 0; j < len(key); j++ {
-			c := key[j]
-			if i > 0 && (isAlnum(c) || c >= utf8.RuneSelf) {
+			if c := key[j]; isAlnum(c) || c >= utf8.RuneSelf {
 				b = append(b, c)
-				continue
+			} else {
+				b = append(b, enc(c)...)
 			}
-			b = append(b, style(c)...)
 		}
 		if !slices.ContainsFunc(out, func(f []byte) bool { return bytes.Equal(f, b) }) {
 			out = append(out, b)
@@ -122,10 +140,6 @@ func escapedForms(key string) [][]byte {
 	slices.SortStableFunc(out, func(a, b []byte) int { return len(b) - len(a) })
 	return out
 }
-
-// htmlNames are the named references of the characters keys are written
-// in beyond letters and digits.
-var htmlNames = map[byte]string{'/': "sol", '+': "plus", '=': "equals", '_': "lowbar", '.': "period"}
 
 // TestReplyLooksOnlyAroundSignsOfTheKey: a reply is searched thoroughly
 // only around a sign of the key. A literal \u0065 in a string (written

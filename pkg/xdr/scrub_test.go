@@ -105,48 +105,6 @@ func randomKey(rng *rand.Rand, alphabet int) string {
 	return string(b)
 }
 
-// charEncodings spell one character the ways a server (or a proxy, or a
-// JSON string inside JSON) may echo it. Each is valid inside a JSON string.
-var charEncodings = []func(c byte) string{
-	func(c byte) string { return string(c) },
-	func(c byte) string {
-		if c == '/' {
-			return `\/`
-		}
-		return string(c)
-	},
-	func(c byte) string { return fmt.Sprintf(`\u%04x`, c) },
-	func(c byte) string { return fmt.Sprintf(`\u%04X`, c) },
-	func(c byte) string { return fmt.Sprintf("%%%02X", c) },
-	func(c byte) string { return fmt.Sprintf("%%%02x", c) },
-	func(c byte) string { return fmt.Sprintf("&#%d;", c) },
-	func(c byte) string { return fmt.Sprintf("&#x%x;", c) },
-	func(c byte) string { return fmt.Sprintf("&#%d", c) },
-	func(c byte) string {
-		switch c {
-		case '/':
-			return "&sol;"
-		case '+':
-			return "&plus;"
-		case '=':
-			return "&equals;"
-		}
-		return string(c)
-	},
-	func(c byte) string { return fmt.Sprintf(`\\u%04x`, c) }, // JSON in JSON
-	func(c byte) string {
-		if c == '/' {
-			return `\\\/`
-		}
-		return string(c)
-	},
-	func(c byte) string { return fmt.Sprintf("%%25%02X", c) },    // percent-encoded twice
-	func(c byte) string { return fmt.Sprintf("&amp;#%d;", c) },   // HTML-escaped twice
-	func(c byte) string { return fmt.Sprintf(`\u0026#%d;`, c) },  // an entity, JSON-escaped
-	func(c byte) string { return fmt.Sprintf(`\u0025%02X`, c) },  // a percent escape, JSON-escaped
-	func(c byte) string { return fmt.Sprintf("&#x5C;u%04x", c) }, // a JSON escape, HTML-escaped
-}
-
 // encodeKey spells each character of key with the encoding encs picks for
 // it (cycling through encs; all raw when encs is empty).
 func encodeKey(key string, encs []byte) string {
@@ -154,9 +112,9 @@ func encodeKey(key string, encs []byte) string {
 	for i := 0; i < len(key); i++ {
 		e := 0
 		if len(encs) > 0 {
-			e = int(encs[i%len(encs)]) % len(charEncodings)
+			e = int(encs[i%len(encs)]) % len(xdr.CharEncodings)
 		}
-		b.WriteString(charEncodings[e](key[i]))
+		b.WriteString(xdr.CharEncodings[e](key[i]))
 	}
 	return b.String()
 }
